@@ -1,0 +1,407 @@
+"""The HDF5 frame: one file per frame, one dataset per column.
+
+Layout (documented for other tools in ``docs/frame-format.md``)::
+
+    /                      attrs: format="hpcdl-frame", version=1, nrow, ncol,
+                                  names (JSON list), types (JSON list)
+    /columns/0, /1, ...    one 1-D dataset per column, in frame order
+        real, int, time:   float64 (float32 allowed), NA = NaN
+        enum:              int32 codes, NA = -1; attr domain (sorted level strings)
+        every column:      attrs name, type, na_count, and for numbers
+                           min, max, mean, sd (sample sd, n-1) over non-NA values;
+                           for enums counts (int64 per level)
+
+Reading a contiguous row range touches only the HDF5 chunks of that range.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from ..fsutil import atomic_path
+
+FORMAT = "hpcdl-frame"
+VERSION = 1
+TYPES = ("real", "int", "enum", "time")
+NUMERIC_TYPES = ("real", "int", "time")
+CHUNK_ROWS = 65536
+
+
+class FrameError(ValueError):
+    """A frame file or its input is unusable; the message names file, row and column."""
+
+
+def _is_enum(t: str) -> bool:
+    return t == "enum"
+
+
+class _RunningStats:
+    """Mergeable count/mean/M2/min/max over non-NA values (Chan et al.)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = np.inf
+        self.max = -np.inf
+        self.na = 0
+
+    def add(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        finite = values[~np.isnan(values)]
+        self.na += values.size - finite.size
+        if finite.size == 0:
+            return
+        n_b = finite.size
+        mean_b = float(finite.mean())
+        m2_b = float(((finite - mean_b) ** 2).sum())
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.n * n_b / n
+        self.n = n
+        self.min = min(self.min, float(finite.min()))
+        self.max = max(self.max, float(finite.max()))
+
+    def attrs(self) -> dict:
+        if self.n == 0:
+            return {"na_count": self.na, "min": np.nan, "max": np.nan, "mean": np.nan, "sd": np.nan}
+        sd = float(np.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else 0.0
+        return {"na_count": self.na, "min": self.min, "max": self.max, "mean": self.mean, "sd": sd}
+
+
+class FrameWriter:
+    """Stream column chunks into a new frame file, atomically.
+
+    Enum columns are appended as int codes into a provisional domain (any
+    order, it may grow between chunks); :meth:`close` receives the final
+    provisional domains, sorts them and remaps the stored codes, so that
+    domains on disk are always sorted as H2O keeps them.
+    """
+
+    def __init__(self, path: str | os.PathLike, names: Sequence[str], types: Sequence[str],
+                 float_dtype: Sequence[str] | None = None, compression: str | None = "gzip") -> None:
+        names = [str(n) for n in names]
+        types = list(types)
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise FrameError(f"{path}: duplicate column names {dup}")
+        for n, t in zip(names, types):
+            if t not in TYPES:
+                raise FrameError(f"{path}: column {n!r}: unknown type {t!r} (expected one of {TYPES})")
+        self.path = os.fspath(path)
+        self.names, self.types = names, types
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._file = h5py.File(self._tmp, "w")
+        self._cols = self._file.create_group("columns")
+        self._stats = [_RunningStats() for _ in names]
+        self.nrow = 0
+        self._closed = False
+        dtypes = float_dtype or ["float64"] * len(names)
+        opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
+        for i, (n, t) in enumerate(zip(names, types)):
+            dt = np.int32 if _is_enum(t) else np.dtype(dtypes[i])
+            ds = self._cols.create_dataset(str(i), shape=(0,), maxshape=(None,), dtype=dt,
+                                           chunks=(CHUNK_ROWS,), shuffle=compression is not None, **opts)
+            ds.attrs["name"] = n
+            ds.attrs["type"] = t
+
+    def append(self, columns: Sequence[np.ndarray]) -> None:
+        """Append one chunk: a sequence of equal-length arrays in column order."""
+        lengths = {len(c) for c in columns}
+        if len(columns) != len(self.names) or len(lengths) > 1:
+            raise FrameError(f"{self.path}: chunk has {len(columns)} columns of lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        if n == 0:
+            return
+        for i, col in enumerate(columns):
+            ds = self._cols[str(i)]
+            ds.resize((self.nrow + n,))
+            if _is_enum(self.types[i]):
+                ds[self.nrow:] = np.asarray(col, dtype=np.int32)
+            else:
+                arr = np.asarray(col, dtype=ds.dtype)
+                ds[self.nrow:] = arr
+                self._stats[i].add(arr)
+        self.nrow += n
+
+    def close(self, domains: dict[str, Sequence[str]] | None = None) -> "Frame":
+        """Finish the file (sort enum domains, write stats) and move it into place."""
+        domains = domains or {}
+        try:
+            for i, (name, t) in enumerate(zip(self.names, self.types)):
+                ds = self._cols[str(i)]
+                if _is_enum(t):
+                    dom = [str(d) for d in domains.get(name, [])]
+                    order = sorted(range(len(dom)), key=lambda k: dom[k])
+                    remap = np.full(len(dom) + 1, -1, dtype=np.int32)  # last slot maps -1 (NA) to -1
+                    remap[np.asarray(order, dtype=np.int64)] = np.arange(len(dom), dtype=np.int32)
+                    counts = np.zeros(len(dom), dtype=np.int64)
+                    na = 0
+                    for start in range(0, self.nrow, CHUNK_ROWS):
+                        codes = ds[start:start + CHUNK_ROWS]
+                        if codes.size and (codes.max() >= len(dom) or codes.min() < -1):
+                            raise FrameError(f"{self.path}: column {name!r}: code outside its domain")
+                        codes = remap[codes]  # -1 indexes the last slot, which holds -1
+                        ds[start:start + codes.size] = codes
+                        valid = codes[codes >= 0]
+                        counts += np.bincount(valid, minlength=len(dom))
+                        na += int((codes < 0).sum())
+                    ds.attrs["domain"] = json.dumps([dom[k] for k in order])
+                    ds.attrs["counts"] = counts
+                    ds.attrs["na_count"] = na
+                else:
+                    for key, value in self._stats[i].attrs().items():
+                        ds.attrs[key] = value
+            root = self._file.attrs
+            root["format"] = FORMAT
+            root["version"] = VERSION
+            root["nrow"] = self.nrow
+            root["ncol"] = len(self.names)
+            root["names"] = json.dumps(self.names)
+            root["types"] = json.dumps(self.types)
+            self._file.close()
+            self._ctx.__exit__(None, None, None)
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+        self._closed = True
+        return Frame(self.path)
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the partial file (nothing appears under the final name)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._file.close()
+        except Exception:  # noqa: BLE001 - closing a broken file must not mask the cause
+            pass
+        err = exc or RuntimeError("aborted")
+        try:
+            self._ctx.__exit__(type(err), err, None)
+        except BaseException:  # the context manager re-raises; the caller handles exc
+            pass
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, et, ev, tb) -> None:
+        if et is not None:
+            self.abort(ev)
+
+
+class Frame:
+    """A frame on disk, named like H2OFrame: names, types, nrow, ncol, summary(), head()."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise FrameError(f"{self.path}: no such frame file")
+        try:
+            with h5py.File(self.path, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise FrameError(f"{self.path}: not an hpcdl frame (missing format attribute)")
+                version = int(f.attrs["version"])
+                if version > VERSION:
+                    raise FrameError(f"{self.path}: frame format version {version} is newer than this "
+                                     f"hpcdl understands ({VERSION}); upgrade hpcdl")
+                self.nrow = int(f.attrs["nrow"])
+                self.names = list(json.loads(f.attrs["names"]))
+                self.types = list(json.loads(f.attrs["types"]))
+                self.domains: dict[str, list[str]] = {}
+                self.stats: dict[str, dict] = {}
+                for i, name in enumerate(self.names):
+                    attrs = f["columns"][str(i)].attrs
+                    st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
+                    if "domain" in attrs:
+                        self.domains[name] = list(json.loads(attrs["domain"]))
+                    self.stats[name] = {k: (v.tolist() if isinstance(v, np.ndarray) else
+                                            (v.item() if isinstance(v, np.generic) else v))
+                                        for k, v in st.items()}
+        except FrameError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            raise FrameError(f"{self.path}: unreadable frame file ({exc})") from exc
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    # -- H2OFrame-like members --------------------------------------------
+    @property
+    def ncol(self) -> int:
+        return len(self.names)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.nrow, self.ncol)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.names)
+
+    def type(self, name: str) -> str:
+        return self.types[self._col_index(name)]
+
+    def _col_index(self, name: str | int) -> int:
+        if isinstance(name, (int, np.integer)):
+            if not 0 <= name < self.ncol:
+                raise FrameError(f"{self.path}: column index {name} out of range 0..{self.ncol - 1}")
+            return int(name)
+        try:
+            return self._index[name]
+        except KeyError:
+            raise FrameError(f"{self.path}: no column {name!r} (columns: {self.names})") from None
+
+    def column(self, name: str | int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """One column's raw values for rows [start, stop): float (NaN = NA) or int32 codes (-1 = NA)."""
+        i = self._col_index(name)
+        stop = self.nrow if stop is None else min(stop, self.nrow)
+        with h5py.File(self.path, "r") as f:
+            return f["columns"][str(i)][start:stop]
+
+    def read(self, names: Iterable[str | int] | None = None, start: int = 0,
+             stop: int | None = None) -> dict[str, np.ndarray]:
+        """Several columns for one contiguous row range (a rank's shard), in one file open."""
+        names = self.names if names is None else [self.names[self._col_index(n)] for n in names]
+        stop = self.nrow if stop is None else min(stop, self.nrow)
+        out = {}
+        with h5py.File(self.path, "r") as f:
+            cols = f["columns"]
+            for n in names:
+                out[n] = cols[str(self._index[n])][start:stop]
+        return out
+
+    def as_numpy(self, names: Iterable[str] | None = None) -> np.ndarray:
+        """All rows as a float64 matrix (enum columns as codes, NA as NaN)."""
+        data = self.read(names)
+        cols = []
+        for n, v in data.items():
+            v = v.astype(np.float64)
+            if self.types[self._index[n]] == "enum":
+                v[v < 0] = np.nan
+            cols.append(v)
+        return np.column_stack(cols) if cols else np.empty((self.nrow, 0))
+
+    def as_data_frame(self):
+        """A pandas DataFrame (enum columns as pandas Categoricals); needs pandas."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("as_data_frame() needs pandas: pip install pandas") from exc
+        data = {}
+        for n, v in self.read().items():
+            t = self.types[self._index[n]]
+            if t == "enum":
+                data[n] = pd.Categorical.from_codes(v.astype(np.int64), categories=self.domains[n])
+            elif t == "time":
+                data[n] = pd.to_datetime(v, unit="ms")
+            else:
+                data[n] = v
+        return pd.DataFrame(data, columns=self.names)
+
+    def head(self, rows: int = 10) -> dict[str, list]:
+        """The first rows, decoded (levels as strings, NA as None)."""
+        data = self.read(stop=rows)
+        out = {}
+        for n, v in data.items():
+            if self.types[self._index[n]] == "enum":
+                dom = self.domains[n]
+                out[n] = [dom[c] if c >= 0 else None for c in v]
+            else:
+                out[n] = [None if np.isnan(x) else float(x) for x in v]
+        return out
+
+    def summary(self, return_data: bool = True) -> dict:
+        """Per column: type, min, quartiles, mean, max, NA count, most frequent levels."""
+        from .summary import frame_summary  # local: summary imports Frame
+
+        return frame_summary(self)
+
+    def __repr__(self) -> str:
+        return f"Frame({self.path!r}, nrow={self.nrow}, ncol={self.ncol})"
+
+    def __len__(self) -> int:
+        return self.nrow
+
+
+def shard_range(nrow: int, rank: int, size: int) -> tuple[int, int]:
+    """Contiguous rows [start, stop) of ``rank`` out of ``size``; sizes differ by at most one."""
+    base, extra = divmod(nrow, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (1 if rank < extra else 0)
+
+
+def frame_from_numpy(data, path: str | os.PathLike, names: Sequence[str] | None = None,
+                     domains: dict[str, Sequence[str]] | None = None) -> Frame:
+    """Write numpy data (2-D array, dict of columns, or a pandas DataFrame) as a frame.
+
+    Float/int arrays become real/int columns; string/object arrays and pandas
+    Categoricals become enum columns; datetime64 becomes time (ms since epoch).
+    ``domains`` marks integer-code columns as enums with the given levels.
+    """
+    domains = dict(domains or {})
+    columns: dict[str, np.ndarray] = {}
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(data, pd.DataFrame):
+        for n in data.columns:
+            s = data[n]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                domains[str(n)] = [str(c) for c in s.cat.categories]
+                columns[str(n)] = s.cat.codes.to_numpy().astype(np.int32)
+            elif np.issubdtype(s.dtype, np.datetime64):
+                columns[str(n)] = s.to_numpy()
+            else:
+                columns[str(n)] = s.to_numpy()
+    elif isinstance(data, dict):
+        columns = {str(k): np.asarray(v) for k, v in data.items()}
+    else:
+        arr = np.asarray(data)
+        if arr.ndim != 2:
+            raise FrameError(f"{path}: expected a 2-D array, got shape {arr.shape}")
+        names = list(names) if names is not None else [f"C{i + 1}" for i in range(arr.shape[1])]
+        columns = {n: arr[:, i] for i, n in enumerate(names)}
+    if names is not None and list(names) != list(columns):
+        columns = {n: columns[k] for n, k in zip(names, list(columns))}
+    if not columns:
+        raise FrameError(f"{path}: no columns")
+    names = list(columns)
+    types, values, doms = [], [], {}
+    for n in names:
+        v = columns[n]
+        if n in domains:
+            types.append("enum")
+            values.append(np.asarray(v, dtype=np.int32))
+            doms[n] = [str(d) for d in domains[n]]
+        elif v.dtype.kind in "OUS":
+            strs = np.array([None if (x is None or (isinstance(x, float) and np.isnan(x))) else str(x)
+                             for x in v], dtype=object)
+            present = sorted({s for s in strs if s is not None})
+            index = {s: i for i, s in enumerate(present)}
+            types.append("enum")
+            values.append(np.array([index[s] if s is not None else -1 for s in strs], dtype=np.int32))
+            doms[n] = present
+        elif v.dtype.kind == "M":
+            ms = v.astype("datetime64[ms]").astype(np.int64).astype(np.float64)
+            ms[np.isnat(v)] = np.nan
+            types.append("time")
+            values.append(ms)
+        elif v.dtype.kind in "iub":
+            types.append("int")
+            values.append(v.astype(np.float64))
+        elif v.dtype.kind == "f":
+            types.append("real")
+            values.append(v.astype(np.float64))
+        else:
+            raise FrameError(f"{path}: column {n!r}: unsupported dtype {v.dtype}")
+    writer = FrameWriter(path, names, types)
+    with writer:
+        writer.append(values)
+    return writer.close(doms)

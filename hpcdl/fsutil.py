@@ -1,0 +1,56 @@
+"""Crash-safe file writing: write to a temporary name, fsync, then rename.
+
+Every file hpcdl writes (frames, models, checkpoints, CSV outputs) goes
+through :func:`atomic_path`, so an interrupted write never leaves a
+half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+
+
+def fsync_path(path: str) -> None:
+    """Flush a closed file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: str) -> None:
+    with contextlib.suppress(OSError):  # some filesystems refuse O_RDONLY on dirs
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``.
+
+    The caller writes and closes the file at the yielded path. On normal exit
+    the file is fsynced and renamed over ``path`` (the previous file, if any,
+    stays intact until that rename). On an exception the temporary file is
+    removed and the exception propagates.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        fsync_path(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
