@@ -9,23 +9,24 @@ trainer can put it in the scoring history and the store can write it as-is.
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
-    "regression_metrics",
-    "binomial_metrics",
-    "multinomial_metrics",
-    "autoencoder_metrics",
     "StoppingMetric",
-    "stopping_metric_info",
-    "metric_for_stopping",
-    "model_loss",
-    "stop_early",
+    "autoencoder_metrics",
+    "binomial_metrics",
     "format_confusion_matrix",
     "format_hit_ratios",
     "format_metrics",
+    "metric_for_stopping",
+    "model_loss",
+    "multinomial_metrics",
+    "regression_metrics",
+    "stop_early",
+    "stopping_metric_info",
 ]
 
 LOGLOSS_EPS = 1e-15  # H2O clips p_true from below before the log
@@ -136,7 +137,7 @@ def regression_metrics(
     sw = float(np.sum(w))
     if y.size == 0:
         nan = math.nan
-        return dict(MSE=nan, RMSE=nan, MAE=nan, RMSLE=nan, mean_residual_deviance=nan, r2=nan, nobs=0)
+        return {"MSE": nan, "RMSE": nan, "MAE": nan, "RMSLE": nan, "mean_residual_deviance": nan, "r2": nan, "nobs": 0}
     r = y - f
     mse = float(np.sum(w * r * r) / sw)
     if (y < 0).any() or (f < 0).any():
@@ -145,15 +146,15 @@ def regression_metrics(
         d = np.log1p(f) - np.log1p(y)
         rmsle = math.sqrt(float(np.sum(w * d * d) / sw))
     dev = _unit_deviance(y, f, w, distribution, quantile_alpha, huber_alpha, tweedie_power)
-    return dict(
-        MSE=mse,
-        RMSE=math.sqrt(mse),
-        MAE=float(np.sum(w * np.abs(r)) / sw),
-        RMSLE=rmsle,
-        mean_residual_deviance=float(np.sum(w * dev) / sw),
-        r2=_r2(mse, _sample_variance(y, w)),
-        nobs=int(y.size),
-    )
+    return {
+        "MSE": mse,
+        "RMSE": math.sqrt(mse),
+        "MAE": float(np.sum(w * np.abs(r)) / sw),
+        "RMSLE": rmsle,
+        "mean_residual_deviance": float(np.sum(w * dev) / sw),
+        "r2": _r2(mse, _sample_variance(y, w)),
+        "nobs": int(y.size),
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -209,26 +210,26 @@ def binomial_metrics(y: np.ndarray, p1: np.ndarray, domain: Sequence[str]) -> di
     # lift of the top group: the top 1% of rows by p1 (all rows tied with the cutoff included)
     lift = math.nan
     if n > 0 and npos > 0:
-        cutoff = np.sort(p1)[::-1][max(int(math.ceil(LIFT_TOP_FRACTION * n)), 1) - 1]
+        cutoff = np.sort(p1)[::-1][max(math.ceil(LIFT_TOP_FRACTION * n), 1) - 1]
         top = p1 >= cutoff
         lift = float(y[top].mean() / (npos / n))
 
-    return dict(
-        MSE=mse,
-        RMSE=math.sqrt(mse),
-        logloss=logloss,
-        AUC=auc,
-        pr_auc=pr_auc,
-        max_f1=float(f1[best]) if f1.size else math.nan,
-        max_f1_threshold=threshold,
-        classification_error=float((cm[0, 1] + cm[1, 0]) / n) if n else math.nan,
-        mean_per_class_error=_mean_per_class_error(cm),
-        confusion_matrix=cm,
-        lift_top_group=lift,
-        r2=_r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
-        nobs=int(n),
-        domain=list(domain),
-    )
+    return {
+        "MSE": mse,
+        "RMSE": math.sqrt(mse),
+        "logloss": logloss,
+        "AUC": auc,
+        "pr_auc": pr_auc,
+        "max_f1": float(f1[best]) if f1.size else math.nan,
+        "max_f1_threshold": threshold,
+        "classification_error": float((cm[0, 1] + cm[1, 0]) / n) if n else math.nan,
+        "mean_per_class_error": _mean_per_class_error(cm),
+        "confusion_matrix": cm,
+        "lift_top_group": lift,
+        "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
+        "nobs": int(n),
+        "domain": list(domain),
+    }
 
 
 # --------------------------------------------------------------------------- #
@@ -258,25 +259,25 @@ def multinomial_metrics(
     rank = np.sum((P > p_true[:, None]) | ((P == p_true[:, None]) & (idx[None, :] < y[:, None])), axis=1)
     kmax = min(max_hit_ratio_k, K)
     hit_ratios = [float(np.mean(rank < k)) for k in range(1, kmax + 1)]
-    return dict(
-        MSE=mse,
-        RMSE=math.sqrt(mse),
-        logloss=logloss,
-        classification_error=float(1.0 - np.trace(cm) / n) if n else math.nan,
-        mean_per_class_error=_mean_per_class_error(cm),
-        confusion_matrix=cm,
-        hit_ratios=hit_ratios,
-        r2=_r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
-        nobs=int(n),
-        domain=list(domain),
-    )
+    return {
+        "MSE": mse,
+        "RMSE": math.sqrt(mse),
+        "logloss": logloss,
+        "classification_error": float(1.0 - np.trace(cm) / n) if n else math.nan,
+        "mean_per_class_error": _mean_per_class_error(cm),
+        "confusion_matrix": cm,
+        "hit_ratios": hit_ratios,
+        "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
+        "nobs": int(n),
+        "domain": list(domain),
+    }
 
 
 def autoencoder_metrics(row_mse: np.ndarray) -> dict[str, Any]:
     """MSE = mean of the per-row reconstruction MSE (SPEC-detail §6.2)."""
     row_mse = np.asarray(row_mse, dtype=np.float64).ravel()
     mse = float(np.mean(row_mse)) if row_mse.size else math.nan
-    return dict(MSE=mse, RMSE=math.sqrt(mse), nobs=int(row_mse.size))
+    return {"MSE": mse, "RMSE": math.sqrt(mse), "nobs": int(row_mse.size)}
 
 
 # --------------------------------------------------------------------------- #
@@ -319,10 +320,10 @@ def stopping_metric_info(stopping_metric: str, kind: str) -> StoppingMetric:
     return _STOPPING[name]
 
 
-def metric_for_stopping(metrics: dict[str, Any], stopping_metric: str, kind: str) -> tuple[float, bool]:
-    """(value, higher_is_better) of ``stopping_metric`` in a metrics dict."""
+def metric_for_stopping(stopping_metric: str, kind: str) -> tuple[str, bool]:
+    """(key in the metrics dict, higher_is_better) for ``stopping_metric``."""
     info = stopping_metric_info(stopping_metric, kind)
-    return float(metrics[info.key]), info.higher_is_better
+    return info.key, info.higher_is_better
 
 
 def model_loss(metrics: dict[str, Any], stopping_metric: str, kind: str) -> float:
@@ -384,12 +385,12 @@ def stop_early(
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip()  # noqa: E731
+    fmt = lambda r: "  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip()
     return "\n".join([fmt(header), fmt(["-" * wd for wd in widths]), *map(fmt, rows)])
 
 
 def _g(x: float) -> str:
-    return "NaN" if x != x else f"{x:.4f}"
+    return "NaN" if math.isnan(x) else f"{x:.4f}"
 
 
 def format_confusion_matrix(cm: np.ndarray, domain: Sequence[str], threshold: float | None = None) -> str:
@@ -428,16 +429,29 @@ _TITLES = {
 }
 
 
-def format_metrics(metrics: dict[str, Any], kind: str, title: str = "") -> str:
-    """The metrics block H2O prints for a model, e.g. under "** Reported on train data. **"."""
+def format_metrics(
+    metrics: dict[str, Any],
+    kind: str,
+    title: str = "",
+    *,
+    domain: Sequence[str] | None = None,
+    max_confusion_matrix_size: int = 20,
+) -> str:
+    """The metrics block H2O prints for a model, e.g. under "** Reported on train data. **".
+
+    The confusion matrix is printed only up to ``max_confusion_matrix_size`` classes;
+    ``domain`` overrides the class names stored in ``metrics``.
+    """
     lines = [f"{_TITLES[kind]}: deeplearning"]
     if title:
         lines.append(f"** {title} **")
     lines.append("")
     lines += [f"{key}: {metrics[key]:.7g}" for key in _SHOWN[kind] if key in metrics]
-    if "confusion_matrix" in metrics:
+    cm = metrics.get("confusion_matrix")
+    if cm is not None and len(cm) <= max_confusion_matrix_size:
+        names = list(domain) if domain is not None else metrics.get("domain") or [str(i) for i in range(len(cm))]
         thr = metrics.get("max_f1_threshold") if kind == "binomial" else None
-        lines += ["", format_confusion_matrix(metrics["confusion_matrix"], metrics["domain"], thr)]
+        lines += ["", format_confusion_matrix(cm, names, thr)]
     if metrics.get("hit_ratios"):
         lines += ["", format_hit_ratios(metrics["hit_ratios"])]
     return "\n".join(lines)

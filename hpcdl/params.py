@@ -15,16 +15,17 @@ import difflib
 import math
 import numbers
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 __all__ = [
-    "ParameterError",
+    "ALIASES",
+    "PARAMETERS",
+    "DeepLearningParameters",
     "Interval",
     "Param",
-    "PARAMETERS",
-    "ALIASES",
-    "DeepLearningParameters",
+    "ParameterError",
     "check_checkpoint_change",
     "check_nfolds_with_validation",
     "parameters_markdown",
@@ -178,6 +179,8 @@ def _p(*args, **kw) -> Param:
 # The table, in the order of SPEC-detail §1.2. Checkpoint rules: SPEC.md §10 and
 # SPEC-detail §1.2; H2O's "C" parameters (silently kept from the checkpoint) are
 # "F" here when changing them would change the model, "M" when they are job-level.
+# One line per parameter, so the declarations read as a table.
+# fmt: off
 PARAMETERS: tuple[Param, ...] = (
     # --- network -----------------------------------------------------------
     _p("activation", "Rectifier", "enum", "Hidden-layer nonlinearity; *WithDropout adds hidden dropout", "F", choices=ACTIVATIONS),
@@ -272,6 +275,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("checkpoint", None, "str", "Model to continue training from", "M", nullable=True),
     _p("model_id", None, "str", "Name of the model (booklet: key)", "M", nullable=True, aliases=("key",)),
 )
+# fmt: on
 
 _BY_NAME: dict[str, Param] = {p.name: p for p in PARAMETERS}
 ALIASES: dict[str, str] = {a: p.name for p in PARAMETERS for a in p.aliases}
@@ -388,7 +392,7 @@ class DeepLearningParameters:
     values the trainer reads, ``user_given`` for the names the user set.
     """
 
-    __slots__ = ("_values", "_user_given")
+    __slots__ = ("_user_given", "_values")
 
     def __init__(self, **kwargs: Any):
         given: dict[str, Any] = {}
@@ -409,17 +413,17 @@ class DeepLearningParameters:
 
     # -- construction helpers ---------------------------------------------
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "DeepLearningParameters":
+    def from_dict(cls, d: Mapping[str, Any]) -> DeepLearningParameters:
         return cls(**dict(d))
 
     @classmethod
-    def _unchecked(cls, values: dict[str, Any], user_given: frozenset[str]) -> "DeepLearningParameters":
+    def _unchecked(cls, values: dict[str, Any], user_given: frozenset[str]) -> DeepLearningParameters:
         self = object.__new__(cls)
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "_user_given", user_given)
         return self
 
-    def replace(self, **changes: Any) -> "DeepLearningParameters":
+    def replace(self, **changes: Any) -> DeepLearningParameters:
         """A validated copy with ``changes`` applied (they count as user-given)."""
         kw = {n: self._values[n] for n in self._user_given}
         kw.update(changes)
@@ -590,7 +594,7 @@ class DeepLearningParameters:
     # -- effective parameters ------------------------------------------------
     def effective(
         self, *, classification: bool, n_nodes: int = 1, n_classes: int | None = None
-    ) -> "DeepLearningParameters":
+    ) -> DeepLearningParameters:
         """The values the trainer reads: H2O's ``modifyParms`` (SPEC-detail §1.1).
 
         Differences from H2O (see docs/parameters.md): mini_batch_size is honoured;

@@ -154,7 +154,7 @@ def test_regression_against_direct_formulas():
 def test_regression_deviances():
     y = np.array([0.0, 1.0, 3.0, 2.0])
     f = np.array([0.5, 1.5, 2.0, 2.0])
-    dev = lambda d, **kw: regression_metrics(y, f, d, **kw)["mean_residual_deviance"]  # noqa: E731
+    dev = lambda d, **kw: regression_metrics(y, f, d, **kw)["mean_residual_deviance"]
     assert dev("laplace") == pytest.approx(np.mean(np.abs(y - f)))
     a = 0.3
     pin = [a * (yi - fi) if yi > fi else (1 - a) * (fi - yi) for yi, fi in zip(y, f)]
@@ -233,12 +233,17 @@ def test_stop_zero_lower_bound_and_sign_change():
 
 
 def test_stopping_metric_keys_and_model_loss():
-    bm = dict(AUC=0.9, pr_auc=0.7, logloss=0.3, lift_top_group=2.0, classification_error=0.1)
+    bm = {"AUC": 0.9, "pr_auc": 0.7, "logloss": 0.3, "lift_top_group": 2.0, "classification_error": 0.1}
     assert stopping_metric_info("AUTO", "binomial").key == "logloss"
     assert stopping_metric_info("AUTO", "regression").key == "mean_residual_deviance"
     assert stopping_metric_info("AUTO", "autoencoder").key == "MSE"
-    assert metric_for_stopping(bm, "AUC", "binomial") == (0.9, True)
-    assert metric_for_stopping(bm, "misclassification", "binomial") == (0.1, False)
+    assert metric_for_stopping("AUC", "binomial") == ("AUC", True)
+    assert metric_for_stopping("AUCPR", "binomial") == ("pr_auc", True)
+    assert metric_for_stopping("misclassification", "multinomial") == ("classification_error", False)
+    assert metric_for_stopping("deviance", "regression") == ("mean_residual_deviance", False)
+    for name in ("AUC", "AUCPR", "logloss", "lift_top_group", "misclassification"):
+        key, _ = metric_for_stopping(name, "binomial")
+        assert key in binomial_metrics(np.array([0, 1, 1]), np.array([0.2, 0.6, 0.9]), "ab")
     assert model_loss(bm, "AUC", "binomial") == pytest.approx(0.1)
     assert model_loss(bm, "AUCPR", "binomial") == pytest.approx(0.3)
     assert model_loss(bm, "AUTO", "binomial") == 0.3
@@ -268,3 +273,8 @@ def test_format_hit_ratios_and_metrics():
     text = format_metrics(multinomial_metrics(y, P, ["a", "b", "c"]), "multinomial", "Reported on train data.")
     assert "ModelMetricsMultinomial" in text and "logloss:" in text and "Top-3 Hit Ratios" in text
     assert "Totals" in text
+    assert "Totals" not in format_metrics(multinomial_metrics(y, P, ["a", "b", "c"]), "multinomial",
+                                          max_confusion_matrix_size=2)
+    text = format_metrics(binomial_metrics(np.array([0, 1]), np.array([0.3, 0.6]), "01"), "binomial",
+                          domain=["neg", "pos"])
+    assert "neg" in text and "threshold = 0.6" in text

@@ -11,6 +11,8 @@ import pytest
 
 from hpcdl.params import (
     DeepLearningParameters as P,
+)
+from hpcdl.params import (
     ParameterError,
     check_checkpoint_change,
     check_nfolds_with_validation,
