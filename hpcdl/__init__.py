@@ -1,0 +1,52 @@
+"""hpcdl: H2O-style Deep Learning on MPI ranks with Numba HOGWILD! threads.
+
+The public API mirrors H2O's R/Python one::
+
+    import hpcdl
+    train = hpcdl.import_file("prostate.csv", col_types={"CAPSULE": "enum"})
+    model = hpcdl.deeplearning(x=[...], y="CAPSULE", training_frame=train, hidden=[10, 10], epochs=10)
+    preds = model.predict(train)
+    model.save("prostate.h5"); model = hpcdl.load_model("prostate.h5")
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+# Numba's workqueue layer never forks after its threads start: safe beside MPI.
+_os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
+from .frame import Frame, frame_from_numpy  # noqa: E402
+from .model import Model, load_model  # noqa: E402
+from .params import DeepLearningParameters, ParameterError  # noqa: E402
+from .train import deeplearning  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def import_file(path: str, destination: str | None = None, **kw) -> Frame:
+    """Import a CSV/IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame."""
+    from .frame import import_file as _import_file
+
+    return _import_file(path, destination, **kw)
+
+
+def get_frame(path: str) -> Frame:
+    """Open an existing HDF5 frame (h2o.get_frame)."""
+    from .frame import get_frame as _get_frame
+
+    return _get_frame(path)
+
+
+def anomaly(model: Model, frame, per_feature: bool = False):
+    """Per-row reconstruction MSE of an autoencoder (h2o.anomaly)."""
+    return model.anomaly(frame, per_feature=per_feature)
+
+
+def deepfeatures(model: Model, frame, layer: int):
+    """Hidden-layer activations (h2o.deepfeatures); ``layer`` is 0-based."""
+    return model.deepfeatures(frame, layer)
+
+
+__all__ = ["DeepLearningParameters", "Frame", "Model", "ParameterError", "anomaly", "deepfeatures",
+           "deeplearning", "frame_from_numpy", "get_frame", "import_file", "load_model"]

@@ -1,0 +1,187 @@
+"""The only room that talks to MPI.
+
+Everything else asks this module for the rank, the size and the collectives
+it needs. Without mpi4py (or on a single process) a serial stand-in with the
+same methods is used, so the rest of hpcdl runs and tests on one process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+
+class SerialComm:
+    """One process: collectives are identities."""
+
+    rank = 0
+    size = 1
+    is_mpi = False
+
+    def barrier(self) -> None:
+        pass
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        return obj
+
+    def allgather(self, obj: Any) -> list:
+        return [obj]
+
+    def gather(self, obj: Any, root: int = 0) -> list | None:
+        return [obj]
+
+    def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
+        return array
+
+    def allreduce_scalar(self, value: float, op: str = "sum") -> float:
+        return value
+
+    def bcast_array(self, array: np.ndarray, root: int = 0) -> np.ndarray:
+        return array
+
+    def split(self, color: int, key: int = 0) -> "SerialComm":
+        return self
+
+    def abort(self, code: int = 1) -> None:
+        os._exit(code)
+
+
+class MPIComm:
+    """A thin wrapper over an mpi4py communicator."""
+
+    is_mpi = True
+
+    def __init__(self, comm) -> None:
+        self._comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def barrier(self) -> None:
+        self._comm.Barrier()
+
+    def bcast(self, obj: Any, root: int = 0) -> Any:
+        # mpi4py pickles small control objects between our own ranks; this
+        # never touches files, so it is not "loading models with pickle".
+        return self._comm.bcast(obj, root=root)
+
+    def allgather(self, obj: Any) -> list:
+        return self._comm.allgather(obj)
+
+    def gather(self, obj: Any, root: int = 0) -> list | None:
+        return self._comm.gather(obj, root=root)
+
+    def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
+        """Sum ``array`` elementwise over ranks, in place."""
+        from mpi4py import MPI
+
+        self._comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+        return array
+
+    def allreduce_scalar(self, value: float, op: str = "sum") -> float:
+        from mpi4py import MPI
+
+        ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        return self._comm.allreduce(value, op=ops[op])
+
+    def bcast_array(self, array: np.ndarray, root: int = 0) -> np.ndarray:
+        self._comm.Bcast(array, root=root)
+        return array
+
+    def split(self, color: int, key: int = 0) -> "MPIComm":
+        return MPIComm(self._comm.Split(color, key))
+
+    def abort(self, code: int = 1) -> None:
+        self._comm.Abort(code)
+
+
+_world: SerialComm | MPIComm | None = None
+
+
+def world() -> SerialComm | MPIComm:
+    """The communicator of all ranks of this job (created on first use)."""
+    global _world
+    if _world is None:
+        if os.environ.get("HPCDL_NO_MPI"):
+            _world = SerialComm()
+        else:
+            try:
+                from mpi4py import MPI
+            except ImportError:
+                _world = SerialComm()
+            else:
+                _world = MPIComm(MPI.COMM_WORLD) if MPI.COMM_WORLD.Get_size() > 1 else SerialComm()
+    return _world
+
+
+def reduce_sum_ordered(comm, array: np.ndarray) -> np.ndarray:
+    """Sum over ranks in rank order 0, 1, ..., n-1 (bit-reproducible).
+
+    MPI's Allreduce may associate the additions differently from run to run;
+    ``reproducible=True`` uses this instead: gather to rank 0, add in rank
+    order, broadcast the result.
+    """
+    if comm.size == 1:
+        return array
+    parts = comm.gather(np.ascontiguousarray(array), root=0)
+    if comm.rank == 0:
+        total = parts[0].copy()
+        for part in parts[1:]:
+            total += part
+        array[...] = total
+    return comm.bcast_array(array, root=0)
+
+
+def timed_allreduce(comm, nbytes: int, repeats: int = 3) -> float:
+    """Seconds for one Allreduce of ``nbytes`` (median of a few), for auto-tuning."""
+    if comm.size == 1:
+        return 0.0
+    buf = np.zeros(max(1, nbytes // 4), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        comm.barrier()
+        t0 = time.perf_counter()
+        comm.allreduce_sum(buf)
+        times.append(time.perf_counter() - t0)
+    return float(comm.allreduce_scalar(float(np.median(times)), op="max"))
+
+
+def install_abort_on_error() -> None:
+    """Make an uncaught exception on any rank abort the whole MPI job.
+
+    Without this, the other ranks would wait forever in their next collective.
+    """
+    comm = world()
+    if comm.size == 1:
+        return
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            code = 130
+        elif issubclass(exc_type, SystemExit):
+            code = exc.code if isinstance(exc.code, int) else 1
+        else:
+            code = 1
+            sys.stderr.write(f"hpcdl: rank {comm.rank} failed; aborting all {comm.size} ranks\n")
+            traceback.print_exception(exc_type, exc, tb)
+        sys.stderr.flush()
+        comm.abort(code)
+
+    sys.excepthook = hook
+
+
+def ranks_on_this_node(comm) -> int:
+    """How many ranks of ``comm`` share this node (for the oversubscription warning)."""
+    if comm.size == 1 or not comm.is_mpi:
+        return 1
+    from mpi4py import MPI
+
+    local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()

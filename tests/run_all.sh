@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run every hpcdl test: the serial suite, then the MPI suite under 2 and 3 ranks.
+# Creates/updates the virtualenv .venv on first use (pip install -e ".[test]").
+# Each MPI run is under `timeout`: a failed assertion on one rank must not leave
+# the others waiting in a collective forever.
+set -u
+cd "$(dirname "$0")/.."
+VENV=${HPCDL_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" || exit 1
+fi
+if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
+    "$VENV/bin/python" -m pip install -q -e ".[test]" || exit 1
+fi
+export PATH="$PWD/$VENV/bin:$PATH"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+results=$(mktemp -d)
+status=0
+
+echo "== serial tests"
+timeout 1200 python -m pytest -q -p no:cacheprovider --junitxml="$results/serial.xml" "$@" tests || status=1
+
+for n in 2 3; do
+    echo "== MPI tests on $n ranks"
+    HPCDL_JUNIT_DIR="$results" NUMBA_NUM_THREADS=1 timeout 600 \
+        mpiexec -n $n python -m pytest -q -p no:cacheprovider --with-mpi -m mpi tests/mpi || status=1
+done
+
+python - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sorted(glob.glob(sys.argv[1] + "/*.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        t, f, e, s = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        if "-rank" in path and not path.endswith("-rank0.xml"):
+            failed += f + e  # other ranks: only their failures add to the tally
+            continue
+        passed += t - f - e - s; failed += f + e; skipped += s
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
