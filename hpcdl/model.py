@@ -1,0 +1,407 @@
+"""The trained model: network state + preprocessing + history; predict, score, print, save."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels, metrics, store
+from .frame import Frame, frame_from_numpy
+from .params import DeepLearningParameters
+from .prep import DataInfo
+
+__version__ = "0.1.0"
+SCORE_CHUNK_ROWS = 65536
+
+
+def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
+    """The kernels' per-sample settings from the effective parameters."""
+    ratios = eff.get("hidden_dropout_ratios") or [0.0] * n_hidden
+    loss = eff.get("loss", "Automatic")
+    if loss == "Automatic":
+        by_distribution = {"gaussian": "Quadratic", "laplace": "Absolute", "quantile": "Quantile",
+                           "huber": "Huber", "bernoulli": "CrossEntropy", "multinomial": "CrossEntropy"}
+        dist = eff.get("distribution", "gaussian")
+        if dist not in by_distribution:
+            raise ValueError(f"distribution={dist!r} is not supported by hpcdl yet "
+                             f"(supported: {sorted(by_distribution)})")
+        loss = by_distribution[dist]
+    return kernels.Hyper(
+        loss=loss,
+        huber_delta=1.0,
+        quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
+        input_dropout_ratio=float(eff["input_dropout_ratio"]),
+        hidden_dropout_ratios=tuple(float(r) for r in ratios),
+        l1=float(eff["l1"]), l2=float(eff["l2"]), max_w2=float(eff["max_w2"]),
+        adaptive_rate=bool(eff["adaptive_rate"]), rho=float(eff["rho"]), epsilon=float(eff["epsilon"]),
+        rate=float(eff["rate"]), rate_annealing=float(eff["rate_annealing"]), rate_decay=float(eff["rate_decay"]),
+        momentum_start=float(eff["momentum_start"]), momentum_ramp=float(eff["momentum_ramp"]),
+        momentum_stable=float(eff["momentum_stable"]),
+        nesterov_accelerated_gradient=bool(eff["nesterov_accelerated_gradient"]),
+        fast_mode=bool(eff["fast_mode"]),
+        sparsity_beta=float(eff.get("sparsity_beta", 0.0)),
+        average_activation=float(eff.get("average_activation", 0.0)),
+    )
+
+
+def base_activation(activation: str) -> str:
+    return activation.replace("WithDropout", "")
+
+
+def model_kind(dinfo: DataInfo) -> str:
+    if dinfo.autoencoder:
+        return "autoencoder"
+    if not dinfo.classification:
+        return "regression"
+    return "binomial" if len(dinfo.response_domain) == 2 else "multinomial"
+
+
+def as_frame(data, what: str = "frame") -> Frame:
+    """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame)."""
+    if isinstance(data, Frame):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        from .frame import import_file
+
+        return import_file(os.fspath(data))
+    path = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{what}.h5")
+    return frame_from_numpy(data, path)
+
+
+@dataclass
+class Model:
+    """A trained (or training) Deep Learning model, like H2O's DeepLearningModel."""
+
+    model_id: str
+    params: DeepLearningParameters  # what the user gave (validated)
+    effective: dict  # what training used (H2O's effective parameters)
+    dinfo: DataInfo
+    net: kernels.Net
+    scoring_history: list[dict] = field(default_factory=list)
+    training_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    cross_validation_metrics: dict = field(default_factory=dict)
+    variable_importances: list[dict] | None = None
+    run_info: dict = field(default_factory=dict)  # ranks, threads, samples, epochs, iterations, times
+
+    # -- construction -------------------------------------------------------
+    @staticmethod
+    def new_id() -> str:
+        return "DeepLearning_model_" + uuid.uuid4().hex[:12]
+
+    @property
+    def kind(self) -> str:
+        return model_kind(self.dinfo)
+
+    @property
+    def hyper(self) -> kernels.Hyper:
+        return hyper_from_params(self.effective, len(self.effective["hidden"]))
+
+    @property
+    def epochs_trained(self) -> float:
+        return float(self.run_info.get("epochs", 0.0))
+
+    # -- scoring ------------------------------------------------------------
+    def _raw_outputs(self, X: np.ndarray) -> np.ndarray:
+        return kernels.predict(self.net, self.hyper, X)
+
+    def _chunks(self, frame: Frame):
+        for start in range(0, frame.nrow, SCORE_CHUNK_ROWS):
+            yield self.dinfo.transform(frame, start, min(frame.nrow, start + SCORE_CHUNK_ROWS))
+
+    def predict_arrays(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Predictions for transformed rows: H2O's columns as a dict of arrays."""
+        out = self._raw_outputs(X)
+        kind = self.kind
+        if kind == "autoencoder":
+            return self.dinfo.reconstruction_to_original(out)
+        if kind == "regression":
+            return {"predict": self.dinfo.response_to_original(out[:, 0])}
+        probs = self.correct_probabilities(out)
+        if kind == "binomial":
+            threshold = self.threshold()
+            labels = (probs[:, 1] >= threshold).astype(np.int32)
+        else:
+            labels = np.argmax(probs, axis=1).astype(np.int32)
+        cols = {"predict": labels}
+        for k, level in enumerate(self.dinfo.response_domain):
+            cols[level] = probs[:, k]
+        return cols
+
+    def correct_probabilities(self, probs: np.ndarray) -> np.ndarray:
+        prior = self.run_info.get("class_prior")
+        sampled = self.run_info.get("class_sampled_prior")
+        if prior is None or sampled is None:
+            return probs
+        from .prep import correct_probabilities
+
+        return correct_probabilities(probs, np.asarray(prior), np.asarray(sampled))
+
+    def threshold(self) -> float:
+        """The binomial label threshold: max-F1 on validation metrics if any, else training."""
+        for m in (self.validation_metrics, self.training_metrics):
+            if m and m.get("max_f1_threshold") is not None:
+                return float(m["max_f1_threshold"])
+        return 0.5
+
+    def predict(self, frame, destination: str | None = None) -> Frame:
+        """Score a frame; returns a frame laid out like H2O's (predict, then p per class)."""
+        frame = as_frame(frame, "predict_input")
+        parts = [self.predict_arrays(X) for X, _, _ in self._chunks(frame)]
+        cols = {k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in (parts[0] if parts else {})}
+        domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
+        if destination is None:
+            destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_predictions.h5")
+        return frame_from_numpy(cols, destination, domains=domains)
+
+    def score_arrays(self, X: np.ndarray, y: np.ndarray | None) -> dict:
+        """Metrics of this model on transformed rows (y as DataInfo.transform returns it)."""
+        out = self._raw_outputs(X)
+        return score_outputs(self, out, X, y)
+
+    def model_performance(self, frame=None, valid: bool = False) -> dict:
+        """Metrics on a frame (all its rows), or the stored training/validation metrics."""
+        if frame is None:
+            return self.validation_metrics if valid else self.training_metrics
+        frame = as_frame(frame, "performance_input")
+        outs, Xs, ys = [], [], []
+        for X, y, valid_rows in self._chunks(frame):
+            keep = valid_rows if not self.dinfo.autoencoder else np.ones(len(X), bool)
+            outs.append(self._raw_outputs(X[keep]))
+            Xs.append(X[keep])
+            ys.append(None if y is None else y[keep])
+        out = np.concatenate(outs)
+        X = np.concatenate(Xs)
+        y = None if ys[0] is None else np.concatenate(ys)
+        return score_outputs(self, out, X, y)
+
+    def metrics(self, valid: bool = False, xval: bool = False) -> dict:
+        if xval:
+            return self.cross_validation_metrics
+        return self.validation_metrics if valid and self.validation_metrics else self.training_metrics
+
+    # -- autoencoder and insight --------------------------------------------
+    def anomaly(self, frame, per_feature: bool = False) -> dict[str, np.ndarray]:
+        """Reconstruction error per row (Reconstruction.MSE) or per expanded feature (SE)."""
+        if not self.dinfo.autoencoder:
+            raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
+        frame = as_frame(frame, "anomaly_input")
+        parts = []
+        for X, _, _ in self._chunks(frame):
+            se = (self._raw_outputs(X) - X.astype(np.float64)) ** 2
+            parts.append(se)
+        se = np.concatenate(parts)
+        if per_feature:
+            return {f"reconstr_{name}.SE": se[:, k] for k, name in enumerate(self.dinfo.input_names)}
+        return {"Reconstruction.MSE": se.mean(axis=1)}
+
+    def deepfeatures(self, frame, layer: int) -> dict[str, np.ndarray]:
+        """Activations of hidden layer ``layer`` (0-based) per row: columns DF.L{layer+1}.C{j+1}."""
+        n_hidden = len(self.effective["hidden"])
+        if not 0 <= layer < n_hidden:
+            raise ValueError(f"layer must be in 0..{n_hidden - 1} (0-based hidden layer index), got {layer}")
+        frame = as_frame(frame, "deepfeatures_input")
+        acts = np.concatenate([kernels.hidden_activations(self.net, self.hyper, X, layer)
+                               for X, _, _ in self._chunks(frame)])
+        return {f"DF.L{layer + 1}.C{j + 1}": acts[:, j] for j in range(acts.shape[1])}
+
+    def varimp(self, use_pandas: bool = False):
+        """Variable importances (Gedeon): rows of variable, relative, scaled, percentage."""
+        table = self.variable_importances
+        if table is None:
+            table = compute_varimp(self)
+        if use_pandas:
+            import pandas as pd
+
+            return pd.DataFrame(table)
+        return table
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, path: str, force: bool = False) -> str:
+        """Write the model as one HDF5 file (refuses to overwrite unless force)."""
+        if os.path.isdir(path):
+            path = os.path.join(path, self.model_id + ".h5")
+        return store.write_model_file(path, self.to_content(), force=force)
+
+    def to_content(self) -> dict:
+        return {
+            "model_id": self.model_id,
+            "hpcdl_version": __version__,
+            "net_attrs": {"units": [int(u) for u in self.net.units], "activation": self.net.activation,
+                          "output": self.net.output, "adaptive_rate": self.net.adaptive_rate,
+                          "momentum": self.net.momentum},
+            "buffer": self.net.buffer,
+            "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
+            "metrics": {"training": self.training_metrics, "validation": self.validation_metrics,
+                        "cross_validation": self.cross_validation_metrics},
+            "extra": {"run_info": self.run_info, "variable_importances": self.variable_importances},
+            "datainfo": self.dinfo.to_dict(),
+            "history": self.scoring_history,
+        }
+
+    @classmethod
+    def from_content(cls, content: dict) -> "Model":
+        na = content["net_attrs"]
+        net = kernels.Net(na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"],
+                          momentum=na["momentum"])
+        if net.buffer.shape != content["buffer"].shape:
+            raise store.ModelFileError(f"model {content['model_id']}: weight buffer has {content['buffer'].size} "
+                                       f"values, the network needs {net.buffer.size}")
+        net.buffer[...] = content["buffer"]
+        params = DeepLearningParameters.from_dict(content["params"]["user"])
+        return cls(model_id=content["model_id"], params=params, effective=content["params"]["effective"],
+                   dinfo=DataInfo.from_dict(content["datainfo"]), net=net,
+                   scoring_history=content["history"],
+                   training_metrics=content["metrics"].get("training") or {},
+                   validation_metrics=content["metrics"].get("validation") or {},
+                   cross_validation_metrics=content["metrics"].get("cross_validation") or {},
+                   variable_importances=content["extra"].get("variable_importances"),
+                   run_info=content["extra"].get("run_info") or {})
+
+    # -- printing -------------------------------------------------------------
+    def layer_table(self) -> list[dict]:
+        eff = self.effective
+        units = list(self.net.units)
+        rows = [{"layer": 1, "units": units[0], "type": "Input",
+                 "dropout": f"{100 * eff['input_dropout_ratio']:.0f} %"}]
+        ratios = eff.get("hidden_dropout_ratios") or [0.0] * len(eff["hidden"])
+        for l in range(1, len(units)):
+            w = self.net.weights(l - 1)
+            b = self.net.biases(l - 1)
+            is_out = l == len(units) - 1
+            typ = ("Softmax" if self.net.output == "softmax" else "Linear" if self.net.output == "linear"
+                   else base_activation(eff["activation"])) if is_out else eff["activation"]
+            rows.append({"layer": l + 1, "units": units[l], "type": typ,
+                         "dropout": "" if is_out else f"{100 * ratios[l - 1]:.0f} %",
+                         "l1": eff["l1"], "l2": eff["l2"],
+                         "mean_rate": self.run_info.get("mean_rate", [None] * len(units))[l - 1]
+                         if self.run_info.get("mean_rate") else None,
+                         "weight_mean": float(np.mean(w)), "weight_rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))),
+                         "bias_mean": float(np.mean(b)), "bias_rms": float(np.sqrt(np.mean(b.astype(np.float64) ** 2)))})
+        return rows
+
+    def __str__(self) -> str:
+        return format_model(self)
+
+    def show(self) -> None:
+        print(self)
+
+
+def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> dict:
+    """Metrics from raw network outputs, in original units like H2O's metric builders."""
+    kind = model.kind
+    eff = model.effective
+    if kind == "autoencoder":
+        row_mse = ((out - X.astype(np.float64)) ** 2).mean(axis=1)
+        return metrics.autoencoder_metrics(row_mse)
+    if kind == "regression":
+        pred = model.dinfo.response_to_original(out[:, 0])
+        truth = model.dinfo.response_to_original(np.asarray(y, dtype=np.float64))
+        return metrics.regression_metrics(truth, pred, distribution=eff.get("distribution", "gaussian"),
+                                          quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
+                                          huber_alpha=float(eff.get("huber_alpha", 0.9)),
+                                          tweedie_power=float(eff.get("tweedie_power", 1.5)))
+    probs = model.correct_probabilities(out)
+    codes = np.asarray(y).astype(np.int64)
+    if kind == "binomial":
+        return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain)
+    return metrics.multinomial_metrics(codes, probs, model.dinfo.response_domain,
+                                       max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)))
+
+
+def compute_varimp(model: Model) -> list[dict]:
+    """Gedeon (1997) importances from the first two weight layers, as H2O reports them."""
+    net = model.net
+    n_layers = len(net.units) - 1
+    w0 = np.abs(net.weights(0).astype(np.float64))
+    if net.mult[0] == 2:  # Maxout: a unit's importance flows through both channels
+        w0 = w0.reshape(-1, 2, w0.shape[1]).sum(axis=1)
+    if n_layers == 1:
+        vi = w0.sum(axis=0)
+    else:
+        w1 = np.abs(net.weights(1).astype(np.float64))
+        if net.mult[1] == 2:
+            w1 = w1.reshape(-1, 2, w1.shape[1]).sum(axis=1)
+        s1 = w0.sum(axis=1, keepdims=True)
+        s2 = w1.sum(axis=1, keepdims=True)
+        a = np.divide(w0, s1, out=np.zeros_like(w0), where=s1 > 0)  # (hidden1, inputs)
+        b = np.divide(w1, s2, out=np.zeros_like(w1), where=s2 > 0)  # (next, hidden1)
+        q = a.T @ b.T  # (inputs, next)
+        col = q.sum(axis=0, keepdims=True)
+        q = np.divide(q, col, out=np.zeros_like(q), where=col > 0)
+        vi = q.sum(axis=1)
+    unseen_na = set(getattr(model.dinfo, "untrained_inputs", lambda: [])())
+    for i in unseen_na:
+        vi[i] = 0.0
+    top = vi.max() if vi.size and vi.max() > 0 else 1.0
+    rel = vi / top
+    total = rel.sum() if rel.sum() > 0 else 1.0
+    order = np.argsort(-rel, kind="stable")
+    names = model.dinfo.input_names
+    return [{"variable": names[i], "relative_importance": float(rel[i]), "scaled_importance": float(rel[i]),
+             "percentage": float(rel[i] / total)} for i in order]
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        return f"{v:.6g}"
+    return str(v)
+
+
+def format_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> str:
+    """A plain aligned text table (H2O prints its tables this way)."""
+    if not rows:
+        return ""
+    columns = columns or list(rows[0])
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = [title] if title else []
+    lines.append("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def format_model(model: Model) -> str:
+    kind = model.kind
+    info = model.run_info
+    lines = [f"Model Details\n=============\nH2O-style Deep Learning model (hpcdl): {model.model_id}",
+             f"Status of Neuron Layers: predicting {model.dinfo.response or '(autoencoder)'}, {kind}, "
+             f"{model.effective.get('loss')} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
+             f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
+             f"{info.get('threads', 1)} thread(s)"]
+    lines.append(format_table(model.layer_table(), ["layer", "units", "type", "dropout", "l1", "l2",
+                                                   "weight_mean", "weight_rms", "bias_mean", "bias_rms"]))
+    for title, m in (("Training metrics", model.training_metrics),
+                     ("Validation metrics", model.validation_metrics),
+                     ("Cross-validation metrics", model.cross_validation_metrics)):
+        if m:
+            lines.append("")
+            lines.append(metrics.format_metrics(m, kind, f"ModelMetrics ({title}): {kind}",
+                                                domain=model.dinfo.response_domain,
+                                                max_confusion_matrix_size=int(
+                                                    model.effective.get("max_confusion_matrix_size", 20))))
+    if model.scoring_history:
+        cols = [c for c in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples",
+                            "training_rmse", "training_logloss", "training_classification_error",
+                            "training_auc", "training_r2", "validation_rmse", "validation_logloss",
+                            "validation_classification_error", "validation_auc", "validation_r2")
+                if c in model.scoring_history[-1]]
+        lines.append("")
+        lines.append(format_table(model.scoring_history, cols, "Scoring History:"))
+    if model.variable_importances:
+        lines.append("")
+        lines.append(format_table(model.variable_importances[:10], title="Variable Importances (top 10):"))
+    return "\n".join(lines)
+
+
+def load_model(path: str) -> Model:
+    """Load a model saved with :meth:`Model.save` (or a training checkpoint)."""
+    return Model.from_content(store.read_model_file(path))

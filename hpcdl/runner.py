@@ -1,0 +1,179 @@
+"""Running a job on every rank: frames, training, progress, saving, the final report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+
+from . import comm as comm_mod
+
+
+def _say(text: str, comm) -> None:
+    if comm.rank == 0:
+        print(text, flush=True)
+
+
+def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
+    """Rank 0 imports a CSV/IDX file into ``frames_dir`` (reused while fresh); every rank opens the frame."""
+    from .frame import Frame, get_frame, import_file
+
+    error = None
+    target = None
+    if comm.rank == 0:
+        try:
+            if path.endswith(".h5"):
+                target = path
+            else:
+                base = os.path.basename(path)
+                for ext in (".gz", ".csv", ".tsv", ".txt"):
+                    if base.endswith(ext):
+                        base = base[: -len(ext)]
+                target = os.path.join(frames_dir, base + ".h5")
+                if not os.path.exists(path):
+                    raise FileNotFoundError(f"{path}: no such file")
+                fresh = os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(path)
+                if not fresh or import_kw.get("col_types"):  # forced types may differ from the cached frame
+                    import_file(path, destination=target, **{k: v for k, v in import_kw.items() if v is not None})
+            get_frame(target)
+        except Exception as exc:  # noqa: BLE001 - reported on every rank below
+            error = f"{exc}"
+    error, target = comm.bcast((error, target))
+    if error:
+        raise ValueError(error)
+    return Frame(target)
+
+
+def progress_printer(total_epochs: float, t0: float):
+    def show(row: dict, model) -> None:
+        epochs = row.get("epochs", 0.0)
+        elapsed = time.time() - t0
+        eta = elapsed / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
+        parts = [f"epochs {epochs:8.3f}/{total_epochs:g}", f"iter {row.get('iterations', 0):4d}",
+                 f"{row.get('training_speed', 0):10,.0f} samples/s"]
+        for key, label in (("training_classification_error", "train err"), ("training_rmse", "train rmse"),
+                           ("validation_classification_error", "valid err"), ("validation_rmse", "valid rmse")):
+            if key in row:
+                parts.append(f"{label} {row[key]:.4f}")
+        parts.append(f"elapsed {elapsed:6.1f}s ETA {eta:6.1f}s")
+        print("  ".join(parts), flush=True)
+
+    return show
+
+
+def job_parameters(job) -> dict:
+    params = dict(job.parameters)
+    params.setdefault("model_id", job.name)
+    return params
+
+
+def run_job(job, resume: bool = False, as_json: bool = False) -> int:
+    from .train import Trainer
+    from .params import DeepLearningParameters
+    from .prep import DataInfo
+
+    comm = comm_mod.world()
+    t0 = time.time()
+    frames_dir = os.path.join(job.output_dir, "frames")
+    kw = {"col_types": job.data.get("col_types"), "header": job.data.get("header"), "sep": job.data.get("sep"),
+          "na_strings": job.data.get("na_strings")}
+    train_frame = open_job_frame(job.data_path("training_frame"), frames_dir, comm, **kw)
+    valid_frame = (open_job_frame(job.data_path("validation_frame"), frames_dir, comm, **kw)
+                   if job.data.get("validation_frame") else None)
+    test_frame = (open_job_frame(job.data_path("test_frame"), frames_dir, comm, **kw)
+                  if job.data.get("test_frame") else None)
+
+    params = job_parameters(job)
+    y = job.data.get("y")
+    x = job.data.get("x") or None
+    ignored = job.data.get("ignored_columns") or []
+    if x is None and ignored:
+        x = [n for n in train_frame.names if n not in ignored and n != y]
+    p = DeepLearningParameters(**params)
+    dinfo = DataInfo.fit(train_frame, x, None if p.autoencoder else y, autoencoder=p.autoencoder,
+                         classification=p.classification, standardize=p.standardize,
+                         use_all_factor_levels=p.use_all_factor_levels,
+                         missing_values_handling=p.missing_values_handling, ignore_const_cols=p.ignore_const_cols,
+                         max_categorical_features=p.max_categorical_features,
+                         seed=p.seed if p.seed not in (None, -1) else 0)
+    p.validate(classification=bool(dinfo.classification),
+               n_classes=len(dinfo.response_domain) if dinfo.classification else None)
+    from .train import resolve_threads
+
+    ranks_here = comm_mod.ranks_on_this_node(comm)
+    threads = resolve_threads(job.threads, ranks_here)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if comm.rank == 0 and ranks_here * threads > cores:
+        warnings.warn(f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
+                      "HOGWILD! threads will be oversubscribed; lower threads or ranks per node")
+    _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
+         f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm)
+    hooks = []
+    checkpoint_model = None
+    if job.checkpoint_interval and job.checkpoint_interval > 0 or resume:
+        try:
+            from .lifecycle import CheckpointHook, latest_checkpoint, load_model_for_resume
+        except ImportError:
+            CheckpointHook = None
+        if CheckpointHook is not None:
+            hooks.append(CheckpointHook(job, comm))
+            if resume:
+                checkpoint_model = load_model_for_resume(job, comm, p, train_frame)
+                if checkpoint_model is not None:
+                    dinfo = checkpoint_model.dinfo
+    progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
+    trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
+                      checkpoint_model=checkpoint_model, progress=progress)
+    model = trainer.run()
+    code = 0
+    if comm.rank == 0:
+        if job.save_model:
+            os.makedirs(job.output_dir, exist_ok=True)
+            model.save(job.model_path, force=True)
+        test_metrics = model.model_performance(test_frame) if test_frame is not None else None
+        if as_json:
+            from .store import _to_jsonable
+
+            print(json.dumps(_to_jsonable({
+                "model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
+                "run_info": model.run_info, "training_metrics": model.training_metrics,
+                "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
+                "scoring_history": model.scoring_history}), indent=2))
+        else:
+            print(model)
+            if test_metrics:
+                from .metrics import format_metrics
+
+                print()
+                print(format_metrics(test_metrics, model.kind, f"ModelMetrics (test frame {test_frame.path})",
+                                     domain=model.dinfo.response_domain))
+            info = model.run_info
+            print(f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
+                  f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
+                  f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s")
+            if job.save_model:
+                print(f"model saved: {job.model_path}")
+        if model.run_info.get("diverged"):
+            print(f"hpcdl train: error: {model.run_info['diverged']}", file=sys.stderr)
+            code = 1
+    if model.run_info.get("stop_reason") == "stop requested (signal)":
+        from .cli import EXIT_REQUEUE
+
+        code = EXIT_REQUEUE
+    return comm.bcast(code)
+
+
+def demo(threads: int | None = None, as_json: bool = False) -> int:
+    """H2O's deeplearning demo: prostate.csv, CAPSULE as a binary response."""
+    from .jobs import load_job
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    job_file = os.path.join(here, "datasets", "demo.toml")
+    job = load_job(job_file)
+    job.output_dir = os.path.abspath(os.path.join("runs", "demo"))
+    job.data["training_frame"] = os.path.join(here, "datasets", "prostate.csv")
+    if threads:
+        job.threads = threads
+    return run_job(job, as_json=as_json)
