@@ -1,0 +1,338 @@
+"""Kernels against the NumPy reference (hpcdl/kernels/reference.py), and the reference
+against finite differences of the objective."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hpcdl.kernels import Hyper, Net, hidden_activations, predict, row_loss, train
+from hpcdl.kernels import reference as ref_mod
+from hpcdl.kernels.reference import RefNet
+
+ACTS = ("Tanh", "Rectifier", "Maxout")
+OUTPUT_LOSSES = (
+    ("softmax", "CrossEntropy"),
+    ("softmax", "Quadratic"),
+    ("linear", "Quadratic"),
+    ("linear", "Huber"),
+    ("linear", "Absolute"),
+    ("linear", "Quantile"),
+    ("autoencoder", "Quadratic"),
+    ("autoencoder", "Huber"),
+    ("autoencoder", "Absolute"),
+)
+N_IN = 6
+
+
+def make_data(output, n=40, seed=0, zeros=0.3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, N_IN)).astype(np.float32)
+    X[rng.random(X.shape) < zeros] = 0.0  # exact zeros exercise fast_mode's input skip
+    if output == "softmax":
+        T = rng.integers(0, 3, size=n).astype(np.float32)
+    elif output == "linear":
+        T = rng.normal(size=n).astype(np.float32)
+    else:
+        T = np.zeros(n, dtype=np.float32)
+    return X, T
+
+
+def make_net(activation, output, hyper, hidden=(5, 4), seed=1):
+    n_out = {"softmax": 3, "linear": 1, "autoencoder": N_IN}[output]
+    net = Net([N_IN, *hidden, n_out], activation, output, adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
+    net.initialize(seed=seed)
+    return net
+
+
+def assert_same_state(net, ref, rtol=1e-5, atol=2e-6, what=""):
+    for l in range(net.n_layers):
+        np.testing.assert_allclose(net.weights(l), ref.W[l], rtol=rtol, atol=atol, err_msg=f"{what} W[{l}]")
+        np.testing.assert_allclose(net.biases(l), ref.b[l], rtol=rtol, atol=atol, err_msg=f"{what} b[{l}]")
+        for part, refpart in (("EgW", ref.EgW), ("EdW", ref.EdW), ("MW", ref.MW)):
+            if refpart:
+                got = getattr(net, part)[net.w_off[l] : net.w_off[l + 1]].reshape(ref.W[l].shape)
+                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
+        for part, refpart in (("EgB", ref.EgB), ("EdB", ref.EdB), ("MB", ref.MB)):
+            if refpart:
+                got = getattr(net, part)[net.b_off[l] : net.b_off[l + 1]]
+                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
+    if ref.avg is not None:
+        np.testing.assert_allclose(net.avg_activation, np.concatenate(ref.avg), rtol=rtol, atol=atol, err_msg=f"{what} avg")
+
+
+OPTIMIZERS = {
+    "adadelta": dict(adaptive_rate=True),
+    "manual": dict(adaptive_rate=False, rate=0.05, rate_annealing=0.01, rate_decay=0.7),
+    "classic": dict(
+        adaptive_rate=False, rate=0.05, rate_annealing=0.001, momentum_start=0.5, momentum_stable=0.9,
+        momentum_ramp=60, nesterov_accelerated_gradient=False, max_w2=0.6,
+    ),
+    "nesterov": dict(
+        adaptive_rate=False, rate=0.05, rate_annealing=0.001, momentum_start=0.5, momentum_stable=0.9,
+        momentum_ramp=60, nesterov_accelerated_gradient=True, l1=1e-3, l2=1e-2,
+    ),
+}  # fmt: skip
+
+
+def hyper_for(loss, output, optimizer, fast, dropout):
+    kw = dict(OPTIMIZERS[optimizer])
+    kw.update(loss=loss, fast_mode=fast, huber_delta=0.3, quantile_alpha=0.3)
+    if dropout:
+        kw.update(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.3, 0.5))
+    if output == "autoencoder" and optimizer == "adadelta":
+        kw.update(sparsity_beta=0.5, average_activation=0.1)
+    if optimizer == "adadelta":
+        kw.update(l1=1e-4, l2=1e-3)
+    return Hyper(**kw)
+
+
+@pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
+@pytest.mark.parametrize("activation", ACTS)
+def test_kernel_equals_reference_step_by_step(activation, output, loss):
+    X, T = make_data(output)
+    rows = [3, 7, 1, 12]
+    for optimizer in OPTIMIZERS:
+        for fast in (True, False):
+            for dropout in (False, True):
+                hyper = hyper_for(loss, output, optimizer, fast, dropout)
+                net = make_net(activation, output, hyper)
+                ref = RefNet.from_net(net)
+                start = 40  # mid-way through the momentum ramp; annealing already active
+                for k, r in enumerate(rows):
+                    train(net, hyper, X, T, [r], seed=11, samples_before=start + k, n_threads=1)
+                    ref_mod.train_step(ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k)
+                    assert_same_state(net, ref, what=f"{optimizer} fast={fast} dropout={dropout} step {k}")
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_one_call_equals_sample_by_sample(activation):
+    """samples_before + position drives the schedules and masks within one call."""
+    hyper = hyper_for("CrossEntropy", "softmax", "classic", True, True)
+    X, T = make_data("softmax")
+    a = make_net(activation, "softmax", hyper)
+    b = a.copy()
+    rows = np.arange(10)
+    train(a, hyper, X, T, rows, seed=5, samples_before=20, n_threads=1)
+    for k, r in enumerate(rows):
+        train(b, hyper, X, T, [r], seed=5, samples_before=20 + k, n_threads=1)
+    np.testing.assert_array_equal(a.buffer, b.buffer)
+
+
+@pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
+@pytest.mark.parametrize("activation", ACTS)
+def test_gradient_finite_differences(activation, output, loss):
+    """The reference gradient is the derivative of the documented objective, and the
+    kernel's first plain-SGD step (fast_mode off) is -rate * that gradient."""
+    X, T = make_data(output, zeros=0.0, seed=3)
+    hyper = Hyper(loss=loss, adaptive_rate=False, rate=0.01, rate_annealing=0.0, fast_mode=False, l1=1e-3, l2=1e-2, huber_delta=0.3, quantile_alpha=0.3)
+    net = make_net(activation, output, hyper, hidden=(4, 3), seed=2)
+    ref = RefNet.from_net(net)
+    x, t = X[0].astype(np.float64), float(T[0])
+    gW, gb = ref_mod.gradients(ref, hyper, x, t)
+    h = 1e-6
+    for l in range(ref.n_layers):
+        for params, grads in ((ref.W[l], gW[l]), (ref.b[l], gb[l])):
+            flat, gflat = params.reshape(-1), grads.reshape(-1)
+            for i in range(len(flat)):
+                old = flat[i]
+                flat[i] = old + h
+                up = ref_mod.objective(ref, hyper, x, t)
+                flat[i] = old - h
+                down = ref_mod.objective(ref, hyper, x, t)
+                flat[i] = old
+                np.testing.assert_allclose(gflat[i], (up - down) / (2 * h), rtol=1e-4, atol=1e-6, err_msg=f"layer {l} param {i}")
+    before = net.copy()
+    train(net, hyper, X, T, [0], seed=0, samples_before=0, n_threads=1)
+    for l in range(net.n_layers):
+        np.testing.assert_allclose(net.weights(l) - before.weights(l), -hyper.rate * gW[l], rtol=1e-3, atol=2e-7)
+        np.testing.assert_allclose(net.biases(l) - before.biases(l), -hyper.rate * gb[l], rtol=1e-3, atol=2e-7)
+
+
+# ------------------------------------------------------------------ optimizer formulas
+
+
+def _first_step(hyper, samples_before, activation="Tanh", momentum_state=None):
+    """Kernel weight change of one sample, and the objective gradient at the start."""
+    X, T = make_data("linear", zeros=0.0, seed=4)
+    net = make_net(activation, "linear", hyper, hidden=(4,), seed=3)
+    if momentum_state is not None:
+        net.MW[:] = momentum_state
+    ref = RefNet.from_net(net)
+    gW, _ = ref_mod.gradients(ref, hyper, X[0], float(T[0]))
+    before = net.copy()
+    train(net, hyper, X, T, [0], seed=0, samples_before=samples_before, n_threads=1)
+    deltas = [net.weights(l).astype(np.float64) - before.weights(l) for l in range(net.n_layers)]
+    return deltas, gW, before
+
+
+def test_rate_annealing_and_decay_per_layer():
+    hyper = Hyper(loss="Quadratic", adaptive_rate=False, rate=0.02, rate_annealing=1e-3, rate_decay=0.5, fast_mode=False)
+    n = 500
+    deltas, gW, _ = _first_step(hyper, n)
+    rate_t = 0.02 / (1 + 1e-3 * n)
+    for l, (dw, g) in enumerate(zip(deltas, gW)):
+        np.testing.assert_allclose(dw, -rate_t * 0.5**l * g, rtol=1e-3, atol=1e-8)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_ramp_and_variants(nesterov):
+    hyper = Hyper(
+        loss="Quadratic", adaptive_rate=False, rate=0.02, rate_annealing=0.0, fast_mode=False,
+        momentum_start=0.2, momentum_stable=0.8, momentum_ramp=1000, nesterov_accelerated_gradient=nesterov,
+    )  # fmt: skip
+    n = 250
+    mom = 0.2 + (0.8 - 0.2) * n / 1000
+    assert hyper.momentum_at(n) == pytest.approx(mom)
+    assert hyper.momentum_at(5000) == 0.8
+    rng = np.random.default_rng(0)
+    velocity = rng.normal(scale=0.1, size=(4 * 6 + 4,)).astype(np.float32)
+    deltas, gW, before = _first_step(hyper, n, momentum_state=velocity)
+    lr = 0.02 * (1 - mom)
+    v = [before.MW[before.w_off[l] : before.w_off[l + 1]].reshape(g.shape) for l, g in enumerate(gW)]
+    for l, (dw, g) in enumerate(zip(deltas, gW)):
+        if nesterov:
+            expected = lr * (mom * v[l] - g)
+        else:
+            expected = -lr * g + mom * v[l]
+        np.testing.assert_allclose(dw, expected, rtol=1e-3, atol=1e-7)
+
+
+def test_adadelta_first_step_formula():
+    hyper = Hyper(loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False)
+    deltas, gW, _ = _first_step(hyper, 0)
+    for dw, g in zip(deltas, gW):
+        eg = 0.05 * g * g
+        r = np.sqrt(1e-6 / (eg + 1e-6))
+        np.testing.assert_allclose(dw, -r * g, rtol=1e-4, atol=1e-9)
+
+
+def test_fast_mode_leaves_zero_inputs_untouched():
+    hyper = Hyper(loss="Quadratic", adaptive_rate=True, fast_mode=True, l2=0.1)
+    X, T = make_data("linear", zeros=0.0)
+    X[0, :3] = 0.0
+    net = make_net("Rectifier", "linear", hyper, hidden=(4,))
+    before = net.copy()
+    train(net, hyper, X, T, [0], seed=0, samples_before=0, n_threads=1)
+    assert np.array_equal(net.weights(0)[:, :3], before.weights(0)[:, :3])
+    assert np.all(net.EgW[: net.w_off[1]].reshape(4, N_IN)[:, :3] == 0)
+    changed = net.weights(0)[:, 3:] != before.weights(0)[:, 3:]
+    assert changed.any()
+
+
+def test_max_w2_bounds_every_updated_row():
+    hyper = Hyper(loss="CrossEntropy", adaptive_rate=False, rate=0.5, rate_annealing=0.0, max_w2=0.3, fast_mode=False)
+    X, T = make_data("softmax")
+    for activation in ACTS:
+        net = make_net(activation, "softmax", hyper)
+        assert max((net.weights(l) ** 2).sum(axis=1).max() for l in range(net.n_layers)) > 0.3
+        train(net, hyper, X, T, np.arange(20), seed=0, samples_before=0, n_threads=1)
+        for l in range(net.n_layers):
+            assert (net.weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.3 * (1 + 1e-5)
+
+
+# ------------------------------------------------------------------ dropout and reproducibility
+
+
+def test_dropout_uniforms_are_keyed_and_uniform():
+    u = ref_mod.dropout_uniforms(7, 123, 2, 20000)
+    assert np.array_equal(u, ref_mod.dropout_uniforms(7, 123, 2, 20000))
+    assert not np.array_equal(u, ref_mod.dropout_uniforms(8, 123, 2, 20000))
+    assert not np.array_equal(u, ref_mod.dropout_uniforms(7, 124, 2, 20000))
+    assert not np.array_equal(u, ref_mod.dropout_uniforms(7, 123, 1, 20000))
+    assert 0.0 <= u.min() and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.01 and abs((u < 0.3).mean() - 0.3) < 0.01
+
+
+def test_single_thread_training_is_bit_reproducible():
+    hyper = Hyper(loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5))
+    X, T = make_data("softmax", n=200)
+    rows = np.random.default_rng(0).permutation(200)
+    nets = []
+    for seed in (3, 3, 4):
+        net = make_net("Rectifier", "softmax", hyper)
+        train(net, hyper, X, T, rows, seed=seed, samples_before=0, n_threads=1)
+        nets.append(net)
+    assert np.array_equal(nets[0].buffer, nets[1].buffer)
+    assert not np.array_equal(nets[0].buffer, nets[2].buffer)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_two_thread_hogwild_learns(activation):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, N_IN)).astype(np.float32)
+    T = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] > 0).astype(np.float32)
+    hyper = Hyper(loss="CrossEntropy")
+    net = Net([N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False)
+    net.initialize(seed=0)
+    before = row_loss(net, hyper, X, T).mean()
+    for epoch in range(3):
+        train(net, hyper, X, T, rng.permutation(2000), seed=1, samples_before=2000 * epoch, n_threads=2)
+    after = row_loss(net, hyper, X, T).mean()
+    assert after < 0.25 * before and after < 0.2
+    assert (predict(net, hyper, X).argmax(axis=1) == T).mean() > 0.95
+
+
+# ------------------------------------------------------------------ inference
+
+
+@pytest.mark.parametrize("output,loss", [("softmax", "CrossEntropy"), ("linear", "Huber"), ("autoencoder", "Quadratic")])
+@pytest.mark.parametrize("activation", ACTS)
+def test_predict_and_row_loss_match_reference(activation, output, loss):
+    hyper = Hyper(loss=loss, huber_delta=0.3, hidden_dropout_ratios=(0.5, 0.2))
+    X, T = make_data(output, n=57)
+    net = make_net(activation, output, hyper)
+    ref = RefNet.from_net(net)
+    np.testing.assert_allclose(predict(net, hyper, X), ref_mod.predict(ref, hyper, X), rtol=1e-5, atol=1e-6)
+    scale = [0.5, 0.8]
+    expected = []
+    for x, t in zip(X, T):
+        acts, winners = ref_mod.forward(ref, x, scale)
+        expected.append(ref_mod.loss_and_output_delta(ref, hyper, acts, winners, t, x)[0])
+    np.testing.assert_allclose(row_loss(net, hyper, X, T), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_hidden_activations_scaled_by_keep_probability():
+    X, _ = make_data("softmax", n=30)
+    plain = Hyper()
+    dropped = Hyper(hidden_dropout_ratios=(0.5, 0.25))
+    net = make_net("Tanh", "softmax", plain)
+    for layer, keep in ((0, 0.5), (1, 0.75)):
+        without = hidden_activations(net, plain, X, layer)
+        assert without.shape == (30, net.units[layer + 1])
+        if layer == 0:
+            np.testing.assert_allclose(hidden_activations(net, dropped, X, 0), keep * without, rtol=1e-6)
+    ref = RefNet.from_net(net)
+    acts = [ref_mod.forward(ref, x, [0.5, 0.75])[0][2] for x in X]
+    np.testing.assert_allclose(hidden_activations(net, dropped, X, 1), acts, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ mini-batch
+
+
+@pytest.mark.parametrize("activation", ACTS)
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_minibatch_equals_averaged_gradient_reference(activation, optimizer):
+    for output, loss in (("softmax", "CrossEntropy"), ("autoencoder", "Quadratic")):
+        for fast, dropout in ((True, True), (False, False)):
+            hyper = hyper_for(loss, output, optimizer, fast, dropout)
+            X, T = make_data(output)
+            net = make_net(activation, output, hyper)
+            ref = RefNet.from_net(net)
+            rows = np.arange(11)
+            train(net, hyper, X, T, rows, seed=2, samples_before=30, n_threads=1, mini_batch_size=4)
+            for k0 in range(0, 11, 4):
+                batch = rows[k0 : k0 + 4]
+                ref_mod.minibatch_step(ref, hyper, X[batch], T[batch], seed=2, first_sample=30 + k0, n=30 + k0)
+            assert_same_state(net, ref, what=f"{output} {optimizer} fast={fast}")
+
+
+def test_hyper_validation():
+    net = Net([3, 2, 2], "Tanh", "softmax", adaptive_rate=False, momentum=False)
+    X, T = make_data("softmax")
+    with pytest.raises(ValueError):
+        train(net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)  # no ADADELTA state
+    with pytest.raises(ValueError):
+        train(net, Hyper(adaptive_rate=False, loss="Huber"), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)
+    with pytest.raises(ValueError):
+        dataclasses.replace(Hyper(), hidden_dropout_ratios=(0.5, 0.5)) and predict(net, Hyper(hidden_dropout_ratios=(0.5, 0.5)), X[:, :3])
