@@ -1,0 +1,154 @@
+"""IDX import (MNIST, Fashion-MNIST): images -> float32 pixel columns C1..Cn, labels -> enum ``label``.
+
+IDX layout: 2 zero bytes, a type byte (0x08 ubyte, 0x09 byte, 0x0B short,
+0x0C int, 0x0D float, 0x0E double), a byte with the number of dimensions,
+then one big-endian uint32 per dimension, then the values (big-endian, row
+major). Files may be gzip-compressed. Images are streamed one HDF5 chunk of
+rows at a time, so a 60000 x 784 file needs one uint8 block in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+
+import numpy as np
+
+from .h5frame import CHUNK_ROWS, Frame, FrameError, FrameWriter
+
+IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def _open(path: str):
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def is_idx_header(head: bytes) -> bool:
+    """Whether the first 4 (decompressed) bytes look like an IDX magic number."""
+    return len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in IDX_DTYPES and 1 <= head[3] <= 4
+
+
+def _read_exact(fh, n: int, path: str) -> bytes:
+    try:
+        data = fh.read(n)
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise FrameError(f"{path}: truncated or corrupt file ({exc})") from exc
+    if len(data) != n:
+        raise FrameError(f"{path}: truncated file (expected {n} more bytes, found {len(data)})")
+    return data
+
+
+def _header(fh, path: str) -> tuple[np.dtype, tuple[int, ...]]:
+    head = _read_exact(fh, 4, path)
+    if not is_idx_header(head):
+        raise FrameError(f"{path}: not an IDX file (bad magic number {head.hex()})")
+    dtype = IDX_DTYPES[head[2]]
+    dims = struct.unpack(">" + "I" * head[3], _read_exact(fh, 4 * head[3], path))
+    return dtype, tuple(int(d) for d in dims)
+
+
+def read_idx_labels(path: str) -> np.ndarray:
+    """All values of a 1-D IDX file (labels are small: 60000 bytes for MNIST)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FrameError(f"{path}: no such file")
+    with _open(path) as fh:
+        dtype, dims = _header(fh, path)
+        if len(dims) != 1:
+            raise FrameError(f"{path}: expected a 1-D label file, found dimensions {dims}")
+        data = _read_exact(fh, dims[0] * dtype.itemsize, path)
+    return np.frombuffer(data, dtype=dtype)
+
+
+def import_idx(images_path, labels_path=None, destination=None) -> Frame:
+    """Import an IDX image file (and optionally its label file) into a frame.
+
+    Columns ``C1..Cn`` (n = product of the image dimensions, row-major) hold the
+    pixel values as float32; ``label`` is an enum with levels ``"0".."k"`` (all
+    integers up to the largest label, sorted as strings). ``destination``
+    defaults to ``<images basename>.h5`` in the frames directory (see import_csv).
+    """
+    from .csv import destination_path
+
+    images_path = os.fspath(images_path)
+    if not os.path.exists(images_path):
+        raise FrameError(f"{images_path}: no such file")
+    labels = None
+    if labels_path is not None:
+        labels_path = os.fspath(labels_path)
+        labels = read_idx_labels(labels_path)
+        if labels.dtype.kind == "f" or (labels.size and labels.min() < 0):
+            raise FrameError(f"{labels_path}: labels must be non-negative integers")
+    base = os.path.basename(images_path)
+    for ext in (".gz",):
+        if base.endswith(ext):
+            base = base[: -len(ext)]
+    dest = destination_path(base, destination)
+    with _open(images_path) as fh:
+        dtype, dims = _header(fh, images_path)
+        nrow = dims[0]
+        width = int(np.prod(dims[1:], dtype=np.int64)) if len(dims) > 1 else 1
+        if labels is not None and labels.size != nrow:
+            raise FrameError(f"{labels_path}: {labels.size} labels for {nrow} images in {images_path}")
+        names = [f"C{j + 1}" for j in range(width)]
+        types = ["real"] * width
+        fdt = ["float64" if dtype.itemsize >= 4 and dtype.kind in "if" else "float32"] * width
+        domain = None
+        if labels is not None:
+            names.append("label")
+            types.append("enum")
+            fdt.append("float64")
+            domain = [str(k) for k in range(int(labels.max()) + 1 if labels.size else 0)]
+        writer = FrameWriter(dest, names, types, float_dtype=fdt)
+        with writer:
+            for start in range(0, nrow, CHUNK_ROWS):
+                n = min(CHUNK_ROWS, nrow - start)
+                block = np.frombuffer(_read_exact(fh, n * width * dtype.itemsize, images_path),
+                                      dtype=dtype).reshape(n, width)
+                cols = [block[:, j] for j in range(width)]  # views: the writer converts one at a time
+                if labels is not None:
+                    cols.append(labels[start:start + n].astype(np.int32))
+                writer.append(cols)
+            if fh.read(1):
+                raise FrameError(f"{images_path}: trailing bytes after {nrow} images")
+    return writer.close({"label": domain} if domain is not None else None)
+
+
+_NAMES = {
+    "train_images": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+    "train_labels": ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    "test_images": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+    "test_labels": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+}
+
+
+def _find(directory: str, stems: tuple[str, ...]) -> str:
+    for stem in stems:
+        for name in (stem, stem + ".gz"):
+            p = os.path.join(directory, name)
+            if os.path.exists(p):
+                return p
+    raise FrameError(f"{directory}: no {stems[0]} or {stems[0]}.gz")
+
+
+def import_mnist_dir(directory, destination_dir=None) -> tuple[Frame, Frame]:
+    """Import the four MNIST-style files of ``directory`` -> (train, test) frames.
+
+    Written as ``<dirname>-train.h5`` and ``<dirname>-test.h5`` in ``destination_dir``
+    (default: the frames directory, see import_csv).
+    """
+    from .csv import default_frame_dir
+
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FrameError(f"{directory}: not a directory")
+    files = {k: _find(directory, v) for k, v in _NAMES.items()}
+    out = os.fspath(destination_dir) if destination_dir is not None else default_frame_dir()
+    stem = os.path.basename(os.path.normpath(os.path.abspath(directory))) or "mnist"
+    train = import_idx(files["train_images"], files["train_labels"], os.path.join(out, f"{stem}-train.h5"))
+    test = import_idx(files["test_images"], files["test_labels"], os.path.join(out, f"{stem}-test.h5"))
+    return train, test
