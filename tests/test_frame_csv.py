@@ -1,0 +1,365 @@
+"""CSV import: parse setup guesses, type rules, round trips against Python's csv module, bad input."""
+
+import csv
+import datetime as dt
+import gzip
+import math
+import os
+import random
+
+import numpy as np
+import pytest
+
+from hpcdl.frame import FrameError, FrameWriter, get_frame, import_csv, import_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WEATHER = os.path.join(HERE, os.pardir, "hpcdl", "datasets", "weather.csv")
+DATA = os.path.join(HERE, "data")
+NA = {"", "NA", "N/A", "?", "NaN", "nan", "null"}
+
+
+def write(tmp_path, name, text, gz=False):
+    p = tmp_path / name
+    if gz:
+        with gzip.open(p, "wt", newline="") as fh:
+            fh.write(text)
+    else:
+        p.write_text(text, newline="")
+    return str(p)
+
+
+def decoded(frame):
+    """Column name -> list of Python values (levels as str, NA as None, numbers as float)."""
+    out = {}
+    for n, t in zip(frame.names, frame.types):
+        v = frame.column(n)
+        if t == "enum":
+            dom = frame.domains[n]
+            out[n] = [dom[c] if c >= 0 else None for c in v]
+        else:
+            out[n] = [None if math.isnan(x) else float(x) for x in v]
+    return out
+
+
+def expected_from_csv(path, types, delimiter=",", na=NA):
+    """What the frame must hold, computed with Python's csv module and the documented rules."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=delimiter) if r]
+    names, rows = rows[0], rows[1:]
+    out = {}
+    for j, (n, t) in enumerate(zip(names, types)):
+        vals = []
+        for r in rows:
+            s = r[j].strip()
+            if s in na:
+                vals.append(None)
+            elif t == "enum":
+                vals.append(s)
+            elif t == "time":
+                d = dt.datetime.strptime(s, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+                vals.append(d.timestamp() * 1000.0)
+            else:
+                vals.append(float(s))
+        out[n] = vals
+    return names, out
+
+
+def test_quoted_fields_with_separators_and_quotes(tmp_path):
+    text = 'name,comment,x\n"Smith, J.","said ""hi""; left",1\nDoe,"a|b\tc",2\n"",plain,3\n'
+    f = import_csv(write(tmp_path, "q.csv", text), tmp_path / "q.h5")
+    assert f.names == ["name", "comment", "x"]
+    assert f.types == ["enum", "enum", "int"]
+    d = decoded(f)
+    assert d["name"] == ["Smith, J.", "Doe", None]
+    assert d["comment"] == ['said "hi"; left', "a|b\tc", "plain"]
+    assert d["x"] == [1.0, 2.0, 3.0]
+    assert f.domains["comment"] == sorted(['said "hi"; left', "a|b\tc", "plain"])
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", " "])
+def test_separator_guess(tmp_path, sep):
+    rows = [["a", "b", "c"], ["1.5", "x", "7"], ["2.5", "y", "8"], ["3", "x", "NA"]]
+    p = write(tmp_path, "s.txt", "".join(sep.join(r) + "\n" for r in rows))
+    f = import_csv(p, tmp_path / "s.h5")
+    assert f.names == ["a", "b", "c"]
+    assert f.types == ["real", "enum", "int"]
+    d = decoded(f)
+    assert d["a"] == [1.5, 2.5, 3.0] and d["b"] == ["x", "y", "x"] and d["c"] == [7.0, 8.0, None]
+    # forcing the separator gives the same
+    g = import_csv(p, tmp_path / "s2.h5", sep=sep)
+    assert decoded(g) == d
+
+
+def test_na_spellings(tmp_path):
+    spellings = ["", "NA", "N/A", "?", "NaN", "nan", "null", " NA "]
+    text = "x,y\n" + "".join(f"{s},{s}\n" for s in spellings) + "1.5,a\n"
+    f = import_csv(write(tmp_path, "na.csv", text), tmp_path / "na.h5")
+    assert f.types == ["real", "enum"]
+    d = decoded(f)
+    assert d["x"] == [None] * len(spellings) + [1.5]
+    assert d["y"] == [None] * len(spellings) + ["a"]
+    assert f.stats["x"]["na_count"] == len(spellings)
+    # extra NA strings (list) add to the defaults
+    text2 = "x,y\n-999,a\n2,missing\n3,b\nNA,NA\n"
+    p2 = write(tmp_path, "na2.csv", text2)
+    g = import_csv(p2, tmp_path / "na2.h5", na_strings=["-999", "missing"])
+    assert decoded(g) == {"x": [None, 2.0, 3.0, None], "y": ["a", None, "b", None]}
+    # a dict replaces the defaults for that column only ("NA" becomes a level of y)
+    h = import_csv(p2, tmp_path / "na3.h5", na_strings={"y": ["missing"]})
+    assert decoded(h)["y"] == ["a", None, "b", "NA"]
+    assert decoded(h)["x"] == [-999.0, 2.0, 3.0, None]
+
+
+def test_mixed_column_becomes_enum_and_int_vs_real(tmp_path):
+    text = "m,i,r,big\n1,1,1,1e3\n2,-2,2.5,2E3\nabc,3,3,3.0\n10,,4,4\n"
+    f = import_csv(write(tmp_path, "m.csv", text), tmp_path / "m.h5")
+    assert f.types == ["enum", "int", "real", "int"]
+    assert f.domains["m"] == ["1", "10", "2", "abc"]  # sorted strings, like H2O
+    d = decoded(f)
+    assert d["m"] == ["1", "2", "abc", "10"]
+    assert d["i"] == [1.0, -2.0, 3.0, None]
+    assert d["big"] == [1000.0, 2000.0, 3.0, 4.0]
+
+
+def test_time_column(tmp_path):
+    vals = ["2007-11-6", "2007-11-06 10:00:00", "2008-02-29T23:59:59.5", "1969-12-31", "NA", "2000/1/2 03:04"]
+    text = "t,v\n" + "".join(f"{s},{k}\n" for k, s in enumerate(vals))
+    f = import_csv(write(tmp_path, "t.csv", text), tmp_path / "t.h5")
+    assert f.types == ["time", "int"]
+    utc = dt.timezone.utc
+    want = [dt.datetime(2007, 11, 6, tzinfo=utc), dt.datetime(2007, 11, 6, 10, tzinfo=utc),
+            dt.datetime(2008, 2, 29, 23, 59, 59, 500000, tzinfo=utc), dt.datetime(1969, 12, 31, tzinfo=utc),
+            None, dt.datetime(2000, 1, 2, 3, 4, tzinfo=utc)]
+    assert decoded(f)["t"] == [None if w is None else w.timestamp() * 1000.0 for w in want]
+    # an impossible date makes the column an enum; forcing time turns it into NA
+    p = write(tmp_path, "t2.csv", "t\n2007-13-01\n2007-11-06\n")
+    assert import_csv(p, tmp_path / "t2.h5", header=True).types == ["enum"]
+    g = import_csv(p, tmp_path / "t3.h5", header=True, col_types={"t": "time"})
+    assert decoded(g)["t"] == [None, dt.datetime(2007, 11, 6, tzinfo=utc).timestamp() * 1000.0]
+
+
+def test_header_detection(tmp_path):
+    numeric = write(tmp_path, "n.csv", "1,2\n3,4\n")
+    f = import_csv(numeric, tmp_path / "n.h5")
+    assert f.names == ["C1", "C2"] and f.nrow == 2
+    g = import_csv(numeric, tmp_path / "n2.h5", header=True)
+    assert g.names == ["1", "2"] and g.nrow == 1
+    # strings over numbers -> header
+    hdr = write(tmp_path, "h.csv", "x,label\n1,a\n2,b\n")
+    assert import_csv(hdr, tmp_path / "h.h5").names == ["x", "label"]
+    h2 = import_csv(hdr, tmp_path / "h2.h5", header=False)
+    assert h2.names == ["C1", "C2"] and h2.types == ["enum", "enum"] and h2.nrow == 3
+    # all strings: header if its values never occur below
+    assert import_csv(write(tmp_path, "s.csv", "color,size\nred,big\nblue,small\n"),
+                      tmp_path / "s.h5").names == ["color", "size"]
+    assert import_csv(write(tmp_path, "s2.csv", "red,big\nblue,small\nred,small\n"),
+                      tmp_path / "s2.h5").names == ["C1", "C2"]
+    # a string over dates -> header
+    assert import_csv(write(tmp_path, "d.csv", "when\n2007-11-06\n2007-11-07\n"), tmp_path / "d.h5").names == ["when"]
+    # empty header fields get C<j>
+    assert import_csv(write(tmp_path, "e.csv", "a,,c\n1,2,3\n"), tmp_path / "e.h5").names == ["a", "C2", "c"]
+
+
+def test_gzip_equals_plain(tmp_path):
+    text = "a,b,c\n1,x,2007-01-02\n2.5,y,2007-01-03\nNA,x,NA\n"
+    plain = import_csv(write(tmp_path, "g.csv", text), tmp_path / "plain.h5")
+    gz = import_csv(write(tmp_path, "g.csv.gz", text, gz=True), tmp_path / "gz.h5")
+    assert gz.types == plain.types == ["real", "enum", "time"]
+    assert decoded(gz) == decoded(plain)
+    via_dispatch = import_file(str(tmp_path / "g.csv.gz"), str(tmp_path / "d.h5"))
+    assert decoded(via_dispatch) == decoded(plain)
+
+
+def _random_csv(path, nrow, seed=0):
+    rng = random.Random(seed)
+    levels = ["alpha", "beta", "gamma, with comma", 'quote "q"', "delta"]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["real", "int", "cat", "day", "sparse"])
+        for k in range(nrow):
+            w.writerow([
+                "NA" if rng.random() < 0.05 else repr(rng.gauss(0, 1e3)),
+                "" if rng.random() < 0.05 else str(rng.randint(-10**6, 10**6)),
+                "?" if rng.random() < 0.05 else rng.choice(levels),
+                "NA" if rng.random() < 0.05 else f"20{rng.randint(0, 30):02d}-{rng.randint(1, 12)}-{rng.randint(1, 28)}",
+                "1.25" if k == nrow - 1 else "NA",
+            ])
+
+
+def test_round_trip_against_csv_module_and_small_chunks(tmp_path):
+    p = str(tmp_path / "r.csv")
+    _random_csv(p, 3000)
+    types = ["real", "int", "enum", "time", "real"]
+    f = import_csv(p, tmp_path / "r.h5")
+    assert f.types == types and f.nrow == 3000
+    names, want = expected_from_csv(p, types)
+    got = decoded(f)
+    for n in names:
+        assert got[n] == want[n], n
+    assert f.domains["cat"] == sorted({v for v in want["cat"] if v is not None})
+    # bounded memory: blocks far smaller than the file give the identical frame
+    assert os.path.getsize(p) > 50 * 2048
+    small = import_csv(p, tmp_path / "r_small.h5", chunk_bytes=2048)
+    assert small.types == types and decoded(small) == got and small.domains == f.domains
+
+
+def test_weather(tmp_path):
+    f = import_csv(WEATHER, tmp_path / "weather.h5")
+    with open(WEATHER, newline="") as fh:
+        rows = list(csv.reader(fh))
+    names, data = rows[0], rows[1:]
+    assert f.names == names and f.nrow == len(data)
+    for j, n in enumerate(names):
+        col = [r[j] for r in data]
+        present = [s for s in col if s not in NA]
+        nums = []
+        for s in present:
+            try:
+                nums.append(float(s))
+            except ValueError:
+                nums = None
+                break
+        if n == "Date":
+            want_type = "time"
+        elif nums is None:
+            want_type = "enum"
+        else:
+            want_type = "int" if all(x == int(x) for x in nums) else "real"
+        assert f.type(n) == want_type, n
+        assert f.stats[n]["na_count"] == len(col) - len(present), n
+        if want_type == "enum":
+            assert f.domains[n] == sorted(set(present))
+        elif want_type in ("int", "real"):
+            assert f.stats[n]["min"] == min(nums) and f.stats[n]["max"] == max(nums)
+            assert f.stats[n]["mean"] == pytest.approx(np.mean(nums))
+    assert f.head(1)["Date"][0] == dt.datetime(2007, 11, 6, tzinfo=dt.timezone.utc).timestamp() * 1000
+
+
+def test_col_types_forcing(tmp_path):
+    p = write(tmp_path, "c.csv", "a,b,c\n1,2.5,x\n0,3.5,7\n1,oops,9\n")
+    f = import_csv(p, tmp_path / "c.h5", col_types={"a": "enum", "b": "numeric", "c": "factor"})
+    assert f.types == ["enum", "real", "enum"]
+    d = decoded(f)
+    assert d["a"] == ["1", "0", "1"] and f.domains["a"] == ["0", "1"]
+    assert d["b"] == [2.5, 3.5, None]  # an unparsable value in a forced numeric column is NA
+    g = import_csv(p, tmp_path / "c2.h5", col_types=["int", None, "string"])
+    assert g.types == ["int", "enum", "enum"]
+    h = import_csv(write(tmp_path, "c3.csv", "a\n1.5\n2\n"), tmp_path / "c3.h5", col_types={"a": "int"})
+    assert h.types == ["real"]  # forced numeric that is not integral stays real
+    with pytest.raises(FrameError, match="no column 'zz'"):
+        import_csv(p, tmp_path / "x.h5", col_types={"zz": "enum"})
+    with pytest.raises(FrameError, match="unknown type"):
+        import_csv(p, tmp_path / "x.h5", col_types={"a": "blob"})
+    with pytest.raises(FrameError, match="2 types for 3 columns"):
+        import_csv(p, tmp_path / "x.h5", col_types=["enum", "enum"])
+
+
+def test_all_na_column_is_kept(tmp_path):
+    f = import_csv(write(tmp_path, "a.csv", "x,empty\n1,NA\n2,\n3,?\n"), tmp_path / "a.h5")
+    assert f.types == ["int", "real"]
+    assert np.isnan(f.column("empty")).all() and f.stats["empty"]["na_count"] == 3
+    assert f.summary()["columns"][1]["bad"] == "all values missing"
+
+
+def test_default_destination(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPCDL_FRAME_DIR", str(tmp_path / "frames"))
+    f = import_csv(write(tmp_path, "data.csv.gz", "a\n1\n2\n", gz=True))
+    assert f.path == str(tmp_path / "frames" / "data.h5")
+    # a directory as destination
+    g = import_csv(str(tmp_path / "data.csv.gz"), tmp_path)
+    assert g.path == str(tmp_path / "data.h5")
+    # reopening an .h5 through import_file / get_frame
+    assert import_file(g.path).nrow == 2 and get_frame(g.path).names == ["a"]
+    with pytest.raises(FrameError, match="not an hpcdl frame"):
+        get_frame(str(tmp_path / "data.csv.gz"))
+
+
+# -- bad input: one FrameError naming the file (and the line where known) --------------
+def test_ragged_rows_name_the_line(tmp_path):
+    lines = ["a,b,c"] + [f"{k},{k},{k}" for k in range(1, 16)] + ["16,16"] + ["17,17,17"]
+    p = write(tmp_path, "rag.csv", "\n".join(lines) + "\n")
+    with pytest.raises(FrameError) as e:
+        import_csv(p, tmp_path / "rag.h5")
+    assert str(e.value) == f"{p}: line 17: expected 3 fields, found 2"
+    assert not (tmp_path / "rag.h5").exists()
+    # too many fields, deep in a gzip file read in small blocks
+    lines = ["a,b"] + [f"{k},{k}" for k in range(1, 2000)] + ["1,2,3"]
+    p = write(tmp_path, "rag.csv.gz", "\n".join(lines) + "\n", gz=True)
+    with pytest.raises(FrameError, match=r"rag\.csv\.gz: line 2001: expected 2 fields, found 3"):
+        import_csv(p, tmp_path / "rag2.h5", chunk_bytes=1024)
+
+
+@pytest.mark.parametrize("name,content,pattern", [
+    ("empty.csv", "", "empty file"),
+    ("blank.csv", "\n\n  \n", "empty file"),
+    ("header_only.csv", "a,b,c\n", "header only, no data rows"),
+    ("dup.csv", "a,b,a\n1,2,3\n", r"line 1: duplicate column names \['a'\]"),
+])
+def test_bad_files(tmp_path, name, content, pattern):
+    p = write(tmp_path, name, content)
+    with pytest.raises(FrameError, match=pattern) as e:
+        import_csv(p, tmp_path / "out.h5")
+    assert str(e.value).startswith(p + ": ")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_header_only_forced(tmp_path):
+    p = write(tmp_path, "h.csv", "1,2\n")
+    with pytest.raises(FrameError, match="header only"):
+        import_csv(p, tmp_path / "h.h5", header=True)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    missing = str(tmp_path / "nope.csv")
+    with pytest.raises(FrameError, match=f"^{missing}: no such file"):
+        import_csv(missing)
+    with pytest.raises(FrameError, match="no such file"):
+        import_file(missing)
+    bad = tmp_path / "bad.csv.gz"
+    good = gzip.compress(b"a,b\n" + b"1,2\n" * 1000)
+    bad.write_bytes(good[:10] + b"\x00garbage" * 20)
+    with pytest.raises(FrameError, match=r"bad\.csv\.gz: not a readable gzip file"):
+        import_csv(str(bad), tmp_path / "bad.h5")
+    truncated = tmp_path / "trunc.csv.gz"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(FrameError, match=r"trunc\.csv\.gz: "):
+        import_csv(str(truncated), tmp_path / "trunc.h5")
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "trunc.h5").exists()
+
+
+def test_fixture_files(tmp_path):
+    """Small tricky files kept in tests/data (BOM, CRLF, blank lines, whitespace)."""
+    f = import_csv(os.path.join(DATA, "bom_crlf.csv"), tmp_path / "b.h5")
+    assert f.names == ["id", "name", "score"] and f.types == ["int", "enum", "real"]
+    assert decoded(f) == {"id": [1.0, 2.0, 3.0], "name": ["Ann", "Bob Jr", None], "score": [0.5, None, 2.0]}
+
+
+def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
+    p = str(tmp_path / "big.csv")
+    _random_csv(p, 2000)
+    dest = tmp_path / "out" / "big.h5"
+    calls = {"n": 0}
+    real_append = FrameWriter.append
+
+    def failing_append(self, columns):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk on fire")
+        real_append(self, columns)
+
+    monkeypatch.setattr(FrameWriter, "append", failing_append)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        import_csv(p, dest, chunk_bytes=4096)
+    assert calls["n"] == 3
+    assert os.listdir(dest.parent) == []  # neither the frame nor a temporary part file
+    # an existing frame under that name survives a failed re-import untouched
+    monkeypatch.setattr(FrameWriter, "append", real_append)
+    first = import_csv(p, dest, chunk_bytes=4096)
+    before = dest.read_bytes()
+    calls["n"] = 0
+    monkeypatch.setattr(FrameWriter, "append", failing_append)
+    with pytest.raises(RuntimeError):
+        import_csv(p, dest, chunk_bytes=4096)
+    assert dest.read_bytes() == before and os.listdir(dest.parent) == ["big.h5"]
+    assert get_frame(str(dest)).nrow == first.nrow == 2000
