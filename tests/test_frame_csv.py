@@ -363,3 +363,18 @@ def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
         import_csv(p, dest, chunk_bytes=4096)
     assert dest.read_bytes() == before and os.listdir(dest.parent) == ["big.h5"]
     assert get_frame(str(dest)).nrow == first.nrow == 2000
+
+
+def test_encoding_and_quote_errors_name_line_and_column(tmp_path):
+    latin = os.path.join(DATA, "latin1.csv")
+    with pytest.raises(FrameError) as e:
+        import_csv(latin, tmp_path / "l.h5")
+    assert str(e.value).startswith(f"{latin}: line 3: column 'city': not UTF-8 text")
+    unbalanced = os.path.join(DATA, "unbalanced_quote.csv")
+    with pytest.raises(FrameError) as e:
+        import_csv(unbalanced, tmp_path / "u.h5")
+    assert str(e.value).startswith(f"{unbalanced}: line 4: column 'comment': quoted field runs past")
+    long_row = write(tmp_path, "long.csv", "a,b\n1," + "x" * 5000 + "\n2,y\n")
+    with pytest.raises(FrameError, match="row is longer than chunk_bytes=1024"):
+        import_csv(long_row, tmp_path / "x.h5", chunk_bytes=1024)
+    assert not any(p.suffix == ".h5" for p in tmp_path.iterdir())

@@ -73,6 +73,20 @@ def _open_stream(path: str):
     return pa.input_stream(path, compression=_compression(path))
 
 
+def _open_binary(path: str):
+    """A Python binary file object over the decompressed bytes (slow error paths only)."""
+    kind = _compression(path)
+    if kind == "gzip":
+        import gzip
+
+        return gzip.open(path, "rb")
+    if kind == "bz2":
+        import bz2
+
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
@@ -211,7 +225,7 @@ def guess_header(rows: list[list[str]], na: frozenset = frozenset(DEFAULT_NA_STR
 
 
 # -- error location --------------------------------------------------------------
-def _locate_bad_row(path: str, sep: str, ncol: int, skip: int) -> tuple[int | None, str | None]:
+def _locate_bad_row(path: str, sep: str, ncol: int, skip: int) -> tuple[int | None, int | None, str | None]:
     """Slow path after pyarrow refused the file: the first physical line with a wrong field count."""
     try:
         with _open_stream(path) as stream:
@@ -224,14 +238,44 @@ def _locate_bad_row(path: str, sep: str, ncol: int, skip: int) -> tuple[int | No
                 if rec and not (len(rec) == 1 and rec[0] == "" and sep != " "):
                     seen += 1
                     if seen > skip:
-                        if end > start and any("\n" in f or "\r" in f for f in rec) and len(rec) != ncol:
-                            return start, f"quoted field starting here is not closed on line {start}"
+                        multi = [k for k, f in enumerate(rec) if "\n" in f or "\r" in f]
+                        if end > start and multi and len(rec) != ncol:
+                            return start, multi[0], "quoted field runs past the end of the line (unbalanced quote?)"
                         if len(rec) != ncol:
-                            return start, f"expected {ncol} fields, found {len(rec)}"
+                            return start, None, f"expected {ncol} fields, found {len(rec)}"
                 start = end + 1
     except (_pycsv.Error, OSError, pa.ArrowException, EOFError) as exc:
-        return None, f"{exc}"
-    return None, None
+        return None, None, f"{exc}"
+    return None, None, None
+
+
+def _locate_bad_utf8(path: str) -> int | None:
+    try:
+        with _open_binary(path) as fh:
+            for lineno, line in enumerate(fh, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return lineno
+    except (OSError, EOFError):
+        return None
+    return None
+
+
+def _locate_multiline(path: str, sep: str) -> int | None:
+    """The first line where a quoted field does not close on the same line."""
+    try:
+        with _open_stream(path) as stream:
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+            reader = _pycsv.reader(text, delimiter=sep, quotechar='"', doublequote=True)
+            start = 1
+            for rec in reader:
+                if any("\n" in f for f in rec):
+                    return start
+                start = reader.line_num + 1
+    except (_pycsv.Error, OSError, pa.ArrowException, EOFError):
+        return None
+    return None
 
 
 # -- value conversion -------------------------------------------------------------
@@ -426,14 +470,18 @@ class _Setup:
         except pa.ArrowInvalid as exc:
             msg = str(exc)
             if "CSV parse error" in msg or "Expected" in msg:
-                line, what = _locate_bad_row(self.path, self.sep, self.ncol, 1 if self.header else 0)
+                line, col, what = _locate_bad_row(self.path, self.sep, self.ncol, 1 if self.header else 0)
                 if what is not None:
-                    raise _fail(self.path, what, line) from exc
+                    name = self.names[col] if col is not None and col < self.ncol else None
+                    raise _fail(self.path, what, line, name) from exc
             if "straddling" in msg or "straddles" in msg:
                 raise _fail(self.path, f"a row is longer than chunk_bytes={self.chunk_bytes}; "
                                        "raise chunk_bytes") from exc
             if "UTF8" in msg or "utf8" in msg.lower():
-                raise _fail(self.path, f"not UTF-8 text ({msg})") from exc
+                m = re.search(r"column #(\d+)", msg)
+                col = self.names[int(m.group(1))] if m and int(m.group(1)) < self.ncol else None
+                raise _fail(self.path, "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+                            _locate_bad_utf8(self.path), col) from exc
             raise self._io_error(exc) from exc
         except (OSError, EOFError, pa.ArrowException) as exc:
             raise self._io_error(exc) from exc
@@ -475,12 +523,14 @@ def import_csv(path, destination=None, *, header=None, sep=None, col_types=None,
     for batch in setup.batches():
         nrow += batch.num_rows
         for j in range(ncol):
-            if j in forced and forced[j] != "int":
-                continue
             g = guesses[j]
-            if not (g.numeric or g.time):
-                continue
-            g.add(_clean(batch.column(j), setup.na[j]))
+            if (j not in forced or forced[j] == "int") and (g.numeric or g.time):
+                g.add(_clean(batch.column(j), setup.na[j]))
+            if not g.numeric or forced.get(j) in ("enum", "time"):
+                # like H2O, a quoted field may not span lines: it is almost always an unbalanced quote
+                if pc.any(pc.match_substring(batch.column(j), "\n")).as_py():
+                    raise _fail(path, "quoted field runs past the end of the line (unbalanced quote?)",
+                                _locate_multiline(path, setup.sep), names[j])
     if nrow == 0:
         raise _fail(path, "header only, no data rows" if setup.header else "no data rows")
     types = []
