@@ -378,3 +378,12 @@ def test_encoding_and_quote_errors_name_line_and_column(tmp_path):
     with pytest.raises(FrameError, match="row is longer than chunk_bytes=1024"):
         import_csv(long_row, tmp_path / "x.h5", chunk_bytes=1024)
     assert not any(p.suffix == ".h5" for p in tmp_path.iterdir())
+
+
+def test_leading_blank_lines(tmp_path):
+    f = import_csv(write(tmp_path, "lead.csv", "\n\na,b\n1,x\n\n2,y\n"), tmp_path / "lead.h5")
+    assert f.names == ["a", "b"] and f.types == ["int", "enum"]
+    assert decoded(f) == {"a": [1.0, 2.0], "b": ["x", "y"]}
+    p = write(tmp_path, "lead2.csv", "\n\na,b\n1,2\n\n3\n")
+    with pytest.raises(FrameError, match=r"lead2\.csv: line 6: expected 2 fields, found 1"):
+        import_csv(p, tmp_path / "lead2.h5")

@@ -153,6 +153,15 @@ def _sample_records(text: str, sep: str, limit: int = SAMPLE_ROWS) -> list[list[
     return rows
 
 
+def _header_lines(text: str, sep: str) -> int:
+    """Physical lines up to the end of the first record (leading blank lines included)."""
+    reader = _pycsv.reader(io.StringIO(text), delimiter=sep, quotechar='"', doublequote=True)
+    for rec in reader:
+        if rec and not (len(rec) == 1 and rec[0] == "" and sep != " "):
+            return reader.line_num
+    return 1
+
+
 def guess_separator(text: str) -> str:
     """The candidate giving the same number (> 1) of fields on every sampled line, most fields first.
 
@@ -447,13 +456,14 @@ class _Setup:
         else:
             names = [f"C{j + 1}" for j in range(self.ncol)]
         self.names = names
+        self.skip_lines = _header_lines(text, sep) if self.header else 0
         self.na = [_na_set(na_strings, n) for n in names]
         self.chunk_bytes = int(chunk_bytes)
         self._fields = [f"f{j}" for j in range(self.ncol)]
 
     def batches(self):
         """Record batches of strings; ragged rows and broken files raise FrameError."""
-        ro = pacsv.ReadOptions(column_names=self._fields, skip_rows=1 if self.header else 0,
+        ro = pacsv.ReadOptions(column_names=self._fields, skip_rows=self.skip_lines,
                                block_size=max(self.chunk_bytes, 1 << 10), use_threads=True)
         po = pacsv.ParseOptions(delimiter=self.sep, quote_char='"', double_quote=True,
                                 newlines_in_values=True, ignore_empty_lines=True)
