@@ -109,7 +109,9 @@ def import_idx(images_path, labels_path=None, destination=None) -> Frame:
                 n = min(CHUNK_ROWS, nrow - start)
                 block = np.frombuffer(_read_exact(fh, n * width * dtype.itemsize, images_path),
                                       dtype=dtype).reshape(n, width)
-                cols = [block[:, j] for j in range(width)]  # views: the writer converts one at a time
+                # one transposed copy (same dtype) makes each column contiguous; the writer
+                # converts one column at a time, so float copies stay one column big
+                cols = list(np.ascontiguousarray(block.T))
                 if labels is not None:
                     cols.append(labels[start:start + n].astype(np.int32))
                 writer.append(cols)
