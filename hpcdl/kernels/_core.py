@@ -67,16 +67,20 @@ def _sign(w):
 
 @njit(**JIT)
 def _dot(W, o, a, ai, n):
+    w = W[o : o + n]
+    x = a[ai : ai + n]
     s = ZERO
     for i in range(n):
-        s += W[o + i] * a[ai + i]
+        s += w[i] * x[i]
     return s
 
 
 @njit(**JIT)
 def _axpy(y, yi, alpha, x, xi, n):
+    yv = y[yi : yi + n]
+    xv = x[xi : xi + n]
     for i in range(n):
-        y[yi + i] += alpha * x[xi + i]
+        yv[i] += alpha * xv[i]
 
 
 @njit(**JIT)
@@ -265,73 +269,76 @@ def hidden_delta(act, e, a, ao, win, hscale, n, m, d):
 @njit(**JIT)
 def _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero):
     one_m_rho = ONE - rho
+    Wr, Eg, Ed, xr = W[o : o + n], EgW[o : o + n], EdW[o : o + n], x[xi : xi + n]
     for i in range(n):
-        k = o + i
-        xv = x[xi + i]
-        w = W[k]
+        xv = xr[i]
+        w = Wr[i]
         grad = g * xv + l1 * _sign(w) + l2 * w
-        eg = rho * EgW[k] + one_m_rho * grad * grad
-        ed0 = EdW[k]
+        eg0 = Eg[i]
+        eg = rho * eg0 + one_m_rho * grad * grad
+        ed0 = Ed[i]
         step = np.sqrt((ed0 + eps) / (eg + eps)) * grad
         ed = rho * ed0 + one_m_rho * step * step
         skip = keep_zero and xv == ZERO
-        W[k] = w if skip else w - step
-        EgW[k] = EgW[k] if skip else eg
-        EdW[k] = ed0 if skip else ed
+        Wr[i] = w if skip else w - step
+        Eg[i] = eg0 if skip else eg
+        Ed[i] = ed0 if skip else ed
 
 
 @njit(**JIT)
 def _row_sgd(W, o, x, xi, n, g, l1, l2, lr, keep_zero):
+    Wr, xr = W[o : o + n], x[xi : xi + n]
     for i in range(n):
-        k = o + i
-        xv = x[xi + i]
-        w = W[k]
+        xv = xr[i]
+        w = Wr[i]
         grad = g * xv + l1 * _sign(w) + l2 * w
         skip = keep_zero and xv == ZERO
-        W[k] = w if skip else w - lr * grad
+        Wr[i] = w if skip else w - lr * grad
 
 
 @njit(**JIT)
 def _row_momentum(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
+    Wr, Mr, xr = W[o : o + n], MW[o : o + n], x[xi : xi + n]
     for i in range(n):
-        k = o + i
-        xv = x[xi + i]
-        w = W[k]
+        xv = xr[i]
+        w = Wr[i]
         grad = g * xv + l1 * _sign(w) + l2 * w
         step = -lr * grad
-        v = MW[k]
+        v = Mr[i]
         skip = keep_zero and xv == ZERO
-        W[k] = w if skip else w + step + mom * v
-        MW[k] = v if skip else step
+        Wr[i] = w if skip else w + step + mom * v
+        Mr[i] = v if skip else step
 
 
 @njit(**JIT)
 def _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
+    Wr, Mr, xr = W[o : o + n], MW[o : o + n], x[xi : xi + n]
     for i in range(n):
-        k = o + i
-        xv = x[xi + i]
-        w = W[k]
+        xv = xr[i]
+        w = Wr[i]
         grad = g * xv + l1 * _sign(w) + l2 * w
-        v = mom * MW[k] - grad
+        v0 = Mr[i]
+        v = mom * v0 - grad
         skip = keep_zero and xv == ZERO
-        W[k] = w if skip else w + lr * v
-        MW[k] = MW[k] if skip else v
+        Wr[i] = w if skip else w + lr * v
+        Mr[i] = v0 if skip else v
 
 
 @njit(**JIT)
 def _max_w2(W, o, n, max_w2):
+    Wr = W[o : o + n]
     s = ZERO
     for i in range(n):
-        s += W[o + i] * W[o + i]
+        s += Wr[i] * Wr[i]
     if s > max_w2:
         f = np.sqrt(max_w2 / s)
         for i in range(n):
-            W[o + i] *= f
+            Wr[i] *= f
 
 
 @njit(**JIT)
-def update_unit(W, B, EgW, EdW, EgB, EdB, MW, MB, o, bk, x, xi, n, g, gb, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2):
-    """Update one weight row (and its bias) and return the bias step size used."""
+def update_row(W, EgW, EdW, MW, o, x, xi, n, g, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2):
+    """Update one weight row (a unit, or one Maxout channel) and apply max_w2 to it."""
     if opt == ADADELTA:
         _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero)
     elif opt == SGD:
@@ -342,26 +349,62 @@ def update_unit(W, B, EgW, EdW, EgB, EdB, MW, MB, o, bk, x, xi, n, g, gb, opt, l
         _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero)
     if has_max_w2:
         _max_w2(W, o, n, max_w2)
-    # bias: its own gradient gb, not regularized
+
+
+@njit(**JIT)
+def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep):
+    """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
+    (biases are not regularized). rstep[r] receives the step size used (sparsity term).
+    One vectorized pass per layer: a bias never influences the weight updates."""
+    Bv = B[bo : bo + n]
+    Gv = G[go : go + n]
     if opt == ADADELTA:
-        eg = rho * EgB[bk] + (ONE - rho) * gb * gb
-        r = np.sqrt((EdB[bk] + eps) / (eg + eps))
-        step = r * gb
-        EgB[bk] = eg
-        EdB[bk] = rho * EdB[bk] + (ONE - rho) * step * step
-        B[bk] -= step
-        return r
-    if opt == SGD:
-        B[bk] -= lr * gb
+        one_m_rho = ONE - rho
+        Eg = EgB[bo : bo + n]
+        Ed = EdB[bo : bo + n]
+        for r in range(n):
+            gb = Gv[r] * scale
+            eg0 = Eg[r]
+            ed0 = Ed[r]
+            eg = rho * eg0 + one_m_rho * gb * gb
+            rate = np.sqrt((ed0 + eps) / (eg + eps))
+            step = rate * gb
+            ed = rho * ed0 + one_m_rho * step * step
+            u = upd[r]
+            Bv[r] = Bv[r] - step if u else Bv[r]
+            Eg[r] = eg if u else eg0
+            Ed[r] = ed if u else ed0
+            rstep[r] = rate
+    elif opt == SGD:
+        for r in range(n):
+            Bv[r] = Bv[r] - lr * (Gv[r] * scale) if upd[r] else Bv[r]
+            rstep[r] = lr
     elif opt == MOMENTUM:
-        step = -lr * gb
-        B[bk] += step + mom * MB[bk]
-        MB[bk] = step
+        M = MB[bo : bo + n]
+        for r in range(n):
+            step = -lr * (Gv[r] * scale)
+            v = M[r]
+            u = upd[r]
+            Bv[r] = Bv[r] + step + mom * v if u else Bv[r]
+            M[r] = step if u else v
+            rstep[r] = lr
     else:
-        v = mom * MB[bk] - gb
-        MB[bk] = v
-        B[bk] += lr * v
-    return lr
+        M = MB[bo : bo + n]
+        for r in range(n):
+            v0 = M[r]
+            v = mom * v0 - Gv[r] * scale
+            u = upd[r]
+            Bv[r] = Bv[r] + lr * v if u else Bv[r]
+            M[r] = v if u else v0
+            rstep[r] = lr
+
+
+@njit(**JIT)
+def sparsity_pull(B, bo, AVG, avg_o, m, upd, n, rstep, beta, target):
+    """Sparse autoencoder: after the bias update, b -= step * beta * (mean activation - target)."""
+    for r in range(n):
+        if upd[r]:
+            B[bo + r] -= rstep[r] * beta * (AVG[avg_o + r // m] - target)
 
 
 # ---------------------------------------------------------------- one training sample
@@ -414,7 +457,7 @@ def _track_activation(avg, a, a_off, units):
 
 
 @njit(**JIT)
-def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e):
+def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e, upd, rstep):
     """Backprop of one sample (forward already done) with immediate per-unit updates:
     output layer first, then hidden layers backwards; the error sent to the previous
     layer uses each weight before its update."""
@@ -446,19 +489,22 @@ def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_of
             for i in range(n_in):
                 e[i] = ZERO
         lr = np.float32(rate_t * fp[F_DECAY] ** l)
-        for r in range(m * units[l + 1]):
+        n_rows = m * units[l + 1]
+        for r in range(n_rows):
             g = d[r]
-            j = r // m
-            if hidden and hscale[ao + j] == ZERO:
+            upd[r] = False
+            if hidden and hscale[ao + r // m] == ZERO:
                 continue  # dropped units get no update
             if g == ZERO and keep_zero:
                 continue
+            upd[r] = True
             o = w_off[l] + r * n_in
             if propagate and g != ZERO:
                 _axpy(e, 0, g, W, o, n_in)
-            step = update_unit(W, B, EgW, EdW, EgB, EdB, MW, MB, o, b_off[l] + r, a, ai, n_in, g, g, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
-            if sparse and hidden:
-                B[b_off[l] + r] -= step * beta * (AVG[ao + j - n0] - target_act)
+            update_row(W, EgW, EdW, MW, o, a, ai, n_in, g, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
+        update_biases(B, EgB, EdB, MB, b_off[l], d, 0, ONE, upd, n_rows, opt, rho, eps, lr, mom, rstep)
+        if sparse and hidden:
+            sparsity_pull(B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act)
         if propagate:
             hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
 
@@ -501,7 +547,7 @@ def accumulate_sample(W, units, mult, w_off, b_off, ip, fp, X, T, row, a, a_off,
 
 
 @njit(**JIT)
-def apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, nb, GW, GB, active):
+def apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, nb, GW, GB, active, upd, rstep):
     """One update from the gradient averaged over nb samples; clears GW, GB and active."""
     opt = ip[I_OPT]
     keep_zero = ip[I_FAST] != 0
@@ -523,20 +569,31 @@ def apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
         m = mult[l]
         hidden = l < n_layers - 1
         lr = np.float32(rate_t * fp[F_DECAY] ** l)
-        for r in range(m * units[l + 1]):
+        n_rows = m * units[l + 1]
+        for r in range(n_rows):
             bk = b_off[l] + r
             o = w_off[l] + r * n_in
+            upd[r] = False
             if active[bk] == 0:
                 continue  # dropped in every sample of the batch
             active[bk] = 0
-            gsum = GB[bk]
-            if not (gsum == ZERO and keep_zero):
-                step = update_unit(W, B, EgW, EdW, EgB, EdB, MW, MB, o, bk, GW, o, n_in, inv, gsum * inv, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
-                if sparse and hidden:
-                    B[bk] -= step * beta * (AVG[a_off[l + 1] + r // m - units[0]] - target_act)
-            GB[bk] = ZERO
-            for i in range(n_in):
-                GW[o + i] = ZERO
+            if GB[bk] == ZERO and keep_zero:
+                _zero(GW, o, n_in)
+                continue
+            upd[r] = True
+            update_row(W, EgW, EdW, MW, o, GW, o, n_in, inv, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
+            _zero(GW, o, n_in)
+        update_biases(B, EgB, EdB, MB, b_off[l], GB, b_off[l], inv, upd, n_rows, opt, rho, eps, lr, mom, rstep)
+        if sparse and hidden:
+            sparsity_pull(B, b_off[l], AVG, a_off[l + 1] - units[0], m, upd, n_rows, rstep, beta, target_act)
+        _zero(GB, b_off[l], n_rows)
+
+
+@njit(**JIT)
+def _zero(x, o, n):
+    xv = x[o : o + n]
+    for i in range(n):
+        xv[i] = ZERO
 
 
 # ---------------------------------------------------------------- drivers
@@ -558,7 +615,9 @@ def _scratch(units, mult):
     hscale = np.ones(n_total, dtype=np.float32)
     d = np.zeros(max_rows, dtype=np.float32)
     e = np.zeros(n_total, dtype=np.float32)
-    return a_off, a, win, hscale, d, e
+    upd = np.zeros(max_rows, dtype=np.bool_)
+    rstep = np.zeros(max_rows, dtype=np.float32)
+    return a_off, a, win, hscale, d, e, upd, rstep
 
 
 @njit(**JIT)
@@ -568,7 +627,7 @@ def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
     Sample k's dropout masks use its global index samples_before + k; the schedules
     (rate annealing, momentum ramp) use samples_before + n_threads * (k - start), an
     estimate of the samples processed by all threads so far."""
-    a_off, a, win, hscale, d, e = _scratch(units, mult)
+    a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
     act = ip[I_ACT]
     out = ip[I_OUT]
     sparse = ip[I_SPARSE] != 0
@@ -582,7 +641,7 @@ def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
             if sparse:
                 _track_activation(AVG, a, a_off, units)
             n = float(samples_before + n_threads * (k - start))
-            train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e)
+            train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e, upd, rstep)
         return
     GW = np.zeros(len(W), dtype=np.float32)
     GB = np.zeros(len(B), dtype=np.float32)
@@ -597,7 +656,7 @@ def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
                 _track_activation(AVG, a, a_off, units)
             accumulate_sample(W, units, mult, w_off, b_off, ip, fp, X, T, row, a, a_off, win, hscale, d, e, GW, GB, active)
         n = float(samples_before + n_threads * (k0 - start))
-        apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, k1 - k0, GW, GB, active)
+        apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, k1 - k0, GW, GB, active, upd, rstep)
 
 
 @njit(parallel=True, **JIT)
@@ -620,7 +679,7 @@ def infer(W, B, units, mult, w_off, b_off, act, out, hdrop, X, layer, n_blocks):
     sub_units = units[: layer + 1]
     sub_mult = mult[:layer]
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, d, e = _scratch(units, mult)
+        a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
         for h in range(len(units) - 2):
             for j in range(units[h + 1]):
                 hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
@@ -645,7 +704,7 @@ def infer_loss(W, B, units, mult, w_off, b_off, ip, fp, hdrop, X, T, n_blocks):
     n_rows = X.shape[0]
     result = np.empty(n_rows, dtype=np.float64)
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, d, e = _scratch(units, mult)
+        a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
         for h in range(len(units) - 2):
             for j in range(units[h + 1]):
                 hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
