@@ -22,6 +22,12 @@ def fsync_path(path: str) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(directory: str) -> None:
     with contextlib.suppress(OSError):  # some filesystems refuse O_RDONLY on dirs
         fd = os.open(directory, os.O_RDONLY)
@@ -48,6 +54,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     try:
         yield tmp
         fsync_path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; final files get the usual mode
         os.replace(tmp, path)
         _fsync_dir(directory)
     except BaseException:
