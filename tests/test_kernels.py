@@ -1,8 +1,6 @@
 """Kernels against the NumPy reference (hpcdl/kernels/reference.py), and the reference
 against finite differences of the objective."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -40,38 +38,60 @@ def make_data(output, n=40, seed=0, zeros=0.3):
 
 def make_net(activation, output, hyper, hidden=(5, 4), seed=1):
     n_out = {"softmax": 3, "linear": 1, "autoencoder": N_IN}[output]
-    net = Net([N_IN, *hidden, n_out], activation, output, adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
+    net = Net(
+        [N_IN, *hidden, n_out],
+        activation,
+        output,
+        adaptive_rate=hyper.adaptive_rate,
+        momentum=hyper.has_momentum,
+    )
     net.initialize(seed=seed)
     return net
 
 
 def assert_same_state(net, ref, rtol=1e-5, atol=2e-6, what=""):
     for l in range(net.n_layers):
-        np.testing.assert_allclose(net.weights(l), ref.W[l], rtol=rtol, atol=atol, err_msg=f"{what} W[{l}]")
-        np.testing.assert_allclose(net.biases(l), ref.b[l], rtol=rtol, atol=atol, err_msg=f"{what} b[{l}]")
+        np.testing.assert_allclose(
+            net.weights(l), ref.W[l], rtol=rtol, atol=atol, err_msg=f"{what} W[{l}]"
+        )
+        np.testing.assert_allclose(
+            net.biases(l), ref.b[l], rtol=rtol, atol=atol, err_msg=f"{what} b[{l}]"
+        )
         for part, refpart in (("EgW", ref.EgW), ("EdW", ref.EdW), ("MW", ref.MW)):
             if refpart:
-                got = getattr(net, part)[net.w_off[l] : net.w_off[l + 1]].reshape(ref.W[l].shape)
-                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
+                got = getattr(net, part)[net.w_off[l] : net.w_off[l + 1]].reshape(
+                    ref.W[l].shape
+                )
+                np.testing.assert_allclose(
+                    got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]"
+                )
         for part, refpart in (("EgB", ref.EgB), ("EdB", ref.EdB), ("MB", ref.MB)):
             if refpart:
                 got = getattr(net, part)[net.b_off[l] : net.b_off[l + 1]]
-                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
+                np.testing.assert_allclose(
+                    got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]"
+                )
     if ref.avg is not None:
-        np.testing.assert_allclose(net.avg_activation, np.concatenate(ref.avg), rtol=rtol, atol=atol, err_msg=f"{what} avg")
+        np.testing.assert_allclose(
+            net.avg_activation,
+            np.concatenate(ref.avg),
+            rtol=rtol,
+            atol=atol,
+            err_msg=f"{what} avg",
+        )
 
 
 OPTIMIZERS = {
-    "adadelta": dict(adaptive_rate=True),
-    "manual": dict(adaptive_rate=False, rate=0.05, rate_annealing=0.01, rate_decay=0.7),
-    "classic": dict(
-        adaptive_rate=False, rate=0.05, rate_annealing=0.001, momentum_start=0.5, momentum_stable=0.9,
-        momentum_ramp=60, nesterov_accelerated_gradient=False, max_w2=0.6,
-    ),
-    "nesterov": dict(
-        adaptive_rate=False, rate=0.05, rate_annealing=0.001, momentum_start=0.5, momentum_stable=0.9,
-        momentum_ramp=60, nesterov_accelerated_gradient=True, l1=1e-3, l2=1e-2,
-    ),
+    "adadelta": {"adaptive_rate": True},
+    "manual": {"adaptive_rate": False, "rate": 0.05, "rate_annealing": 0.01, "rate_decay": 0.7},
+    "classic": {
+        "adaptive_rate": False, "rate": 0.05, "rate_annealing": 0.001, "momentum_start": 0.5,
+        "momentum_stable": 0.9, "momentum_ramp": 60, "nesterov_accelerated_gradient": False, "max_w2": 0.6,
+    },
+    "nesterov": {
+        "adaptive_rate": False, "rate": 0.05, "rate_annealing": 0.001, "momentum_start": 0.5,
+        "momentum_stable": 0.9, "momentum_ramp": 60, "nesterov_accelerated_gradient": True, "l1": 1e-3, "l2": 1e-2,
+    },
 }  # fmt: skip
 
 
@@ -98,11 +118,28 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
                 hyper = hyper_for(loss, output, optimizer, fast, dropout)
                 net = make_net(activation, output, hyper)
                 ref = RefNet.from_net(net)
-                start = 40  # mid-way through the momentum ramp; annealing already active
+                start = (
+                    40  # mid-way through the momentum ramp; annealing already active
+                )
                 for k, r in enumerate(rows):
-                    train(net, hyper, X, T, [r], seed=11, samples_before=start + k, n_threads=1)
-                    ref_mod.train_step(ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k)
-                    assert_same_state(net, ref, what=f"{optimizer} fast={fast} dropout={dropout} step {k}")
+                    train(
+                        net,
+                        hyper,
+                        X,
+                        T,
+                        [r],
+                        seed=11,
+                        samples_before=start + k,
+                        n_threads=1,
+                    )
+                    ref_mod.train_step(
+                        ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k
+                    )
+                    assert_same_state(
+                        net,
+                        ref,
+                        what=f"{optimizer} fast={fast} dropout={dropout} step {k}",
+                    )
 
 
 @pytest.mark.parametrize("activation", ACTS)
@@ -125,7 +162,17 @@ def test_gradient_finite_differences(activation, output, loss):
     """The reference gradient is the derivative of the documented objective, and the
     kernel's first plain-SGD step (fast_mode off) is -rate * that gradient."""
     X, T = make_data(output, zeros=0.0, seed=3)
-    hyper = Hyper(loss=loss, adaptive_rate=False, rate=0.01, rate_annealing=0.0, fast_mode=False, l1=1e-3, l2=1e-2, huber_delta=0.3, quantile_alpha=0.3)
+    hyper = Hyper(
+        loss=loss,
+        adaptive_rate=False,
+        rate=0.01,
+        rate_annealing=0.0,
+        fast_mode=False,
+        l1=1e-3,
+        l2=1e-2,
+        huber_delta=0.3,
+        quantile_alpha=0.3,
+    )
     net = make_net(activation, output, hyper, hidden=(4, 3), seed=2)
     ref = RefNet.from_net(net)
     x, t = X[0].astype(np.float64), float(T[0])
@@ -141,12 +188,25 @@ def test_gradient_finite_differences(activation, output, loss):
                 flat[i] = old - h
                 down = ref_mod.objective(ref, hyper, x, t)
                 flat[i] = old
-                np.testing.assert_allclose(gflat[i], (up - down) / (2 * h), rtol=1e-4, atol=1e-6, err_msg=f"layer {l} param {i}")
+                np.testing.assert_allclose(
+                    gflat[i],
+                    (up - down) / (2 * h),
+                    rtol=1e-4,
+                    atol=1e-6,
+                    err_msg=f"layer {l} param {i}",
+                )
     before = net.copy()
     train(net, hyper, X, T, [0], seed=0, samples_before=0, n_threads=1)
     for l in range(net.n_layers):
-        np.testing.assert_allclose(net.weights(l) - before.weights(l), -hyper.rate * gW[l], rtol=1e-3, atol=2e-7)
-        np.testing.assert_allclose(net.biases(l) - before.biases(l), -hyper.rate * gb[l], rtol=1e-3, atol=2e-7)
+        np.testing.assert_allclose(
+            net.weights(l) - before.weights(l),
+            -hyper.rate * gW[l],
+            rtol=1e-3,
+            atol=2e-7,
+        )
+        np.testing.assert_allclose(
+            net.biases(l) - before.biases(l), -hyper.rate * gb[l], rtol=1e-3, atol=2e-7
+        )
 
 
 # ------------------------------------------------------------------ optimizer formulas
@@ -162,12 +222,22 @@ def _first_step(hyper, samples_before, activation="Tanh", momentum_state=None):
     gW, _ = ref_mod.gradients(ref, hyper, X[0], float(T[0]))
     before = net.copy()
     train(net, hyper, X, T, [0], seed=0, samples_before=samples_before, n_threads=1)
-    deltas = [net.weights(l).astype(np.float64) - before.weights(l) for l in range(net.n_layers)]
+    deltas = [
+        net.weights(l).astype(np.float64) - before.weights(l)
+        for l in range(net.n_layers)
+    ]
     return deltas, gW, before
 
 
 def test_rate_annealing_and_decay_per_layer():
-    hyper = Hyper(loss="Quadratic", adaptive_rate=False, rate=0.02, rate_annealing=1e-3, rate_decay=0.5, fast_mode=False)
+    hyper = Hyper(
+        loss="Quadratic",
+        adaptive_rate=False,
+        rate=0.02,
+        rate_annealing=1e-3,
+        rate_decay=0.5,
+        fast_mode=False,
+    )
     n = 500
     deltas, gW, _ = _first_step(hyper, n)
     rate_t = 0.02 / (1 + 1e-3 * n)
@@ -189,7 +259,10 @@ def test_momentum_ramp_and_variants(nesterov):
     velocity = rng.normal(scale=0.1, size=(4 * 6 + 4,)).astype(np.float32)
     deltas, gW, before = _first_step(hyper, n, momentum_state=velocity)
     lr = 0.02 * (1 - mom)
-    v = [before.MW[before.w_off[l] : before.w_off[l + 1]].reshape(g.shape) for l, g in enumerate(gW)]
+    v = [
+        before.MW[before.w_off[l] : before.w_off[l + 1]].reshape(g.shape)
+        for l, g in enumerate(gW)
+    ]
     for l, (dw, g) in enumerate(zip(deltas, gW)):
         if nesterov:
             expected = lr * (mom * v[l] - g)
@@ -199,7 +272,9 @@ def test_momentum_ramp_and_variants(nesterov):
 
 
 def test_adadelta_first_step_formula():
-    hyper = Hyper(loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False)
+    hyper = Hyper(
+        loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False
+    )
     deltas, gW, _ = _first_step(hyper, 0)
     for dw, g in zip(deltas, gW):
         eg = 0.05 * g * g
@@ -221,14 +296,26 @@ def test_fast_mode_leaves_zero_inputs_untouched():
 
 
 def test_max_w2_bounds_every_updated_row():
-    hyper = Hyper(loss="CrossEntropy", adaptive_rate=False, rate=0.5, rate_annealing=0.0, max_w2=0.3, fast_mode=False)
+    hyper = Hyper(
+        loss="CrossEntropy",
+        adaptive_rate=False,
+        rate=0.5,
+        rate_annealing=0.0,
+        max_w2=0.3,
+        fast_mode=False,
+    )
     X, T = make_data("softmax")
     for activation in ACTS:
         net = make_net(activation, "softmax", hyper)
-        assert max((net.weights(l) ** 2).sum(axis=1).max() for l in range(net.n_layers)) > 0.3
+        assert (
+            max((net.weights(l) ** 2).sum(axis=1).max() for l in range(net.n_layers))
+            > 0.3
+        )
         train(net, hyper, X, T, np.arange(20), seed=0, samples_before=0, n_threads=1)
         for l in range(net.n_layers):
-            assert (net.weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.3 * (1 + 1e-5)
+            assert (net.weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.3 * (
+                1 + 1e-5
+            )
 
 
 # ------------------------------------------------------------------ dropout and reproducibility
@@ -245,7 +332,9 @@ def test_dropout_uniforms_are_keyed_and_uniform():
 
 
 def test_single_thread_training_is_bit_reproducible():
-    hyper = Hyper(loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5))
+    hyper = Hyper(
+        loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5)
+    )
     X, T = make_data("softmax", n=200)
     rows = np.random.default_rng(0).permutation(200)
     nets = []
@@ -263,11 +352,22 @@ def test_two_thread_hogwild_learns(activation):
     X = rng.normal(size=(2000, N_IN)).astype(np.float32)
     T = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] > 0).astype(np.float32)
     hyper = Hyper(loss="CrossEntropy")
-    net = Net([N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False)
+    net = Net(
+        [N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False
+    )
     net.initialize(seed=0)
     before = row_loss(net, hyper, X, T).mean()
     for epoch in range(3):
-        train(net, hyper, X, T, rng.permutation(2000), seed=1, samples_before=2000 * epoch, n_threads=2)
+        train(
+            net,
+            hyper,
+            X,
+            T,
+            rng.permutation(2000),
+            seed=1,
+            samples_before=2000 * epoch,
+            n_threads=2,
+        )
     after = row_loss(net, hyper, X, T).mean()
     assert after < 0.25 * before and after < 0.2
     assert (predict(net, hyper, X).argmax(axis=1) == T).mean() > 0.95
@@ -276,20 +376,29 @@ def test_two_thread_hogwild_learns(activation):
 # ------------------------------------------------------------------ inference
 
 
-@pytest.mark.parametrize("output,loss", [("softmax", "CrossEntropy"), ("linear", "Huber"), ("autoencoder", "Quadratic")])
+@pytest.mark.parametrize(
+    "output,loss",
+    [("softmax", "CrossEntropy"), ("linear", "Huber"), ("autoencoder", "Quadratic")],
+)
 @pytest.mark.parametrize("activation", ACTS)
 def test_predict_and_row_loss_match_reference(activation, output, loss):
     hyper = Hyper(loss=loss, huber_delta=0.3, hidden_dropout_ratios=(0.5, 0.2))
     X, T = make_data(output, n=57)
     net = make_net(activation, output, hyper)
     ref = RefNet.from_net(net)
-    np.testing.assert_allclose(predict(net, hyper, X), ref_mod.predict(ref, hyper, X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        predict(net, hyper, X), ref_mod.predict(ref, hyper, X), rtol=1e-5, atol=1e-6
+    )
     scale = [0.5, 0.8]
     expected = []
     for x, t in zip(X, T):
         acts, winners = ref_mod.forward(ref, x, scale)
-        expected.append(ref_mod.loss_and_output_delta(ref, hyper, acts, winners, t, x)[0])
-    np.testing.assert_allclose(row_loss(net, hyper, X, T), expected, rtol=1e-4, atol=1e-6)
+        expected.append(
+            ref_mod.loss_and_output_delta(ref, hyper, acts, winners, t, x)[0]
+        )
+    np.testing.assert_allclose(
+        row_loss(net, hyper, X, T), expected, rtol=1e-4, atol=1e-6
+    )
 
 
 def test_hidden_activations_scaled_by_keep_probability():
@@ -301,10 +410,14 @@ def test_hidden_activations_scaled_by_keep_probability():
         without = hidden_activations(net, plain, X, layer)
         assert without.shape == (30, net.units[layer + 1])
         if layer == 0:
-            np.testing.assert_allclose(hidden_activations(net, dropped, X, 0), keep * without, rtol=1e-6)
+            np.testing.assert_allclose(
+                hidden_activations(net, dropped, X, 0), keep * without, rtol=1e-6
+            )
     ref = RefNet.from_net(net)
     acts = [ref_mod.forward(ref, x, [0.5, 0.75])[0][2] for x in X]
-    np.testing.assert_allclose(hidden_activations(net, dropped, X, 1), acts, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        hidden_activations(net, dropped, X, 1), acts, rtol=1e-5, atol=1e-6
+    )
 
 
 # ------------------------------------------------------------------ mini-batch
@@ -320,10 +433,28 @@ def test_minibatch_equals_averaged_gradient_reference(activation, optimizer):
             net = make_net(activation, output, hyper)
             ref = RefNet.from_net(net)
             rows = np.arange(11)
-            train(net, hyper, X, T, rows, seed=2, samples_before=30, n_threads=1, mini_batch_size=4)
+            train(
+                net,
+                hyper,
+                X,
+                T,
+                rows,
+                seed=2,
+                samples_before=30,
+                n_threads=1,
+                mini_batch_size=4,
+            )
             for k0 in range(0, 11, 4):
                 batch = rows[k0 : k0 + 4]
-                ref_mod.minibatch_step(ref, hyper, X[batch], T[batch], seed=2, first_sample=30 + k0, n=30 + k0)
+                ref_mod.minibatch_step(
+                    ref,
+                    hyper,
+                    X[batch],
+                    T[batch],
+                    seed=2,
+                    first_sample=30 + k0,
+                    n=30 + k0,
+                )
             assert_same_state(net, ref, what=f"{output} {optimizer} fast={fast}")
 
 
@@ -331,8 +462,30 @@ def test_hyper_validation():
     net = Net([3, 2, 2], "Tanh", "softmax", adaptive_rate=False, momentum=False)
     X, T = make_data("softmax")
     with pytest.raises(ValueError):
-        train(net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)  # no ADADELTA state
+        train(
+            net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1
+        )  # no ADADELTA state
     with pytest.raises(ValueError):
-        train(net, Hyper(adaptive_rate=False, loss="Huber"), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)
-    with pytest.raises(ValueError):
-        dataclasses.replace(Hyper(), hidden_dropout_ratios=(0.5, 0.5)) and predict(net, Hyper(hidden_dropout_ratios=(0.5, 0.5)), X[:, :3])
+        train(
+            net,
+            Hyper(adaptive_rate=False, loss="Huber"),
+            X[:, :3],
+            T,
+            [0],
+            seed=0,
+            samples_before=0,
+            n_threads=1,
+        )
+    with pytest.raises(ValueError):  # one hidden layer, two ratios
+        predict(net, Hyper(hidden_dropout_ratios=(0.5, 0.5)), X[:, :3])
+    with pytest.raises(ValueError):  # sparsity is for autoencoders
+        train(
+            net,
+            Hyper(adaptive_rate=False, sparsity_beta=0.1),
+            X[:, :3],
+            T,
+            [0],
+            seed=0,
+            samples_before=0,
+            n_threads=1,
+        )

@@ -17,14 +17,14 @@ from .rng import seed_to_uint64
 
 __all__ = [
     "ACTIVATIONS",
-    "OUTPUTS",
     "LOSSES",
-    "Net",
+    "OUTPUTS",
     "Hyper",
-    "train",
-    "predict",
+    "Net",
     "hidden_activations",
+    "predict",
     "row_loss",
+    "train",
 ]
 
 
@@ -42,7 +42,9 @@ def _hidden_dropout(net: Net, hyper: Hyper) -> np.ndarray:
     if len(ratios) == 0:
         ratios = (0.0,) * n_hidden
     if len(ratios) != n_hidden:
-        raise ValueError(f"hidden_dropout_ratios needs {n_hidden} values (one per hidden layer), got {len(ratios)}")
+        raise ValueError(
+            f"hidden_dropout_ratios needs {n_hidden} values (one per hidden layer), got {len(ratios)}"
+        )
     out = np.asarray(ratios, dtype=np.float64).reshape(n_hidden)
     if np.any(out < 0.0) or np.any(out >= 1.0):
         raise ValueError(f"hidden_dropout_ratios must be in [0, 1), got {ratios}")
@@ -54,17 +56,23 @@ def _pack(net: Net, hyper: Hyper, mini_batch_size: int = 1, training: bool = Fal
     if hyper.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {hyper.loss!r}")
     if hyper.loss not in ALLOWED_LOSSES[net.output]:
-        raise ValueError(f"loss {hyper.loss!r} is not available for a {net.output} output (use one of {ALLOWED_LOSSES[net.output]})")
+        raise ValueError(
+            f"loss {hyper.loss!r} is not available for a {net.output} output (use one of {ALLOWED_LOSSES[net.output]})"
+        )
     opt = optimizer_code(hyper)
     if training:
         if opt == _core.ADADELTA and not net.adaptive_rate:
-            raise ValueError("adaptive_rate training needs a Net built with adaptive_rate=True")
+            raise ValueError(
+                "adaptive_rate training needs a Net built with adaptive_rate=True"
+            )
         if opt in (_core.MOMENTUM, _core.NESTEROV) and not net.momentum:
             raise ValueError("momentum training needs a Net built with momentum=True")
         if hyper.sparsity_beta > 0.0 and net.output != "autoencoder":
             raise ValueError("sparsity_beta applies to autoencoders only")
         if not 0.0 <= hyper.input_dropout_ratio < 1.0:
-            raise ValueError(f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}")
+            raise ValueError(
+                f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}"
+            )
         if mini_batch_size < 1:
             raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
         if opt == _core.ADADELTA and not (hyper.rho > 0.0 and hyper.epsilon > 0.0):
@@ -117,14 +125,35 @@ def _targets(net: Net, T, n: int) -> np.ndarray:
 
 
 def _state(net: Net):
-    return (net.W, net.B, net.EgW, net.EdW, net.EgB, net.EdB, net.MW, net.MB, net.avg_activation)
+    return (
+        net.W,
+        net.B,
+        net.EgW,
+        net.EdW,
+        net.EgB,
+        net.EdB,
+        net.MW,
+        net.MB,
+        net.avg_activation,
+    )
 
 
 def _threads(n: int) -> int:
     return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
-def train(net: Net, hyper: Hyper, X, T, rows, *, seed: int, samples_before: int, n_threads: int, mini_batch_size: int = 1) -> None:
+def train(
+    net: Net,
+    hyper: Hyper,
+    X,
+    T,
+    rows,
+    *,
+    seed: int,
+    samples_before: int,
+    n_threads: int,
+    mini_batch_size: int = 1,
+) -> None:
     """Train net in place on X[rows] (in that order) with n_threads HOGWILD! threads.
 
     Thread t takes the t-th contiguous block of ``rows``. ``samples_before`` is the

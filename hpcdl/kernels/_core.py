@@ -17,7 +17,7 @@ from .rng import layer_key, unit_uniform
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-JIT = dict(cache=True, error_model="numpy", fastmath=FASTMATH)
+JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 
 # activation / output / loss / optimizer codes
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
@@ -87,14 +87,16 @@ def _axpy(y, yi, alpha, x, xi, n):
 def _activate(act, z):
     if act == TANH:
         return np.tanh(z)
-    return z if z > ZERO else ZERO
+    return max(ZERO, z)
 
 
 # ---------------------------------------------------------------- forward
 
 
 @njit(**JIT)
-def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts):
+def forward(
+    W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts
+):
     """Forward pass of one row whose input is already in ``a[0:units[0]]``.
 
     ``hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask in
@@ -112,7 +114,9 @@ def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, pa
         ao = a_off[l + 1]
         wo = w_off[l]
         bo = b_off[l]
-        last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
+        last = (
+            l == n_layers - 1 and out >= 0
+        )  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
             for j in range(n_out):
                 a[ao + j] = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
@@ -342,7 +346,27 @@ def _max_w2(W, o, n, max_w2):
 
 
 @njit(**JIT)
-def update_row(W, EgW, EdW, MW, o, x, xi, n, g, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2):
+def update_row(
+    W,
+    EgW,
+    EdW,
+    MW,
+    o,
+    x,
+    xi,
+    n,
+    g,
+    opt,
+    l1,
+    l2,
+    rho,
+    eps,
+    lr,
+    mom,
+    keep_zero,
+    has_max_w2,
+    max_w2,
+):
     """Update one weight row (a unit, or one Maxout channel) and apply max_w2 to it."""
     if opt == ADADELTA:
         _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero)
@@ -357,7 +381,9 @@ def update_row(W, EgW, EdW, MW, o, x, xi, n, g, opt, l1, l2, rho, eps, lr, mom, 
 
 
 @njit(**JIT)
-def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep):
+def update_biases(
+    B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep
+):
     """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
     (biases are not regularized). rstep[r] receives the step size used (sparsity term).
     One vectorized pass per layer: a bias never influences the weight updates."""
@@ -462,7 +488,37 @@ def _track_activation(avg, a, a_off, units):
 
 
 @njit(**JIT)
-def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e, upd, rstep, part, n_parts):
+def train_sample(
+    W,
+    B,
+    EgW,
+    EdW,
+    EgB,
+    EdB,
+    MW,
+    MB,
+    AVG,
+    units,
+    mult,
+    w_off,
+    b_off,
+    ip,
+    fp,
+    X,
+    T,
+    row,
+    n,
+    a,
+    a_off,
+    win,
+    hscale,
+    d,
+    e,
+    upd,
+    rstep,
+    part,
+    n_parts,
+):
     """Backprop of one sample (forward already done) with immediate per-unit updates:
     output layer first, then hidden layers backwards; the error sent to the previous
     layer uses each weight before its update."""
@@ -480,7 +536,21 @@ def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_of
     target_act = np.float32(fp[F_AVGACT])
     rate_t, mom64 = _schedule(fp, opt, n)
     mom = np.float32(mom64)
-    output_delta(a, a_off, units, win, act, ip[I_OUT], ip[I_LOSS], T[row], X, row, np.float32(fp[F_HUBER]), np.float32(fp[F_QALPHA]), d)
+    output_delta(
+        a,
+        a_off,
+        units,
+        win,
+        act,
+        ip[I_OUT],
+        ip[I_LOSS],
+        T[row],
+        X,
+        row,
+        np.float32(fp[F_HUBER]),
+        np.float32(fp[F_QALPHA]),
+        d,
+    )
     n_layers = len(units) - 1
     n0 = units[0]
     for l in range(n_layers - 1, -1, -1):
@@ -510,10 +580,49 @@ def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_of
             o = w_off[l] + r * n_in
             if propagate and g != ZERO:
                 _axpy(e, 0, g, W, o, n_in)
-            update_row(W, EgW, EdW, MW, o, a, ai, n_in, g, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
-        update_biases(B, EgB, EdB, MB, b_off[l], d, 0, ONE, upd, n_rows, opt, rho, eps, lr, mom, rstep)
+            update_row(
+                W,
+                EgW,
+                EdW,
+                MW,
+                o,
+                a,
+                ai,
+                n_in,
+                g,
+                opt,
+                l1,
+                l2,
+                rho,
+                eps,
+                lr,
+                mom,
+                keep_zero,
+                has_max_w2,
+                max_w2,
+            )
+        update_biases(
+            B,
+            EgB,
+            EdB,
+            MB,
+            b_off[l],
+            d,
+            0,
+            ONE,
+            upd,
+            n_rows,
+            opt,
+            rho,
+            eps,
+            lr,
+            mom,
+            rstep,
+        )
         if sparse and hidden:
-            sparsity_pull(B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act)
+            sparsity_pull(
+                B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act
+            )
         if propagate:
             hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
 
@@ -522,11 +631,45 @@ def train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_of
 
 
 @njit(**JIT)
-def accumulate_sample(W, units, mult, w_off, b_off, ip, fp, X, T, row, a, a_off, win, hscale, d, e, GW, GB, active):
+def accumulate_sample(
+    W,
+    units,
+    mult,
+    w_off,
+    b_off,
+    ip,
+    fp,
+    X,
+    T,
+    row,
+    a,
+    a_off,
+    win,
+    hscale,
+    d,
+    e,
+    GW,
+    GB,
+    active,
+):
     """Add one sample's data gradient to GW/GB (weights unchanged) and count, per row,
     the samples in which its unit was not dropped."""
     act = ip[I_ACT]
-    output_delta(a, a_off, units, win, act, ip[I_OUT], ip[I_LOSS], T[row], X, row, np.float32(fp[F_HUBER]), np.float32(fp[F_QALPHA]), d)
+    output_delta(
+        a,
+        a_off,
+        units,
+        win,
+        act,
+        ip[I_OUT],
+        ip[I_LOSS],
+        T[row],
+        X,
+        row,
+        np.float32(fp[F_HUBER]),
+        np.float32(fp[F_QALPHA]),
+        d,
+    )
     n_layers = len(units) - 1
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
@@ -556,7 +699,31 @@ def accumulate_sample(W, units, mult, w_off, b_off, ip, fp, X, T, row, a, a_off,
 
 
 @njit(**JIT)
-def apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, nb, GW, GB, active, upd, rstep):
+def apply_batch(
+    W,
+    B,
+    EgW,
+    EdW,
+    EgB,
+    EdB,
+    MW,
+    MB,
+    AVG,
+    units,
+    mult,
+    w_off,
+    b_off,
+    a_off,
+    ip,
+    fp,
+    n,
+    nb,
+    GW,
+    GB,
+    active,
+    upd,
+    rstep,
+):
     """One update from the gradient averaged over nb samples; clears GW, GB and active."""
     opt = ip[I_OPT]
     keep_zero = ip[I_FAST] != 0
@@ -590,11 +757,59 @@ def apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
                 _zero(GW, o, n_in)
                 continue
             upd[r] = True
-            update_row(W, EgW, EdW, MW, o, GW, o, n_in, inv, opt, l1, l2, rho, eps, lr, mom, keep_zero, has_max_w2, max_w2)
+            update_row(
+                W,
+                EgW,
+                EdW,
+                MW,
+                o,
+                GW,
+                o,
+                n_in,
+                inv,
+                opt,
+                l1,
+                l2,
+                rho,
+                eps,
+                lr,
+                mom,
+                keep_zero,
+                has_max_w2,
+                max_w2,
+            )
             _zero(GW, o, n_in)
-        update_biases(B, EgB, EdB, MB, b_off[l], GB, b_off[l], inv, upd, n_rows, opt, rho, eps, lr, mom, rstep)
+        update_biases(
+            B,
+            EgB,
+            EdB,
+            MB,
+            b_off[l],
+            GB,
+            b_off[l],
+            inv,
+            upd,
+            n_rows,
+            opt,
+            rho,
+            eps,
+            lr,
+            mom,
+            rstep,
+        )
         if sparse and hidden:
-            sparsity_pull(B, b_off[l], AVG, a_off[l + 1] - units[0], m, upd, n_rows, rstep, beta, target_act)
+            sparsity_pull(
+                B,
+                b_off[l],
+                AVG,
+                a_off[l + 1] - units[0],
+                m,
+                upd,
+                n_rows,
+                rstep,
+                beta,
+                target_act,
+            )
         _zero(GB, b_off[l], n_rows)
 
 
@@ -630,7 +845,33 @@ def _scratch(units, mult):
 
 
 @njit(**JIT)
-def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop, X, T, rows, start, stop, samples_before, n_threads, key_seed, part):
+def train_block(
+    W,
+    B,
+    EgW,
+    EdW,
+    EgB,
+    EdB,
+    MW,
+    MB,
+    AVG,
+    units,
+    mult,
+    w_off,
+    b_off,
+    ip,
+    fp,
+    hdrop,
+    X,
+    T,
+    rows,
+    start,
+    stop,
+    samples_before,
+    n_threads,
+    key_seed,
+    part,
+):
     """Train on rows[start:stop] in order, updating the shared state in place.
 
     Sample k's dropout masks use its global index samples_before + k; the schedules
@@ -651,12 +892,68 @@ def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
     if batch <= 1:
         for k in range(start, stop):
             row = rows[k]
-            prepare_sample(X, row, samples_before + k, units, a, a_off, hscale, in_drop, hdrop, key_seed)
-            forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_threads)
+            prepare_sample(
+                X,
+                row,
+                samples_before + k,
+                units,
+                a,
+                a_off,
+                hscale,
+                in_drop,
+                hdrop,
+                key_seed,
+            )
+            forward(
+                W,
+                B,
+                units,
+                mult,
+                w_off,
+                b_off,
+                act,
+                out,
+                a,
+                a_off,
+                win,
+                hscale,
+                part,
+                n_threads,
+            )
             if sparse:
                 _track_activation(AVG, a, a_off, units)
             n = float(samples_before + n_threads * (k - start))
-            train_sample(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, X, T, row, n, a, a_off, win, hscale, d, e, upd, rstep, part, n_threads)
+            train_sample(
+                W,
+                B,
+                EgW,
+                EdW,
+                EgB,
+                EdB,
+                MW,
+                MB,
+                AVG,
+                units,
+                mult,
+                w_off,
+                b_off,
+                ip,
+                fp,
+                X,
+                T,
+                row,
+                n,
+                a,
+                a_off,
+                win,
+                hscale,
+                d,
+                e,
+                upd,
+                rstep,
+                part,
+                n_threads,
+            )
         return
     GW = np.zeros(len(W), dtype=np.float32)
     GB = np.zeros(len(B), dtype=np.float32)
@@ -665,23 +962,142 @@ def train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off
         k1 = min(k0 + batch, stop)
         for k in range(k0, k1):
             row = rows[k]
-            prepare_sample(X, row, samples_before + k, units, a, a_off, hscale, in_drop, hdrop, key_seed)
-            forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_threads)
+            prepare_sample(
+                X,
+                row,
+                samples_before + k,
+                units,
+                a,
+                a_off,
+                hscale,
+                in_drop,
+                hdrop,
+                key_seed,
+            )
+            forward(
+                W,
+                B,
+                units,
+                mult,
+                w_off,
+                b_off,
+                act,
+                out,
+                a,
+                a_off,
+                win,
+                hscale,
+                part,
+                n_threads,
+            )
             if sparse:
                 _track_activation(AVG, a, a_off, units)
-            accumulate_sample(W, units, mult, w_off, b_off, ip, fp, X, T, row, a, a_off, win, hscale, d, e, GW, GB, active)
+            accumulate_sample(
+                W,
+                units,
+                mult,
+                w_off,
+                b_off,
+                ip,
+                fp,
+                X,
+                T,
+                row,
+                a,
+                a_off,
+                win,
+                hscale,
+                d,
+                e,
+                GW,
+                GB,
+                active,
+            )
         n = float(samples_before + n_threads * (k0 - start))
-        apply_batch(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, a_off, ip, fp, n, k1 - k0, GW, GB, active, upd, rstep)
+        apply_batch(
+            W,
+            B,
+            EgW,
+            EdW,
+            EgB,
+            EdB,
+            MW,
+            MB,
+            AVG,
+            units,
+            mult,
+            w_off,
+            b_off,
+            a_off,
+            ip,
+            fp,
+            n,
+            k1 - k0,
+            GW,
+            GB,
+            active,
+            upd,
+            rstep,
+        )
 
 
 @njit(parallel=True, **JIT)
-def train_hogwild(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop, X, T, rows, samples_before, n_threads, key_seed):
+def train_hogwild(
+    W,
+    B,
+    EgW,
+    EdW,
+    EgB,
+    EdB,
+    MW,
+    MB,
+    AVG,
+    units,
+    mult,
+    w_off,
+    b_off,
+    ip,
+    fp,
+    hdrop,
+    X,
+    T,
+    rows,
+    samples_before,
+    n_threads,
+    key_seed,
+):
     """HOGWILD!: n_threads contiguous blocks of rows, trained concurrently without locks."""
     n_rows = len(rows)
     for t in prange(n_threads):
         start = (n_rows * t) // n_threads
         stop = (n_rows * (t + 1)) // n_threads
-        train_block(W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop, X, T, rows, start, stop, samples_before, n_threads, key_seed, t)
+        train_block(
+            W,
+            B,
+            EgW,
+            EdW,
+            EgB,
+            EdB,
+            MW,
+            MB,
+            AVG,
+            units,
+            mult,
+            w_off,
+            b_off,
+            ip,
+            fp,
+            hdrop,
+            X,
+            T,
+            rows,
+            start,
+            stop,
+            samples_before,
+            n_threads,
+            key_seed,
+            t,
+        )
 
 
 @njit(parallel=True, **JIT)
@@ -694,7 +1110,7 @@ def infer(W, B, units, mult, w_off, b_off, act, out, hdrop, X, layer, n_blocks):
     sub_units = units[: layer + 1]
     sub_mult = mult[:layer]
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
+        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
         for h in range(len(units) - 2):
             for j in range(units[h + 1]):
                 hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
@@ -706,7 +1122,22 @@ def infer(W, B, units, mult, w_off, b_off, act, out, hdrop, X, layer, n_blocks):
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(W, B, sub_units, sub_mult, w_off, b_off, act, sub_out, a, a_off, win, hscale, 0, 1)
+            forward(
+                W,
+                B,
+                sub_units,
+                sub_mult,
+                w_off,
+                b_off,
+                act,
+                sub_out,
+                a,
+                a_off,
+                win,
+                hscale,
+                0,
+                1,
+            )
             ao = a_off[layer]
             for j in range(width):
                 result[row, j] = a[ao + j]
@@ -719,7 +1150,7 @@ def infer_loss(W, B, units, mult, w_off, b_off, ip, fp, hdrop, X, T, n_blocks):
     n_rows = X.shape[0]
     result = np.empty(n_rows, dtype=np.float64)
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
+        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
         for h in range(len(units) - 2):
             for j in range(units[h + 1]):
                 hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
@@ -728,6 +1159,32 @@ def infer_loss(W, B, units, mult, w_off, b_off, ip, fp, hdrop, X, T, n_blocks):
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(W, B, units, mult, w_off, b_off, ip[I_ACT], ip[I_OUT], a, a_off, win, hscale, 0, 1)
-            result[row] = row_loss_value(a, a_off, units, ip[I_OUT], ip[I_LOSS], T[row], X, row, fp[F_HUBER], fp[F_QALPHA])
+            forward(
+                W,
+                B,
+                units,
+                mult,
+                w_off,
+                b_off,
+                ip[I_ACT],
+                ip[I_OUT],
+                a,
+                a_off,
+                win,
+                hscale,
+                0,
+                1,
+            )
+            result[row] = row_loss_value(
+                a,
+                a_off,
+                units,
+                ip[I_OUT],
+                ip[I_LOSS],
+                T[row],
+                X,
+                row,
+                fp[F_HUBER],
+                fp[F_QALPHA],
+            )
     return result
