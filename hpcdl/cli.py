@@ -180,6 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_demo)
+
+    import importlib
+
+    from .commands import MODULES
+
+    for name in MODULES:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.commands.{name}":
+                raise
+            continue
+        module.register(sub)
     return p
 
 
