@@ -11,9 +11,10 @@ import warnings
 from . import comm as comm_mod
 
 
-def _say(text: str, comm) -> None:
+def _say(text: str, comm, as_json: bool = False) -> None:
+    """Status lines from rank 0; on stderr when stdout carries JSON."""
     if comm.rank == 0:
-        print(text, flush=True)
+        print(text, flush=True, file=sys.stderr if as_json else sys.stdout)
 
 
 def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
@@ -109,7 +110,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         warnings.warn(f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
                       "HOGWILD! threads will be oversubscribed; lower threads or ranks per node")
     _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
-         f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm)
+         f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
     hooks = []
     checkpoint_model = None
     if job.checkpoint_interval and job.checkpoint_interval > 0 or resume:
