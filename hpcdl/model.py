@@ -278,11 +278,22 @@ class Model:
             rows.append({"layer": l + 1, "units": units[l], "type": typ,
                          "dropout": "" if is_out else f"{100 * ratios[l - 1]:.0f} %",
                          "l1": eff["l1"], "l2": eff["l2"],
-                         "mean_rate": self.run_info.get("mean_rate", [None] * len(units))[l - 1]
-                         if self.run_info.get("mean_rate") else None,
+                         "mean_rate": self.mean_rate(l - 1),
                          "weight_mean": float(np.mean(w)), "weight_rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))),
                          "bias_mean": float(np.mean(b)), "bias_rms": float(np.sqrt(np.mean(b.astype(np.float64) ** 2)))})
         return rows
+
+    def mean_rate(self, layer: int) -> float:
+        """Mean learning rate of weight layer ``layer`` now: ADADELTA's per-weight rate, or the annealed rate."""
+        eff = self.effective
+        if self.net.adaptive_rate:
+            lo, hi = self.net.w_off[layer], self.net.w_off[layer + 1]
+            eg = self.net.EgW[lo:hi].astype(np.float64)
+            ed = self.net.EdW[lo:hi].astype(np.float64)
+            eps = float(eff["epsilon"])
+            return float(np.mean(np.sqrt((ed + eps) / (eg + eps))))
+        n = float(self.run_info.get("samples", 0))
+        return self.hyper.rate_at(n, layer)
 
     def __str__(self) -> str:
         return format_model(self)
@@ -377,7 +388,7 @@ def format_model(model: Model) -> str:
              f"{model.effective.get('loss')} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
              f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
              f"{info.get('threads', 1)} thread(s)"]
-    lines.append(format_table(model.layer_table(), ["layer", "units", "type", "dropout", "l1", "l2",
+    lines.append(format_table(model.layer_table(), ["layer", "units", "type", "dropout", "l1", "l2", "mean_rate",
                                                    "weight_mean", "weight_rms", "bias_mean", "bias_rms"]))
     for title, m in (("Training metrics", model.training_metrics),
                      ("Validation metrics", model.validation_metrics),
