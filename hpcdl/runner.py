@@ -91,7 +91,8 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     x = job.data.get("x") or None
     ignored = job.data.get("ignored_columns") or []
     if x is None and ignored:
-        x = [n for n in train_frame.names if n not in ignored and n != y]
+        x = [n for n in train_frame.names  # an autoencoder ignores y: every column is an input
+             if n not in ignored and (n != y or job.parameters.get("autoencoder"))]
     p = DeepLearningParameters(**params)
     dinfo = DataInfo.fit(train_frame, x, None if p.autoencoder else y, autoencoder=p.autoencoder,
                          classification=p.classification, standardize=p.standardize,
@@ -134,6 +135,12 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
             os.makedirs(job.output_dir, exist_ok=True)
             model.save(job.model_path, force=True)
         test_metrics = model.model_performance(test_frame) if test_frame is not None else None
+        anomaly_csv = anomaly_errors = None
+        if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
+            from .commands.anomaly import write_anomaly_csv
+
+            anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
+            anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
         if as_json:
             from .store import _to_jsonable
 
@@ -141,7 +148,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                 "model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
                 "run_info": model.run_info, "training_metrics": model.training_metrics,
                 "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
-                "scoring_history": model.scoring_history}), indent=2))
+                "anomaly_csv": anomaly_csv, "scoring_history": model.scoring_history}), indent=2))
         else:
             print(model)
             if test_metrics:
@@ -150,6 +157,11 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                 print()
                 print(format_metrics(test_metrics, model.kind, f"ModelMetrics (test frame {test_frame.path})",
                                      domain=model.dinfo.response_domain))
+            if anomaly_errors is not None:
+                from .commands.anomaly import format_error_table
+
+                print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
+                print(format_error_table(anomaly_errors))
             info = model.run_info
             print(f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
                   f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "

@@ -1,0 +1,169 @@
+"""``hpcdl anomaly`` and ``hpcdl deepfeatures``: score a frame with a saved model.
+
+``anomaly`` writes H2O's ``h2o.anomaly`` output (``Reconstruction.MSE`` per row, or
+``reconstr_<col>.SE`` per expanded column with ``--per-feature``), prints the rows
+above a threshold (or the largest errors) and can plot the error per row like the
+booklet's ``plot.ts(recon_error)``. ``deepfeatures`` writes a hidden layer's
+activations (``h2o.deepfeatures``). See docs/autoencoder.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+ERROR_COLUMN = "Reconstruction.MSE"
+TOP_ROWS = 30  # rows printed when no threshold is given (and at most this many flagged rows)
+
+
+def _open_frame(path: str, header: str):
+    from ..frame import import_file
+
+    kw = {} if header == "auto" else {"header": header == "yes"}
+    return import_file(path, **kw)
+
+
+def _load_autoencoder(path: str):
+    from ..model import load_model
+
+    model = load_model(path)
+    if not model.dinfo.autoencoder:
+        raise ValueError(f"{path}: model {model.model_id} is a {model.kind} model; anomaly scores need an "
+                         "autoencoder (trained with autoencoder=true)")
+    return model
+
+
+def resolve_threshold(errors: np.ndarray, threshold: float | None, quantile: float | None) -> float | None:
+    """The error threshold: given directly, or the ``quantile`` of these errors (linear interpolation)."""
+    if threshold is not None:
+        if not math.isfinite(threshold):
+            raise ValueError(f"--threshold must be a finite number, got {threshold}")
+        return float(threshold)
+    if quantile is not None:
+        if not 0.0 <= quantile <= 1.0:
+            raise ValueError(f"--quantile must be in [0, 1], got {quantile}")
+        return float(np.quantile(errors, quantile))
+    return None
+
+
+def format_error_table(errors: np.ndarray, threshold: float | None = None, limit: int = TOP_ROWS) -> str:
+    """Rows sorted by decreasing error (1-based row numbers); only rows above ``threshold`` if given."""
+    errors = np.asarray(errors, dtype=np.float64)
+    order = np.argsort(-errors, kind="stable")
+    if threshold is not None:
+        order = order[errors[order] > threshold]
+        head = f"{len(order)} of {len(errors)} row(s) above threshold {threshold:.6g}"
+    else:
+        head = f"largest reconstruction errors ({min(limit, len(order))} of {len(errors)} rows)"
+    lines = [head]
+    if len(order):
+        lines.append(f"{'rank':>5}  {'row':>8}  {ERROR_COLUMN:>18}")
+        for k, i in enumerate(order[:limit]):
+            lines.append(f"{k + 1:>5}  {i + 1:>8}  {errors[i]:>18.8g}")
+        if len(order) > limit:
+            lines.append(f"  ... {len(order) - limit} more row(s)")
+    return "\n".join(lines)
+
+
+def error_summary(errors: np.ndarray) -> str:
+    e = np.asarray(errors, dtype=np.float64)
+    if e.size == 0:
+        return "0 rows"
+    q = np.quantile(e, [0.5, 0.9, 0.99])
+    return (f"{e.size} rows; {ERROR_COLUMN}: mean {e.mean():.6g}, median {q[0]:.6g}, "
+            f"90% {q[1]:.6g}, 99% {q[2]:.6g}, max {e.max():.6g} (row {int(np.argmax(e)) + 1})")
+
+
+def write_anomaly_csv(path: str, model, frame) -> np.ndarray:
+    """Write ``Reconstruction.MSE`` per row of ``frame`` to ``path`` (atomically); returns the errors."""
+    from ..output import write_columns_csv
+
+    errors = model.anomaly(frame)[ERROR_COLUMN]
+    write_columns_csv(path, {ERROR_COLUMN: errors})
+    return errors
+
+
+def cmd_anomaly(args) -> int:
+    from ..comm import world
+    from ..output import write_columns_csv
+
+    if world().rank != 0:  # scoring is cheap and serial: rank 0 does it, other ranks have nothing to do
+        return 0
+    if args.top < 0:
+        raise ValueError(f"--top must be >= 0, got {args.top}")
+    if args.plot:
+        from ..plotting import check_plot
+
+        check_plot(args.plot)  # fail before writing anything
+    model = _load_autoencoder(args.model)
+    frame = _open_frame(args.frame, args.header)
+    result = model.anomaly(frame, per_feature=args.per_feature)
+    if args.per_feature:
+        per_feature = np.column_stack(list(result.values())) if result else np.zeros((frame.nrow, 0))
+        errors = per_feature.mean(axis=1)  # the row MSE is the mean of the per-feature squared errors
+    else:
+        errors = result[ERROR_COLUMN]
+    threshold = resolve_threshold(errors, args.threshold, args.quantile)
+    write_columns_csv(args.out, result)
+    what = f"{len(result)} per-feature squared-error columns" if args.per_feature else ERROR_COLUMN
+    print(f"{args.out}: {frame.nrow} rows ({what}) for model {model.model_id}")
+    print(error_summary(errors))
+    if threshold is not None and args.quantile is not None:
+        print(f"threshold: {threshold:.6g} (quantile {args.quantile:g} of these errors)")
+    print(format_error_table(errors, threshold, limit=args.top))
+    if args.plot:
+        from ..plotting import plot_reconstruction_error
+
+        plot_reconstruction_error(errors, args.plot, threshold=threshold,
+                                  title=f"{model.model_id}: reconstruction error of {os.path.basename(args.frame)}")
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def cmd_deepfeatures(args) -> int:
+    from ..comm import world
+    from ..model import load_model
+    from ..output import write_columns_csv
+
+    if world().rank != 0:
+        return 0
+    model = load_model(args.model)
+    frame = _open_frame(args.frame, args.header)
+    feats = model.deepfeatures(frame, args.layer)
+    write_columns_csv(args.out, feats)
+    names = list(feats)
+    print(f"{args.out}: {frame.nrow} rows x {len(names)} features of hidden layer {args.layer} "
+          f"({names[0]} .. {names[-1]})")
+    return 0
+
+
+def register(subparsers) -> None:
+    s = subparsers.add_parser(
+        "anomaly", help="reconstruction error of an autoencoder per row (h2o.anomaly), with threshold and plot",
+        description="Score FRAME with the autoencoder MODEL: per-row Reconstruction.MSE in the model's "
+                    "normalized, expanded input space (or per-feature squared errors), written as CSV.")
+    s.add_argument("model", help="saved autoencoder model (.h5)")
+    s.add_argument("frame", help="frame to score: CSV file or hpcdl .h5 frame")
+    s.add_argument("--out", required=True, help="CSV file for the errors")
+    s.add_argument("--plot", help="also draw the error per row (.png/.pdf/.svg; needs matplotlib: hpcdl[plot])")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--threshold", type=float, help="flag rows whose error is above VALUE")
+    g.add_argument("--quantile", type=float, metavar="Q",
+                   help="flag rows above the Q quantile (0..1) of this frame's errors")
+    s.add_argument("--per-feature", action="store_true",
+                   help="write one squared-error column per expanded input (reconstr_<col>.SE); "
+                        "threshold, listing and plot use their row mean")
+    s.add_argument("--top", type=int, default=TOP_ROWS, help=f"rows to list at most (default {TOP_ROWS})")
+    s.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help="CSV header (default: guess)")
+    s.set_defaults(func=cmd_anomaly)
+
+    s = subparsers.add_parser("deepfeatures", help="hidden-layer activations per row (h2o.deepfeatures)")
+    s.add_argument("model", help="saved model (.h5), autoencoder or supervised")
+    s.add_argument("frame", help="frame to score: CSV file or hpcdl .h5 frame")
+    s.add_argument("--layer", type=int, required=True,
+                   help="hidden layer, 0-based like h2o's Python API (columns are named DF.L<layer+1>.C<j>)")
+    s.add_argument("--out", required=True, help="CSV file for the features")
+    s.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help="CSV header (default: guess)")
+    s.set_defaults(func=cmd_deepfeatures)
