@@ -1,0 +1,44 @@
+"""Export a trained model for production: an ONNX graph or one plain-Python scorer file.
+
+Both carry the model's own preprocessing (imputation, standardization, one-hot with
+the NA slot for missing and unseen levels), so scoring needs nothing from hpcdl.
+See docs/export.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .spec import ExportError, ScorerSpec, scorer_spec
+
+FORMATS = ("onnx", "python")
+
+__all__ = ["FORMATS", "ExportError", "ScorerSpec", "export_model", "export_onnx", "export_python", "scorer_spec"]
+
+
+def export_onnx(model, path, *, force: bool = False) -> str:
+    """Write an ONNX graph (needs the ``onnx`` package: ``pip install 'hpcdl[export]'``)."""
+    from .onnx_export import export_onnx as _export
+
+    return _export(model, path, force=force)
+
+
+def export_python(model, path, *, weights: str = "auto", force: bool = False) -> list[str]:
+    """Write a self-contained numpy-only ``.py`` scorer (and a sibling ``.npz`` if weights go there)."""
+    from .python_export import export_python as _export
+
+    return _export(model, path, weights=weights, force=force)
+
+
+def export_model(model, path: str | os.PathLike, format: str = "onnx", *, force: bool = False,
+                 weights: str = "auto") -> list[str]:
+    """Export ``model`` (a Model or a saved model file) in ``format``; returns the files written."""
+    if format not in FORMATS:
+        raise ExportError(f"format must be one of {FORMATS}, got {format!r}")
+    if isinstance(model, (str, os.PathLike)):
+        from ..model import load_model
+
+        model = load_model(os.fspath(model))
+    if format == "onnx":
+        return [export_onnx(model, path, force=force)]
+    return export_python(model, path, weights=weights, force=force)
