@@ -15,6 +15,8 @@ Numpy only: the frame is used through its object (``names``, ``types``,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 NUMERIC = ("real", "int", "time")
@@ -71,12 +73,13 @@ def _is_string_array(values: np.ndarray) -> bool:
 
 def _strings_to_codes(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
     """Strings (None / NaN = NA) -> codes of ``index``; NA and unknown strings -> -1."""
-    flat = values.ravel()
-    uniq, inverse = np.unique(np.array([("\x00NA" if (v is None or (isinstance(v, float) and v != v))
-                                          else str(v)) for v in flat], dtype=object).astype(str),
-                              return_inverse=True)
-    lookup = np.array([index.get(u, -1) if u != "\x00NA" else -1 for u in uniq], dtype=np.int64)
-    return lookup[inverse.reshape(-1)] if uniq.size else np.zeros(0, dtype=np.int64)
+    na_key = "\x00NA"  # cannot collide with a level: level strings come from text files
+    keys = [na_key if (v is None or (isinstance(v, float) and math.isnan(v))) else str(v) for v in values.ravel()]
+    if not keys:
+        return np.zeros(0, dtype=np.int64)
+    uniq, inverse = np.unique(np.array(keys, dtype=str), return_inverse=True)
+    lookup = np.array([-1 if u == na_key else index.get(u, -1) for u in uniq], dtype=np.int64)
+    return lookup[inverse.reshape(-1)]
 
 
 def _numbers_to_codes(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
@@ -179,7 +182,7 @@ class DataInfo:
     @classmethod
     def fit(cls, frame, x=None, y=None, *, autoencoder=False, classification=None, standardize=True,
             use_all_factor_levels=True, missing_values_handling="MeanImputation", ignore_const_cols=True,
-            max_categorical_features=2**31 - 1, seed=0, unseen_level_policy="NA") -> "DataInfo":
+            max_categorical_features=2**31 - 1, seed=0, unseen_level_policy="NA") -> DataInfo:
         """Fit on a frame from the statistics the frame stored at import (no pass over the data,
         except reading the response for ``classification=True`` on a numeric response and the
         columns with NAs for the Skip-mode row check)."""
@@ -252,16 +255,17 @@ class DataInfo:
             sub.append(s)
             mul.append(m)
             impute.append(mean if np.isfinite(mean) else 0.0)
-        info = dict(predictors=cats + nums, cat_cols=cats, num_cols=nums, domains=domains, cat_offsets=offsets,
-                    cat_widths=widths, cat_na_seen=[int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
-                    use_all_factor_levels=bool(use_all_factor_levels), norm_sub=sub, norm_mul=mul,
-                    num_impute=impute, response=y, response_type=types[y] if y is not None else None,
-                    response_domain=None, response_numeric_levels=None,
-                    classification=False, autoencoder=bool(autoencoder), y_sub=0.0, y_mul=1.0,
-                    missing_values_handling=missing_values_handling, dropped=dropped,
-                    hash_buckets=0, seed=int(seed), column_types={c: types[c] for c in cats + nums},
-                    unseen_level_policy=unseen_level_policy, standardize=bool(standardize),
-                    max_categorical_features=int(max_categorical_features))
+        info = {"predictors": cats + nums, "cat_cols": cats, "num_cols": nums, "domains": domains,
+                "cat_offsets": offsets, "cat_widths": widths,
+                "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
+                "use_all_factor_levels": bool(use_all_factor_levels), "norm_sub": sub, "norm_mul": mul,
+                "num_impute": impute, "response": y, "response_type": types[y] if y is not None else None,
+                "response_domain": None, "response_numeric_levels": None,
+                "classification": False, "autoencoder": bool(autoencoder), "y_sub": 0.0, "y_mul": 1.0,
+                "missing_values_handling": missing_values_handling, "dropped": dropped,
+                "hash_buckets": 0, "seed": int(seed), "column_types": {c: types[c] for c in cats + nums},
+                "unseen_level_policy": unseen_level_policy, "standardize": bool(standardize),
+                "max_categorical_features": int(max_categorical_features)}
         if sum(widths) > int(max_categorical_features):
             info["hash_buckets"] = int(max_categorical_features)
         if y is not None:
@@ -530,7 +534,7 @@ class DataInfo:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DataInfo":
+    def from_dict(cls, d: dict) -> DataInfo:
         fmt, version = d.get("format", FORMAT), int(d.get("version", VERSION))
         if fmt != FORMAT:
             raise PrepError(f"not a DataInfo dict (format {fmt!r})")
