@@ -195,7 +195,6 @@ def export_onnx(model, path: str | os.PathLike, *, force: bool = False) -> str:
         raise ExportError(f"{path} exists; pass force=True (--force) to overwrite it")
     proto = build_onnx(scorer_spec(model))
     data = proto.SerializeToString()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
     return path

@@ -29,7 +29,7 @@ def _na_strings() -> list[str]:
 
 def _f32(v) -> str:
     """A float32 as text that reads back to the same float32 (9 significant digits)."""
-    return "%.9g" % float(v)
+    return f"{float(v):.9g}"
 
 
 def _array_literal(name: str, arr: np.ndarray, comment: str) -> str:
@@ -341,7 +341,7 @@ def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> s
     module = os.path.splitext(filename)[0]
     parts = [_HEADER.format(
         model_id=spec.model_id, kind=spec.kind, version=_model.__version__,
-        date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), filename=filename,
+        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), filename=filename,
         module=module if module.isidentifier() else "scorer", example="{" + example + "}", outputs=outputs,
         response=spec.response, output_columns=spec.output_columns, na_strings=sorted(_na_strings()),
         use_all=spec.use_all_factor_levels, categoricals=cats, numerics=nums, n_inputs=spec.n_inputs)]
@@ -403,7 +403,6 @@ def export_python(model, path: str | os.PathLike, *, weights: str = "auto", forc
             with open(tmp_py, "w", encoding="utf-8") as fh:
                 fh.write(source)
     else:
-        with atomic_path(path) as tmp_py:
-            with open(tmp_py, "w", encoding="utf-8") as fh:
-                fh.write(source)
+        with atomic_path(path) as tmp_py, open(tmp_py, "w", encoding="utf-8") as fh:
+            fh.write(source)
     return targets
