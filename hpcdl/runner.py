@@ -125,6 +125,12 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                 checkpoint_model = load_model_for_resume(job, comm, p, train_frame)
                 if checkpoint_model is not None:
                     dinfo = checkpoint_model.dinfo
+    if getattr(job, "ui", False) and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
+        from .ui import start_live_ui
+
+        live_ui, ui_server = start_live_ui(job, ranks=comm.size, threads=threads)
+        hooks.append(live_ui)
+        _say(f"hpcdl: web UI of this job at {ui_server.url} (read-only; docs/ui.md)", comm, as_json)
     progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
     trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
                       checkpoint_model=checkpoint_model, progress=progress)
