@@ -208,7 +208,7 @@ class DataInfo:
         dups = sorted({c for c in x if x.count(c) > 1})
         if dups:
             raise PrepError(f"{where}: predictor column(s) {dups} listed more than once")
-        if y is not None and y in x:
+        if y is not None and y in x and not autoencoder:  # h2o R: an autoencoder's x may hold y (booklet 4.2)
             raise PrepError(f"{where}: the response {y!r} is also listed as a predictor")
         if autoencoder:
             y = None  # an autoencoder has no response; a given y only stays out of the default x

@@ -91,8 +91,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     x = job.data.get("x") or None
     ignored = job.data.get("ignored_columns") or []
     if x is None and ignored:
-        x = [n for n in train_frame.names  # an autoencoder ignores y: every column is an input
-             if n not in ignored and (n != y or job.parameters.get("autoencoder"))]
+        x = [n for n in train_frame.names if n not in ignored and n != y]
     p = DeepLearningParameters(**params)
     dinfo = DataInfo.fit(train_frame, x, None if p.autoencoder else y, autoencoder=p.autoencoder,
                          classification=p.classification, standardize=p.standardize,
