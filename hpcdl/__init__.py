@@ -20,6 +20,7 @@ from .frame import Frame, frame_from_numpy  # noqa: E402
 from .model import Model, load_model  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
 from .train import deeplearning  # noqa: E402
+from .grid import Grid, grid, load_grid  # noqa: E402  (after this, ``hpcdl.grid`` is the function)
 
 __version__ = "0.1.0"
 
@@ -48,5 +49,5 @@ def deepfeatures(model: Model, frame, layer: int):
     return model.deepfeatures(frame, layer)
 
 
-__all__ = ["DeepLearningParameters", "Frame", "Model", "ParameterError", "anomaly", "deepfeatures",
-           "deeplearning", "frame_from_numpy", "get_frame", "import_file", "load_model"]
+__all__ = ["DeepLearningParameters", "Frame", "Grid", "Model", "ParameterError", "anomaly", "deepfeatures",
+           "deeplearning", "frame_from_numpy", "get_frame", "grid", "import_file", "load_grid", "load_model"]

@@ -85,6 +85,9 @@ class Model:
     training_metrics: dict = field(default_factory=dict)
     validation_metrics: dict = field(default_factory=dict)
     cross_validation_metrics: dict = field(default_factory=dict)
+    cross_validation_metrics_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds
+    cross_validation_models: list = field(default_factory=list, repr=False)  # in memory only
+    cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
     variable_importances: list[dict] | None = None
     run_info: dict = field(default_factory=dict)  # ranks, threads, samples, epochs, iterations, times
 
@@ -179,6 +182,17 @@ class Model:
         y = None if ys[0] is None else np.concatenate(ys)
         return score_outputs(self, out, X, y)
 
+    def cross_validation_holdout_predictions(self, destination: str | None = None) -> Frame:
+        """Every training row predicted by the fold model that held it out (H2O's method of this name);
+        needs keep_cross_validation_predictions=True, and is not kept in saved model files."""
+        if self.cross_validation_holdout is None:
+            raise ValueError("no cross-validation holdout predictions: train with nfolds (or fold_column) and "
+                             "keep_cross_validation_predictions=True")
+        domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
+        if destination is None:
+            destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_cv_holdout.h5")
+        return frame_from_numpy(self.cross_validation_holdout, destination, domains=domains)
+
     def metrics(self, valid: bool = False, xval: bool = False) -> dict:
         if xval:
             return self.cross_validation_metrics
@@ -237,7 +251,8 @@ class Model:
             "buffer": self.net.buffer,
             "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
             "metrics": {"training": self.training_metrics, "validation": self.validation_metrics,
-                        "cross_validation": self.cross_validation_metrics},
+                        "cross_validation": self.cross_validation_metrics,
+                        "cross_validation_summary": self.cross_validation_metrics_summary},
             "extra": {"run_info": self.run_info, "variable_importances": self.variable_importances},
             "datainfo": self.dinfo.to_dict(),
             "history": self.scoring_history,
@@ -259,6 +274,7 @@ class Model:
                    training_metrics=content["metrics"].get("training") or {},
                    validation_metrics=content["metrics"].get("validation") or {},
                    cross_validation_metrics=content["metrics"].get("cross_validation") or {},
+                   cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
                    variable_importances=content["extra"].get("variable_importances"),
                    run_info=content["extra"].get("run_info") or {})
 
@@ -399,6 +415,12 @@ def format_model(model: Model) -> str:
                                                 domain=model.dinfo.response_domain,
                                                 max_confusion_matrix_size=int(
                                                     model.effective.get("max_confusion_matrix_size", 20))))
+    if model.cross_validation_metrics_summary:
+        rows = [{"metric": key, "mean": v["mean"], "sd": v["sd"],
+                 **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])}}
+                for key, v in model.cross_validation_metrics_summary.items()]
+        lines.append("")
+        lines.append(format_table(rows, title="Cross-Validation Metrics Summary:"))
     if model.scoring_history:
         cols = [c for c in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples",
                             "training_rmse", "training_logloss", "training_classification_error",

@@ -92,7 +92,15 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     ignored = job.data.get("ignored_columns") or []
     if x is None and ignored:
         x = [n for n in train_frame.names if n not in ignored and n != y]
+    if job.grid:  # a [grid] table: one model per combination (hpcdl/grid.py)
+        from .grid import run_grid_job
+
+        return run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
     p = DeepLearningParameters(**params)
+    if p.fold_column:
+        from .cv import excluding_fold_column
+
+        x = excluding_fold_column(train_frame, x, y, p.fold_column)
     dinfo = DataInfo.fit(train_frame, x, None if p.autoencoder else y, autoencoder=p.autoencoder,
                          classification=p.classification, standardize=p.standardize,
                          use_all_factor_levels=p.use_all_factor_levels,
@@ -133,7 +141,13 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
     trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
                       checkpoint_model=checkpoint_model, progress=progress)
-    model = trainer.run()
+    if p.nfolds or p.fold_column:  # fold models, then the main model (hpcdl/cv.py)
+        from .cv import check_no_validation_frame, cross_validate
+
+        check_no_validation_frame(p, valid_frame is not None)
+        model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
+    else:
+        model = trainer.run()
     code = 0
     if comm.rank == 0:
         if job.save_model:

@@ -193,7 +193,8 @@ class Trainer:
     def __init__(self, params: DeepLearningParameters, dinfo: DataInfo, training_frame: Frame,
                  validation_frame: Frame | None = None, *, comm=None, threads: int | None = None,
                  hooks: list | None = None, checkpoint_model: Model | None = None,
-                 progress=None) -> None:
+                 progress=None, training_rows: np.ndarray | None = None,
+                 validation_rows: np.ndarray | None = None) -> None:
         self.comm = comm or comm_mod.world()
         self.params = params
         self.dinfo = dinfo
@@ -203,6 +204,11 @@ class Trainer:
         self.checkpoint_model = checkpoint_model
         self.progress = progress
         self.threads_requested = threads
+        # Row subsets (sorted frame row indices; None = all rows): cross-validation trains a fold model
+        # on some rows of the training frame and validates it on others without copying the frame.
+        self.training_rows = training_rows
+        self.validation_rows = validation_rows
+        self.score_rows: np.ndarray | None = None  # local rows for training metrics (before balancing)
 
     # -- set-up -----------------------------------------------------------
     def _effective(self) -> dict:
@@ -243,18 +249,38 @@ class Trainer:
         start, stop = (0, frame.nrow) if replicated else shard_range(frame.nrow, comm.rank, comm.size)
         X, y, valid = self.dinfo.transform(frame, start, stop)
         rows = np.flatnonzero(valid).astype(np.int64)
+        if self.training_rows is not None:
+            wanted = np.zeros(frame.nrow, dtype=bool)
+            wanted[self.training_rows] = True
+            rows = rows[wanted[start + rows]]
         if rows.size == 0 and (replicated or comm.size == 1):
             raise TrainingError(f"{frame.path}: no usable training rows (all rows have a missing response"
                                 f"{' or a missing predictor (missing_values_handling=Skip)' if eff['missing_values_handling'] == 'Skip' else ''})")
         T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
         prior = sampled = None
+        self.score_rows = rows  # training metrics on the original rows, not the balanced ones
         if eff.get("balance_classes") and self.dinfo.classification:
+            n_classes = len(self.dinfo.response_domain)
+            codes = y[rows].astype(np.int64)
+            sharded = not replicated and comm.size > 1
+            factors = eff.get("class_sampling_factors")
+            counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+            if sharded:  # balance every shard with the ratios of the whole frame
+                counts = comm.allreduce_sum(counts)
+                if factors is None:
+                    present = counts > 0
+                    factors = np.zeros(n_classes)
+                    factors[present] = (counts.sum() / n_classes) / counts[present]
+                    factors /= factors[present].min()
+            # Replicated ranks draw the same balanced rows (one balanced frame, as H2O); shards differ.
             picked, prior, sampled = balance_classes(
-                y[rows].astype(np.int64), len(self.dinfo.response_domain),
-                class_sampling_factors=eff.get("class_sampling_factors"),
+                codes, n_classes, class_sampling_factors=factors,
                 max_after_balance_size=float(eff.get("max_after_balance_size", 5.0)),
-                seed=int(eff["seed"]) + comm.rank)
+                seed=int(eff["seed"]) + (comm.rank if sharded else 0))
             rows = rows[picked]
+            if sharded:
+                after = comm.allreduce_sum(np.bincount(codes[picked], minlength=n_classes).astype(np.float64))
+                prior, sampled = counts / counts.sum(), after / max(1.0, after.sum())
         return X, T, rows, replicated, prior, sampled
 
     # -- the loop -----------------------------------------------------------
@@ -316,7 +342,7 @@ class Trainer:
                            start_offset=(comm.rank * rows.size) // max(1, comm.size) if replicated else 0)
 
         # Scoring frames live on rank 0 only.
-        scorer = _Scorer(self, model, eff, X, T, rows, replicated) if comm.rank == 0 else None
+        scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
 
         run = model.run_info
         prior_samples = int(run.get("samples", 0))
@@ -414,12 +440,15 @@ class _Scorer:
             self.train_y = None if dinfo.autoencoder else T[idx]
         else:  # sharded: draw the sample from the whole frame
             frame = trainer.training_frame
-            pick = _score_sample(frame.nrow, n_score, seed)
+            subset = trainer.training_rows
+            pick = _score_sample(frame.nrow if subset is None else len(subset), n_score, seed)
+            if subset is not None:
+                pick = subset if pick is None else subset[pick]
             self.train_X, self.train_y = _read_rows(frame, dinfo, pick)
         self.valid_X = self.valid_y = None
         vf = trainer.validation_frame
         if vf is not None:
-            Xv, yv = _read_rows(vf, dinfo, None)
+            Xv, yv = _read_rows(vf, dinfo, trainer.validation_rows)
             n_valid = int(eff["score_validation_samples"])
             if (eff.get("score_validation_sampling") == "Stratified" and dinfo.classification
                     and eff.get("balance_classes")):
@@ -544,6 +573,9 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
     if training_frame is None:
         raise ValueError("training_frame is required")
     checkpoint = params.pop("checkpoint", None)
+    from .grid import reject_grid_values
+
+    reject_grid_values(params)  # lists of values belong to hpcdl.grid
     p = DeepLearningParameters(**params)
     train_frame = as_frame(training_frame, "training_frame")
     valid_frame = as_frame(validation_frame, "validation_frame") if validation_frame is not None else None
@@ -553,6 +585,9 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
 
         checkpoint_model, dinfo = prepare_checkpoint(checkpoint, p, train_frame, x, y)
     else:
+        from .cv import excluding_fold_column
+
+        x = excluding_fold_column(train_frame, x, y, p.fold_column)
         dinfo = DataInfo.fit(train_frame, x, y, autoencoder=p.autoencoder, classification=p.classification,
                              standardize=p.standardize, use_all_factor_levels=p.use_all_factor_levels,
                              missing_values_handling=p.missing_values_handling,
@@ -561,6 +596,11 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
                              seed=p.seed if p.seed not in (None, -1) else 0)
     n_classes = len(dinfo.response_domain) if dinfo.classification else None
     p.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+    if p.nfolds or p.fold_column:
+        from .cv import check_no_validation_frame, cross_validate
+
+        check_no_validation_frame(p, valid_frame is not None)
+        return cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
     trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
                       checkpoint_model=checkpoint_model, progress=progress)
     return trainer.run()

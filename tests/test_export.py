@@ -340,3 +340,23 @@ def test_onnx_graph_is_self_describing(models, tmp_path):
                      "x1": onnx.TensorProto.DOUBLE, "x2": onnx.TensorProto.DOUBLE}
     assert [o.name for o in proto.graph.output] == ["predict", "probabilities"]
     assert model.run_info.get("class_prior") is not None  # the prior correction is really exercised
+
+
+def test_numeric_looking_levels_accept_numbers(tmp_path):
+    """prostate with RACE/DPROS as categoricals: the scorer takes 1 or 1.0 for level "1", like hpcdl."""
+    data_dir = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
+    frame = hpcdl.import_file(os.path.join(data_dir, "prostate.csv"), destination=str(tmp_path / "p.h5"),
+                              col_types={"CAPSULE": "enum", "RACE": "enum", "DPROS": "enum"})
+    model = hpcdl.deeplearning(x=["AGE", "RACE", "DPROS", "PSA"], y="CAPSULE", training_frame=frame, hidden=[4],
+                               epochs=1, seed=3, threads=1)
+    (path,) = export_python(model, tmp_path / "prostate_scorer.py")
+    scorer = _load_module(path, "prostate_scorer")
+    cols = frame.read(["AGE", "RACE", "DPROS", "PSA"])
+    as_strings = {k: (np.array([frame.domains[k][c] for c in v], dtype=object) if k in frame.domains else v)
+                  for k, v in cols.items()}
+    as_numbers = {k: (np.array([float(s) for s in v]) if k in frame.domains else v) for k, v in as_strings.items()}
+    expected = _expected(model, frame)
+    _compare(model, scorer.predict(as_strings), expected)
+    _compare(model, scorer.predict(as_numbers), expected)
+    _compare(model, scorer.predict({k: v.astype(int) if k in frame.domains else v for k, v in as_numbers.items()}),
+             expected)
