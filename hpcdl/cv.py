@@ -1,0 +1,261 @@
+"""Cross-validation (SPEC.md §10, SPEC-detail §8.1): fold assignment, fold models, CV metrics.
+
+``nfolds >= 2`` (with ``fold_assignment`` Random, Modulo or Stratified; AUTO =
+Random) or a ``fold_column`` splits the training rows into folds. One model is
+trained per fold on the other folds' rows and scored on its own (holdout) rows;
+then the main model trains on all rows for the mean of the fold models' final
+epochs. The fold models train on row subsets of the one training frame (no
+copies are written) and share the main model's DataInfo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .params import ParameterError
+
+FOLD_ASSIGNMENTS = ("Random", "Modulo", "Stratified")
+# Scalar metrics summarized across folds (mean and sd), H2O's cross_validation_metrics_summary.
+SUMMARY_METRICS = ("MSE", "RMSE", "logloss", "classification_error", "mean_per_class_error", "AUC", "pr_auc",
+                   "max_f1", "lift_top_group", "r2", "mean_residual_deviance", "MAE", "RMSLE")
+
+
+class CrossValidationError(ValueError):
+    """Folds cannot be made (bad fold column, empty fold); the message names the column or fold."""
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A per-row hash (splitmix64's finalizer), vectorized; unsigned overflow wraps by design."""
+    z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def random_folds(n_rows: int, nfolds: int, seed: int) -> np.ndarray:
+    """Fold of each row from a hash of (seed + row index), like H2O's kfoldColumn (not its PCG32 stream)."""
+    rows = np.arange(n_rows, dtype=np.uint64) + np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    return (_splitmix64(rows) % np.uint64(nfolds)).astype(np.int64)
+
+
+def modulo_folds(n_rows: int, nfolds: int) -> np.ndarray:
+    return np.arange(n_rows, dtype=np.int64) % nfolds
+
+
+def stratified_folds(y_codes: np.ndarray, nfolds: int, seed: int) -> np.ndarray:
+    """Each class's rows shuffled and dealt round-robin to the folds: per fold, each class count
+    differs by at most one from ``count / nfolds``. Rows with code -1 (NA response) are dealt
+    the same way as one extra group."""
+    y = np.asarray(y_codes, dtype=np.int64)
+    folds = np.empty(len(y), dtype=np.int64)
+    rng = np.random.default_rng(int(seed) & 0x7FFFFFFFFFFFFFFF)
+    offset = 0
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        folds[idx] = (offset + np.arange(len(idx))) % nfolds
+        offset += len(idx)  # the next class starts where this one stopped: fold sizes stay balanced
+    return folds
+
+
+def fold_column_folds(frame, column: str) -> tuple[np.ndarray, list]:
+    """Folds from a user column: each distinct value is one fold (sorted); NA is an error."""
+    if column not in frame.names:
+        raise CrossValidationError(f"{frame.path}: fold_column {column!r} not found (columns: {frame.names})")
+    values = frame.column(column)
+    if frame.type(column) == "enum":
+        bad = np.flatnonzero(values < 0)
+        labels = frame.domains[column]
+    else:
+        bad = np.flatnonzero(np.isnan(values))
+        labels = None
+    if bad.size:
+        raise CrossValidationError(f"{frame.path}: fold_column {column!r} is missing (NA) in row {int(bad[0]) + 1}"
+                                   f" ({bad.size} row(s) in all); every row needs a fold")
+    levels, folds = np.unique(values, return_inverse=True)
+    if len(levels) < 2:
+        raise CrossValidationError(f"{frame.path}: fold_column {column!r} has {len(levels)} distinct value(s); "
+                                   "cross-validation needs at least 2 folds")
+    names = [labels[int(v)] for v in levels] if labels is not None else levels.tolist()
+    return folds.astype(np.int64), names
+
+
+def response_codes(frame, dinfo) -> np.ndarray:
+    """Class code of every row of ``frame`` (-1 where the response is NA or unusable)."""
+    out = np.full(frame.nrow, -1, dtype=np.int64)
+    step = 65536
+    for start in range(0, frame.nrow, step):
+        stop = min(frame.nrow, start + step)
+        _, y, valid = dinfo.transform(frame, start, stop)
+        codes = np.where(valid, np.nan_to_num(y, nan=-1), -1).astype(np.int64)
+        out[start:stop] = codes
+    return out
+
+
+def assign_folds(frame, dinfo, *, nfolds: int, fold_assignment: str, fold_column: str | None,
+                 seed: int) -> tuple[np.ndarray, int]:
+    """(fold of every frame row, number of folds)."""
+    if fold_column:
+        folds, names = fold_column_folds(frame, fold_column)
+        return folds, len(names)
+    method = "Random" if fold_assignment in (None, "AUTO") else fold_assignment
+    if method not in FOLD_ASSIGNMENTS:
+        raise ParameterError(f"fold_assignment must be one of AUTO, {', '.join(FOLD_ASSIGNMENTS)}; got {method!r}",
+                             "fold_assignment")
+    if method == "Random":
+        return random_folds(frame.nrow, nfolds, seed), nfolds
+    if method == "Modulo":
+        return modulo_folds(frame.nrow, nfolds), nfolds
+    if not dinfo.classification:
+        raise ParameterError("fold_assignment='Stratified' needs a categorical response (classification)",
+                             "fold_assignment")
+    return stratified_folds(response_codes(frame, dinfo), nfolds, seed), nfolds
+
+
+def check_no_validation_frame(params, has_validation_frame: bool) -> None:
+    """The booklet's rule: the folds are the validation, so no validation frame with CV."""
+    from .params import check_nfolds_with_validation
+
+    check_nfolds_with_validation(params, has_validation_frame)
+    if params.fold_column and has_validation_frame:
+        raise ParameterError("fold_column cannot be combined with a validation frame (the folds are the "
+                             "validation)", "fold_column")
+
+
+def excluding_fold_column(frame, x, y, fold_column: str | None):
+    """Predictors with the fold column left out (H2O never trains on it)."""
+    if not fold_column:
+        return x
+    if x is None:
+        return [n for n in frame.names if n not in (y, fold_column)]
+    if fold_column in x:
+        raise ParameterError(f"fold_column {fold_column!r} cannot also be a predictor (x)", "fold_column")
+    return x
+
+
+def _rows_arrays(frame, dinfo, rows: np.ndarray):
+    """Transformed rows ``rows`` (sorted frame indices): X, y, valid, without dropping any row."""
+    Xs, ys, vs = [], [], []
+    step = 65536
+    for start in range(0, frame.nrow, step):
+        stop = min(frame.nrow, start + step)
+        local = rows[(rows >= start) & (rows < stop)] - start
+        if local.size == 0:
+            continue
+        X, y, valid = dinfo.transform(frame, start, stop)
+        Xs.append(X[local])
+        vs.append(valid[local])
+        ys.append(None if y is None else y[local])
+    if not Xs:
+        return np.zeros((0, dinfo.n_inputs), np.float32), None, np.zeros(0, bool)
+    y = None if ys[0] is None else np.concatenate(ys)
+    return np.concatenate(Xs), y, np.concatenate(vs)
+
+
+def summarize_folds(fold_metrics: list[dict]) -> dict:
+    """Per metric: mean and sample sd over the folds, and each fold's value (H2O's CV summary table)."""
+    out = {}
+    for key in SUMMARY_METRICS:
+        values = [m.get(key) for m in fold_metrics]
+        if any(v is None for v in values):
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        out[key] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+                    "folds": arr.tolist()}
+    return out
+
+
+def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None, progress=None):
+    """Train the fold models and the main model; returns the main model with CV metrics attached.
+
+    Every rank runs this; each model is trained by all ranks of ``comm`` in turn.
+    """
+    from . import comm as comm_mod
+    from .model import Model, score_outputs
+    from .train import Trainer
+
+    comm = comm or comm_mod.world()
+    seed = params.seed
+    if seed in (None, -1):  # one seed for the folds and every model, the same on every rank
+        seed = int(comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if comm.rank == 0 else None))
+    model_id = params.model_id or comm.bcast(Model.new_id() if comm.rank == 0 else None)
+    folds, n_folds = assign_folds(frame, dinfo, nfolds=int(params.nfolds), fold_assignment=params.fold_assignment,
+                                  fold_column=params.fold_column, seed=seed)
+    fold_params = dict(nfolds=0, fold_assignment="AUTO", fold_column=None, keep_cross_validation_predictions=False,
+                       seed=seed)
+    fold_models, fold_metrics, fold_sizes = [], [], []
+    holdout = {}  # fold -> (rows, corrected outputs, valid)
+    for k in range(n_folds):
+        train_rows = np.flatnonzero(folds != k)
+        hold_rows = np.flatnonzero(folds == k)
+        if hold_rows.size == 0 or train_rows.size == 0:
+            raise CrossValidationError(f"{frame.path}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
+                                       f"{train_rows.size} training rows; use fewer folds")
+        p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)
+        trainer = Trainer(p_k, dinfo, frame, frame, comm=comm, threads=threads,
+                          training_rows=train_rows, validation_rows=hold_rows)
+        m = trainer.run()
+        X, y, valid = _rows_arrays(frame, dinfo, hold_rows)
+        out = m._raw_outputs(X)
+        if m.kind in ("binomial", "multinomial"):
+            out = m.correct_probabilities(out)
+        fold_metrics.append(score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid]))
+        fold_models.append(m)
+        fold_sizes.append(int(valid.sum()))
+        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.threshold()))
+
+    epochs = [m.epochs_trained for m in fold_models]
+    main_epochs = float(np.mean(epochs))  # SPEC-detail §8.1: the folds' final epochs, not their best ones
+    main_params = params.replace(model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False,
+                                 stopping_rounds=0)
+    main = Trainer(main_params, dinfo, frame, None, comm=comm, threads=threads, hooks=hooks,
+                   progress=progress).run()
+    main.params = params
+
+    # CV metrics from the holdout predictions of all folds together; the summary from the folds apart.
+    order = np.concatenate([holdout[k][0] for k in range(n_folds)])
+    out = np.concatenate([holdout[k][1] for k in range(n_folds)])
+    X = np.concatenate([holdout[k][2] for k in range(n_folds)])
+    valid = np.concatenate([holdout[k][4] for k in range(n_folds)])
+    y = None if holdout[0][3] is None else np.concatenate([holdout[k][3] for k in range(n_folds)])
+    main.cross_validation_metrics = score_outputs(_uncorrected(main), out[valid], X[valid],
+                                                  None if y is None else y[valid])
+    main.cross_validation_metrics_summary = summarize_folds(fold_metrics)
+    main.cross_validation_models = fold_models
+    main.run_info["cross_validation"] = {
+        "nfolds": n_folds, "fold_assignment": "Column" if params.fold_column else
+        ("Random" if params.fold_assignment == "AUTO" else params.fold_assignment),
+        "fold_column": params.fold_column, "fold_rows": fold_sizes, "fold_epochs": epochs,
+        "main_model_epochs": main_epochs, "fold_model_ids": [m.model_id for m in fold_models],
+        "fold_metrics": fold_metrics}
+    if params.keep_cross_validation_predictions:
+        thresholds = np.concatenate([holdout[k][5] for k in range(n_folds)])
+        main.cross_validation_holdout = _holdout_columns(main, order, out, thresholds, frame.nrow)
+    return main
+
+
+def _uncorrected(model):
+    """The model with no class-prior correction (outputs handed to it are already corrected)."""
+    return dataclasses.replace(model, run_info={})
+
+
+def _holdout_columns(model, order: np.ndarray, out: np.ndarray, thresholds: np.ndarray,
+                     n_rows: int) -> dict[str, np.ndarray]:
+    """Each row's prediction by the fold model that did not train on it (binomial labels at that
+    fold model's threshold), in frame row order."""
+    inverse = np.empty(n_rows, dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    out, thresholds = out[inverse], thresholds[inverse]
+    kind = model.kind
+    if kind == "regression":
+        return {"predict": model.dinfo.response_to_original(out[:, 0])}
+    if kind == "binomial":
+        labels = (out[:, 1] >= thresholds).astype(np.int32)
+    else:
+        labels = np.argmax(out, axis=1).astype(np.int32)
+    cols = {"predict": labels}
+    for k, level in enumerate(model.dinfo.response_domain):
+        cols[level] = out[:, k]
+    return cols
