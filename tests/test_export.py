@@ -360,3 +360,22 @@ def test_numeric_looking_levels_accept_numbers(tmp_path):
     _compare(model, scorer.predict(as_numbers), expected)
     _compare(model, scorer.predict({k: v.astype(int) if k in frame.domains else v for k, v in as_numbers.items()}),
              expected)
+
+
+@pytest.mark.parametrize("x", [["color", "size"], ["x1"]], ids=["categoricals-only", "one-numeric"])
+def test_models_with_one_kind_of_input(data, tmp_path, x):
+    model = hpcdl.deeplearning(x=x, y="three", training_frame=data["train"], hidden=[3], epochs=2, seed=2,
+                               threads=1)
+    expected = _expected(model, data["test"])
+    feed = {k: v for k, v in _onnx_feed(data["test_raw"]).items() if k in x}
+    session = ort.InferenceSession(export_onnx(model, tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    _compare(model, _onnx_outputs(session, model, feed), expected)
+    scorer = _load_module(export_python(model, tmp_path / "m.py")[0], f"one_kind_{len(x)}")
+    _compare(model, scorer.predict({k: data["test_raw"][k] for k in x}), expected)
+
+
+def test_missing_onnx_package_is_a_clear_error(models, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
+    with pytest.raises(ExportError, match=r"pip install 'hpcdl\[export\]'"):
+        export_onnx(models["binomial-tanh"], tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
