@@ -11,7 +11,7 @@ import math
 import numba
 import numpy as np
 
-from . import _core
+from . import _core, minibatch
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net
 from .rng import seed_to_uint64
 
@@ -153,13 +153,18 @@ def train(
     samples_before: int,
     n_threads: int,
     mini_batch_size: int = 1,
+    engine: str = "auto",
 ) -> None:
     """Train net in place on X[rows] (in that order) with n_threads HOGWILD! threads.
 
     Thread t takes the t-th contiguous block of ``rows``. ``samples_before`` is the
     number of samples processed before this call (rate annealing, momentum ramp, and
     the global sample index that keys the dropout masks together with ``seed``).
+    With ``mini_batch_size > 1`` the BLAS path (``minibatch.py``) runs when scipy is
+    installed (``engine="auto"``/``"blas"``); ``engine="loop"`` forces the plain loops.
     """
+    if engine not in ("auto", "blas", "loop"):
+        raise ValueError(f"engine must be 'auto', 'blas' or 'loop', got {engine!r}")
     ip, fp, hdrop = _pack(net, hyper, mini_batch_size, training=True)
     X = _inputs(net, X)
     T = _targets(net, T, X.shape[0])
@@ -170,6 +175,17 @@ def train(
         raise IndexError("rows holds an index outside X")
     n_threads = max(1, int(n_threads))
     numba.set_num_threads(_threads(n_threads))
+    if mini_batch_size > 1 and engine != "loop":
+        if not minibatch.available():
+            if engine == "blas":
+                raise ImportError("the BLAS mini-batch path needs scipy (pip install scipy)")
+        else:
+            with minibatch.blas_threads(1):
+                minibatch.train_hogwild(
+                    *_state(net), net.units, net.mult, net.w_off, net.b_off, ip, fp, hdrop,
+                    X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed),
+                )  # fmt: skip
+            return
     _core.train_hogwild(
         *_state(net), net.units, net.mult, net.w_off, net.b_off, ip, fp, hdrop,
         X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed),
