@@ -1,4 +1,4 @@
-"""Model lifecycle: checkpoint restart, periodic checkpoints, signals, resume.
+"""Model lifecycle: checkpoint restart, periodic checkpoints, signals, resume (docs/checkpoints.md).
 
 Rank 0 writes a checkpoint every ``checkpoint_interval`` seconds (job setting)
 as a complete model file, atomically: the previous checkpoint stays until the
@@ -10,21 +10,26 @@ checkpoint and the job exits with code 3 so that the Slurm script requeues it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
 import signal
+import sys
 import time
 
 import numpy as np
 
 from .frame import Frame
+from .frame.h5frame import NUMERIC_TYPES
 from .model import Model, load_model
-from .params import DeepLearningParameters, check_checkpoint_change
+from .params import DeepLearningParameters, ParameterError, check_checkpoint_change
 from .store import ModelFileError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8})\.h5$")
 KEEP_CHECKPOINTS = 2
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+SIGNAL_STOP = "stop requested (signal)"  # run_info["stop_reason"] of a run stopped by a signal
 
 
 class CheckpointError(ValueError):
@@ -32,56 +37,85 @@ class CheckpointError(ValueError):
 
 
 # -- checkpoint restart (the booklet's checkpoint=) ----------------------------
-def check_data_compatible(model: Model, frame: Frame) -> None:
-    """The new training frame must have the model's columns, types and categorical domains."""
+def _kind(frame_type: str) -> str:
+    return "categorical" if frame_type == "enum" else "numeric" if frame_type in NUMERIC_TYPES else frame_type
+
+
+def check_data_compatible(model: Model, frame: Frame, what: str = "training frame") -> None:
+    """The frame must have the model's columns with the same kinds and categorical domains (H2O's rule)."""
     dinfo = model.dinfo
+    where = f"{what} {frame.path}"
     needed = list(dinfo.predictors) + ([dinfo.response] if dinfo.response else [])
     missing = [c for c in needed if c not in frame.names]
     if missing:
-        raise CheckpointError(f"{frame.path}: checkpoint model {model.model_id} needs column(s) {missing}")
-    old_types = dinfo.column_types if hasattr(dinfo, "column_types") else {}
+        raise CheckpointError(f"{where}: checkpoint model {model.model_id} needs column(s) {missing}, "
+                              f"which the frame does not have")
+    old_types = dinfo.column_types or {}
     for col in needed:
-        new_type = frame.type(col)
-        old_enum = col in (dinfo.domains if hasattr(dinfo, "domains") else {})
-        if col == dinfo.response and dinfo.classification:
-            old_enum = True
-            if new_type == "enum" and list(frame.domains[col]) != list(dinfo.response_domain):
-                raise CheckpointError(f"{frame.path}: response {col!r} has levels {frame.domains[col]}, the "
-                                      f"checkpoint model was trained on {dinfo.response_domain}")
+        new = frame.type(col)
+        if col == dinfo.response:
+            if dinfo.classification and dinfo.response_numeric_levels is None:
+                if new != "enum":
+                    raise CheckpointError(f"{where}: response {col!r} is {_kind(new)}, the checkpoint model "
+                                          "was trained on it as categorical")
+                if list(frame.domains[col]) != list(dinfo.response_domain):
+                    raise CheckpointError(f"{where}: response {col!r} has levels {list(frame.domains[col])}, "
+                                          f"the checkpoint model was trained on {list(dinfo.response_domain)}")
+            elif new not in NUMERIC_TYPES:
+                raise CheckpointError(f"{where}: response {col!r} is {_kind(new)}, the checkpoint model was "
+                                      "trained on it as numeric")
             continue
-        if old_types and col in old_types and (old_types[col] == "enum") != (new_type == "enum"):
-            raise CheckpointError(f"{frame.path}: column {col!r} is {new_type}, the checkpoint model was trained "
-                                  f"with it as {old_types[col]}")
-        if old_enum:
-            if new_type != "enum":
-                raise CheckpointError(f"{frame.path}: column {col!r} is {new_type}, the checkpoint model was "
-                                      "trained with it as a categorical")
-            if list(frame.domains[col]) != list(dinfo.domains[col]):
-                raise CheckpointError(f"{frame.path}: column {col!r} has levels {frame.domains[col]}, the "
-                                      f"checkpoint model was trained on {dinfo.domains[col]}")
+        old = "enum" if col in dinfo.cat_cols else old_types.get(col, "real")
+        if _kind(old) != _kind(new):
+            raise CheckpointError(f"{where}: column {col!r} is {_kind(new)}, the checkpoint model was trained "
+                                  f"on it as {_kind(old)}")
+        if new == "enum" and list(frame.domains[col]) != list(dinfo.domains[col]):
+            raise CheckpointError(f"{where}: column {col!r} has levels {list(frame.domains[col])}, the "
+                                  f"checkpoint model was trained on {list(dinfo.domains[col])}")
 
 
-def prepare_checkpoint(checkpoint, params: DeepLearningParameters, frame: Frame, x, y):
-    """Load (if a path) and check a checkpoint model; returns (model, its DataInfo)."""
+def prepare_checkpoint(checkpoint, params: DeepLearningParameters, frame: Frame, x, y,
+                       validation_frame: Frame | None = None):
+    """Load (if a path) and check a checkpoint model for training on; returns (model copy, its DataInfo).
+
+    Checks what H2O checks (SPEC-detail 8.4): the same response and
+    predictors, no change of any parameter the checkpoint rules mark "F",
+    frames with the same columns, kinds and categorical domains, no
+    cross-validation. ``epochs`` is the new total (the trainer checks it).
+    """
     model = checkpoint if isinstance(checkpoint, Model) else load_model(os.fspath(checkpoint))
-    old = model.params
-    if y is not None and model.dinfo.response != y:
-        raise CheckpointError(f"cannot change the response on checkpoint restart: was {model.dinfo.response!r}, "
+    dinfo = model.dinfo
+    if params.autoencoder:
+        y = None
+    if params.autoencoder != bool(dinfo.autoencoder):
+        raise CheckpointError(f"cannot change autoencoder on checkpoint restart: checkpoint model "
+                              f"{model.model_id} has autoencoder={bool(dinfo.autoencoder)}")
+    if y is not None and dinfo.response != y:
+        raise CheckpointError(f"cannot change the response on checkpoint restart: was {dinfo.response!r}, "
                               f"now {y!r}")
-    if x is not None and sorted(x) != sorted(model.dinfo.predictors) and sorted(x) != sorted(
-            list(model.dinfo.predictors) + list(getattr(model.dinfo, "dropped", {}))):
-        raise CheckpointError(f"cannot change the predictors on checkpoint restart: was "
-                              f"{list(model.dinfo.predictors)}, now {list(x)}")
-    check_checkpoint_change(old, params)
+    if x is not None:
+        kept, dropped = set(dinfo.predictors), set(dinfo.dropped or {})
+        given = set(x) - ({y} if y else set())
+        if not kept <= given or not given <= kept | dropped:
+            raise CheckpointError(f"cannot change the predictors on checkpoint restart: was "
+                                  f"{sorted(kept)}, now {sorted(given)}")
+    if params.nfolds:
+        raise CheckpointError("cross-validation is not allowed on a checkpoint restart (nfolds must be 0)")
+    try:
+        check_checkpoint_change(model.params, params)
+    except ParameterError as exc:
+        raise CheckpointError(f"checkpoint model {model.model_id}: {exc}") from exc
     check_data_compatible(model, frame)
-    model = Model.from_content(model.to_content())  # train a copy; the given model stays as it was
-    return model, model.dinfo
+    if validation_frame is not None:
+        check_data_compatible(model, validation_frame, "validation frame")
+    copy = Model.from_content(model.to_content())  # train a copy; the given model stays as it was
+    return copy, copy.dinfo
 
 
 # -- periodic checkpoints and signals ------------------------------------------
 def checkpoint_files(directory: str) -> list[str]:
     """Complete checkpoints of a job, oldest first (temporary *.part files never match)."""
-    names = [os.path.basename(p) for p in glob.glob(os.path.join(directory, "checkpoint-*.h5"))]
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(directory), "checkpoint-*.h5"))]
     return [os.path.join(directory, n) for n in sorted(n for n in names if CHECKPOINT_RE.match(n))]
 
 
@@ -91,13 +125,34 @@ def latest_checkpoint(directory: str) -> str | None:
         try:
             load_model(path)
             return path
-        except ModelFileError:
-            continue
+        except ModelFileError as exc:
+            print(f"hpcdl: skipping unusable checkpoint: {exc}", file=sys.stderr, flush=True)
     return None
 
 
+def clear_checkpoints(directory: str) -> int:
+    """Remove a job's checkpoints and leftover temporary files (a fresh run supersedes them)."""
+    paths = checkpoint_files(directory) + glob.glob(os.path.join(glob.escape(directory), ".checkpoint-*.part"))
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+    return len(paths)
+
+
+def is_finished(model: Model) -> bool:
+    """Did the run that wrote this checkpoint end (epochs, early stop, time limit, divergence)?"""
+    reason = model.run_info.get("stop_reason")
+    return bool(reason) and reason != SIGNAL_STOP
+
+
 class CheckpointHook:
-    """Writes checkpoints on rank 0 and turns SIGTERM/SIGUSR1 into a clean stop."""
+    """Trainer hook: rank 0 writes checkpoints; SIGTERM/SIGUSR1 become a clean stop of all ranks.
+
+    Periodic checkpoints are written after an iteration's scoring and only
+    when training goes on, so a resumed run continues exactly where the
+    checkpoint was taken. A final checkpoint is written when training ends
+    (signal or not), so ``--resume`` after a finished run has nothing to redo.
+    """
 
     def __init__(self, job, comm, install_signals: bool = True) -> None:
         self.job = job
@@ -105,38 +160,53 @@ class CheckpointHook:
         self.interval = float(job.checkpoint_interval or 0)
         self.last = time.time()
         self.signalled = 0
+        self.written: list[str] = []
+        self._previous: dict[int, object] = {}
         if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGUSR1):
-                signal.signal(sig, self._on_signal)
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:
         self.signalled = signum
 
+    def restore_signals(self) -> None:
+        """Put back the handlers that were there before (after training)."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
     def after_iteration(self, ctx) -> None:
         if self.signalled:
             ctx.stop_requested = 1
-        if self.comm.rank == 0 and self.interval > 0 and time.time() - self.last >= self.interval:
+        from .train import CONTINUE
+
+        if (self.comm.rank == 0 and self.interval > 0 and getattr(ctx, "reason", CONTINUE) == CONTINUE
+                and time.time() - self.last >= self.interval):
             self.write(ctx.model)
 
     def after_training(self, ctx) -> None:
-        if self.comm.rank == 0 and (self.signalled or ctx.model.run_info.get("stop_reason", "").startswith("stop")):
+        if self.comm.rank == 0:
             self.write(ctx.model)
 
-    def write(self, model: Model) -> str:
+    def write(self, model: Model) -> str | None:
+        """Write ``checkpoint-<iteration>.h5`` atomically and keep the newest KEEP_CHECKPOINTS."""
         directory = self.job.checkpoint_dir
         os.makedirs(directory, exist_ok=True)
         iteration = int(model.run_info.get("iterations", 0))
         path = os.path.join(directory, f"checkpoint-{iteration:08d}.h5")
         if not np.isfinite(model.net.buffer).all():
-            return path  # never save a diverged model; the last good checkpoint stays
+            return None  # never save a diverged state; the last good checkpoint stays
         model.save(path, force=True)
+        self.written.append(path)
         for old in checkpoint_files(directory)[:-KEEP_CHECKPOINTS]:
-            os.remove(old)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(old)
         self.last = time.time()
         return path
 
 
-def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Frame) -> Model | None:
+def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Frame,
+                          validation_frame: Frame | None = None) -> Model | None:
     """Every rank loads the newest complete checkpoint of the job (None: start fresh)."""
     path = latest_checkpoint(job.checkpoint_dir) if comm.rank == 0 else None
     path = comm.bcast(path)
@@ -144,8 +214,9 @@ def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Fram
         if comm.rank == 0:
             print(f"hpcdl: no checkpoint in {job.checkpoint_dir}; starting from scratch", flush=True)
         return None
-    model, _ = prepare_checkpoint(path, params, frame, None, None)
+    model, _ = prepare_checkpoint(path, params, frame, None, None, validation_frame)
     if comm.rank == 0:
-        print(f"hpcdl: resuming from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
+        state = "finished" if is_finished(model) else "resuming"
+        print(f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
               f"{model.run_info.get('iterations', 0)} iterations)", flush=True)
     return model

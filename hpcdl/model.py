@@ -90,6 +90,7 @@ class Model:
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
     variable_importances: list[dict] | None = None
     run_info: dict = field(default_factory=dict)  # ranks, threads, samples, epochs, iterations, times
+    best_buffer: np.ndarray | None = None  # the best-scoring state so far (overwrite_with_best_model, resume)
 
     # -- construction -------------------------------------------------------
     @staticmethod
@@ -236,7 +237,13 @@ class Model:
 
     # -- persistence ----------------------------------------------------------
     def save(self, path: str, force: bool = False) -> str:
-        """Write the model as one HDF5 file (refuses to overwrite unless force)."""
+        """Write the model as one HDF5 file; returns its path.
+
+        ``path`` is a file name, or an existing directory (the file is then
+        ``<dir>/<model_id>.h5``, like ``h2o.save_model``). An existing file is
+        replaced only with ``force=True``; the write is atomic.
+        """
+        path = os.fspath(path)
         if os.path.isdir(path):
             path = os.path.join(path, self.model_id + ".h5")
         return store.write_model_file(path, self.to_content(), force=force)
@@ -249,6 +256,7 @@ class Model:
                           "output": self.net.output, "adaptive_rate": self.net.adaptive_rate,
                           "momentum": self.net.momentum},
             "buffer": self.net.buffer,
+            "best_buffer": self.best_buffer,
             "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
             "metrics": {"training": self.training_metrics, "validation": self.validation_metrics,
                         "cross_validation": self.cross_validation_metrics,
@@ -263,20 +271,24 @@ class Model:
         na = content["net_attrs"]
         net = kernels.Net(na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"],
                           momentum=na["momentum"])
-        if net.buffer.shape != content["buffer"].shape:
-            raise store.ModelFileError(f"model {content['model_id']}: weight buffer has {content['buffer'].size} "
-                                       f"values, the network needs {net.buffer.size}")
+        for name in ("buffer", "best_buffer"):
+            part = content.get(name)
+            if part is not None and part.shape != net.buffer.shape:
+                raise store.ModelFileError(f"model {content['model_id']}: {name} has {part.size} values, the "
+                                           f"network {list(net.units)} needs {net.buffer.size}")
         net.buffer[...] = content["buffer"]
+        best = content.get("best_buffer")
         params = DeepLearningParameters.from_dict(content["params"]["user"])
-        return cls(model_id=content["model_id"], params=params, effective=content["params"]["effective"],
+        return cls(model_id=content["model_id"], params=params, effective=dict(content["params"]["effective"]),
                    dinfo=DataInfo.from_dict(content["datainfo"]), net=net,
-                   scoring_history=content["history"],
+                   scoring_history=list(content["history"]),
                    training_metrics=content["metrics"].get("training") or {},
                    validation_metrics=content["metrics"].get("validation") or {},
                    cross_validation_metrics=content["metrics"].get("cross_validation") or {},
                    cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
                    variable_importances=content["extra"].get("variable_importances"),
-                   run_info=content["extra"].get("run_info") or {})
+                   run_info=dict(content["extra"].get("run_info") or {}),
+                   best_buffer=None if best is None else np.array(best, dtype=np.float32))
 
     # -- printing -------------------------------------------------------------
     def layer_table(self) -> list[dict]:
@@ -436,5 +448,17 @@ def format_model(model: Model) -> str:
 
 
 def load_model(path: str) -> Model:
-    """Load a model saved with :meth:`Model.save` (or a training checkpoint)."""
-    return Model.from_content(store.read_model_file(path))
+    """Load a model saved with :meth:`Model.save` (or a training checkpoint), like ``h2o.load_model``.
+
+    Raises :class:`hpcdl.store.ModelFileError` naming the file for a missing,
+    foreign, newer-format, truncated or corrupted file.
+    """
+    path = os.fspath(path)
+    content = store.read_model_file(path)
+    try:
+        return Model.from_content(content)
+    except store.ModelFileError as exc:
+        raise store.ModelFileError(f"{path}: {exc}") from exc
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise store.ModelFileError(f"{path}: damaged model file: cannot rebuild the model ({type(exc).__name__}: "
+                                   f"{exc})") from exc

@@ -119,19 +119,11 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                       "HOGWILD! threads will be oversubscribed; lower threads or ranks per node")
     _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
          f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
-    hooks = []
-    checkpoint_model = None
-    if job.checkpoint_interval and job.checkpoint_interval > 0 or resume:
-        try:
-            from .lifecycle import CheckpointHook, latest_checkpoint, load_model_for_resume
-        except ImportError:
-            CheckpointHook = None
-        if CheckpointHook is not None:
-            hooks.append(CheckpointHook(job, comm))
-            if resume:
-                checkpoint_model = load_model_for_resume(job, comm, p, train_frame)
-                if checkpoint_model is not None:
-                    dinfo = checkpoint_model.dinfo
+    checkpoint_hook, checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume,
+                                                        as_json)
+    hooks = [checkpoint_hook]
+    if checkpoint_model is not None:
+        dinfo = checkpoint_model.dinfo
     if getattr(job, "ui", False) and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
         from .ui import start_live_ui
 
@@ -141,15 +133,31 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
     trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
                       checkpoint_model=checkpoint_model, progress=progress)
-    if p.nfolds or p.fold_column:  # fold models, then the main model (hpcdl/cv.py)
-        from .cv import check_no_validation_frame, cross_validate
+    from .lifecycle import SIGNAL_STOP, is_finished
 
-        check_no_validation_frame(p, valid_frame is not None)
-        model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
-    else:
-        model = trainer.run()
+    try:
+        if checkpoint_model is not None and is_finished(checkpoint_model) and not _wants_more_epochs(
+                checkpoint_model, p):
+            _say(f"hpcdl: job {job.name} already finished ({checkpoint_model.run_info.get('stop_reason')}); "
+                 "nothing to resume", comm, as_json)
+            model = checkpoint_model
+        elif p.nfolds or p.fold_column:  # fold models, then the main model (hpcdl/cv.py)
+            from .cv import check_no_validation_frame, cross_validate
+
+            check_no_validation_frame(p, valid_frame is not None)
+            model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks,
+                                   progress=progress)
+        else:
+            model = trainer.run()
+    finally:
+        checkpoint_hook.restore_signals()
+    stopped_by_signal = model.run_info.get("stop_reason") == SIGNAL_STOP
     code = 0
-    if comm.rank == 0:
+    if comm.rank == 0 and stopped_by_signal:
+        written = checkpoint_hook.written[-1] if checkpoint_hook.written else None
+        _say(f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
+             f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)", comm, as_json)
+    elif comm.rank == 0:
         if job.save_model:
             os.makedirs(job.output_dir, exist_ok=True)
             model.save(job.model_path, force=True)
@@ -190,11 +198,52 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         if model.run_info.get("diverged"):
             print(f"hpcdl train: error: {model.run_info['diverged']}", file=sys.stderr)
             code = 1
-    if model.run_info.get("stop_reason") == "stop requested (signal)":
+    if stopped_by_signal:
         from .cli import EXIT_REQUEUE
 
         code = EXIT_REQUEUE
     return comm.bcast(code)
+
+
+def _wants_more_epochs(model, params) -> bool:
+    """A run that ended at its epochs can be continued by a job asking for more epochs."""
+    return (model.run_info.get("stop_reason") == "epochs reached"
+            and float(params.epochs) > float(model.run_info.get("epochs", 0.0)) * (1 + 1e-9))
+
+
+def resolve_checkpoint_path(value: str, job) -> str:
+    """parameters.checkpoint: as given (relative to the launch directory), else relative to the job file."""
+    path = os.path.expanduser(str(value))
+    if not os.path.isabs(path) and not os.path.exists(path):
+        beside_job = os.path.join(os.path.dirname(os.path.abspath(job.path)), path)
+        if os.path.exists(beside_job):
+            return beside_job
+    return path
+
+
+def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: bool, as_json: bool = False):
+    """The checkpoint/signal hook and the model to continue (docs/checkpoints.md).
+
+    ``--resume`` continues the job's newest complete checkpoint; without
+    one (or without --resume) ``parameters.checkpoint`` names a model to
+    continue. A fresh run removes the job's old checkpoints first, so that
+    their iteration numbers cannot be taken for newer ones.
+    """
+    from .lifecycle import CheckpointHook, clear_checkpoints, load_model_for_resume, prepare_checkpoint
+
+    checkpoint_model = None
+    if resume:
+        checkpoint_model = load_model_for_resume(job, comm, params, train_frame, valid_frame)
+    elif comm.rank == 0 and os.path.isdir(job.checkpoint_dir):
+        removed = clear_checkpoints(job.checkpoint_dir)
+        if removed:
+            _say(f"hpcdl: fresh run: removed {removed} old checkpoint file(s) in {job.checkpoint_dir} "
+                 "(--resume continues them instead)", comm, as_json)
+    if checkpoint_model is None and params.checkpoint:
+        path = resolve_checkpoint_path(params.checkpoint, job)
+        checkpoint_model, _ = prepare_checkpoint(path, params, train_frame, x, y, valid_frame)
+    comm.barrier()
+    return CheckpointHook(job, comm), checkpoint_model
 
 
 def demo(threads: int | None = None, as_json: bool = False) -> int:

@@ -1,17 +1,20 @@
 """The model file format: one plain HDF5 file per model, written atomically.
 
-Layout (any HDF5 tool can read it; no pickle anywhere)::
+Layout (any HDF5 tool can read it; no pickle anywhere; docs/model-format.md)::
 
     /                 attrs: format="hpcdl-model", format_version, hpcdl_version,
-                             model_id, created (ISO time)
-    /net              attrs: units, activation, output, adaptive_rate, momentum
-                      datasets: buffer (float32: weights, biases, optimizer state)
-    /params           attrs: user (JSON of the parameters the user gave),
-                             effective (JSON of all effective parameters)
-    /datainfo         attrs: json (the preprocessing transform); arrays as datasets
-    /history          attrs: json (scoring history rows)
-    /metrics          attrs: training, validation, cross_validation (JSON)
-    /extra            attrs: json (run info, variable importances, counters)
+                             model_id, created (ISO time), checksum (CRC-32 of all content)
+    /net              attrs: units, activation, output, adaptive_rate, momentum (JSON each)
+                      datasets: buffer (float32: weights, biases, optimizer state),
+                                best_buffer (float32, optional: the best model so far)
+    /params           datasets: user, effective (JSON text)
+    /datainfo         dataset json (the preprocessing transform, JSON text)
+    /history          dataset json (scoring history rows, JSON text)
+    /metrics          datasets: training, validation, cross_validation (JSON text)
+    /extra            datasets: run_info, variable_importances (JSON text)
+
+JSON texts are datasets, not attributes: HDF5 attributes are limited to 64 KiB,
+which a long scoring history or a wide frame's transform exceeds.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import zlib
 from typing import Any
 
 import h5py
@@ -28,6 +32,8 @@ from .fsutil import atomic_path
 
 FORMAT = "hpcdl-model"
 FORMAT_VERSION = 1
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+JSON_GROUPS = ("params", "metrics", "extra")
 
 
 class ModelFileError(ValueError):
@@ -42,7 +48,7 @@ def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _to_jsonable(obj.tolist())
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _to_jsonable(obj.item())
     if isinstance(obj, float) and not np.isfinite(obj):
         return {"__float__": repr(obj)}
     return obj
@@ -60,67 +66,174 @@ def _from_jsonable(obj: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON that survives NaN/inf exactly and numpy values."""
-    return json.dumps(_to_jsonable(obj))
+    return json.dumps(_to_jsonable(obj), allow_nan=False)
 
 
 def loads(text: str | bytes) -> Any:
     return _from_jsonable(json.loads(text))
 
 
+def _texts(content: dict) -> dict[str, str]:
+    """Every JSON text of a model file, keyed by its HDF5 path (the checksum covers them in this order)."""
+    out = {f"net/{k}": dumps(v) for k, v in sorted(content["net_attrs"].items())}
+    for group in JSON_GROUPS:
+        for key, value in sorted(content[group].items()):
+            out[f"{group}/{key}"] = dumps(value)
+    out["datainfo/json"] = dumps(content["datainfo"])
+    out["history/json"] = dumps(content["history"])
+    return out
+
+
+def _checksum(texts: dict[str, str], arrays: list[np.ndarray]) -> int:
+    crc = 0
+    for path in sorted(texts):
+        crc = zlib.crc32(path.encode(), crc)
+        crc = zlib.crc32(texts[path].encode(), crc)
+    for a in arrays:
+        crc = zlib.crc32(np.ascontiguousarray(a, dtype=np.float32).tobytes(), crc)
+    return crc
+
+
 def write_model_file(path: str, content: dict, *, force: bool = False) -> str:
-    """Write a model described by ``content`` (see layout above) atomically."""
+    """Write a model described by ``content`` (see layout above) atomically.
+
+    Refuses to replace an existing file unless ``force``; the previous file
+    stays intact until the new one is complete (fsync + rename).
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a directory; give a file name for the model")
     if os.path.exists(path) and not force:
         raise ModelFileError(f"{path}: file exists; use force=True (CLI: --force) to overwrite it")
+    texts = _texts(content)
+    buffer = np.ascontiguousarray(content["buffer"], dtype=np.float32)
+    best = content.get("best_buffer")
+    arrays = [buffer] + ([np.ascontiguousarray(best, dtype=np.float32)] if best is not None else [])
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["hpcdl_version"] = content.get("hpcdl_version", "")
             f.attrs["model_id"] = content["model_id"]
-            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["checksum"] = np.uint32(_checksum(texts, arrays))
             net = f.create_group("net")
             for key, value in content["net_attrs"].items():
-                net.attrs[key] = dumps(value)
-            net.create_dataset("buffer", data=content["buffer"])
-            for group, items in (("params", content["params"]), ("metrics", content["metrics"]),
-                                 ("extra", content["extra"])):
-                g = f.create_group(group)
-                for key, value in items.items():
-                    g.attrs[key] = dumps(value)
-            f.create_group("datainfo").attrs["json"] = dumps(content["datainfo"])
-            f.create_group("history").attrs["json"] = dumps(content["history"])
+                net.attrs[key] = texts[f"net/{key}"]
+            net.create_dataset("buffer", data=buffer)
+            if best is not None:
+                net.create_dataset("best_buffer", data=arrays[1])
+            for key, text in texts.items():
+                if not key.startswith("net/"):
+                    group, name = key.split("/")
+                    f.require_group(group).create_dataset(name, data=text, dtype=h5py.string_dtype())
     return path
+
+
+def _open(path: str) -> h5py.File:
+    """Open a model file for reading with clear errors for missing, foreign and damaged files."""
+    if not os.path.exists(path):
+        raise ModelFileError(f"{path}: no such model file")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path}: is a directory, not a model file")
+    with open(path, "rb") as fh:
+        head = fh.read(len(HDF5_SIGNATURE))
+    if head != HDF5_SIGNATURE:
+        if len(head) == 0:
+            raise ModelFileError(f"{path}: empty file, not an hpcdl model (truncated?)")
+        raise ModelFileError(f"{path}: not an hpcdl model file (not an HDF5 file)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise ModelFileError(f"{path}: corrupted or truncated model file ({exc})") from exc
+
+
+def _check_header(path: str, f: h5py.File) -> int:
+    if f.attrs.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an hpcdl model file (an HDF5 file without format={FORMAT!r}; "
+                             "a frame or another program's file?)")
+    try:
+        version = int(f.attrs["format_version"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: hpcdl model file without a readable format_version") from exc
+    if version > FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version} is newer than this hpcdl reads "
+                             f"({FORMAT_VERSION}); upgrade hpcdl to load it")
+    if version < 1:
+        raise ModelFileError(f"{path}: unknown model format version {version}")
+    return version
+
+
+def _text(f: h5py.File, key: str) -> str:
+    value = f[key][()]
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def read_model_file(path: str) -> dict:
     """Read what :func:`write_model_file` wrote; clear errors for foreign, newer or broken files."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such model file")
+    f = _open(path)
     try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise ModelFileError(f"{path}: not an hpcdl model file")
-            version = int(f.attrs["format_version"])
-            if version > FORMAT_VERSION:
-                raise ModelFileError(f"{path}: model format version {version} is newer than this hpcdl "
-                                     f"reads ({FORMAT_VERSION}); upgrade hpcdl")
-            if version < 1:
-                raise ModelFileError(f"{path}: unknown model format version {version}")
-            content = {
-                "format_version": version,
-                "model_id": str(f.attrs["model_id"]),
-                "hpcdl_version": str(f.attrs.get("hpcdl_version", "")),
-                "net_attrs": {k: loads(v) for k, v in f["net"].attrs.items()},
-                "buffer": f["net"]["buffer"][...],
-            }
-            for group in ("params", "metrics", "extra"):
-                content[group] = {k: loads(v) for k, v in f[group].attrs.items()}
-            content["datainfo"] = loads(f["datainfo"].attrs["json"])
-            content["history"] = loads(f["history"].attrs["json"])
+        with f:
+            version = _check_header(path, f)
+            texts = {f"net/{k}": str(v) for k, v in f["net"].attrs.items()}
+            for group in JSON_GROUPS:
+                for key in f[group]:
+                    texts[f"{group}/{key}"] = _text(f, f"{group}/{key}")
+            texts["datainfo/json"] = _text(f, "datainfo/json")
+            texts["history/json"] = _text(f, "history/json")
+            buffer = f["net"]["buffer"][...]
+            best = f["net"]["best_buffer"][...] if "best_buffer" in f["net"] else None
+            expected = int(f.attrs["checksum"])
+            model_id = str(f.attrs["model_id"])
+            hpcdl_version = str(f.attrs.get("hpcdl_version", ""))
+            created = str(f.attrs.get("created", ""))
     except ModelFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: corrupted or truncated model file ({exc})") from exc
+    arrays = [buffer] + ([best] if best is not None else [])
+    if _checksum(texts, arrays) != expected:
+        raise ModelFileError(f"{path}: corrupted model file (checksum mismatch)")
+    try:
+        content = {
+            "format_version": version,
+            "model_id": model_id,
+            "hpcdl_version": hpcdl_version,
+            "created": created,
+            "net_attrs": {k.split("/", 1)[1]: loads(v) for k, v in texts.items() if k.startswith("net/")},
+            "buffer": buffer,
+            "best_buffer": best,
+            "datainfo": loads(texts["datainfo/json"]),
+            "history": loads(texts["history/json"]),
+        }
+        for group in JSON_GROUPS:
+            content[group] = {k.split("/", 1)[1]: loads(v) for k, v in texts.items() if k.startswith(group + "/")}
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: corrupted model file (bad JSON: {exc})") from exc
     return content
+
+
+def read_model_summary(path: str) -> dict:
+    """The light parts of a model file (no weights): id, version, parameters, metrics, history, run info.
+
+    Checks the format and version like :func:`read_model_file`, not the checksum.
+    """
+    path = os.fspath(path)
+    f = _open(path)
+    try:
+        with f:
+            version = _check_header(path, f)
+            out = {"path": path, "format_version": version, "model_id": str(f.attrs["model_id"]),
+                   "hpcdl_version": str(f.attrs.get("hpcdl_version", "")),
+                   "created": str(f.attrs.get("created", "")),
+                   "net": {k: loads(str(v)) for k, v in f["net"].attrs.items()}}
+            for group in JSON_GROUPS:
+                out[group] = {k: loads(_text(f, f"{group}/{k}")) for k in f[group]}
+            out["datainfo"] = loads(_text(f, "datainfo/json"))
+            out["history"] = loads(_text(f, "history/json"))
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: corrupted or truncated model file ({exc})") from exc
+    return out

@@ -1,0 +1,181 @@
+"""``hpcdl models``: a directory of saved models, addressed by key (docs/model-format.md).
+
+    hpcdl models list DIR                 every model file in DIR: key, kind, epochs, metric
+    hpcdl models show KEY [--dir DIR]     parameters, metrics, scoring history (h2o.getModel)
+    hpcdl models save SRC DEST [--force]  copy a model into a directory or file (h2o.saveModel)
+    hpcdl models load PATH                check that a model file loads (h2o.loadModel)
+
+KEY is a model id or a file name in ``--dir`` (default: the current
+directory), or a path to a model file.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+
+from ..store import ModelFileError
+
+
+def _model_files(directory: str) -> list[str]:
+    if not os.path.isdir(directory):
+        raise ModelFileError(f"{directory}: no such model directory")
+    return sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "*.h5")) if os.path.isfile(p))
+
+
+def _kind(summary: dict) -> str:
+    d = summary["datainfo"]
+    if d.get("autoencoder"):
+        return "autoencoder"
+    if not d.get("classification"):
+        return "regression"
+    return "binomial" if len(d.get("response_domain") or []) == 2 else "multinomial"
+
+
+def _headline_metric(summary: dict) -> tuple[str, float | None]:
+    metrics = summary["metrics"].get("validation") or summary["metrics"].get("training") or {}
+    for key in ("logloss", "mean_residual_deviance", "MSE"):
+        if metrics.get(key) is not None:
+            source = "valid" if summary["metrics"].get("validation") else "train"
+            return f"{source} {key}", metrics[key]
+    return "", None
+
+
+def list_models(directory: str) -> tuple[list[dict], list[str]]:
+    """(one row per readable model file, one message per file that is not a readable model)."""
+    from ..store import read_model_summary
+
+    rows, problems = [], []
+    for path in _model_files(directory):
+        try:
+            s = read_model_summary(path)
+        except ModelFileError as exc:
+            if "an HDF5 file without format" not in str(exc):  # frames and other HDF5 files may share the directory
+                problems.append(str(exc))
+            continue
+        run = s["extra"].get("run_info") or {}
+        metric, value = _headline_metric(s)
+        rows.append({"key": s["model_id"], "file": os.path.basename(path), "kind": _kind(s),
+                     "response": s["datainfo"].get("response") or "", "epochs": float(run.get("epochs", 0.0)),
+                     "stop_reason": run.get("stop_reason", ""), "metric": metric, "value": value,
+                     "created": s["created"], "format_version": s["format_version"]})
+    return rows, problems
+
+
+def find_model(key: str, directory: str = ".") -> str:
+    """The file of model ``key``: a path, a file name in ``directory``, or a model id saved there."""
+    from ..store import read_model_summary
+
+    for candidate in (key, os.path.join(directory, key), os.path.join(directory, key + ".h5")):
+        if os.path.isfile(candidate):
+            return candidate
+    if not os.path.isdir(directory):
+        raise ModelFileError(f"model {key!r}: no such file, and {directory} is not a directory")
+    matches = []
+    for path in _model_files(directory):
+        try:
+            if read_model_summary(path)["model_id"] == key:
+                matches.append(path)
+        except ModelFileError:
+            continue
+    if not matches:
+        raise ModelFileError(f"model {key!r}: not found in {directory} (no such file or model id; "
+                             f"see: hpcdl models list {directory})")
+    if len(matches) > 1:
+        raise ModelFileError(f"model {key!r}: several files in {directory} hold it: "
+                             f"{[os.path.basename(m) for m in matches]}; give the file name")
+    return matches[0]
+
+
+def _json(obj) -> None:
+    from ..store import _to_jsonable
+
+    print(json.dumps(_to_jsonable(obj), indent=2))
+
+
+def cmd_list(args) -> int:
+    from ..model import format_table
+
+    rows, problems = list_models(args.dir)
+    if args.json:
+        _json({"directory": args.dir, "models": rows, "unreadable": problems})
+    elif rows:
+        print(format_table(rows, ["key", "file", "kind", "response", "epochs", "metric", "value", "created"],
+                           f"{len(rows)} model(s) in {args.dir}:"))
+    else:
+        print(f"no models in {args.dir}")
+    for message in problems:
+        print(f"hpcdl models list: warning: {message}", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from ..model import format_table, load_model
+
+    path = find_model(args.key, args.dir)
+    model = load_model(path)
+    if args.json:
+        _json({"model_id": model.model_id, "path": path, "kind": model.kind,
+               "parameters": model.params.to_dict(user_given_only=True), "effective_parameters": model.effective,
+               "run_info": model.run_info, "training_metrics": model.training_metrics,
+               "validation_metrics": model.validation_metrics, "scoring_history": model.scoring_history,
+               "variable_importances": model.variable_importances})
+        return 0
+    print(f"{path}: model {model.model_id}")
+    given = model.params.to_dict(user_given_only=True)
+    rows = [{"parameter": k, "given": given.get(k, ""), "effective": v} for k, v in sorted(model.effective.items())
+            if k in given or v != model.params.to_dict().get(k)]
+    print(format_table(rows, ["parameter", "given", "effective"], "Parameters (given by the user or changed "
+                                                                   "from the default):"))
+    print()
+    print(model)
+    return 0
+
+
+def cmd_save(args) -> int:
+    from ..model import load_model
+
+    model = load_model(find_model(args.model, args.dir))
+    path = model.save(args.dest, force=args.force)
+    print(f"model {model.model_id} saved: {path}")
+    return 0
+
+
+def cmd_load(args) -> int:
+    from ..model import load_model
+
+    path = find_model(args.model, args.dir)
+    model = load_model(path)
+    print(f"{path}: model {model.model_id} loads: {model.kind}, {model.epochs_trained:.4g} epochs, "
+          f"{model.net.W.size + model.net.B.size:,} weights/biases")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("models", help="list, show, save and check saved models (a model directory)")
+    sub = p.add_subparsers(dest="models_command", required=True)
+
+    s = sub.add_parser("list", help="list the models in a directory")
+    s.add_argument("dir", nargs="?", default=".", help="model directory (default: the current directory)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("show", help="a model's parameters, metrics and scoring history (like h2o.getModel)")
+    s.add_argument("key", help="model id or file name in --dir, or a path to a model file")
+    s.add_argument("--dir", default=".", help="model directory (default: the current directory)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("save", help="copy a model to a file or directory (refuses to overwrite without --force)")
+    s.add_argument("model", help="model id or file name in --dir, or a path")
+    s.add_argument("dest", help="destination file, or a directory (file <model_id>.h5 there)")
+    s.add_argument("--dir", default=".", help="model directory to find MODEL in")
+    s.add_argument("--force", action="store_true", help="overwrite an existing file")
+    s.set_defaults(func=cmd_save)
+
+    s = sub.add_parser("load", help="check that a model file loads (clear error if not)")
+    s.add_argument("model", help="model id or file name in --dir, or a path")
+    s.add_argument("--dir", default=".")
+    s.set_defaults(func=cmd_load)
