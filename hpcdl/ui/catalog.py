@@ -47,7 +47,8 @@ class Catalog:
         self.jobs: dict[str, dict] = {}
         self.models: dict[str, dict] = {}
         self.frames: dict[str, dict] = {}
-        self.files: dict[str, str] = {}  # download key -> absolute path
+        self.files: dict[str, str] = {}  # download key -> absolute path: model files and their exports only
+        self._candidates: dict[str, str] = {}  # files that could be exports (by extension)
 
     # -- scanning -----------------------------------------------------------
     def _inside(self, path: str) -> bool:
@@ -72,7 +73,7 @@ class Catalog:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def _scan(self) -> None:
-        models, frames, files, dirs = {}, {}, {}, {}
+        models, frames, files, candidates = {}, {}, {}, {}
         for here, subdirs, names in os.walk(self.root, followlinks=False):
             depth = 0 if here == self.root else self._rel(here).count("/") + 1
             subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and depth < MAX_DEPTH
@@ -97,9 +98,11 @@ class Catalog:
                 elif kind == "frame":
                     frames[key] = entry
                 elif name.lower().endswith(EXPORT_EXTENSIONS):
-                    files[key] = path
-                dirs.setdefault(here, []).append(entry)
-        self.models, self.frames, self.files = models, frames, files
+                    candidates[key] = path
+        self.models, self.frames, self._candidates = models, frames, candidates
+        for key in models:
+            files.update({k: candidates[k] for k in self.exports_of(key) if k in candidates})
+        self.files = files
         self.jobs = self._find_jobs(models, frames)
 
     def _find_jobs(self, models: dict, frames: dict) -> dict:
@@ -148,9 +151,7 @@ class Catalog:
             return []
         stem = os.path.splitext(entry["name"])[0]
         out = [model_key]
-        for key, path in sorted(self.files.items()):
-            if key == model_key or key in self.models:
-                continue
+        for key, path in sorted(self._candidates.items()):
             here, name = os.path.split(path)
             beside = here == entry["dir"] and (name.startswith((stem + ".", stem + "_", stem + "-")))
             in_exports = here == os.path.join(entry["dir"], "exports")

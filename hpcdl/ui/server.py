@@ -48,7 +48,10 @@ class BadPath(ValueError):
 def split_path(raw: str) -> list[str]:
     """URL path -> decoded segments; BadPath for traversal attempts (., .., backslash, NUL, empty segments)."""
     path = urlsplit(raw).path
-    decoded = unquote(path, errors="strict") if "%" in path else path
+    try:
+        decoded = unquote(path, errors="strict") if "%" in path else path
+    except UnicodeDecodeError as exc:  # overlong UTF-8 ('%c0%ae' = '.') and other invalid bytes
+        raise BadPath("not UTF-8") from exc
     if "\x00" in decoded or "\\" in decoded:
         raise BadPath("bad characters in path")
     segments = decoded.split("/")[1:]

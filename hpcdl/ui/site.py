@@ -6,8 +6,6 @@ import os
 import threading
 from collections import OrderedDict
 
-import h5py
-
 from .catalog import Catalog
 from .views import browser_json, model_view
 
@@ -15,26 +13,21 @@ MODEL_CACHE_SIZE = 8  # loaded models (weights included) kept in memory
 
 
 def _model_header(path: str) -> dict:
-    """A model file's id, run info, effective parameters and final metrics, without reading its weights."""
-    from ..store import loads
+    """A model file's id, run info, effective parameters and final metrics (without its weights if the store can)."""
+    from .. import store
 
-    with h5py.File(path, "r") as f:
-        out = {"model_id": str(f.attrs.get("model_id", "")), "created": str(f.attrs.get("created", ""))}
-        extra = f["extra"].attrs
-        out["run_info"] = loads(extra["run_info"]) if "run_info" in extra else {}
-        params = f["params"].attrs
-        eff = loads(params["effective"]) if "effective" in params else {}
-        out["epochs_requested"] = eff.get("epochs")
-        out["hidden"] = eff.get("hidden")
-        out["activation"] = eff.get("activation")
-        m = f["metrics"].attrs
-        for part in ("training", "validation"):
-            metrics = loads(m[part]) if part in m else {}
-            out[f"{part}_error"] = (metrics or {}).get("classification_error", (metrics or {}).get("RMSE"))
-            out[f"{part}_error_name"] = "classification error" if "classification_error" in (metrics or {}) \
-                else "RMSE"
-        net = f["net"].attrs
-        out["output"] = loads(net["output"]) if "output" in net else None
+    read = getattr(store, "read_model_summary", None) or store.read_model_file
+    content = read(path)
+    eff = (content.get("params") or {}).get("effective") or {}
+    metrics = content.get("metrics") or {}
+    out = {"model_id": str(content.get("model_id", "")), "created": str(content.get("created", "")),
+           "run_info": (content.get("extra") or {}).get("run_info") or {},
+           "epochs_requested": eff.get("epochs"), "hidden": eff.get("hidden"), "activation": eff.get("activation"),
+           "output": (content.get("net") or content.get("net_attrs") or {}).get("output")}
+    for part in ("training", "validation"):
+        m = metrics.get(part) or {}
+        out[f"{part}_error"] = m.get("classification_error", m.get("RMSE"))
+        out[f"{part}_error_name"] = "classification error" if "classification_error" in m else "RMSE"
     return out
 
 
@@ -62,7 +55,7 @@ class Site:
             if sig not in self._headers:
                 self._headers[sig] = _model_header(entry["path"])
             return self._headers[sig]
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError):  # ModelFileError is a ValueError
             return None
 
     def _loaded(self, entry: dict):
@@ -111,8 +104,9 @@ class Site:
     def jobs(self) -> list[dict]:
         self.catalog.refresh()
         out = [] if self.live is None else [self.live.job_summary()]
-        live_key = None if self.live is None else self.live.job_key
-        out += [self._job_summary(j) for k, j in self.catalog.jobs.items() if k != live_key]
+        live = self.live is not None
+        out += [self._job_summary(j) for k, j in self.catalog.jobs.items()  # the live job is the root's
+                if not (live and (k == self.live.job_key or j["dir"] == self.catalog.root))]
         return out
 
     def job(self, key: str) -> dict | None:
