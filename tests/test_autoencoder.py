@@ -45,6 +45,12 @@ def _read_csv(path):
     return rows[0], np.array(rows[1:], dtype=np.float64)
 
 
+@pytest.fixture(autouse=True)
+def _frames_in_tmp(tmp_path, monkeypatch):
+    """CSV files given to the commands are imported here, not into the user's frame cache."""
+    monkeypatch.setenv("HPCDL_FRAME_DIR", str(tmp_path / "frames"))
+
+
 @pytest.fixture(scope="module")
 def ecg(tmp_path_factory):
     d = tmp_path_factory.mktemp("ecg")
@@ -382,7 +388,7 @@ def test_cli_deepfeatures(ecg_model_file, ecg_model, ecg, tmp_path, capsys):
     assert "layer" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
 
 
-def test_ecg_job_prints_and_writes_the_anomaly_table(tmp_path, capsys):
+def test_ecg_job_prints_and_writes_the_anomaly_table(ecg, tmp_path, capsys):
     assert cli.main(["train", ECG_JOB, "--output-dir", str(tmp_path), "--quiet", "--set", "reproducible=true"]) == 0
     header, values = _read_csv(tmp_path / "ecg_anomaly_anomaly.csv")
     assert header == ["Reconstruction.MSE"]
@@ -396,4 +402,4 @@ def test_ecg_job_prints_and_writes_the_anomaly_table(tmp_path, capsys):
     errors = [float(r[2]) for r in ranks]
     assert errors == sorted(errors, reverse=True)
     model = hpcdl.load_model(str(tmp_path / "ecg_anomaly.h5"))
-    np.testing.assert_allclose(values[:, 0], model.anomaly(ECG_TEST)["Reconstruction.MSE"], rtol=1e-12)
+    np.testing.assert_allclose(values[:, 0], model.anomaly(ecg[1])["Reconstruction.MSE"], rtol=1e-12)
