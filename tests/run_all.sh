@@ -10,7 +10,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || exit 1
 fi
 if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
-    "$VENV/bin/python" -m pip install -q -e ".[test]" || exit 1
+    "$VENV/bin/python" -m pip install -q -e ".[test,export,plot]" || exit 1
 fi
 export PATH="$PWD/$VENV/bin:$PATH"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
