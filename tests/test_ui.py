@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import numpy as np
 import pytest
 
@@ -35,8 +36,14 @@ def tree(tmp_path_factory):
     (job / "iris.onnx").write_bytes(b"onnx-bytes")  # an export beside the model
     (job / "frames" / "notes.txt").write_text("not an export of the model")
     (job / "frames" / ".hidden.h5.part").write_text("partial")
+    second = runs / "second"  # a second job: frames only, its model not written (yet)
+    (second / "frames").mkdir(parents=True)
+    (second / "frames" / "iris.h5").write_bytes((job / "frames" / "iris.h5").read_bytes())
     (runs / "models").mkdir()
     model.save(str(runs / "models" / "loose.h5"))
+    with h5py.File(runs / "models" / "broken.h5", "w") as f:  # says it is a model, holds nothing
+        f.attrs["format"] = "hpcdl-model"
+        f.attrs["format_version"] = 1
     (base / "secret.txt").write_text(SECRET)
     os.symlink(base / "secret.txt", runs / "models" / "link.txt")  # must not be served
     os.symlink(base / "secret.txt", runs / "models" / "link.h5")
@@ -92,7 +99,8 @@ def test_jobs_list_and_job(server, tree):
     model = tree["model"]
     status, data = get_json(server, "/api/jobs")
     assert status == 200
-    assert [j["key"] for j in data["jobs"]] == ["iris"]  # models/ has no frames/ or checkpoints/: not a job
+    # models/ has no frames/ or checkpoints/: not a job
+    assert [(j["key"], j["status"]) for j in data["jobs"]] == [("iris", "finished"), ("second", "no model")]
     job = data["jobs"][0]
     assert job["status"] == "finished" and job["model"] == "iris/iris.h5" and job["model_id"] == "iris_model"
     assert job["epochs"] == pytest.approx(model.run_info["epochs"]) and job["total_epochs"] == 30
@@ -105,13 +113,22 @@ def test_jobs_list_and_job(server, tree):
     assert [c["key"] for c in detail["checkpoints"]] == ["iris/checkpoints/checkpoint-00000003.h5"]
 
 
-def test_models_list(server):
+def test_models_list(server, tree):
     status, data = get_json(server, "/api/models")
     assert status == 200
     keys = sorted(m["key"] for m in data["models"])
-    assert keys == ["iris/iris.h5", "models/loose.h5"]  # checkpoints and the symlink are not listed
-    m = next(m for m in data["models"] if m["key"] == "iris/iris.h5")
-    assert m["model_id"] == "iris_model" and m["job"] == "iris" and m["hidden"] == [8]
+    assert keys == ["iris/iris.h5", "models/broken.h5", "models/loose.h5"]  # no checkpoints, no symlink
+    m = {m["key"]: m for m in data["models"]}
+    assert m["iris/iris.h5"]["model_id"] == "iris_model" and m["iris/iris.h5"]["hidden"] == [8]
+    assert m["iris/iris.h5"]["job"] == "iris" and m["models/loose.h5"]["job"] is None
+    assert m["models/broken.h5"]["status"] == "unreadable" and "models/broken.h5" in m["models/broken.h5"]["error"]
+    assert str(tree["runs"]) not in m["models/broken.h5"]["error"]
+
+
+def test_unreadable_model_is_reported_not_a_crash(server, tree):
+    status, view = get_json(server, "/api/models/models/broken.h5")
+    assert status == 200 and view["status"] == "unreadable" and view["error"].startswith("models/broken.h5: ")
+    assert str(tree["runs"]) not in view["error"]
 
 
 def test_model_view_matches_model(server, tree):
@@ -154,7 +171,8 @@ def test_model_view_matches_model(server, tree):
 
 def test_frames_and_summary_against_numpy(server, tree):
     status, data = get_json(server, "/api/frames")
-    assert status == 200 and [f["key"] for f in data["frames"]] == ["iris/frames/iris.h5"]
+    assert status == 200 and [f["key"] for f in data["frames"]] == ["iris/frames/iris.h5", "second/frames/iris.h5"]
+    assert [f["job"] for f in data["frames"]] == ["iris", "second"]
     status, summary = get_json(server, "/api/frames/iris/frames/iris.h5")
     assert status == 200 and summary["nrow"] == 150 and summary["ncol"] == 5
     assert summary["path"] == "iris/frames/iris.h5"  # no absolute host paths in the page
@@ -302,7 +320,7 @@ def test_cli_ui_serves_a_directory(tree):
         conn = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=10)
         conn.request("GET", "/api/models")
         body = json.loads(conn.getresponse().read())
-        assert sorted(x["key"] for x in body["models"]) == ["iris/iris.h5", "models/loose.h5"]
+        assert sorted(x["key"] for x in body["models"]) == ["iris/iris.h5", "models/broken.h5", "models/loose.h5"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -314,7 +332,7 @@ def test_cli_ui_missing_directory(tmp_path):
 
 
 def write_live_job(tmp_path, epochs=1500):
-    """A prostate job that scores every 0.3 s for several seconds (validation on the same rows)."""
+    """A prostate job that scores every 0.3 s for several seconds (training error on a 150-row sample)."""
     csv = os.path.join(DATA, "prostate.csv")
     job = tmp_path / "live.toml"
     job.write_text(f"""
@@ -334,6 +352,7 @@ hidden = [50, 50]
 epochs = {epochs}
 seed = 1234
 score_interval = 0.3
+score_training_samples = 150
 classification_stop = -1
 variable_importances = true
 """)

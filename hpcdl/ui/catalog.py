@@ -125,8 +125,10 @@ class Catalog:
                     j["checkpoints"].append(entry["key"])
             elif entry["dir"] in job_dirs:
                 job_dirs[entry["dir"]]["models"].append(entry["key"])
-            if entry["dir"] in job_dirs or os.path.dirname(entry["dir"]) in job_dirs:
-                entry["job_dir"] = entry["dir"] if entry["dir"] in job_dirs else os.path.dirname(entry["dir"])
+            if entry["dir"] in job_dirs:
+                entry["job_dir"] = entry["dir"]
+            elif entry["checkpoint"] and os.path.dirname(entry["dir"]) in job_dirs:
+                entry["job_dir"] = os.path.dirname(entry["dir"])
         jobs = {}
         for job_dir, j in sorted(job_dirs.items()):
             key = os.path.basename(job_dir) if job_dir == self.root else self._rel(job_dir)
@@ -134,9 +136,10 @@ class Catalog:
                 key += "~root"
             j.update(key=key, dir=job_dir, name=os.path.basename(job_dir))
             jobs[key] = j
+        key_of = {j["dir"]: k for k, j in jobs.items()}
         for entry in models.values():
             if "job_dir" in entry:
-                entry["job"] = next(k for k, j in jobs.items() if j["dir"] == entry.pop("job_dir"))
+                entry["job"] = key_of[entry.pop("job_dir")]
         for entry in frames.values():
             for k, j in jobs.items():
                 if entry["key"] in j["frames"]:

@@ -49,14 +49,22 @@ class Site:
         st = os.stat(entry["path"])
         return entry["path"], st.st_mtime_ns, st.st_size
 
-    def _header(self, entry: dict) -> dict | None:
+    def _unreadable(self, entry: dict, exc: Exception) -> str:
+        """The reader's message, naming the file by its key (no absolute host paths in the page)."""
+        return str(exc).replace(entry["path"], entry["key"])
+
+    def _header(self, entry: dict) -> dict:
+        """The model file's header, or ``{"error": message}`` if it cannot be read."""
         try:
             sig = self._sig(entry)
             if sig not in self._headers:
-                self._headers[sig] = _model_header(entry["path"])
+                try:
+                    self._headers[sig] = _model_header(entry["path"])
+                except (KeyError, ValueError, TypeError) as exc:  # ModelFileError is a ValueError
+                    self._headers[sig] = {"error": self._unreadable(entry, exc)}
             return self._headers[sig]
-        except (OSError, KeyError, ValueError):  # ModelFileError is a ValueError
-            return None
+        except OSError as exc:
+            return {"error": self._unreadable(entry, exc)}
 
     def _loaded(self, entry: dict):
         from ..model import load_model
@@ -86,6 +94,8 @@ class Site:
     def _job_summary(self, job: dict) -> dict:
         entry, status = self._job_model_entry(job)
         head = self._header(entry) if entry else None
+        if head and "error" in head:
+            status = "unreadable"
         info = (head or {}).get("run_info", {})
         total = (head or {}).get("epochs_requested")
         epochs = info.get("epochs")
@@ -98,7 +108,7 @@ class Site:
             "samples": info.get("samples"), "samples_per_second": info.get("samples_per_second"),
             "elapsed_seconds": info.get("wall_seconds", info.get("train_seconds")), "eta_seconds": None,
             "iterations": info.get("iterations"), "ranks": info.get("ranks"), "threads": info.get("threads"),
-            "updated": entry["mtime"] if entry else None,
+            "updated": entry["mtime"] if entry else None, "message": (head or {}).get("error"),
         })
 
     def jobs(self) -> list[dict]:
@@ -137,7 +147,9 @@ class Site:
             if entry.get("checkpoint") or (self.live is not None and key == self.live.model_key):
                 continue
             head = self._header(entry)
-            if head is None:
+            if "error" in head:
+                out.append({"key": key, "model_id": entry["name"], "job": entry.get("job"), "live": False,
+                            "status": "unreadable", "size": entry["size"], "error": head["error"]})
                 continue
             info = head["run_info"]
             out.append(browser_json({
@@ -158,7 +170,11 @@ class Site:
         sig = self._sig(entry)
         view = self._views.get(sig)
         if view is None:
-            model = self._loaded(entry)
+            try:
+                model = self._loaded(entry)
+            except (KeyError, ValueError, TypeError, OSError) as exc:  # damaged or foreign-version file
+                return {"key": key, "model_id": entry["name"], "status": "unreadable", "job": entry.get("job"),
+                        "error": self._unreadable(entry, exc), "downloads": self._downloads(key)}
             view = model_view(model, key=key, status="checkpoint" if entry.get("checkpoint") else "saved",
                               downloads=[], job=entry.get("job"))
             self._views = {s: v for s, v in self._views.items() if s[0] != sig[0]}

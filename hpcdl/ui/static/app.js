@@ -39,6 +39,12 @@ function fmt(x, digits = 4) {
   if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
   return x.toLocaleString("en-US", { maximumSignificantDigits: digits });
 }
+function fmtParam(v) {  // parameters as written in a job file: no digit grouping
+  if (v === null || v === undefined) return "–";
+  if (Array.isArray(v)) return "[" + v.map(fmtParam).join(", ") + "]";
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
 function fmtInt(x) { return isNum(x) ? Math.round(x).toLocaleString("en-US") : "–"; }
 function fmtDuration(sec) {
   if (!isNum(sec)) return "–";
@@ -209,7 +215,7 @@ function layersCard(model) {
 function paramsCard(model) {
   const ps = (model.parameters || []).slice().sort((a, b) => (b.user_given - a.user_given));
   const user = ps.filter((p) => p.user_given);
-  const cols = [{ label: "parameter", key: "name", text: true }, { label: "value", key: "value", text: true, cell: (r) => fmt(r.value, 6) }];
+  const cols = [{ label: "parameter", key: "name", text: true }, { label: "value", key: "value", text: true, cell: (r) => fmtParam(r.value) }];
   const rowClass = (r) => (r.user_given ? "user" : null);
   return card("Parameters",
     user.length ? table(cols, user, { rowClass }) : h("p", { class: "muted" }, "all parameters at their defaults"),
@@ -292,7 +298,7 @@ async function pageModels() {
     { label: "hidden", cell: (m) => fmt(m.hidden) }, { label: "activation", key: "activation", text: true },
     { label: "epochs", key: "epochs" },
     { label: "training error", key: "training_error" }, { label: "validation error", key: "validation_error" },
-    { label: "error", key: "error_name", text: true },
+    { label: "error", text: true, cell: (m) => m.error ? h("span", { class: "muted", title: m.error }, "unreadable file") : fmt(m.error_name) },
   ];
   return { nodes: [h("h1", {}, "Models"), card(null, table(cols, models, { empty: "no model files here" }))],
     live: models.some((m) => m.live && m.status === "running") };
@@ -302,6 +308,7 @@ async function pageModel(key) {
   const nodes = [h("h1", {}, model.model_id, badge(model.status),
     h("span", { class: "sub" }, `${model.kind || ""} · response ${model.response || "(autoencoder)"}` + (model.job ? " · job " : "")),
     model.job ? h("a", { href: "#/job/" + keyPath(model.job), class: "sub" }, model.job) : null)];
+  if (model.error) nodes.push(card("Cannot read this model", h("p", {}, model.error)), downloadsCard(model));
   if (model.progress) nodes.push(progressCard({ ...model.progress, status: model.status }));
   if (model.history) nodes.push(...modelSections(model));
   return { nodes, live: model.live && (model.status === "running" || model.status === "starting") };
