@@ -54,7 +54,7 @@ def test_live_page_in_headless_chromium(tmp_path):
     driver = _browser(tmp_path)
     proc = None
     try:
-        proc, url = start_live_training(write_live_job(tmp_path, epochs=2500))
+        proc, url = start_live_training(write_live_job(tmp_path, epochs=4000))
         driver.get(url)
         _wait(driver, lambda: "#/job/" in driver.current_url, 20, "the live job page")
         first = _wait(driver, lambda: _points(driver) >= 2 and _points(driver), 60, "two points on the chart")

@@ -8,6 +8,7 @@ address is asked for, and are read-only (GET/HEAD). See docs/ui.md.
 from __future__ import annotations
 
 import os
+import warnings
 
 from .live import LiveJob
 from .server import UIServer, bind
@@ -35,6 +36,10 @@ def start_live_ui(job, *, ranks: int = 1, threads: int = 1, host: str | None = N
     host = host or getattr(job, "ui_bind", None) or DEFAULT_HOST
     port = int(job.port if job.port is not None else DEFAULT_PORT)
     server = bind(Site(root, live=live), host, port, tries=LIVE_PORT_TRIES if port else 1).start()
+    if not server.loopback_only:
+        warnings.warn(f"web UI bound to {host}: anyone who can reach port {server.server_address[1]} can read this "
+                      "job's parameters, metrics, frame summaries and download its model (no login; docs/ui.md)",
+                      stacklevel=2)
     return live, server
 
 
