@@ -44,6 +44,7 @@ class TrainContext:
     epochs: float = 0.0
     train_seconds: float = 0.0
     stop_requested: int = CONTINUE  # set by a hook (e.g. SIGTERM) on any rank
+    rows: np.ndarray | None = None  # frame row indices this rank trained in the last iteration
     hooks: list = field(default_factory=list)
 
 
@@ -114,9 +115,26 @@ def split_shares(total: int, weights: list[float]) -> list[int]:
     return shares.tolist()
 
 
+def comm_seconds_estimate(n_ranks: int, allreduce_seconds: float) -> float:
+    """Auto-tuning's communication time per iteration, SPEC-detail §3.1 step 1 (``t_comm``, seconds).
+
+    A fixed overhead (10 ms on one rank, 100 ms on several) plus ``q`` collectives
+    of the state buffer, q = 1 on one rank and 2*floor(log2 ranks) on several.
+    """
+    single = n_ranks <= 1
+    q = 1 if single else 2 * math.floor(math.log2(n_ranks))
+    return (0.01 if single else 0.1) + q * float(allreduce_seconds)
+
+
 def compute_tspi(tspi: int, *, n_rows: int, epochs: float, n_ranks: int, replicated: bool,
                  seconds_per_row: float, allreduce_seconds: float, target_ratio: float) -> int:
-    """train_samples_per_iteration resolved as SPEC §5 says (special values 0, -1, -2)."""
+    """train_samples_per_iteration resolved as SPEC §5 / SPEC-detail §3.1 say (special values 0, -1, -2).
+
+    ``n_ranks`` is the number of training ranks (1 in single_node_mode); ``n_rows``
+    the cluster-wide usable training rows (one epoch); ``seconds_per_row`` the
+    measured wall time of one training row on one rank with all its threads;
+    ``allreduce_seconds`` the measured time of one Allreduce of the state buffer.
+    """
     if tspi == 0 or (tspi == -1 and not replicated):
         return n_rows
     if tspi == -1:
@@ -124,19 +142,44 @@ def compute_tspi(tspi: int, *, n_rows: int, epochs: float, n_ranks: int, replica
     if tspi > 0:
         return max(1, min(tspi, int(math.floor(epochs * n_rows))))
     # -2: auto-tune from measured compute time per row and the measured Allreduce time.
-    single = n_ranks == 1
+    single = n_ranks <= 1
     frac = 1e-3 if single else target_ratio
-    t_comm = (0.01 if single else 0.1) + (0 if single else 2 * math.floor(math.log2(n_ranks))) * allreduce_seconds
+    t_comm = comm_seconds_estimate(n_ranks, allreduce_seconds)
     t_row = max(seconds_per_row, 1e-9)
-    value = int((t_comm / frac - t_comm) / t_row)
-    value = min(value, n_ranks * n_rows * 10)
+    value = math.floor((t_comm / frac - t_comm) / t_row)
+    value = min(value, n_ranks * n_rows * 10)  # at most 10x what -1 would do
     if value > n_rows and (value % n_rows) / n_rows < 0.2:
-        value -= value % n_rows
-    value = min(value, int(math.floor(epochs * n_rows / 10)))
+        value -= value % n_rows  # round down to whole epochs
+    value = min(value, int(math.floor(epochs * n_rows / 10)))  # at least 10 iterations
     if single:
-        value = min(value, int(10.0 / t_row))
+        value = min(value, 10 * math.floor(1.0 / t_row))  # at most ~10 s of work
     value = max(1, value)
     return min(100000 * n_ranks, value)
+
+
+def corrected_tspi(tspi: int, *, comm_seconds: float, iteration_seconds: float, target_ratio: float) -> int:
+    """Several ranks, tspi=-2, from iteration 2 on: steer tspi toward the target comm/comp ratio.
+
+    SPEC-detail §3.1: ratio = t_comm / iteration wall time; correction =
+    clamp(target / ratio, 0.5, 2); tspi /= correction unless 0.8 <= correction <= 1.2.
+    """
+    ratio = comm_seconds / max(iteration_seconds, 1e-9)
+    correction = min(2.0, max(0.5, target_ratio / ratio))
+    if correction < 0.8 or correction > 1.2:
+        return max(1, int(tspi / correction))
+    return int(tspi)
+
+
+def _test_failure_point() -> tuple[int, int]:
+    """(rank, iteration) at which HPCDL_TEST_FAIL_RANK asks the loop to raise; (-1, -1) when unset.
+
+    A test hook for the abort-on-error path: ``HPCDL_TEST_FAIL_RANK=1`` makes rank 1
+    raise at iteration ``HPCDL_TEST_FAIL_ITERATION`` (default 2).
+    """
+    rank = os.environ.get("HPCDL_TEST_FAIL_RANK", "")
+    if not rank.strip():
+        return -1, -1
+    return int(rank), int(os.environ.get("HPCDL_TEST_FAIL_ITERATION", "2"))
 
 
 def _score_sample(n_rows: int, wanted: int, seed: int) -> np.ndarray | None:
@@ -333,13 +376,17 @@ class Trainer:
                             n_ranks=n_train_ranks if not single_node else 1, replicated=replicated,
                             seconds_per_row=seconds_per_row, allreduce_seconds=allreduce_seconds,
                             target_ratio=float(eff["target_ratio_comm_to_comp"]))
-        shuffle = bool(eff["shuffle_training_data"]) or (replicated and n_train_ranks > 1
+        # H2O forces shuffling when every replicated rank makes a full pass (SPEC-detail §3.1).
+        shuffle = bool(eff["shuffle_training_data"]) or (replicated and n_train_ranks > 1 and not single_node
+                                                          and tspi == n_train_ranks * n_rows
                                                           and not eff.get("reproducible"))
         weights = [float(c) if t else 0.0 for c, t in zip(local_counts, contributing)]
         if replicated:
             weights = [1.0 if t else 0.0 for t in contributing]
-        stream = RowStream(rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17),
-                           start_offset=(comm.rank * rows.size) // max(1, comm.size) if replicated else 0)
+        # Unshuffled replicated ranks start their passes at different rows; shuffled ones differ by seed
+        # and start at a pass boundary, so tspi=-1 is exactly one pass over all rows on each rank.
+        offset = (comm.rank * rows.size) // max(1, comm.size) if replicated and not shuffle else 0
+        stream = RowStream(rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset)
 
         # Scoring frames live on rank 0 only.
         scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
@@ -350,7 +397,15 @@ class Trainer:
         iteration = int(run.get("iterations", 0))
         train_seconds = float(run.get("train_seconds", 0.0))
         allreduce_total = 0.0
+        row_offset = 0 if replicated else shard_range(self.training_frame.nrow, comm.rank, comm.size)[0]
+        averaging = comm.size > 1 and not single_node
+        auto_tune = int(eff["train_samples_per_iteration"]) == -2 and n_train_ranks > 1 and not single_node
+        t_comm = comm_seconds_estimate(n_train_ranks, allreduce_seconds)
+        fail_rank, fail_iteration = _test_failure_point()
+        samples_per_rank = [0] * comm.size
         run.update({"ranks": comm.size, "threads": threads, "train_samples_per_iteration": tspi,
+                    "train_samples_per_iteration_initial": tspi, "training_ranks": n_train_ranks,
+                    "rows_per_rank": local_counts, "single_node_mode": single_node,
                     "replicated": replicated, "n_training_rows": n_rows,
                     "seconds_per_row_calibrated": seconds_per_row, "allreduce_seconds": allreduce_seconds})
         ctx = TrainContext(model=model, comm=comm, samples=samples, iteration=iteration, hooks=self.hooks)
@@ -365,6 +420,9 @@ class Trainer:
         reason = CONTINUE
         while reason == CONTINUE:
             iteration += 1
+            if comm.rank == fail_rank and iteration == fail_iteration:
+                raise RuntimeError(f"HPCDL_TEST_FAIL_RANK: injected failure on rank {comm.rank} "
+                                   f"at iteration {iteration}")
             remaining = int(math.ceil(target_samples - samples))
             this_tspi = min(tspi, remaining)  # never overshoot the requested epochs
             shares = split_shares(this_tspi, weights)
@@ -376,24 +434,34 @@ class Trainer:
                               samples_before=samples, n_threads=threads,
                               mini_batch_size=int(eff.get("mini_batch_size", 1)))
             t1 = time.perf_counter()
-            if n_train_ranks > 1:
+            ctx.rows = mine + row_offset
+            if averaging:
+                for hook in self.hooks:
+                    getattr(hook, "before_average", lambda c: None)(ctx)
                 self._average(model.net, trains, n_train_ranks, bool(eff.get("reproducible")))
             t2 = time.perf_counter()
             allreduce_total += t2 - t1
             samples += sum(shares)
+            samples_per_rank = [a + b for a, b in zip(samples_per_rank, shares)]
             train_seconds += t2 - t0
             ctx.iteration, ctx.samples, ctx.train_seconds = iteration, samples, train_seconds
             ctx.epochs = samples / n_rows
             run.update({"samples": samples, "iterations": iteration, "epochs": samples / n_rows,
+                        "samples_per_rank": samples_per_rank,
                         "train_seconds": train_seconds, "allreduce_seconds_total": allreduce_total})
             finite = bool(np.isfinite(model.net.buffer).all())
             for hook in self.hooks:
                 hook.after_iteration(ctx)
+            new_tspi = tspi
             if comm.rank == 0:
                 reason = scorer.after_iteration(ctx, finite, samples >= target_samples,
                                                 max_runtime and time.time() - t_start > max_runtime)
+                if auto_tune and iteration > 1:
+                    new_tspi = corrected_tspi(tspi, comm_seconds=t_comm, iteration_seconds=t2 - t0,
+                                              target_ratio=float(eff["target_ratio_comm_to_comp"]))
             requested = comm.allreduce_scalar(int(ctx.stop_requested), op="max")
-            reason = comm.bcast(reason if comm.rank == 0 else None)
+            reason, tspi = comm.bcast((reason, new_tspi) if comm.rank == 0 else None)
+            run["train_samples_per_iteration"] = tspi
             if reason == CONTINUE and requested:
                 reason = SIGNAL
 
@@ -413,6 +481,7 @@ class Trainer:
         return model
 
     def _average(self, net: kernels.Net, trains: bool, n_train_ranks: int, reproducible: bool) -> None:
+        """Replace every rank's state buffer by the plain mean over the ranks that trained (SPEC §5)."""
         buf = net.buffer
         if not trains:
             buf[...] = 0.0

@@ -1,0 +1,63 @@
+"""A failure on one rank must end the whole MPI job promptly, not leave the others in a collective.
+
+Serial tests that launch ``mpiexec -n 2`` themselves (tests under tests/mpi/ are skipped
+without --with-mpi, and mpiexec cannot be nested inside an MPI run).
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hpcdl
+
+BIN = os.path.dirname(sys.executable)
+JOBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__))), "jobs")
+
+def _mpiexec(args, env_extra, timeout=120):
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1", **env_extra}
+    t0 = time.time()
+    proc = subprocess.run([os.path.join(BIN, "mpiexec"), "-n", "2", *args], check=False, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    return proc, time.time() - t0
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_failure_on_rank_1_aborts_the_whole_train_job(tmp_path):
+    job = os.path.join(JOBS, "iris.toml")
+
+    def args(out):
+        return [os.path.join(BIN, "hpcdl"), "train", job, "--output-dir", str(out), "--quiet",
+                "--set", "epochs=50", "--set", "train_samples_per_iteration=15"]
+
+    # the same job without the failure runs to completion (so the test below is not trivially true)
+    ok, _ = _mpiexec(args(tmp_path / "ok"), {})
+    assert ok.returncode == 0, ok.stderr
+    assert os.path.exists(tmp_path / "ok" / "iris.h5")
+    proc, seconds = _mpiexec(args(tmp_path / "failed"), {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"})
+    report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
+    assert proc.returncode != 0, report
+    assert "injected failure on rank 1 at iteration 2" in proc.stderr, report
+    assert "(rank 1 of 2)" in proc.stderr, report
+    assert seconds < 30, report  # rank 0, waiting in the Allreduce of iteration 2, was ended too
+    assert not os.path.exists(tmp_path / "failed" / "iris.h5")  # no model written by a failed job
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_uncaught_exception_on_one_rank_aborts_all_ranks():
+    script = ("import sys, time\n"
+              "from hpcdl import comm as c\n"
+              "c.install_abort_on_error()\n"
+              "w = c.world()\n"
+              "if w.rank == 1:\n"
+              "    raise ZeroDivisionError('boom on rank 1')\n"
+              "w.barrier()\n"  # rank 0 would wait here forever without the abort
+              "print('rank 0 got past the barrier')\n")
+    proc, seconds = _mpiexec([sys.executable, "-c", script], {})
+    report = f"exit {proc.returncode} after {seconds:.1f} s\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode != 0, report
+    assert "boom on rank 1" in proc.stderr and "rank 1 failed; aborting all 2 ranks" in proc.stderr, report
+    assert "got past" not in proc.stdout, report
+    assert seconds < 30, report

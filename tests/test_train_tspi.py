@@ -1,0 +1,200 @@
+"""train_samples_per_iteration (SPEC §5, SPEC-detail §3.1), shares per rank, row streams, threads.
+
+Every expected number below was worked out by hand from the spec's formulas
+(the arithmetic is in the comments), not by calling the code under test.
+"""
+
+import numpy as np
+import pytest
+
+from hpcdl.train import (
+    RowStream,
+    comm_seconds_estimate,
+    compute_tspi,
+    corrected_tspi,
+    resolve_threads,
+    split_shares,
+)
+
+
+def tspi(value, *, n_rows=1000, epochs=10.0, n_ranks=1, replicated=False, seconds_per_row=1e-4,
+         allreduce_seconds=0.0, target_ratio=0.05):
+    return compute_tspi(value, n_rows=n_rows, epochs=epochs, n_ranks=n_ranks, replicated=replicated,
+                        seconds_per_row=seconds_per_row, allreduce_seconds=allreduce_seconds,
+                        target_ratio=target_ratio)
+
+
+# -- special values 0, -1, N > 0 ----------------------------------------------------------------
+@pytest.mark.parametrize("n_ranks,replicated", [(1, False), (2, True), (3, False), (4, True)])
+def test_zero_is_one_epoch_per_iteration_cluster_wide(n_ranks, replicated):
+    assert tspi(0, n_rows=1234, n_ranks=n_ranks, replicated=replicated) == 1234
+
+
+def test_minus_one_is_every_rank_all_its_local_rows():
+    # replicated: each of the ranks passes over all N rows -> nodes * N samples cluster-wide
+    assert tspi(-1, n_rows=150, n_ranks=3, replicated=True) == 450
+    assert tspi(-1, n_rows=150, n_ranks=2, replicated=True) == 300
+    # sharded: the local shards add up to N -> one epoch
+    assert tspi(-1, n_rows=150, n_ranks=3, replicated=False) == 150
+    # single_node_mode: the trainer passes n_ranks=1
+    assert tspi(-1, n_rows=150, n_ranks=1, replicated=True) == 150
+
+
+def test_positive_is_capped_at_epochs_times_rows_and_at_least_one():
+    assert tspi(500, n_rows=1000, epochs=10) == 500
+    assert tspi(50000, n_rows=1000, epochs=2.5) == 2500  # floor(2.5 * 1000)
+    assert tspi(7, n_rows=1000, epochs=0.0001) == 1  # floor(0.1) = 0 -> max(1, .)
+    assert tspi(1, n_rows=10, epochs=1) == 1
+    # cluster-wide: the number of ranks does not scale it
+    assert tspi(500, n_rows=1000, epochs=10, n_ranks=4, replicated=True) == 500
+
+
+# -- -2: auto-tuning -----------------------------------------------------------------------------
+def test_comm_time_estimate():
+    # one rank: 10 ms + 1 collective
+    assert comm_seconds_estimate(1, 0.01) == pytest.approx(0.02)
+    assert comm_seconds_estimate(1, 0.0) == pytest.approx(0.01)
+    # several: 100 ms + 2*floor(log2 n) collectives
+    assert comm_seconds_estimate(2, 0.01) == pytest.approx(0.12)  # q = 2
+    assert comm_seconds_estimate(3, 0.01) == pytest.approx(0.12)  # q = 2*floor(1.58) = 2
+    assert comm_seconds_estimate(4, 0.01) == pytest.approx(0.14)  # q = 4
+    assert comm_seconds_estimate(64, 0.01) == pytest.approx(0.22)  # q = 12
+
+
+def test_auto_raw_value_one_rank():
+    # frac = 1e-3 on one rank whatever target_ratio says; t_comm = 0.01
+    # raw = floor((0.01/1e-3 - 0.01) / 7e-4) = floor(9.99 / 7e-4) = floor(14271.43) = 14271
+    # caps: 10N = 1e6, not > N, epochs*N/10 = 1e6, 10*floor(1/7e-4) = 14280, 100000 -> none binds
+    assert tspi(-2, n_rows=100000, epochs=100, seconds_per_row=7e-4, target_ratio=0.3) == 14271
+
+
+def test_auto_raw_value_several_ranks_uses_target_ratio():
+    # 4 ranks, Allreduce 10 ms: t_comm = 0.1 + 4*0.01 = 0.14; frac = target = 0.1
+    # raw = floor((1.4 - 0.14) / 3.3e-5) = floor(38181.8) = 38181 (< N, < all caps)
+    assert tspi(-2, n_rows=100000, epochs=1000, n_ranks=4, replicated=True, seconds_per_row=3.3e-5,
+                allreduce_seconds=0.01, target_ratio=0.1) == 38181
+
+
+# 2 ranks, Allreduce 1 ms: t_comm = 0.1 + 2*0.001 = 0.102; raw = floor((2.04 - 0.102) / 3.3e-5)
+# = floor(58727.27) = 58727
+TWO = {"n_ranks": 2, "replicated": True, "seconds_per_row": 3.3e-5, "allreduce_seconds": 0.001, "target_ratio": 0.05}
+
+
+def test_auto_cap_ten_times_minus_one():
+    # N = 1000: min(58727, 2*1000*10 = 20000) = 20000; a whole number of epochs; epochs cap 1e5
+    assert tspi(-2, n_rows=1000, epochs=1000, **TWO) == 20000
+
+
+def test_auto_rounds_down_to_whole_epochs_within_20_percent():
+    # N = 29000: 58727 = 2*29000 + 727, 727/29000 = 0.025 < 0.2 -> 58000
+    assert tspi(-2, n_rows=29000, epochs=1000, **TWO) == 58000
+    # N = 5000: 58727 = 11*5000 + 3727, 0.745 >= 0.2 -> kept
+    assert tspi(-2, n_rows=5000, epochs=1000, **TWO) == 58727
+    # N = 60000: 58727 < N -> no rounding
+    assert tspi(-2, n_rows=60000, epochs=1000, **TWO) == 58727
+
+
+def test_auto_cap_at_least_ten_iterations():
+    assert tspi(-2, n_rows=1000, epochs=3, **TWO) == 300  # floor(3*1000/10)
+    assert tspi(-2, n_rows=1000, epochs=2.5, **TWO) == 250
+    assert tspi(-2, n_rows=150, epochs=20) == 300  # one rank, small data: floor(20*150/10)
+
+
+def test_auto_cap_ten_seconds_of_work_on_one_rank():
+    # single_node_mode on several ranks: one trainer, but the collective still costs 1 ms:
+    # t_comm = 0.01 + 1*0.001 = 0.011; t_row = 2^-12 s (1/t_row = 4096 exactly)
+    # raw = floor((11 - 0.011) * 4096) = floor(45010.9) = 45010 > 10*floor(4096) = 40960
+    assert tspi(-2, n_rows=100000, epochs=100, n_ranks=1, seconds_per_row=2.0**-12,
+                allreduce_seconds=0.001) == 40960
+    # the same numbers on two ranks have no 10 s cap (raw = floor(1.938 * 4096) = 7938)
+    assert tspi(-2, n_rows=100000, epochs=100, n_ranks=2, replicated=True, seconds_per_row=2.0**-12,
+                allreduce_seconds=0.001) == 7938
+
+
+def test_auto_at_least_one():
+    assert tspi(-2, n_rows=5, epochs=1, **TWO) == 1  # floor(5/10) = 0 -> 1
+
+
+def test_auto_at_most_100000_per_rank():
+    # t_row = 1e-7: raw ~ 1.938e7 < 10*2*1e6 = 2e7; raw mod N = 0.38 N (kept); epochs cap 1e8
+    # -> min(100000 * 2, raw) = 200000
+    two = {**TWO, "seconds_per_row": 1e-7}
+    assert tspi(-2, n_rows=1000000, epochs=1000, **two) == 200000
+    # one rank: raw 9.99e7 -> 10N = 1e7 (whole epochs) -> epochs and 10 s caps 1e8 -> 100000
+    assert tspi(-2, n_rows=1000000, epochs=1000, seconds_per_row=1e-7) == 100000
+
+
+# -- multi-rank correction from iteration 2 on ------------------------------------------------------
+@pytest.mark.parametrize("iteration_seconds,expected", [
+    (1.0, 2000),   # ratio 0.1 -> correction 0.5 -> tspi / 0.5
+    (0.1, 2000),   # ratio 1.0 -> 0.05, clamped to 0.5
+    (1.5, 1333),   # ratio 0.0667 -> 0.75 < 0.8 -> floor(1000 / 0.75)
+    (1.8, 1000),   # ratio 0.0556 -> 0.9: inside [0.8, 1.2], unchanged
+    (2.0, 1000),   # on target
+    (2.4, 1000),   # 1.2: unchanged
+    (3.0, 666),    # ratio 0.0333 -> 1.5 -> floor(1000 / 1.5)
+    (100.0, 500),  # 50 clamped to 2
+])
+def test_correction(iteration_seconds, expected):
+    assert corrected_tspi(1000, comm_seconds=0.1, iteration_seconds=iteration_seconds, target_ratio=0.05) == expected
+
+
+def test_correction_never_below_one():
+    assert corrected_tspi(1, comm_seconds=0.1, iteration_seconds=1000.0, target_ratio=0.05) == 1
+
+
+# -- shares ----------------------------------------------------------------------------------------
+def test_split_shares_by_hand():
+    assert split_shares(10, [1, 1, 1]) == [4, 3, 3]
+    assert split_shares(5, [0, 1, 1]) == [0, 3, 2]
+    assert split_shares(7, [1, 2]) == [2, 5]  # exact 2.33, 4.67: the larger remainder gets the spare
+    assert split_shares(150, [75, 75]) == [75, 75]
+    assert split_shares(151, [50, 51, 50]) == [50, 51, 50]
+    assert split_shares(0, [3, 4]) == [0, 0]
+    assert split_shares(9, [0, 0]) == [0, 0]
+
+
+def test_split_shares_sum_and_proportionality():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(1, 9))
+        w = rng.integers(0, 1000, size=k).astype(float)
+        if w.sum() == 0:
+            continue
+        total = int(rng.integers(0, 100000))
+        shares = split_shares(total, list(w))
+        assert sum(shares) == total
+        exact = total * w / w.sum()
+        assert np.all(np.abs(np.array(shares) - exact) < 1.0)
+        assert all(s == 0 for s, wi in zip(shares, w) if wi == 0)
+
+
+# -- row streams -------------------------------------------------------------------------------------
+def test_row_stream_in_order_wraps_from_offset():
+    s = RowStream(np.arange(10, 20), shuffle=False, seed=0, start_offset=7)
+    assert s.take(5).tolist() == [17, 18, 19, 10, 11]
+    assert s.take(12).tolist() == [12, 13, 14, 15, 16, 17, 18, 19, 10, 11, 12, 13]
+
+
+def test_row_stream_shuffled_passes_are_permutations():
+    rows = np.arange(0, 200, 2)
+    s = RowStream(rows, shuffle=True, seed=3)
+    first, second = s.take(100), s.take(100)
+    assert sorted(first.tolist()) == rows.tolist() and sorted(second.tolist()) == rows.tolist()
+    assert first.tolist() != second.tolist()  # a new order each pass
+    again = RowStream(rows, shuffle=True, seed=3)
+    assert again.take(100).tolist() == first.tolist()  # same seed, same order
+
+
+# -- threads per rank ------------------------------------------------------------------------------
+def test_threads_precedence(monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "5")
+    assert resolve_threads(7) == 7  # job file first
+    assert resolve_threads(None) == 3  # then NUMBA_NUM_THREADS
+    monkeypatch.delenv("NUMBA_NUM_THREADS")
+    assert resolve_threads(None) == 5  # then SLURM_CPUS_PER_TASK
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert resolve_threads(None, ranks_per_node=2) == 4  # then cores / ranks on the node
+    assert resolve_threads(None, ranks_per_node=16) == 1
