@@ -192,6 +192,10 @@ class CheckpointHook:
         """Write ``checkpoint-<iteration>.h5`` atomically and keep the newest KEEP_CHECKPOINTS."""
         directory = self.job.checkpoint_dir
         os.makedirs(directory, exist_ok=True)
+        if not self.written:  # temporary files of a run killed while writing
+            for stale in glob.glob(os.path.join(glob.escape(directory), ".checkpoint-*.part")):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(stale)
         iteration = int(model.run_info.get("iterations", 0))
         path = os.path.join(directory, f"checkpoint-{iteration:08d}.h5")
         if not np.isfinite(model.net.buffer).all():

@@ -76,6 +76,10 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     from .prep import DataInfo
 
     comm = comm_mod.world()
+    from .lifecycle import CheckpointHook
+
+    # From here on SIGTERM/SIGUSR1 mean: stop at the next iteration, checkpoint, exit 3 (docs/checkpoints.md).
+    checkpoint_hook = CheckpointHook(job, comm)
     t0 = time.time()
     frames_dir = os.path.join(job.output_dir, "frames")
     kw = {"col_types": job.data.get("col_types"), "header": job.data.get("header"), "sep": job.data.get("sep"),
@@ -119,8 +123,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                       "HOGWILD! threads will be oversubscribed; lower threads or ranks per node")
     _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
          f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
-    checkpoint_hook, checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume,
-                                                        as_json)
+    checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume, as_json)
     hooks = [checkpoint_hook]
     if checkpoint_model is not None:
         dinfo = checkpoint_model.dinfo
@@ -222,14 +225,14 @@ def resolve_checkpoint_path(value: str, job) -> str:
 
 
 def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: bool, as_json: bool = False):
-    """The checkpoint/signal hook and the model to continue (docs/checkpoints.md).
+    """The model to continue, if any (docs/checkpoints.md).
 
     ``--resume`` continues the job's newest complete checkpoint; without
     one (or without --resume) ``parameters.checkpoint`` names a model to
     continue. A fresh run removes the job's old checkpoints first, so that
     their iteration numbers cannot be taken for newer ones.
     """
-    from .lifecycle import CheckpointHook, clear_checkpoints, load_model_for_resume, prepare_checkpoint
+    from .lifecycle import clear_checkpoints, load_model_for_resume, prepare_checkpoint
 
     checkpoint_model = None
     if resume:
@@ -243,7 +246,7 @@ def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: b
         path = resolve_checkpoint_path(params.checkpoint, job)
         checkpoint_model, _ = prepare_checkpoint(path, params, train_frame, x, y, valid_frame)
     comm.barrier()
-    return CheckpointHook(job, comm), checkpoint_model
+    return checkpoint_model
 
 
 def demo(threads: int | None = None, as_json: bool = False) -> int:

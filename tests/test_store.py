@@ -59,6 +59,9 @@ def test_round_trip_is_exact(model, saved, prostate, tmp_path):
         assert f.attrs["format"] == "hpcdl-model" and int(f.attrs["format_version"]) == store.FORMAT_VERSION
         assert np.array_equal(f["net/buffer"][...], model.net.buffer)
         assert json.loads(f["params/effective"][()])["hidden"] == [6, 4]
+        units = json.loads(f["net"].attrs["units"])  # the docs/model-format.md recipe
+        w0 = f["net/buffer"][: units[1] * units[0]].reshape(units[1], units[0])
+    assert np.array_equal(w0, model.net.weights(0))
 
 
 def test_history_longer_than_an_hdf5_attribute(model, tmp_path):

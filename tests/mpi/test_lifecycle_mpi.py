@@ -1,0 +1,91 @@
+"""Checkpoints, signals and resume across ranks (docs/checkpoints.md), run under 2 and 3 ranks.
+
+    timeout 300 mpiexec -n 2 python -m pytest --with-mpi -m mpi tests/mpi/test_lifecycle_mpi.py -q
+
+A killed rank and SIGTERM sent to ``mpiexec`` itself are checked by
+tests/test_lifecycle.py (a serial test that launches ``mpiexec``).
+"""
+
+import os
+import signal
+import tempfile
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import hpcdl
+from hpcdl import comm as comm_mod
+from hpcdl.frame import Frame
+from hpcdl.lifecycle import CheckpointHook, checkpoint_files, load_model_for_resume
+
+DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
+X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
+
+
+def _world():
+    comm = comm_mod.world()
+    assert comm.size > 1, "run under mpiexec -n 2 (or more) with --with-mpi"
+    return comm
+
+
+def _shared_dir(comm):
+    return comm.bcast(tempfile.mkdtemp(prefix="hpcdl-lifecycle-mpi-") if comm.rank == 0 else None)
+
+
+def _prostate(comm, directory):
+    if comm.rank == 0:
+        hpcdl.import_file(os.path.join(DATA, "prostate.csv"), destination=os.path.join(directory, "p.h5"),
+                          col_types={"CAPSULE": "enum"})
+    comm.barrier()
+    return Frame(os.path.join(directory, "p.h5"))
+
+
+class SignalOnRank:
+    """Sends a real SIGUSR1 to this process on one rank at one iteration (Slurm's --signal)."""
+
+    def __init__(self, comm, rank, iteration):
+        self.comm, self.rank, self.iteration = comm, rank, iteration
+
+    def after_iteration(self, ctx):
+        if self.comm.rank == self.rank and ctx.iteration == self.iteration:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.parametrize("replicate", [True, False])
+def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate):
+    comm = _world()
+    directory = _shared_dir(comm)
+    frame = _prostate(comm, directory)
+    params = dict(x=X, y="CAPSULE", hidden=[5], epochs=3, seed=9, reproducible=True, quiet_mode=True,
+                  train_samples_per_iteration=60, shuffle_training_data=True, replicate_training_data=replicate,
+                  activation="RectifierWithDropout", stopping_rounds=0)
+    full = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, **params)
+
+    job = SimpleNamespace(checkpoint_interval=0, checkpoint_dir=os.path.join(directory, f"ck-{replicate}"))
+    hook = CheckpointHook(job, comm)  # real SIGTERM/SIGUSR1 handlers on every rank
+    try:
+        part = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1,
+                                  hooks=[SignalOnRank(comm, comm.size - 1, 3), hook], **params)
+    finally:
+        hook.restore_signals()
+    # the last rank got the signal; every rank stopped after the same iteration
+    assert part.run_info["stop_reason"] == "stop requested (signal)"
+    assert comm.allgather(part.run_info["iterations"]) == [3] * comm.size
+    files = comm.bcast(checkpoint_files(job.checkpoint_dir) if comm.rank == 0 else None)
+    assert len(files) == 1 and files[0].endswith("checkpoint-00000003.h5")
+    assert (hook.written == files) if comm.rank == 0 else hook.written == []
+
+    p = hpcdl.DeepLearningParameters(**{k: v for k, v in params.items() if k not in ("x", "y")})
+    model = load_model_for_resume(job, comm, p, frame)
+    assert model.run_info["iterations"] == 3
+    rest = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, checkpoint=model, **params)
+    # the same weights as the uninterrupted run on every rank, and the same history
+    assert np.array_equal(rest.net.buffer, full.net.buffer)
+    assert all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer))
+    strip = [{k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
+             for r in rest.scoring_history]
+    assert strip == [{k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
+                     for r in full.scoring_history]
+    assert rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"]

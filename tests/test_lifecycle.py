@@ -1,0 +1,391 @@
+"""Checkpoint restart, periodic checkpoints, signals, resume after kills, divergence (docs/checkpoints.md).
+
+The resume tests compare against an uninterrupted run: with ``reproducible=True``
+(one thread per rank) a resumed run must give bit-identical weights.
+"""
+
+import glob
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import hpcdl
+from hpcdl import cli
+from hpcdl.frame import frame_from_numpy
+from hpcdl.lifecycle import CheckpointError, checkpoint_files, latest_checkpoint
+from hpcdl.store import ModelFileError
+from hpcdl.train import TrainingError
+
+DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
+PROSTATE_CSV = os.path.join(DATA, "prostate.csv")
+BIN = os.path.dirname(sys.executable)
+X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
+BASE = dict(x=X, y="CAPSULE", hidden=[5], seed=5, threads=1, reproducible=True, quiet_mode=True,
+            shuffle_training_data=True, train_samples_per_iteration=150, stopping_rounds=2,
+            activation="RectifierWithDropout")
+
+
+@pytest.fixture(scope="module")
+def prostate(tmp_path_factory):
+    d = tmp_path_factory.mktemp("prostate")
+    return hpcdl.import_file(PROSTATE_CSV, destination=str(d / "p.h5"), col_types={"CAPSULE": "enum", "RACE": "enum"})
+
+
+class StopAt:
+    """A hook asking for a stop at an iteration, as SIGTERM does."""
+
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def after_iteration(self, ctx):
+        if ctx.iteration >= self.iteration:
+            ctx.stop_requested = 1
+
+
+def _history(model):
+    return [(r["iterations"], r["samples"], r["epochs"], r["training_logloss"]) for r in model.scoring_history]
+
+
+# -- checkpoint restart (API) ------------------------------------------------------------------------
+def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path):
+    """Stop mid-pass (shuffled rows, dropout, early-stopping state), restart from the file: same model."""
+    full = hpcdl.deeplearning(training_frame=prostate, epochs=4, **BASE)
+    part = hpcdl.deeplearning(training_frame=prostate, epochs=4, hooks=[StopAt(4)], **BASE)
+    assert part.run_info["stop_reason"] == "stop requested (signal)" and part.run_info["iterations"] == 4
+    path = part.save(str(tmp_path / "part.h5"))
+    rest = hpcdl.deeplearning(training_frame=prostate, epochs=4, checkpoint=path, **BASE)
+    assert np.array_equal(rest.net.buffer, full.net.buffer)
+    assert _history(rest) == _history(full)  # iterations, samples and epochs continue; same losses
+    assert rest.run_info["iterations"] == full.run_info["iterations"] > 4
+    assert rest.scoring_history[3]["duration"] <= rest.scoring_history[4]["duration"]  # durations continue
+
+
+def test_restart_with_more_epochs_and_changed_m_parameters(prostate, tmp_path):
+    first = hpcdl.deeplearning(training_frame=prostate, epochs=2, **BASE)
+    assert first.run_info["epochs"] == pytest.approx(2.0)
+    more = hpcdl.deeplearning(training_frame=prostate, checkpoint=first, **{**BASE, "epochs": 5, "l2": 1e-3,
+                                                                            "stopping_rounds": 0})
+    assert more.run_info["epochs"] == pytest.approx(5.0)  # epochs is the new total
+    h_first, h_more = _history(first), _history(more)
+    assert h_more[: len(h_first)] == h_first
+    iterations = [h[0] for h in h_more]
+    assert iterations == sorted(set(iterations)) and iterations[len(h_first)] == h_first[-1][0] + 1
+    assert more.effective["l2"] == 1e-3
+    assert first.run_info["epochs"] == pytest.approx(2.0)  # the checkpoint model itself is untouched
+    with pytest.raises(TrainingError, match=r"epochs=2.0 must be larger than the 5 epochs already trained"):
+        hpcdl.deeplearning(training_frame=prostate, checkpoint=more, **{**BASE, "epochs": 2})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"hidden": [7]}, r"cannot change 'hidden' on checkpoint restart: was \[5\], now \[7\]"),
+    ({"activation": "Tanh"}, r"cannot change 'activation' on checkpoint restart"),
+    ({"adaptive_rate": False}, r"cannot change 'adaptive_rate'"),
+    ({"y": "DPROS"}, r"cannot change the response on checkpoint restart: was 'CAPSULE', now 'DPROS'"),
+    ({"x": X[:-1]}, r"cannot change the predictors"),
+    ({"nfolds": 3}, r"nfolds must be 0"),
+])
+def test_restart_refuses_changed_parameters(prostate, tmp_path, change, message):
+    path = hpcdl.deeplearning(training_frame=prostate, epochs=1, **BASE).save(str(tmp_path / "m.h5"))
+    with pytest.raises((CheckpointError, ValueError), match=message):
+        hpcdl.deeplearning(training_frame=prostate, checkpoint=path, **{**BASE, "epochs": 2, **change})
+
+
+def _frame_variant(prostate, tmp_path, name, edit):
+    df = prostate.as_data_frame()  # categoricals as pandas categories: their categories become the domains
+    df = edit(df) if edit(df) is not None else df
+    return frame_from_numpy(df.reset_index(drop=True), str(tmp_path / f"{name}.h5"))
+
+
+def test_restart_refuses_incompatible_data(prostate, tmp_path):
+    model = hpcdl.deeplearning(training_frame=prostate, epochs=1, **BASE)
+
+    def new_level(df):
+        df["RACE"] = df["RACE"].cat.add_categories(["9"])
+
+    def drop_column(df):
+        del df["PSA"]
+
+    def gleason_as_enum(df):
+        df["GLEASON"] = df["GLEASON"].astype(int).astype(str).astype("category")
+
+    def response_levels(df):
+        df["CAPSULE"] = df["CAPSULE"].cat.rename_categories(["no", "yes"])
+
+    cases = [(new_level, r"column 'RACE' has levels \['0', '1', '2', '9'\], the checkpoint model was trained on "
+                         r"\['0', '1', '2'\]"),
+             (drop_column, r"needs column\(s\) \['PSA'\]"),
+             (gleason_as_enum, r"column 'GLEASON' is categorical, the checkpoint model was trained on it as numeric"),
+             (response_levels, r"response 'CAPSULE' has levels \['no', 'yes'\]")]
+    for edit, message in cases:
+        frame = _frame_variant(prostate, tmp_path, edit.__name__, edit)
+        with pytest.raises(CheckpointError, match=message) as info:
+            hpcdl.deeplearning(training_frame=frame, checkpoint=model, **{**BASE, "epochs": 2})
+        assert frame.path in str(info.value)  # names the file
+    # different rows with the same columns and domains are fine; like H2O, epochs = all samples trained so far
+    # divided by the rows of the frame trained on now (the 380 samples already count as 2 epochs of 190 rows)
+    half = _frame_variant(prostate, tmp_path, "half", lambda df: df.iloc[:190])
+    cont = hpcdl.deeplearning(training_frame=half, checkpoint=model, **{**BASE, "epochs": 3})
+    assert model.run_info["samples"] == 380
+    assert cont.run_info["samples"] == 3 * 190 and cont.run_info["epochs"] == pytest.approx(3.0)
+
+
+# -- divergence ------------------------------------------------------------------------------------
+def test_divergence_stops_cleanly_with_a_finite_model(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 3))
+    frame = frame_from_numpy({"a": a[:, 0], "b": a[:, 1], "c": a[:, 2], "y": a @ [1.0, 2.0, 3.0]},
+                             str(tmp_path / "reg.h5"))
+    kw = dict(y="y", training_frame=frame, hidden=[6], seed=5, threads=1, epochs=20, quiet_mode=True,
+              train_samples_per_iteration=50, adaptive_rate=False, rate=1e4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = hpcdl.deeplearning(**kw)
+    assert any("training diverged at iteration" in str(w.message) and "last good model" in str(w.message)
+               for w in caught)
+    assert model.run_info["stop_reason"] == "diverged"
+    assert np.isfinite(model.net.buffer).all()
+    pred = model.predict(frame, destination=str(tmp_path / "pred.h5")).column("predict")
+    assert np.isfinite(pred).all()
+    assert model.run_info["epochs"] < 20
+    # the same through the command line: the message and exit code 1
+    job = tmp_path / "div.toml"
+    job.write_text(f'[job]\nname = "div"\noutput_dir = "{tmp_path / "out"}"\n[data]\ntraining_frame = '
+                   f'"{frame.path}"\ny = "y"\n[parameters]\nhidden = [6]\nseed = 5\nepochs = 20\n'
+                   "adaptive_rate = false\nrate = 1e4\ntrain_samples_per_iteration = 50\n")
+    assert cli.main(["train", str(job), "--quiet", "--threads", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "hpcdl train: error: training diverged" in err
+    assert np.isfinite(hpcdl.load_model(str(tmp_path / "out" / "div.h5")).net.buffer).all()
+
+
+# -- jobs: checkpoint= in [parameters], SIGTERM, kills --------------------------------------------
+JOB = """[job]
+name = "lc"
+output_dir = "{out}"
+checkpoint_interval = {interval}
+threads = 1
+[data]
+training_frame = "{csv}"
+y = "CAPSULE"
+ignored_columns = ["ID"]
+col_types = {{ CAPSULE = "enum" }}
+[parameters]
+hidden = [5]
+epochs = {epochs}
+seed = 3
+reproducible = true
+shuffle_training_data = true
+train_samples_per_iteration = 100
+stopping_rounds = 0
+quiet_mode = true
+"""
+
+
+def _job(tmp_path, name, epochs=60, interval=0.02):
+    out = tmp_path / name
+    path = tmp_path / f"{name}.toml"
+    path.write_text(JOB.format(out=out, csv=PROSTATE_CSV, epochs=epochs, interval=interval))
+    return str(path), out
+
+
+def test_job_parameter_checkpoint_continues_a_model(tmp_path, capsys):
+    job, out = _job(tmp_path, "first", epochs=3, interval=0)
+    assert cli.main(["train", job, "--quiet"]) == 0
+    first = hpcdl.load_model(str(out / "lc.h5"))
+    job2, out2 = _job(tmp_path, "second", epochs=6, interval=0)
+    assert cli.main(["train", job2, "--quiet", "--set", f'checkpoint="{out / "lc.h5"}"']) == 0
+    second = hpcdl.load_model(str(out2 / "lc.h5"))
+    assert second.run_info["epochs"] == pytest.approx(6.0)
+    assert second.scoring_history[: len(first.scoring_history)] == first.scoring_history
+    capsys.readouterr()
+    code = cli.main(["train", job2, "--quiet", "--set", f'checkpoint="{out / "lc.h5"}"', "--set", "hidden=[9]"])
+    assert code == 1
+    assert "cannot change 'hidden' on checkpoint restart" in capsys.readouterr().err
+
+
+def _start(job, *extra, n_ranks=None):
+    cmd = [os.path.join(BIN, "hpcdl"), "train", job, "--resume", "--quiet", *extra]
+    if n_ranks:
+        cmd = [os.path.join(BIN, "mpiexec"), "-n", str(n_ranks), *cmd]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_checkpoint(out, proc, newer_than=None, timeout=60):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        files = checkpoint_files(str(out / "checkpoints"))
+        if files and files[-1] != newer_than:
+            return files[-1]
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+class Watcher(threading.Thread):
+    """Loads every checkpoint-*.h5 it sees, over and over: none may ever be half-written."""
+
+    def __init__(self, directory):
+        super().__init__(daemon=True)
+        self.directory = directory
+        self.stop = threading.Event()
+        self.loaded = set()
+        self.bad = []
+
+    def run(self):
+        while not self.stop.is_set():
+            for path in glob.glob(os.path.join(self.directory, "checkpoint-*.h5")):
+                try:
+                    model = hpcdl.load_model(path)
+                    assert np.isfinite(model.net.buffer).all()
+                    self.loaded.add(path)
+                except ModelFileError as exc:
+                    if os.path.exists(path) and "no such model file" not in str(exc):
+                        self.bad.append(str(exc))
+            time.sleep(0.02)
+
+
+def _reference(tmp_path, epochs):
+    job, out = _job(tmp_path, "reference", epochs=epochs, interval=0)
+    assert cli.main(["train", job, "--quiet"]) == 0
+    return hpcdl.load_model(str(out / "lc.h5"))
+
+
+def test_sigterm_writes_a_checkpoint_and_exits_3_then_resume_matches(tmp_path):
+    job, out = _job(tmp_path, "term", epochs=60, interval=1000)  # only the signal's checkpoint
+    proc = _start(job)
+    head = proc.stdout.readline()  # "hpcdl: job ...": the frame is loaded, the signal handlers are in place
+    assert head.startswith("hpcdl: job lc"), head + proc.stderr.read()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    stdout = head + stdout
+    assert proc.returncode == 3, stderr
+    assert "stopped by a signal" in stdout + stderr and "--resume" in stdout + stderr
+    files = checkpoint_files(str(out / "checkpoints"))
+    assert len(files) == 1
+    stopped = hpcdl.load_model(files[0])
+    assert stopped.run_info["stop_reason"] == "stop requested (signal)"
+    assert 0 < stopped.run_info["epochs"] < 60
+    assert not os.path.exists(out / "lc.h5")  # no final model from an interrupted run
+    assert cli.main(["train", job, "--resume", "--quiet"]) == 0  # in this process: no second start-up
+    final = hpcdl.load_model(str(out / "lc.h5"))
+    reference = _reference(tmp_path, 60)
+    assert np.array_equal(final.net.buffer, reference.net.buffer)
+    assert [r["iterations"] for r in final.scoring_history] == [r["iterations"] for r in reference.scoring_history]
+
+
+def test_killed_again_and_again_resume_finishes_the_same_model(tmp_path, capsys):
+    """SIGKILL at random points; every checkpoint file seen always loads; resume gives the uninterrupted model."""
+    job, out = _job(tmp_path, "kill", epochs=150, interval=0.02)
+    os.makedirs(out / "checkpoints")
+    watcher = Watcher(str(out / "checkpoints"))
+    watcher.start()
+    seed = random.randrange(10**6)
+    rng = random.Random(seed)
+    last, kills = None, 0
+    try:
+        for _ in range(3):
+            proc = _start(job)
+            newest = _wait_for_checkpoint(out, proc, newer_than=last)
+            if newest is None:  # finished before we could kill it
+                break
+            time.sleep(rng.uniform(0.0, 0.2))  # a random point (~10 epochs/0.1 s; 150 epochs in all)
+            proc.kill()
+            proc.communicate(timeout=30)
+            if proc.returncode == -signal.SIGKILL:
+                kills += 1
+            last = latest_checkpoint(str(out / "checkpoints"))
+            assert last is not None
+            assert not os.path.exists(out / "lc.h5")
+        code = cli.main(["train", job, "--resume", "--quiet"])  # in this process: no start-up time
+    finally:
+        watcher.stop.set()
+        watcher.join()
+    assert code == 0
+    assert kills >= 3, f"only {kills} kills landed (seed {seed})"
+    assert not watcher.bad, watcher.bad
+    assert len(watcher.loaded) >= 3
+    final = hpcdl.load_model(str(out / "lc.h5"))
+    assert final.run_info["stop_reason"] == "epochs reached"
+    reference = _reference(tmp_path, 150)
+    assert np.array_equal(final.net.buffer, reference.net.buffer), f"seed {seed}"
+    # a resume after the job finished has nothing to redo
+    capsys.readouterr()
+    assert cli.main(["train", job, "--resume", "--quiet"]) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, reference.net.buffer)
+
+
+# -- MPI: signal forwarding and a killed rank (mpiexec from this serial test) ------------------------
+def _descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _rank_pid(mpiexec_pid, rank):
+    for pid in _descendants(mpiexec_pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                env = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if f"PMI_RANK={rank}".encode() in env:
+            return pid
+    return None
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_mpiexec_sigterm_exit_3_killed_rank_aborts_and_resume_finishes(tmp_path):
+    job, out = _job(tmp_path, "mpi", epochs=60, interval=0.05)
+    # SIGTERM to mpiexec reaches every rank (Hydra forwards it): clean stop, checkpoint, exit code 3
+    proc = _start(job, n_ranks=2)
+    first = _wait_for_checkpoint(out, proc)
+    assert first is not None
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr
+    stopped = hpcdl.load_model(latest_checkpoint(str(out / "checkpoints")))
+    assert stopped.run_info["stop_reason"] == "stop requested (signal)" and stopped.run_info["ranks"] == 2
+    # SIGKILL of rank 1 mid-training: the whole job ends promptly instead of hanging in a collective
+    proc = _start(job, n_ranks=2)
+    newest = _wait_for_checkpoint(out, proc, newer_than=latest_checkpoint(str(out / "checkpoints")))
+    assert newest is not None
+    victim = _rank_pid(proc.pid, 1)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    t0 = time.time()
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0 and time.time() - t0 < 30
+    resumed_from = hpcdl.load_model(latest_checkpoint(str(out / "checkpoints")))
+    assert resumed_from.run_info["iterations"] > stopped.run_info["iterations"]
+    proc = _start(job, n_ranks=2)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    final = hpcdl.load_model(str(out / "lc.h5"))
+    assert final.run_info["stop_reason"] == "epochs reached" and final.run_info["epochs"] == pytest.approx(60)
+    iterations = [r["iterations"] for r in final.scoring_history]
+    assert iterations == list(range(1, final.run_info["iterations"] + 1))  # one row per iteration, no gaps/repeats
+    assert np.isfinite(final.net.buffer).all()
