@@ -44,6 +44,7 @@ class TrainContext:
     epochs: float = 0.0
     train_seconds: float = 0.0
     stop_requested: int = CONTINUE  # set by a hook (e.g. SIGTERM) on any rank
+    reason: int = CONTINUE  # rank 0: this iteration's stop decision (hooks run after scoring)
     rows: np.ndarray | None = None  # frame row indices this rank trained in the last iteration
     hooks: list = field(default_factory=list)
 
@@ -78,17 +79,27 @@ def _mix_seed(*values: int) -> int:
 
 
 class RowStream:
-    """The order in which one rank visits its local rows, pass after pass."""
+    """The order in which one rank visits its local rows, pass after pass.
 
-    def __init__(self, rows: np.ndarray, shuffle: bool, seed: int, start_offset: int = 0) -> None:
+    Each shuffled pass draws its permutation from its own seed (seed, pass
+    number), so a resumed run re-creates the stream where the checkpoint left
+    it: ``taken`` rows after ``start_offset``.
+    """
+
+    def __init__(self, rows: np.ndarray, shuffle: bool, seed: int, start_offset: int = 0, taken: int = 0) -> None:
         self.rows = rows
         self.shuffle = shuffle
-        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        n = max(1, len(rows))
+        position = start_offset % n + int(taken)
+        self.passes = position // n
         self.order = self._new_pass()
-        self.pos = start_offset % max(1, len(rows))
+        self.pos = position % n
 
     def _new_pass(self) -> np.ndarray:
-        return self.rng.permutation(self.rows) if self.shuffle else self.rows
+        if not self.shuffle:
+            return self.rows
+        return np.random.default_rng(_mix_seed(self.seed, self.passes)).permutation(self.rows)
 
     def take(self, n: int) -> np.ndarray:
         out = []
@@ -98,6 +109,7 @@ class RowStream:
             n -= len(chunk)
             self.pos += len(chunk)
             if self.pos >= len(self.order):
+                self.passes += 1
                 self.order = self._new_pass()
                 self.pos = 0
         return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
@@ -331,11 +343,14 @@ class Trainer:
         comm = self.comm
         t_start = time.time()
         eff = self._effective()
+        previous_run, previous_eff = {}, {}
         if self.checkpoint_model is not None:
             model = self.checkpoint_model
+            previous_run, previous_eff = dict(model.run_info), dict(model.effective)
+            if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed (resume = no restart)
+                eff["seed"] = int(previous_eff.get("seed", eff["seed"]))
             model.params = self.params
-            model.effective = {**eff, "seed": eff["seed"]}
-            eff = model.effective
+            model.effective = eff
         else:
             model = self._new_model(eff)
         for unsupported in ("elastic_averaging", "sparse"):
@@ -376,9 +391,16 @@ class Trainer:
                             n_ranks=n_train_ranks if not single_node else 1, replicated=replicated,
                             seconds_per_row=seconds_per_row, allreduce_seconds=allreduce_seconds,
                             target_ratio=float(eff["target_ratio_comm_to_comp"]))
+        tspi_initial = tspi
+        # Resuming on the same rows per rank: continue the checkpoint's row streams and tspi exactly.
+        same_layout = (previous_run.get("rows_per_rank") == local_counts
+                       and len(previous_run.get("samples_per_rank") or []) == comm.size)
+        if same_layout and previous_eff.get("train_samples_per_iteration") == eff["train_samples_per_iteration"]:
+            tspi_initial = int(previous_run.get("train_samples_per_iteration_initial", tspi))
+            tspi = int(previous_run.get("train_samples_per_iteration", tspi))
         # H2O forces shuffling when every replicated rank makes a full pass (SPEC-detail §3.1).
         shuffle = bool(eff["shuffle_training_data"]) or (replicated and n_train_ranks > 1 and not single_node
-                                                          and tspi == n_train_ranks * n_rows
+                                                          and tspi_initial == n_train_ranks * n_rows
                                                           and not eff.get("reproducible"))
         weights = [float(c) if t else 0.0 for c, t in zip(local_counts, contributing)]
         if replicated:
@@ -386,7 +408,9 @@ class Trainer:
         # Unshuffled replicated ranks start their passes at different rows; shuffled ones differ by seed
         # and start at a pass boundary, so tspi=-1 is exactly one pass over all rows on each rank.
         offset = (comm.rank * rows.size) // max(1, comm.size) if replicated and not shuffle else 0
-        stream = RowStream(rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset)
+        samples_per_rank = [int(v) for v in previous_run["samples_per_rank"]] if same_layout else [0] * comm.size
+        stream = RowStream(rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset,
+                           taken=samples_per_rank[comm.rank])
 
         # Scoring frames live on rank 0 only.
         scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
@@ -402,9 +426,8 @@ class Trainer:
         auto_tune = int(eff["train_samples_per_iteration"]) == -2 and n_train_ranks > 1 and not single_node
         t_comm = comm_seconds_estimate(n_train_ranks, allreduce_seconds)
         fail_rank, fail_iteration = _test_failure_point()
-        samples_per_rank = [0] * comm.size
         run.update({"ranks": comm.size, "threads": threads, "train_samples_per_iteration": tspi,
-                    "train_samples_per_iteration_initial": tspi, "training_ranks": n_train_ranks,
+                    "train_samples_per_iteration_initial": tspi_initial, "training_ranks": n_train_ranks,
                     "rows_per_rank": local_counts, "single_node_mode": single_node,
                     "replicated": replicated, "n_training_rows": n_rows,
                     "seconds_per_row_calibrated": seconds_per_row, "allreduce_seconds": allreduce_seconds})
@@ -450,15 +473,16 @@ class Trainer:
                         "samples_per_rank": samples_per_rank,
                         "train_seconds": train_seconds, "allreduce_seconds_total": allreduce_total})
             finite = bool(np.isfinite(model.net.buffer).all())
-            for hook in self.hooks:
-                hook.after_iteration(ctx)
             new_tspi = tspi
             if comm.rank == 0:
                 reason = scorer.after_iteration(ctx, finite, samples >= target_samples,
                                                 max_runtime and time.time() - t_start > max_runtime)
+                ctx.reason = reason
                 if auto_tune and iteration > 1:
                     new_tspi = corrected_tspi(tspi, comm_seconds=t_comm, iteration_seconds=t2 - t0,
                                               target_ratio=float(eff["target_ratio_comm_to_comp"]))
+            for hook in self.hooks:
+                hook.after_iteration(ctx)
             requested = comm.allreduce_scalar(int(ctx.stop_requested), op="max")
             reason, tspi = comm.bcast((reason, new_tspi) if comm.rank == 0 else None)
             run["train_samples_per_iteration"] = tspi
@@ -525,7 +549,8 @@ class _Scorer:
             else:
                 pick = _score_sample(len(Xv), n_valid, seed + 1)
             self.valid_X, self.valid_y = (Xv, yv) if pick is None else (Xv[pick], None if yv is None else yv[pick])
-        self.start = time.time()
+        last = model.scoring_history[-1] if model.scoring_history else {}
+        self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
         self.last_score_start = 0.0
         self.last_score_duration = 0.0
         self.score_seconds = 0.0
@@ -537,6 +562,23 @@ class _Scorer:
         kind = model.kind
         self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), kind)
         self.quiet = bool(eff.get("quiet_mode"))
+        vf = trainer.validation_frame
+        self.frames_key = [os.path.abspath(trainer.training_frame.path), int(trainer.training_frame.nrow),
+                           None if vf is None else os.path.abspath(vf.path), None if vf is None else int(vf.nrow)]
+        state = model.run_info.get("scorer_state") if trainer.checkpoint_model is not None else None
+        if state and state.get("frames") == self.frames_key:  # best losses compare only on the same frames
+            self.best_loss = float(state["best_loss"])
+            self.stop_values = [float(v) for v in state["stop_values"]]
+            if model.best_buffer is not None and state.get("best_row") is not None:
+                self.best_buffer = model.best_buffer.copy()
+                self.best_metrics = (None, None, int(state["best_row"]))
+
+    def _save_state(self) -> None:
+        """Keep what a resumed run needs to decide as this one would (saved in checkpoints)."""
+        self.model.best_buffer = self.best_buffer
+        self.model.run_info["scorer_state"] = {
+            "best_loss": self.best_loss, "stop_values": list(self.stop_values), "frames": self.frames_key,
+            "best_row": self.best_metrics[2] if self.best_metrics is not None else None}
 
     def score(self, ctx: TrainContext, speed: float, first: bool = False) -> None:
         model = self.model
@@ -558,6 +600,11 @@ class _Scorer:
             self.trainer.progress(row, model)
 
     def after_iteration(self, ctx: TrainContext, finite: bool, finished: bool, out_of_time: bool) -> int:
+        reason = self._decide(ctx, finite, finished, out_of_time)
+        self._save_state()
+        return reason
+
+    def _decide(self, ctx: TrainContext, finite: bool, finished: bool, out_of_time: bool) -> int:
         model = self.model
         eff = self.eff
         if not finite:
