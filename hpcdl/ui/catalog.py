@@ -99,6 +99,8 @@ class Catalog:
                     frames[key] = entry
                 elif name.lower().endswith(EXPORT_EXTENSIONS):
                     candidates[key] = path
+        live = {(e["path"]) for e in list(models.values()) + list(frames.values())}
+        self._kinds = {sig: kind for sig, kind in self._kinds.items() if sig[0] in live}  # forget old files
         self.models, self.frames, self._candidates = models, frames, candidates
         for key in models:
             files.update({k: candidates[k] for k in self.exports_of(key) if k in candidates})

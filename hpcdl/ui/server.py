@@ -117,9 +117,11 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _read_only(self) -> None:
+        self.close_connection = True  # a request body, if any, is never read
         self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
         self.send_header("Allow", "GET, HEAD")
         self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
         self.end_headers()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _read_only

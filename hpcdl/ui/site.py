@@ -10,6 +10,7 @@ from .catalog import Catalog
 from .views import browser_json, model_view
 
 MODEL_CACHE_SIZE = 8  # loaded models (weights included) kept in memory
+CACHE_ENTRIES = 1000  # model headers / frame summaries kept
 
 
 def _model_header(path: str) -> dict:
@@ -58,6 +59,8 @@ class Site:
         try:
             sig = self._sig(entry)
             if sig not in self._headers:
+                if len(self._headers) > CACHE_ENTRIES:  # rotating checkpoints: forget old versions
+                    self._headers.clear()
                 try:
                     self._headers[sig] = _model_header(entry["path"])
                 except (KeyError, ValueError, TypeError) as exc:  # ModelFileError is a ValueError
@@ -213,6 +216,8 @@ class Site:
             return None
         sig = self._sig(entry)
         if sig not in self._summaries:
+            if len(self._summaries) > CACHE_ENTRIES:
+                self._summaries.clear()
             summary = frame_summary(entry["path"])
             summary["path"] = key  # never show absolute paths of the host
             self._summaries[sig] = browser_json({**summary, "key": key, "job": entry.get("job")})
