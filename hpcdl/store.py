@@ -109,24 +109,23 @@ def write_model_file(path: str, content: dict, *, force: bool = False) -> str:
     buffer = np.ascontiguousarray(content["buffer"], dtype=np.float32)
     best = content.get("best_buffer")
     arrays = [buffer] + ([np.ascontiguousarray(best, dtype=np.float32)] if best is not None else [])
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["hpcdl_version"] = content.get("hpcdl_version", "")
-            f.attrs["model_id"] = content["model_id"]
-            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            f.attrs["checksum"] = np.uint32(_checksum(texts, arrays))
-            net = f.create_group("net")
-            for key, value in content["net_attrs"].items():
-                net.attrs[key] = texts[f"net/{key}"]
-            net.create_dataset("buffer", data=buffer)
-            if best is not None:
-                net.create_dataset("best_buffer", data=arrays[1])
-            for key, text in texts.items():
-                if not key.startswith("net/"):
-                    group, name = key.split("/")
-                    f.require_group(group).create_dataset(name, data=text, dtype=h5py.string_dtype())
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:  # closed before the rename
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["hpcdl_version"] = content.get("hpcdl_version", "")
+        f.attrs["model_id"] = content["model_id"]
+        f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        f.attrs["checksum"] = np.uint32(_checksum(texts, arrays))
+        net = f.create_group("net")
+        for key in content["net_attrs"]:
+            net.attrs[key] = texts[f"net/{key}"]
+        net.create_dataset("buffer", data=buffer)
+        if best is not None:
+            net.create_dataset("best_buffer", data=arrays[1])
+        for key, text in texts.items():
+            if not key.startswith("net/"):
+                group, name = key.split("/")
+                f.require_group(group).create_dataset(name, data=text, dtype=h5py.string_dtype())
     return path
 
 

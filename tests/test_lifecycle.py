@@ -28,9 +28,9 @@ DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 PROSTATE_CSV = os.path.join(DATA, "prostate.csv")
 BIN = os.path.dirname(sys.executable)
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
-BASE = dict(x=X, y="CAPSULE", hidden=[5], seed=5, threads=1, reproducible=True, quiet_mode=True,
-            shuffle_training_data=True, train_samples_per_iteration=150, stopping_rounds=2,
-            activation="RectifierWithDropout")
+BASE = {"x": X, "y": "CAPSULE", "hidden": [5], "seed": 5, "threads": 1, "reproducible": True, "quiet_mode": True,
+        "shuffle_training_data": True, "train_samples_per_iteration": 150, "stopping_rounds": 2,
+        "activation": "RectifierWithDropout"}
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +55,26 @@ def _history(model):
 
 
 # -- checkpoint restart (API) ------------------------------------------------------------------------
-def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path):
-    """Stop mid-pass (shuffled rows, dropout, early-stopping state), restart from the file: same model."""
-    full = hpcdl.deeplearning(training_frame=prostate, epochs=4, **BASE)
-    part = hpcdl.deeplearning(training_frame=prostate, epochs=4, hooks=[StopAt(4)], **BASE)
-    assert part.run_info["stop_reason"] == "stop requested (signal)" and part.run_info["iterations"] == 4
+@pytest.mark.parametrize("stop_at, change", [
+    (4, {}),  # mid-pass: shuffled rows, dropout, ADADELTA state
+    # noisy manual rate: the best model (iteration 5) lies before the stop, early stopping comes after it
+    (6, {"adaptive_rate": False, "rate": 0.05, "seed": 2, "activation": "Rectifier"}),
+])
+def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at, change):
+    """Stop, save, restart from the file: the same model and history as without the stop."""
+    params = {**BASE, **change, "epochs": 6}
+    full = hpcdl.deeplearning(training_frame=prostate, **params)
+    part = hpcdl.deeplearning(training_frame=prostate, hooks=[StopAt(stop_at)], **params)
+    assert part.run_info["stop_reason"] == "stop requested (signal)" and part.run_info["iterations"] == stop_at
     path = part.save(str(tmp_path / "part.h5"))
-    rest = hpcdl.deeplearning(training_frame=prostate, epochs=4, checkpoint=path, **BASE)
+    rest = hpcdl.deeplearning(training_frame=prostate, checkpoint=path, **params)
     assert np.array_equal(rest.net.buffer, full.net.buffer)
     assert _history(rest) == _history(full)  # iterations, samples and epochs continue; same losses
-    assert rest.run_info["iterations"] == full.run_info["iterations"] > 4
+    assert rest.run_info["iterations"] == full.run_info["iterations"] > stop_at
+    assert rest.run_info["stop_reason"] == full.run_info["stop_reason"]
+    assert rest.run_info.get("best_iteration") == full.run_info.get("best_iteration")
+    if change:  # the case is what it claims: best model restored at the end, early stop after the restart
+        assert full.run_info["stop_reason"] == "early stopping" and full.run_info["best_iteration"] < stop_at
     assert rest.scoring_history[3]["duration"] <= rest.scoring_history[4]["duration"]  # durations continue
 
 
@@ -119,8 +129,8 @@ def test_restart_refuses_incompatible_data(prostate, tmp_path):
     def response_levels(df):
         df["CAPSULE"] = df["CAPSULE"].cat.rename_categories(["no", "yes"])
 
-    cases = [(new_level, r"column 'RACE' has levels \['0', '1', '2', '9'\], the checkpoint model was trained on "
-                         r"\['0', '1', '2'\]"),
+    cases = [(new_level, (r"column 'RACE' has levels \['0', '1', '2', '9'\], the checkpoint model was trained on "
+                          r"\['0', '1', '2'\]")),
              (drop_column, r"needs column\(s\) \['PSA'\]"),
              (gleason_as_enum, r"column 'GLEASON' is categorical, the checkpoint model was trained on it as numeric"),
              (response_levels, r"response 'CAPSULE' has levels \['no', 'yes'\]")]
@@ -143,8 +153,8 @@ def test_divergence_stops_cleanly_with_a_finite_model(tmp_path, capsys):
     a = rng.normal(size=(300, 3))
     frame = frame_from_numpy({"a": a[:, 0], "b": a[:, 1], "c": a[:, 2], "y": a @ [1.0, 2.0, 3.0]},
                              str(tmp_path / "reg.h5"))
-    kw = dict(y="y", training_frame=frame, hidden=[6], seed=5, threads=1, epochs=20, quiet_mode=True,
-              train_samples_per_iteration=50, adaptive_rate=False, rate=1e4)
+    kw = {"y": "y", "training_frame": frame, "hidden": [6], "seed": 5, "threads": 1, "epochs": 20,
+          "quiet_mode": True, "train_samples_per_iteration": 50, "adaptive_rate": False, "rate": 1e4}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = hpcdl.deeplearning(**kw)
@@ -367,6 +377,7 @@ def test_mpiexec_sigterm_exit_3_killed_rank_aborts_and_resume_finishes(tmp_path)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 3, stderr
+    assert stdout.count("stopped by a signal") == 1  # rank 0 reports it once
     stopped = hpcdl.load_model(latest_checkpoint(str(out / "checkpoints")))
     assert stopped.run_info["stop_reason"] == "stop requested (signal)" and stopped.run_info["ranks"] == 2
     # SIGKILL of rank 1 mid-training: the whole job ends promptly instead of hanging in a collective
@@ -382,7 +393,7 @@ def test_mpiexec_sigterm_exit_3_killed_rank_aborts_and_resume_finishes(tmp_path)
     resumed_from = hpcdl.load_model(latest_checkpoint(str(out / "checkpoints")))
     assert resumed_from.run_info["iterations"] > stopped.run_info["iterations"]
     proc = _start(job, n_ranks=2)
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
     final = hpcdl.load_model(str(out / "lc.h5"))
     assert final.run_info["stop_reason"] == "epochs reached" and final.run_info["epochs"] == pytest.approx(60)

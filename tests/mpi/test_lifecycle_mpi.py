@@ -58,9 +58,9 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     comm = _world()
     directory = _shared_dir(comm)
     frame = _prostate(comm, directory)
-    params = dict(x=X, y="CAPSULE", hidden=[5], epochs=3, seed=9, reproducible=True, quiet_mode=True,
-                  train_samples_per_iteration=60, shuffle_training_data=True, replicate_training_data=replicate,
-                  activation="RectifierWithDropout", stopping_rounds=0)
+    params = {"x": X, "y": "CAPSULE", "hidden": [5], "epochs": 3, "seed": 9, "reproducible": True,
+              "quiet_mode": True, "train_samples_per_iteration": 60, "shuffle_training_data": True,
+              "replicate_training_data": replicate, "activation": "RectifierWithDropout", "stopping_rounds": 0}
     full = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, **params)
 
     job = SimpleNamespace(checkpoint_interval=0, checkpoint_dir=os.path.join(directory, f"ck-{replicate}"))
