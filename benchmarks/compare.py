@@ -1,0 +1,160 @@
+"""Side-by-side Fashion-MNIST benchmark: hpcdl (per-sample and mini-batch), H2O-3, PyTorch.
+
+    python benchmarks/compare.py --frames DIR [--threads 2] [--epochs 10]
+        [--systems hpcdl,hpcdl-mb,torch,h2o] [--mini-batch 32] [--out results.json] [--markdown table.md]
+
+Every system runs in its own process, one after the other, on the same frames
+(``hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out DIR``), the same
+number of threads and epochs, and the booklet's MNIST trial network
+(784-200-200-200-10, ReLU with dropout: input 0.2, hidden 0.5, L1 1e-5):
+
+- ``hpcdl``    per-sample HOGWILD! (mini_batch_size=1, H2O's algorithm), ADADELTA defaults
+- ``hpcdl-mb`` BLAS mini-batch HOGWILD! (mini_batch_size=--mini-batch), --mb-set settings
+- ``torch``    benchmarks/torch_mlp.py: plain PyTorch, Adam, batch 128 (extra: pip install torch)
+- ``h2o``      benchmarks/h2o_mlp.py: H2O-3 Deep Learning (extra: pip install h2o; Java 11+)
+
+A missing reference system is skipped with a message. The table shows wall time of
+the training call, training samples/s, test error after the last epoch, the time to
+the target test accuracy (default 88.5%), peak resident memory, and the 1-minute load
+average before and after each run (other users' load makes a run slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def machine() -> dict:
+    model = platform.processor() or ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        with open("/proc/meminfo") as fh:
+            ram_gb = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "ram_gb": ram_gb, "python": platform.python_version(),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def run_system(name: str, args) -> dict | None:
+    py = sys.executable
+    common = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", str(args.epochs), "--json"]
+    if name == "hpcdl":
+        cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", "1"]
+        cmd += [a for s in args.set for a in ("--set", s)]
+    elif name == "hpcdl-mb":
+        cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.mini_batch)]
+        cmd += [a for s in args.set + args.mb_set for a in ("--set", s)]
+    elif name == "torch":
+        if importlib.util.find_spec("torch") is None:
+            print("compare: torch is not installed (pip install torch); skipping PyTorch", file=sys.stderr)
+            return None
+        cmd = [py, os.path.join(HERE, "torch_mlp.py"), *common, "--batch", str(args.torch_batch)]
+    elif name == "h2o":
+        if importlib.util.find_spec("h2o") is None:
+            print("compare: h2o is not installed (pip install h2o); skipping H2O-3", file=sys.stderr)
+            return None
+        if shutil.which("java") is None:
+            print("compare: no java on PATH; skipping H2O-3", file=sys.stderr)
+            return None
+        cmd = [py, os.path.join(HERE, "h2o_mlp.py"), *common]
+    else:
+        raise SystemExit(f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o)")
+    load_before = os.getloadavg()[0]
+    print(f"compare: running {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        print(f"compare: {name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}", file=sys.stderr)
+        return None
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
+    result = json.loads(line)
+    result["name"] = name
+    result["load_before"] = load_before
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def fmt(v, spec: str, none: str = "-") -> str:
+    return none if v is None else format(v, spec)
+
+
+def table(results: list[dict], target: float) -> str:
+    head = (f"| system | wall s | samples/s | test error | time to {target:.1%} s | peak RSS MB | load before/after |\n"
+            "|---|---|---|---|---|---|---|")
+    lines = [head]
+    labels = {"hpcdl": "hpcdl per-sample (mini_batch_size=1)", "torch": "PyTorch (Adam, batch {b})",
+              "h2o": "H2O-3 {v}", "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)"}
+    for r in results:
+        label = labels[r["name"]].format(b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""))
+        lines.append(f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
+                     f"{fmt(r['test_error'], '.4f')} | {fmt(r.get('time_to_target'), '.1f', 'not reached')} | "
+                     f"{fmt(r.get('peak_rss_mb'), ',.0f')} | {r['load_before']:.2f} / {r['load_after']:.2f} |")
+    by = {r["name"]: r for r in results}
+    ratios = []
+    if "h2o" in by and by["h2o"].get("samples_per_second"):
+        for name in ("hpcdl", "hpcdl-mb"):
+            if name in by:
+                ratios.append(f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x")
+    if "torch" in by and "hpcdl-mb" in by:
+        ratios.append(f"hpcdl-mb / PyTorch samples/s = {by['hpcdl-mb']['samples_per_second'] / by['torch']['samples_per_second']:.2f}x")
+    return "\n".join(lines) + ("\n\n" + "; ".join(ratios) if ratios else "")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=float, default=10)
+    ap.add_argument("--systems", default="hpcdl,hpcdl-mb,torch,h2o")
+    ap.add_argument("--mini-batch", type=int, default=32)
+    ap.add_argument("--torch-batch", type=int, default=128)
+    ap.add_argument("--target", type=float, default=0.885)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="hpcdl parameter for both hpcdl runs")
+    ap.add_argument("--mb-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="hpcdl parameter for the mini-batch run only")
+    ap.add_argument("--out", help="write all results (with curves) as JSON")
+    ap.add_argument("--markdown", help="write the table as Markdown")
+    args = ap.parse_args(argv)
+    info = machine()
+    results = []
+    for name in [s.strip() for s in args.systems.split(",") if s.strip()]:
+        r = run_system(name, args)
+        if r is not None:
+            results.append(r)
+            print(f"compare: {name}: {r['samples_per_second']:,.0f} samples/s, test error {r['test_error']:.4f}",
+                  file=sys.stderr, flush=True)
+    text = (f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; "
+            f"{args.threads} threads, {args.epochs:g} epochs\n\n" + table(results, args.target))
+    print(text)
+    if args.out:
+        with open(args.out + ".tmp", "w") as fh:
+            json.dump({"machine": info, "args": vars(args), "results": results}, fh, indent=1, default=str)
+        os.replace(args.out + ".tmp", args.out)
+    if args.markdown:
+        with open(args.markdown + ".tmp", "w") as fh:
+            fh.write(text + "\n")
+        os.replace(args.markdown + ".tmp", args.markdown)
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
