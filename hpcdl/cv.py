@@ -177,6 +177,8 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     from .train import Trainer
 
     comm = comm or comm_mod.world()
+    if dinfo.autoencoder:
+        raise ParameterError("cross-validation is not allowed for an autoencoder", "nfolds")
     seed = params.seed
     if seed in (None, -1):  # one seed for the folds and every model, the same on every rank
         seed = int(comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if comm.rank == 0 else None))

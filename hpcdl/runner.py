@@ -100,6 +100,9 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         from .grid import run_grid_job
 
         return run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
+    from .grid import reject_grid_values
+
+    reject_grid_values(params)  # lists of values in [parameters]: point at [grid]
     p = DeepLearningParameters(**params)
     if p.fold_column:
         from .cv import excluding_fold_column

@@ -22,7 +22,7 @@ from . import comm as comm_mod
 from . import kernels, metrics
 from .frame import Frame, shard_range
 from .model import Model, base_activation, compute_varimp, hyper_from_params, score_outputs
-from .params import DeepLearningParameters
+from .params import DeepLearningParameters, ParameterError
 from .prep import DataInfo, balance_classes
 
 # Stop reasons broadcast from rank 0 (0 = keep going).
@@ -714,6 +714,10 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
     p.validate(classification=bool(dinfo.classification), n_classes=n_classes)
     if p.nfolds or p.fold_column:
         from .cv import check_no_validation_frame, cross_validate
+
+        if checkpoint_model is not None:
+            raise ParameterError("cross-validation (nfolds or fold_column) is not allowed on a checkpoint restart",
+                                 "nfolds" if p.nfolds else "fold_column")
 
         check_no_validation_frame(p, valid_frame is not None)
         return cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)

@@ -161,3 +161,43 @@ def test_cv_metrics_survive_save_and_load(binomial, tmp_path):
     assert back.cross_validation_metrics["logloss"] == m.cross_validation_metrics["logloss"]
     assert back.cross_validation_metrics_summary == m.cross_validation_metrics_summary
     assert back.metrics(xval=True)["AUC"] == m.cross_validation_metrics["AUC"]
+
+
+def test_cv_job_file_and_list_values_in_parameters(binomial, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    frame, _, _, _ = binomial
+    job = tmp_path / "cv.toml"
+    job.write_text(f"""
+[job]
+name = "cvjob"
+output_dir = "{tmp_path / 'out'}"
+[data]
+training_frame = "{frame.path}"
+y = "y"
+x = ["a", "b", "c"]
+[parameters]
+nfolds = 2
+hidden = [3]
+epochs = 1
+seed = 1
+""")
+    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    saved = hpcdl.load_model(json.loads(res.stdout)["model_path"])
+    assert saved.cross_validation_metrics_summary["logloss"]["mean"] > 0
+    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--set", "l1=[0.0, 1e-3]"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "[grid]" in res.stderr
+
+
+def test_cv_not_on_checkpoint_restart(binomial, tmp_path):
+    frame, _, _, _ = binomial
+    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, hidden=[3], epochs=1, seed=1, threads=1)
+    path = m.save(str(tmp_path / "m.h5"))
+    with pytest.raises(ParameterError, match="checkpoint"):
+        hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, hidden=[3], epochs=2, seed=1,
+                           fold_column="fold", checkpoint=path)
