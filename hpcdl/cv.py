@@ -185,8 +185,8 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     model_id = params.model_id or comm.bcast(Model.new_id() if comm.rank == 0 else None)
     folds, n_folds = assign_folds(frame, dinfo, nfolds=int(params.nfolds), fold_assignment=params.fold_assignment,
                                   fold_column=params.fold_column, seed=seed)
-    fold_params = dict(nfolds=0, fold_assignment="AUTO", fold_column=None, keep_cross_validation_predictions=False,
-                       seed=seed)
+    fold_params = {"nfolds": 0, "fold_assignment": "AUTO", "fold_column": None,
+                   "keep_cross_validation_predictions": False, "seed": seed}
     fold_models, fold_metrics, fold_sizes = [], [], []
     holdout = {}  # fold -> (rows, corrected outputs, valid)
     for k in range(n_folds):

@@ -249,7 +249,7 @@ class Grid:
 
         def order(e: GridEntry):
             v = e.metrics.get(key)
-            missing = e.status != "ok" or v is None or v != v
+            missing = e.status != "ok" or v is None or math.isnan(v)
             return (e.status != "ok", missing, sign * v if not missing else 0.0, e.index)
 
         self.entries.sort(key=order)
@@ -399,16 +399,15 @@ def write_summary(grid: Grid, directory: str) -> None:
     w.writerow(columns)
     for r in rows:
         w.writerow([_csv_value(r.get(c)) for c in columns])
-    with atomic_path(os.path.join(directory, "summary.csv")) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
+    with atomic_path(os.path.join(directory, "summary.csv")) as tmp, open(tmp, "w", encoding="utf-8",
+                                                                           newline="") as fh:
+        fh.write(buf.getvalue())
     doc = {"format": "hpcdl-grid", "format_version": 1, "grid_id": grid.grid_id,
            "hyper_params": grid.hyper_params, "search_criteria": grid.search_criteria,
            "sort_by": grid.sort_metric, "decreasing": grid.decreasing, "kind": grid.kind,
            "models": [e.record() for e in grid.entries]}
-    with atomic_path(os.path.join(directory, "summary.json")) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(dumps(doc))
+    with atomic_path(os.path.join(directory, "summary.json")) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(dumps(doc))
 
 
 def load_grid(directory: str) -> Grid:

@@ -39,7 +39,7 @@ def test_balance_counts_as_asked():
 
 
 def test_training_on_balanced_rows_and_probabilities_back_to_priors(imbalanced):
-    frame, y = imbalanced
+    frame, _ = imbalanced
     m = hpcdl.deeplearning(y="y", training_frame=frame, balance_classes=True, hidden=[8], epochs=5, seed=1,
                            threads=1, score_training_samples=0, stopping_rounds=0)
     info = m.run_info

@@ -34,7 +34,7 @@ def frames(tmp_path_factory):
     return _binomial(d / "train.h5", seed=0), _binomial(d / "valid.h5", n=200, seed=1)
 
 
-FAST = dict(epochs=2, seed=7, threads=1, score_training_samples=0, stopping_rounds=0)
+FAST = {"epochs": 2, "seed": 7, "threads": 1, "score_training_samples": 0, "stopping_rounds": 0}
 
 
 def test_cartesian_grid_has_every_combination_sorted_best_first(frames):
@@ -206,24 +206,24 @@ l1 = [0.0, 1e-3, -5.0]
 strategy = "Cartesian"
 """)
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
-                         capture_output=True, text=True, cwd=REPO, timeout=120)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert [m["status"] for m in doc["models"]] == ["ok", "ok", "failed"]
     saved = load_grid(str(tmp_path / "out" / "grid"))
     assert sorted(saved.model_ids) == ["jg_model_1", "jg_model_2"]
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(tmp_path / "out" / "grid")],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 0 and "jg_model_1" in res.stdout and "Failed models (1)" in res.stdout
     # hpcdl grid JOB with a grid. override: a random subset of a bigger space
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(job), "--threads", "1", "--quiet",
                           "--set", "grid.l1=[0.0, 1e-4, 1e-3]", "--set", "search_criteria.strategy='RandomDiscrete'",
                           "--set", "search_criteria.max_models=2", "--output-dir", str(tmp_path / "out2")],
-                         capture_output=True, text=True, cwd=REPO, timeout=120)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
     assert len(load_grid(str(tmp_path / "out2" / "grid"))) == 2
     job.write_text(job.read_text().replace("[grid]\nl1 = [0.0, 1e-3, -5.0]\n", ""))
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(job)], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(job)], check=False, capture_output=True, text=True,
                          cwd=REPO, timeout=60)
     assert res.returncode != 0 and "no [grid] table" in res.stderr
 

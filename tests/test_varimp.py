@@ -115,14 +115,14 @@ def test_varimp_saved_and_cli(mixed, tmp_path):
     path = m.save(str(tmp_path / "m.h5"))
     assert hpcdl.load_model(path).varimp() == m.varimp()
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "3", "--json"],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == m.varimp()[:3]
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "4"],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 0 and "top 4 of 9" in res.stdout and m.varimp()[0]["variable"] in res.stdout
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--plot", str(tmp_path / "vi.txt")],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert res.returncode == 1 and ".png" in res.stderr and not (tmp_path / "vi.txt").exists()
 
 
