@@ -235,3 +235,18 @@ def test_grid_with_cross_validation_sorts_on_xval_metrics(frames):
         assert e.metric_source == "xval"
         assert e.metrics["logloss"] == m.cross_validation_metrics["logloss"]
         assert not math.isnan(e.metrics["logloss"])
+
+
+def test_grid_level_early_stopping_rule():
+    from hpcdl.grid import GridEntry, _should_stop_early, check_search_criteria
+
+    def entries(values):
+        return [GridEntry(index=i + 1, model_id=f"m{i + 1}", hyper={}, kind="binomial", metrics={"logloss": v})
+                for i, v in enumerate(values)]
+
+    crit = check_search_criteria({"strategy": "RandomDiscrete", "stopping_rounds": 2})
+    assert crit["stopping_tolerance"] == 1e-3  # the grid's default tolerance
+    assert not _should_stop_early(entries([0.9, 0.8, 0.7]), crit)  # fewer than 2k models
+    assert not _should_stop_early(entries([0.9, 0.8, 0.7, 0.6]), crit)  # the best keeps improving
+    assert _should_stop_early(entries([0.5, 0.6, 0.7, 0.8, 0.9]), crit)  # no better model in the last rounds
+    assert not _should_stop_early(entries([0.5, 0.6, 0.7, 0.8, 0.9]), check_search_criteria({}))  # off by default
