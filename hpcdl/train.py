@@ -294,7 +294,8 @@ class Trainer:
                           adaptive_rate=bool(eff["adaptive_rate"]), momentum=momentum)
         net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
         self.comm.bcast_array(net.buffer, root=0)
-        return Model(model_id=eff.get("model_id") or Model.new_id(), params=self.params, effective=eff,
+        model_id = eff.get("model_id") or self.comm.bcast(Model.new_id() if self.comm.rank == 0 else None)
+        return Model(model_id=model_id, params=self.params, effective=eff,
                      dinfo=dinfo, net=net)
 
     def _local_rows(self, eff: dict):
