@@ -13,6 +13,12 @@ number of threads and epochs, and the booklet's MNIST trial network
 - ``torch``    benchmarks/torch_mlp.py: plain PyTorch, Adam, batch 128 (extra: pip install torch)
 - ``h2o``      benchmarks/h2o_mlp.py: H2O-3 Deep Learning (extra: pip install h2o; Java 11+)
 
+and a race to the target accuracy on the same layers without dropout or L1 (the trial
+network's dropout keeps every system below 88.5% within 10 epochs):
+
+- ``hpcdl-plain`` BLAS mini-batch (--plain-batch), Rectifier, Nesterov momentum (PLAIN_HPCDL)
+- ``torch-plain`` the PyTorch script without dropout and L1, Adam, batch 128
+
 A missing reference system is skipped with a message. The table shows wall time of
 the training call, training samples/s, test error after the last epoch, the time to
 the target test accuracy (default 88.5%), peak resident memory, and the 1-minute load
@@ -32,6 +38,11 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The mini-batch settings of the race: no dropout, no L1, Nesterov momentum.
+PLAIN_HPCDL = ["activation=Rectifier", "input_dropout_ratio=0", "l1=0", "adaptive_rate=false", "rate=0.02",
+               "momentum_start=0.9", "momentum_stable=0.9", "score_interval=1"]
+TORCH_PLAIN = ["--input-dropout", "0", "--hidden-dropout", "0", "--l1", "0"]
 
 
 def machine() -> dict:
@@ -62,11 +73,16 @@ def run_system(name: str, args) -> dict | None:
     elif name == "hpcdl-mb":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.mini_batch)]
         cmd += [a for s in args.set + args.mb_set for a in ("--set", s)]
-    elif name == "torch":
+    elif name == "hpcdl-plain":
+        cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.plain_batch)]
+        cmd += [a for s in PLAIN_HPCDL + args.plain_set for a in ("--set", s)]
+    elif name in ("torch", "torch-plain"):
         if importlib.util.find_spec("torch") is None:
             print("compare: torch is not installed (pip install torch); skipping PyTorch", file=sys.stderr)
             return None
         cmd = [py, os.path.join(HERE, "torch_mlp.py"), *common, "--batch", str(args.torch_batch)]
+        if name == "torch-plain":
+            cmd += TORCH_PLAIN
     elif name == "h2o":
         if importlib.util.find_spec("h2o") is None:
             print("compare: h2o is not installed (pip install h2o); skipping H2O-3", file=sys.stderr)
@@ -76,7 +92,8 @@ def run_system(name: str, args) -> dict | None:
             return None
         cmd = [py, os.path.join(HERE, "h2o_mlp.py"), *common]
     else:
-        raise SystemExit(f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o)")
+        raise SystemExit(f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o, hpcdl-plain, "
+                         "torch-plain)")
     load_before = os.getloadavg()[0]
     print(f"compare: running {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -101,7 +118,9 @@ def table(results: list[dict], target: float) -> str:
             "|---|---|---|---|---|---|---|")
     lines = [head]
     labels = {"hpcdl": "hpcdl per-sample (mini_batch_size=1)", "torch": "PyTorch (Adam, batch {b})",
-              "h2o": "H2O-3 {v}", "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)"}
+              "h2o": "H2O-3 {v}", "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)",
+              "hpcdl-plain": "race: hpcdl mini-batch {b}, no dropout, Nesterov",
+              "torch-plain": "race: PyTorch no dropout, Adam, batch {b}"}
     for r in results:
         label = labels[r["name"]].format(b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""))
         lines.append(f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
@@ -113,8 +132,9 @@ def table(results: list[dict], target: float) -> str:
         for name in ("hpcdl", "hpcdl-mb"):
             if name in by:
                 ratios.append(f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x")
-    if "torch" in by and "hpcdl-mb" in by:
-        ratios.append(f"hpcdl-mb / PyTorch samples/s = {by['hpcdl-mb']['samples_per_second'] / by['torch']['samples_per_second']:.2f}x")
+    for a, b in (("hpcdl-mb", "torch"), ("hpcdl-plain", "torch-plain")):
+        if a in by and b in by:
+            ratios.append(f"{a} / {b} samples/s = {by[a]['samples_per_second'] / by[b]['samples_per_second']:.2f}x")
     return "\n".join(lines) + ("\n\n" + "; ".join(ratios) if ratios else "")
 
 
@@ -123,8 +143,11 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=float, default=10)
-    ap.add_argument("--systems", default="hpcdl,hpcdl-mb,torch,h2o")
+    ap.add_argument("--systems", default="hpcdl,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o")
     ap.add_argument("--mini-batch", type=int, default=32)
+    ap.add_argument("--plain-batch", type=int, default=16)
+    ap.add_argument("--plain-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="hpcdl parameter for the race run (after PLAIN_HPCDL)")
     ap.add_argument("--torch-batch", type=int, default=128)
     ap.add_argument("--target", type=float, default=0.885)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -27,6 +27,11 @@ def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
         try:
             if path.endswith(".h5"):
                 target = path
+                if not os.path.exists(path):
+                    raise FileNotFoundError(
+                        f"{path}: no such frame file; create it with `hpcdl import FILE --out {path}`"
+                        " or, for MNIST-style IDX files (e.g. apt-get install dataset-fashion-mnist), "
+                        f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {os.path.dirname(path)}`")
             else:
                 base = os.path.basename(path)
                 for ext in (".gz", ".csv", ".tsv", ".txt"):
