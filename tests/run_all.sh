@@ -6,13 +6,14 @@
 set -u
 cd "$(dirname "$0")/.."
 VENV=${HPCDL_VENV:-.venv}
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || exit 1
 fi
 if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
     "$VENV/bin/python" -m pip install -q -e ".[test,export,plot]" || exit 1
 fi
-export PATH="$PWD/$VENV/bin:$PATH"
+export PATH="$VENV/bin:$PATH"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 results=$(mktemp -d)
 status=0
