@@ -48,8 +48,7 @@ def csv_files(frames_dir: str) -> list[str]:
             tmp = csv + ".tmp"
             with open(tmp, "w") as fh:
                 fh.write(",".join(cols + ["label"]) + "\n")
-                for row, lab in zip(X, labels):
-                    fh.write(",".join(map(str, row.tolist())) + f",{lab}\n")
+                fh.writelines(",".join(map(str, row.tolist())) + f",{lab}\n" for row, lab in zip(X, labels))
             os.replace(tmp, csv)
         out.append(csv)
     return out

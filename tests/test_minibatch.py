@@ -6,11 +6,18 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from hpcdl.kernels import Hyper, Net, minibatch, predict, train  # noqa: E402
-from hpcdl.kernels import reference as ref_mod  # noqa: E402
-from hpcdl.kernels.reference import RefNet  # noqa: E402
+from test_kernels import (
+    ACTS,
+    OPTIMIZERS,
+    assert_same_state,
+    hyper_for,
+    make_data,
+    make_net,
+)
 
-from test_kernels import ACTS, OPTIMIZERS, assert_same_state, hyper_for, make_data, make_net  # noqa: E402
+from hpcdl.kernels import Hyper, Net, minibatch, predict, train
+from hpcdl.kernels import reference as ref_mod
+from hpcdl.kernels.reference import RefNet
 
 CASES = (
     ("softmax", "CrossEntropy"),
