@@ -2,8 +2,11 @@
 
 With --ui a client polls the job page's two endpoints once a second, as the
 open page in a browser does. Runs alternate (plain, ui, plain, ui, ...) so that
-drifting machine load hits both alike; the figure is the median over repeats of
-samples/s with the UI divided by samples/s without it.
+drifting machine load hits both alike. Two figures, medians over the repeats:
+samples/s with the UI / without it (what a user sees, but noisy on a shared
+machine), and the CPU seconds the whole process used (training, scoring, the
+server thread) with the UI / without it (steadier: other programs' load does not
+add to it).
 
     /work/venv/bin/python benchmarks/ui_overhead.py [--repeats 3] [--epochs 1500] [--threads 1]
 """
@@ -14,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -74,8 +78,13 @@ def poll(port: int, stop: threading.Event, counts: list) -> None:
         stop.wait(1.0)
 
 
-def run(job: str, threads: int, ui: bool) -> tuple[float, float, int]:
-    """(samples/s, wall seconds, answered polls) of one `hpcdl train` run."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(job: str, threads: int, ui: bool) -> tuple[float, float, float, int]:
+    """(samples/s, wall seconds, CPU seconds, answered polls) of one `hpcdl train` run."""
     cmd = [sys.executable, "-m", "hpcdl.cli", "train", job, "--json", "--threads", str(threads)]
     counts: list = []
     stop = threading.Event()
@@ -84,17 +93,17 @@ def run(job: str, threads: int, ui: bool) -> tuple[float, float, int]:
         cmd += ["--ui", "--port", str(port)]
         poller = threading.Thread(target=poll, args=(port, stop, counts), daemon=True)
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-    t0 = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    t0, cpu0 = time.time(), _children_cpu()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     if ui:
         poller.start()
-    out, _ = proc.communicate()
-    wall = time.time() - t0
+    out, err = proc.communicate()
+    wall, cpu = time.time() - t0, _children_cpu() - cpu0
     stop.set()
     if proc.returncode != 0:
-        raise SystemExit(f"hpcdl train failed ({proc.returncode})")
+        raise SystemExit(f"hpcdl train failed ({proc.returncode}):\n{err[-3000:]}")
     info = json.loads(out)["run_info"]
-    return float(info["samples"]) / float(info["train_seconds"]), wall, sum(1 for c in counts if c == 200)
+    return float(info["samples"]) / float(info["train_seconds"]), wall, cpu, sum(1 for c in counts if c == 200)
 
 
 def main() -> None:
@@ -106,19 +115,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hpcdl-ui-bench-") as d:
         job = write_job(d, args.epochs)
         run(job, args.threads, False)  # warm-up: numba's compile cache, the imported frame
-        ratios, rows = [], []
+        ratios, cpu_ratios, rows = [], [], []
         for i in range(args.repeats):
-            plain, wall_plain, _ = run(job, args.threads, False)
-            live, wall_live, polls = run(job, args.threads, True)
+            plain, _, cpu_plain, _ = run(job, args.threads, False)
+            live, _, cpu_live, polls = run(job, args.threads, True)
             ratios.append(live / plain)
-            rows.append((i + 1, plain, live, live / plain, wall_plain, wall_live, polls))
+            cpu_ratios.append(cpu_live / cpu_plain)
+            rows.append((i + 1, plain, live, live / plain, cpu_plain, cpu_live, cpu_live / cpu_plain, polls))
     print(f"prostate, hidden [50,50], {args.epochs} epochs, {args.threads} thread(s), 1 rank; "
           "with --ui the job page's two endpoints are polled once a second")
-    print(f"{'run':>3} {'plain samples/s':>16} {'--ui samples/s':>15} {'ratio':>6} {'wall plain':>10} "
-          f"{'wall ui':>8} {'polls':>6}")
-    for i, plain, live, ratio, wp, wl, polls in rows:
-        print(f"{i:>3} {plain:>16,.0f} {live:>15,.0f} {ratio:>6.3f} {wp:>9.1f}s {wl:>7.1f}s {polls:>6}")
-    print(f"median ratio (--ui / plain samples/s): {statistics.median(ratios):.3f}")
+    print(f"{'run':>3} {'plain samples/s':>16} {'--ui samples/s':>15} {'ratio':>6} {'plain CPU':>10} "
+          f"{'--ui CPU':>9} {'ratio':>6} {'polls':>6}")
+    for i, plain, live, ratio, cp, cl, cratio, polls in rows:
+        print(f"{i:>3} {plain:>16,.0f} {live:>15,.0f} {ratio:>6.3f} {cp:>9.2f}s {cl:>8.2f}s {cratio:>6.3f} {polls:>6}")
+    print(f"median ratio --ui / plain: samples/s {statistics.median(ratios):.3f}, "
+          f"CPU seconds {statistics.median(cpu_ratios):.3f}")
 
 
 if __name__ == "__main__":

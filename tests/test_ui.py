@@ -402,3 +402,38 @@ def test_train_with_ui_serves_live_progress(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+EXIT_SCRIPT = r"""
+import sys, threading, time
+from hpcdl.ui import serve_directory
+
+srv = serve_directory(sys.argv[1], "127.0.0.1", 0)
+inside = threading.Event()
+jobs = srv.site.jobs
+def slow_jobs():  # a request still being answered when the program ends
+    inside.set()
+    time.sleep(1.0)
+    return jobs()
+srv.site.jobs = slow_jobs
+srv.start()
+print(srv.server_address[1], flush=True)
+inside.wait(30)
+sys.exit(0)
+"""
+
+
+def test_exit_lets_requests_in_flight_finish(tree):
+    """The program ends while a request is answered: the answer still arrives (no thread frozen mid-request,
+    which inside h5py would hang the interpreter's exit)."""
+    proc = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, str(tree["runs"])], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        port = int(proc.stdout.readline())
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/api/jobs")
+        resp = conn.getresponse()
+        assert resp.status == 200 and [j["key"] for j in json.loads(resp.read())["jobs"]] == ["iris", "second"]
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()

@@ -17,11 +17,13 @@ and a path with '.'/'..' segments, backslashes or NUL is 400 before any lookup.
 
 from __future__ import annotations
 
+import atexit
 import json
 import mimetypes
 import os
 import socket
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
@@ -31,6 +33,7 @@ from .site import Site
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+EXIT_WAIT_SECONDS = 10.0  # at exit, how long requests in flight may take to finish
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -66,7 +69,10 @@ def split_path(raw: str) -> list[str]:
 class Handler(BaseHTTPRequestHandler):
     server_version = "hpcdl-ui"
     sys_version = ""
-    protocol_version = "HTTP/1.1"
+    # HTTP/1.0: one request per connection, so no handler thread idles on a kept-alive socket
+    # and the server can finish its requests quickly when the process exits.
+    protocol_version = "HTTP/1.0"
+    timeout = 30  # seconds a client may take to send its request
 
     # set on the server object
     @property
@@ -205,6 +211,13 @@ class UIServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.loopback_only = host in LOOPBACK or host.startswith("127.")
         self._thread = None
+        self._handlers: list[threading.Thread] = []
+
+    def process_request(self, request, client_address) -> None:
+        """One daemon thread per request, remembered so that :meth:`stop` can wait for it."""
+        t = threading.Thread(target=self.process_request_thread, args=(request, client_address), daemon=True)
+        self._handlers = [h for h in self._handlers if h.is_alive()] + [t]
+        t.start()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind asks DNS for the host's full name (slow or hanging without a resolver).
@@ -220,15 +233,27 @@ class UIServer(ThreadingHTTPServer):
         return f"http://{shown}:{port}/"
 
     def start(self) -> UIServer:
-        """Serve on a daemon thread (it dies with the process; training never waits for it)."""
+        """Serve on a daemon thread; training never waits for it.
+
+        At interpreter exit the server stops and lets requests in flight finish first: a
+        request thread frozen by the interpreter's shutdown while inside h5py would keep
+        h5py's global lock, and the exit (which closes h5py objects) would wait for it forever.
+        """
         self._thread = threading.Thread(target=self.serve_forever, name="hpcdl-ui", daemon=True,
-                                        kwargs={"poll_interval": 0.5})
+                                        kwargs={"poll_interval": 0.2})
         self._thread.start()
+        atexit.register(self.stop, EXIT_WAIT_SECONDS)
         return self
 
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+    def stop(self, wait: float | None = None) -> None:
+        """Stop accepting, close the socket, and wait (at most ``wait`` seconds) for requests in flight."""
+        if self._thread is not None and self._thread.is_alive():
+            self.shutdown()
+        self.socket.close()
+        deadline = None if wait is None else time.monotonic() + wait
+        for t in list(self._handlers):
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        atexit.unregister(self.stop)
 
 
 def bind(site: Site, host: str = "127.0.0.1", port: int = 54321, tries: int = 1, verbose: bool = False) -> UIServer:
