@@ -89,6 +89,8 @@ def cmd_train(args) -> int:
         job.output_dir = os.path.abspath(args.output_dir)
     if args.ui:
         job.ui, job.port = True, args.port
+    if args.bind:
+        job.ui_bind = args.bind
     if args.quiet:
         job.quiet = True
     return run_job(job, resume=args.resume, as_json=args.json)
@@ -161,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue from the job's newest complete checkpoint")
     s.add_argument("--ui", action="store_true", help="serve the live training view (rank 0)")
     s.add_argument("--port", type=int, default=54321)
+    s.add_argument("--bind", default=None, help="web view address (default 127.0.0.1; see README before widening)")
     s.add_argument("--quiet", action="store_true")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=cmd_train)

@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-JOB_KEYS = {"name", "output_dir", "threads", "checkpoint_interval", "save_model", "ui", "port",
+JOB_KEYS = {"name", "output_dir", "threads", "checkpoint_interval", "save_model", "ui", "port", "ui_bind",
             "parallelism", "quiet"}
 DATA_KEYS = {"training_frame", "validation_frame", "test_frame", "x", "y", "ignored_columns", "col_types",
              "header", "sep", "na_strings"}
@@ -40,6 +40,7 @@ class Job:
     save_model: bool = True
     ui: bool = False
     port: int = 54321
+    ui_bind: str = "127.0.0.1"
     parallelism: int = 1
     quiet: bool = False
     data: dict = field(default_factory=dict)
@@ -114,7 +115,8 @@ def load_job(path: str, overrides: list[str] | None = None) -> Job:
               threads=job_t.get("threads") or None,
               checkpoint_interval=float(job_t.get("checkpoint_interval", 300.0)),
               save_model=bool(job_t.get("save_model", True)), ui=bool(job_t.get("ui", False)),
-              port=int(job_t.get("port", 54321)), parallelism=int(job_t.get("parallelism", 1)),
+              port=int(job_t.get("port", 54321)), ui_bind=str(job_t.get("ui_bind", "127.0.0.1")),
+              parallelism=int(job_t.get("parallelism", 1)),
               quiet=bool(job_t.get("quiet", False)),
               data=dict(data_t), parameters=dict(doc.get("parameters", {})), grid=dict(doc.get("grid", {})),
               search_criteria=dict(doc.get("search_criteria", {})))
