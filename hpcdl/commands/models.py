@@ -168,14 +168,21 @@ def register(subparsers) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_show)
 
-    s = sub.add_parser("save", help="copy a model to a file or directory (refuses to overwrite without --force)")
+    for parent in (sub, subparsers):  # `hpcdl models save` and the short `hpcdl save` (likewise load)
+        _add_save(parent.add_parser("save", help="copy a model to a file or directory (refuses to overwrite "
+                                                 "without --force)"))
+        _add_load(parent.add_parser("load", help="check that a model file loads (clear error if not)"))
+
+
+def _add_save(s) -> None:
     s.add_argument("model", help="model id or file name in --dir, or a path")
     s.add_argument("dest", help="destination file, or a directory (file <model_id>.h5 there)")
     s.add_argument("--dir", default=".", help="model directory to find MODEL in")
     s.add_argument("--force", action="store_true", help="overwrite an existing file")
     s.set_defaults(func=cmd_save)
 
-    s = sub.add_parser("load", help="check that a model file loads (clear error if not)")
+
+def _add_load(s) -> None:
     s.add_argument("model", help="model id or file name in --dir, or a path")
     s.add_argument("--dir", default=".")
     s.set_defaults(func=cmd_load)
