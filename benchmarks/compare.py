@@ -66,7 +66,7 @@ def machine() -> dict:
 
 def run_system(name: str, args) -> dict | None:
     py = sys.executable
-    common = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", str(args.epochs), "--json"]
+    common = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", f"{args.epochs:g}", "--json"]
     if name == "hpcdl":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", "1"]
         cmd += [a for s in args.set for a in ("--set", s)]

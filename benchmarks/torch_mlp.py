@@ -10,8 +10,10 @@ softmax cross-entropy. Optimizer: Adam (lr 1e-3), batch 128, shuffled each epoch
 PyTorch's dropout is inverted (kept units scaled by 1/(1-p) in training), H2O's is not;
 the networks are otherwise the same.
 
-Test accuracy is measured after every epoch; the time to 88.5% is the training wall
-time (evaluation excluded) until the first epoch that reaches it.
+Test accuracy is measured after every epoch; the time to 88.5% is the wall time since
+training started (evaluations included, as hpcdl's scoring is) at the first epoch that
+reaches it. ``wall_seconds`` is the training loop with its evaluations, data loading
+excluded; ``samples_per_second`` counts training time only.
 """
 
 from __future__ import annotations
@@ -76,7 +78,6 @@ def main(argv=None) -> int:
     except ImportError:
         print("torch is not installed (pip install 'hpcdl[bench]' or pip install torch)", file=sys.stderr)
         return 3
-    t_wall = time.time()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     Xtr, ytr, Xte, yte = load_frames(args.frames)
@@ -96,6 +97,7 @@ def main(argv=None) -> int:
     train_seconds = 0.0
     time_to_target = None
     history = []
+    t_wall = time.time()
     for epoch in range(1, args.epochs + 1):
         net.train()
         t0 = time.perf_counter()
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
             acc = float((net(Xte_t).argmax(1) == yte_t).float().mean())
         history.append({"epoch": epoch, "train_seconds": round(train_seconds, 3), "test_accuracy": acc})
         if time_to_target is None and acc >= args.target:
-            time_to_target = train_seconds
+            time_to_target = time.time() - t_wall
         if not args.json:
             print(f"epoch {epoch:3d}  train {train_seconds:7.1f}s  {epoch * n / train_seconds:9,.0f} samples/s  "
                   f"test accuracy {acc:.4f}", flush=True)
