@@ -331,8 +331,10 @@ def train_batch(
                 active[r] = 0
             for b in range(nb):
                 keep = M[b, o : o + units[l + 1]]
-                for r in range(n_rows):
-                    active[r] += 1 if keep[r // m] != ZERO else 0
+                for j in range(units[l + 1]):
+                    kept = 1 if keep[j] != ZERO else 0
+                    for c in range(m):
+                        active[j * m + c] += kept
         else:
             for r in range(n_rows):
                 active[r] = nb
