@@ -10,6 +10,8 @@ number of threads and epochs, and the booklet's MNIST trial network
 
 - ``hpcdl``    per-sample HOGWILD! (mini_batch_size=1, H2O's algorithm), ADADELTA defaults
 - ``hpcdl-mb`` BLAS mini-batch HOGWILD! (mini_batch_size=--mini-batch), --mb-set settings
+- ``hpcdl-mpi`` per-sample, but ``threads`` MPI ranks x 1 thread on this machine: H2O's
+  multi-node model averaging instead of HOGWILD! threads (peak RSS is rank 0's)
 - ``torch``    benchmarks/torch_mlp.py: plain PyTorch, Adam, batch 128 (extra: pip install torch)
 - ``h2o``      benchmarks/h2o_mlp.py: H2O-3 Deep Learning (extra: pip install h2o; Java 11+)
 
@@ -73,6 +75,14 @@ def run_system(name: str, args) -> dict | None:
     elif name == "hpcdl-mb":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.mini_batch)]
         cmd += [a for s in args.set + args.mb_set for a in ("--set", s)]
+    elif name == "hpcdl-mpi":
+        mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        if mpiexec is None:
+            print("compare: no mpiexec; skipping hpcdl-mpi", file=sys.stderr)
+            return None
+        cmd = [mpiexec, "-n", str(args.threads), py, os.path.join(HERE, "fashion_mnist.py"),
+               *common[:2], "--threads", "1", *common[4:], "--mini-batch", "1"]
+        cmd += [a for s in args.set for a in ("--set", s)]
     elif name == "hpcdl-plain":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.plain_batch)]
         cmd += [a for s in PLAIN_HPCDL + args.plain_set for a in ("--set", s)]
@@ -119,17 +129,19 @@ def table(results: list[dict], target: float) -> str:
     lines = [head]
     labels = {"hpcdl": "hpcdl per-sample (mini_batch_size=1)", "torch": "PyTorch (Adam, batch {b})",
               "h2o": "H2O-3 {v}", "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)",
+              "hpcdl-mpi": "hpcdl per-sample, {r} MPI ranks x 1 thread",
               "hpcdl-plain": "race: hpcdl mini-batch {b}, no dropout, Nesterov",
               "torch-plain": "race: PyTorch no dropout, Adam, batch {b}"}
     for r in results:
-        label = labels[r["name"]].format(b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""))
+        label = labels[r["name"]].format(b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""),
+                                         r=r.get("ranks"))
         lines.append(f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
                      f"{fmt(r['test_error'], '.4f')} | {fmt(r.get('time_to_target'), '.1f', 'not reached')} | "
                      f"{fmt(r.get('peak_rss_mb'), ',.0f')} | {r['load_before']:.2f} / {r['load_after']:.2f} |")
     by = {r["name"]: r for r in results}
     ratios = []
     if "h2o" in by and by["h2o"].get("samples_per_second"):
-        for name in ("hpcdl", "hpcdl-mb"):
+        for name in ("hpcdl", "hpcdl-mpi", "hpcdl-mb"):
             if name in by:
                 ratios.append(f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x")
     for a, b in (("hpcdl-mb", "torch"), ("hpcdl-plain", "torch-plain")):
@@ -143,7 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=float, default=10)
-    ap.add_argument("--systems", default="hpcdl,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o")
+    ap.add_argument("--systems", default="hpcdl,hpcdl-mpi,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o")
     ap.add_argument("--mini-batch", type=int, default=32)
     ap.add_argument("--plain-batch", type=int, default=16)
     ap.add_argument("--plain-set", action="append", default=[], metavar="KEY=VALUE",

@@ -117,6 +117,12 @@ def main(argv=None) -> int:
         key, _, value = item.partition("=")
         params[key.strip()] = parse_value(value.strip())
     result = run(args.frames, args.threads, params, args.target, quiet=args.json)
+    from hpcdl import comm as comm_mod
+
+    world = comm_mod.world()
+    result["ranks"] = world.size
+    if world.rank != 0:  # under mpiexec: one report, from rank 0
+        return 0
     if args.json:
         print(json.dumps(result, default=str))
     else:
