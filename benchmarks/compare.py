@@ -42,8 +42,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The mini-batch settings of the race: no dropout, no L1, Nesterov momentum.
-PLAIN_HPCDL = ["activation=Rectifier", "input_dropout_ratio=0", "l1=0", "adaptive_rate=false", "rate=0.02",
-               "momentum_start=0.9", "momentum_stable=0.9", "score_interval=1"]
+PLAIN_HPCDL = ["activation=Rectifier", "input_dropout_ratio=0", "l1=0", "adaptive_rate=false", "rate=0.05",
+               "rate_annealing=5e-6", "momentum_start=0.9", "momentum_stable=0.9", "score_interval=1"]
 TORCH_PLAIN = ["--input-dropout", "0", "--hidden-dropout", "0", "--l1", "0"]
 
 
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=float, default=10)
     ap.add_argument("--systems", default="hpcdl,hpcdl-mpi,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o")
     ap.add_argument("--mini-batch", type=int, default=32)
-    ap.add_argument("--plain-batch", type=int, default=16)
+    ap.add_argument("--plain-batch", type=int, default=32)
     ap.add_argument("--plain-set", action="append", default=[], metavar="KEY=VALUE",
                     help="hpcdl parameter for the race run (after PLAIN_HPCDL)")
     ap.add_argument("--torch-batch", type=int, default=128)
