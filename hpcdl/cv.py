@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from .model import prediction_columns
 from .params import ParameterError
 
 FOLD_ASSIGNMENTS = ("Random", "Modulo", "Stratified")
@@ -250,14 +251,4 @@ def _holdout_columns(model, order: np.ndarray, out: np.ndarray, thresholds: np.n
     inverse = np.empty(n_rows, dtype=np.int64)
     inverse[order] = np.arange(len(order))
     out, thresholds = out[inverse], thresholds[inverse]
-    kind = model.kind
-    if kind == "regression":
-        return {"predict": model.dinfo.response_to_original(out[:, 0])}
-    if kind == "binomial":
-        labels = (out[:, 1] >= thresholds).astype(np.int32)
-    else:
-        labels = np.argmax(out, axis=1).astype(np.int32)
-    cols = {"predict": labels}
-    for k, level in enumerate(model.dinfo.response_domain):
-        cols[level] = out[:, k]
-    return cols
+    return prediction_columns(model.dinfo, model.kind, out, thresholds)

@@ -123,18 +123,8 @@ class Model:
         kind = self.kind
         if kind == "autoencoder":
             return self.dinfo.reconstruction_to_original(out)
-        if kind == "regression":
-            return {"predict": self.dinfo.response_to_original(out[:, 0])}
-        probs = self.correct_probabilities(out)
-        if kind == "binomial":
-            threshold = self.threshold()
-            labels = (probs[:, 1] >= threshold).astype(np.int32)
-        else:
-            labels = np.argmax(probs, axis=1).astype(np.int32)
-        cols = {"predict": labels}
-        for k, level in enumerate(self.dinfo.response_domain):
-            cols[level] = probs[:, k]
-        return cols
+        probs = out if kind == "regression" else self.correct_probabilities(out)
+        return prediction_columns(self.dinfo, kind, probs, self.threshold() if kind == "binomial" else None)
 
     def correct_probabilities(self, probs: np.ndarray) -> np.ndarray:
         prior = self.run_info.get("class_prior")
@@ -328,6 +318,23 @@ class Model:
 
     def show(self) -> None:
         print(self)
+
+
+def prediction_columns(dinfo: DataInfo, kind: str, out: np.ndarray, threshold=None) -> dict[str, np.ndarray]:
+    """H2O's prediction columns: ``predict`` (+ one probability per class) from network outputs.
+
+    ``threshold`` (binomial only) is a scalar or one value per row.
+    """
+    if kind == "regression":
+        return {"predict": dinfo.response_to_original(out[:, 0])}
+    if kind == "binomial":
+        labels = (out[:, 1] >= threshold).astype(np.int32)
+    else:
+        labels = np.argmax(out, axis=1).astype(np.int32)
+    cols = {"predict": labels}
+    for k, level in enumerate(dinfo.response_domain):
+        cols[level] = out[:, k]
+    return cols
 
 
 def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> dict:

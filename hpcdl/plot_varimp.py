@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fsutil import atomic_path
-from .plotting import _format_of, _pyplot
+from .plotting import _format_of, _pyplot, save_figure
 
 
 def plot_varimp(table: list[dict], path: str, *, top: int = 20, title: str | None = None) -> str:
@@ -34,8 +33,7 @@ def plot_varimp(table: list[dict], path: str, *, top: int = 20, title: str | Non
         ax.set_title(title or f"Variable importances ({shown})")
         ax.grid(True, axis="x", alpha=0.3)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=120)
+        save_figure(fig, path, fmt)
     finally:
         plt.close(fig)
     return path

@@ -36,6 +36,12 @@ def _format_of(path: str) -> str:
     return "jpeg" if ext == "jpg" else ext
 
 
+def save_figure(fig, path: str, fmt: str) -> None:
+    """Write a matplotlib figure atomically (never a half-written image)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120)
+
+
 def check_plot(path: str) -> None:
     """Raise PlotError now if ``path`` cannot be drawn (unknown extension, matplotlib missing)."""
     _format_of(path)
@@ -72,8 +78,7 @@ def plot_reconstruction_error(errors, path: str, *, threshold: float | None = No
         ax.legend(loc="best", fontsize=8)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=120)
+        save_figure(fig, path, fmt)
     finally:
         plt.close(fig)
     return path
