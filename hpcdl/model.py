@@ -36,6 +36,7 @@ def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
         quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
         input_dropout_ratio=float(eff["input_dropout_ratio"]),
         hidden_dropout_ratios=tuple(float(r) for r in ratios),
+        shared_dropout_masks=eff.get("hidden_dropout_masks", "Shared") == "Shared",
         l1=float(eff["l1"]), l2=float(eff["l2"]), max_w2=float(eff["max_w2"]),
         adaptive_rate=bool(eff["adaptive_rate"]), rho=float(eff["rho"]), epsilon=float(eff["epsilon"]),
         rate=float(eff["rate"]), rate_annealing=float(eff["rate_annealing"]), rate_decay=float(eff["rate_decay"]),

@@ -203,6 +203,7 @@ PARAMETERS: tuple[Param, ...] = (
     # --- regularization ----------------------------------------------------
     _p("input_dropout_ratio", 0.0, "float", "Fraction of input values dropped per training row", "M", _UNIT_OPEN),
     _p("hidden_dropout_ratios", None, "float_list", "Per-hidden-layer dropout fraction (*WithDropout only; default 0.5 each)", "M", _UNIT_OPEN, nullable=True, aliases=("hidden_dropout_ratio",)),
+    _p("hidden_dropout_masks", "Shared", "enum", "Shared (H2O-3): unit j is kept or dropped in every hidden layer together; Independent: a separate mask per layer (hpcdl extension)", "M", choices=("Shared", "Independent")),
     _p("l1", 0.0, "float", "L1 regularization on weights", "M", _NONNEG),
     _p("l2", 0.0, "float", "L2 regularization on weights", "M", _NONNEG),
     _p("max_w2", math.inf, "float", "Cap on the sum of squared incoming weights of a unit (+inf = none; Rectifier default 1000)", "M", Interval(0, math.inf, "right")),

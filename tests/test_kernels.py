@@ -99,7 +99,8 @@ def hyper_for(loss, output, optimizer, fast, dropout):
     kw = dict(OPTIMIZERS[optimizer])
     kw.update(loss=loss, fast_mode=fast, huber_delta=0.3, quantile_alpha=0.3)
     if dropout:
-        kw.update(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.3, 0.5))
+        kw.update(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.3, 0.5),
+                  shared_dropout_masks=dropout != "independent")
     if output == "autoencoder" and optimizer == "adadelta":
         kw.update(sparsity_beta=0.5, average_activation=0.1)
     if optimizer == "adadelta":
@@ -114,7 +115,7 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
     rows = [3, 7, 1, 12]
     for optimizer in OPTIMIZERS:
         for fast in (True, False):
-            for dropout in (False, True):
+            for dropout in (False, True, "independent"):
                 hyper = hyper_for(loss, output, optimizer, fast, dropout)
                 net = make_net(activation, output, hyper)
                 ref = RefNet.from_net(net)
@@ -329,6 +330,21 @@ def test_dropout_uniforms_are_keyed_and_uniform():
     assert not np.array_equal(u, ref_mod.dropout_uniforms(7, 123, 1, 20000))
     assert 0.0 <= u.min() and u.max() < 1.0
     assert abs(u.mean() - 0.5) < 0.01 and abs((u < 0.3).mean() - 0.3) < 0.01
+
+
+def test_shared_hidden_masks_drop_the_same_units_in_every_layer():
+    """H2O-3 seeds every hidden layer's mask alike: unit j is dropped in all layers or none."""
+    ref = RefNet.from_net(Net([N_IN, 64, 64, 64, 3], "Rectifier", "softmax",
+                              adaptive_rate=True, momentum=False))
+    for shared in (True, False):
+        hyper = Hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5),
+                      shared_dropout_masks=shared)
+        same = []
+        for sample in range(50):
+            inp, hidden = ref_mod.dropout_keeps(ref, hyper, seed=5, sample=sample, n_inputs=N_IN)
+            assert 0.2 < hidden[0].mean() < 0.8
+            same.append(np.array_equal(hidden[0], hidden[1]) and np.array_equal(hidden[1], hidden[2]))
+        assert all(same) if shared else not any(same)
 
 
 def test_single_thread_training_is_bit_reproducible():

@@ -42,7 +42,7 @@ def test_blas_minibatch_equals_reference(activation, output, loss):
     X, T = make_data(output, seed=3)
     rows = np.array([5, 0, 9, 13, 2, 30, 7, 8, 21, 11, 4])  # batches of 4, 4, 3
     for optimizer in OPTIMIZERS:
-        for fast, dropout in ((True, True), (False, False), (False, True)):
+        for fast, dropout in ((True, True), (False, False), (False, True), (True, "independent")):
             hyper = hyper_for(loss, output, optimizer, fast, dropout)
             net = make_net(activation, output, hyper)
             ref = RefNet.from_net(net)

@@ -99,6 +99,8 @@ H2O3_DEFAULTS = {
     "model_id": None,
     "unseen_level_policy": "NA",
     "classification": None,
+    # hpcdl's name for what H2O-3 does without a parameter (one mask seed for all layers)
+    "hidden_dropout_masks": "Shared",
 }
 
 

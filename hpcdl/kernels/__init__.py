@@ -86,6 +86,7 @@ def _pack(net: Net, hyper: Hyper, mini_batch_size: int = 1, training: bool = Fal
     ip[_core.I_BATCH] = int(mini_batch_size)
     ip[_core.I_MAXW2] = int(math.isfinite(hyper.max_w2))
     ip[_core.I_SPARSE] = int(hyper.sparsity_beta > 0.0)
+    ip[_core.I_SHARED_MASKS] = int(bool(hyper.shared_dropout_masks))
     fp = np.zeros(_core.N_FP, dtype=np.float64)
     fp[_core.F_HUBER] = hyper.huber_delta
     fp[_core.F_QALPHA] = hyper.quantile_alpha

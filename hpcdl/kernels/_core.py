@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .rng import layer_key, unit_uniform
+from .rng import hidden_mask_key, layer_key, unit_uniform
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -26,8 +26,8 @@ CROSSENTROPY, QUADRATIC, HUBER, ABSOLUTE, QUANTILE = 0, 1, 2, 3, 4
 ADADELTA, SGD, MOMENTUM, NESTEROV = 0, 1, 2, 3
 
 # ip layout
-I_ACT, I_OUT, I_LOSS, I_OPT, I_FAST, I_BATCH, I_MAXW2, I_SPARSE = range(8)
-N_IP = 8
+I_ACT, I_OUT, I_LOSS, I_OPT, I_FAST, I_BATCH, I_MAXW2, I_SPARSE, I_SHARED_MASKS = range(9)
+N_IP = 9
 # fp layout
 (
     F_HUBER,
@@ -456,8 +456,9 @@ def _schedule(fp, opt, n):
 
 
 @njit(**JIT)
-def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_seed):
-    """Copy the input row into a (with input dropout) and draw the hidden dropout masks."""
+def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_seed, shared_masks):
+    """Copy the input row into a (with input dropout) and draw the hidden dropout masks
+    (one key for all hidden layers when shared_masks, see rng.hidden_mask_key)."""
     n0 = units[0]
     if in_drop > 0.0:
         key = layer_key(key_seed, gidx, 0)
@@ -471,7 +472,7 @@ def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_se
         ao = a_off[h + 1]
         p = np.float32(hdrop[h])
         if p > ZERO:
-            key = layer_key(key_seed, gidx, h + 1)
+            key = hidden_mask_key(key_seed, gidx, h, shared_masks)
             for j in range(units[h + 1]):
                 hscale[ao + j] = ZERO if unit_uniform(key, j) < p else ONE
         else:
@@ -889,6 +890,7 @@ def train_block(
     sparse = ip[I_SPARSE] != 0
     batch = ip[I_BATCH]
     in_drop = fp[F_INDROP]
+    shared_masks = ip[I_SHARED_MASKS] != 0
     if batch <= 1:
         for k in range(start, stop):
             row = rows[k]
@@ -903,6 +905,7 @@ def train_block(
                 in_drop,
                 hdrop,
                 key_seed,
+                shared_masks,
             )
             forward(
                 W,
@@ -973,6 +976,7 @@ def train_block(
                 in_drop,
                 hdrop,
                 key_seed,
+                shared_masks,
             )
             forward(
                 W,

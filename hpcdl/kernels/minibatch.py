@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _core as C
-from .rng import layer_key, unit_uniform
+from .rng import hidden_mask_key, layer_key, unit_uniform
 
 JIT = C.JIT
 ZERO = C.ZERO
@@ -114,9 +114,10 @@ def _offsets(units):
 
 
 @njit(**JIT)
-def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_seed, A0, M):
+def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_seed, shared_masks, A0, M):
     """A0[b] = input row with input dropout; M[b, uoff[h+1] + j] = keep (1) / drop (0) of
-    hidden unit j of hidden layer h; keyed by the global sample index gidx0 + b."""
+    hidden unit j of hidden layer h; keyed by the global sample index gidx0 + b (and by
+    the layer unless shared_masks, see rng.hidden_mask_key)."""
     n0 = units[0]
     p_in = np.float32(in_drop)
     for b in range(nb):
@@ -137,7 +138,7 @@ def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_s
             p = np.float32(hdrop[h])
             mrow = M[b, o : o + n]
             if p > ZERO:
-                key = layer_key(key_seed, gidx, h + 1)
+                key = hidden_mask_key(key_seed, gidx, h, shared_masks)
                 for j in range(n):
                     mrow[j] = ZERO if unit_uniform(key, j) < p else ONE
             else:
@@ -280,7 +281,7 @@ def train_batch(
     A0 = np.empty((nb, units[0]), dtype=np.float32)
     M = np.ones((nb, max(1, uoff[n_layers + 1])), dtype=np.float32)
     WIN = np.zeros((nb, max(1, uoff[n_layers + 1])), dtype=np.int64)
-    _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, fp[C.F_INDROP], hdrop, key_seed, A0, M)
+    _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, fp[C.F_INDROP], hdrop, key_seed, ip[C.I_SHARED_MASKS] != 0, A0, M)
     acts = _forward_batch(W, B, units, mult, w_off, b_off, act, out, A0, M, WIN, uoff)
     if ip[C.I_SPARSE] != 0:
         for b in range(nb):

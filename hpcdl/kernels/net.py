@@ -182,6 +182,9 @@ class Hyper:
     hidden_dropout_ratios: tuple = field(
         default_factory=tuple
     )  # one per hidden layer, 0 = none
+    # H2O-3 draws every hidden layer's mask from one seed: unit j is kept or dropped in
+    # all hidden layers together (False: an independent mask per layer)
+    shared_dropout_masks: bool = True
     l1: float = 0.0
     l2: float = 0.0
     max_w2: float = float("inf")

@@ -41,6 +41,16 @@ def layer_key(seed, sample, layer):
 
 
 @njit(cache=True)
+def hidden_mask_key(seed, sample, hidden_layer, shared):
+    """Key of hidden layer ``hidden_layer``'s (0-based) dropout mask for one sample.
+
+    shared (H2O-3's behaviour, hidden_dropout_masks="Shared"): every hidden layer uses
+    the first hidden layer's key, so unit j is kept or dropped in all hidden layers
+    together; otherwise each layer has its own key (independent masks)."""
+    return layer_key(seed, sample, 1 if shared else hidden_layer + 1)
+
+
+@njit(cache=True)
 def unit_uniform(key, unit):
     """Uniform float32 in [0, 1) for one unit (24 random bits, exact in float32)."""
     z = mix64(key + (np.uint64(unit) + _ONE) * GOLDEN)
