@@ -210,17 +210,20 @@ class CheckpointHook:
 
 
 def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Frame,
-                          validation_frame: Frame | None = None) -> Model | None:
-    """Every rank loads the newest complete checkpoint of the job (None: start fresh)."""
+                          validation_frame: Frame | None = None, as_json: bool = False) -> Model | None:
+    """Every rank loads the newest complete checkpoint of the job (None: start fresh).
+
+    Status lines go to stdout, or to stderr with ``as_json`` (stdout then holds only the JSON result)."""
+    out = sys.stderr if as_json else sys.stdout
     path = latest_checkpoint(job.checkpoint_dir) if comm.rank == 0 else None
     path = comm.bcast(path)
     if path is None:
         if comm.rank == 0:
-            print(f"hpcdl: no checkpoint in {job.checkpoint_dir}; starting from scratch", flush=True)
+            print(f"hpcdl: no checkpoint in {job.checkpoint_dir}; starting from scratch", flush=True, file=out)
         return None
     model, _ = prepare_checkpoint(path, params, frame, None, None, validation_frame)
     if comm.rank == 0:
         state = "finished" if is_finished(model) else "resuming"
         print(f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
-              f"{model.run_info.get('iterations', 0)} iterations)", flush=True)
+              f"{model.run_info.get('iterations', 0)} iterations)", flush=True, file=out)
     return model

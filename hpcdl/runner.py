@@ -168,6 +168,13 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         written = checkpoint_hook.written[-1] if checkpoint_hook.written else None
         _say(f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
              f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)", comm, as_json)
+        if as_json:  # scripts reading stdout learn where to resume from, not just the exit code
+            from .store import _to_jsonable
+
+            print(json.dumps(_to_jsonable({
+                "stopped_by_signal": True, "exit_code": 3, "checkpoint": written,
+                "resume_command": f"hpcdl train {job.path} --resume", "model_id": model.model_id,
+                "run_info": model.run_info, "scoring_history": model.scoring_history}), indent=2))
     elif comm.rank == 0:
         if job.save_model:
             os.makedirs(job.output_dir, exist_ok=True)
@@ -244,7 +251,7 @@ def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: b
 
     checkpoint_model = None
     if resume:
-        checkpoint_model = load_model_for_resume(job, comm, params, train_frame, valid_frame)
+        checkpoint_model = load_model_for_resume(job, comm, params, train_frame, valid_frame, as_json)
     elif comm.rank == 0 and os.path.isdir(job.checkpoint_dir):
         removed = clear_checkpoints(job.checkpoint_dir)
         if removed:

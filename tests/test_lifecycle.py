@@ -5,6 +5,7 @@ The resume tests compare against an uninterrupted run: with ``reproducible=True`
 """
 
 import glob
+import json
 import os
 import random
 import signal
@@ -292,6 +293,24 @@ def test_sigterm_writes_a_checkpoint_and_exits_3_then_resume_matches(tmp_path):
     reference = _reference(tmp_path, 60)
     assert np.array_equal(final.net.buffer, reference.net.buffer)
     assert [r["iterations"] for r in final.scoring_history] == [r["iterations"] for r in reference.scoring_history]
+
+
+def test_sigterm_with_json_prints_where_to_resume(tmp_path):
+    job, out = _job(tmp_path, "termjson", epochs=60, interval=1000)
+    proc = _start(job, "--json")
+    head = proc.stderr.readline()  # with --json the messages go to stderr, the result to stdout
+    assert head.startswith("hpcdl: job lc"), head + proc.stderr.read()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr
+    assert stdout.startswith("{"), stdout[:300]
+    result = json.loads(stdout)
+    files = checkpoint_files(str(out / "checkpoints"))
+    assert result["stopped_by_signal"] is True and result["exit_code"] == 3
+    assert result["checkpoint"] == files[-1] and "--resume" in result["resume_command"]
+    assert result["run_info"]["stop_reason"] == "stop requested (signal)"
+    assert 0 < result["run_info"]["epochs"] < 60
 
 
 def test_killed_again_and_again_resume_finishes_the_same_model(tmp_path, capsys):
