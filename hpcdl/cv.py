@@ -11,6 +11,7 @@ copies are written) and share the main model's DataInfo.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -252,3 +253,22 @@ def _holdout_columns(model, order: np.ndarray, out: np.ndarray, thresholds: np.n
     inverse[order] = np.arange(len(order))
     out, thresholds = out[inverse], thresholds[inverse]
     return prediction_columns(model.dinfo, model.kind, out, thresholds)
+
+
+def save_cross_validation_outputs(model, directory: str) -> dict:
+    """Write what cross-validation kept beside the main model file: every fold model as
+    ``<model_id>_cv_<k>.h5`` (H2O keeps them under those keys) and, with
+    keep_cross_validation_predictions, the holdout predictions as a frame
+    ``<model_id>_cv_holdout_predictions.h5``. Returns the paths written."""
+    written = {"fold_models": [], "holdout_predictions": None}
+    for fold_model in model.cross_validation_models or []:
+        path = os.path.join(directory, f"{fold_model.model_id}.h5")
+        fold_model.save(path, force=True)
+        written["fold_models"].append(path)
+    if model.cross_validation_holdout is not None:
+        path = os.path.join(directory, f"{model.model_id}_cv_holdout_predictions.h5")
+        if os.path.exists(path):
+            os.remove(path)
+        model.cross_validation_holdout_predictions(path)
+        written["holdout_predictions"] = path
+    return written

@@ -176,9 +176,14 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                 "resume_command": f"hpcdl train {job.path} --resume", "model_id": model.model_id,
                 "run_info": model.run_info, "scoring_history": model.scoring_history}), indent=2))
     elif comm.rank == 0:
+        cv_files = None
         if job.save_model:
             os.makedirs(job.output_dir, exist_ok=True)
             model.save(job.model_path, force=True)
+            if model.cross_validation_models:  # fold models (and holdout predictions) beside the main model
+                from .cv import save_cross_validation_outputs
+
+                cv_files = save_cross_validation_outputs(model, job.output_dir)
         test_metrics = model.model_performance(test_frame) if test_frame is not None else None
         anomaly_csv = anomaly_errors = None
         if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
@@ -193,7 +198,8 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                 "model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
                 "run_info": model.run_info, "training_metrics": model.training_metrics,
                 "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
-                "anomaly_csv": anomaly_csv, "scoring_history": model.scoring_history}), indent=2))
+                "anomaly_csv": anomaly_csv, "cross_validation_files": cv_files,
+                "scoring_history": model.scoring_history}), indent=2))
         else:
             print(model)
             if test_metrics:
@@ -213,6 +219,10 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
                   f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s")
             if job.save_model:
                 print(f"model saved: {job.model_path}")
+            if cv_files:
+                print(f"fold models saved: {', '.join(cv_files['fold_models'])}")
+                if cv_files["holdout_predictions"]:
+                    print(f"holdout predictions (frame): {cv_files['holdout_predictions']}")
         if model.run_info.get("diverged"):
             print(f"hpcdl train: error: {model.run_info['diverged']}", file=sys.stderr)
             code = 1

@@ -193,8 +193,21 @@ seed = 1
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    saved = hpcdl.load_model(json.loads(res.stdout)["model_path"])
+    result = json.loads(res.stdout)
+    saved = hpcdl.load_model(result["model_path"])
     assert saved.cross_validation_metrics_summary["logloss"]["mean"] > 0
+    # the fold models are saved beside the main model, as H2O keeps them (<model_id>_cv_<k>)
+    folds = [hpcdl.load_model(p) for p in result["cross_validation_files"]["fold_models"]]
+    assert [f.model_id for f in folds] == [f"{saved.model_id}_cv_1", f"{saved.model_id}_cv_2"]
+    fold_loglosses = [f.validation_metrics["logloss"] for f in folds]
+    assert saved.cross_validation_metrics_summary["logloss"]["folds"] == pytest.approx(fold_loglosses)
+    assert result["cross_validation_files"]["holdout_predictions"] is None
+    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json",
+                          "--set", "keep_cross_validation_predictions=true"],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    holdout = hpcdl.get_frame(json.loads(res.stdout)["cross_validation_files"]["holdout_predictions"])
+    assert holdout.nrow == frame.nrow and holdout.names[0] == "predict"
     res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--set", "l1=[0.0, 1e-3]"],
                          check=False, capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "[grid]" in res.stderr
