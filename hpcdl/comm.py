@@ -156,7 +156,7 @@ def install_abort_on_error() -> None:
     Without this, the other ranks would wait forever in their next collective.
     """
     comm = world()
-    if comm.size == 1:
+    if comm.size == 1 or getattr(sys.excepthook, "hpcdl_abort", False):
         return
 
     def hook(exc_type, exc, tb):
@@ -171,7 +171,17 @@ def install_abort_on_error() -> None:
         sys.stderr.flush()
         comm.abort(code)
 
+    hook.hpcdl_abort = True
     sys.excepthook = hook
+
+
+def abort_on_error_by_default() -> None:
+    """The Python API's entry points under mpiexec: install the abort hook unless the
+    script has its own ``sys.excepthook``, so that an uncaught error on one rank (a
+    bad frame path, a failed assertion) ends every rank instead of leaving the others
+    in a collective. Exceptions the script catches are not affected."""
+    if sys.excepthook is sys.__excepthook__:
+        install_abort_on_error()
 
 
 def ranks_on_this_node(comm) -> int:

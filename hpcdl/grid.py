@@ -501,6 +501,8 @@ def grid(x=None, y=None, training_frame=None, validation_frame=None, hyper_param
     from . import comm as comm_mod
     from .model import Model, as_frame
 
+    if comm is None:
+        comm_mod.abort_on_error_by_default()
     if training_frame is None:
         raise ValueError("training_frame is required")
     world = comm or comm_mod.world()

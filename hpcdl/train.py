@@ -687,6 +687,8 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
     """Train a Deep Learning model like ``h2o.deeplearning``; returns the model on every rank."""
     from .model import as_frame
 
+    if comm is None:
+        comm_mod.abort_on_error_by_default()
     if training_frame is None:
         raise ValueError("training_frame is required")
     checkpoint = params.pop("checkpoint", None)

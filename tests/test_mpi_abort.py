@@ -46,6 +46,27 @@ def test_failure_on_rank_1_aborts_the_whole_train_job(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_python_api_under_mpiexec_aborts_all_ranks_without_setup(tmp_path):
+    """A script calling hpcdl.deeplearning under mpiexec gets the abort hook by itself."""
+    iris = os.path.join(os.path.dirname(JOBS), "hpcdl", "datasets", "iris_wheader.csv")
+    frame = hpcdl.import_file(iris, destination=str(tmp_path / "iris.h5"))
+    script = ("import hpcdl\n"
+              f"f = hpcdl.get_frame({frame.path!r})\n"
+              "m = hpcdl.deeplearning(y='class', training_frame=f, epochs=50, hidden=[5],\n"
+              "                       train_samples_per_iteration=15, threads=1)\n"
+              "print('finished on every rank')\n")
+    ok, _ = _mpiexec([sys.executable, "-c", script], {})
+    assert ok.returncode == 0 and ok.stdout.count("finished on every rank") == 2, ok.stderr
+    proc, seconds = _mpiexec([sys.executable, "-c", script],
+                             {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"})
+    report = f"exit {proc.returncode} after {seconds:.1f} s\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode != 0, report
+    assert "rank 1 failed; aborting all 2 ranks" in proc.stderr, report
+    assert "finished on every rank" not in proc.stdout, report
+    assert seconds < 60, report
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
 def test_uncaught_exception_on_one_rank_aborts_all_ranks():
     script = ("import sys, time\n"
               "from hpcdl import comm as c\n"
