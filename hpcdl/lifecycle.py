@@ -14,7 +14,9 @@ import contextlib
 import glob
 import os
 import re
+import json
 import signal
+import socket
 import sys
 import time
 
@@ -30,6 +32,9 @@ CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8})\.h5$")
 KEEP_CHECKPOINTS = 2
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 SIGNAL_STOP = "stop requested (signal)"  # run_info["stop_reason"] of a run stopped by a signal
+RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunningMarker)
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 120.0  # a marker from another host counts as running while its heartbeat is this fresh
 
 
 class CheckpointError(ValueError):
@@ -227,3 +232,63 @@ def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Fram
         print(f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
               f"{model.run_info.get('iterations', 0)} iterations)", flush=True, file=out)
     return model
+
+
+class RunningMarker:
+    """Trainer hook: rank 0 keeps ``<output_dir>/running.json`` while the job trains.
+
+    The file holds pid, host, start time, a heartbeat (refreshed at most every
+    HEARTBEAT_SECONDS, written atomically) and the epochs done and requested, so that
+    ``hpcdl ui`` in another process can tell a running job from a stopped one. It is
+    removed when training ends, however it ends; a killed job leaves it behind, and
+    ``running_marker`` then sees a dead pid (same host) or a stale heartbeat.
+    """
+
+    def __init__(self, job, comm, total_epochs: float) -> None:
+        self.path = os.path.join(job.output_dir, RUNNING_FILE) if comm.rank == 0 else None
+        self.started = time.time()
+        self.total = float(total_epochs)
+        self.last = 0.0
+        if self.path:
+            os.makedirs(job.output_dir, exist_ok=True)
+            self._write(0.0)
+
+    def _write(self, epochs: float) -> None:
+        from .fsutil import atomic_path
+
+        data = {"pid": os.getpid(), "host": socket.gethostname(), "started": self.started,
+                "heartbeat": time.time(), "epochs": float(epochs), "total_epochs": self.total}
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+        self.last = time.time()
+
+    def after_iteration(self, ctx) -> None:
+        if self.path and time.time() - self.last >= HEARTBEAT_SECONDS:
+            self._write(getattr(ctx, "epochs", 0.0))
+
+    def remove(self) -> None:
+        if self.path:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+
+def running_marker(directory: str) -> dict | None:
+    """The RunningMarker of a job directory if that job is still alive, else None."""
+    path = os.path.join(directory, RUNNING_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        pid, host, beat = int(data["pid"]), str(data["host"]), float(data["heartbeat"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None  # the job died without cleaning up
+        except PermissionError:
+            pass  # alive, another user's
+    elif time.time() - beat > STALE_SECONDS:
+        return None
+    return data

@@ -132,7 +132,10 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
          f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
     checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume, as_json)
-    hooks = [checkpoint_hook]
+    from .lifecycle import RunningMarker
+
+    running = RunningMarker(job, comm, float(p.epochs))  # for `hpcdl ui` in another process
+    hooks = [checkpoint_hook, running]
     if checkpoint_model is not None:
         dinfo = checkpoint_model.dinfo
     if getattr(job, "ui", False) and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
@@ -162,6 +165,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
             model = trainer.run()
     finally:
         checkpoint_hook.restore_signals()
+        running.remove()
     stopped_by_signal = model.run_info.get("stop_reason") == SIGNAL_STOP
     code = 0
     if comm.rank == 0 and stopped_by_signal:

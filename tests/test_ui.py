@@ -437,3 +437,67 @@ def test_exit_lets_requests_in_flight_finish(tree):
         assert proc.wait(timeout=20) == 0
     finally:
         proc.kill()
+
+
+# -- jobs training in another process (lifecycle.RunningMarker) ---------------------------------
+def _write_marker(job_dir, **fields):
+    import socket
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    data = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "heartbeat": time.time(),
+            "epochs": 2.5, "total_epochs": 10.0, **fields}
+    (job_dir / "running.json").write_text(json.dumps(data))
+
+
+def test_running_marker_of_a_live_dead_or_stale_process(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _write_marker(tmp_path / "alive", pid=sleeper.pid)
+        _write_marker(tmp_path / "far", host="another-node", heartbeat=time.time() - 5)
+        _write_marker(tmp_path / "lost", host="another-node", heartbeat=time.time() - 3600)
+        site = Site(str(tmp_path), rescan_seconds=0.0)
+        jobs = {j["key"]: j for j in site.jobs()}
+        assert jobs["alive"]["status"] == "running" and jobs["far"]["status"] == "running"
+        assert jobs["alive"]["epochs"] == 2.5 and jobs["alive"]["total_epochs"] == 10.0
+        assert jobs["alive"]["progress"] == pytest.approx(0.25)
+        assert jobs["lost"]["status"] == "no model"  # heartbeat an hour old: not running
+        sleeper.kill()
+        sleeper.wait()
+        assert {j["key"]: j["status"] for j in site.jobs()}["alive"] == "no model"  # pid gone
+    finally:
+        sleeper.kill()
+
+
+def test_train_keeps_a_running_marker_only_while_training(tmp_path):
+    out = tmp_path / "runs" / "iris"
+    job = tmp_path / "iris.toml"
+    job.write_text(f"""
+[job]
+name = "iris"
+output_dir = "{out}"
+[data]
+training_frame = "{os.path.join(DATA, 'iris_wheader.csv')}"
+y = "class"
+[parameters]
+hidden = [64, 64]
+epochs = 4000
+seed = 1
+""")
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "hpcdl"), "train", str(job), "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (tmp_path / "runs").mkdir()
+    site = Site(str(tmp_path / "runs"), rescan_seconds=0.0)
+    seen_running = False
+    t0 = time.time()
+    while proc.poll() is None and time.time() - t0 < 120:
+        jobs = {j["key"]: j for j in site.jobs()}
+        if jobs.get("iris", {}).get("status") == "running":
+            seen_running = True
+            assert json.loads((out / "running.json").read_text())["pid"] == proc.pid
+        time.sleep(0.2)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert seen_running
+    assert not (out / "running.json").exists()
+    assert {j["key"]: j["status"] for j in site.jobs()}["iris"] == "finished"

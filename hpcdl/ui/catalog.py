@@ -16,6 +16,8 @@ import time
 
 import h5py
 
+from ..lifecycle import RUNNING_FILE
+
 MAX_DEPTH = 4  # runs/<job>/checkpoints/x.h5 is depth 3
 EXPORT_EXTENSIONS = (".onnx", ".json", ".java", ".zip", ".npz", ".py", ".txt", ".csv", ".gz", ".pb", ".tar")
 CHECKPOINT_RE = re.compile(r"^checkpoint-\d+\.h5$")
@@ -73,7 +75,7 @@ class Catalog:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def _scan(self) -> None:
-        models, frames, files, candidates = {}, {}, {}, {}
+        models, frames, files, candidates, running = {}, {}, {}, {}, set()
         for here, subdirs, names in os.walk(self.root, followlinks=False):
             depth = 0 if here == self.root else self._rel(here).count("/") + 1
             subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and depth < MAX_DEPTH
@@ -84,6 +86,9 @@ class Catalog:
                         or not os.path.isfile(path):
                     continue
                 key = self._rel(path)
+                if name == RUNNING_FILE:  # a job training right now (lifecycle.RunningMarker)
+                    running.add(here)
+                    continue
                 try:
                     kind = self._kind(path) if name.endswith(".h5") else None
                     st = os.stat(path)
@@ -105,11 +110,15 @@ class Catalog:
         for key in models:
             files.update({k: candidates[k] for k in self.exports_of(key) if k in candidates})
         self.files = files
-        self.jobs = self._find_jobs(models, frames)
+        self.jobs = self._find_jobs(models, frames, running)
 
-    def _find_jobs(self, models: dict, frames: dict) -> dict:
-        """A job output dir is one with frames/ or checkpoints/ holding our files (``hpcdl train`` writes both)."""
+    def _find_jobs(self, models: dict, frames: dict, running: set | None = None) -> dict:
+        """A job output dir is one with frames/ or checkpoints/ holding our files (``hpcdl train`` writes both),
+        or with a running.json (a job that has not written either yet)."""
         job_dirs: dict[str, dict] = {}
+        for job_dir in sorted(running or ()):
+            if self._inside(job_dir):
+                job_dirs.setdefault(job_dir, {"frames": [], "checkpoints": [], "models": []})
         for entry in list(frames.values()) + list(models.values()):
             parent = entry["dir"]
             if os.path.basename(parent) in ("frames", "checkpoints"):
