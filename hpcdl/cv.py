@@ -198,10 +198,11 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
             raise CrossValidationError(f"{frame.path}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
                                        f"{train_rows.size} training rows; use fewer folds")
         p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)
-        trainer = Trainer(p_k, dinfo, frame, frame, comm=comm, threads=threads,
+        fold_dinfo = dinfo.refit_numeric(frame, train_rows)  # standardized by its own training rows, as H2O
+        trainer = Trainer(p_k, fold_dinfo, frame, frame, comm=comm, threads=threads,
                           training_rows=train_rows, validation_rows=hold_rows)
         m = trainer.run()
-        X, y, valid = _rows_arrays(frame, dinfo, hold_rows)
+        X, y, valid = _rows_arrays(frame, fold_dinfo, hold_rows)
         out = m._raw_outputs(X)
         if m.kind in ("binomial", "multinomial"):
             out = m.correct_probabilities(out)

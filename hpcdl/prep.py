@@ -519,6 +519,29 @@ class DataInfo:
                 if not self.cat_na_seen[k]]
 
     # -- persistence --------------------------------------------------------------
+    def refit_numeric(self, frame, rows: np.ndarray) -> DataInfo:
+        """A copy whose numeric transform (means, scales, imputation values) comes from the
+        frame rows ``rows`` alone: H2O's cross-validation fold models compute those from
+        their own training rows. Column layout, domains and dropped columns stay, so fold
+        and main models read the same expanded inputs."""
+        d = self.to_dict()
+        sub, mul, impute = list(self.norm_sub), list(self.norm_mul), list(self.num_impute)
+        for k, col in enumerate(self.num_cols):
+            v = np.asarray(frame.column(col), dtype=np.float64)[rows]
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                continue  # no value in these rows: keep the whole frame's statistics
+            mean = float(v.mean())
+            if self.standardize and self.autoencoder:  # NORMALIZE
+                rng = float(v.max() - v.min())
+                sub[k], mul[k] = mean, (1.0 / rng if rng > 0 else 1.0)
+            elif self.standardize:  # STANDARDIZE (sample sd, as the frame statistics)
+                sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+                sub[k], mul[k] = mean, (1.0 / sd if sd > 0 else 1.0)
+            impute[k] = mean
+        d.update(norm_sub=sub, norm_mul=mul, num_impute=impute)
+        return DataInfo.from_dict(d)
+
     def to_dict(self) -> dict:
         """Plain lists/dicts/str/numbers only (JSON- and HDF5-attribute friendly)."""
         out = {"format": FORMAT, "version": VERSION}

@@ -140,6 +140,21 @@ def test_stratified_and_fold_column_cv(binomial):
     assert "fold" not in m.dinfo.predictors
 
 
+def test_fold_models_standardize_by_their_own_training_rows(binomial):
+    """As in H2O, a fold model's means and sds come from the rows it trains on, not the whole frame."""
+    frame, X, _, _ = binomial
+    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, fold_column="fold", seed=2, hidden=[3],
+                           epochs=1, threads=1)
+    fold = np.arange(len(X)) % 4
+    np.testing.assert_allclose(m.dinfo.norm_sub, X.mean(axis=0), rtol=1e-6)  # the main model: all rows
+    for k, fm in enumerate(m.cross_validation_models):
+        train = X[fold != k]
+        np.testing.assert_allclose(fm.dinfo.norm_sub, train.mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(fm.dinfo.norm_mul, 1.0 / train.std(axis=0, ddof=1), rtol=1e-6)
+        assert fm.dinfo.predictors == m.dinfo.predictors
+        assert not np.allclose(fm.dinfo.norm_sub, m.dinfo.norm_sub, rtol=1e-9, atol=0)
+
+
 def test_cv_errors(binomial, tmp_path):
     frame, _, _, _ = binomial
     with pytest.raises(ParameterError, match="validation frame"):
