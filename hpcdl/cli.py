@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+
+from .output import print_json
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -24,12 +25,6 @@ def _early_thread_setup(argv: list[str]) -> None:
             os.environ["NUMBA_NUM_THREADS"] = value
     # A threading layer that never forks after threads start (safe beside MPI).
     os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-
-
-def _print_json(obj) -> None:
-    from .store import _to_jsonable
-
-    print(json.dumps(_to_jsonable(obj), indent=2))
 
 
 # -- subcommands -----------------------------------------------------------
@@ -59,7 +54,7 @@ def cmd_summary(args) -> int:
 
     s = fr.frame_summary(fr.get_frame(args.frame))
     if args.json:
-        _print_json(s)
+        print_json(s)
     else:
         print(fr.format_summary(s))
     return 0
@@ -113,7 +108,7 @@ def cmd_show(args) -> int:
 
     model = load_model(args.model)
     if args.json:
-        _print_json({"model_id": model.model_id, "parameters": model.effective, "run_info": model.run_info,
+        print_json({"model_id": model.model_id, "parameters": model.effective, "run_info": model.run_info,
                      "training_metrics": model.training_metrics, "validation_metrics": model.validation_metrics,
                      "scoring_history": model.scoring_history, "variable_importances": model.variable_importances})
     else:

@@ -620,7 +620,7 @@ def _print_progress(entry: GridEntry, done: int, total: int) -> None:
 def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool = False) -> int:
     """Run a job file's grid on every rank; world rank 0 prints the summary. Returns the exit code."""
     from . import comm as comm_mod
-    from .store import _to_jsonable
+    from .output import print_json
 
     world = comm_mod.world()
     fixed = {k: v for k, v in job.parameters.items() if k not in ("model_id", "key")}
@@ -644,9 +644,8 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
         if len(g) and test_frame is not None:
             test_metrics = g[0].model_performance(test_frame)
         if as_json:
-            print(json.dumps(_to_jsonable({"grid_id": g.grid_id, "directory": out_dir, "sort_by": g.sort_metric,
-                                           "models": g.summary_table(), "best_model_test_metrics": test_metrics}),
-                             indent=2))
+            print_json({"grid_id": g.grid_id, "directory": out_dir, "sort_by": g.sort_metric,
+                        "models": g.summary_table(), "best_model_test_metrics": test_metrics})
         else:
             print()
             print(g)

@@ -1,8 +1,9 @@
-"""Writing result tables (predictions, anomaly scores) as CSV, atomically."""
+"""Writing result tables (predictions, anomaly scores) as CSV, atomically; --json output."""
 
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 
@@ -36,3 +37,10 @@ def _cell(v):
     if isinstance(v, np.integer):
         return int(v)
     return v
+
+
+def print_json(obj) -> None:
+    """A command's --json result on stdout: numpy values and NaN made plain JSON (store._to_jsonable)."""
+    from .store import _to_jsonable
+
+    print(json.dumps(_to_jsonable(obj), indent=2), flush=True)

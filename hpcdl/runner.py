@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 import warnings
 
 from . import comm as comm_mod
+from .output import print_json
 
 
 def _say(text: str, comm, as_json: bool = False) -> None:
@@ -173,12 +173,9 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         _say(f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
              f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)", comm, as_json)
         if as_json:  # scripts reading stdout learn where to resume from, not just the exit code
-            from .store import _to_jsonable
-
-            print(json.dumps(_to_jsonable({
-                "stopped_by_signal": True, "exit_code": 3, "checkpoint": written,
-                "resume_command": f"hpcdl train {job.path} --resume", "model_id": model.model_id,
-                "run_info": model.run_info, "scoring_history": model.scoring_history}), indent=2))
+            print_json({"stopped_by_signal": True, "exit_code": 3, "checkpoint": written,
+                        "resume_command": f"hpcdl train {job.path} --resume", "model_id": model.model_id,
+                        "run_info": model.run_info, "scoring_history": model.scoring_history})
     elif comm.rank == 0:
         cv_files = None
         if job.save_model:
@@ -196,14 +193,11 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
             anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
             anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
         if as_json:
-            from .store import _to_jsonable
-
-            print(json.dumps(_to_jsonable({
-                "model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
-                "run_info": model.run_info, "training_metrics": model.training_metrics,
-                "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
-                "anomaly_csv": anomaly_csv, "cross_validation_files": cv_files,
-                "scoring_history": model.scoring_history}), indent=2))
+            print_json({"model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
+                        "run_info": model.run_info, "training_metrics": model.training_metrics,
+                        "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
+                        "anomaly_csv": anomaly_csv, "cross_validation_files": cv_files,
+                        "scoring_history": model.scoring_history})
         else:
             print(model)
             if test_metrics:

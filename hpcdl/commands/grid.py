@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from ..output import print_json
 
 
 def _split_overrides(items: list[str]) -> tuple[list[str], dict, dict]:
@@ -34,10 +35,7 @@ def cmd_grid(args) -> int:
         if args.sort_by:
             g = g.sorted_by(args.sort_by, decreasing=args.decreasing)
         if args.json:
-            from ..store import _to_jsonable
-
-            print(json.dumps(_to_jsonable({"grid_id": g.grid_id, "sort_by": g.sort_metric,
-                                           "models": g.summary_table()}), indent=2))
+            print_json({"grid_id": g.grid_id, "sort_by": g.sort_metric, "models": g.summary_table()})
         else:
             print(g)
         return 0
@@ -77,9 +75,7 @@ def cmd_varimp(args) -> int:
 
         check_plot(args.plot)
     if args.json:
-        from ..store import _to_jsonable
-
-        print(json.dumps(_to_jsonable(table[: args.top]), indent=2))
+        print_json(table[: args.top])
     else:
         shown = f"top {args.top} of {len(table)}" if len(table) > args.top else f"{len(table)}"
         print(format_table(table[: args.top], ["variable", "relative_importance", "scaled_importance", "percentage"],

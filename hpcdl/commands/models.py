@@ -12,10 +12,10 @@ directory), or a path to a model file.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import sys
 
+from ..output import print_json
 from ..store import ModelFileError
 
 
@@ -89,18 +89,12 @@ def find_model(key: str, directory: str = ".") -> str:
     return matches[0]
 
 
-def _json(obj) -> None:
-    from ..store import _to_jsonable
-
-    print(json.dumps(_to_jsonable(obj), indent=2))
-
-
 def cmd_list(args) -> int:
     from ..model import format_table
 
     rows, problems = list_models(args.dir)
     if args.json:
-        _json({"directory": args.dir, "models": rows, "unreadable": problems})
+        print_json({"directory": args.dir, "models": rows, "unreadable": problems})
     elif rows:
         print(format_table(rows, ["key", "file", "kind", "response", "epochs", "metric", "value", "created"],
                            f"{len(rows)} model(s) in {args.dir}:"))
@@ -117,7 +111,7 @@ def cmd_show(args) -> int:
     path = find_model(args.key, args.dir)
     model = load_model(path)
     if args.json:
-        _json({"model_id": model.model_id, "path": path, "kind": model.kind,
+        print_json({"model_id": model.model_id, "path": path, "kind": model.kind,
                "parameters": model.params.to_dict(user_given_only=True), "effective_parameters": model.effective,
                "run_info": model.run_info, "training_metrics": model.training_metrics,
                "validation_metrics": model.validation_metrics, "scoring_history": model.scoring_history,
