@@ -16,7 +16,7 @@ import time
 
 import h5py
 
-from ..lifecycle import RUNNING_FILE
+from ..lifecycle import RUNNING_FILE, running_marker
 
 MAX_DEPTH = 4  # runs/<job>/checkpoints/x.h5 is depth 3
 EXPORT_EXTENSIONS = (".onnx", ".json", ".java", ".zip", ".npz", ".py", ".txt", ".csv", ".gz", ".pb", ".tar")
@@ -75,7 +75,7 @@ class Catalog:
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def _scan(self) -> None:
-        models, frames, files, candidates, running = {}, {}, {}, {}, set()
+        models, frames, files, candidates, running = {}, {}, {}, {}, {}
         for here, subdirs, names in os.walk(self.root, followlinks=False):
             depth = 0 if here == self.root else self._rel(here).count("/") + 1
             subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and depth < MAX_DEPTH
@@ -86,8 +86,8 @@ class Catalog:
                         or not os.path.isfile(path):
                     continue
                 key = self._rel(path)
-                if name == RUNNING_FILE:  # a job training right now (lifecycle.RunningMarker)
-                    running.add(here)
+                if name == RUNNING_FILE:  # a job training in some process (lifecycle.RunningMarker)
+                    running[here] = running_marker(here)  # None: that process is gone
                     continue
                 try:
                     kind = self._kind(path) if name.endswith(".h5") else None
@@ -112,11 +112,12 @@ class Catalog:
         self.files = files
         self.jobs = self._find_jobs(models, frames, running)
 
-    def _find_jobs(self, models: dict, frames: dict, running: set | None = None) -> dict:
+    def _find_jobs(self, models: dict, frames: dict, running: dict) -> dict:
         """A job output dir is one with frames/ or checkpoints/ holding our files (``hpcdl train`` writes both),
-        or with a running.json (a job that has not written either yet)."""
+        or with a running.json (a job that has not written either yet). ``running`` maps a directory to
+        its live RunningMarker data (or None); each job gets it as ``running``."""
         job_dirs: dict[str, dict] = {}
-        for job_dir in sorted(running or ()):
+        for job_dir in sorted(running):
             if self._inside(job_dir):
                 job_dirs.setdefault(job_dir, {"frames": [], "checkpoints": [], "models": []})
         for entry in list(frames.values()) + list(models.values()):
@@ -145,7 +146,7 @@ class Catalog:
             key = os.path.basename(job_dir) if job_dir == self.root else self._rel(job_dir)
             if key in jobs:
                 key += "~root"
-            j.update(key=key, dir=job_dir, name=os.path.basename(job_dir))
+            j.update(key=key, dir=job_dir, name=os.path.basename(job_dir), running=running.get(job_dir))
             jobs[key] = j
         key_of = {j["dir"]: k for k, j in jobs.items()}
         for entry in models.values():

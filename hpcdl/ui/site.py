@@ -6,7 +6,6 @@ import os
 import threading
 from collections import OrderedDict
 
-from ..lifecycle import running_marker
 from .catalog import Catalog
 from .views import browser_json, model_view
 
@@ -90,7 +89,7 @@ class Site:
         """The job's final model, else its newest checkpoint; and the status that implies
         (running while another process keeps the job's running.json alive)."""
         cat = self.catalog
-        if running_marker(job["dir"]) is not None:
+        if job["running"] is not None:
             return (cat.models[max(job["checkpoints"])] if job["checkpoints"] else None), "running"
         if job["models"]:
             return cat.models[max(job["models"], key=lambda k: cat.models[k]["mtime"])], "finished"
@@ -106,9 +105,8 @@ class Site:
         info = (head or {}).get("run_info", {})
         total = (head or {}).get("epochs_requested")
         epochs = info.get("epochs")
-        marker = running_marker(job["dir"]) if status == "running" else None
-        if marker is not None:  # newer than any checkpoint: the heartbeat of the training process
-            epochs, total = marker.get("epochs"), marker.get("total_epochs")
+        if status == "running":  # newer than any checkpoint: the heartbeat of the training process
+            epochs, total = job["running"].get("epochs"), job["running"].get("total_epochs")
         return browser_json({
             "key": job["key"], "name": job["name"], "status": status, "live": False,
             "stop_reason": info.get("stop_reason"), "model": entry["key"] if entry else None,
