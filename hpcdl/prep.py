@@ -94,6 +94,21 @@ def _numbers_to_codes(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
     return out
 
 
+def _numeric_transform(mean: float, sd: float, lo: float, hi: float, standardize: bool,
+                       autoencoder: bool) -> tuple[float, float, float]:
+    """(norm_sub, norm_mul, imputation value) of one numeric column from its statistics:
+    NORMALIZE (autoencoders: (x - mean) / (max - min)), STANDARDIZE ((x - mean) / sd) or
+    NONE; a zero or undefined spread scales by 1, an undefined mean imputes 0."""
+    if standardize and autoencoder:
+        spread = hi - lo
+        sub, mul = mean, (1.0 / spread if spread > 0 and np.isfinite(spread) else 1.0)
+    elif standardize:
+        sub, mul = mean, (1.0 / sd if sd > 0 and np.isfinite(sd) else 1.0)
+    else:
+        sub, mul = 0.0, 1.0
+    return sub, mul, (mean if np.isfinite(mean) else 0.0)
+
+
 class DataInfo:
     """The fitted transform. Every field is a plain list/dict/str/number (saved with the model, no pickle).
 
@@ -243,18 +258,11 @@ class DataInfo:
         sub, mul, impute = [], [], []
         for c in nums:
             st = frame.stats[c]
-            mean = float(st["mean"])
-            if standardize and autoencoder:  # NORMALIZE
-                rng = float(st["max"]) - float(st["min"])
-                s, m = mean, (1.0 / rng if rng > 0 and np.isfinite(rng) else 1.0)
-            elif standardize:  # STANDARDIZE
-                sd = float(st["sd"])
-                s, m = mean, (1.0 / sd if sd > 0 and np.isfinite(sd) else 1.0)
-            else:  # NONE
-                s, m = 0.0, 1.0
+            s, m, fill = _numeric_transform(float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]),
+                                            standardize, autoencoder)
             sub.append(s)
             mul.append(m)
-            impute.append(mean if np.isfinite(mean) else 0.0)
+            impute.append(fill)
         info = {"predictors": cats + nums, "cat_cols": cats, "num_cols": nums, "domains": domains,
                 "cat_offsets": offsets, "cat_widths": widths,
                 "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
@@ -531,14 +539,9 @@ class DataInfo:
             v = v[np.isfinite(v)]
             if v.size == 0:
                 continue  # no value in these rows: keep the whole frame's statistics
-            mean = float(v.mean())
-            if self.standardize and self.autoencoder:  # NORMALIZE
-                rng = float(v.max() - v.min())
-                sub[k], mul[k] = mean, (1.0 / rng if rng > 0 else 1.0)
-            elif self.standardize:  # STANDARDIZE (sample sd, as the frame statistics)
-                sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
-                sub[k], mul[k] = mean, (1.0 / sd if sd > 0 else 1.0)
-            impute[k] = mean
+            sd = float(v.std(ddof=1)) if v.size > 1 else 0.0  # sample sd, as the frame statistics
+            sub[k], mul[k], impute[k] = _numeric_transform(float(v.mean()), sd, float(v.min()), float(v.max()),
+                                                           self.standardize, self.autoencoder)
         d.update(norm_sub=sub, norm_mul=mul, num_impute=impute)
         return DataInfo.from_dict(d)
 
