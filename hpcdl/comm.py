@@ -156,7 +156,7 @@ def install_abort_on_error() -> None:
     Without this, the other ranks would wait forever in their next collective.
     """
     comm = world()
-    if comm.size == 1 or getattr(sys.excepthook, "hpcdl_abort", False):
+    if comm.size == 1:
         return
 
     def hook(exc_type, exc, tb):
@@ -171,7 +171,6 @@ def install_abort_on_error() -> None:
         sys.stderr.flush()
         comm.abort(code)
 
-    hook.hpcdl_abort = True
     sys.excepthook = hook
 
 

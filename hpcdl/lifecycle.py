@@ -13,8 +13,8 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import re
 import json
+import re
 import signal
 import socket
 import sys
@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from .frame import Frame
+from .fsutil import atomic_path
 from .frame.h5frame import NUMERIC_TYPES
 from .model import Model, load_model
 from .params import DeepLearningParameters, ParameterError, check_checkpoint_change
@@ -254,8 +255,6 @@ class RunningMarker:
             self._write(0.0)
 
     def _write(self, epochs: float) -> None:
-        from .fsutil import atomic_path
-
         data = {"pid": os.getpid(), "host": socket.gethostname(), "started": self.started,
                 "heartbeat": time.time(), "epochs": float(epochs), "total_epochs": self.total}
         with atomic_path(self.path) as tmp:

@@ -337,7 +337,7 @@ def dropout_keeps(ref: RefNet, hyper, seed: int, sample: int, n_inputs: int):
     hidden = []
     for h, ratio in enumerate(_hidden_ratios(ref, hyper)):
         n = len(ref.b[h]) // (2 if ref.is_maxout(h) else 1)
-        layer = 1 if getattr(hyper, "shared_dropout_masks", True) else h + 1  # rng.hidden_mask_key
+        layer = 1 if hyper.shared_dropout_masks else h + 1  # the rule of rng.hidden_mask_key
         u = dropout_uniforms(seed, sample, layer, n)
         hidden.append(
             (u >= np.float32(ratio)).astype(float) if ratio > 0 else np.ones(n)
