@@ -44,7 +44,7 @@ class SerialComm:
     def bcast_array(self, array: np.ndarray, root: int = 0) -> np.ndarray:
         return array
 
-    def split(self, color: int, key: int = 0) -> "SerialComm":
+    def split(self, color: int, key: int = 0) -> SerialComm:
         return self
 
     def abort(self, code: int = 1) -> None:
@@ -92,7 +92,7 @@ class MPIComm:
         self._comm.Bcast(array, root=root)
         return array
 
-    def split(self, color: int, key: int = 0) -> "MPIComm":
+    def split(self, color: int, key: int = 0) -> MPIComm:
         return MPIComm(self._comm.Split(color, key))
 
     def abort(self, code: int = 1) -> None:

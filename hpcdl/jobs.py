@@ -12,13 +12,8 @@ directory hpcdl is started from (a Slurm job's submit directory).
 from __future__ import annotations
 
 import os
-import sys
+import tomllib
 from dataclasses import dataclass, field
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 JOB_KEYS = {"name", "output_dir", "threads", "checkpoint_interval", "save_model", "ui", "port", "ui_bind",
             "parallelism", "quiet"}

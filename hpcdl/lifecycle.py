@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
 import json
+import os
 import re
 import signal
 import socket
@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from .frame import Frame
-from .fsutil import atomic_path
 from .frame.h5frame import NUMERIC_TYPES
+from .fsutil import atomic_path
 from .model import Model, load_model
 from .params import DeepLearningParameters, ParameterError, check_checkpoint_change
 from .store import ModelFileError

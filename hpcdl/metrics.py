@@ -385,7 +385,8 @@ def stop_early(
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip()
+    def fmt(r):
+        return "  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip()
     return "\n".join([fmt(header), fmt(["-" * wd for wd in widths]), *map(fmt, rows)])
 
 

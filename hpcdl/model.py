@@ -258,7 +258,7 @@ class Model:
         }
 
     @classmethod
-    def from_content(cls, content: dict) -> "Model":
+    def from_content(cls, content: dict) -> Model:
         na = content["net_attrs"]
         net = kernels.Net(na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"],
                           momentum=na["momentum"])

@@ -76,9 +76,9 @@ def job_parameters(job) -> dict:
 
 
 def run_job(job, resume: bool = False, as_json: bool = False) -> int:
-    from .train import Trainer
     from .params import DeepLearningParameters
     from .prep import DataInfo
+    from .train import Trainer
 
     comm = comm_mod.world()
     from .lifecycle import CheckpointHook
@@ -128,7 +128,7 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if comm.rank == 0 and ranks_here * threads > cores:
         warnings.warn(f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
-                      "HOGWILD! threads will be oversubscribed; lower threads or ranks per node")
+                      "HOGWILD! threads will be oversubscribed; lower threads or ranks per node", stacklevel=2)
     _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
          f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
     checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume, as_json)

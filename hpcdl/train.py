@@ -21,7 +21,7 @@ import numpy as np
 from . import comm as comm_mod
 from . import kernels, metrics
 from .frame import Frame, shard_range
-from .model import Model, base_activation, compute_varimp, hyper_from_params, score_outputs
+from .model import Model, base_activation, compute_varimp, hyper_from_params
 from .params import DeepLearningParameters, ParameterError
 from .prep import DataInfo, balance_classes
 
@@ -502,7 +502,7 @@ class Trainer:
         for hook in self.hooks:
             getattr(hook, "after_training", lambda c: None)(ctx)
         if run.get("diverged"):
-            warnings.warn(run["diverged"])
+            warnings.warn(run["diverged"], stacklevel=2)
         return model
 
     def _average(self, net: kernels.Net, trains: bool, n_train_ranks: int, reproducible: bool) -> None:

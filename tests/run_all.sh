@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every hpcdl test: the serial suite, then the MPI suite under 2 and 3 ranks.
+# Run every hpcdl test: lint, the serial suite, then the MPI suite under 2 and 3 ranks.
 # Creates/updates the virtualenv .venv on first use (pip install -e ".[test]").
 # Each MPI run is under `timeout`: a failed assertion on one rank must not leave
 # the others waiting in a collective forever.
@@ -10,13 +10,16 @@ case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || exit 1
 fi
-if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
+if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py, ruff" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
     "$VENV/bin/python" -m pip install -q -e ".[test,export,plot]" || exit 1
 fi
 export PATH="$VENV/bin:$PATH"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 results=$(mktemp -d)
 status=0
+
+echo "== lint and format (ruff, configured in pyproject.toml)"
+ruff check hpcdl tests benchmarks && ruff format --check hpcdl tests benchmarks || status=1
 
 echo "== serial tests"
 timeout 1200 python -m pytest -q -p no:cacheprovider --junitxml="$results/serial.xml" "$@" tests || status=1

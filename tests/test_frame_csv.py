@@ -57,7 +57,7 @@ def expected_from_csv(path, types, delimiter=",", na=NA):
             elif t == "enum":
                 vals.append(s)
             elif t == "time":
-                d = dt.datetime.strptime(s, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc)
+                d = dt.datetime.strptime(s, "%Y-%m-%d").replace(tzinfo=dt.UTC)
                 vals.append(d.timestamp() * 1000.0)
             else:
                 vals.append(float(s))
@@ -127,7 +127,7 @@ def test_time_column(tmp_path):
     text = "t,v\n" + "".join(f"{s},{k}\n" for k, s in enumerate(vals))
     f = import_csv(write(tmp_path, "t.csv", text), tmp_path / "t.h5")
     assert f.types == ["time", "int"]
-    utc = dt.timezone.utc
+    utc = dt.UTC
     want = [dt.datetime(2007, 11, 6, tzinfo=utc), dt.datetime(2007, 11, 6, 10, tzinfo=utc),
             dt.datetime(2008, 2, 29, 23, 59, 59, 500000, tzinfo=utc), dt.datetime(1969, 12, 31, tzinfo=utc),
             None, dt.datetime(2000, 1, 2, 3, 4, tzinfo=utc)]
@@ -233,7 +233,7 @@ def test_weather(tmp_path):
         elif want_type in ("int", "real"):
             assert f.stats[n]["min"] == min(nums) and f.stats[n]["max"] == max(nums)
             assert f.stats[n]["mean"] == pytest.approx(np.mean(nums))
-    assert f.head(1)["Date"][0] == dt.datetime(2007, 11, 6, tzinfo=dt.timezone.utc).timestamp() * 1000
+    assert f.head(1)["Date"][0] == dt.datetime(2007, 11, 6, tzinfo=dt.UTC).timestamp() * 1000
 
 
 def test_col_types_forcing(tmp_path):

@@ -154,7 +154,8 @@ def test_regression_against_direct_formulas():
 def test_regression_deviances():
     y = np.array([0.0, 1.0, 3.0, 2.0])
     f = np.array([0.5, 1.5, 2.0, 2.0])
-    dev = lambda d, **kw: regression_metrics(y, f, d, **kw)["mean_residual_deviance"]
+    def dev(d, **kw):
+        return regression_metrics(y, f, d, **kw)["mean_residual_deviance"]
     assert dev("laplace") == pytest.approx(np.mean(np.abs(y - f)))
     a = 0.3
     pin = [a * (yi - fi) if yi > fi else (1 - a) * (fi - yi) for yi, fi in zip(y, f)]

@@ -22,7 +22,7 @@ import csv as _pycsv
 import io
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -475,8 +475,7 @@ class _Setup:
             raise _fail(self.path, f"unreadable file ({exc})") from exc
         try:
             reader = pacsv.open_csv(stream, read_options=ro, parse_options=po, convert_options=co)
-            for batch in reader:
-                yield batch
+            yield from reader
         except pa.ArrowInvalid as exc:
             msg = str(exc)
             if "CSV parse error" in msg or "Expected" in msg:

@@ -131,7 +131,7 @@ class FrameWriter:
                 self._stats[i].add(arr)
         self.nrow += n
 
-    def close(self, domains: dict[str, Sequence[str]] | None = None) -> "Frame":
+    def close(self, domains: dict[str, Sequence[str]] | None = None) -> Frame:
         """Finish the file (sort enum domains, write stats) and move it into place."""
         domains = domains or {}
         try:
@@ -189,7 +189,7 @@ class FrameWriter:
         except BaseException:  # the context manager re-raises; the caller handles exc
             pass
 
-    def __enter__(self) -> "FrameWriter":
+    def __enter__(self) -> FrameWriter:
         return self
 
     def __exit__(self, et, ev, tb) -> None:

@@ -77,7 +77,7 @@ def _num(x, t: str) -> str:
         return "NA"
     if t == "time":
         try:
-            return _dt.datetime.fromtimestamp(x / 1000.0, tz=_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+            return _dt.datetime.fromtimestamp(x / 1000.0, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
         except (OverflowError, OSError, ValueError):
             return f"{x:.6g}"
     if t == "int" and float(x).is_integer():

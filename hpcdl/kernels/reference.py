@@ -27,7 +27,8 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 def dropout_uniforms(seed: int, sample: int, layer: int, n: int) -> np.ndarray:
     """The n uniforms in [0, 1) that decide dropout of units 0..n-1 of `layer`
     (0 = input, h+1 = hidden layer h) for global sample index `sample`."""
-    one = lambda v: np.array([v & MASK64], dtype=np.uint64)
+    def one(v):
+        return np.array([v & MASK64], dtype=np.uint64)
     key = _mix64(one(seed))
     key = _mix64(key ^ one(sample))
     key = _mix64(key ^ one(((layer + 1) * GOLDEN) & MASK64))
@@ -56,12 +57,15 @@ class RefNet:
     @classmethod
     def from_net(cls, net) -> RefNet:
         L = net.n_layers
-        copy = lambda arr, off, shape: [
-            arr[off[l] : off[l + 1]].astype(np.float64).reshape(shape(l))
-            for l in range(L)
-        ]
-        wshape = lambda l: (-1, int(net.units[l]))
-        bshape = lambda l: (-1,)
+        def copy(arr, off, shape):
+            return [
+                    arr[off[l] : off[l + 1]].astype(np.float64).reshape(shape(l))
+                    for l in range(L)
+                ]
+        def wshape(l):
+            return (-1, int(net.units[l]))
+        def bshape(l):
+            return (-1,)
         ref = cls(
             net.activation,
             net.output,
