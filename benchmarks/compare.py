@@ -45,8 +45,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The mini-batch settings of the race: no hidden dropout, no L1, input dropout 0.1 (in
 # probes it lifted the plateau from ~88.4% to ~88.8%), Nesterov momentum.
-PLAIN_HPCDL = ["activation=Rectifier", "input_dropout_ratio=0.1", "l1=0", "adaptive_rate=false", "rate=0.05",
-               "rate_annealing=5e-6", "momentum_start=0.9", "momentum_stable=0.9", "score_interval=1"]
+PLAIN_HPCDL = [
+    "activation=Rectifier",
+    "input_dropout_ratio=0.1",
+    "l1=0",
+    "adaptive_rate=false",
+    "rate=0.05",
+    "rate_annealing=5e-6",
+    "momentum_start=0.9",
+    "momentum_stable=0.9",
+    "score_interval=1",
+]
 TORCH_PLAIN = ["--input-dropout", "0", "--hidden-dropout", "0", "--l1", "0"]
 
 
@@ -65,8 +74,13 @@ def machine() -> dict:
             ram_gb = round(int(fh.readline().split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"cpu": model, "cores": os.cpu_count(), "ram_gb": ram_gb, "python": platform.python_version(),
-            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def run_system(name: str, args) -> dict | None:
@@ -80,12 +94,25 @@ def run_system(name: str, args) -> dict | None:
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.mini_batch)]
         cmd += [a for s in args.set + args.mb_set for a in ("--set", s)]
     elif name == "hpcdl-mpi":
-        mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+        mpiexec = shutil.which(
+            "mpiexec", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+        )
         if mpiexec is None:
             print("compare: no mpiexec; skipping hpcdl-mpi", file=sys.stderr)
             return None
-        cmd = [mpiexec, "-n", str(args.threads), py, os.path.join(HERE, "fashion_mnist.py"),
-               *common[:2], "--threads", "1", *common[4:], "--mini-batch", "1"]
+        cmd = [
+            mpiexec,
+            "-n",
+            str(args.threads),
+            py,
+            os.path.join(HERE, "fashion_mnist.py"),
+            *common[:2],
+            "--threads",
+            "1",
+            *common[4:],
+            "--mini-batch",
+            "1",
+        ]
         cmd += [a for s in args.set for a in ("--set", s)]
     elif name == "hpcdl-plain":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", str(args.plain_batch)]
@@ -106,8 +133,9 @@ def run_system(name: str, args) -> dict | None:
             return None
         cmd = [py, os.path.join(HERE, "h2o_mlp.py"), *common]
     else:
-        raise SystemExit(f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o, hpcdl-plain, "
-                         "torch-plain)")
+        raise SystemExit(
+            f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o, hpcdl-plain, torch-plain)"
+        )
     load_before = os.getloadavg()[0]
     print(f"compare: running {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -128,26 +156,37 @@ def fmt(v, spec: str, none: str = "-") -> str:
 
 
 def table(results: list[dict], target: float) -> str:
-    head = (f"| system | wall s | samples/s | test error | time to {target:.1%} s | peak RSS MB | load before/after |\n"
-            "|---|---|---|---|---|---|---|")
+    head = (
+        f"| system | wall s | samples/s | test error | time to {target:.1%} s | peak RSS MB | load before/after |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     lines = [head]
-    labels = {"hpcdl": "hpcdl per-sample (mini_batch_size=1)", "torch": "PyTorch (Adam, batch {b})",
-              "h2o": "H2O-3 {v}", "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)",
-              "hpcdl-mpi": "hpcdl per-sample, {r} MPI ranks x 1 thread",
-              "hpcdl-plain": "race: hpcdl mini-batch {b}, input dropout 0.1, Nesterov",
-              "torch-plain": "race: PyTorch no dropout, Adam, batch {b}"}
+    labels = {
+        "hpcdl": "hpcdl per-sample (mini_batch_size=1)",
+        "torch": "PyTorch (Adam, batch {b})",
+        "h2o": "H2O-3 {v}",
+        "hpcdl-mb": "hpcdl mini-batch {b} (BLAS)",
+        "hpcdl-mpi": "hpcdl per-sample, {r} MPI ranks x 1 thread",
+        "hpcdl-plain": "race: hpcdl mini-batch {b}, input dropout 0.1, Nesterov",
+        "torch-plain": "race: PyTorch no dropout, Adam, batch {b}",
+    }
     for r in results:
-        label = labels[r["name"]].format(b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""),
-                                         r=r.get("ranks"))
-        lines.append(f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
-                     f"{fmt(r['test_error'], '.4f')} | {fmt(r.get('time_to_target'), '.1f', 'not reached')} | "
-                     f"{fmt(r.get('peak_rss_mb'), ',.0f')} | {r['load_before']:.2f} / {r['load_after']:.2f} |")
+        label = labels[r["name"]].format(
+            b=r.get("mini_batch_size") or r.get("batch"), v=r.get("version", ""), r=r.get("ranks")
+        )
+        lines.append(
+            f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
+            f"{fmt(r['test_error'], '.4f')} | {fmt(r.get('time_to_target'), '.1f', 'not reached')} | "
+            f"{fmt(r.get('peak_rss_mb'), ',.0f')} | {r['load_before']:.2f} / {r['load_after']:.2f} |"
+        )
     by = {r["name"]: r for r in results}
     ratios = []
     if "h2o" in by and by["h2o"].get("samples_per_second"):
         for name in ("hpcdl", "hpcdl-mpi", "hpcdl-mb"):
             if name in by:
-                ratios.append(f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x")
+                ratios.append(
+                    f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x"
+                )
     for a, b in (("hpcdl-mb", "torch"), ("hpcdl-plain", "torch-plain")):
         if a in by and b in by:
             ratios.append(f"{a} / {b} samples/s = {by[a]['samples_per_second'] / by[b]['samples_per_second']:.2f}x")
@@ -162,16 +201,27 @@ def main(argv=None) -> int:
     ap.add_argument("--systems", default="hpcdl,hpcdl-mpi,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o")
     ap.add_argument("--mini-batch", type=int, default=32)
     ap.add_argument("--plain-batch", type=int, default=32)
-    ap.add_argument("--race-epochs", type=float, default=20,
-                    help="epoch budget of both race runs (the race is decided by the time to --target)")
-    ap.add_argument("--plain-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="hpcdl parameter for the race run (after PLAIN_HPCDL)")
+    ap.add_argument(
+        "--race-epochs",
+        type=float,
+        default=20,
+        help="epoch budget of both race runs (the race is decided by the time to --target)",
+    )
+    ap.add_argument(
+        "--plain-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hpcdl parameter for the race run (after PLAIN_HPCDL)",
+    )
     ap.add_argument("--torch-batch", type=int, default=128)
     ap.add_argument("--target", type=float, default=0.885)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="hpcdl parameter for both hpcdl runs")
-    ap.add_argument("--mb-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="hpcdl parameter for the mini-batch run only")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="hpcdl parameter for both hpcdl runs"
+    )
+    ap.add_argument(
+        "--mb-set", action="append", default=[], metavar="KEY=VALUE", help="hpcdl parameter for the mini-batch run only"
+    )
     ap.add_argument("--out", help="write all results (with curves) as JSON")
     ap.add_argument("--markdown", help="write the table as Markdown")
     args = ap.parse_args(argv)
@@ -181,10 +231,15 @@ def main(argv=None) -> int:
         r = run_system(name, args)
         if r is not None:
             results.append(r)
-            print(f"compare: {name}: {r['samples_per_second']:,.0f} samples/s, test error {r['test_error']:.4f}",
-                  file=sys.stderr, flush=True)
-    text = (f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; "
-            f"{args.threads} threads, {args.epochs:g} epochs\n\n" + table(results, args.target))
+            print(
+                f"compare: {name}: {r['samples_per_second']:,.0f} samples/s, test error {r['test_error']:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    text = (
+        f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; "
+        f"{args.threads} threads, {args.epochs:g} epochs\n\n" + table(results, args.target)
+    )
     print(text)
     if args.out:
         with open(args.out + ".tmp", "w") as fh:

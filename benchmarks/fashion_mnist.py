@@ -46,8 +46,10 @@ def frames(frames_dir: str):
     paths = [os.path.join(frames_dir, f"fashion-mnist-{part}.h5") for part in ("train", "test")]
     for p in paths:
         if not os.path.exists(p):
-            raise SystemExit(f"{p}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist "
-                             f"--out {frames_dir}  (apt-get install dataset-fashion-mnist provides the files)")
+            raise SystemExit(
+                f"{p}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist "
+                f"--out {frames_dir}  (apt-get install dataset-fashion-mnist provides the files)"
+            )
     return [hpcdl.get_frame(p) for p in paths]
 
 
@@ -65,27 +67,53 @@ def run(frames_dir: str, threads: int, params: dict, target: float = 0.885, quie
     train, test = frames(frames_dir)
     x = [n for n in train.names if n != "label"]
     t0 = time.time()
-    model = hpcdl.deeplearning(x=x, y="label", training_frame=train, validation_frame=test, threads=threads,
-                               progress=None if quiet else _progress, **params)
+    model = hpcdl.deeplearning(
+        x=x,
+        y="label",
+        training_frame=train,
+        validation_frame=test,
+        threads=threads,
+        progress=None if quiet else _progress,
+        **params,
+    )
     wall = time.time() - t0
     perf = model.model_performance(test)
     info = model.run_info
     history = model.scoring_history
     cm = perf.get("confusion_matrix") if isinstance(perf, dict) else None
     return {
-        "system": "hpcdl", "threads": threads, "epochs": params.get("epochs"),
-        "mini_batch_size": params.get("mini_batch_size", 1), "wall_seconds": wall,
-        "train_seconds": info.get("train_seconds"), "samples": info.get("samples"),
+        "system": "hpcdl",
+        "threads": threads,
+        "epochs": params.get("epochs"),
+        "mini_batch_size": params.get("mini_batch_size", 1),
+        "wall_seconds": wall,
+        "train_seconds": info.get("train_seconds"),
+        "samples": info.get("samples"),
         "samples_per_second": info.get("samples_per_second"),
         "allreduce_seconds": info.get("allreduce_seconds_total", 0.0),
         "score_seconds": _score_seconds(history, info, wall),
-        "test_error": perf.get("classification_error"), "test_logloss": perf.get("logloss"),
-        "time_to_target": time_to_target(history, 1.0 - target), "target": target,
+        "test_error": perf.get("classification_error"),
+        "test_logloss": perf.get("logloss"),
+        "time_to_target": time_to_target(history, 1.0 - target),
+        "target": target,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "history": [{k: row.get(k) for k in ("duration", "epochs", "samples", "training_speed",
-                                             "training_classification_error", "validation_classification_error",
-                                             "validation_logloss")} for row in history],
-        "confusion_matrix": cm, "params": params,
+        "history": [
+            {
+                k: row.get(k)
+                for k in (
+                    "duration",
+                    "epochs",
+                    "samples",
+                    "training_speed",
+                    "training_classification_error",
+                    "validation_classification_error",
+                    "validation_logloss",
+                )
+            }
+            for row in history
+        ],
+        "confusion_matrix": cm,
+        "params": params,
     }
 
 
@@ -95,9 +123,12 @@ def _score_seconds(history, info, wall):
 
 
 def _progress(row, model):
-    print(f"  epochs {row.get('epochs', 0):6.2f}  {row.get('training_speed', 0):9,.0f} samples/s  "
-          f"test err {row.get('validation_classification_error', float('nan')):.4f}  "
-          f"t {row.get('duration', 0):7.1f}s", flush=True)
+    print(
+        f"  epochs {row.get('epochs', 0):6.2f}  {row.get('training_speed', 0):9,.0f} samples/s  "
+        f"test err {row.get('validation_classification_error', float('nan')):.4f}  "
+        f"t {row.get('duration', 0):7.1f}s",
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
@@ -126,9 +157,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        print(f"hpcdl mini_batch_size={result['mini_batch_size']}: wall {result['wall_seconds']:.1f}s, "
-              f"{result['samples_per_second']:,.0f} samples/s, test error {result['test_error']:.4f}, "
-              f"time to {args.target:.1%} {result['time_to_target']}")
+        print(
+            f"hpcdl mini_batch_size={result['mini_batch_size']}: wall {result['wall_seconds']:.1f}s, "
+            f"{result['samples_per_second']:,.0f} samples/s, test error {result['test_error']:.4f}, "
+            f"time to {args.target:.1%} {result['time_to_target']}"
+        )
     return 0
 
 

@@ -36,8 +36,9 @@ def csv_files(frames_dir: str) -> list[str]:
         h5 = os.path.join(frames_dir, f"fashion-mnist-{part}.h5")
         csv = os.path.join(frames_dir, f"fashion-mnist-{part}.csv")
         if not os.path.exists(h5):
-            raise SystemExit(f"{h5}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist "
-                             f"--out {frames_dir}")
+            raise SystemExit(
+                f"{h5}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {frames_dir}"
+            )
         if not os.path.exists(csv) or os.path.getmtime(csv) < os.path.getmtime(h5):
             fr = Frame(h5)
             cols = [n for n in fr.names if n != "label"]
@@ -109,8 +110,14 @@ def main(argv=None) -> int:
         test["label"] = test["label"].asfactor()
         x = [c for c in train.columns if c != "label"]
         model = H2ODeepLearningEstimator(
-            activation="RectifierWithDropout", hidden=[200, 200, 200], input_dropout_ratio=0.2, l1=1e-5,
-            epochs=args.epochs, seed=1, overwrite_with_best_model=False)
+            activation="RectifierWithDropout",
+            hidden=[200, 200, 200],
+            input_dropout_ratio=0.2,
+            l1=1e-5,
+            epochs=args.epochs,
+            seed=1,
+            overwrite_with_best_model=False,
+        )
         t0 = time.time()
         model.train(x=x, y="label", training_frame=train, validation_frame=test)
         wall = time.time() - t0
@@ -135,22 +142,36 @@ def main(argv=None) -> int:
             except ValueError:
                 continue
         result = {
-            "system": "h2o", "version": h2o.__version__, "threads": args.threads, "epochs": args.epochs,
-            "wall_seconds": wall, "train_seconds": None, "samples_per_second": speed,
+            "system": "h2o",
+            "version": h2o.__version__,
+            "threads": args.threads,
+            "epochs": args.epochs,
+            "wall_seconds": wall,
+            "train_seconds": None,
+            "samples_per_second": speed,
             "samples_per_second_wall": args.epochs * train.nrow / wall,
             "test_error": test_error,
-            "time_to_target": ttt, "target": args.target, "peak_rss_mb": java_peak_mb(),
-            "history": [{"duration": seconds(r.get("duration")), "epochs": r.get("epochs"),
-                         "validation_classification_error": r.get("validation_classification_error")}
-                        for r in rows],
+            "time_to_target": ttt,
+            "target": args.target,
+            "peak_rss_mb": java_peak_mb(),
+            "history": [
+                {
+                    "duration": seconds(r.get("duration")),
+                    "epochs": r.get("epochs"),
+                    "validation_classification_error": r.get("validation_classification_error"),
+                }
+                for r in rows
+            ],
         }
     finally:
         h2o.cluster().shutdown()
     if args.json:
         print(json.dumps(result, default=float))
     else:
-        print(f"h2o: wall {result['wall_seconds']:.1f}s, {result['samples_per_second']} samples/s, "
-              f"test error {result['test_error']:.4f}, time to {args.target:.1%} {result['time_to_target']}")
+        print(
+            f"h2o: wall {result['wall_seconds']:.1f}s, {result['samples_per_second']} samples/s, "
+            f"test error {result['test_error']:.4f}, time to {args.target:.1%} {result['time_to_target']}"
+        )
     return 0
 
 

@@ -30,16 +30,12 @@ def data(rows: int, sparse: bool, seed: int = 0):
     return X, T
 
 
-def training_speed(
-    activation: str, adaptive: bool, threads: int, X, T, repeats: int = 2
-) -> float:
+def training_speed(activation: str, adaptive: bool, threads: int, X, T, repeats: int = 2) -> float:
     hyper = Hyper(loss="CrossEntropy", adaptive_rate=adaptive, rate=0.005)
     net = Net(UNITS, activation, "softmax", adaptive_rate=adaptive, momentum=False)
     net.initialize(seed=0)
     rows = np.random.default_rng(1).permutation(len(X))
-    train(
-        net, hyper, X, T, rows[:200], seed=0, samples_before=0, n_threads=threads
-    )  # compile / warm up
+    train(net, hyper, X, T, rows[:200], seed=0, samples_before=0, n_threads=threads)  # compile / warm up
     best = 0.0
     for r in range(repeats):
         t0 = time.perf_counter()
@@ -78,24 +74,17 @@ def main() -> None:
     print(
         f"net {'-'.join(map(str, UNITS))}, {args.rows} rows, {'sparse (80% zeros)' if args.sparse else 'dense'} inputs, fast_mode"
     )
-    print(
-        f"{'activation':<10} {'optimizer':<9} {'1 thread':>10} {'2 threads':>10}   samples/s"
-    )
+    print(f"{'activation':<10} {'optimizer':<9} {'1 thread':>10} {'2 threads':>10}   samples/s")
     for activation in args.activations.split(","):
         for adaptive in (True, False):
-            speeds = [
-                training_speed(activation, adaptive, n, X, T, args.repeats)
-                for n in (1, 2)
-            ]
+            speeds = [training_speed(activation, adaptive, n, X, T, args.repeats) for n in (1, 2)]
             name = "ADADELTA" if adaptive else "SGD"
             print(
                 f"{activation:<10} {name:<9} {speeds[0]:>10,.0f} {speeds[1]:>10,.0f}",
                 flush=True,
             )
     for activation in args.activations.split(","):
-        print(
-            f"predict {activation}: {scoring_speed(activation, X):,.0f} rows/s (all threads)"
-        )
+        print(f"predict {activation}: {scoring_speed(activation, X):,.0f} rows/s (all threads)")
 
 
 if __name__ == "__main__":

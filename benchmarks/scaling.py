@@ -31,8 +31,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 FASHION = "/usr/share/datasets/fashion-mnist"
-NETWORK = {"activation": "Rectifier", "hidden": [200, 200], "seed": 1, "overwrite_with_best_model": False,
-           "score_training_samples": 2000, "score_interval": 5.0, "quiet_mode": True}
+NETWORK = {
+    "activation": "Rectifier",
+    "hidden": [200, 200],
+    "seed": 1,
+    "overwrite_with_best_model": False,
+    "score_training_samples": 2000,
+    "score_interval": 5.0,
+    "quiet_mode": True,
+}
 
 
 # -- data -------------------------------------------------------------------------------------------------
@@ -79,25 +86,59 @@ def worker(args) -> None:
         run = model.run_info
         perf = model.model_performance(test)
         state_bytes = int(model.net.buffer.nbytes)
-        print("RESULT " + json.dumps({
-            "ranks": comm.size, "threads": run["threads"], "samples": run["samples"],
-            "iterations": run["iterations"], "epochs": run["epochs"],
-            "train_seconds": run["train_seconds"], "allreduce_seconds_total": run.get("allreduce_seconds_total", 0.0),
-            "samples_per_second": run["samples"] / max(run["train_seconds"], 1e-9),
-            "allreduce_share": run.get("allreduce_seconds_total", 0.0) / max(run["train_seconds"], 1e-9),
-            "tspi_first": run.get("train_samples_per_iteration_initial"), "tspi_last": run["train_samples_per_iteration"],
-            "seconds_per_row_calibrated": run["seconds_per_row_calibrated"],
-            "allreduce_seconds": run["allreduce_seconds"], "state_bytes": state_bytes,
-            "test_error": perf["classification_error"], "wall_seconds": wall}), flush=True)
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "ranks": comm.size,
+                    "threads": run["threads"],
+                    "samples": run["samples"],
+                    "iterations": run["iterations"],
+                    "epochs": run["epochs"],
+                    "train_seconds": run["train_seconds"],
+                    "allreduce_seconds_total": run.get("allreduce_seconds_total", 0.0),
+                    "samples_per_second": run["samples"] / max(run["train_seconds"], 1e-9),
+                    "allreduce_share": run.get("allreduce_seconds_total", 0.0) / max(run["train_seconds"], 1e-9),
+                    "tspi_first": run.get("train_samples_per_iteration_initial"),
+                    "tspi_last": run["train_samples_per_iteration"],
+                    "seconds_per_row_calibrated": run["seconds_per_row_calibrated"],
+                    "allreduce_seconds": run["allreduce_seconds"],
+                    "state_bytes": state_bytes,
+                    "test_error": perf["classification_error"],
+                    "wall_seconds": wall,
+                }
+            ),
+            flush=True,
+        )
 
 
 def run_config(ranks: int, threads: int, args, train: str, test: str) -> dict:
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "NUMBA_THREADING_LAYER": "workqueue",
-           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    cmd = [mpiexec, "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--worker",
-           "--train", train, "--test", test, "--threads", str(threads), "--epochs", str(args.epochs),
-           "--tspi", str(args.tspi)]
+    env = {
+        **os.environ,
+        "NUMBA_NUM_THREADS": str(threads),
+        "NUMBA_THREADING_LAYER": "workqueue",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    cmd = [
+        mpiexec,
+        "-n",
+        str(ranks),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        "--train",
+        train,
+        "--test",
+        test,
+        "--threads",
+        str(threads),
+        "--epochs",
+        str(args.epochs),
+        "--tspi",
+        str(args.tspi),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=args.timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -134,16 +175,24 @@ def project(seconds_per_row: float, state_bytes: int, rows: int, epochs: float, 
             row = {"network": name, "nodes": nodes, "allreduce_ms": 1e3 * t_ar}
             for policy in ("auto", "fixed"):
                 if policy == "auto":
-                    tspi = compute_tspi(-2, n_rows=rows, epochs=epochs, n_ranks=nodes, replicated=True,
-                                        seconds_per_row=seconds_per_row, allreduce_seconds=t_ar,
-                                        target_ratio=0.05)
+                    tspi = compute_tspi(
+                        -2,
+                        n_rows=rows,
+                        epochs=epochs,
+                        n_ranks=nodes,
+                        replicated=True,
+                        seconds_per_row=seconds_per_row,
+                        allreduce_seconds=t_ar,
+                        target_ratio=0.05,
+                    )
                     t_comm = comm_seconds_estimate(nodes, t_ar)
                     for _ in range(30):  # the per-iteration correction, run to its fixed point
                         compute = tspi / nodes * seconds_per_row
                         if nodes == 1:
                             break
-                        new = corrected_tspi(tspi, comm_seconds=t_comm, iteration_seconds=compute + t_ar + t_small,
-                                             target_ratio=0.05)
+                        new = corrected_tspi(
+                            tspi, comm_seconds=t_comm, iteration_seconds=compute + t_ar + t_small, target_ratio=0.05
+                        )
                         if new == tspi:
                             break
                         tspi = new
@@ -159,13 +208,17 @@ def project(seconds_per_row: float, state_bytes: int, rows: int, epochs: float, 
 
 
 def print_projection(rows: list[dict], tspi_fixed: int) -> None:
-    print("| network | nodes | Allreduce (ms) | auto tspi | auto samples/s | auto eff. | "
-          f"tspi={tspi_fixed:,} samples/s | tspi={tspi_fixed:,} eff. |")
+    print(
+        "| network | nodes | Allreduce (ms) | auto tspi | auto samples/s | auto eff. | "
+        f"tspi={tspi_fixed:,} samples/s | tspi={tspi_fixed:,} eff. |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['network']} | {r['nodes']} | {r['allreduce_ms']:.2f} | {r['auto_tspi']:,} | "
-              f"{r['auto_samples_per_s']:,.0f} | {r['auto_efficiency']:.1%} | {r['fixed_samples_per_s']:,.0f} | "
-              f"{r['fixed_efficiency']:.1%} |")
+        print(
+            f"| {r['network']} | {r['nodes']} | {r['allreduce_ms']:.2f} | {r['auto_tspi']:,} | "
+            f"{r['auto_samples_per_s']:,.0f} | {r['auto_efficiency']:.1%} | {r['fixed_samples_per_s']:,.0f} | "
+            f"{r['fixed_efficiency']:.1%} |"
+        )
 
 
 def main() -> None:
@@ -195,33 +248,44 @@ def main() -> None:
     if args.project:
         if not (args.seconds_per_row and args.state_bytes):
             ap.error("--project needs --seconds-per-row and --state-bytes")
-        print_projection(project(args.seconds_per_row, args.state_bytes, args.rows, args.project_epochs,
-                                 args.fixed_tspi), args.fixed_tspi)
+        print_projection(
+            project(args.seconds_per_row, args.state_bytes, args.rows, args.project_epochs, args.fixed_tspi),
+            args.fixed_tspi,
+        )
         return
 
     train, test, what = prepare_frames(args.frames, args.synthetic_rows)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"data: {what}; network {NETWORK['activation']} {NETWORK['hidden']}, {args.epochs:g} epochs, "
-          f"tspi={args.tspi}; {cores} cores; load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"data: {what}; network {NETWORK['activation']} {NETWORK['hidden']}, {args.epochs:g} epochs, "
+        f"tspi={args.tspi}; {cores} cores; load average {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     results = []
     for cfg in args.configs.split(","):
         ranks, threads = (int(v) for v in cfg.lower().split("x"))
         res = run_config(ranks, threads, args, train, test)
         results.append(res)
-        print(f"  {ranks}x{threads}: {res['samples_per_second']:,.0f} samples/s, wall {res['wall_seconds']:.1f} s",
-              flush=True)
+        print(
+            f"  {ranks}x{threads}: {res['samples_per_second']:,.0f} samples/s, wall {res['wall_seconds']:.1f} s",
+            flush=True,
+        )
     print()
     print("| ranks x threads | samples/s | Allreduce share | tspi first -> last | iterations | test error | wall (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['ranks']} x {r['threads']} | {r['samples_per_second']:,.0f} | {r['allreduce_share']:.1%} | "
-              f"{r['tspi_first']:,} -> {r['tspi_last']:,} | {r['iterations']} | {r['test_error']:.4f} | "
-              f"{r['wall_seconds']:.1f} |")
+        print(
+            f"| {r['ranks']} x {r['threads']} | {r['samples_per_second']:,.0f} | {r['allreduce_share']:.1%} | "
+            f"{r['tspi_first']:,} -> {r['tspi_last']:,} | {r['iterations']} | {r['test_error']:.4f} | "
+            f"{r['wall_seconds']:.1f} |"
+        )
     node = max(results, key=lambda r: r["samples_per_second"] if r["ranks"] == 1 else 0.0)
     spr = 1.0 / node["samples_per_second"]
     n_rows = round(results[0]["samples"] / results[0]["epochs"])
-    print(f"\nprojection from one node = {node['ranks']}x{node['threads']} ({spr * 1e6:.1f} us per row), "
-          f"state buffer {node['state_bytes'] / 1e6:.2f} MB, {n_rows:,} rows, {args.project_epochs:g} epochs:\n")
+    print(
+        f"\nprojection from one node = {node['ranks']}x{node['threads']} ({spr * 1e6:.1f} us per row), "
+        f"state buffer {node['state_bytes'] / 1e6:.2f} MB, {n_rows:,} rows, {args.project_epochs:g} epochs:\n"
+    )
     proj = project(spr, node["state_bytes"], n_rows, args.project_epochs, args.fixed_tspi)
     print_projection(proj, args.fixed_tspi)
     if args.json:

@@ -38,8 +38,9 @@ def load_frames(frames_dir: str):
     def read(name):
         path = os.path.join(frames_dir, name)
         if not os.path.exists(path):
-            raise SystemExit(f"{path}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist "
-                             f"--out {frames_dir}")
+            raise SystemExit(
+                f"{path}: missing; run: hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {frames_dir}"
+            )
         fr = Frame(path)
         cols = [n for n in fr.names if n != "label"]
         data = fr.read(cols + ["label"])
@@ -118,14 +119,25 @@ def main(argv=None) -> int:
         if time_to_target is None and acc >= args.target:
             time_to_target = time.time() - t_wall
         if not args.json:
-            print(f"epoch {epoch:3d}  train {train_seconds:7.1f}s  {epoch * n / train_seconds:9,.0f} samples/s  "
-                  f"test accuracy {acc:.4f}", flush=True)
+            print(
+                f"epoch {epoch:3d}  train {train_seconds:7.1f}s  {epoch * n / train_seconds:9,.0f} samples/s  "
+                f"test accuracy {acc:.4f}",
+                flush=True,
+            )
     result = {
-        "system": "pytorch", "version": torch.__version__, "threads": args.threads, "epochs": args.epochs,
-        "batch": args.batch, "train_seconds": train_seconds, "wall_seconds": time.time() - t_wall,
-        "samples_per_second": args.epochs * n / train_seconds, "test_error": 1.0 - history[-1]["test_accuracy"],
-        "time_to_target": time_to_target, "target": args.target,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "history": history,
+        "system": "pytorch",
+        "version": torch.__version__,
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.time() - t_wall,
+        "samples_per_second": args.epochs * n / train_seconds,
+        "test_error": 1.0 - history[-1]["test_accuracy"],
+        "time_to_target": time_to_target,
+        "target": args.target,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "history": history,
     }
     if args.json:
         print(json.dumps(result))

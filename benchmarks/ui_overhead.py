@@ -122,14 +122,20 @@ def main() -> None:
             ratios.append(live / plain)
             cpu_ratios.append(cpu_live / cpu_plain)
             rows.append((i + 1, plain, live, live / plain, cpu_plain, cpu_live, cpu_live / cpu_plain, polls))
-    print(f"prostate, hidden [50,50], {args.epochs} epochs, {args.threads} thread(s), 1 rank; "
-          "with --ui the job page's two endpoints are polled once a second")
-    print(f"{'run':>3} {'plain samples/s':>16} {'--ui samples/s':>15} {'ratio':>6} {'plain CPU':>10} "
-          f"{'--ui CPU':>9} {'ratio':>6} {'polls':>6}")
+    print(
+        f"prostate, hidden [50,50], {args.epochs} epochs, {args.threads} thread(s), 1 rank; "
+        "with --ui the job page's two endpoints are polled once a second"
+    )
+    print(
+        f"{'run':>3} {'plain samples/s':>16} {'--ui samples/s':>15} {'ratio':>6} {'plain CPU':>10} "
+        f"{'--ui CPU':>9} {'ratio':>6} {'polls':>6}"
+    )
     for i, plain, live, ratio, cp, cl, cratio, polls in rows:
         print(f"{i:>3} {plain:>16,.0f} {live:>15,.0f} {ratio:>6.3f} {cp:>9.2f}s {cl:>8.2f}s {cratio:>6.3f} {polls:>6}")
-    print(f"median ratio --ui / plain: samples/s {statistics.median(ratios):.3f}, "
-          f"CPU seconds {statistics.median(cpu_ratios):.3f}")
+    print(
+        f"median ratio --ui / plain: samples/s {statistics.median(ratios):.3f}, "
+        f"CPU seconds {statistics.median(cpu_ratios):.3f}"
+    )
 
 
 if __name__ == "__main__":

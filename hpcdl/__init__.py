@@ -49,5 +49,19 @@ def deepfeatures(model: Model, frame, layer: int):
     return model.deepfeatures(frame, layer)
 
 
-__all__ = ["DeepLearningParameters", "Frame", "Grid", "Model", "ParameterError", "anomaly", "deepfeatures",
-           "deeplearning", "frame_from_numpy", "get_frame", "grid", "import_file", "load_grid", "load_model"]
+__all__ = [
+    "DeepLearningParameters",
+    "Frame",
+    "Grid",
+    "Model",
+    "ParameterError",
+    "anomaly",
+    "deepfeatures",
+    "deeplearning",
+    "frame_from_numpy",
+    "get_frame",
+    "grid",
+    "import_file",
+    "load_grid",
+    "load_model",
+]

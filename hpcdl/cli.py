@@ -41,8 +41,14 @@ def cmd_import(args) -> int:
     else:
         col_types = dict(item.split("=", 1) for item in args.col_type or [])
         header = {"auto": None, "yes": True, "no": False}[args.header]
-        f = fr.import_file(args.file, destination=args.out, header=header, sep=args.sep,
-                           col_types=col_types or None, na_strings=args.na or None)
+        f = fr.import_file(
+            args.file,
+            destination=args.out,
+            header=header,
+            sep=args.sep,
+            col_types=col_types or None,
+            na_strings=args.na or None,
+        )
     print(f"{f.path}: {f.nrow} rows x {f.ncol} columns")
     if args.summary:
         print(fr.format_summary(fr.frame_summary(f)))
@@ -72,11 +78,18 @@ def cmd_train(args) -> int:
             raise SystemExit("hpcdl train: give a job file or --training-frame (see hpcdl train -h)")
         from .jobs import apply_overrides
 
-        job = Job(path=os.path.join(os.getcwd(), "cli-job.toml"), name=args.name or "model",
-                  output_dir=os.path.abspath(args.output_dir or os.path.join("runs", args.name or "model")),
-                  data={"training_frame": os.path.abspath(args.training_frame),
-                        "validation_frame": os.path.abspath(args.validation_frame) if args.validation_frame else None,
-                        "y": args.y, "x": args.x or None, "ignored_columns": args.ignored_columns or None})
+        job = Job(
+            path=os.path.join(os.getcwd(), "cli-job.toml"),
+            name=args.name or "model",
+            output_dir=os.path.abspath(args.output_dir or os.path.join("runs", args.name or "model")),
+            data={
+                "training_frame": os.path.abspath(args.training_frame),
+                "validation_frame": os.path.abspath(args.validation_frame) if args.validation_frame else None,
+                "y": args.y,
+                "x": args.x or None,
+                "ignored_columns": args.ignored_columns or None,
+            },
+        )
         apply_overrides(job, overrides)
     if args.threads:
         job.threads = args.threads
@@ -108,9 +121,17 @@ def cmd_show(args) -> int:
 
     model = load_model(args.model)
     if args.json:
-        print_json({"model_id": model.model_id, "parameters": model.effective, "run_info": model.run_info,
-                     "training_metrics": model.training_metrics, "validation_metrics": model.validation_metrics,
-                     "scoring_history": model.scoring_history, "variable_importances": model.variable_importances})
+        print_json(
+            {
+                "model_id": model.model_id,
+                "parameters": model.effective,
+                "run_info": model.run_info,
+                "training_metrics": model.training_metrics,
+                "validation_metrics": model.validation_metrics,
+                "scoring_history": model.scoring_history,
+                "variable_importances": model.variable_importances,
+            }
+        )
     else:
         print(model)
     return 0
@@ -145,8 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model from a job file (or from options)")
     s.add_argument("job", nargs="?", help="TOML job file (see jobs/)")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a parameter (or data.KEY / job.KEY); value in TOML syntax, e.g. hidden=[50,50]")
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a parameter (or data.KEY / job.KEY); value in TOML syntax, e.g. hidden=[50,50]",
+    )
     s.add_argument("--training-frame")
     s.add_argument("--validation-frame")
     s.add_argument("--y")

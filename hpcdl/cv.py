@@ -20,8 +20,21 @@ from .params import ParameterError
 
 FOLD_ASSIGNMENTS = ("Random", "Modulo", "Stratified")
 # Scalar metrics summarized across folds (mean and sd), H2O's cross_validation_metrics_summary.
-SUMMARY_METRICS = ("MSE", "RMSE", "logloss", "classification_error", "mean_per_class_error", "AUC", "pr_auc",
-                   "max_f1", "lift_top_group", "r2", "mean_residual_deviance", "MAE", "RMSLE")
+SUMMARY_METRICS = (
+    "MSE",
+    "RMSE",
+    "logloss",
+    "classification_error",
+    "mean_per_class_error",
+    "AUC",
+    "pr_auc",
+    "max_f1",
+    "lift_top_group",
+    "r2",
+    "mean_residual_deviance",
+    "MAE",
+    "RMSLE",
+)
 
 
 class CrossValidationError(ValueError):
@@ -74,12 +87,16 @@ def fold_column_folds(frame, column: str) -> tuple[np.ndarray, list]:
         bad = np.flatnonzero(np.isnan(values))
         labels = None
     if bad.size:
-        raise CrossValidationError(f"{frame.path}: fold_column {column!r} is missing (NA) in row {int(bad[0]) + 1}"
-                                   f" ({bad.size} row(s) in all); every row needs a fold")
+        raise CrossValidationError(
+            f"{frame.path}: fold_column {column!r} is missing (NA) in row {int(bad[0]) + 1}"
+            f" ({bad.size} row(s) in all); every row needs a fold"
+        )
     levels, folds = np.unique(values, return_inverse=True)
     if len(levels) < 2:
-        raise CrossValidationError(f"{frame.path}: fold_column {column!r} has {len(levels)} distinct value(s); "
-                                   "cross-validation needs at least 2 folds")
+        raise CrossValidationError(
+            f"{frame.path}: fold_column {column!r} has {len(levels)} distinct value(s); "
+            "cross-validation needs at least 2 folds"
+        )
     names = [labels[int(v)] for v in levels] if labels is not None else levels.tolist()
     return folds.astype(np.int64), names
 
@@ -96,23 +113,26 @@ def response_codes(frame, dinfo) -> np.ndarray:
     return out
 
 
-def assign_folds(frame, dinfo, *, nfolds: int, fold_assignment: str, fold_column: str | None,
-                 seed: int) -> tuple[np.ndarray, int]:
+def assign_folds(
+    frame, dinfo, *, nfolds: int, fold_assignment: str, fold_column: str | None, seed: int
+) -> tuple[np.ndarray, int]:
     """(fold of every frame row, number of folds)."""
     if fold_column:
         folds, names = fold_column_folds(frame, fold_column)
         return folds, len(names)
     method = "Random" if fold_assignment in (None, "AUTO") else fold_assignment
     if method not in FOLD_ASSIGNMENTS:
-        raise ParameterError(f"fold_assignment must be one of AUTO, {', '.join(FOLD_ASSIGNMENTS)}; got {method!r}",
-                             "fold_assignment")
+        raise ParameterError(
+            f"fold_assignment must be one of AUTO, {', '.join(FOLD_ASSIGNMENTS)}; got {method!r}", "fold_assignment"
+        )
     if method == "Random":
         return random_folds(frame.nrow, nfolds, seed), nfolds
     if method == "Modulo":
         return modulo_folds(frame.nrow, nfolds), nfolds
     if not dinfo.classification:
-        raise ParameterError("fold_assignment='Stratified' needs a categorical response (classification)",
-                             "fold_assignment")
+        raise ParameterError(
+            "fold_assignment='Stratified' needs a categorical response (classification)", "fold_assignment"
+        )
     return stratified_folds(response_codes(frame, dinfo), nfolds, seed), nfolds
 
 
@@ -122,8 +142,9 @@ def check_no_validation_frame(params, has_validation_frame: bool) -> None:
 
     check_nfolds_with_validation(params, has_validation_frame)
     if params.fold_column and has_validation_frame:
-        raise ParameterError("fold_column cannot be combined with a validation frame (the folds are the "
-                             "validation)", "fold_column")
+        raise ParameterError(
+            "fold_column cannot be combined with a validation frame (the folds are the validation)", "fold_column"
+        )
 
 
 def excluding_fold_column(frame, x, y, fold_column: str | None):
@@ -164,8 +185,11 @@ def summarize_folds(fold_metrics: list[dict]) -> dict:
         if any(v is None for v in values):
             continue
         arr = np.asarray(values, dtype=np.float64)
-        out[key] = {"mean": float(arr.mean()), "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-                    "folds": arr.tolist()}
+        out[key] = {
+            "mean": float(arr.mean()),
+            "sd": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+            "folds": arr.tolist(),
+        }
     return out
 
 
@@ -185,22 +209,43 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     if seed in (None, -1):  # one seed for the folds and every model, the same on every rank
         seed = int(comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if comm.rank == 0 else None))
     model_id = params.model_id or comm.bcast(Model.new_id() if comm.rank == 0 else None)
-    folds, n_folds = assign_folds(frame, dinfo, nfolds=int(params.nfolds), fold_assignment=params.fold_assignment,
-                                  fold_column=params.fold_column, seed=seed)
-    fold_params = {"nfolds": 0, "fold_assignment": "AUTO", "fold_column": None,
-                   "keep_cross_validation_predictions": False, "seed": seed}
+    folds, n_folds = assign_folds(
+        frame,
+        dinfo,
+        nfolds=int(params.nfolds),
+        fold_assignment=params.fold_assignment,
+        fold_column=params.fold_column,
+        seed=seed,
+    )
+    fold_params = {
+        "nfolds": 0,
+        "fold_assignment": "AUTO",
+        "fold_column": None,
+        "keep_cross_validation_predictions": False,
+        "seed": seed,
+    }
     fold_models, fold_metrics, fold_sizes = [], [], []
     holdout = {}  # fold -> (rows, corrected outputs, valid)
     for k in range(n_folds):
         train_rows = np.flatnonzero(folds != k)
         hold_rows = np.flatnonzero(folds == k)
         if hold_rows.size == 0 or train_rows.size == 0:
-            raise CrossValidationError(f"{frame.path}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
-                                       f"{train_rows.size} training rows; use fewer folds")
+            raise CrossValidationError(
+                f"{frame.path}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
+                f"{train_rows.size} training rows; use fewer folds"
+            )
         p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)
         fold_dinfo = dinfo.refit_numeric(frame, train_rows)  # standardized by its own training rows, as H2O
-        trainer = Trainer(p_k, fold_dinfo, frame, frame, comm=comm, threads=threads,
-                          training_rows=train_rows, validation_rows=hold_rows)
+        trainer = Trainer(
+            p_k,
+            fold_dinfo,
+            frame,
+            frame,
+            comm=comm,
+            threads=threads,
+            training_rows=train_rows,
+            validation_rows=hold_rows,
+        )
         m = trainer.run()
         X, y, valid = _rows_arrays(frame, fold_dinfo, hold_rows)
         out = m._raw_outputs(X)
@@ -213,10 +258,10 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
 
     epochs = [m.epochs_trained for m in fold_models]
     main_epochs = float(np.mean(epochs))  # SPEC-detail §8.1: the folds' final epochs, not their best ones
-    main_params = params.replace(model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False,
-                                 stopping_rounds=0)
-    main = Trainer(main_params, dinfo, frame, None, comm=comm, threads=threads, hooks=hooks,
-                   progress=progress).run()
+    main_params = params.replace(
+        model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False, stopping_rounds=0
+    )
+    main = Trainer(main_params, dinfo, frame, None, comm=comm, threads=threads, hooks=hooks, progress=progress).run()
     main.params = params
 
     # CV metrics from the holdout predictions of all folds together; the summary from the folds apart.
@@ -225,16 +270,23 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     X = np.concatenate([holdout[k][2] for k in range(n_folds)])
     valid = np.concatenate([holdout[k][4] for k in range(n_folds)])
     y = None if holdout[0][3] is None else np.concatenate([holdout[k][3] for k in range(n_folds)])
-    main.cross_validation_metrics = score_outputs(_uncorrected(main), out[valid], X[valid],
-                                                  None if y is None else y[valid])
+    main.cross_validation_metrics = score_outputs(
+        _uncorrected(main), out[valid], X[valid], None if y is None else y[valid]
+    )
     main.cross_validation_metrics_summary = summarize_folds(fold_metrics)
     main.cross_validation_models = fold_models
     main.run_info["cross_validation"] = {
-        "nfolds": n_folds, "fold_assignment": "Column" if params.fold_column else
-        ("Random" if params.fold_assignment == "AUTO" else params.fold_assignment),
-        "fold_column": params.fold_column, "fold_rows": fold_sizes, "fold_epochs": epochs,
-        "main_model_epochs": main_epochs, "fold_model_ids": [m.model_id for m in fold_models],
-        "fold_metrics": fold_metrics}
+        "nfolds": n_folds,
+        "fold_assignment": "Column"
+        if params.fold_column
+        else ("Random" if params.fold_assignment == "AUTO" else params.fold_assignment),
+        "fold_column": params.fold_column,
+        "fold_rows": fold_sizes,
+        "fold_epochs": epochs,
+        "main_model_epochs": main_epochs,
+        "fold_model_ids": [m.model_id for m in fold_models],
+        "fold_metrics": fold_metrics,
+    }
     if params.keep_cross_validation_predictions:
         thresholds = np.concatenate([holdout[k][5] for k in range(n_folds)])
         main.cross_validation_holdout = _holdout_columns(main, order, out, thresholds, frame.nrow)
@@ -246,8 +298,9 @@ def _uncorrected(model):
     return dataclasses.replace(model, run_info={})
 
 
-def _holdout_columns(model, order: np.ndarray, out: np.ndarray, thresholds: np.ndarray,
-                     n_rows: int) -> dict[str, np.ndarray]:
+def _holdout_columns(
+    model, order: np.ndarray, out: np.ndarray, thresholds: np.ndarray, n_rows: int
+) -> dict[str, np.ndarray]:
     """Each row's prediction by the fold model that did not train on it (binomial labels at that
     fold model's threshold), in frame row order."""
     inverse = np.empty(n_rows, dtype=np.int64)

@@ -32,21 +32,54 @@ from typing import Any
 from .params import _BY_NAME, ParameterError, _coerce, _resolve_name
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
-SEARCH_KEYS = ("strategy", "max_models", "max_runtime_secs", "seed", "stopping_rounds", "stopping_metric",
-               "stopping_tolerance")
+SEARCH_KEYS = (
+    "strategy",
+    "max_models",
+    "max_runtime_secs",
+    "seed",
+    "stopping_rounds",
+    "stopping_metric",
+    "stopping_tolerance",
+)
 NOT_SEARCHABLE = ("model_id", "checkpoint")
 LIST_KINDS = ("int_list", "float_list")
 # Scalar metrics kept per model in the summary (keys of the metrics dicts).
-SUMMARY_METRICS = ("logloss", "MSE", "RMSE", "classification_error", "mean_per_class_error", "AUC", "pr_auc",
-                   "r2", "mean_residual_deviance", "MAE")
+SUMMARY_METRICS = (
+    "logloss",
+    "MSE",
+    "RMSE",
+    "classification_error",
+    "mean_per_class_error",
+    "AUC",
+    "pr_auc",
+    "r2",
+    "mean_residual_deviance",
+    "MAE",
+)
 # What users may call a metric in sorted_by / sort_by -> the metrics key.
-METRIC_NAMES = {"logloss": "logloss", "mse": "MSE", "rmse": "RMSE", "auc": "AUC", "aucpr": "pr_auc",
-                "pr_auc": "pr_auc", "r2": "r2", "mae": "MAE", "err": "classification_error",
-                "classification_error": "classification_error", "misclassification": "classification_error",
-                "mean_per_class_error": "mean_per_class_error", "residual_deviance": "mean_residual_deviance",
-                "mean_residual_deviance": "mean_residual_deviance", "deviance": "mean_residual_deviance"}
-DEFAULT_SORT = {"binomial": "logloss", "multinomial": "logloss", "regression": "mean_residual_deviance",
-                "autoencoder": "MSE"}
+METRIC_NAMES = {
+    "logloss": "logloss",
+    "mse": "MSE",
+    "rmse": "RMSE",
+    "auc": "AUC",
+    "aucpr": "pr_auc",
+    "pr_auc": "pr_auc",
+    "r2": "r2",
+    "mae": "MAE",
+    "err": "classification_error",
+    "classification_error": "classification_error",
+    "misclassification": "classification_error",
+    "mean_per_class_error": "mean_per_class_error",
+    "residual_deviance": "mean_residual_deviance",
+    "mean_residual_deviance": "mean_residual_deviance",
+    "deviance": "mean_residual_deviance",
+}
+DEFAULT_SORT = {
+    "binomial": "logloss",
+    "multinomial": "logloss",
+    "regression": "mean_residual_deviance",
+    "autoencoder": "MSE",
+}
 
 
 class GridError(ValueError):
@@ -74,11 +107,17 @@ def reject_grid_values(params: dict) -> None:
         else:
             grid_like = _is_list(value)
         if grid_like:
-            example = "{'hidden': [[200, 200], [100, 300, 100]]}" if p.kind in LIST_KINDS else \
-                f"{{'{p.name}': {list(value)!r}}}"
-            raise ParameterError(f"{name}={value!r}: hpcdl.deeplearning takes one value per parameter; to train a "
-                                 f"model per value use hpcdl.grid(..., hyper_params={example}) or a job file's "
-                                 "[grid] table", p.name)
+            example = (
+                "{'hidden': [[200, 200], [100, 300, 100]]}"
+                if p.kind in LIST_KINDS
+                else f"{{'{p.name}': {list(value)!r}}}"
+            )
+            raise ParameterError(
+                f"{name}={value!r}: hpcdl.deeplearning takes one value per parameter; to train a "
+                f"model per value use hpcdl.grid(..., hyper_params={example}) or a job file's "
+                "[grid] table",
+                p.name,
+            )
 
 
 def check_hyper_params(hyper_params: dict, fixed: dict) -> dict[str, list]:
@@ -104,8 +143,10 @@ def check_hyper_params(hyper_params: dict, fixed: dict) -> dict[str, list]:
         if not values:
             raise GridError(f"hyper_params: {name!r} has an empty list of values")
         if p.kind in LIST_KINDS and not all(v is None or _is_list(v) for v in values):
-            raise GridError(f"hyper_params: {name!r} takes a list of lists, one per model, e.g. "
-                            f"{{'{canonical}': [[200, 200], [100, 300, 100]]}}; got {values!r}")
+            raise GridError(
+                f"hyper_params: {name!r} takes a list of lists, one per model, e.g. "
+                f"{{'{canonical}': [[200, 200], [100, 300, 100]]}}; got {values!r}"
+            )
         out[canonical] = [list(v) if _is_list(v) else v for v in values]
     return out
 
@@ -209,8 +250,22 @@ class GridEntry:
 
     def record(self) -> dict:
         """The entry without its model (what the summary files and the MPI gather carry)."""
-        d = {k: getattr(self, k) for k in ("index", "model_id", "hyper", "status", "error", "train_seconds",
-                                           "epochs", "metrics", "metric_source", "kind", "model_file")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "index",
+                "model_id",
+                "hyper",
+                "status",
+                "error",
+                "train_seconds",
+                "epochs",
+                "metrics",
+                "metric_source",
+                "kind",
+                "model_file",
+            )
+        }
         return d
 
 
@@ -227,9 +282,18 @@ def _model_metrics(model) -> tuple[dict, str]:
 class Grid:
     """A finished grid: models sorted best first, failed models listed apart."""
 
-    def __init__(self, grid_id: str, hyper_params: dict, entries: list[GridEntry], *, search_criteria: dict,
-                 sort_by: str | None = None, decreasing: bool = False, directory: str | None = None,
-                 comm=None) -> None:
+    def __init__(
+        self,
+        grid_id: str,
+        hyper_params: dict,
+        entries: list[GridEntry],
+        *,
+        search_criteria: dict,
+        sort_by: str | None = None,
+        decreasing: bool = False,
+        directory: str | None = None,
+        comm=None,
+    ) -> None:
         self.grid_id = grid_id
         self.hyper_params = hyper_params
         self.hyper_names = list(hyper_params)
@@ -270,8 +334,10 @@ class Grid:
 
                 e.model = load_model(os.path.join(self.directory, e.model_file))
             else:
-                raise GridError(f"model {e.model_id} is not held on this rank (rank 0 holds every model of a "
-                                "grid trained with parallelism > 1)")
+                raise GridError(
+                    f"model {e.model_id} is not held on this rank (rank 0 holds every model of a "
+                    "grid trained with parallelism > 1)"
+                )
         return e.model
 
     @property
@@ -313,8 +379,16 @@ class Grid:
 
     def sorted_by(self, metric: str, decreasing: bool = False) -> Grid:
         """The same grid ordered by another metric (h2o.getGrid(sort_by=, decreasing=))."""
-        return Grid(self.grid_id, self.hyper_params, self.entries, search_criteria=self.search_criteria,
-                    sort_by=metric, decreasing=decreasing, directory=self.directory, comm=self._comm)
+        return Grid(
+            self.grid_id,
+            self.hyper_params,
+            self.entries,
+            search_criteria=self.search_criteria,
+            sort_by=metric,
+            decreasing=decreasing,
+            directory=self.directory,
+            comm=self._comm,
+        )
 
     def summary_table(self) -> list[dict]:
         """One row per model, best first, then the failed ones (with their error)."""
@@ -327,19 +401,31 @@ class Grid:
             for k, v in e.metrics.items():
                 if k != self.sort_metric:
                     row[k] = v
-            row.update({"metric_source": e.metric_source, "epochs": e.epochs,
-                        "train_seconds": round(e.train_seconds, 3), "status": e.status, "error": e.error})
+            row.update(
+                {
+                    "metric_source": e.metric_source,
+                    "epochs": e.epochs,
+                    "train_seconds": round(e.train_seconds, 3),
+                    "status": e.status,
+                    "error": e.error,
+                }
+            )
             rows.append(row)
         return rows
 
     def __str__(self) -> str:
         from .model import format_table
 
-        title = (f"Hyper-Parameter Search Summary: grid {self.grid_id}, ordered by "
-                 f"{'decreasing' if self.decreasing else 'increasing'} {self.sort_metric}")
+        title = (
+            f"Hyper-Parameter Search Summary: grid {self.grid_id}, ordered by "
+            f"{'decreasing' if self.decreasing else 'increasing'} {self.sort_metric}"
+        )
         cols = ["model_id", *self.hyper_names, self.sort_metric, "metric_source", "epochs", "train_seconds"]
-        rows = [{**r, **{n: json.dumps(r[n]) if _is_list(r[n]) else r[n] for n in self.hyper_names}}
-                for r in self.summary_table() if r["status"] == "ok"]
+        rows = [
+            {**r, **{n: json.dumps(r[n]) if _is_list(r[n]) else r[n] for n in self.hyper_names}}
+            for r in self.summary_table()
+            if r["status"] == "ok"
+        ]
         lines = [format_table(rows, cols, title) if rows else f"{title}\n(no model trained)"]
         if self.failed:
             lines.append(f"\nFailed models ({len(self.failed)}):")
@@ -399,13 +485,19 @@ def write_summary(grid: Grid, directory: str) -> None:
     w.writerow(columns)
     for r in rows:
         w.writerow([_csv_value(r.get(c)) for c in columns])
-    with atomic_path(os.path.join(directory, "summary.csv")) as tmp, open(tmp, "w", encoding="utf-8",
-                                                                           newline="") as fh:
+    with atomic_path(os.path.join(directory, "summary.csv")) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         fh.write(buf.getvalue())
-    doc = {"format": "hpcdl-grid", "format_version": 1, "grid_id": grid.grid_id,
-           "hyper_params": grid.hyper_params, "search_criteria": grid.search_criteria,
-           "sort_by": grid.sort_metric, "decreasing": grid.decreasing, "kind": grid.kind,
-           "models": [e.record() for e in grid.entries]}
+    doc = {
+        "format": "hpcdl-grid",
+        "format_version": 1,
+        "grid_id": grid.grid_id,
+        "hyper_params": grid.hyper_params,
+        "search_criteria": grid.search_criteria,
+        "sort_by": grid.sort_metric,
+        "decreasing": grid.decreasing,
+        "kind": grid.kind,
+        "models": [e.record() for e in grid.entries],
+    }
     with atomic_path(os.path.join(directory, "summary.json")) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write(dumps(doc))
 
@@ -425,8 +517,15 @@ def load_grid(directory: str) -> Grid:
         entries = [GridEntry(**m) for m in doc["models"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise GridError(f"{path}: unreadable grid summary ({exc})") from exc
-    return Grid(doc["grid_id"], doc["hyper_params"], entries, search_criteria=doc["search_criteria"],
-                sort_by=doc.get("sort_by"), decreasing=bool(doc.get("decreasing")), directory=directory)
+    return Grid(
+        doc["grid_id"],
+        doc["hyper_params"],
+        entries,
+        search_criteria=doc["search_criteria"],
+        sort_by=doc.get("sort_by"),
+        decreasing=bool(doc.get("decreasing")),
+        directory=directory,
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -434,8 +533,9 @@ def load_grid(directory: str) -> Grid:
 # --------------------------------------------------------------------------- #
 
 
-def _train_one(index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads,
-               remaining_secs: float | None) -> GridEntry:
+def _train_one(
+    index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads, remaining_secs: float | None
+) -> GridEntry:
     """Train one combination on the ranks of ``group``; a failure becomes a failed entry."""
     from .train import deeplearning
 
@@ -446,8 +546,15 @@ def _train_one(index: int, model_id: str, hyper: dict, fixed: dict, data: dict, 
         params["max_runtime_secs"] = min(own, remaining_secs) if own > 0 else remaining_secs
     t0 = time.time()
     try:
-        model = deeplearning(data["x"], data["y"], data["training_frame"], data["validation_frame"],
-                             comm=group, threads=threads, **params)
+        model = deeplearning(
+            data["x"],
+            data["y"],
+            data["training_frame"],
+            data["validation_frame"],
+            comm=group,
+            threads=threads,
+            **params,
+        )
     except Exception as exc:  # noqa: BLE001 - a bad combination must not stop the grid
         entry.status, entry.error = "failed", f"{type(exc).__name__}: {exc}"
         entry.train_seconds = time.time() - t0
@@ -485,10 +592,24 @@ def _should_stop_early(entries: list[GridEntry], criteria: dict) -> bool:
     return metrics.stop_early(values, k, criteria["stopping_tolerance"], higher)
 
 
-def grid(x=None, y=None, training_frame=None, validation_frame=None, hyper_params: dict | None = None,
-         search_criteria: dict | None = None, grid_id: str | None = None, *, threads: int | None = None,
-         comm=None, parallelism: int = 1, save_dir: str | None = None, progress=None, sort_by: str | None = None,
-         decreasing: bool = False, **params) -> Grid:
+def grid(
+    x=None,
+    y=None,
+    training_frame=None,
+    validation_frame=None,
+    hyper_params: dict | None = None,
+    search_criteria: dict | None = None,
+    grid_id: str | None = None,
+    *,
+    threads: int | None = None,
+    comm=None,
+    parallelism: int = 1,
+    save_dir: str | None = None,
+    progress=None,
+    sort_by: str | None = None,
+    decreasing: bool = False,
+    **params,
+) -> Grid:
     """Train a model per combination of ``hyper_params`` values (h2o.grid); every rank calls this.
 
     ``params`` are the fixed Deep Learning parameters. ``search_criteria``: strategy
@@ -521,9 +642,12 @@ def grid(x=None, y=None, training_frame=None, validation_frame=None, hyper_param
     if criteria["seed"] == -1:
         criteria["seed"] = int(world.bcast(random.SystemRandom().randrange(2**62) if world.rank == 0 else None))
     grid_id = grid_id or world.bcast(f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}" if world.rank == 0 else None)
-    data = {"x": x, "y": y, "training_frame": as_frame(training_frame, "training_frame"),
-            "validation_frame": as_frame(validation_frame, "validation_frame") if validation_frame is not None
-            else None}
+    data = {
+        "x": x,
+        "y": y,
+        "training_frame": as_frame(training_frame, "training_frame"),
+        "validation_frame": as_frame(validation_frame, "validation_frame") if validation_frame is not None else None,
+    }
 
     group_index = world.rank * parallelism // world.size  # contiguous blocks of ranks
     group = world.split(group_index, world.rank) if parallelism > 1 else world
@@ -583,8 +707,18 @@ def grid(x=None, y=None, training_frame=None, validation_frame=None, hyper_param
             if _should_stop_early(entries, criteria):
                 stop = True
             if save_dir:
-                write_summary(Grid(grid_id, hyper, entries, search_criteria=criteria, sort_by=sort_by,
-                                   decreasing=decreasing, directory=save_dir), save_dir)
+                write_summary(
+                    Grid(
+                        grid_id,
+                        hyper,
+                        entries,
+                        search_criteria=criteria,
+                        sort_by=sort_by,
+                        decreasing=decreasing,
+                        directory=save_dir,
+                    ),
+                    save_dir,
+                )
             left = criteria["max_runtime_secs"] - elapsed if criteria["max_runtime_secs"] else None
             decision = (stop, left, [e.record() for e in round_entries])
         stop, remaining, records = world.bcast(decision, root=0)
@@ -596,8 +730,16 @@ def grid(x=None, y=None, training_frame=None, validation_frame=None, hyper_param
                 entries.append(e)
         if stop:
             break
-    return Grid(grid_id, hyper, entries, search_criteria=criteria, sort_by=sort_by, decreasing=decreasing,
-                directory=save_dir, comm=world)
+    return Grid(
+        grid_id,
+        hyper,
+        entries,
+        search_criteria=criteria,
+        sort_by=sort_by,
+        decreasing=decreasing,
+        directory=save_dir,
+        comm=world,
+    )
 
 
 def _print_progress(entry: GridEntry, done: int, total: int) -> None:
@@ -608,8 +750,7 @@ def _print_progress(entry: GridEntry, done: int, total: int) -> None:
         shown = f"{entry.metric_source} {key} {value:.6g}" if value is not None else "trained"
     else:
         shown = f"FAILED: {entry.error}"
-    print(f"grid model {done}/{total} {entry.model_id} ({hyper}): {shown} [{entry.train_seconds:.1f} s]",
-          flush=True)
+    print(f"grid model {done}/{total} {entry.model_id} ({hyper}): {shown} [{entry.train_seconds:.1f} s]", flush=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -630,12 +771,27 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
     world.barrier()
     quiet = job.quiet or as_json or fixed.get("quiet_mode")
     if world.rank == 0:
-        print(f"hpcdl: grid job {job.name}: {world.size} rank(s) in {job.parallelism} group(s); "
-              f"hyper-parameters {sorted(job.grid)}; output {out_dir}", flush=True,
-              file=sys.stderr if as_json else sys.stdout)
-    g = grid(x, y, train_frame, valid_frame, hyper_params=job.grid, search_criteria=job.search_criteria,
-             grid_id=job.name, threads=job.threads, comm=world, parallelism=job.parallelism,
-             save_dir=out_dir if job.save_model else None, progress=None if quiet else True, **fixed)
+        print(
+            f"hpcdl: grid job {job.name}: {world.size} rank(s) in {job.parallelism} group(s); "
+            f"hyper-parameters {sorted(job.grid)}; output {out_dir}",
+            flush=True,
+            file=sys.stderr if as_json else sys.stdout,
+        )
+    g = grid(
+        x,
+        y,
+        train_frame,
+        valid_frame,
+        hyper_params=job.grid,
+        search_criteria=job.search_criteria,
+        grid_id=job.name,
+        threads=job.threads,
+        comm=world,
+        parallelism=job.parallelism,
+        save_dir=out_dir if job.save_model else None,
+        progress=None if quiet else True,
+        **fixed,
+    )
     code = 0
     if world.rank == 0:
         if not job.save_model:
@@ -644,8 +800,15 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
         if len(g) and test_frame is not None:
             test_metrics = g[0].model_performance(test_frame)
         if as_json:
-            print_json({"grid_id": g.grid_id, "directory": out_dir, "sort_by": g.sort_metric,
-                        "models": g.summary_table(), "best_model_test_metrics": test_metrics})
+            print_json(
+                {
+                    "grid_id": g.grid_id,
+                    "directory": out_dir,
+                    "sort_by": g.sort_metric,
+                    "models": g.summary_table(),
+                    "best_model_test_metrics": test_metrics,
+                }
+            )
         else:
             print()
             print(g)
@@ -653,8 +816,14 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
                 from .metrics import format_metrics
 
                 print()
-                print(format_metrics(test_metrics, g[0].kind, f"Best model {g[0].model_id} on the test frame "
-                                     f"{test_frame.path}", domain=g[0].dinfo.response_domain))
+                print(
+                    format_metrics(
+                        test_metrics,
+                        g[0].kind,
+                        f"Best model {g[0].model_id} on the test frame {test_frame.path}",
+                        domain=g[0].dinfo.response_domain,
+                    )
+                )
             print(f"\ngrid summary: {os.path.join(out_dir, 'summary.csv')}")
         if not len(g):
             print(f"hpcdl: error: every model of grid {g.grid_id} failed", file=sys.stderr)

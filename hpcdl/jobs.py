@@ -15,10 +15,30 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
-JOB_KEYS = {"name", "output_dir", "threads", "checkpoint_interval", "save_model", "ui", "port", "ui_bind",
-            "parallelism", "quiet"}
-DATA_KEYS = {"training_frame", "validation_frame", "test_frame", "x", "y", "ignored_columns", "col_types",
-             "header", "sep", "na_strings"}
+JOB_KEYS = {
+    "name",
+    "output_dir",
+    "threads",
+    "checkpoint_interval",
+    "save_model",
+    "ui",
+    "port",
+    "ui_bind",
+    "parallelism",
+    "quiet",
+}
+DATA_KEYS = {
+    "training_frame",
+    "validation_frame",
+    "test_frame",
+    "x",
+    "y",
+    "ignored_columns",
+    "col_types",
+    "header",
+    "sep",
+    "na_strings",
+}
 
 
 class JobError(ValueError):
@@ -95,8 +115,10 @@ def load_job(path: str, overrides: list[str] | None = None) -> Job:
         raise JobError(f"{path}: not valid TOML ({exc})") from exc
     unknown = set(doc) - {"job", "data", "parameters", "grid", "search_criteria"}
     if unknown:
-        raise JobError(f"{path}: unknown table(s) {sorted(unknown)}; expected [job], [data], [parameters], "
-                       "[grid], [search_criteria]")
+        raise JobError(
+            f"{path}: unknown table(s) {sorted(unknown)}; expected [job], [data], [parameters], "
+            "[grid], [search_criteria]"
+        )
     job_t = doc.get("job", {})
     bad = set(job_t) - JOB_KEYS
     if bad:
@@ -106,15 +128,23 @@ def load_job(path: str, overrides: list[str] | None = None) -> Job:
     if bad:
         raise JobError(f"{path}: [data] has unknown key(s) {sorted(bad)}; valid: {sorted(DATA_KEYS)}")
     name = str(job_t.get("name") or os.path.splitext(os.path.basename(path))[0])
-    job = Job(path=path, name=name, output_dir=os.path.abspath(job_t.get("output_dir", os.path.join("runs", name))),
-              threads=job_t.get("threads") or None,
-              checkpoint_interval=float(job_t.get("checkpoint_interval", 300.0)),
-              save_model=bool(job_t.get("save_model", True)), ui=bool(job_t.get("ui", False)),
-              port=int(job_t.get("port", 54321)), ui_bind=str(job_t.get("ui_bind", "127.0.0.1")),
-              parallelism=int(job_t.get("parallelism", 1)),
-              quiet=bool(job_t.get("quiet", False)),
-              data=dict(data_t), parameters=dict(doc.get("parameters", {})), grid=dict(doc.get("grid", {})),
-              search_criteria=dict(doc.get("search_criteria", {})))
+    job = Job(
+        path=path,
+        name=name,
+        output_dir=os.path.abspath(job_t.get("output_dir", os.path.join("runs", name))),
+        threads=job_t.get("threads") or None,
+        checkpoint_interval=float(job_t.get("checkpoint_interval", 300.0)),
+        save_model=bool(job_t.get("save_model", True)),
+        ui=bool(job_t.get("ui", False)),
+        port=int(job_t.get("port", 54321)),
+        ui_bind=str(job_t.get("ui_bind", "127.0.0.1")),
+        parallelism=int(job_t.get("parallelism", 1)),
+        quiet=bool(job_t.get("quiet", False)),
+        data=dict(data_t),
+        parameters=dict(doc.get("parameters", {})),
+        grid=dict(doc.get("grid", {})),
+        search_criteria=dict(doc.get("search_criteria", {})),
+    )
     apply_overrides(job, overrides or [])
     if not job.data.get("training_frame"):
         raise JobError(f"{path}: [data] training_frame is required")

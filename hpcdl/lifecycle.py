@@ -54,34 +54,44 @@ def check_data_compatible(model: Model, frame: Frame, what: str = "training fram
     needed = list(dinfo.predictors) + ([dinfo.response] if dinfo.response else [])
     missing = [c for c in needed if c not in frame.names]
     if missing:
-        raise CheckpointError(f"{where}: checkpoint model {model.model_id} needs column(s) {missing}, "
-                              f"which the frame does not have")
+        raise CheckpointError(
+            f"{where}: checkpoint model {model.model_id} needs column(s) {missing}, which the frame does not have"
+        )
     old_types = dinfo.column_types or {}
     for col in needed:
         new = frame.type(col)
         if col == dinfo.response:
             if dinfo.classification and dinfo.response_numeric_levels is None:
                 if new != "enum":
-                    raise CheckpointError(f"{where}: response {col!r} is {_kind(new)}, the checkpoint model "
-                                          "was trained on it as categorical")
+                    raise CheckpointError(
+                        f"{where}: response {col!r} is {_kind(new)}, the checkpoint model "
+                        "was trained on it as categorical"
+                    )
                 if list(frame.domains[col]) != list(dinfo.response_domain):
-                    raise CheckpointError(f"{where}: response {col!r} has levels {list(frame.domains[col])}, "
-                                          f"the checkpoint model was trained on {list(dinfo.response_domain)}")
+                    raise CheckpointError(
+                        f"{where}: response {col!r} has levels {list(frame.domains[col])}, "
+                        f"the checkpoint model was trained on {list(dinfo.response_domain)}"
+                    )
             elif new not in NUMERIC_TYPES:
-                raise CheckpointError(f"{where}: response {col!r} is {_kind(new)}, the checkpoint model was "
-                                      "trained on it as numeric")
+                raise CheckpointError(
+                    f"{where}: response {col!r} is {_kind(new)}, the checkpoint model was trained on it as numeric"
+                )
             continue
         old = "enum" if col in dinfo.cat_cols else old_types.get(col, "real")
         if _kind(old) != _kind(new):
-            raise CheckpointError(f"{where}: column {col!r} is {_kind(new)}, the checkpoint model was trained "
-                                  f"on it as {_kind(old)}")
+            raise CheckpointError(
+                f"{where}: column {col!r} is {_kind(new)}, the checkpoint model was trained on it as {_kind(old)}"
+            )
         if new == "enum" and list(frame.domains[col]) != list(dinfo.domains[col]):
-            raise CheckpointError(f"{where}: column {col!r} has levels {list(frame.domains[col])}, the "
-                                  f"checkpoint model was trained on {list(dinfo.domains[col])}")
+            raise CheckpointError(
+                f"{where}: column {col!r} has levels {list(frame.domains[col])}, the "
+                f"checkpoint model was trained on {list(dinfo.domains[col])}"
+            )
 
 
-def prepare_checkpoint(checkpoint, params: DeepLearningParameters, frame: Frame, x, y,
-                       validation_frame: Frame | None = None):
+def prepare_checkpoint(
+    checkpoint, params: DeepLearningParameters, frame: Frame, x, y, validation_frame: Frame | None = None
+):
     """Load (if a path) and check a checkpoint model for training on; returns (model copy, its DataInfo).
 
     Checks what H2O checks (SPEC-detail 8.4): the same response and
@@ -94,17 +104,19 @@ def prepare_checkpoint(checkpoint, params: DeepLearningParameters, frame: Frame,
     if params.autoencoder:
         y = None
     if params.autoencoder != bool(dinfo.autoencoder):
-        raise CheckpointError(f"cannot change autoencoder on checkpoint restart: checkpoint model "
-                              f"{model.model_id} has autoencoder={bool(dinfo.autoencoder)}")
+        raise CheckpointError(
+            f"cannot change autoencoder on checkpoint restart: checkpoint model "
+            f"{model.model_id} has autoencoder={bool(dinfo.autoencoder)}"
+        )
     if y is not None and dinfo.response != y:
-        raise CheckpointError(f"cannot change the response on checkpoint restart: was {dinfo.response!r}, "
-                              f"now {y!r}")
+        raise CheckpointError(f"cannot change the response on checkpoint restart: was {dinfo.response!r}, now {y!r}")
     if x is not None:
         kept, dropped = set(dinfo.predictors), set(dinfo.dropped or {})
         given = set(x) - ({y} if y else set())
         if not kept <= given or not given <= kept | dropped:
-            raise CheckpointError(f"cannot change the predictors on checkpoint restart: was "
-                                  f"{sorted(kept)}, now {sorted(given)}")
+            raise CheckpointError(
+                f"cannot change the predictors on checkpoint restart: was {sorted(kept)}, now {sorted(given)}"
+            )
     if params.nfolds:
         raise CheckpointError("cross-validation is not allowed on a checkpoint restart (nfolds must be 0)")
     try:
@@ -186,8 +198,12 @@ class CheckpointHook:
             ctx.stop_requested = 1
         from .train import CONTINUE
 
-        if (self.comm.rank == 0 and self.interval > 0 and getattr(ctx, "reason", CONTINUE) == CONTINUE
-                and time.time() - self.last >= self.interval):
+        if (
+            self.comm.rank == 0
+            and self.interval > 0
+            and getattr(ctx, "reason", CONTINUE) == CONTINUE
+            and time.time() - self.last >= self.interval
+        ):
             self.write(ctx.model)
 
     def after_training(self, ctx) -> None:
@@ -215,8 +231,14 @@ class CheckpointHook:
         return path
 
 
-def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Frame,
-                          validation_frame: Frame | None = None, as_json: bool = False) -> Model | None:
+def load_model_for_resume(
+    job,
+    comm,
+    params: DeepLearningParameters,
+    frame: Frame,
+    validation_frame: Frame | None = None,
+    as_json: bool = False,
+) -> Model | None:
     """Every rank loads the newest complete checkpoint of the job (None: start fresh).
 
     Status lines go to stdout, or to stderr with ``as_json`` (stdout then holds only the JSON result)."""
@@ -230,8 +252,12 @@ def load_model_for_resume(job, comm, params: DeepLearningParameters, frame: Fram
     model, _ = prepare_checkpoint(path, params, frame, None, None, validation_frame)
     if comm.rank == 0:
         state = "finished" if is_finished(model) else "resuming"
-        print(f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
-              f"{model.run_info.get('iterations', 0)} iterations)", flush=True, file=out)
+        print(
+            f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
+            f"{model.run_info.get('iterations', 0)} iterations)",
+            flush=True,
+            file=out,
+        )
     return model
 
 
@@ -255,8 +281,14 @@ class RunningMarker:
             self._write(0.0)
 
     def _write(self, epochs: float) -> None:
-        data = {"pid": os.getpid(), "host": socket.gethostname(), "started": self.started,
-                "heartbeat": time.time(), "epochs": float(epochs), "total_epochs": self.total}
+        data = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": self.started,
+            "heartbeat": time.time(),
+            "epochs": float(epochs),
+            "total_epochs": self.total,
+        }
         with atomic_path(self.path) as tmp:
             with open(tmp, "w", encoding="utf-8") as fh:
                 json.dump(data, fh)

@@ -385,8 +385,10 @@ def stop_early(
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
     def fmt(r):
         return "  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip()
+
     return "\n".join([fmt(header), fmt(["-" * wd for wd in widths]), *map(fmt, rows)])
 
 
@@ -407,7 +409,9 @@ def format_confusion_matrix(cm: np.ndarray, domain: Sequence[str], threshold: fl
         rows.append([str(name), *map(str, cm[i]), _g(wrong / total if total else math.nan), f"{wrong:,} / {total:,}"])
     total = int(cm.sum())
     wrong = total - int(np.trace(cm))
-    rows.append(["Totals", *map(str, cm.sum(axis=0)), _g(wrong / total if total else math.nan), f"{wrong:,} / {total:,}"])
+    rows.append(
+        ["Totals", *map(str, cm.sum(axis=0)), _g(wrong / total if total else math.nan), f"{wrong:,} / {total:,}"]
+    )
     return title + ":\n" + _table(["", *map(str, domain), "Error", "Rate"], rows)
 
 

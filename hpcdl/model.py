@@ -23,12 +23,19 @@ def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
     ratios = eff.get("hidden_dropout_ratios") or [0.0] * n_hidden
     loss = eff.get("loss", "Automatic")
     if loss == "Automatic":
-        by_distribution = {"gaussian": "Quadratic", "laplace": "Absolute", "quantile": "Quantile",
-                           "huber": "Huber", "bernoulli": "CrossEntropy", "multinomial": "CrossEntropy"}
+        by_distribution = {
+            "gaussian": "Quadratic",
+            "laplace": "Absolute",
+            "quantile": "Quantile",
+            "huber": "Huber",
+            "bernoulli": "CrossEntropy",
+            "multinomial": "CrossEntropy",
+        }
         dist = eff.get("distribution", "gaussian")
         if dist not in by_distribution:
-            raise ValueError(f"distribution={dist!r} is not supported by hpcdl yet "
-                             f"(supported: {sorted(by_distribution)})")
+            raise ValueError(
+                f"distribution={dist!r} is not supported by hpcdl yet (supported: {sorted(by_distribution)})"
+            )
         loss = by_distribution[dist]
     return kernels.Hyper(
         loss=loss,
@@ -37,10 +44,17 @@ def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
         input_dropout_ratio=float(eff["input_dropout_ratio"]),
         hidden_dropout_ratios=tuple(float(r) for r in ratios),
         shared_dropout_masks=eff.get("hidden_dropout_masks", "Shared") == "Shared",
-        l1=float(eff["l1"]), l2=float(eff["l2"]), max_w2=float(eff["max_w2"]),
-        adaptive_rate=bool(eff["adaptive_rate"]), rho=float(eff["rho"]), epsilon=float(eff["epsilon"]),
-        rate=float(eff["rate"]), rate_annealing=float(eff["rate_annealing"]), rate_decay=float(eff["rate_decay"]),
-        momentum_start=float(eff["momentum_start"]), momentum_ramp=float(eff["momentum_ramp"]),
+        l1=float(eff["l1"]),
+        l2=float(eff["l2"]),
+        max_w2=float(eff["max_w2"]),
+        adaptive_rate=bool(eff["adaptive_rate"]),
+        rho=float(eff["rho"]),
+        epsilon=float(eff["epsilon"]),
+        rate=float(eff["rate"]),
+        rate_annealing=float(eff["rate_annealing"]),
+        rate_decay=float(eff["rate_decay"]),
+        momentum_start=float(eff["momentum_start"]),
+        momentum_ramp=float(eff["momentum_ramp"]),
         momentum_stable=float(eff["momentum_stable"]),
         nesterov_accelerated_gradient=bool(eff["nesterov_accelerated_gradient"]),
         fast_mode=bool(eff["fast_mode"]),
@@ -147,7 +161,9 @@ class Model:
         """Score a frame; returns a frame laid out like H2O's (predict, then p per class)."""
         frame = as_frame(frame, "predict_input")
         parts = [self.predict_arrays(X) for X, _, _ in self._chunks(frame)]
-        cols = {k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in (parts[0] if parts else {})}
+        cols = {
+            k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in (parts[0] if parts else {})
+        }
         domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
         if destination is None:
             destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_predictions.h5")
@@ -178,8 +194,10 @@ class Model:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
         needs keep_cross_validation_predictions=True, and is not kept in saved model files."""
         if self.cross_validation_holdout is None:
-            raise ValueError("no cross-validation holdout predictions: train with nfolds (or fold_column) and "
-                             "keep_cross_validation_predictions=True")
+            raise ValueError(
+                "no cross-validation holdout predictions: train with nfolds (or fold_column) and "
+                "keep_cross_validation_predictions=True"
+            )
         domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
         if destination is None:
             destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_cv_holdout.h5")
@@ -211,8 +229,9 @@ class Model:
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in 0..{n_hidden - 1} (0-based hidden layer index), got {layer}")
         frame = as_frame(frame, "deepfeatures_input")
-        acts = np.concatenate([kernels.hidden_activations(self.net, self.hyper, X, layer)
-                               for X, _, _ in self._chunks(frame)])
+        acts = np.concatenate(
+            [kernels.hidden_activations(self.net, self.hyper, X, layer) for X, _, _ in self._chunks(frame)]
+        )
         return {f"DF.L{layer + 1}.C{j + 1}": acts[:, j] for j in range(acts.shape[1])}
 
     def varimp(self, use_pandas: bool = False):
@@ -243,15 +262,22 @@ class Model:
         return {
             "model_id": self.model_id,
             "hpcdl_version": __version__,
-            "net_attrs": {"units": [int(u) for u in self.net.units], "activation": self.net.activation,
-                          "output": self.net.output, "adaptive_rate": self.net.adaptive_rate,
-                          "momentum": self.net.momentum},
+            "net_attrs": {
+                "units": [int(u) for u in self.net.units],
+                "activation": self.net.activation,
+                "output": self.net.output,
+                "adaptive_rate": self.net.adaptive_rate,
+                "momentum": self.net.momentum,
+            },
             "buffer": self.net.buffer,
             "best_buffer": self.best_buffer,
             "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
-            "metrics": {"training": self.training_metrics, "validation": self.validation_metrics,
-                        "cross_validation": self.cross_validation_metrics,
-                        "cross_validation_summary": self.cross_validation_metrics_summary},
+            "metrics": {
+                "training": self.training_metrics,
+                "validation": self.validation_metrics,
+                "cross_validation": self.cross_validation_metrics,
+                "cross_validation_summary": self.cross_validation_metrics_summary,
+            },
             "extra": {"run_info": self.run_info, "variable_importances": self.variable_importances},
             "datainfo": self.dinfo.to_dict(),
             "history": self.scoring_history,
@@ -260,46 +286,73 @@ class Model:
     @classmethod
     def from_content(cls, content: dict) -> Model:
         na = content["net_attrs"]
-        net = kernels.Net(na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"],
-                          momentum=na["momentum"])
+        net = kernels.Net(
+            na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"], momentum=na["momentum"]
+        )
         for name in ("buffer", "best_buffer"):
             part = content.get(name)
             if part is not None and part.shape != net.buffer.shape:
-                raise store.ModelFileError(f"model {content['model_id']}: {name} has {part.size} values, the "
-                                           f"network {list(net.units)} needs {net.buffer.size}")
+                raise store.ModelFileError(
+                    f"model {content['model_id']}: {name} has {part.size} values, the "
+                    f"network {list(net.units)} needs {net.buffer.size}"
+                )
         net.buffer[...] = content["buffer"]
         best = content.get("best_buffer")
         params = DeepLearningParameters.from_dict(content["params"]["user"])
-        return cls(model_id=content["model_id"], params=params, effective=dict(content["params"]["effective"]),
-                   dinfo=DataInfo.from_dict(content["datainfo"]), net=net,
-                   scoring_history=list(content["history"]),
-                   training_metrics=content["metrics"].get("training") or {},
-                   validation_metrics=content["metrics"].get("validation") or {},
-                   cross_validation_metrics=content["metrics"].get("cross_validation") or {},
-                   cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
-                   variable_importances=content["extra"].get("variable_importances"),
-                   run_info=dict(content["extra"].get("run_info") or {}),
-                   best_buffer=None if best is None else np.array(best, dtype=np.float32))
+        return cls(
+            model_id=content["model_id"],
+            params=params,
+            effective=dict(content["params"]["effective"]),
+            dinfo=DataInfo.from_dict(content["datainfo"]),
+            net=net,
+            scoring_history=list(content["history"]),
+            training_metrics=content["metrics"].get("training") or {},
+            validation_metrics=content["metrics"].get("validation") or {},
+            cross_validation_metrics=content["metrics"].get("cross_validation") or {},
+            cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
+            variable_importances=content["extra"].get("variable_importances"),
+            run_info=dict(content["extra"].get("run_info") or {}),
+            best_buffer=None if best is None else np.array(best, dtype=np.float32),
+        )
 
     # -- printing -------------------------------------------------------------
     def layer_table(self) -> list[dict]:
         eff = self.effective
         units = list(self.net.units)
-        rows = [{"layer": 1, "units": units[0], "type": "Input",
-                 "dropout": f"{100 * eff['input_dropout_ratio']:.0f} %"}]
+        rows = [
+            {"layer": 1, "units": units[0], "type": "Input", "dropout": f"{100 * eff['input_dropout_ratio']:.0f} %"}
+        ]
         ratios = eff.get("hidden_dropout_ratios") or [0.0] * len(eff["hidden"])
         for l in range(1, len(units)):
             w = self.net.weights(l - 1)
             b = self.net.biases(l - 1)
             is_out = l == len(units) - 1
-            typ = ("Softmax" if self.net.output == "softmax" else "Linear" if self.net.output == "linear"
-                   else base_activation(eff["activation"])) if is_out else eff["activation"]
-            rows.append({"layer": l + 1, "units": units[l], "type": typ,
-                         "dropout": "" if is_out else f"{100 * ratios[l - 1]:.0f} %",
-                         "l1": eff["l1"], "l2": eff["l2"],
-                         "mean_rate": self.mean_rate(l - 1),
-                         "weight_mean": float(np.mean(w)), "weight_rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))),
-                         "bias_mean": float(np.mean(b)), "bias_rms": float(np.sqrt(np.mean(b.astype(np.float64) ** 2)))})
+            typ = (
+                (
+                    "Softmax"
+                    if self.net.output == "softmax"
+                    else "Linear"
+                    if self.net.output == "linear"
+                    else base_activation(eff["activation"])
+                )
+                if is_out
+                else eff["activation"]
+            )
+            rows.append(
+                {
+                    "layer": l + 1,
+                    "units": units[l],
+                    "type": typ,
+                    "dropout": "" if is_out else f"{100 * ratios[l - 1]:.0f} %",
+                    "l1": eff["l1"],
+                    "l2": eff["l2"],
+                    "mean_rate": self.mean_rate(l - 1),
+                    "weight_mean": float(np.mean(w)),
+                    "weight_rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))),
+                    "bias_mean": float(np.mean(b)),
+                    "bias_rms": float(np.sqrt(np.mean(b.astype(np.float64) ** 2))),
+                }
+            )
         return rows
 
     def mean_rate(self, layer: int) -> float:
@@ -348,16 +401,21 @@ def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | 
     if kind == "regression":
         pred = model.dinfo.response_to_original(out[:, 0])
         truth = model.dinfo.response_to_original(np.asarray(y, dtype=np.float64))
-        return metrics.regression_metrics(truth, pred, distribution=eff.get("distribution", "gaussian"),
-                                          quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
-                                          huber_alpha=float(eff.get("huber_alpha", 0.9)),
-                                          tweedie_power=float(eff.get("tweedie_power", 1.5)))
+        return metrics.regression_metrics(
+            truth,
+            pred,
+            distribution=eff.get("distribution", "gaussian"),
+            quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
+            huber_alpha=float(eff.get("huber_alpha", 0.9)),
+            tweedie_power=float(eff.get("tweedie_power", 1.5)),
+        )
     probs = model.correct_probabilities(out)
     codes = np.asarray(y).astype(np.int64)
     if kind == "binomial":
         return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain)
-    return metrics.multinomial_metrics(codes, probs, model.dinfo.response_domain,
-                                       max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)))
+    return metrics.multinomial_metrics(
+        codes, probs, model.dinfo.response_domain, max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10))
+    )
 
 
 def compute_varimp(model: Model) -> list[dict]:
@@ -389,8 +447,15 @@ def compute_varimp(model: Model) -> list[dict]:
     total = rel.sum() if rel.sum() > 0 else 1.0
     order = np.argsort(-rel, kind="stable")
     names = model.dinfo.input_names
-    return [{"variable": names[i], "relative_importance": float(rel[i]), "scaled_importance": float(rel[i]),
-             "percentage": float(rel[i] / total)} for i in order]
+    return [
+        {
+            "variable": names[i],
+            "relative_importance": float(rel[i]),
+            "scaled_importance": float(rel[i]),
+            "percentage": float(rel[i] / total),
+        }
+        for i in order
+    ]
 
 
 def _fmt(v) -> str:
@@ -419,34 +484,82 @@ def format_table(rows: list[dict], columns: list[str] | None = None, title: str 
 def format_model(model: Model) -> str:
     kind = model.kind
     info = model.run_info
-    lines = [f"Model Details\n=============\nH2O-style Deep Learning model (hpcdl): {model.model_id}",
-             f"Status of Neuron Layers: predicting {model.dinfo.response or '(autoencoder)'}, {kind}, "
-             f"{model.effective.get('loss')} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
-             f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
-             f"{info.get('threads', 1)} thread(s)"]
-    lines.append(format_table(model.layer_table(), ["layer", "units", "type", "dropout", "l1", "l2", "mean_rate",
-                                                   "weight_mean", "weight_rms", "bias_mean", "bias_rms"]))
-    for title, m in (("Training metrics", model.training_metrics),
-                     ("Validation metrics", model.validation_metrics),
-                     ("Cross-validation metrics", model.cross_validation_metrics)):
+    lines = [
+        f"Model Details\n=============\nH2O-style Deep Learning model (hpcdl): {model.model_id}",
+        f"Status of Neuron Layers: predicting {model.dinfo.response or '(autoencoder)'}, {kind}, "
+        f"{model.effective.get('loss')} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
+        f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
+        f"{info.get('threads', 1)} thread(s)",
+    ]
+    lines.append(
+        format_table(
+            model.layer_table(),
+            [
+                "layer",
+                "units",
+                "type",
+                "dropout",
+                "l1",
+                "l2",
+                "mean_rate",
+                "weight_mean",
+                "weight_rms",
+                "bias_mean",
+                "bias_rms",
+            ],
+        )
+    )
+    for title, m in (
+        ("Training metrics", model.training_metrics),
+        ("Validation metrics", model.validation_metrics),
+        ("Cross-validation metrics", model.cross_validation_metrics),
+    ):
         if m:
             lines.append("")
-            lines.append(metrics.format_metrics(m, kind, f"ModelMetrics ({title}): {kind}",
-                                                domain=model.dinfo.response_domain,
-                                                max_confusion_matrix_size=int(
-                                                    model.effective.get("max_confusion_matrix_size", 20))))
+            lines.append(
+                metrics.format_metrics(
+                    m,
+                    kind,
+                    f"ModelMetrics ({title}): {kind}",
+                    domain=model.dinfo.response_domain,
+                    max_confusion_matrix_size=int(model.effective.get("max_confusion_matrix_size", 20)),
+                )
+            )
     if model.cross_validation_metrics_summary:
-        rows = [{"metric": key, "mean": v["mean"], "sd": v["sd"],
-                 **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])}}
-                for key, v in model.cross_validation_metrics_summary.items()]
+        rows = [
+            {
+                "metric": key,
+                "mean": v["mean"],
+                "sd": v["sd"],
+                **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])},
+            }
+            for key, v in model.cross_validation_metrics_summary.items()
+        ]
         lines.append("")
         lines.append(format_table(rows, title="Cross-Validation Metrics Summary:"))
     if model.scoring_history:
-        cols = [c for c in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples",
-                            "training_rmse", "training_logloss", "training_classification_error",
-                            "training_auc", "training_r2", "validation_rmse", "validation_logloss",
-                            "validation_classification_error", "validation_auc", "validation_r2")
-                if c in model.scoring_history[-1]]
+        cols = [
+            c
+            for c in (
+                "timestamp",
+                "duration",
+                "training_speed",
+                "epochs",
+                "iterations",
+                "samples",
+                "training_rmse",
+                "training_logloss",
+                "training_classification_error",
+                "training_auc",
+                "training_r2",
+                "validation_rmse",
+                "validation_logloss",
+                "validation_classification_error",
+                "validation_auc",
+                "validation_r2",
+            )
+            if c in model.scoring_history[-1]
+        ]
         lines.append("")
         lines.append(format_table(model.scoring_history, cols, "Scoring History:"))
     if model.variable_importances:
@@ -468,5 +581,6 @@ def load_model(path: str) -> Model:
     except store.ModelFileError as exc:
         raise store.ModelFileError(f"{path}: {exc}") from exc
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise store.ModelFileError(f"{path}: damaged model file: cannot rebuild the model ({type(exc).__name__}: "
-                                   f"{exc})") from exc
+        raise store.ModelFileError(
+            f"{path}: damaged model file: cannot rebuild the model ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -298,9 +298,7 @@ _MANUAL_RATE_PARAMS = (
 
 
 def _fail(p: Param, value: Any, expected: str) -> ParameterError:
-    return ParameterError(
-        f"invalid value for parameter '{p.name}': {value!r}; expected {expected}", p.name
-    )
+    return ParameterError(f"invalid value for parameter '{p.name}': {value!r}; expected {expected}", p.name)
 
 
 def _is_bool(v: Any) -> bool:
@@ -401,9 +399,7 @@ class DeepLearningParameters:
         for raw_name, value in kwargs.items():
             name = _resolve_name(raw_name)
             if name in given:
-                raise ParameterError(
-                    f"parameter '{name}' given twice (as '{spelled[name]}' and '{raw_name}')", name
-                )
+                raise ParameterError(f"parameter '{name}' given twice (as '{spelled[name]}' and '{raw_name}')", name)
             given[name] = _coerce(_BY_NAME[name], value)
             spelled[name] = raw_name
         values = {p.name: _copy(p.default) for p in PARAMETERS}
@@ -516,7 +512,9 @@ class DeepLearningParameters:
             if v["rate_decay"] <= 0:
                 err.add("rate_decay", f"rate_decay must be > 0 without adaptive_rate (got {v['rate_decay']!r})")
             if v["momentum_ramp"] <= 0:
-                err.add("momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})")
+                err.add(
+                    "momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})"
+                )
 
         # loss against distribution (problem-independent part)
         loss, dist = v["loss"], v["distribution"]
@@ -532,7 +530,9 @@ class DeepLearningParameters:
             "multinomial": ("Automatic", "CrossEntropy", "Quadratic"),
         }.get(dist)
         if allowed_loss is not None and loss not in allowed_loss:
-            err.add("loss", f"loss '{loss}' cannot be used with distribution '{dist}'; use one of {', '.join(allowed_loss)}")
+            err.add(
+                "loss", f"loss '{loss}' cannot be used with distribution '{dist}'; use one of {', '.join(allowed_loss)}"
+            )
 
         if v["autoencoder"]:
             if loss == "CrossEntropy":
@@ -542,7 +542,10 @@ class DeepLearningParameters:
             if v["nfolds"] != 0:
                 err.add("nfolds", "nfolds is not allowed for an autoencoder")
             if v["stopping_metric"] not in ("AUTO", "MSE"):
-                err.add("stopping_metric", f"stopping_metric must be AUTO or MSE for an autoencoder (got '{v['stopping_metric']}')")
+                err.add(
+                    "stopping_metric",
+                    f"stopping_metric must be AUTO or MSE for an autoencoder (got '{v['stopping_metric']}')",
+                )
             if v["balance_classes"]:
                 err.add("balance_classes", "balance_classes is not allowed for an autoencoder")
             if classification:
@@ -570,7 +573,9 @@ class DeepLearningParameters:
         metric = v["stopping_metric"]
         if classification is True:
             if loss not in ("Automatic", "CrossEntropy", "Quadratic"):
-                err.add("loss", f"loss '{loss}' is not allowed for classification; use Automatic, CrossEntropy or Quadratic")
+                err.add(
+                    "loss", f"loss '{loss}' is not allowed for classification; use Automatic, CrossEntropy or Quadratic"
+                )
             if dist not in ("AUTO", "bernoulli", "multinomial"):
                 err.add("distribution", f"distribution '{dist}' is not allowed for classification")
             if dist == "bernoulli" and n_classes is not None and n_classes != 2:
@@ -579,8 +584,15 @@ class DeepLearningParameters:
                 err.add("stopping_metric", f"stopping_metric '{metric}' is for regression only")
             if metric in BINOMIAL_ONLY_METRICS and n_classes is not None and n_classes != 2:
                 err.add("stopping_metric", f"stopping_metric '{metric}' needs a binary response ({n_classes} classes)")
-            if v["class_sampling_factors"] is not None and n_classes is not None and len(v["class_sampling_factors"]) != n_classes:
-                err.add("class_sampling_factors", f"class_sampling_factors needs {n_classes} entries, got {len(v['class_sampling_factors'])}")
+            if (
+                v["class_sampling_factors"] is not None
+                and n_classes is not None
+                and len(v["class_sampling_factors"]) != n_classes
+            ):
+                err.add(
+                    "class_sampling_factors",
+                    f"class_sampling_factors needs {n_classes} entries, got {len(v['class_sampling_factors'])}",
+                )
         elif classification is False:
             if loss == "CrossEntropy":
                 err.add("loss", "loss 'CrossEntropy' needs a categorical response")
@@ -711,9 +723,7 @@ def check_checkpoint_change(old: DeepLearningParameters, new: DeepLearningParame
     Compare like with like: both user-given parameters (as H2O does), or both
     effective parameters.
     """
-    changed = [
-        p.name for p in PARAMETERS if p.checkpoint == "F" and old._values[p.name] != new._values[p.name]
-    ]
+    changed = [p.name for p in PARAMETERS if p.checkpoint == "F" and old._values[p.name] != new._values[p.name]]
     if changed:
         msg = "; ".join(
             f"cannot change '{n}' on checkpoint restart: was {old._values[n]!r}, now {new._values[n]!r}"

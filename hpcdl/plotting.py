@@ -21,8 +21,10 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise PlotError("plotting needs matplotlib, which is not installed; install it with "
-                        "`pip install 'hpcdl[plot]'` (or `pip install matplotlib`)") from exc
+        raise PlotError(
+            "plotting needs matplotlib, which is not installed; install it with "
+            "`pip install 'hpcdl[plot]'` (or `pip install matplotlib`)"
+        ) from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -48,8 +50,9 @@ def check_plot(path: str) -> None:
     _pyplot()
 
 
-def plot_reconstruction_error(errors, path: str, *, threshold: float | None = None, title: str | None = None,
-                              ylabel: str = "Reconstruction.MSE") -> str:
+def plot_reconstruction_error(
+    errors, path: str, *, threshold: float | None = None, title: str | None = None, ylabel: str = "Reconstruction.MSE"
+) -> str:
     """Reconstruction error per row as a line (the booklet's ``plot.ts(recon_error)``).
 
     Rows with an error above ``threshold`` are marked in red and labelled with their
@@ -63,15 +66,19 @@ def plot_reconstruction_error(errors, path: str, *, threshold: float | None = No
     try:
         ax.plot(rows, errors, color="black", linewidth=1.0, marker="o", markersize=2.5, label=ylabel)
         if threshold is not None:
-            ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.0,
-                       label=f"threshold {threshold:.4g}")
+            ax.axhline(threshold, color="tab:red", linestyle="--", linewidth=1.0, label=f"threshold {threshold:.4g}")
             above = errors > threshold
             if above.any():
-                ax.scatter(rows[above], errors[above], color="tab:red", zorder=3, s=30,
-                           label=f"{int(above.sum())} row(s) above")
+                ax.scatter(
+                    rows[above],
+                    errors[above],
+                    color="tab:red",
+                    zorder=3,
+                    s=30,
+                    label=f"{int(above.sum())} row(s) above",
+                )
                 for r, e in zip(rows[above], errors[above]):
-                    ax.annotate(str(r), (r, e), textcoords="offset points", xytext=(4, 4), fontsize=8,
-                                color="tab:red")
+                    ax.annotate(str(r), (r, e), textcoords="offset points", xytext=(4, 4), fontsize=8, color="tab:red")
         ax.set_xlabel("row (1-based)")
         ax.set_ylabel(ylabel)
         ax.set_title(title or "Reconstruction error per row")

@@ -94,8 +94,9 @@ def _numbers_to_codes(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _numeric_transform(mean: float, sd: float, lo: float, hi: float, standardize: bool,
-                       autoencoder: bool) -> tuple[float, float, float]:
+def _numeric_transform(
+    mean: float, sd: float, lo: float, hi: float, standardize: bool, autoencoder: bool
+) -> tuple[float, float, float]:
     """(norm_sub, norm_mul, imputation value) of one numeric column from its statistics:
     NORMALIZE (autoencoders: (x - mean) / (max - min)), STANDARDIZE ((x - mean) / sd) or
     NONE; a zero or undefined spread scales by 1, an undefined mean imputes 0."""
@@ -117,11 +118,35 @@ class DataInfo:
     (1 unless classification, as H2O's nclasses()), ``n_outputs`` (width of the output layer).
     """
 
-    FIELDS = ("predictors", "cat_cols", "num_cols", "domains", "cat_offsets", "cat_widths", "cat_na_seen",
-              "use_all_factor_levels", "norm_sub", "norm_mul", "num_impute", "response", "response_type",
-              "response_domain", "response_numeric_levels", "classification", "autoencoder", "y_sub", "y_mul",
-              "missing_values_handling", "dropped", "hash_buckets", "seed", "column_types",
-              "unseen_level_policy", "standardize", "max_categorical_features")
+    FIELDS = (
+        "predictors",
+        "cat_cols",
+        "num_cols",
+        "domains",
+        "cat_offsets",
+        "cat_widths",
+        "cat_na_seen",
+        "use_all_factor_levels",
+        "norm_sub",
+        "norm_mul",
+        "num_impute",
+        "response",
+        "response_type",
+        "response_domain",
+        "response_numeric_levels",
+        "classification",
+        "autoencoder",
+        "y_sub",
+        "y_mul",
+        "missing_values_handling",
+        "dropped",
+        "hash_buckets",
+        "seed",
+        "column_types",
+        "unseen_level_policy",
+        "standardize",
+        "max_categorical_features",
+    )
 
     def __init__(self, **fields) -> None:
         unknown = set(fields) - set(self.FIELDS)
@@ -167,8 +192,9 @@ class DataInfo:
         names: list[str] = []
         if self.hash_buckets:
             names += [f"cat_hash.{k}" for k in range(self.hash_buckets)]
-            self._hash_tables = [hash_buckets_for(k, w, self.seed, self.hash_buckets)
-                                 for k, w in enumerate(self.cat_widths)]
+            self._hash_tables = [
+                hash_buckets_for(k, w, self.seed, self.hash_buckets) for k, w in enumerate(self.cat_widths)
+            ]
         else:
             for col in self.cat_cols:
                 levels = self.domains[col] if self.use_all_factor_levels else self.domains[col][1:]
@@ -187,25 +213,45 @@ class DataInfo:
         self.n_outputs = self.n_inputs if self.autoencoder else self.n_classes
 
     def __repr__(self) -> str:
-        kind = ("autoencoder" if self.autoencoder else
-                f"classification of {self.response!r} ({self.n_classes} classes)" if self.classification else
-                f"regression of {self.response!r}")
-        return (f"DataInfo({kind}; {len(self.cat_cols)} categorical + {len(self.num_cols)} numeric predictors "
-                f"-> {self.n_inputs} inputs; dropped {sorted(self.dropped)})")
+        kind = (
+            "autoencoder"
+            if self.autoencoder
+            else f"classification of {self.response!r} ({self.n_classes} classes)"
+            if self.classification
+            else f"regression of {self.response!r}"
+        )
+        return (
+            f"DataInfo({kind}; {len(self.cat_cols)} categorical + {len(self.num_cols)} numeric predictors "
+            f"-> {self.n_inputs} inputs; dropped {sorted(self.dropped)})"
+        )
 
     # -- fitting --------------------------------------------------------------
     @classmethod
-    def fit(cls, frame, x=None, y=None, *, autoencoder=False, classification=None, standardize=True,
-            use_all_factor_levels=True, missing_values_handling="MeanImputation", ignore_const_cols=True,
-            max_categorical_features=2**31 - 1, seed=0, unseen_level_policy="NA") -> DataInfo:
+    def fit(
+        cls,
+        frame,
+        x=None,
+        y=None,
+        *,
+        autoencoder=False,
+        classification=None,
+        standardize=True,
+        use_all_factor_levels=True,
+        missing_values_handling="MeanImputation",
+        ignore_const_cols=True,
+        max_categorical_features=2**31 - 1,
+        seed=0,
+        unseen_level_policy="NA",
+    ) -> DataInfo:
         """Fit on a frame from the statistics the frame stored at import (no pass over the data,
         except reading the response for ``classification=True`` on a numeric response and the
         columns with NAs for the Skip-mode row check)."""
         where = frame.path
         names = list(frame.names)
         if missing_values_handling not in MISSING_VALUES_HANDLING:
-            raise PrepError(f"missing_values_handling must be one of {MISSING_VALUES_HANDLING}, "
-                            f"got {missing_values_handling!r}")
+            raise PrepError(
+                f"missing_values_handling must be one of {MISSING_VALUES_HANDLING}, got {missing_values_handling!r}"
+            )
         if unseen_level_policy not in UNSEEN_LEVEL_POLICIES:
             raise PrepError(f"unseen_level_policy must be one of {UNSEEN_LEVEL_POLICIES}, got {unseen_level_policy!r}")
         if int(max_categorical_features) < 1:
@@ -247,8 +293,10 @@ class DataInfo:
                 continue
             kept.append(col)
         if not kept:
-            raise PrepError(f"{where}: no predictor columns left"
-                            + (f" (dropped by ignore_const_cols: {dropped})" if dropped else ""))
+            raise PrepError(
+                f"{where}: no predictor columns left"
+                + (f" (dropped by ignore_const_cols: {dropped})" if dropped else "")
+            )
         cats = [c for c in kept if types[c] == "enum"]
         cats.sort(key=lambda c: -len(frame.domains[c]))  # sort is stable: ties keep frame order
         nums = [c for c in kept if types[c] != "enum"]
@@ -258,22 +306,41 @@ class DataInfo:
         sub, mul, impute = [], [], []
         for c in nums:
             st = frame.stats[c]
-            s, m, fill = _numeric_transform(float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]),
-                                            standardize, autoencoder)
+            s, m, fill = _numeric_transform(
+                float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]), standardize, autoencoder
+            )
             sub.append(s)
             mul.append(m)
             impute.append(fill)
-        info = {"predictors": cats + nums, "cat_cols": cats, "num_cols": nums, "domains": domains,
-                "cat_offsets": offsets, "cat_widths": widths,
-                "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
-                "use_all_factor_levels": bool(use_all_factor_levels), "norm_sub": sub, "norm_mul": mul,
-                "num_impute": impute, "response": y, "response_type": types[y] if y is not None else None,
-                "response_domain": None, "response_numeric_levels": None,
-                "classification": False, "autoencoder": bool(autoencoder), "y_sub": 0.0, "y_mul": 1.0,
-                "missing_values_handling": missing_values_handling, "dropped": dropped,
-                "hash_buckets": 0, "seed": int(seed), "column_types": {c: types[c] for c in cats + nums},
-                "unseen_level_policy": unseen_level_policy, "standardize": bool(standardize),
-                "max_categorical_features": int(max_categorical_features)}
+        info = {
+            "predictors": cats + nums,
+            "cat_cols": cats,
+            "num_cols": nums,
+            "domains": domains,
+            "cat_offsets": offsets,
+            "cat_widths": widths,
+            "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
+            "use_all_factor_levels": bool(use_all_factor_levels),
+            "norm_sub": sub,
+            "norm_mul": mul,
+            "num_impute": impute,
+            "response": y,
+            "response_type": types[y] if y is not None else None,
+            "response_domain": None,
+            "response_numeric_levels": None,
+            "classification": False,
+            "autoencoder": bool(autoencoder),
+            "y_sub": 0.0,
+            "y_mul": 1.0,
+            "missing_values_handling": missing_values_handling,
+            "dropped": dropped,
+            "hash_buckets": 0,
+            "seed": int(seed),
+            "column_types": {c: types[c] for c in cats + nums},
+            "unseen_level_policy": unseen_level_policy,
+            "standardize": bool(standardize),
+            "max_categorical_features": int(max_categorical_features),
+        }
         if sum(widths) > int(max_categorical_features):
             info["hash_buckets"] = int(max_categorical_features)
         if y is not None:
@@ -293,8 +360,9 @@ class DataInfo:
             raise PrepError(f"{where}: response column {y!r} is all NA")
         if ytype == "enum":
             if classification is False:
-                raise PrepError(f"{where}: response {y!r} is categorical; classification=False needs a numeric "
-                                "response")
+                raise PrepError(
+                    f"{where}: response {y!r} is categorical; classification=False needs a numeric response"
+                )
             info["classification"] = True
             info["response_domain"] = [str(v) for v in frame.domains[y]]
             present = int(np.count_nonzero(st.get("counts", [])))
@@ -308,14 +376,17 @@ class DataInfo:
         else:
             sd, mean = float(st["sd"]), float(st["mean"])
             if not float(st["min"]) < float(st["max"]):
-                raise PrepError(f"{where}: response {y!r} is constant ({st['min']}); a regression needs a "
-                                "varying response")
+                raise PrepError(
+                    f"{where}: response {y!r} is constant ({st['min']}); a regression needs a varying response"
+                )
             info["y_sub"] = mean if info["standardize"] else 0.0
             info["y_mul"] = (1.0 / sd if sd > 0 else 1.0) if info["standardize"] else 1.0
             return
         if present < 2:
-            raise PrepError(f"{where}: response {y!r} has {present} class(es) present "
-                            f"(domain {info['response_domain']}); classification needs at least 2")
+            raise PrepError(
+                f"{where}: response {y!r} has {present} class(es) present "
+                f"(domain {info['response_domain']}); classification needs at least 2"
+            )
 
     def _check_skip_rows(self, frame) -> None:
         """Skip mode: fail at fit time if no row is complete (checked chunk by chunk, NA columns only)."""
@@ -335,8 +406,10 @@ class DataInfo:
                     break
             if ok.any():
                 return
-        raise PrepError(f"{frame.path}: missing_values_handling='Skip' leaves no training rows: every row has an "
-                        f"NA in one of {cols}; use MeanImputation or drop those columns")
+        raise PrepError(
+            f"{frame.path}: missing_values_handling='Skip' leaves no training rows: every row has an "
+            f"NA in one of {cols}; use MeanImputation or drop those columns"
+        )
 
     # -- transforming -----------------------------------------------------------
     def transform(self, frame, start: int = 0, stop: int | None = None):
@@ -358,7 +431,7 @@ class DataInfo:
         per_group = max(1, READ_GROUP_VALUES // max(1, n))
         cols = list(self.predictors)
         for g in range(0, len(cols), per_group):
-            group = cols[g:g + per_group]
+            group = cols[g : g + per_group]
             data = frame.read(group, start, stop) if n else {c: np.zeros(0) for c in group}
             doms = {c: frame.domains[c] for c in group if ftype[c] == "enum"}
             self._fill(X, valid, data, doms, where)
@@ -457,7 +530,7 @@ class DataInfo:
         contiguous = np.all(np.diff(pos) == 1)
         for r0 in range(0, n, NUM_BLOCK_ROWS):
             r1 = min(n, r0 + NUM_BLOCK_ROWS)
-            b = block[:, :r1 - r0]
+            b = block[:, : r1 - r0]
             for i, a in enumerate(arrays):
                 b[i] = a[r0:r1]
             na = np.isnan(b)
@@ -469,7 +542,7 @@ class DataInfo:
             b *= mul
             if contiguous:
                 base = self.cat_input_width + int(pos[0])
-                X[r0:r1, base:base + len(nums)] = b.T
+                X[r0:r1, base : base + len(nums)] = b.T
             else:
                 X[r0:r1, self.cat_input_width + pos] = b.T
 
@@ -490,8 +563,10 @@ class DataInfo:
                 codes = np.where((v >= 0) & (v < self.n_classes), v, -1)
             return codes.astype(np.float32)
         if domain is not None or _is_string_array(raw):
-            raise PrepError(f"{where}: response {self.response!r} is categorical here but numeric (regression) "
-                            "in the training frame")
+            raise PrepError(
+                f"{where}: response {self.response!r} is categorical here but numeric (regression) "
+                "in the training frame"
+            )
         v = raw.astype(np.float64)
         return ((v - self.y_sub) * self.y_mul).astype(np.float32)
 
@@ -523,8 +598,9 @@ class DataInfo:
         """NA slots of categoricals that had no NA in training (they only ever see unseen levels)."""
         if self.hash_buckets:
             return []
-        return [self.cat_offsets[k] + self.cat_widths[k] - 1 for k in range(len(self.cat_cols))
-                if not self.cat_na_seen[k]]
+        return [
+            self.cat_offsets[k] + self.cat_widths[k] - 1 for k in range(len(self.cat_cols)) if not self.cat_na_seen[k]
+        ]
 
     # -- persistence --------------------------------------------------------------
     def refit_numeric(self, frame, rows: np.ndarray) -> DataInfo:
@@ -540,8 +616,9 @@ class DataInfo:
             if v.size == 0:
                 continue  # no value in these rows: keep the whole frame's statistics
             sd = float(v.std(ddof=1)) if v.size > 1 else 0.0  # sample sd, as the frame statistics
-            sub[k], mul[k], impute[k] = _numeric_transform(float(v.mean()), sd, float(v.min()), float(v.max()),
-                                                           self.standardize, self.autoencoder)
+            sub[k], mul[k], impute[k] = _numeric_transform(
+                float(v.mean()), sd, float(v.min()), float(v.max()), self.standardize, self.autoencoder
+            )
         d.update(norm_sub=sub, norm_mul=mul, num_impute=impute)
         return DataInfo.from_dict(d)
 
@@ -581,8 +658,9 @@ def _row_uniforms(n: int, seed: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def balance_classes(y_codes: np.ndarray, n_classes: int, class_sampling_factors=None,
-                    max_after_balance_size: float = 5.0, seed: int = 0):
+def balance_classes(
+    y_codes: np.ndarray, n_classes: int, class_sampling_factors=None, max_after_balance_size: float = 5.0, seed: int = 0
+):
     """Over/under-sample rows per class (H2O's sampleFrameStratified).
 
     Returns ``(row_indices, prior, sampled_prior)``: indices into ``y_codes`` (sorted, repeats for

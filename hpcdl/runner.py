@@ -31,7 +31,8 @@ def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
                     raise FileNotFoundError(
                         f"{path}: no such frame file; create it with `hpcdl import FILE --out {path}`"
                         " or, for MNIST-style IDX files (e.g. apt-get install dataset-fashion-mnist), "
-                        f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {os.path.dirname(path)}`")
+                        f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {os.path.dirname(path)}`"
+                    )
             else:
                 base = os.path.basename(path)
                 for ext in (".gz", ".csv", ".tsv", ".txt"):
@@ -57,10 +58,17 @@ def progress_printer(total_epochs: float, t0: float):
         epochs = row.get("epochs", 0.0)
         elapsed = time.time() - t0
         eta = elapsed / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
-        parts = [f"epochs {epochs:8.3f}/{total_epochs:g}", f"iter {row.get('iterations', 0):4d}",
-                 f"{row.get('training_speed', 0):10,.0f} samples/s"]
-        for key, label in (("training_classification_error", "train err"), ("training_rmse", "train rmse"),
-                           ("validation_classification_error", "valid err"), ("validation_rmse", "valid rmse")):
+        parts = [
+            f"epochs {epochs:8.3f}/{total_epochs:g}",
+            f"iter {row.get('iterations', 0):4d}",
+            f"{row.get('training_speed', 0):10,.0f} samples/s",
+        ]
+        for key, label in (
+            ("training_classification_error", "train err"),
+            ("training_rmse", "train rmse"),
+            ("validation_classification_error", "valid err"),
+            ("validation_rmse", "valid rmse"),
+        ):
             if key in row:
                 parts.append(f"{label} {row[key]:.4f}")
         parts.append(f"elapsed {elapsed:6.1f}s ETA {eta:6.1f}s")
@@ -87,13 +95,21 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     checkpoint_hook = CheckpointHook(job, comm)
     t0 = time.time()
     frames_dir = os.path.join(job.output_dir, "frames")
-    kw = {"col_types": job.data.get("col_types"), "header": job.data.get("header"), "sep": job.data.get("sep"),
-          "na_strings": job.data.get("na_strings")}
+    kw = {
+        "col_types": job.data.get("col_types"),
+        "header": job.data.get("header"),
+        "sep": job.data.get("sep"),
+        "na_strings": job.data.get("na_strings"),
+    }
     train_frame = open_job_frame(job.data_path("training_frame"), frames_dir, comm, **kw)
-    valid_frame = (open_job_frame(job.data_path("validation_frame"), frames_dir, comm, **kw)
-                   if job.data.get("validation_frame") else None)
-    test_frame = (open_job_frame(job.data_path("test_frame"), frames_dir, comm, **kw)
-                  if job.data.get("test_frame") else None)
+    valid_frame = (
+        open_job_frame(job.data_path("validation_frame"), frames_dir, comm, **kw)
+        if job.data.get("validation_frame")
+        else None
+    )
+    test_frame = (
+        open_job_frame(job.data_path("test_frame"), frames_dir, comm, **kw) if job.data.get("test_frame") else None
+    )
 
     params = job_parameters(job)
     y = job.data.get("y")
@@ -113,24 +129,40 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         from .cv import excluding_fold_column
 
         x = excluding_fold_column(train_frame, x, y, p.fold_column)
-    dinfo = DataInfo.fit(train_frame, x, None if p.autoencoder else y, autoencoder=p.autoencoder,
-                         classification=p.classification, standardize=p.standardize,
-                         use_all_factor_levels=p.use_all_factor_levels,
-                         missing_values_handling=p.missing_values_handling, ignore_const_cols=p.ignore_const_cols,
-                         max_categorical_features=p.max_categorical_features,
-                         seed=p.seed if p.seed not in (None, -1) else 0)
-    p.validate(classification=bool(dinfo.classification),
-               n_classes=len(dinfo.response_domain) if dinfo.classification else None)
+    dinfo = DataInfo.fit(
+        train_frame,
+        x,
+        None if p.autoencoder else y,
+        autoencoder=p.autoencoder,
+        classification=p.classification,
+        standardize=p.standardize,
+        use_all_factor_levels=p.use_all_factor_levels,
+        missing_values_handling=p.missing_values_handling,
+        ignore_const_cols=p.ignore_const_cols,
+        max_categorical_features=p.max_categorical_features,
+        seed=p.seed if p.seed not in (None, -1) else 0,
+    )
+    p.validate(
+        classification=bool(dinfo.classification),
+        n_classes=len(dinfo.response_domain) if dinfo.classification else None,
+    )
     from .train import resolve_threads
 
     ranks_here = comm_mod.ranks_on_this_node(comm)
     threads = resolve_threads(job.threads, ranks_here)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if comm.rank == 0 and ranks_here * threads > cores:
-        warnings.warn(f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
-                      "HOGWILD! threads will be oversubscribed; lower threads or ranks per node", stacklevel=2)
-    _say(f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
-         f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs", comm, as_json)
+        warnings.warn(
+            f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
+            "HOGWILD! threads will be oversubscribed; lower threads or ranks per node",
+            stacklevel=2,
+        )
+    _say(
+        f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
+        f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs",
+        comm,
+        as_json,
+    )
     checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume, as_json)
     from .lifecycle import RunningMarker
 
@@ -145,22 +177,37 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         hooks.append(live_ui)
         _say(f"hpcdl: web UI of this job at {ui_server.url} (read-only; docs/ui.md)", comm, as_json)
     progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
-    trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
-                      checkpoint_model=checkpoint_model, progress=progress)
+    trainer = Trainer(
+        p,
+        dinfo,
+        train_frame,
+        valid_frame,
+        comm=comm,
+        threads=threads,
+        hooks=hooks,
+        checkpoint_model=checkpoint_model,
+        progress=progress,
+    )
     from .lifecycle import SIGNAL_STOP, is_finished
 
     try:
-        if checkpoint_model is not None and is_finished(checkpoint_model) and not _wants_more_epochs(
-                checkpoint_model, p):
-            _say(f"hpcdl: job {job.name} already finished ({checkpoint_model.run_info.get('stop_reason')}); "
-                 "nothing to resume", comm, as_json)
+        if (
+            checkpoint_model is not None
+            and is_finished(checkpoint_model)
+            and not _wants_more_epochs(checkpoint_model, p)
+        ):
+            _say(
+                f"hpcdl: job {job.name} already finished ({checkpoint_model.run_info.get('stop_reason')}); "
+                "nothing to resume",
+                comm,
+                as_json,
+            )
             model = checkpoint_model
         elif p.nfolds or p.fold_column:  # fold models, then the main model (hpcdl/cv.py)
             from .cv import check_no_validation_frame, cross_validate
 
             check_no_validation_frame(p, valid_frame is not None)
-            model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks,
-                                   progress=progress)
+            model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
         else:
             model = trainer.run()
     finally:
@@ -170,12 +217,24 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
     code = 0
     if comm.rank == 0 and stopped_by_signal:
         written = checkpoint_hook.written[-1] if checkpoint_hook.written else None
-        _say(f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
-             f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)", comm, as_json)
+        _say(
+            f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
+            f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)",
+            comm,
+            as_json,
+        )
         if as_json:  # scripts reading stdout learn where to resume from, not just the exit code
-            print_json({"stopped_by_signal": True, "exit_code": 3, "checkpoint": written,
-                        "resume_command": f"hpcdl train {job.path} --resume", "model_id": model.model_id,
-                        "run_info": model.run_info, "scoring_history": model.scoring_history})
+            print_json(
+                {
+                    "stopped_by_signal": True,
+                    "exit_code": 3,
+                    "checkpoint": written,
+                    "resume_command": f"hpcdl train {job.path} --resume",
+                    "model_id": model.model_id,
+                    "run_info": model.run_info,
+                    "scoring_history": model.scoring_history,
+                }
+            )
     elif comm.rank == 0:
         cv_files = None
         if job.save_model:
@@ -193,28 +252,44 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
             anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
             anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
         if as_json:
-            print_json({"model_id": model.model_id, "model_path": job.model_path if job.save_model else None,
-                        "run_info": model.run_info, "training_metrics": model.training_metrics,
-                        "validation_metrics": model.validation_metrics, "test_metrics": test_metrics,
-                        "anomaly_csv": anomaly_csv, "cross_validation_files": cv_files,
-                        "scoring_history": model.scoring_history})
+            print_json(
+                {
+                    "model_id": model.model_id,
+                    "model_path": job.model_path if job.save_model else None,
+                    "run_info": model.run_info,
+                    "training_metrics": model.training_metrics,
+                    "validation_metrics": model.validation_metrics,
+                    "test_metrics": test_metrics,
+                    "anomaly_csv": anomaly_csv,
+                    "cross_validation_files": cv_files,
+                    "scoring_history": model.scoring_history,
+                }
+            )
         else:
             print(model)
             if test_metrics:
                 from .metrics import format_metrics
 
                 print()
-                print(format_metrics(test_metrics, model.kind, f"ModelMetrics (test frame {test_frame.path})",
-                                     domain=model.dinfo.response_domain))
+                print(
+                    format_metrics(
+                        test_metrics,
+                        model.kind,
+                        f"ModelMetrics (test frame {test_frame.path})",
+                        domain=model.dinfo.response_domain,
+                    )
+                )
             if anomaly_errors is not None:
                 from .commands.anomaly import format_error_table
 
                 print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
                 print(format_error_table(anomaly_errors))
             info = model.run_info
-            print(f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
-                  f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
-                  f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s")
+            print(
+                f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
+                f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
+                f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s"
+            )
             if job.save_model:
                 print(f"model saved: {job.model_path}")
             if cv_files:
@@ -233,8 +308,9 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
 
 def _wants_more_epochs(model, params) -> bool:
     """A run that ended at its epochs can be continued by a job asking for more epochs."""
-    return (model.run_info.get("stop_reason") == "epochs reached"
-            and float(params.epochs) > float(model.run_info.get("epochs", 0.0)) * (1 + 1e-9))
+    return model.run_info.get("stop_reason") == "epochs reached" and float(params.epochs) > float(
+        model.run_info.get("epochs", 0.0)
+    ) * (1 + 1e-9)
 
 
 def resolve_checkpoint_path(value: str, job) -> str:
@@ -263,8 +339,12 @@ def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: b
     elif comm.rank == 0 and os.path.isdir(job.checkpoint_dir):
         removed = clear_checkpoints(job.checkpoint_dir)
         if removed:
-            _say(f"hpcdl: fresh run: removed {removed} old checkpoint file(s) in {job.checkpoint_dir} "
-                 "(--resume continues them instead)", comm, as_json)
+            _say(
+                f"hpcdl: fresh run: removed {removed} old checkpoint file(s) in {job.checkpoint_dir} "
+                "(--resume continues them instead)",
+                comm,
+                as_json,
+            )
     if checkpoint_model is None and params.checkpoint:
         path = resolve_checkpoint_path(params.checkpoint, job)
         checkpoint_model, _ = prepare_checkpoint(path, params, train_frame, x, y, valid_frame)

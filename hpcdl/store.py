@@ -149,15 +149,19 @@ def _open(path: str) -> h5py.File:
 
 def _check_header(path: str, f: h5py.File) -> int:
     if f.attrs.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an hpcdl model file (an HDF5 file without format={FORMAT!r}; "
-                             "a frame or another program's file?)")
+        raise ModelFileError(
+            f"{path}: not an hpcdl model file (an HDF5 file without format={FORMAT!r}; "
+            "a frame or another program's file?)"
+        )
     try:
         version = int(f.attrs["format_version"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: hpcdl model file without a readable format_version") from exc
     if version > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version} is newer than this hpcdl reads "
-                             f"({FORMAT_VERSION}); upgrade hpcdl to load it")
+        raise ModelFileError(
+            f"{path}: model format version {version} is newer than this hpcdl reads "
+            f"({FORMAT_VERSION}); upgrade hpcdl to load it"
+        )
     if version < 1:
         raise ModelFileError(f"{path}: unknown model format version {version}")
     return version
@@ -223,10 +227,14 @@ def read_model_summary(path: str) -> dict:
     try:
         with f:
             version = _check_header(path, f)
-            out = {"path": path, "format_version": version, "model_id": str(f.attrs["model_id"]),
-                   "hpcdl_version": str(f.attrs.get("hpcdl_version", "")),
-                   "created": str(f.attrs.get("created", "")),
-                   "net": {k: loads(str(v)) for k, v in f["net"].attrs.items()}}
+            out = {
+                "path": path,
+                "format_version": version,
+                "model_id": str(f.attrs["model_id"]),
+                "hpcdl_version": str(f.attrs.get("hpcdl_version", "")),
+                "created": str(f.attrs.get("created", "")),
+                "net": {k: loads(str(v)) for k, v in f["net"].attrs.items()},
+            }
             for group in JSON_GROUPS:
                 out[group] = {k: loads(_text(f, f"{group}/{k}")) for k in f[group]}
             out["datainfo"] = loads(_text(f, "datainfo/json"))

@@ -104,7 +104,7 @@ class RowStream:
     def take(self, n: int) -> np.ndarray:
         out = []
         while n > 0 and len(self.rows):
-            chunk = self.order[self.pos:self.pos + n]
+            chunk = self.order[self.pos : self.pos + n]
             out.append(chunk)
             n -= len(chunk)
             self.pos += len(chunk)
@@ -138,8 +138,17 @@ def comm_seconds_estimate(n_ranks: int, allreduce_seconds: float) -> float:
     return (0.01 if single else 0.1) + q * float(allreduce_seconds)
 
 
-def compute_tspi(tspi: int, *, n_rows: int, epochs: float, n_ranks: int, replicated: bool,
-                 seconds_per_row: float, allreduce_seconds: float, target_ratio: float) -> int:
+def compute_tspi(
+    tspi: int,
+    *,
+    n_rows: int,
+    epochs: float,
+    n_ranks: int,
+    replicated: bool,
+    seconds_per_row: float,
+    allreduce_seconds: float,
+    target_ratio: float,
+) -> int:
     """train_samples_per_iteration resolved as SPEC §5 / SPEC-detail §3.1 say (special values 0, -1, -2).
 
     ``n_ranks`` is the number of training ranks (1 in single_node_mode); ``n_rows``
@@ -233,8 +242,19 @@ def _read_rows(frame: Frame, dinfo: DataInfo, rows: np.ndarray | None) -> tuple[
 
 
 def _flatten_metrics(prefix: str, m: dict) -> dict:
-    keys = ("MSE", "RMSE", "logloss", "classification_error", "mean_per_class_error", "AUC", "pr_auc",
-            "r2", "mean_residual_deviance", "MAE", "lift_top_group")
+    keys = (
+        "MSE",
+        "RMSE",
+        "logloss",
+        "classification_error",
+        "mean_per_class_error",
+        "AUC",
+        "pr_auc",
+        "r2",
+        "mean_residual_deviance",
+        "MAE",
+        "lift_top_group",
+    )
     out = {}
     for k in keys:
         if k in m and m[k] is not None:
@@ -245,11 +265,21 @@ def _flatten_metrics(prefix: str, m: dict) -> dict:
 class Trainer:
     """One training run on every rank of ``comm``."""
 
-    def __init__(self, params: DeepLearningParameters, dinfo: DataInfo, training_frame: Frame,
-                 validation_frame: Frame | None = None, *, comm=None, threads: int | None = None,
-                 hooks: list | None = None, checkpoint_model: Model | None = None,
-                 progress=None, training_rows: np.ndarray | None = None,
-                 validation_rows: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        params: DeepLearningParameters,
+        dinfo: DataInfo,
+        training_frame: Frame,
+        validation_frame: Frame | None = None,
+        *,
+        comm=None,
+        threads: int | None = None,
+        hooks: list | None = None,
+        checkpoint_model: Model | None = None,
+        progress=None,
+        training_rows: np.ndarray | None = None,
+        validation_rows: np.ndarray | None = None,
+    ) -> None:
         self.comm = comm or comm_mod.world()
         self.params = params
         self.dinfo = dinfo
@@ -269,12 +299,14 @@ class Trainer:
     def _effective(self) -> dict:
         dinfo = self.dinfo
         n_classes = len(dinfo.response_domain) if dinfo.classification else None
-        eff = self.params.effective(classification=bool(dinfo.classification), n_nodes=self.comm.size,
-                                    n_classes=n_classes)
+        eff = self.params.effective(
+            classification=bool(dinfo.classification), n_nodes=self.comm.size, n_classes=n_classes
+        )
         eff = eff.to_dict() if hasattr(eff, "to_dict") else dict(eff)
         if eff["seed"] in (-1, None):
-            eff["seed"] = int(self.comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if self.comm.rank == 0
-                                              else None))
+            eff["seed"] = int(
+                self.comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if self.comm.rank == 0 else None)
+            )
         return eff
 
     def _new_model(self, eff: dict) -> Model:
@@ -290,13 +322,17 @@ class Trainer:
             units.append(1)
             output = "linear"
         momentum = (not eff["adaptive_rate"]) and (eff["momentum_start"] != 0 or eff["momentum_stable"] != 0)
-        net = kernels.Net(units, base_activation(eff["activation"]), output,
-                          adaptive_rate=bool(eff["adaptive_rate"]), momentum=momentum)
+        net = kernels.Net(
+            units,
+            base_activation(eff["activation"]),
+            output,
+            adaptive_rate=bool(eff["adaptive_rate"]),
+            momentum=momentum,
+        )
         net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
         self.comm.bcast_array(net.buffer, root=0)
         model_id = eff.get("model_id") or self.comm.bcast(Model.new_id() if self.comm.rank == 0 else None)
-        return Model(model_id=model_id, params=self.params, effective=eff,
-                     dinfo=dinfo, net=net)
+        return Model(model_id=model_id, params=self.params, effective=eff, dinfo=dinfo, net=net)
 
     def _local_rows(self, eff: dict):
         comm = self.comm
@@ -310,8 +346,10 @@ class Trainer:
             wanted[self.training_rows] = True
             rows = rows[wanted[start + rows]]
         if rows.size == 0 and (replicated or comm.size == 1):
-            raise TrainingError(f"{frame.path}: no usable training rows (all rows have a missing response"
-                                f"{' or a missing predictor (missing_values_handling=Skip)' if eff['missing_values_handling'] == 'Skip' else ''})")
+            raise TrainingError(
+                f"{frame.path}: no usable training rows (all rows have a missing response"
+                f"{' or a missing predictor (missing_values_handling=Skip)' if eff['missing_values_handling'] == 'Skip' else ''})"
+            )
         T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
         prior = sampled = None
         self.score_rows = rows  # training metrics on the original rows, not the balanced ones
@@ -330,9 +368,12 @@ class Trainer:
                     factors /= factors[present].min()
             # Replicated ranks draw the same balanced rows (one balanced frame, as H2O); shards differ.
             picked, prior, sampled = balance_classes(
-                codes, n_classes, class_sampling_factors=factors,
+                codes,
+                n_classes,
+                class_sampling_factors=factors,
                 max_after_balance_size=float(eff.get("max_after_balance_size", 5.0)),
-                seed=int(eff["seed"]) + (comm.rank if sharded else 0))
+                seed=int(eff["seed"]) + (comm.rank if sharded else 0),
+            )
             rows = rows[picked]
             if sharded:
                 after = comm.allreduce_sum(np.bincount(codes[picked], minlength=n_classes).astype(np.float64))
@@ -379,30 +420,60 @@ class Trainer:
         if int(eff["train_samples_per_iteration"]) == -2 and rows.size:
             probe = model.net.copy()
             warm = rows[: min(64, rows.size)]
-            kernels.train(probe, hyper, X, T, warm, seed=1, samples_before=0, n_threads=threads,
-                          mini_batch_size=int(eff.get("mini_batch_size", 1)))
+            kernels.train(
+                probe,
+                hyper,
+                X,
+                T,
+                warm,
+                seed=1,
+                samples_before=0,
+                n_threads=threads,
+                mini_batch_size=int(eff.get("mini_batch_size", 1)),
+            )
             sample = rows[: min(2000, rows.size)]
             t0 = time.perf_counter()
-            kernels.train(probe, hyper, X, T, sample, seed=2, samples_before=0, n_threads=threads,
-                          mini_batch_size=int(eff.get("mini_batch_size", 1)))
+            kernels.train(
+                probe,
+                hyper,
+                X,
+                T,
+                sample,
+                seed=2,
+                samples_before=0,
+                n_threads=threads,
+                mini_batch_size=int(eff.get("mini_batch_size", 1)),
+            )
             seconds_per_row = (time.perf_counter() - t0) / max(1, sample.size)
         seconds_per_row = float(comm.allreduce_scalar(seconds_per_row, op="max"))
         allreduce_seconds = comm_mod.timed_allreduce(comm, model.net.buffer.nbytes)
-        tspi = compute_tspi(int(eff["train_samples_per_iteration"]), n_rows=n_rows, epochs=float(eff["epochs"]),
-                            n_ranks=n_train_ranks if not single_node else 1, replicated=replicated,
-                            seconds_per_row=seconds_per_row, allreduce_seconds=allreduce_seconds,
-                            target_ratio=float(eff["target_ratio_comm_to_comp"]))
+        tspi = compute_tspi(
+            int(eff["train_samples_per_iteration"]),
+            n_rows=n_rows,
+            epochs=float(eff["epochs"]),
+            n_ranks=n_train_ranks if not single_node else 1,
+            replicated=replicated,
+            seconds_per_row=seconds_per_row,
+            allreduce_seconds=allreduce_seconds,
+            target_ratio=float(eff["target_ratio_comm_to_comp"]),
+        )
         tspi_initial = tspi
         # Resuming on the same rows per rank: continue the checkpoint's row streams and tspi exactly.
-        same_layout = (previous_run.get("rows_per_rank") == local_counts
-                       and len(previous_run.get("samples_per_rank") or []) == comm.size)
+        same_layout = (
+            previous_run.get("rows_per_rank") == local_counts
+            and len(previous_run.get("samples_per_rank") or []) == comm.size
+        )
         if same_layout and previous_eff.get("train_samples_per_iteration") == eff["train_samples_per_iteration"]:
             tspi_initial = int(previous_run.get("train_samples_per_iteration_initial", tspi))
             tspi = int(previous_run.get("train_samples_per_iteration", tspi))
         # H2O forces shuffling when every replicated rank makes a full pass (SPEC-detail §3.1).
-        shuffle = bool(eff["shuffle_training_data"]) or (replicated and n_train_ranks > 1 and not single_node
-                                                          and tspi_initial == n_train_ranks * n_rows
-                                                          and not eff.get("reproducible"))
+        shuffle = bool(eff["shuffle_training_data"]) or (
+            replicated
+            and n_train_ranks > 1
+            and not single_node
+            and tspi_initial == n_train_ranks * n_rows
+            and not eff.get("reproducible")
+        )
         weights = [float(c) if t else 0.0 for c, t in zip(local_counts, contributing)]
         if replicated:
             weights = [1.0 if t else 0.0 for t in contributing]
@@ -410,8 +481,9 @@ class Trainer:
         # and start at a pass boundary, so tspi=-1 is exactly one pass over all rows on each rank.
         offset = (comm.rank * rows.size) // max(1, comm.size) if replicated and not shuffle else 0
         samples_per_rank = [int(v) for v in previous_run["samples_per_rank"]] if same_layout else [0] * comm.size
-        stream = RowStream(rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset,
-                           taken=samples_per_rank[comm.rank])
+        stream = RowStream(
+            rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset, taken=samples_per_rank[comm.rank]
+        )
 
         # Scoring frames live on rank 0 only.
         scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
@@ -427,17 +499,29 @@ class Trainer:
         auto_tune = int(eff["train_samples_per_iteration"]) == -2 and n_train_ranks > 1 and not single_node
         t_comm = comm_seconds_estimate(n_train_ranks, allreduce_seconds)
         fail_rank, fail_iteration = _test_failure_point()
-        run.update({"ranks": comm.size, "threads": threads, "train_samples_per_iteration": tspi,
-                    "train_samples_per_iteration_initial": tspi_initial, "training_ranks": n_train_ranks,
-                    "rows_per_rank": local_counts, "single_node_mode": single_node,
-                    "replicated": replicated, "n_training_rows": n_rows,
-                    "seconds_per_row_calibrated": seconds_per_row, "allreduce_seconds": allreduce_seconds})
+        run.update(
+            {
+                "ranks": comm.size,
+                "threads": threads,
+                "train_samples_per_iteration": tspi,
+                "train_samples_per_iteration_initial": tspi_initial,
+                "training_ranks": n_train_ranks,
+                "rows_per_rank": local_counts,
+                "single_node_mode": single_node,
+                "replicated": replicated,
+                "n_training_rows": n_rows,
+                "seconds_per_row_calibrated": seconds_per_row,
+                "allreduce_seconds": allreduce_seconds,
+            }
+        )
         ctx = TrainContext(model=model, comm=comm, samples=samples, iteration=iteration, hooks=self.hooks)
         max_runtime = float(eff.get("max_runtime_secs") or 0.0)
         target_samples = float(eff["epochs"]) * n_rows
         if samples >= target_samples:
-            raise TrainingError(f"epochs={eff['epochs']} must be larger than the {samples / n_rows:.4g} epochs "
-                                "already trained (on checkpoint restart epochs is the new total)")
+            raise TrainingError(
+                f"epochs={eff['epochs']} must be larger than the {samples / n_rows:.4g} epochs "
+                "already trained (on checkpoint restart epochs is the new total)"
+            )
         if scorer is not None and model.dinfo.autoencoder and not model.scoring_history:
             scorer.score(ctx, 0.0, first=True)  # H2O scores the untrained autoencoder once
 
@@ -445,18 +529,26 @@ class Trainer:
         while reason == CONTINUE:
             iteration += 1
             if comm.rank == fail_rank and iteration == fail_iteration:
-                raise RuntimeError(f"HPCDL_TEST_FAIL_RANK: injected failure on rank {comm.rank} "
-                                   f"at iteration {iteration}")
+                raise RuntimeError(
+                    f"HPCDL_TEST_FAIL_RANK: injected failure on rank {comm.rank} at iteration {iteration}"
+                )
             remaining = int(math.ceil(target_samples - samples))
             this_tspi = min(tspi, remaining)  # never overshoot the requested epochs
             shares = split_shares(this_tspi, weights)
             t0 = time.perf_counter()
             mine = stream.take(shares[comm.rank]) if trains else np.empty(0, np.int64)
             if mine.size:
-                kernels.train(model.net, hyper, X, T, mine,
-                              seed=_mix_seed(eff["seed"], iteration, comm.rank),
-                              samples_before=samples, n_threads=threads,
-                              mini_batch_size=int(eff.get("mini_batch_size", 1)))
+                kernels.train(
+                    model.net,
+                    hyper,
+                    X,
+                    T,
+                    mine,
+                    seed=_mix_seed(eff["seed"], iteration, comm.rank),
+                    samples_before=samples,
+                    n_threads=threads,
+                    mini_batch_size=int(eff.get("mini_batch_size", 1)),
+                )
             t1 = time.perf_counter()
             ctx.rows = mine + row_offset
             if averaging:
@@ -470,18 +562,30 @@ class Trainer:
             train_seconds += t2 - t0
             ctx.iteration, ctx.samples, ctx.train_seconds = iteration, samples, train_seconds
             ctx.epochs = samples / n_rows
-            run.update({"samples": samples, "iterations": iteration, "epochs": samples / n_rows,
-                        "samples_per_rank": samples_per_rank,
-                        "train_seconds": train_seconds, "allreduce_seconds_total": allreduce_total})
+            run.update(
+                {
+                    "samples": samples,
+                    "iterations": iteration,
+                    "epochs": samples / n_rows,
+                    "samples_per_rank": samples_per_rank,
+                    "train_seconds": train_seconds,
+                    "allreduce_seconds_total": allreduce_total,
+                }
+            )
             finite = bool(np.isfinite(model.net.buffer).all())
             new_tspi = tspi
             if comm.rank == 0:
-                reason = scorer.after_iteration(ctx, finite, samples >= target_samples,
-                                                max_runtime and time.time() - t_start > max_runtime)
+                reason = scorer.after_iteration(
+                    ctx, finite, samples >= target_samples, max_runtime and time.time() - t_start > max_runtime
+                )
                 ctx.reason = reason
                 if auto_tune and iteration > 1:
-                    new_tspi = corrected_tspi(tspi, comm_seconds=t_comm, iteration_seconds=t2 - t0,
-                                              target_ratio=float(eff["target_ratio_comm_to_comp"]))
+                    new_tspi = corrected_tspi(
+                        tspi,
+                        comm_seconds=t_comm,
+                        iteration_seconds=t2 - t0,
+                        target_ratio=float(eff["target_ratio_comm_to_comp"]),
+                    )
             for hook in self.hooks:
                 hook.after_iteration(ctx)
             requested = comm.allreduce_scalar(int(ctx.stop_requested), op="max")
@@ -496,8 +600,13 @@ class Trainer:
         model.scoring_history = comm.bcast(model.scoring_history if comm.rank == 0 else None)
         for key in ("training_metrics", "validation_metrics", "variable_importances"):
             setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
-        run.update(comm.bcast({k: run[k] for k in ("stop_reason", "diverged", "best_iteration", "samples_per_second")
-                               if k in run} if comm.rank == 0 else None))
+        run.update(
+            comm.bcast(
+                {k: run[k] for k in ("stop_reason", "diverged", "best_iteration", "samples_per_second") if k in run}
+                if comm.rank == 0
+                else None
+            )
+        )
         run["wall_seconds"] = time.time() - t_start
         for hook in self.hooks:
             getattr(hook, "after_training", lambda c: None)(ctx)
@@ -544,8 +653,11 @@ class _Scorer:
         if vf is not None:
             Xv, yv = _read_rows(vf, dinfo, trainer.validation_rows)
             n_valid = int(eff["score_validation_samples"])
-            if (eff.get("score_validation_sampling") == "Stratified" and dinfo.classification
-                    and eff.get("balance_classes")):
+            if (
+                eff.get("score_validation_sampling") == "Stratified"
+                and dinfo.classification
+                and eff.get("balance_classes")
+            ):
                 pick = _stratified_sample(yv, n_valid, seed + 1)
             else:
                 pick = _score_sample(len(Xv), n_valid, seed + 1)
@@ -564,8 +676,12 @@ class _Scorer:
         self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), kind)
         self.quiet = bool(eff.get("quiet_mode"))
         vf = trainer.validation_frame
-        self.frames_key = [os.path.abspath(trainer.training_frame.path), int(trainer.training_frame.nrow),
-                           None if vf is None else os.path.abspath(vf.path), None if vf is None else int(vf.nrow)]
+        self.frames_key = [
+            os.path.abspath(trainer.training_frame.path),
+            int(trainer.training_frame.nrow),
+            None if vf is None else os.path.abspath(vf.path),
+            None if vf is None else int(vf.nrow),
+        ]
         state = model.run_info.get("scorer_state") if trainer.checkpoint_model is not None else None
         if state and state.get("frames") == self.frames_key:  # best losses compare only on the same frames
             self.best_loss = float(state["best_loss"])
@@ -578,8 +694,11 @@ class _Scorer:
         """Keep what a resumed run needs to decide as this one would (saved in checkpoints)."""
         self.model.best_buffer = self.best_buffer
         self.model.run_info["scorer_state"] = {
-            "best_loss": self.best_loss, "stop_values": list(self.stop_values), "frames": self.frames_key,
-            "best_row": self.best_metrics[2] if self.best_metrics is not None else None}
+            "best_loss": self.best_loss,
+            "stop_values": list(self.stop_values),
+            "frames": self.frames_key,
+            "best_row": self.best_metrics[2] if self.best_metrics is not None else None,
+        }
 
     def score(self, ctx: TrainContext, speed: float, first: bool = False) -> None:
         model = self.model
@@ -589,9 +708,14 @@ class _Scorer:
         model.training_metrics, model.validation_metrics = train_m, valid_m
         if self.eff.get("variable_importances") and not first:
             model.variable_importances = compute_varimp(model)
-        row = {"timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
-               "duration": round(time.time() - self.start, 3), "training_speed": round(speed, 1),
-               "epochs": ctx.epochs, "iterations": ctx.iteration, "samples": ctx.samples}
+        row = {
+            "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
+            "duration": round(time.time() - self.start, 3),
+            "training_speed": round(speed, 1),
+            "epochs": ctx.epochs,
+            "iterations": ctx.iteration,
+            "samples": ctx.samples,
+        }
         row.update(_flatten_metrics("training", train_m))
         row.update(_flatten_metrics("validation", valid_m))
         model.scoring_history.append(row)
@@ -612,9 +736,16 @@ class _Scorer:
             return DIVERGED
         now = time.time()
         since = now - self.last_score_start
-        due = (finished or out_of_time or not model.scoring_history or eff.get("score_each_iteration")
-               or (since > float(eff["score_interval"])
-                   and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"])))
+        due = (
+            finished
+            or out_of_time
+            or not model.scoring_history
+            or eff.get("score_each_iteration")
+            or (
+                since > float(eff["score_interval"])
+                and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"])
+            )
+        )
         if not due:
             return CONTINUE
         self.last_score_start = now
@@ -645,8 +776,7 @@ class _Scorer:
         k = int(eff.get("stopping_rounds", 0))
         if k > 0:
             self.stop_values.append(float(m.get(self.stop_key, math.nan)))
-            if metrics.stop_early(self.stop_values, k, float(eff.get("stopping_tolerance", 0.0)),
-                                  self.higher_better):
+            if metrics.stop_early(self.stop_values, k, float(eff.get("stopping_tolerance", 0.0)), self.higher_better):
                 return EARLY_STOP
         return CONTINUE
 
@@ -654,20 +784,28 @@ class _Scorer:
         model = self.model
         eff = self.eff
         run = model.run_info
-        run["stop_reason"] = {DONE: "epochs reached", EARLY_STOP: "early stopping", TIME_LIMIT: "max_runtime_secs",
-                              SIGNAL: "stop requested (signal)", DIVERGED: "diverged"}.get(reason, "done")
+        run["stop_reason"] = {
+            DONE: "epochs reached",
+            EARLY_STOP: "early stopping",
+            TIME_LIMIT: "max_runtime_secs",
+            SIGNAL: "stop requested (signal)",
+            DIVERGED: "diverged",
+        }.get(reason, "done")
         if reason == DIVERGED:
             model.net.buffer[...] = self.best_buffer if self.best_buffer is not None else self.last_good
-            run["diverged"] = (f"training diverged at iteration {ctx.iteration} (NaN/Inf in the weights or the "
-                               "training loss); kept the last good model. Try a smaller rate, adaptive_rate=True, "
-                               "max_w2, or l1/l2 regularization.")
+            run["diverged"] = (
+                f"training diverged at iteration {ctx.iteration} (NaN/Inf in the weights or the "
+                "training loss); kept the last good model. Try a smaller rate, adaptive_rate=True, "
+                "max_w2, or l1/l2 regularization."
+            )
             self.score(ctx, run.get("samples_per_second", 0.0))
             return
         if reason == SIGNAL:
             return
         if eff.get("overwrite_with_best_model") and self.best_buffer is not None:
-            current = metrics.model_loss(model.validation_metrics or model.training_metrics,
-                                         eff.get("stopping_metric", "AUTO"), model.kind)
+            current = metrics.model_loss(
+                model.validation_metrics or model.training_metrics, eff.get("stopping_metric", "AUTO"), model.kind
+            )
             if self.best_loss < current:
                 model.net.buffer[...] = self.best_buffer
                 run["best_iteration"] = self.best_metrics[2]
@@ -682,8 +820,18 @@ def _metrics_finite(m: dict) -> bool:
     return True
 
 
-def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, threads: int | None = None,
-                 comm=None, hooks: list | None = None, progress=None, **params) -> Model:
+def deeplearning(
+    x=None,
+    y=None,
+    training_frame=None,
+    validation_frame=None,
+    *,
+    threads: int | None = None,
+    comm=None,
+    hooks: list | None = None,
+    progress=None,
+    **params,
+) -> Model:
     """Train a Deep Learning model like ``h2o.deeplearning``; returns the model on every rank."""
     from .model import as_frame
 
@@ -707,23 +855,41 @@ def deeplearning(x=None, y=None, training_frame=None, validation_frame=None, *, 
         from .cv import excluding_fold_column
 
         x = excluding_fold_column(train_frame, x, y, p.fold_column)
-        dinfo = DataInfo.fit(train_frame, x, y, autoencoder=p.autoencoder, classification=p.classification,
-                             standardize=p.standardize, use_all_factor_levels=p.use_all_factor_levels,
-                             missing_values_handling=p.missing_values_handling,
-                             ignore_const_cols=p.ignore_const_cols,
-                             max_categorical_features=p.max_categorical_features,
-                             seed=p.seed if p.seed not in (None, -1) else 0)
+        dinfo = DataInfo.fit(
+            train_frame,
+            x,
+            y,
+            autoencoder=p.autoencoder,
+            classification=p.classification,
+            standardize=p.standardize,
+            use_all_factor_levels=p.use_all_factor_levels,
+            missing_values_handling=p.missing_values_handling,
+            ignore_const_cols=p.ignore_const_cols,
+            max_categorical_features=p.max_categorical_features,
+            seed=p.seed if p.seed not in (None, -1) else 0,
+        )
     n_classes = len(dinfo.response_domain) if dinfo.classification else None
     p.validate(classification=bool(dinfo.classification), n_classes=n_classes)
     if p.nfolds or p.fold_column:
         from .cv import check_no_validation_frame, cross_validate
 
         if checkpoint_model is not None:
-            raise ParameterError("cross-validation (nfolds or fold_column) is not allowed on a checkpoint restart",
-                                 "nfolds" if p.nfolds else "fold_column")
+            raise ParameterError(
+                "cross-validation (nfolds or fold_column) is not allowed on a checkpoint restart",
+                "nfolds" if p.nfolds else "fold_column",
+            )
 
         check_no_validation_frame(p, valid_frame is not None)
         return cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
-    trainer = Trainer(p, dinfo, train_frame, valid_frame, comm=comm, threads=threads, hooks=hooks,
-                      checkpoint_model=checkpoint_model, progress=progress)
+    trainer = Trainer(
+        p,
+        dinfo,
+        train_frame,
+        valid_frame,
+        comm=comm,
+        threads=threads,
+        hooks=hooks,
+        checkpoint_model=checkpoint_model,
+        progress=progress,
+    )
     return trainer.run()

@@ -82,8 +82,15 @@ def mixed(tmp_path_factory):
     cols["c3"][7] = -1
     d = tmp_path_factory.mktemp("mixed")
     frame = frame_from_numpy(cols, str(d / "mixed.h5"), domains={"c3": ["a", "b", "c"], "c2": ["no", "yes"]})
-    model = hpcdl.deeplearning(training_frame=frame, autoencoder=True, activation="Tanh", hidden=[6, 3, 6],
-                               epochs=20, seed=5, reproducible=True)
+    model = hpcdl.deeplearning(
+        training_frame=frame,
+        autoencoder=True,
+        activation="Tanh",
+        hidden=[6, 3, 6],
+        epochs=20,
+        seed=5,
+        reproducible=True,
+    )
     return frame, cols, model
 
 
@@ -109,8 +116,9 @@ def _expanded_target(cols, names, train_cols):
 def test_anomaly_equals_numpy_from_predict_renormalized(mixed):
     frame, cols, model = mixed
     names = model.dinfo.input_names
-    assert sorted(names) == sorted(["c3.a", "c3.b", "c3.c", "c3.missing(NA)", "c2.no", "c2.yes",
-                                    "c2.missing(NA)", "small", "big", "mid"])  # all levels, NA slots
+    assert sorted(names) == sorted(
+        ["c3.a", "c3.b", "c3.c", "c3.missing(NA)", "c2.no", "c2.yes", "c2.missing(NA)", "small", "big", "mid"]
+    )  # all levels, NA slots
     x = _expanded_target(cols, names, cols)
     pred = model.predict(frame).read()
     recon = []
@@ -171,8 +179,9 @@ def _low_rank(seed, rank=2, noise=0.05, n=200, p=10):
 def test_low_rank_data_reconstructed_through_a_bottleneck(tmp_path, hidden):
     X = _low_rank(7)
     frame = frame_from_numpy(X, str(tmp_path / "lr.h5"))
-    model = hpcdl.deeplearning(training_frame=frame, autoencoder=True, activation="Tanh", hidden=hidden,
-                               epochs=50, seed=1, reproducible=True)
+    model = hpcdl.deeplearning(
+        training_frame=frame, autoencoder=True, activation="Tanh", hidden=hidden, epochs=50, seed=1, reproducible=True
+    )
     xn, _, _ = _normalize(X, X)
     trivial = (xn**2).mean()  # predicting the column mean: 0 in the normalized space
     ratio = model.anomaly(frame)["Reconstruction.MSE"].mean() / trivial
@@ -187,8 +196,9 @@ def test_bottleneck_cannot_reconstruct_full_rank_noise(tmp_path):
     """Control for the test above: the small error comes from the data's low rank."""
     X = _low_rank(7, rank=None)
     frame = frame_from_numpy(X, str(tmp_path / "noise.h5"))
-    model = hpcdl.deeplearning(training_frame=frame, autoencoder=True, activation="Tanh", hidden=[2],
-                               epochs=50, seed=1, reproducible=True)
+    model = hpcdl.deeplearning(
+        training_frame=frame, autoencoder=True, activation="Tanh", hidden=[2], epochs=50, seed=1, reproducible=True
+    )
     xn, _, _ = _normalize(X, X)
     assert model.anomaly(frame)["Reconstruction.MSE"].mean() / (xn**2).mean() > 0.5
 
@@ -198,14 +208,14 @@ def test_y_is_ignored_x_names_the_inputs(ecg):
     column, C1 included, is an input and an output. Without x, y stays out like in h2o's R client."""
     train, _ = ecg
     names = [f"C{j}" for j in range(1, 211)]
-    model = hpcdl.deeplearning(x=names, y="C1", training_frame=train, seed=1, reproducible=True,
-                               **{**BOOKLET, "epochs": 1})
+    model = hpcdl.deeplearning(
+        x=names, y="C1", training_frame=train, seed=1, reproducible=True, **{**BOOKLET, "epochs": 1}
+    )
     assert model.kind == "autoencoder" and model.dinfo.response is None
     assert model.dinfo.input_names == names
     assert model.net.units[0] == model.net.units[-1] == 210
     assert model.effective["loss"] == "Quadratic"
-    default_x = hpcdl.deeplearning(y="C1", training_frame=train, seed=1, reproducible=True,
-                                   **{**BOOKLET, "epochs": 1})
+    default_x = hpcdl.deeplearning(y="C1", training_frame=train, seed=1, reproducible=True, **{**BOOKLET, "epochs": 1})
     assert default_x.dinfo.input_names == names[1:]
 
 
@@ -213,9 +223,17 @@ def test_sparsity_pulls_mean_hidden_activation_to_target(tmp_path):
     frame = frame_from_numpy(_low_rank(7), str(tmp_path / "lr.h5"))
     gaps = {}
     for beta in (0.0, 2.0):
-        model = hpcdl.deeplearning(training_frame=frame, autoencoder=True, activation="Tanh", hidden=[20],
-                                   epochs=50, seed=1, reproducible=True, sparsity_beta=beta,
-                                   average_activation=-0.5)
+        model = hpcdl.deeplearning(
+            training_frame=frame,
+            autoencoder=True,
+            activation="Tanh",
+            hidden=[20],
+            epochs=50,
+            seed=1,
+            reproducible=True,
+            sparsity_beta=beta,
+            average_activation=-0.5,
+        )
         acts = np.column_stack(list(model.deepfeatures(frame, 0).values()))
         gaps[beta] = np.abs(acts.mean(axis=0) + 0.5).mean()
     assert gaps[0.0] > 0.3  # unconstrained Tanh units sit near 0
@@ -227,9 +245,18 @@ def test_one_sgd_step_follows_the_numerical_gradient_of_the_reconstruction_loss(
     layer's weights by -rate x the finite-difference gradient of the row's squared error."""
     frame, _, model = mixed
     X, _, _ = model.dinfo.transform(frame, 0, 8)
-    hyper = dataclasses.replace(model.hyper, adaptive_rate=False, rate=1e-3, rate_annealing=0.0, rate_decay=1.0,
-                                l1=0.0, l2=0.0,
-                                momentum_start=0.0, momentum_stable=0.0, fast_mode=False)
+    hyper = dataclasses.replace(
+        model.hyper,
+        adaptive_rate=False,
+        rate=1e-3,
+        rate_annealing=0.0,
+        rate_decay=1.0,
+        l1=0.0,
+        l2=0.0,
+        momentum_start=0.0,
+        momentum_stable=0.0,
+        fast_mode=False,
+    )
     row = X[3:4]
 
     def loss(net):
@@ -257,8 +284,15 @@ def test_one_sgd_step_follows_the_numerical_gradient_of_the_reconstruction_loss(
 @pytest.mark.parametrize("activation", ["Tanh", "TanhWithDropout"])
 def test_deepfeatures_shape_values_and_reproducibility(mixed, activation):
     frame, cols, _ = mixed
-    kw = {"training_frame": frame, "autoencoder": True, "activation": activation, "hidden": [6, 3, 6],
-          "epochs": 3, "seed": 11, "reproducible": True}
+    kw = {
+        "training_frame": frame,
+        "autoencoder": True,
+        "activation": activation,
+        "hidden": [6, 3, 6],
+        "epochs": 3,
+        "seed": 11,
+        "reproducible": True,
+    }
     if activation == "TanhWithDropout":
         kw["hidden_dropout_ratios"] = [0.2, 0.1, 0.3]
     a = hpcdl.deeplearning(**kw)
@@ -329,7 +363,7 @@ def test_cli_anomaly_csv_threshold_and_listing(ecg_model_file, ecg_model, ecg, t
     np.testing.assert_allclose(values[:, 0], ecg_model.anomaly(ecg[1])["Reconstruction.MSE"], rtol=1e-12)
     text = capsys.readouterr().out
     assert "3 of 23 row(s) above threshold 0.5" in text
-    table = text[text.index(" rank "):].splitlines()[1:]
+    table = text[text.index(" rank ") :].splitlines()[1:]
     listed = [int(line.split()[1]) for line in table if line.strip()]
     assert sorted(listed) == [21, 22, 23]  # 1-based rows of the three appended heartbeats
 
@@ -350,8 +384,22 @@ def test_cli_anomaly_per_feature(ecg_model_file, ecg_model, ecg, tmp_path, capsy
 def test_cli_anomaly_plot(ecg_model_file, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "errors.png"
-    assert cli.main(["anomaly", ecg_model_file, ECG_TEST, "--out", str(tmp_path / "e.csv"), "--plot", str(png),
-                     "--quantile", "0.85"]) == 0
+    assert (
+        cli.main(
+            [
+                "anomaly",
+                ecg_model_file,
+                ECG_TEST,
+                "--out",
+                str(tmp_path / "e.csv"),
+                "--plot",
+                str(png),
+                "--quantile",
+                "0.85",
+            ]
+        )
+        == 0
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary leftovers
 
@@ -394,8 +442,8 @@ def test_ecg_job_prints_and_writes_the_anomaly_table(ecg, tmp_path, capsys):
     assert header == ["Reconstruction.MSE"]
     _assert_three_appended_rows_stand_out(values[:, 0])
     text = capsys.readouterr().out
-    table = text[text.index("Reconstruction error per row of the test frame"):]
-    table = table[table.index(" rank "):].splitlines()[1:24]
+    table = text[text.index("Reconstruction error per row of the test frame") :]
+    table = table[table.index(" rank ") :].splitlines()[1:24]
     ranks = [line.split() for line in table]
     assert [int(r[0]) for r in ranks] == list(range(1, 24))
     assert sorted(int(r[1]) for r in ranks[:3]) == [21, 22, 23]

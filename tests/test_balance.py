@@ -40,8 +40,17 @@ def test_balance_counts_as_asked():
 
 def test_training_on_balanced_rows_and_probabilities_back_to_priors(imbalanced):
     frame, _ = imbalanced
-    m = hpcdl.deeplearning(y="y", training_frame=frame, balance_classes=True, hidden=[8], epochs=5, seed=1,
-                           threads=1, score_training_samples=0, stopping_rounds=0)
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=frame,
+        balance_classes=True,
+        hidden=[8],
+        epochs=5,
+        seed=1,
+        threads=1,
+        score_training_samples=0,
+        stopping_rounds=0,
+    )
     info = m.run_info
     assert info["n_training_rows"] == 3600  # 1,800 + 200 x 9: one epoch is the balanced frame
     np.testing.assert_allclose(info["class_prior"], [0.9, 0.1])
@@ -59,19 +68,34 @@ def test_training_on_balanced_rows_and_probabilities_back_to_priors(imbalanced):
     # ranking is unchanged by the correction (it is monotone in p1 for two classes)
     assert np.array_equal(np.argsort(raw[:, 1], kind="stable"), np.argsort(p, kind="stable"))
     # without balancing the model also predicts near the prior: both agree on the base rate
-    plain = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[8], epochs=5, seed=1, threads=1,
-                               stopping_rounds=0)
+    plain = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[8], epochs=5, seed=1, threads=1, stopping_rounds=0)
     assert abs(plain.predict(frame).as_data_frame()["pos"].to_numpy().mean() - 0.1) < 0.03
 
 
 def test_balance_classes_with_factors_and_cap_in_training(imbalanced):
     frame, _ = imbalanced
-    m = hpcdl.deeplearning(y="y", training_frame=frame, balance_classes=True, class_sampling_factors=[1.0, 4.0],
-                           hidden=[4], epochs=1, seed=2, threads=1)
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=frame,
+        balance_classes=True,
+        class_sampling_factors=[1.0, 4.0],
+        hidden=[4],
+        epochs=1,
+        seed=2,
+        threads=1,
+    )
     assert m.run_info["n_training_rows"] == 1800 + 800
     np.testing.assert_allclose(m.run_info["class_sampled_prior"], [1800 / 2600, 800 / 2600])
-    m = hpcdl.deeplearning(y="y", training_frame=frame, balance_classes=True, max_after_balance_size=0.5,
-                           hidden=[4], epochs=1, seed=2, threads=1)
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=frame,
+        balance_classes=True,
+        max_after_balance_size=0.5,
+        hidden=[4],
+        epochs=1,
+        seed=2,
+        threads=1,
+    )
     assert abs(m.run_info["n_training_rows"] - 1000) < 4 * np.sqrt(1800 * 0.25)  # under-sampled to 0.5 x rows
     assert m.run_info["class_sampled_prior"][1] == pytest.approx(0.5, abs=0.05)
 

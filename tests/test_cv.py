@@ -27,8 +27,7 @@ def _data(n=400, seed=0, positive_share=0.3):
 def binomial(tmp_path_factory):
     d = tmp_path_factory.mktemp("cv")
     X, y = _data()
-    cols = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y],
-            "fold": np.arange(len(y)) % 4}
+    cols = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y], "fold": np.arange(len(y)) % 4}
     return frame_from_numpy(cols, str(d / "train.h5")), X, y, d
 
 
@@ -79,8 +78,18 @@ def _logloss(p_true):
 
 def test_cv_model_metrics_are_the_folds_metrics(binomial):
     frame, X, y, d = binomial
-    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, nfolds=3, seed=5, hidden=[5], epochs=3,
-                           threads=1, keep_cross_validation_predictions=True, stopping_rounds=0)
+    m = hpcdl.deeplearning(
+        y="y",
+        x=["a", "b", "c"],
+        training_frame=frame,
+        nfolds=3,
+        seed=5,
+        hidden=[5],
+        epochs=3,
+        threads=1,
+        keep_cross_validation_predictions=True,
+        stopping_rounds=0,
+    )
     cv = m.run_info["cross_validation"]
     folds = random_folds(frame.nrow, 3, seed=5)  # the documented Random assignment for this seed
     assert cv["fold_rows"] == np.bincount(folds).tolist()
@@ -90,8 +99,10 @@ def test_cv_model_metrics_are_the_folds_metrics(binomial):
         hold = folds == k
         assert fm.run_info["n_training_rows"] == int((~hold).sum())  # trained on the other folds only
         # the fold model scored on a frame that holds only its holdout rows
-        hf = frame_from_numpy({"a": X[hold, 0], "b": X[hold, 1], "c": X[hold, 2], "y": np.array(["n", "p"])[y[hold]]},
-                              str(d / f"hold{k}.h5"))
+        hf = frame_from_numpy(
+            {"a": X[hold, 0], "b": X[hold, 1], "c": X[hold, 2], "y": np.array(["n", "p"])[y[hold]]},
+            str(d / f"hold{k}.h5"),
+        )
         perf = fm.model_performance(hf)
         fold_loglosses.append(perf["logloss"])
         assert cv["fold_metrics"][k]["logloss"] == pytest.approx(perf["logloss"], rel=1e-9)
@@ -117,9 +128,20 @@ def test_cv_main_epochs_follow_early_stopped_folds(binomial):
     frame, _, _, _ = binomial
     # the folds stop early on their holdout (stopping_rounds with a huge tolerance stops at the 2nd score);
     # the main model has stopping_rounds=0 and trains the folds' mean epochs
-    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, nfolds=2, seed=1, hidden=[5],
-                           epochs=50, threads=1, stopping_rounds=1, stopping_tolerance=0.9,
-                           score_each_iteration=True, train_samples_per_iteration=50)
+    m = hpcdl.deeplearning(
+        y="y",
+        x=["a", "b", "c"],
+        training_frame=frame,
+        nfolds=2,
+        seed=1,
+        hidden=[5],
+        epochs=50,
+        threads=1,
+        stopping_rounds=1,
+        stopping_tolerance=0.9,
+        score_each_iteration=True,
+        train_samples_per_iteration=50,
+    )
     fold_epochs = m.run_info["cross_validation"]["fold_epochs"]
     assert max(fold_epochs) < 50
     assert m.epochs_trained == pytest.approx(np.mean(fold_epochs), abs=50 / frame.nrow + 1e-9)
@@ -127,8 +149,17 @@ def test_cv_main_epochs_follow_early_stopped_folds(binomial):
 
 def test_stratified_and_fold_column_cv(binomial):
     frame, _, y, _ = binomial
-    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, nfolds=4, fold_assignment="Stratified",
-                           seed=2, hidden=[3], epochs=1, threads=1)
+    m = hpcdl.deeplearning(
+        y="y",
+        x=["a", "b", "c"],
+        training_frame=frame,
+        nfolds=4,
+        fold_assignment="Stratified",
+        seed=2,
+        hidden=[3],
+        epochs=1,
+        threads=1,
+    )
     assert m.run_info["cross_validation"]["fold_assignment"] == "Stratified"
     folds = stratified_folds(y, 4, seed=2)
     for k in range(4):
@@ -143,8 +174,9 @@ def test_stratified_and_fold_column_cv(binomial):
 def test_fold_models_standardize_by_their_own_training_rows(binomial):
     """As in H2O, a fold model's means and sds come from the rows it trains on, not the whole frame."""
     frame, X, _, _ = binomial
-    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, fold_column="fold", seed=2, hidden=[3],
-                           epochs=1, threads=1)
+    m = hpcdl.deeplearning(
+        y="y", x=["a", "b", "c"], training_frame=frame, fold_column="fold", seed=2, hidden=[3], epochs=1, threads=1
+    )
     fold = np.arange(len(X)) % 4
     np.testing.assert_allclose(m.dinfo.norm_sub, X.mean(axis=0), rtol=1e-6)  # the main model: all rows
     for k, fm in enumerate(m.cross_validation_models):
@@ -170,14 +202,14 @@ def test_cv_errors(binomial, tmp_path):
         hpcdl.deeplearning(y="t", training_frame=reg, nfolds=2, fold_assignment="Stratified", epochs=1)
     tiny = frame_from_numpy({"a": np.arange(3.0), "y": np.array(["u", "v", "u"])}, str(tmp_path / "t.h5"))
     with pytest.raises(ParameterError, match="nfolds"):
-        hpcdl.deeplearning(y="y", training_frame=tiny, nfolds=3, epochs=1, fold_assignment="Modulo",
-                           autoencoder=True)
+        hpcdl.deeplearning(y="y", training_frame=tiny, nfolds=3, epochs=1, fold_assignment="Modulo", autoencoder=True)
 
 
 def test_cv_metrics_survive_save_and_load(binomial, tmp_path):
     frame, _, _, _ = binomial
-    m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, nfolds=2, seed=4, hidden=[3], epochs=1,
-                           threads=1)
+    m = hpcdl.deeplearning(
+        y="y", x=["a", "b", "c"], training_frame=frame, nfolds=2, seed=4, hidden=[3], epochs=1, threads=1
+    )
     back = hpcdl.load_model(m.save(str(tmp_path / "m.h5")))
     assert back.cross_validation_metrics["logloss"] == m.cross_validation_metrics["logloss"]
     assert back.cross_validation_metrics_summary == m.cross_validation_metrics_summary
@@ -194,7 +226,7 @@ def test_cv_job_file_and_list_values_in_parameters(binomial, tmp_path):
     job.write_text(f"""
 [job]
 name = "cvjob"
-output_dir = "{tmp_path / 'out'}"
+output_dir = "{tmp_path / "out"}"
 [data]
 training_frame = "{frame.path}"
 y = "y"
@@ -205,8 +237,13 @@ hidden = [3]
 epochs = 1
 seed = 1
 """)
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
-                         check=False, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     saved = hpcdl.load_model(result["model_path"])
@@ -217,14 +254,34 @@ seed = 1
     fold_loglosses = [f.validation_metrics["logloss"] for f in folds]
     assert saved.cross_validation_metrics_summary["logloss"]["folds"] == pytest.approx(fold_loglosses)
     assert result["cross_validation_files"]["holdout_predictions"] is None
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json",
-                          "--set", "keep_cross_validation_predictions=true"],
-                         check=False, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpcdl.cli",
+            "train",
+            str(job),
+            "--threads",
+            "1",
+            "--json",
+            "--set",
+            "keep_cross_validation_predictions=true",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     holdout = hpcdl.get_frame(json.loads(res.stdout)["cross_validation_files"]["holdout_predictions"])
     assert holdout.nrow == frame.nrow and holdout.names[0] == "predict"
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--set", "l1=[0.0, 1e-3]"],
-                         check=False, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "train", str(job), "--set", "l1=[0.0, 1e-3]"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1 and "[grid]" in res.stderr
 
 
@@ -233,5 +290,13 @@ def test_cv_not_on_checkpoint_restart(binomial, tmp_path):
     m = hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, hidden=[3], epochs=1, seed=1, threads=1)
     path = m.save(str(tmp_path / "m.h5"))
     with pytest.raises(ParameterError, match="checkpoint"):
-        hpcdl.deeplearning(y="y", x=["a", "b", "c"], training_frame=frame, hidden=[3], epochs=2, seed=1,
-                           fold_column="fold", checkpoint=path)
+        hpcdl.deeplearning(
+            y="y",
+            x=["a", "b", "c"],
+            training_frame=frame,
+            hidden=[3],
+            epochs=2,
+            seed=1,
+            fold_column="fold",
+            checkpoint=path,
+        )

@@ -57,31 +57,68 @@ def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("export_data")
     train = _raw_columns(np.random.default_rng(0), N_TRAIN, with_specials=False)
     test = _raw_columns(np.random.default_rng(1), N_TEST, with_specials=True)
-    return {"train_raw": train, "test_raw": test,
-            "train": frame_from_numpy(train, str(d / "train.h5")), "test": frame_from_numpy(test, str(d / "test.h5"))}
+    return {
+        "train_raw": train,
+        "test_raw": test,
+        "train": frame_from_numpy(train, str(d / "train.h5")),
+        "test": frame_from_numpy(test, str(d / "test.h5")),
+    }
 
 
 PREDICTORS = ["x1", "color", "size", "x2"]
 CASES = {
     "binomial-tanh": {"y": "binomial_target", "activation": "Tanh", "hidden": [6, 4]},
-    "binomial-rectdrop-balanced": {"y": "binomial_target", "activation": "RectifierWithDropout", "hidden": [8],
-                                       "hidden_dropout_ratios": [0.3], "balance_classes": True},
-    "binomial-skip-no-standardize": {"y": "binomial_target", "activation": "Tanh", "hidden": [5],
-                                         "missing_values_handling": "Skip", "standardize": False},
+    "binomial-rectdrop-balanced": {
+        "y": "binomial_target",
+        "activation": "RectifierWithDropout",
+        "hidden": [8],
+        "hidden_dropout_ratios": [0.3],
+        "balance_classes": True,
+    },
+    "binomial-skip-no-standardize": {
+        "y": "binomial_target",
+        "activation": "Tanh",
+        "hidden": [5],
+        "missing_values_handling": "Skip",
+        "standardize": False,
+    },
     "multinomial-maxout": {"y": "three", "activation": "Maxout", "hidden": [6, 5]},
-    "multinomial-maxoutdrop-ref-level": {"y": "three", "activation": "MaxoutWithDropout", "hidden": [6],
-                                             "hidden_dropout_ratios": [0.2], "use_all_factor_levels": False},
+    "multinomial-maxoutdrop-ref-level": {
+        "y": "three",
+        "activation": "MaxoutWithDropout",
+        "hidden": [6],
+        "hidden_dropout_ratios": [0.2],
+        "use_all_factor_levels": False,
+    },
     "regression-rectifier": {"y": "target", "activation": "Rectifier", "hidden": [8]},
-    "regression-tanhdrop-huber": {"y": "target", "activation": "TanhWithDropout", "hidden": [6, 6],
-                                      "hidden_dropout_ratios": [0.1, 0.4], "distribution": "huber"},
+    "regression-tanhdrop-huber": {
+        "y": "target",
+        "activation": "TanhWithDropout",
+        "hidden": [6, 6],
+        "hidden_dropout_ratios": [0.1, 0.4],
+        "distribution": "huber",
+    },
     "regression-maxout-laplace": {"y": "target", "activation": "Maxout", "hidden": [5], "distribution": "laplace"},
-    "regression-quantile": {"y": "target", "activation": "Tanh", "hidden": [4], "distribution": "quantile",
-                                "quantile_alpha": 0.8},
+    "regression-quantile": {
+        "y": "target",
+        "activation": "Tanh",
+        "hidden": [4],
+        "distribution": "quantile",
+        "quantile_alpha": 0.8,
+    },
     "autoencoder-tanh": {"autoencoder": True, "activation": "Tanh", "hidden": [4]},
-    "autoencoder-tanhdrop-deep": {"autoencoder": True, "activation": "TanhWithDropout", "hidden": [5, 3, 5],
-                                      "hidden_dropout_ratios": [0.1, 0.0, 0.2]},
-    "autoencoder-rectdrop": {"autoencoder": True, "activation": "RectifierWithDropout", "hidden": [4],
-                                 "hidden_dropout_ratios": [0.25]},
+    "autoencoder-tanhdrop-deep": {
+        "autoencoder": True,
+        "activation": "TanhWithDropout",
+        "hidden": [5, 3, 5],
+        "hidden_dropout_ratios": [0.1, 0.0, 0.2],
+    },
+    "autoencoder-rectdrop": {
+        "autoencoder": True,
+        "activation": "RectifierWithDropout",
+        "hidden": [4],
+        "hidden_dropout_ratios": [0.25],
+    },
 }
 
 
@@ -90,8 +127,7 @@ def _train(data, case):
     y = kw.pop("y", None)
     if y == "binomial_target":
         y = "binary"
-    return hpcdl.deeplearning(x=PREDICTORS, y=y, training_frame=data["train"], epochs=3, seed=7, threads=1,
-                              **kw)
+    return hpcdl.deeplearning(x=PREDICTORS, y=y, training_frame=data["train"], epochs=3, seed=7, threads=1, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +223,10 @@ def test_python_scorer_matches_model_predict(models, data, tmp_path, case):
     expected = _expected(model, data["test"])
     _compare(model, scorer.predict({k: raw[k] for k in PREDICTORS}), expected)
     # a list of row dicts, with None for missing, gives the same
-    rows = [{k: (None if isinstance(raw[k][i], float) and np.isnan(raw[k][i]) else raw[k][i]) for k in PREDICTORS}
-            for i in range(N_TEST)]
+    rows = [
+        {k: (None if isinstance(raw[k][i], float) and np.isnan(raw[k][i]) else raw[k][i]) for k in PREDICTORS}
+        for i in range(N_TEST)
+    ]
     _compare(model, scorer.predict(rows), expected)
     # the embedded weights are the model's float32 weights, bit for bit
     for l, (_act, w, b, _scale) in enumerate(scorer.LAYERS):
@@ -208,11 +246,17 @@ def numpy_only_env(tmp_path_factory):
     for name in ("numpy", "numpy.libs"):
         if os.path.exists(os.path.join(site, name)):
             os.symlink(os.path.join(site, name), libs / name)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(libs), "PYTHONNOUSERSITE": "1",
-           "HOME": str(libs), "LC_ALL": "C.UTF-8"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(libs),
+        "PYTHONNOUSERSITE": "1",
+        "HOME": str(libs),
+        "LC_ALL": "C.UTF-8",
+    }
     cmd = [sys.executable, "-S", "-s"]
-    probe = subprocess.run(cmd + ["-c", "import numpy; import hpcdl"], env=env, cwd=libs, check=False, capture_output=True,
-                           text=True)
+    probe = subprocess.run(
+        cmd + ["-c", "import numpy; import hpcdl"], env=env, cwd=libs, check=False, capture_output=True, text=True
+    )
     assert probe.returncode != 0 and "No module named 'hpcdl'" in probe.stderr, probe.stderr
     return cmd, env
 
@@ -238,13 +282,23 @@ def _read_predictions(text, model):
     out = {}
     for k, name in enumerate(header):
         values = [r[k] for r in body]
-        out[name] = np.array(values, dtype=object) if name == "predict" and model.dinfo.classification \
+        out[name] = (
+            np.array(values, dtype=object)
+            if name == "predict" and model.dinfo.classification
             else np.array(values, dtype=float)
+        )
     return out
 
 
-@pytest.mark.parametrize("case,weights", [("binomial-rectdrop-balanced", "embed"), ("multinomial-maxout", "npz"),
-                                          ("regression-tanhdrop-huber", "auto"), ("autoencoder-tanhdrop-deep", "npz")])
+@pytest.mark.parametrize(
+    "case,weights",
+    [
+        ("binomial-rectdrop-balanced", "embed"),
+        ("multinomial-maxout", "npz"),
+        ("regression-tanhdrop-huber", "auto"),
+        ("autoencoder-tanhdrop-deep", "npz"),
+    ],
+)
 def test_standalone_file_scores_csv_without_hpcdl(models, data, tmp_path, numpy_only_env, case, weights):
     model = models[case]
     out_dir = tmp_path / "deploy"
@@ -254,8 +308,15 @@ def test_standalone_file_scores_csv_without_hpcdl(models, data, tmp_path, numpy_
     # extra column and a different column order: the scorer picks its predictors by name
     _write_csv(csv_path, {**data["test_raw"], "extra": data["test_raw"]["x2"]}, ["extra", "x2", "size", "color", "x1"])
     cmd, env = numpy_only_env
-    run = subprocess.run(cmd + [str(out_dir / "model.py"), str(csv_path)], env=env, cwd=tmp_path,
-                         check=False, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        cmd + [str(out_dir / "model.py"), str(csv_path)],
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     _compare(model, _read_predictions(run.stdout, model), _expected(model, data["test"]))
 
@@ -265,11 +326,15 @@ def test_standalone_file_reports_bad_input(models, data, tmp_path, numpy_only_en
     cmd, env = numpy_only_env
     bad = tmp_path / "bad.csv"
     bad.write_text("x1,color,size,x2\n1.5,red,S,0.1\nabc,red,S,0.2\n")
-    run = subprocess.run(cmd + ["model.py", str(bad)], env=env, cwd=tmp_path, check=False, capture_output=True, text=True)
+    run = subprocess.run(
+        cmd + ["model.py", str(bad)], env=env, cwd=tmp_path, check=False, capture_output=True, text=True
+    )
     assert run.returncode == 1 and "column 'x1', row 2: 'abc' is not a number" in run.stderr
     short = tmp_path / "short.csv"
     short.write_text("x1,color,x2\n1.5,red,0.1\n")
-    run = subprocess.run(cmd + ["model.py", str(short)], env=env, cwd=tmp_path, check=False, capture_output=True, text=True)
+    run = subprocess.run(
+        cmd + ["model.py", str(short)], env=env, cwd=tmp_path, check=False, capture_output=True, text=True
+    )
     assert run.returncode == 1 and "['size']" in run.stderr and run.stdout == ""
 
 
@@ -277,17 +342,38 @@ def test_standalone_file_reports_bad_input(models, data, tmp_path, numpy_only_en
 
 
 def test_hashing_is_refused_and_nothing_is_written(data, tmp_path):
-    model = hpcdl.deeplearning(x=PREDICTORS, y="binary", training_frame=data["train"], hidden=[4], epochs=1,
-                               seed=1, threads=1, max_categorical_features=3)
+    model = hpcdl.deeplearning(
+        x=PREDICTORS,
+        y="binary",
+        training_frame=data["train"],
+        hidden=[4],
+        epochs=1,
+        seed=1,
+        threads=1,
+        max_categorical_features=3,
+    )
     assert model.dinfo.hash_buckets == 3
     for fmt, name in (("onnx", "m.onnx"), ("python", "m.py")):
         with pytest.raises(ExportError, match="max_categorical_features"):
             export_model(model, tmp_path / name, fmt)
     model.save(str(tmp_path / "hashed.h5"))
-    run = subprocess.run([sys.executable, "-m", "hpcdl.cli", "export", str(tmp_path / "hashed.h5"), "--format",
-                          "onnx", "--out", str(tmp_path / "cli.onnx")], check=False, capture_output=True,
-                         text=True,
-                         cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpcdl.cli",
+            "export",
+            str(tmp_path / "hashed.h5"),
+            "--format",
+            "onnx",
+            "--out",
+            str(tmp_path / "cli.onnx"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode != 0 and "max_categorical_features" in run.stderr
     assert sorted(os.listdir(tmp_path)) == ["hashed.h5"]  # no output, no temporary left behind
 
@@ -313,8 +399,12 @@ def test_cli_export_writes_both_formats_and_refuses_overwrite(models, data, tmp_
     base = [sys.executable, "-m", "hpcdl.cli", "export", saved]
     run = subprocess.run(base + ["--out", str(tmp_path / "m.onnx")], check=False, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    run = subprocess.run(base + ["--format", "python", "--weights", "npz", "--out", str(tmp_path / "m.py")],
-                         check=False, capture_output=True, text=True)
+    run = subprocess.run(
+        base + ["--format", "python", "--weights", "npz", "--out", str(tmp_path / "m.py")],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == [str(tmp_path / "m.py"), str(tmp_path / "m.npz")]
     again = subprocess.run(base + ["--out", str(tmp_path / "m.onnx")], check=False, capture_output=True, text=True)
@@ -336,8 +426,12 @@ def test_onnx_graph_is_self_describing(models, tmp_path):
     assert meta["kind"] == "binomial" and meta["model_id"] == model.model_id
     assert float(meta["threshold"]) == model.threshold()
     types = {i.name: i.type.tensor_type.elem_type for i in proto.graph.input}
-    assert types == {"color": onnx.TensorProto.STRING, "size": onnx.TensorProto.STRING,
-                     "x1": onnx.TensorProto.DOUBLE, "x2": onnx.TensorProto.DOUBLE}
+    assert types == {
+        "color": onnx.TensorProto.STRING,
+        "size": onnx.TensorProto.STRING,
+        "x1": onnx.TensorProto.DOUBLE,
+        "x2": onnx.TensorProto.DOUBLE,
+    }
     assert [o.name for o in proto.graph.output] == ["predict", "probabilities"]
     assert model.run_info.get("class_prior") is not None  # the prior correction is really exercised
 
@@ -345,27 +439,33 @@ def test_onnx_graph_is_self_describing(models, tmp_path):
 def test_numeric_looking_levels_accept_numbers(tmp_path):
     """prostate with RACE/DPROS as categoricals: the scorer takes 1 or 1.0 for level "1", like hpcdl."""
     data_dir = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
-    frame = hpcdl.import_file(os.path.join(data_dir, "prostate.csv"), destination=str(tmp_path / "p.h5"),
-                              col_types={"CAPSULE": "enum", "RACE": "enum", "DPROS": "enum"})
-    model = hpcdl.deeplearning(x=["AGE", "RACE", "DPROS", "PSA"], y="CAPSULE", training_frame=frame, hidden=[4],
-                               epochs=1, seed=3, threads=1)
+    frame = hpcdl.import_file(
+        os.path.join(data_dir, "prostate.csv"),
+        destination=str(tmp_path / "p.h5"),
+        col_types={"CAPSULE": "enum", "RACE": "enum", "DPROS": "enum"},
+    )
+    model = hpcdl.deeplearning(
+        x=["AGE", "RACE", "DPROS", "PSA"], y="CAPSULE", training_frame=frame, hidden=[4], epochs=1, seed=3, threads=1
+    )
     (path,) = export_python(model, tmp_path / "prostate_scorer.py")
     scorer = _load_module(path, "prostate_scorer")
     cols = frame.read(["AGE", "RACE", "DPROS", "PSA"])
-    as_strings = {k: (np.array([frame.domains[k][c] for c in v], dtype=object) if k in frame.domains else v)
-                  for k, v in cols.items()}
+    as_strings = {
+        k: (np.array([frame.domains[k][c] for c in v], dtype=object) if k in frame.domains else v)
+        for k, v in cols.items()
+    }
     as_numbers = {k: (np.array([float(s) for s in v]) if k in frame.domains else v) for k, v in as_strings.items()}
     expected = _expected(model, frame)
     _compare(model, scorer.predict(as_strings), expected)
     _compare(model, scorer.predict(as_numbers), expected)
-    _compare(model, scorer.predict({k: v.astype(int) if k in frame.domains else v for k, v in as_numbers.items()}),
-             expected)
+    _compare(
+        model, scorer.predict({k: v.astype(int) if k in frame.domains else v for k, v in as_numbers.items()}), expected
+    )
 
 
 @pytest.mark.parametrize("x", [["color", "size"], ["x1"]], ids=["categoricals-only", "one-numeric"])
 def test_models_with_one_kind_of_input(data, tmp_path, x):
-    model = hpcdl.deeplearning(x=x, y="three", training_frame=data["train"], hidden=[3], epochs=2, seed=2,
-                               threads=1)
+    model = hpcdl.deeplearning(x=x, y="three", training_frame=data["train"], hidden=[3], epochs=2, seed=2, threads=1)
     expected = _expected(model, data["test"])
     feed = {k: v for k, v in _onnx_feed(data["test_raw"]).items() if k in x}
     session = ort.InferenceSession(export_onnx(model, tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])

@@ -128,9 +128,14 @@ def test_time_column(tmp_path):
     f = import_csv(write(tmp_path, "t.csv", text), tmp_path / "t.h5")
     assert f.types == ["time", "int"]
     utc = dt.UTC
-    want = [dt.datetime(2007, 11, 6, tzinfo=utc), dt.datetime(2007, 11, 6, 10, tzinfo=utc),
-            dt.datetime(2008, 2, 29, 23, 59, 59, 500000, tzinfo=utc), dt.datetime(1969, 12, 31, tzinfo=utc),
-            None, dt.datetime(2000, 1, 2, 3, 4, tzinfo=utc)]
+    want = [
+        dt.datetime(2007, 11, 6, tzinfo=utc),
+        dt.datetime(2007, 11, 6, 10, tzinfo=utc),
+        dt.datetime(2008, 2, 29, 23, 59, 59, 500000, tzinfo=utc),
+        dt.datetime(1969, 12, 31, tzinfo=utc),
+        None,
+        dt.datetime(2000, 1, 2, 3, 4, tzinfo=utc),
+    ]
     assert decoded(f)["t"] == [None if w is None else w.timestamp() * 1000.0 for w in want]
     # an impossible date makes the column an enum; forcing time turns it into NA
     p = write(tmp_path, "t2.csv", "t\n2007-13-01\n2007-11-06\n")
@@ -151,10 +156,14 @@ def test_header_detection(tmp_path):
     h2 = import_csv(hdr, tmp_path / "h2.h5", header=False)
     assert h2.names == ["C1", "C2"] and h2.types == ["enum", "enum"] and h2.nrow == 3
     # all strings: header if its values never occur below
-    assert import_csv(write(tmp_path, "s.csv", "color,size\nred,big\nblue,small\n"),
-                      tmp_path / "s.h5").names == ["color", "size"]
-    assert import_csv(write(tmp_path, "s2.csv", "red,big\nblue,small\nred,small\n"),
-                      tmp_path / "s2.h5").names == ["C1", "C2"]
+    assert import_csv(write(tmp_path, "s.csv", "color,size\nred,big\nblue,small\n"), tmp_path / "s.h5").names == [
+        "color",
+        "size",
+    ]
+    assert import_csv(write(tmp_path, "s2.csv", "red,big\nblue,small\nred,small\n"), tmp_path / "s2.h5").names == [
+        "C1",
+        "C2",
+    ]
     # a string over dates -> header
     assert import_csv(write(tmp_path, "d.csv", "when\n2007-11-06\n2007-11-07\n"), tmp_path / "d.h5").names == ["when"]
     # empty header fields get C<j>
@@ -178,13 +187,17 @@ def _random_csv(path, nrow, seed=0):
         w = csv.writer(fh)
         w.writerow(["real", "int", "cat", "day", "sparse"])
         for k in range(nrow):
-            w.writerow([
-                "NA" if rng.random() < 0.05 else repr(rng.gauss(0, 1e3)),
-                "" if rng.random() < 0.05 else str(rng.randint(-10**6, 10**6)),
-                "?" if rng.random() < 0.05 else rng.choice(levels),
-                "NA" if rng.random() < 0.05 else f"20{rng.randint(0, 30):02d}-{rng.randint(1, 12)}-{rng.randint(1, 28)}",
-                "1.25" if k == nrow - 1 else "NA",
-            ])
+            w.writerow(
+                [
+                    "NA" if rng.random() < 0.05 else repr(rng.gauss(0, 1e3)),
+                    "" if rng.random() < 0.05 else str(rng.randint(-(10**6), 10**6)),
+                    "?" if rng.random() < 0.05 else rng.choice(levels),
+                    "NA"
+                    if rng.random() < 0.05
+                    else f"20{rng.randint(0, 30):02d}-{rng.randint(1, 12)}-{rng.randint(1, 28)}",
+                    "1.25" if k == nrow - 1 else "NA",
+                ]
+            )
 
 
 def test_round_trip_against_csv_module_and_small_chunks(tmp_path):
@@ -290,12 +303,15 @@ def test_ragged_rows_name_the_line(tmp_path):
         import_csv(p, tmp_path / "rag2.h5", chunk_bytes=1024)
 
 
-@pytest.mark.parametrize("name,content,pattern", [
-    ("empty.csv", "", "empty file"),
-    ("blank.csv", "\n\n  \n", "empty file"),
-    ("header_only.csv", "a,b,c\n", "header only, no data rows"),
-    ("dup.csv", "a,b,a\n1,2,3\n", r"line 1: duplicate column names \['a'\]"),
-])
+@pytest.mark.parametrize(
+    "name,content,pattern",
+    [
+        ("empty.csv", "", "empty file"),
+        ("blank.csv", "\n\n  \n", "empty file"),
+        ("header_only.csv", "a,b,c\n", "header only, no data rows"),
+        ("dup.csv", "a,b,a\n1,2,3\n", r"line 1: duplicate column names \['a'\]"),
+    ],
+)
 def test_bad_files(tmp_path, name, content, pattern):
     p = write(tmp_path, name, content)
     with pytest.raises(FrameError, match=pattern) as e:

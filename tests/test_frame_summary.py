@@ -18,8 +18,9 @@ def test_summary_numbers_and_levels(tmp_path):
     words = np.array([f"lvl{i}" for i in rng.zipf(1.6, n) % 12], dtype=object)
     words[rng.random(n) < 0.05] = None
     t = pd.to_datetime(rng.integers(0, 10**12, n), unit="ms")
-    df = pd.DataFrame({"x": x, "k": k, "w": pd.Categorical(words), "t": t, "c": np.full(n, 2.0),
-                       "na": np.full(n, np.nan)})
+    df = pd.DataFrame(
+        {"x": x, "k": k, "w": pd.Categorical(words), "t": t, "c": np.full(n, 2.0), "na": np.full(n, np.nan)}
+    )
     f = frame_from_numpy(df, tmp_path / "s.h5")
     s = frame_summary(f)
     assert s["nrow"] == n and s["ncol"] == 6

@@ -78,8 +78,9 @@ def test_get_param_across_models_like_the_booklets_lapply(frames):
 def test_regression_grid_sorts_by_mean_residual_deviance(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(200, 3))
-    train = frame_from_numpy({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "t": 2 * X[:, 0] + X[:, 1]},
-                             str(tmp_path / "r.h5"))
+    train = frame_from_numpy(
+        {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "t": 2 * X[:, 0] + X[:, 1]}, str(tmp_path / "r.h5")
+    )
     g = hpcdl.grid(y="t", training_frame=train, hyper_params={"hidden": [[2], [10]]}, **FAST)
     assert g.sort_metric == "mean_residual_deviance" and g.kind == "regression"
     dev = [e.metrics["mean_residual_deviance"] for e in g.succeeded]
@@ -113,9 +114,17 @@ def test_random_search_max_runtime_secs_stops_the_grid_and_caps_models(frames):
     train, _ = frames
     hyper = {"hidden": [[16], [17], [18], [19], [20], [21]], "l1": [0.0, 1e-4]}  # 12 combinations
     t0 = time.time()
-    g = hpcdl.grid(y="y", training_frame=train, hyper_params=hyper,
-                   search_criteria={"strategy": "RandomDiscrete", "max_runtime_secs": 1.0, "seed": 1},
-                   epochs=100000, seed=7, threads=1, stopping_rounds=0, score_interval=0.2)
+    g = hpcdl.grid(
+        y="y",
+        training_frame=train,
+        hyper_params=hyper,
+        search_criteria={"strategy": "RandomDiscrete", "max_runtime_secs": 1.0, "seed": 1},
+        epochs=100000,
+        seed=7,
+        threads=1,
+        stopping_rounds=0,
+        score_interval=0.2,
+    )
     elapsed = time.time() - t0
     assert 1 <= len(g.entries) < 12
     assert elapsed < 15
@@ -126,8 +135,7 @@ def test_random_search_max_runtime_secs_stops_the_grid_and_caps_models(frames):
 
 def test_a_failing_model_is_recorded_and_the_grid_goes_on(frames, tmp_path):
     train, _ = frames
-    g = hpcdl.grid(y="y", training_frame=train, hyper_params={"l1": [1e-4, -1.0, 0.0]}, grid_id="f",
-                   hidden=[3], **FAST)
+    g = hpcdl.grid(y="y", training_frame=train, hyper_params={"l1": [1e-4, -1.0, 0.0]}, grid_id="f", hidden=[3], **FAST)
     assert len(g) == 2 and len(g.failed) == 1
     bad = g.failed[0]
     assert bad.model_id == "f_model_2" and bad.hyper == {"l1": -1.0}
@@ -142,8 +150,9 @@ def test_a_failing_model_is_recorded_and_the_grid_goes_on(frames, tmp_path):
 
 def test_save_and_load_grid_round_trip(frames, tmp_path):
     train, valid = frames
-    g = hpcdl.grid(y="y", training_frame=train, validation_frame=valid,
-                   hyper_params={"hidden": [[2], [5]]}, grid_id="s", **FAST)
+    g = hpcdl.grid(
+        y="y", training_frame=train, validation_frame=valid, hyper_params={"hidden": [[2], [5]]}, grid_id="s", **FAST
+    )
     out = str(tmp_path / "gdir")
     g.save(out)
     assert sorted(os.listdir(out)) == ["s_model_1.h5", "s_model_2.h5", "summary.csv", "summary.json"]
@@ -192,7 +201,7 @@ def test_job_file_with_grid_table_runs_the_grid(frames, tmp_path):
     job.write_text(f"""
 [job]
 name = "jg"
-output_dir = "{tmp_path / 'out'}"
+output_dir = "{tmp_path / "out"}"
 [data]
 training_frame = "{train.path}"
 y = "y"
@@ -205,26 +214,65 @@ l1 = [0.0, 1e-3, -5.0]
 [search_criteria]
 strategy = "Cartesian"
 """)
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "train", str(job), "--threads", "1", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert [m["status"] for m in doc["models"]] == ["ok", "ok", "failed"]
     saved = load_grid(str(tmp_path / "out" / "grid"))
     assert sorted(saved.model_ids) == ["jg_model_1", "jg_model_2"]
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(tmp_path / "out" / "grid")],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "grid", str(tmp_path / "out" / "grid")],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert res.returncode == 0 and "jg_model_1" in res.stdout and "Failed models (1)" in res.stdout
     # hpcdl grid JOB with a grid. override: a random subset of a bigger space
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(job), "--threads", "1", "--quiet",
-                          "--set", "grid.l1=[0.0, 1e-4, 1e-3]", "--set", "search_criteria.strategy='RandomDiscrete'",
-                          "--set", "search_criteria.max_models=2", "--output-dir", str(tmp_path / "out2")],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hpcdl.cli",
+            "grid",
+            str(job),
+            "--threads",
+            "1",
+            "--quiet",
+            "--set",
+            "grid.l1=[0.0, 1e-4, 1e-3]",
+            "--set",
+            "search_criteria.strategy='RandomDiscrete'",
+            "--set",
+            "search_criteria.max_models=2",
+            "--output-dir",
+            str(tmp_path / "out2"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert len(load_grid(str(tmp_path / "out2" / "grid"))) == 2
     job.write_text(job.read_text().replace("[grid]\nl1 = [0.0, 1e-3, -5.0]\n", ""))
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "grid", str(job)], check=False, capture_output=True, text=True,
-                         cwd=REPO, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "grid", str(job)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert res.returncode != 0 and "no [grid] table" in res.stderr
 
 
@@ -241,8 +289,10 @@ def test_grid_level_early_stopping_rule():
     from hpcdl.grid import GridEntry, _should_stop_early, check_search_criteria
 
     def entries(values):
-        return [GridEntry(index=i + 1, model_id=f"m{i + 1}", hyper={}, kind="binomial", metrics={"logloss": v})
-                for i, v in enumerate(values)]
+        return [
+            GridEntry(index=i + 1, model_id=f"m{i + 1}", hyper={}, kind="binomial", metrics={"logloss": v})
+            for i, v in enumerate(values)
+        ]
 
     crit = check_search_criteria({"strategy": "RandomDiscrete", "stopping_rounds": 2})
     assert crit["stopping_tolerance"] == 1e-3  # the grid's default tolerance

@@ -51,26 +51,16 @@ def make_net(activation, output, hyper, hidden=(5, 4), seed=1):
 
 def assert_same_state(net, ref, rtol=1e-5, atol=2e-6, what=""):
     for l in range(net.n_layers):
-        np.testing.assert_allclose(
-            net.weights(l), ref.W[l], rtol=rtol, atol=atol, err_msg=f"{what} W[{l}]"
-        )
-        np.testing.assert_allclose(
-            net.biases(l), ref.b[l], rtol=rtol, atol=atol, err_msg=f"{what} b[{l}]"
-        )
+        np.testing.assert_allclose(net.weights(l), ref.W[l], rtol=rtol, atol=atol, err_msg=f"{what} W[{l}]")
+        np.testing.assert_allclose(net.biases(l), ref.b[l], rtol=rtol, atol=atol, err_msg=f"{what} b[{l}]")
         for part, refpart in (("EgW", ref.EgW), ("EdW", ref.EdW), ("MW", ref.MW)):
             if refpart:
-                got = getattr(net, part)[net.w_off[l] : net.w_off[l + 1]].reshape(
-                    ref.W[l].shape
-                )
-                np.testing.assert_allclose(
-                    got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]"
-                )
+                got = getattr(net, part)[net.w_off[l] : net.w_off[l + 1]].reshape(ref.W[l].shape)
+                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
         for part, refpart in (("EgB", ref.EgB), ("EdB", ref.EdB), ("MB", ref.MB)):
             if refpart:
                 got = getattr(net, part)[net.b_off[l] : net.b_off[l + 1]]
-                np.testing.assert_allclose(
-                    got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]"
-                )
+                np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
     if ref.avg is not None:
         np.testing.assert_allclose(
             net.avg_activation,
@@ -99,8 +89,9 @@ def hyper_for(loss, output, optimizer, fast, dropout):
     kw = dict(OPTIMIZERS[optimizer])
     kw.update(loss=loss, fast_mode=fast, huber_delta=0.3, quantile_alpha=0.3)
     if dropout:
-        kw.update(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.3, 0.5),
-                  shared_dropout_masks=dropout != "independent")
+        kw.update(
+            input_dropout_ratio=0.2, hidden_dropout_ratios=(0.3, 0.5), shared_dropout_masks=dropout != "independent"
+        )
     if output == "autoencoder" and optimizer == "adadelta":
         kw.update(sparsity_beta=0.5, average_activation=0.1)
     if optimizer == "adadelta":
@@ -119,9 +110,7 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
                 hyper = hyper_for(loss, output, optimizer, fast, dropout)
                 net = make_net(activation, output, hyper)
                 ref = RefNet.from_net(net)
-                start = (
-                    40  # mid-way through the momentum ramp; annealing already active
-                )
+                start = 40  # mid-way through the momentum ramp; annealing already active
                 for k, r in enumerate(rows):
                     train(
                         net,
@@ -133,9 +122,7 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
                         samples_before=start + k,
                         n_threads=1,
                     )
-                    ref_mod.train_step(
-                        ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k
-                    )
+                    ref_mod.train_step(ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k)
                     assert_same_state(
                         net,
                         ref,
@@ -205,9 +192,7 @@ def test_gradient_finite_differences(activation, output, loss):
             rtol=1e-3,
             atol=2e-7,
         )
-        np.testing.assert_allclose(
-            net.biases(l) - before.biases(l), -hyper.rate * gb[l], rtol=1e-3, atol=2e-7
-        )
+        np.testing.assert_allclose(net.biases(l) - before.biases(l), -hyper.rate * gb[l], rtol=1e-3, atol=2e-7)
 
 
 # ------------------------------------------------------------------ optimizer formulas
@@ -223,10 +208,7 @@ def _first_step(hyper, samples_before, activation="Tanh", momentum_state=None):
     gW, _ = ref_mod.gradients(ref, hyper, X[0], float(T[0]))
     before = net.copy()
     train(net, hyper, X, T, [0], seed=0, samples_before=samples_before, n_threads=1)
-    deltas = [
-        net.weights(l).astype(np.float64) - before.weights(l)
-        for l in range(net.n_layers)
-    ]
+    deltas = [net.weights(l).astype(np.float64) - before.weights(l) for l in range(net.n_layers)]
     return deltas, gW, before
 
 
@@ -260,10 +242,7 @@ def test_momentum_ramp_and_variants(nesterov):
     velocity = rng.normal(scale=0.1, size=(4 * 6 + 4,)).astype(np.float32)
     deltas, gW, before = _first_step(hyper, n, momentum_state=velocity)
     lr = 0.02 * (1 - mom)
-    v = [
-        before.MW[before.w_off[l] : before.w_off[l + 1]].reshape(g.shape)
-        for l, g in enumerate(gW)
-    ]
+    v = [before.MW[before.w_off[l] : before.w_off[l + 1]].reshape(g.shape) for l, g in enumerate(gW)]
     for l, (dw, g) in enumerate(zip(deltas, gW)):
         if nesterov:
             expected = lr * (mom * v[l] - g)
@@ -273,9 +252,7 @@ def test_momentum_ramp_and_variants(nesterov):
 
 
 def test_adadelta_first_step_formula():
-    hyper = Hyper(
-        loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False
-    )
+    hyper = Hyper(loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False)
     deltas, gW, _ = _first_step(hyper, 0)
     for dw, g in zip(deltas, gW):
         eg = 0.05 * g * g
@@ -308,15 +285,10 @@ def test_max_w2_bounds_every_updated_row():
     X, T = make_data("softmax")
     for activation in ACTS:
         net = make_net(activation, "softmax", hyper)
-        assert (
-            max((net.weights(l) ** 2).sum(axis=1).max() for l in range(net.n_layers))
-            > 0.3
-        )
+        assert max((net.weights(l) ** 2).sum(axis=1).max() for l in range(net.n_layers)) > 0.3
         train(net, hyper, X, T, np.arange(20), seed=0, samples_before=0, n_threads=1)
         for l in range(net.n_layers):
-            assert (net.weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.3 * (
-                1 + 1e-5
-            )
+            assert (net.weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.3 * (1 + 1e-5)
 
 
 # ------------------------------------------------------------------ dropout and reproducibility
@@ -334,11 +306,9 @@ def test_dropout_uniforms_are_keyed_and_uniform():
 
 def test_shared_hidden_masks_drop_the_same_units_in_every_layer():
     """H2O-3 seeds every hidden layer's mask alike: unit j is dropped in all layers or none."""
-    ref = RefNet.from_net(Net([N_IN, 64, 64, 64, 3], "Rectifier", "softmax",
-                              adaptive_rate=True, momentum=False))
+    ref = RefNet.from_net(Net([N_IN, 64, 64, 64, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False))
     for shared in (True, False):
-        hyper = Hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5),
-                      shared_dropout_masks=shared)
+        hyper = Hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5), shared_dropout_masks=shared)
         same = []
         for sample in range(50):
             inp, hidden = ref_mod.dropout_keeps(ref, hyper, seed=5, sample=sample, n_inputs=N_IN)
@@ -348,9 +318,7 @@ def test_shared_hidden_masks_drop_the_same_units_in_every_layer():
 
 
 def test_single_thread_training_is_bit_reproducible():
-    hyper = Hyper(
-        loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5)
-    )
+    hyper = Hyper(loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5))
     X, T = make_data("softmax", n=200)
     rows = np.random.default_rng(0).permutation(200)
     nets = []
@@ -368,9 +336,7 @@ def test_two_thread_hogwild_learns(activation):
     X = rng.normal(size=(2000, N_IN)).astype(np.float32)
     T = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] > 0).astype(np.float32)
     hyper = Hyper(loss="CrossEntropy")
-    net = Net(
-        [N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False
-    )
+    net = Net([N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False)
     net.initialize(seed=0)
     before = row_loss(net, hyper, X, T).mean()
     for epoch in range(3):
@@ -402,19 +368,13 @@ def test_predict_and_row_loss_match_reference(activation, output, loss):
     X, T = make_data(output, n=57)
     net = make_net(activation, output, hyper)
     ref = RefNet.from_net(net)
-    np.testing.assert_allclose(
-        predict(net, hyper, X), ref_mod.predict(ref, hyper, X), rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(predict(net, hyper, X), ref_mod.predict(ref, hyper, X), rtol=1e-5, atol=1e-6)
     scale = [0.5, 0.8]
     expected = []
     for x, t in zip(X, T):
         acts, winners = ref_mod.forward(ref, x, scale)
-        expected.append(
-            ref_mod.loss_and_output_delta(ref, hyper, acts, winners, t, x)[0]
-        )
-    np.testing.assert_allclose(
-        row_loss(net, hyper, X, T), expected, rtol=1e-4, atol=1e-6
-    )
+        expected.append(ref_mod.loss_and_output_delta(ref, hyper, acts, winners, t, x)[0])
+    np.testing.assert_allclose(row_loss(net, hyper, X, T), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_hidden_activations_scaled_by_keep_probability():
@@ -426,14 +386,10 @@ def test_hidden_activations_scaled_by_keep_probability():
         without = hidden_activations(net, plain, X, layer)
         assert without.shape == (30, net.units[layer + 1])
         if layer == 0:
-            np.testing.assert_allclose(
-                hidden_activations(net, dropped, X, 0), keep * without, rtol=1e-6
-            )
+            np.testing.assert_allclose(hidden_activations(net, dropped, X, 0), keep * without, rtol=1e-6)
     ref = RefNet.from_net(net)
     acts = [ref_mod.forward(ref, x, [0.5, 0.75])[0][2] for x in X]
-    np.testing.assert_allclose(
-        hidden_activations(net, dropped, X, 1), acts, rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(hidden_activations(net, dropped, X, 1), acts, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------ mini-batch
@@ -478,9 +434,7 @@ def test_hyper_validation():
     net = Net([3, 2, 2], "Tanh", "softmax", adaptive_rate=False, momentum=False)
     X, T = make_data("softmax")
     with pytest.raises(ValueError):
-        train(
-            net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1
-        )  # no ADADELTA state
+        train(net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)  # no ADADELTA state
     with pytest.raises(ValueError):
         train(
             net,

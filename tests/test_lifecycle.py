@@ -29,9 +29,19 @@ DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 PROSTATE_CSV = os.path.join(DATA, "prostate.csv")
 BIN = os.path.dirname(sys.executable)
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
-BASE = {"x": X, "y": "CAPSULE", "hidden": [5], "seed": 5, "threads": 1, "reproducible": True, "quiet_mode": True,
-        "shuffle_training_data": True, "train_samples_per_iteration": 150, "stopping_rounds": 2,
-        "activation": "RectifierWithDropout"}
+BASE = {
+    "x": X,
+    "y": "CAPSULE",
+    "hidden": [5],
+    "seed": 5,
+    "threads": 1,
+    "reproducible": True,
+    "quiet_mode": True,
+    "shuffle_training_data": True,
+    "train_samples_per_iteration": 150,
+    "stopping_rounds": 2,
+    "activation": "RectifierWithDropout",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +66,14 @@ def _history(model):
 
 
 # -- checkpoint restart (API) ------------------------------------------------------------------------
-@pytest.mark.parametrize("stop_at, change", [
-    (4, {}),  # mid-pass: shuffled rows, dropout, ADADELTA state
-    # noisy manual rate: the best model (iteration 5) lies before the stop, early stopping comes after it
-    (6, {"adaptive_rate": False, "rate": 0.05, "seed": 2, "activation": "Rectifier"}),
-])
+@pytest.mark.parametrize(
+    "stop_at, change",
+    [
+        (4, {}),  # mid-pass: shuffled rows, dropout, ADADELTA state
+        # noisy manual rate: the best model (iteration 5) lies before the stop, early stopping comes after it
+        (6, {"adaptive_rate": False, "rate": 0.05, "seed": 2, "activation": "Rectifier"}),
+    ],
+)
 def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at, change):
     """Stop, save, restart from the file: the same model and history as without the stop."""
     params = {**BASE, **change, "epochs": 6}
@@ -82,8 +95,9 @@ def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at,
 def test_restart_with_more_epochs_and_changed_m_parameters(prostate, tmp_path):
     first = hpcdl.deeplearning(training_frame=prostate, epochs=2, **BASE)
     assert first.run_info["epochs"] == pytest.approx(2.0)
-    more = hpcdl.deeplearning(training_frame=prostate, checkpoint=first, **{**BASE, "epochs": 5, "l2": 1e-3,
-                                                                            "stopping_rounds": 0})
+    more = hpcdl.deeplearning(
+        training_frame=prostate, checkpoint=first, **{**BASE, "epochs": 5, "l2": 1e-3, "stopping_rounds": 0}
+    )
     assert more.run_info["epochs"] == pytest.approx(5.0)  # epochs is the new total
     h_first, h_more = _history(first), _history(more)
     assert h_more[: len(h_first)] == h_first
@@ -95,14 +109,17 @@ def test_restart_with_more_epochs_and_changed_m_parameters(prostate, tmp_path):
         hpcdl.deeplearning(training_frame=prostate, checkpoint=more, **{**BASE, "epochs": 2})
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"hidden": [7]}, r"cannot change 'hidden' on checkpoint restart: was \[5\], now \[7\]"),
-    ({"activation": "Tanh"}, r"cannot change 'activation' on checkpoint restart"),
-    ({"adaptive_rate": False}, r"cannot change 'adaptive_rate'"),
-    ({"y": "DPROS"}, r"cannot change the response on checkpoint restart: was 'CAPSULE', now 'DPROS'"),
-    ({"x": X[:-1]}, r"cannot change the predictors"),
-    ({"nfolds": 3}, r"nfolds must be 0"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"hidden": [7]}, r"cannot change 'hidden' on checkpoint restart: was \[5\], now \[7\]"),
+        ({"activation": "Tanh"}, r"cannot change 'activation' on checkpoint restart"),
+        ({"adaptive_rate": False}, r"cannot change 'adaptive_rate'"),
+        ({"y": "DPROS"}, r"cannot change the response on checkpoint restart: was 'CAPSULE', now 'DPROS'"),
+        ({"x": X[:-1]}, r"cannot change the predictors"),
+        ({"nfolds": 3}, r"nfolds must be 0"),
+    ],
+)
 def test_restart_refuses_changed_parameters(prostate, tmp_path, change, message):
     path = hpcdl.deeplearning(training_frame=prostate, epochs=1, **BASE).save(str(tmp_path / "m.h5"))
     with pytest.raises((CheckpointError, ValueError), match=message):
@@ -130,11 +147,18 @@ def test_restart_refuses_incompatible_data(prostate, tmp_path):
     def response_levels(df):
         df["CAPSULE"] = df["CAPSULE"].cat.rename_categories(["no", "yes"])
 
-    cases = [(new_level, (r"column 'RACE' has levels \['0', '1', '2', '9'\], the checkpoint model was trained on "
-                          r"\['0', '1', '2'\]")),
-             (drop_column, r"needs column\(s\) \['PSA'\]"),
-             (gleason_as_enum, r"column 'GLEASON' is categorical, the checkpoint model was trained on it as numeric"),
-             (response_levels, r"response 'CAPSULE' has levels \['no', 'yes'\]")]
+    cases = [
+        (
+            new_level,
+            (
+                r"column 'RACE' has levels \['0', '1', '2', '9'\], the checkpoint model was trained on "
+                r"\['0', '1', '2'\]"
+            ),
+        ),
+        (drop_column, r"needs column\(s\) \['PSA'\]"),
+        (gleason_as_enum, r"column 'GLEASON' is categorical, the checkpoint model was trained on it as numeric"),
+        (response_levels, r"response 'CAPSULE' has levels \['no', 'yes'\]"),
+    ]
     for edit, message in cases:
         frame = _frame_variant(prostate, tmp_path, edit.__name__, edit)
         with pytest.raises(CheckpointError, match=message) as info:
@@ -152,15 +176,27 @@ def test_restart_refuses_incompatible_data(prostate, tmp_path):
 def test_divergence_stops_cleanly_with_a_finite_model(tmp_path, capsys):
     rng = np.random.default_rng(0)
     a = rng.normal(size=(300, 3))
-    frame = frame_from_numpy({"a": a[:, 0], "b": a[:, 1], "c": a[:, 2], "y": a @ [1.0, 2.0, 3.0]},
-                             str(tmp_path / "reg.h5"))
-    kw = {"y": "y", "training_frame": frame, "hidden": [6], "seed": 5, "threads": 1, "epochs": 20,
-          "quiet_mode": True, "train_samples_per_iteration": 50, "adaptive_rate": False, "rate": 1e4}
+    frame = frame_from_numpy(
+        {"a": a[:, 0], "b": a[:, 1], "c": a[:, 2], "y": a @ [1.0, 2.0, 3.0]}, str(tmp_path / "reg.h5")
+    )
+    kw = {
+        "y": "y",
+        "training_frame": frame,
+        "hidden": [6],
+        "seed": 5,
+        "threads": 1,
+        "epochs": 20,
+        "quiet_mode": True,
+        "train_samples_per_iteration": 50,
+        "adaptive_rate": False,
+        "rate": 1e4,
+    }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = hpcdl.deeplearning(**kw)
-    assert any("training diverged at iteration" in str(w.message) and "last good model" in str(w.message)
-               for w in caught)
+    assert any(
+        "training diverged at iteration" in str(w.message) and "last good model" in str(w.message) for w in caught
+    )
     assert model.run_info["stop_reason"] == "diverged"
     assert np.isfinite(model.net.buffer).all()
     pred = model.predict(frame, destination=str(tmp_path / "pred.h5")).column("predict")
@@ -168,9 +204,11 @@ def test_divergence_stops_cleanly_with_a_finite_model(tmp_path, capsys):
     assert model.run_info["epochs"] < 20
     # the same through the command line: the message and exit code 1
     job = tmp_path / "div.toml"
-    job.write_text(f'[job]\nname = "div"\noutput_dir = "{tmp_path / "out"}"\n[data]\ntraining_frame = '
-                   f'"{frame.path}"\ny = "y"\n[parameters]\nhidden = [6]\nseed = 5\nepochs = 20\n'
-                   "adaptive_rate = false\nrate = 1e4\ntrain_samples_per_iteration = 50\n")
+    job.write_text(
+        f'[job]\nname = "div"\noutput_dir = "{tmp_path / "out"}"\n[data]\ntraining_frame = '
+        f'"{frame.path}"\ny = "y"\n[parameters]\nhidden = [6]\nseed = 5\nepochs = 20\n'
+        "adaptive_rate = false\nrate = 1e4\ntrain_samples_per_iteration = 50\n"
+    )
     assert cli.main(["train", str(job), "--quiet", "--threads", "1"]) == 1
     err = capsys.readouterr().err
     assert "hpcdl train: error: training diverged" in err

@@ -154,8 +154,10 @@ def test_regression_against_direct_formulas():
 def test_regression_deviances():
     y = np.array([0.0, 1.0, 3.0, 2.0])
     f = np.array([0.5, 1.5, 2.0, 2.0])
+
     def dev(d, **kw):
         return regression_metrics(y, f, d, **kw)["mean_residual_deviance"]
+
     assert dev("laplace") == pytest.approx(np.mean(np.abs(y - f)))
     a = 0.3
     pin = [a * (yi - fi) if yi > fi else (1 - a) * (fi - yi) for yi, fi in zip(y, f)]
@@ -165,8 +167,10 @@ def test_regression_deviances():
     gam = [2 * (yi / fi + math.log(fi)) for yi, fi in zip(y, f)]
     assert dev("gamma") == pytest.approx(np.mean(gam))
     p = 1.5
-    tw = [2 * (yi ** (2 - p) / ((1 - p) * (2 - p)) - yi * fi ** (1 - p) / (1 - p) + fi ** (2 - p) / (2 - p))
-          for yi, fi in zip(y, f)]
+    tw = [
+        2 * (yi ** (2 - p) / ((1 - p) * (2 - p)) - yi * fi ** (1 - p) / (1 - p) + fi ** (2 - p) / (2 - p))
+        for yi, fi in zip(y, f)
+    ]
     assert dev("tweedie", tweedie_power=p) == pytest.approx(np.mean(tw))
     # huber: |r| = .5,.5,1,0 ; 0.5-quantile delta = 0.5 ; r=1 gets 2*.5*1 - .25
     assert dev("huber", huber_alpha=0.5) == pytest.approx((0.25 + 0.25 + 0.75 + 0) / 4)
@@ -229,7 +233,9 @@ def test_stop_zero_lower_bound_and_sign_change():
     assert stop_early([0.0] * 4, k=2, tolerance=0.5, higher_is_better=False)
     assert not stop_early([1.0, 1.0, -1.0, -1.0], k=2, tolerance=0, higher_is_better=False, bounded_below_by_zero=False)
     # negative deviances: improving means more negative
-    assert not stop_early([-1.0, -1.0, -2.0, -2.0], k=2, tolerance=0, higher_is_better=False, bounded_below_by_zero=False)
+    assert not stop_early(
+        [-1.0, -1.0, -2.0, -2.0], k=2, tolerance=0, higher_is_better=False, bounded_below_by_zero=False
+    )
     assert stop_early([-2.0, -2.0, -1.0, -1.0], k=2, tolerance=0, higher_is_better=False, bounded_below_by_zero=False)
 
 
@@ -274,8 +280,10 @@ def test_format_hit_ratios_and_metrics():
     text = format_metrics(multinomial_metrics(y, P, ["a", "b", "c"]), "multinomial", "Reported on train data.")
     assert "ModelMetricsMultinomial" in text and "logloss:" in text and "Top-3 Hit Ratios" in text
     assert "Totals" in text
-    assert "Totals" not in format_metrics(multinomial_metrics(y, P, ["a", "b", "c"]), "multinomial",
-                                          max_confusion_matrix_size=2)
-    text = format_metrics(binomial_metrics(np.array([0, 1]), np.array([0.3, 0.6]), "01"), "binomial",
-                          domain=["neg", "pos"])
+    assert "Totals" not in format_metrics(
+        multinomial_metrics(y, P, ["a", "b", "c"]), "multinomial", max_confusion_matrix_size=2
+    )
+    text = format_metrics(
+        binomial_metrics(np.array([0, 1]), np.array([0.3, 0.6]), "01"), "binomial", domain=["neg", "pos"]
+    )
     assert "neg" in text and "threshold = 0.6" in text

@@ -94,8 +94,17 @@ def test_two_thread_blas_hogwild_learns_and_restores_blas_threads():
     net.initialize(seed=3)
     before = [get() for get, _ in minibatch._blas_setters()]
     for epoch in range(4):
-        train(net, hyper, X[:3000], T[:3000], rng.permutation(3000), seed=epoch, samples_before=epoch * 3000,
-              n_threads=2, mini_batch_size=16)
+        train(
+            net,
+            hyper,
+            X[:3000],
+            T[:3000],
+            rng.permutation(3000),
+            seed=epoch,
+            samples_before=epoch * 3000,
+            n_threads=2,
+            mini_batch_size=16,
+        )
     assert [get() for get, _ in minibatch._blas_setters()] == before
     accuracy = (predict(net, hyper, X[3000:]).argmax(axis=1) == T[3000:]).mean()
     assert accuracy > 0.85, accuracy  # a linear teacher; chance is 0.25

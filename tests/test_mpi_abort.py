@@ -16,11 +16,18 @@ import hpcdl
 BIN = os.path.dirname(sys.executable)
 JOBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__))), "jobs")
 
+
 def _mpiexec(args, env_extra, timeout=120):
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", **env_extra}
     t0 = time.time()
-    proc = subprocess.run([os.path.join(BIN, "mpiexec"), "-n", "2", *args], check=False, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [os.path.join(BIN, "mpiexec"), "-n", "2", *args],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return proc, time.time() - t0
 
 
@@ -29,8 +36,18 @@ def test_failure_on_rank_1_aborts_the_whole_train_job(tmp_path):
     job = os.path.join(JOBS, "iris.toml")
 
     def args(out):
-        return [os.path.join(BIN, "hpcdl"), "train", job, "--output-dir", str(out), "--quiet",
-                "--set", "epochs=50", "--set", "train_samples_per_iteration=15"]
+        return [
+            os.path.join(BIN, "hpcdl"),
+            "train",
+            job,
+            "--output-dir",
+            str(out),
+            "--quiet",
+            "--set",
+            "epochs=50",
+            "--set",
+            "train_samples_per_iteration=15",
+        ]
 
     # the same job without the failure runs to completion (so the test below is not trivially true)
     ok, _ = _mpiexec(args(tmp_path / "ok"), {})
@@ -50,15 +67,18 @@ def test_python_api_under_mpiexec_aborts_all_ranks_without_setup(tmp_path):
     """A script calling hpcdl.deeplearning under mpiexec gets the abort hook by itself."""
     iris = os.path.join(os.path.dirname(JOBS), "hpcdl", "datasets", "iris_wheader.csv")
     frame = hpcdl.import_file(iris, destination=str(tmp_path / "iris.h5"))
-    script = ("import hpcdl\n"
-              f"f = hpcdl.get_frame({frame.path!r})\n"
-              "m = hpcdl.deeplearning(y='class', training_frame=f, epochs=50, hidden=[5],\n"
-              "                       train_samples_per_iteration=15, threads=1)\n"
-              "print('finished on every rank')\n")
+    script = (
+        "import hpcdl\n"
+        f"f = hpcdl.get_frame({frame.path!r})\n"
+        "m = hpcdl.deeplearning(y='class', training_frame=f, epochs=50, hidden=[5],\n"
+        "                       train_samples_per_iteration=15, threads=1)\n"
+        "print('finished on every rank')\n"
+    )
     ok, _ = _mpiexec([sys.executable, "-c", script], {})
     assert ok.returncode == 0 and ok.stdout.count("finished on every rank") == 2, ok.stderr
-    proc, seconds = _mpiexec([sys.executable, "-c", script],
-                             {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"})
+    proc, seconds = _mpiexec(
+        [sys.executable, "-c", script], {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"}
+    )
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode != 0, report
     assert "rank 1 failed; aborting all 2 ranks" in proc.stderr, report
@@ -68,14 +88,16 @@ def test_python_api_under_mpiexec_aborts_all_ranks_without_setup(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
 def test_uncaught_exception_on_one_rank_aborts_all_ranks():
-    script = ("import sys, time\n"
-              "from hpcdl import comm as c\n"
-              "c.install_abort_on_error()\n"
-              "w = c.world()\n"
-              "if w.rank == 1:\n"
-              "    raise ZeroDivisionError('boom on rank 1')\n"
-              "w.barrier()\n"  # rank 0 would wait here forever without the abort
-              "print('rank 0 got past the barrier')\n")
+    script = (
+        "import sys, time\n"
+        "from hpcdl import comm as c\n"
+        "c.install_abort_on_error()\n"
+        "w = c.world()\n"
+        "if w.rank == 1:\n"
+        "    raise ZeroDivisionError('boom on rank 1')\n"
+        "w.barrier()\n"  # rank 0 would wait here forever without the abort
+        "print('rank 0 got past the barrier')\n"
+    )
     proc, seconds = _mpiexec([sys.executable, "-c", script], {})
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode != 0, report

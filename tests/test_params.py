@@ -151,7 +151,7 @@ def test_unknown_name_suggests_close_match():
     ],
 )
 def test_wrong_type_names_parameter_and_value(kw):
-    (name, value), = kw.items()
+    ((name, value),) = kw.items()
     with pytest.raises(ParameterError) as e:
         P(**kw)
     assert e.value.parameter == name
@@ -195,15 +195,31 @@ def test_ranges_accept_edges_and_special_values():
 
 
 def test_enum_values_are_case_insensitive():
-    p = P(activation="rectifierwithdropout", loss="crossentropy", distribution="Bernoulli",
-          stopping_metric="auc", missing_values_handling="skip")
+    p = P(
+        activation="rectifierwithdropout",
+        loss="crossentropy",
+        distribution="Bernoulli",
+        stopping_metric="auc",
+        missing_values_handling="skip",
+    )
     assert (p.activation, p.loss, p.distribution, p.stopping_metric, p.missing_values_handling) == (
-        "RectifierWithDropout", "CrossEntropy", "bernoulli", "AUC", "Skip")
+        "RectifierWithDropout",
+        "CrossEntropy",
+        "bernoulli",
+        "AUC",
+        "Skip",
+    )
 
 
 def test_booklet_aliases():
-    p = P(override_with_best_model=False, neverov_accelerated_gradient=False, key="m1",
-          activation="TanhWithDropout", hidden=[5], hidden_dropout_ratio=[0.2])
+    p = P(
+        override_with_best_model=False,
+        neverov_accelerated_gradient=False,
+        key="m1",
+        activation="TanhWithDropout",
+        hidden=[5],
+        hidden_dropout_ratio=[0.2],
+    )
     assert p.overwrite_with_best_model is False
     assert p.nesterov_accelerated_gradient is False
     assert p.model_id == "m1" and p.hidden_dropout_ratios == [0.2]
@@ -219,7 +235,10 @@ def test_booklet_aliases():
         ({"hidden_dropout_ratios": [0.1, 0.1]}, "hidden_dropout_ratios"),  # non-dropout activation
         ({"activation": "TanhWithDropout", "hidden_dropout_ratios": [0.1]}, "hidden_dropout_ratios"),
         ({"sparsity_beta": 0.1}, "sparsity_beta"),
-        ({"autoencoder": True, "sparsity_beta": 0.1, "activation": "Tanh", "average_activation": 1.0}, "average_activation"),
+        (
+            {"autoencoder": True, "sparsity_beta": 0.1, "activation": "Tanh", "average_activation": 1.0},
+            "average_activation",
+        ),
         ({"autoencoder": True, "sparsity_beta": 0.1, "average_activation": 0.0}, "average_activation"),
         ({"class_sampling_factors": [1.0, 2.0]}, "class_sampling_factors"),
         ({"autoencoder": True, "loss": "CrossEntropy"}, "loss"),
@@ -353,8 +372,12 @@ def test_effective_node_dependent_and_misc_rules():
     assert e.mini_batch_size == 32  # honoured, unlike H2O
     e = P(reproducible=True).effective(classification=False)
     assert e.score_each_iteration is True and e.train_samples_per_iteration == -1
-    assert P(reproducible=True, train_samples_per_iteration=500).effective(
-        classification=False).train_samples_per_iteration == 500
+    assert (
+        P(reproducible=True, train_samples_per_iteration=500)
+        .effective(classification=False)
+        .train_samples_per_iteration
+        == 500
+    )
     assert e.categorical_encoding == "OneHotInternal"
 
 
@@ -377,8 +400,17 @@ def test_effective_rejects_inconsistent_problem():
 
 def test_checkpoint_change_allowed_for_m_parameters():
     old = P(hidden=[20, 20], epochs=5)
-    new = P(hidden=[20, 20], epochs=50, l1=1e-5, seed=7, score_interval=1, loss="Quadratic",
-            input_dropout_ratio=0.1, stopping_rounds=0, overwrite_with_best_model=False)
+    new = P(
+        hidden=[20, 20],
+        epochs=50,
+        l1=1e-5,
+        seed=7,
+        score_interval=1,
+        loss="Quadratic",
+        input_dropout_ratio=0.1,
+        stopping_rounds=0,
+        overwrite_with_best_model=False,
+    )
     check_checkpoint_change(old, new)
 
 
@@ -396,8 +428,14 @@ def test_checkpoint_change_refused_lists_every_f_parameter():
 
 
 def test_to_dict_from_dict_round_trip():
-    p = P(hidden=(7,), activation="TanhWithDropout", hidden_dropout_ratios=(0.3,), epochs=2,
-          stopping_metric="mse", model_id="x")
+    p = P(
+        hidden=(7,),
+        activation="TanhWithDropout",
+        hidden_dropout_ratios=(0.3,),
+        epochs=2,
+        stopping_metric="mse",
+        model_id="x",
+    )
     d = p.to_dict()
     allowed = (str, int, float, bool, type(None), list)
     assert all(isinstance(v, allowed) for v in d.values())

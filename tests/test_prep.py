@@ -32,8 +32,17 @@ def _columns(seed=0, n=N):
     resp[:2] = ["no", "yes"]
     rnum = 2.0 * np.nan_to_num(num1) + rng.normal(0, 1, n) + 100.0
     rnum[[5, 6]] = np.nan
-    return {"num1": num1, "cat_a": cat_a, "const": const, "num2": num2, "allna": allna, "cat_b": cat_b,
-            "cat_c": cat_c, "resp": resp, "rnum": rnum}
+    return {
+        "num1": num1,
+        "cat_a": cat_a,
+        "const": const,
+        "num2": num2,
+        "allna": allna,
+        "cat_b": cat_b,
+        "cat_c": cat_c,
+        "resp": resp,
+        "rnum": rnum,
+    }
 
 
 @pytest.fixture()
@@ -85,9 +94,23 @@ def test_layout_order_names_and_dropped(frame):
     # categoricals by decreasing cardinality (cat_a and cat_c tie at 3: frame order), then numerics
     assert d.predictors == ["cat_b", "cat_a", "cat_c", "num1", "num2"]
     assert d.dropped == {"const": "constant", "allna": "all NA"}
-    assert d.input_names == ["cat_b.w", "cat_b.x", "cat_b.y", "cat_b.z", "cat_b.missing(NA)",
-                             "cat_a.blue", "cat_a.green", "cat_a.red", "cat_a.missing(NA)",
-                             "cat_c.hi", "cat_c.lo", "cat_c.mid", "cat_c.missing(NA)", "num1", "num2"]
+    assert d.input_names == [
+        "cat_b.w",
+        "cat_b.x",
+        "cat_b.y",
+        "cat_b.z",
+        "cat_b.missing(NA)",
+        "cat_a.blue",
+        "cat_a.green",
+        "cat_a.red",
+        "cat_a.missing(NA)",
+        "cat_c.hi",
+        "cat_c.lo",
+        "cat_c.mid",
+        "cat_c.missing(NA)",
+        "num1",
+        "num2",
+    ]
     assert d.n_inputs == len(d.input_names) == 15
     assert d.classification and d.response_domain == ["no", "yes"] and d.n_classes == d.n_outputs == 2
     assert d.untrained_inputs() == [4, 12]  # cat_b, cat_c had no NA: their NA slots never train
@@ -135,9 +158,11 @@ def test_standardize_false_keeps_raw_values_and_imputes_mean(frame, cols):
 # -- NA, unseen levels, other frames ------------------------------------------------------
 def test_unseen_level_and_other_domain_go_by_string(tmp_path, frame, cols):
     d = DataInfo.fit(frame, ["cat_a", "num1"], "resp")
-    other = {"cat_a": np.array(["purple", "red", None, "blue", "green"], dtype=object),
-             "num1": np.array([1.0, np.nan, 3.0, 4.0, 5.0]),
-             "resp": np.array(["yes", "no", "maybe", None, "no"], dtype=object)}
+    other = {
+        "cat_a": np.array(["purple", "red", None, "blue", "green"], dtype=object),
+        "num1": np.array([1.0, np.nan, 3.0, 4.0, 5.0]),
+        "resp": np.array(["yes", "no", "maybe", None, "no"], dtype=object),
+    }
     test_frame = frame_from_numpy(other, str(tmp_path / "other.h5"))
     assert test_frame.domains["cat_a"] != frame.domains["cat_a"]  # purple shifts the codes
     X, y, valid = d.transform(test_frame)
@@ -157,8 +182,9 @@ def test_unseen_level_and_other_domain_go_by_string(tmp_path, frame, cols):
 
 
 def test_numeric_column_scored_against_categorical_matches_by_string(tmp_path):
-    f = frame_from_numpy({"g": np.array(["1", "2", "3", "2"], dtype=object), "v": np.arange(4.0)},
-                         str(tmp_path / "g.h5"))
+    f = frame_from_numpy(
+        {"g": np.array(["1", "2", "3", "2"], dtype=object), "v": np.arange(4.0)}, str(tmp_path / "g.h5")
+    )
     d = DataInfo.fit(f, ["g"], "v")
     X, _, _ = d.transform_arrays({"g": np.array([2.0, 7.0, np.nan, 1.0])})
     np.testing.assert_array_equal(X.argmax(axis=1), [1, 3, 3, 0])
@@ -166,8 +192,9 @@ def test_numeric_column_scored_against_categorical_matches_by_string(tmp_path):
 
 def test_missing_column_is_an_error_naming_it(tmp_path, frame):
     d = DataInfo.fit(frame, X_COLS, "resp")
-    f2 = frame_from_numpy({"num1": np.arange(3.0), "cat_b": np.array(["w", "x", "y"], dtype=object)},
-                          str(tmp_path / "f2.h5"))
+    f2 = frame_from_numpy(
+        {"num1": np.arange(3.0), "cat_b": np.array(["w", "x", "y"], dtype=object)}, str(tmp_path / "f2.h5")
+    )
     with pytest.raises(PrepError, match=r"cat_a.*cat_c.*num2|missing"):
         d.transform(f2)
     with pytest.raises(PrepError, match="num2"):
@@ -203,8 +230,14 @@ def test_skip_mode_valid_mask(frame, cols):
 
 
 def test_skip_mode_with_no_complete_row_fails_at_fit(tmp_path):
-    f = frame_from_numpy({"a": np.array([1.0, np.nan, 3.0, np.nan]), "b": np.array([np.nan, 2.0, np.nan, 5.0]),
-                          "y": np.array([1.0, 2.0, 3.0, 4.0])}, str(tmp_path / "skip.h5"))
+    f = frame_from_numpy(
+        {
+            "a": np.array([1.0, np.nan, 3.0, np.nan]),
+            "b": np.array([np.nan, 2.0, np.nan, 5.0]),
+            "y": np.array([1.0, 2.0, 3.0, 4.0]),
+        },
+        str(tmp_path / "skip.h5"),
+    )
     with pytest.raises(PrepError, match="Skip"):
         DataInfo.fit(f, ["a", "b"], "y", missing_values_handling="Skip")
     DataInfo.fit(f, ["a", "b"], "y")  # MeanImputation is fine
@@ -220,9 +253,15 @@ def test_ignore_const_cols_false_keeps_constant(frame, cols):
 
 
 def test_constant_enum_and_constant_with_na_are_dropped(tmp_path):
-    f = frame_from_numpy({"e": np.array(["a", "a", None, "a"], dtype=object),
-                          "n": np.array([2.0, np.nan, 2.0, 2.0]), "v": np.array([1.0, 2.0, 3.0, 4.0]),
-                          "y": np.array([0.0, 1.0, 0.0, 1.0])}, str(tmp_path / "c.h5"))
+    f = frame_from_numpy(
+        {
+            "e": np.array(["a", "a", None, "a"], dtype=object),
+            "n": np.array([2.0, np.nan, 2.0, 2.0]),
+            "v": np.array([1.0, 2.0, 3.0, 4.0]),
+            "y": np.array([0.0, 1.0, 0.0, 1.0]),
+        },
+        str(tmp_path / "c.h5"),
+    )
     d = DataInfo.fit(f, None, "y")
     assert d.dropped == {"e": "constant", "n": "constant"} and d.predictors == ["v"]
 
@@ -257,8 +296,9 @@ def test_regression_response_standardized_and_back(frame, cols):
 
 
 def test_classification_forced_from_numeric(tmp_path, frame):
-    f = frame_from_numpy({"x": np.arange(6.0), "y": np.array([2.0, 0.0, 2.5, np.nan, 0.0, 10.0])},
-                         str(tmp_path / "n.h5"))
+    f = frame_from_numpy(
+        {"x": np.arange(6.0), "y": np.array([2.0, 0.0, 2.5, np.nan, 0.0, 10.0])}, str(tmp_path / "n.h5")
+    )
     assert not DataInfo.fit(f, ["x"], "y").classification
     d = DataInfo.fit(f, ["x"], "y", classification=True)
     assert d.classification and d.response_domain == ["0", "2", "2.5", "10"] and d.n_outputs == 4
@@ -278,7 +318,7 @@ def test_row_range_equals_slice_of_full_transform(frame, monkeypatch):
     for start, stop in [(0, N), (3, 11), (17, 18), (25, 400), (10, 10)]:
         part = d.transform(frame, start, stop)
         for a, b in zip(part, full):
-            np.testing.assert_array_equal(a, b[start:min(stop, N)])
+            np.testing.assert_array_equal(a, b[start : min(stop, N)])
 
 
 def test_hashing_width_names_and_determinism(frame, cols):
@@ -311,10 +351,16 @@ def _plain(obj):
     return obj is None or isinstance(obj, (str, bool, int, float, np.ndarray))
 
 
-@pytest.mark.parametrize("kw", [{"y": "resp"}, {"y": "rnum", "use_all_factor_levels": False},
-                                {"y": None, "autoencoder": True},
-                                {"y": "resp", "max_categorical_features": 4, "seed": 9},
-                                {"y": "rnum", "missing_values_handling": "Skip"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"y": "resp"},
+        {"y": "rnum", "use_all_factor_levels": False},
+        {"y": None, "autoencoder": True},
+        {"y": "resp", "max_categorical_features": 4, "seed": 9},
+        {"y": "rnum", "missing_values_handling": "Skip"},
+    ],
+)
 def test_to_dict_from_dict_round_trip(frame, kw):
     y = kw.pop("y")
     d = DataInfo.fit(frame, X_COLS, y, **kw)
@@ -346,8 +392,9 @@ def test_errors_name_the_problem(frame, tmp_path):
         DataInfo.fit(frame, ["num1"], "const")
     with pytest.raises(PrepError, match="missing_values_handling"):
         DataInfo.fit(frame, ["num1"], "resp", missing_values_handling="Drop")
-    one = frame_from_numpy({"x": np.arange(4.0), "y": np.array(["a", "a", None, "a"], dtype=object)},
-                           str(tmp_path / "one.h5"))
+    one = frame_from_numpy(
+        {"x": np.arange(4.0), "y": np.array(["a", "a", None, "a"], dtype=object)}, str(tmp_path / "one.h5")
+    )
     with pytest.raises(PrepError, match="at least 2"):
         DataInfo.fit(one, ["x"], "y")
     with pytest.raises(PrepError, match="at least 2"):
@@ -402,8 +449,11 @@ def test_correct_probabilities_restores_priors():
 
 # -- bundled data sets --------------------------------------------------------------------------
 def test_prostate(tmp_path):
-    f = hpcdl.import_file(os.path.join(DATA, "prostate.csv"), destination=str(tmp_path / "p.h5"),
-                          col_types={"CAPSULE": "enum", "RACE": "enum"})
+    f = hpcdl.import_file(
+        os.path.join(DATA, "prostate.csv"),
+        destination=str(tmp_path / "p.h5"),
+        col_types={"CAPSULE": "enum", "RACE": "enum"},
+    )
     x = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
     d = DataInfo.fit(f, x, "CAPSULE")
     assert d.classification and d.response_domain == ["0", "1"]
@@ -417,8 +467,9 @@ def test_prostate(tmp_path):
 
 
 def test_weather(tmp_path):
-    f = hpcdl.import_file(os.path.join(DATA, "weather.csv"), destination=str(tmp_path / "w.h5"),
-                          col_types={"RainTomorrow": "enum"})
+    f = hpcdl.import_file(
+        os.path.join(DATA, "weather.csv"), destination=str(tmp_path / "w.h5"), col_types={"RainTomorrow": "enum"}
+    )
     d = DataInfo.fit(f, None, "RainTomorrow", missing_values_handling="Skip")
     raw = f.read()
     cats = d.cat_cols

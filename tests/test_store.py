@@ -20,16 +20,29 @@ DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 @pytest.fixture(scope="module")
 def prostate(tmp_path_factory):
     d = tmp_path_factory.mktemp("prostate")
-    return hpcdl.import_file(os.path.join(DATA, "prostate.csv"), destination=str(d / "p.h5"),
-                             col_types={"CAPSULE": "enum", "RACE": "enum"})
+    return hpcdl.import_file(
+        os.path.join(DATA, "prostate.csv"), destination=str(d / "p.h5"), col_types={"CAPSULE": "enum", "RACE": "enum"}
+    )
 
 
 @pytest.fixture(scope="module")
 def model(prostate):
     x = [c for c in prostate.names if c not in ("ID", "CAPSULE")]
-    return hpcdl.deeplearning(x=x, y="CAPSULE", training_frame=prostate, validation_frame=prostate, hidden=[6, 4],
-                              epochs=4, seed=11, threads=1, reproducible=True, l2=1e-4, quiet_mode=True,
-                              train_samples_per_iteration=100, stopping_rounds=0)
+    return hpcdl.deeplearning(
+        x=x,
+        y="CAPSULE",
+        training_frame=prostate,
+        validation_frame=prostate,
+        hidden=[6, 4],
+        epochs=4,
+        seed=11,
+        threads=1,
+        reproducible=True,
+        l2=1e-4,
+        quiet_mode=True,
+        train_samples_per_iteration=100,
+        stopping_rounds=0,
+    )
 
 
 def _read(path):
@@ -152,8 +165,14 @@ def test_cli_errors_are_one_line_and_nonzero(saved, tmp_path):
     with open(saved, "wb") as fh:
         fh.write(data[: len(data) // 2])
     for args in (["models", "load", saved], ["models", "show", saved], ["show", saved]):
-        proc = subprocess.run([sys.executable, "-m", "hpcdl.cli", *args], capture_output=True, text=True,
-                              timeout=120, check=False, env={**os.environ, "HPCDL_NO_MPI": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "hpcdl.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "HPCDL_NO_MPI": "1"},
+        )
         assert proc.returncode == 1, proc.stderr
         assert "Traceback" not in proc.stderr
         assert f"{saved}: corrupted or truncated model file" in proc.stderr

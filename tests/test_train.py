@@ -31,8 +31,9 @@ def iris_split(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prostate(tmp_path_factory):
     d = tmp_path_factory.mktemp("prostate")
-    return hpcdl.import_file(os.path.join(DATA, "prostate.csv"), destination=str(d / "p.h5"),
-                             col_types={"CAPSULE": "enum"})
+    return hpcdl.import_file(
+        os.path.join(DATA, "prostate.csv"), destination=str(d / "p.h5"), col_types={"CAPSULE": "enum"}
+    )
 
 
 def _regression_frames(tmp_path, n=1500, seed=0):
@@ -48,8 +49,9 @@ def _regression_frames(tmp_path, n=1500, seed=0):
 
 def test_iris_multinomial_accuracy_band(iris_split):
     train, valid = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, validation_frame=valid, hidden=[20, 20],
-                           epochs=100, seed=1, threads=1)
+    m = hpcdl.deeplearning(
+        y="class", training_frame=train, validation_frame=valid, hidden=[20, 20], epochs=100, seed=1, threads=1
+    )
     assert m.kind == "multinomial"
     # Fisher's iris is nearly separable: a small MLP misclassifies at most a few of 50 held-out flowers.
     assert m.validation_metrics["classification_error"] <= 0.10
@@ -76,8 +78,9 @@ def test_predict_frame_layout_matches_h2o(iris_split):
 
 def test_binomial_prostate_auc(prostate):
     x = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
-    m = hpcdl.deeplearning(x=x, y="CAPSULE", training_frame=prostate, activation="Tanh", hidden=[10, 10],
-                           epochs=30, seed=1, threads=1)
+    m = hpcdl.deeplearning(
+        x=x, y="CAPSULE", training_frame=prostate, activation="Tanh", hidden=[10, 10], epochs=30, seed=1, threads=1
+    )
     assert m.kind == "binomial"
     # H2O's demo reaches a training AUC around 0.8-0.9 on this data.
     assert m.training_metrics["AUC"] > 0.78
@@ -88,37 +91,66 @@ def test_binomial_prostate_auc(prostate):
 
 def test_regression_predictions_on_original_scale(tmp_path):
     train, valid, y_valid = _regression_frames(tmp_path)
-    m = hpcdl.deeplearning(y="y", training_frame=train, validation_frame=valid, hidden=[32, 32], epochs=40,
-                           seed=2, threads=1)
+    m = hpcdl.deeplearning(
+        y="y", training_frame=train, validation_frame=valid, hidden=[32, 32], epochs=40, seed=2, threads=1
+    )
     assert m.kind == "regression"
     pred = m.predict(valid).column("predict")
     r2 = 1 - np.mean((pred - y_valid) ** 2) / np.var(y_valid)
     assert r2 > 0.95
-    assert m.validation_metrics["r2"] == pytest.approx(1 - np.mean((pred - y_valid) ** 2) / np.var(y_valid, ddof=1),
-                                                       abs=1e-3)
+    assert m.validation_metrics["r2"] == pytest.approx(
+        1 - np.mean((pred - y_valid) ** 2) / np.var(y_valid, ddof=1), abs=1e-3
+    )
     assert abs(pred.mean() - y_valid.mean()) < 0.5  # mapped back from the standardized response
 
 
 @pytest.mark.parametrize("activation", ["Tanh", "Rectifier", "Maxout", "RectifierWithDropout"])
 def test_every_activation_learns(iris_split, activation):
     train, valid = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, validation_frame=valid, activation=activation,
-                           hidden=[16, 16], epochs=60, seed=4, threads=1)
+    m = hpcdl.deeplearning(
+        y="class",
+        training_frame=train,
+        validation_frame=valid,
+        activation=activation,
+        hidden=[16, 16],
+        epochs=60,
+        seed=4,
+        threads=1,
+    )
     assert m.validation_metrics["classification_error"] <= 0.2
 
 
 def test_manual_rate_with_momentum_learns(iris_split):
     train, valid = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, validation_frame=valid, adaptive_rate=False,
-                           rate=0.01, momentum_start=0.5, momentum_ramp=1000, momentum_stable=0.9,
-                           hidden=[16], epochs=60, seed=5, threads=1)
+    m = hpcdl.deeplearning(
+        y="class",
+        training_frame=train,
+        validation_frame=valid,
+        adaptive_rate=False,
+        rate=0.01,
+        momentum_start=0.5,
+        momentum_ramp=1000,
+        momentum_stable=0.9,
+        hidden=[16],
+        epochs=60,
+        seed=5,
+        threads=1,
+    )
     assert m.validation_metrics["classification_error"] <= 0.15
 
 
 def test_reproducible_same_seed_identical(iris_split):
     train, _ = iris_split
-    kw = dict(y="class", training_frame=train, hidden=[8], epochs=5, seed=11, reproducible=True,
-              activation="RectifierWithDropout", input_dropout_ratio=0.1)
+    kw = dict(
+        y="class",
+        training_frame=train,
+        hidden=[8],
+        epochs=5,
+        seed=11,
+        reproducible=True,
+        activation="RectifierWithDropout",
+        input_dropout_ratio=0.1,
+    )
     a = hpcdl.deeplearning(**kw)
     b = hpcdl.deeplearning(**kw)
     c = hpcdl.deeplearning(**{**kw, "seed": 12})
@@ -128,17 +160,36 @@ def test_reproducible_same_seed_identical(iris_split):
 
 def test_classification_stop_ends_training_early(iris_split):
     train, _ = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, hidden=[16], epochs=1000, seed=1,
-                           classification_stop=0.5, train_samples_per_iteration=100, threads=1)
+    m = hpcdl.deeplearning(
+        y="class",
+        training_frame=train,
+        hidden=[16],
+        epochs=1000,
+        seed=1,
+        classification_stop=0.5,
+        train_samples_per_iteration=100,
+        threads=1,
+    )
     assert m.run_info["stop_reason"] == "early stopping"
     assert m.run_info["epochs"] < 1000
 
 
 def test_stopping_rounds_uses_moving_average(iris_split):
     train, valid = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, validation_frame=valid, hidden=[16], epochs=2000,
-                           seed=1, stopping_rounds=2, stopping_tolerance=0.5, classification_stop=-1,
-                           score_each_iteration=True, train_samples_per_iteration=100, threads=1)
+    m = hpcdl.deeplearning(
+        y="class",
+        training_frame=train,
+        validation_frame=valid,
+        hidden=[16],
+        epochs=2000,
+        seed=1,
+        stopping_rounds=2,
+        stopping_tolerance=0.5,
+        classification_stop=-1,
+        score_each_iteration=True,
+        train_samples_per_iteration=100,
+        threads=1,
+    )
     assert m.run_info["stop_reason"] == "early stopping"
     # k=2 needs at least 2k scoring events before it may stop
     assert len(m.scoring_history) >= 4
@@ -146,10 +197,22 @@ def test_stopping_rounds_uses_moving_average(iris_split):
 
 def test_overwrite_with_best_model_keeps_best(iris_split):
     train, valid = iris_split
-    m = hpcdl.deeplearning(y="class", training_frame=train, validation_frame=valid, hidden=[50, 50],
-                           epochs=300, seed=7, score_each_iteration=True, train_samples_per_iteration=200,
-                           stopping_rounds=0, classification_stop=-1, adaptive_rate=False, rate=0.05,
-                           rate_annealing=0.0, threads=1)
+    m = hpcdl.deeplearning(
+        y="class",
+        training_frame=train,
+        validation_frame=valid,
+        hidden=[50, 50],
+        epochs=300,
+        seed=7,
+        score_each_iteration=True,
+        train_samples_per_iteration=200,
+        stopping_rounds=0,
+        classification_stop=-1,
+        adaptive_rate=False,
+        rate=0.05,
+        rate_annealing=0.0,
+        threads=1,
+    )
     losses = [row["validation_logloss"] for row in m.scoring_history]
     final = m.model_performance(valid)["logloss"]
     # the returned model is the best scored one (up to float noise), never worse than the last event
@@ -158,17 +221,29 @@ def test_overwrite_with_best_model_keeps_best(iris_split):
 
 def test_score_training_samples_limits_scoring_rows(tmp_path):
     train, _, _ = _regression_frames(tmp_path)
-    m = hpcdl.deeplearning(y="y", training_frame=train, hidden=[4], epochs=2, seed=1,
-                           score_training_samples=100, threads=1)
+    m = hpcdl.deeplearning(
+        y="y", training_frame=train, hidden=[4], epochs=2, seed=1, score_training_samples=100, threads=1
+    )
     assert m.training_metrics["nobs"] == 100
 
 
 def test_history_rows_have_h2o_columns(prostate):
-    m = hpcdl.deeplearning(y="CAPSULE", training_frame=prostate, x=["AGE", "PSA", "GLEASON"], hidden=[5],
-                           epochs=5, seed=1, threads=1)
+    m = hpcdl.deeplearning(
+        y="CAPSULE", training_frame=prostate, x=["AGE", "PSA", "GLEASON"], hidden=[5], epochs=5, seed=1, threads=1
+    )
     row = m.scoring_history[-1]
-    for key in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples",
-                "training_rmse", "training_logloss", "training_auc", "training_classification_error"):
+    for key in (
+        "timestamp",
+        "duration",
+        "training_speed",
+        "epochs",
+        "iterations",
+        "samples",
+        "training_rmse",
+        "training_logloss",
+        "training_auc",
+        "training_classification_error",
+    ):
         assert key in row
     assert row["epochs"] == pytest.approx(5.0)
     assert row["samples"] == 5 * prostate.nrow
@@ -195,21 +270,24 @@ def test_numpy_and_pandas_inputs(tmp_path):
 
 def _cli(*args, cwd):
     env = dict(os.environ, NUMBA_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "hpcdl.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_train_job_file_json_and_predict(tmp_path):
     job = os.path.join(REPO, "jobs", "iris.toml")
-    r = _cli("train", job, "--set", "epochs=5", "--set", "hidden=[8]", "--json", "--output-dir", str(tmp_path),
-             cwd=tmp_path)
+    r = _cli(
+        "train", job, "--set", "epochs=5", "--set", "hidden=[8]", "--json", "--output-dir", str(tmp_path), cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["run_info"]["epochs"] == pytest.approx(5.0)
     model_path = out["model_path"]
     assert os.path.exists(model_path)
-    r = _cli("predict", model_path, os.path.join(DATA, "iris_wheader.csv"), "--out", str(tmp_path / "p.csv"),
-             cwd=tmp_path)
+    r = _cli(
+        "predict", model_path, os.path.join(DATA, "iris_wheader.csv"), "--out", str(tmp_path / "p.csv"), cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     lines = open(tmp_path / "p.csv").read().splitlines()
     assert lines[0] == "predict,Iris-setosa,Iris-versicolor,Iris-virginica"
@@ -217,15 +295,29 @@ def test_cli_train_job_file_json_and_predict(tmp_path):
 
 
 def test_cli_train_without_job_file(tmp_path):
-    r = _cli("train", "--training-frame", os.path.join(DATA, "iris_wheader.csv"), "--y", "class",
-             "--set", "epochs=3", "--set", "hidden=[4]", "--output-dir", str(tmp_path), "--name", "m", cwd=tmp_path)
+    r = _cli(
+        "train",
+        "--training-frame",
+        os.path.join(DATA, "iris_wheader.csv"),
+        "--y",
+        "class",
+        "--set",
+        "epochs=3",
+        "--set",
+        "hidden=[4]",
+        "--output-dir",
+        str(tmp_path),
+        "--name",
+        "m",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert os.path.exists(tmp_path / "m.h5")
 
 
 def test_cli_bad_parameter_exits_nonzero_with_message(tmp_path):
     job = os.path.join(REPO, "jobs", "iris.toml")
-    r = _cli("train", job, "--set", "activation=\"Sigmoid\"", "--output-dir", str(tmp_path), cwd=tmp_path)
+    r = _cli("train", job, "--set", 'activation="Sigmoid"', "--output-dir", str(tmp_path), cwd=tmp_path)
     assert r.returncode != 0
     assert "activation" in r.stderr and "Traceback" not in r.stderr
     assert not os.path.exists(tmp_path / "iris.h5")

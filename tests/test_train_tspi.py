@@ -17,11 +17,27 @@ from hpcdl.train import (
 )
 
 
-def tspi(value, *, n_rows=1000, epochs=10.0, n_ranks=1, replicated=False, seconds_per_row=1e-4,
-         allreduce_seconds=0.0, target_ratio=0.05):
-    return compute_tspi(value, n_rows=n_rows, epochs=epochs, n_ranks=n_ranks, replicated=replicated,
-                        seconds_per_row=seconds_per_row, allreduce_seconds=allreduce_seconds,
-                        target_ratio=target_ratio)
+def tspi(
+    value,
+    *,
+    n_rows=1000,
+    epochs=10.0,
+    n_ranks=1,
+    replicated=False,
+    seconds_per_row=1e-4,
+    allreduce_seconds=0.0,
+    target_ratio=0.05,
+):
+    return compute_tspi(
+        value,
+        n_rows=n_rows,
+        epochs=epochs,
+        n_ranks=n_ranks,
+        replicated=replicated,
+        seconds_per_row=seconds_per_row,
+        allreduce_seconds=allreduce_seconds,
+        target_ratio=target_ratio,
+    )
 
 
 # -- special values 0, -1, N > 0 ----------------------------------------------------------------
@@ -71,8 +87,19 @@ def test_auto_raw_value_one_rank():
 def test_auto_raw_value_several_ranks_uses_target_ratio():
     # 4 ranks, Allreduce 10 ms: t_comm = 0.1 + 4*0.01 = 0.14; frac = target = 0.1
     # raw = floor((1.4 - 0.14) / 3.3e-5) = floor(38181.8) = 38181 (< N, < all caps)
-    assert tspi(-2, n_rows=100000, epochs=1000, n_ranks=4, replicated=True, seconds_per_row=3.3e-5,
-                allreduce_seconds=0.01, target_ratio=0.1) == 38181
+    assert (
+        tspi(
+            -2,
+            n_rows=100000,
+            epochs=1000,
+            n_ranks=4,
+            replicated=True,
+            seconds_per_row=3.3e-5,
+            allreduce_seconds=0.01,
+            target_ratio=0.1,
+        )
+        == 38181
+    )
 
 
 # 2 ranks, Allreduce 1 ms: t_comm = 0.1 + 2*0.001 = 0.102; raw = floor((2.04 - 0.102) / 3.3e-5)
@@ -104,11 +131,14 @@ def test_auto_cap_ten_seconds_of_work_on_one_rank():
     # single_node_mode on several ranks: one trainer, but the collective still costs 1 ms:
     # t_comm = 0.01 + 1*0.001 = 0.011; t_row = 2^-12 s (1/t_row = 4096 exactly)
     # raw = floor((11 - 0.011) * 4096) = floor(45010.9) = 45010 > 10*floor(4096) = 40960
-    assert tspi(-2, n_rows=100000, epochs=100, n_ranks=1, seconds_per_row=2.0**-12,
-                allreduce_seconds=0.001) == 40960
+    assert tspi(-2, n_rows=100000, epochs=100, n_ranks=1, seconds_per_row=2.0**-12, allreduce_seconds=0.001) == 40960
     # the same numbers on two ranks have no 10 s cap (raw = floor(1.938 * 4096) = 7938)
-    assert tspi(-2, n_rows=100000, epochs=100, n_ranks=2, replicated=True, seconds_per_row=2.0**-12,
-                allreduce_seconds=0.001) == 7938
+    assert (
+        tspi(
+            -2, n_rows=100000, epochs=100, n_ranks=2, replicated=True, seconds_per_row=2.0**-12, allreduce_seconds=0.001
+        )
+        == 7938
+    )
 
 
 def test_auto_at_least_one():
@@ -125,16 +155,19 @@ def test_auto_at_most_100000_per_rank():
 
 
 # -- multi-rank correction from iteration 2 on ------------------------------------------------------
-@pytest.mark.parametrize("iteration_seconds,expected", [
-    (1.0, 2000),   # ratio 0.1 -> correction 0.5 -> tspi / 0.5
-    (0.1, 2000),   # ratio 1.0 -> 0.05, clamped to 0.5
-    (1.5, 1333),   # ratio 0.0667 -> 0.75 < 0.8 -> floor(1000 / 0.75)
-    (1.8, 1000),   # ratio 0.0556 -> 0.9: inside [0.8, 1.2], unchanged
-    (2.0, 1000),   # on target
-    (2.4, 1000),   # 1.2: unchanged
-    (3.0, 666),    # ratio 0.0333 -> 1.5 -> floor(1000 / 1.5)
-    (100.0, 500),  # 50 clamped to 2
-])
+@pytest.mark.parametrize(
+    "iteration_seconds,expected",
+    [
+        (1.0, 2000),  # ratio 0.1 -> correction 0.5 -> tspi / 0.5
+        (0.1, 2000),  # ratio 1.0 -> 0.05, clamped to 0.5
+        (1.5, 1333),  # ratio 0.0667 -> 0.75 < 0.8 -> floor(1000 / 0.75)
+        (1.8, 1000),  # ratio 0.0556 -> 0.9: inside [0.8, 1.2], unchanged
+        (2.0, 1000),  # on target
+        (2.4, 1000),  # 1.2: unchanged
+        (3.0, 666),  # ratio 0.0333 -> 1.5 -> floor(1000 / 1.5)
+        (100.0, 500),  # 50 clamped to 2
+    ],
+)
 def test_correction(iteration_seconds, expected):
     assert corrected_tspi(1000, comm_seconds=0.1, iteration_seconds=iteration_seconds, target_ratio=0.05) == expected
 

@@ -28,9 +28,20 @@ def tree(tmp_path_factory):
     runs = base / "runs"
     job = runs / "iris"
     frame = hpcdl.import_file(os.path.join(DATA, "iris_wheader.csv"), destination=str(job / "frames" / "iris.h5"))
-    model = hpcdl.deeplearning(y="class", training_frame=frame, hidden=[8], epochs=30, seed=1, threads=1,
-                               score_interval=0, score_each_iteration=True, train_samples_per_iteration=300,
-                               variable_importances=True, model_id="iris_model", classification_stop=-1)
+    model = hpcdl.deeplearning(
+        y="class",
+        training_frame=frame,
+        hidden=[8],
+        epochs=30,
+        seed=1,
+        threads=1,
+        score_interval=0,
+        score_each_iteration=True,
+        train_samples_per_iteration=300,
+        variable_importances=True,
+        model_id="iris_model",
+        classification_stop=-1,
+    )
     model.save(str(job / "iris.h5"))
     model.save(str(job / "checkpoints" / "checkpoint-00000003.h5"))
     (job / "iris.onnx").write_bytes(b"onnx-bytes")  # an export beside the model
@@ -141,7 +152,8 @@ def test_model_view_matches_model(server, tree):
     assert view["history_rows"] == len(model.scoring_history) >= 3
     assert view["history"]["epochs"] == pytest.approx([r["epochs"] for r in model.scoring_history])
     assert view["history"]["training_classification_error"] == pytest.approx(
-        [r["training_classification_error"] for r in model.scoring_history])
+        [r["training_classification_error"] for r in model.scoring_history]
+    )
     assert view["chart_metric"] == "classification_error"
     # metrics and the confusion matrix, against an independent count from the model's predictions
     tm = view["training_metrics"]
@@ -156,8 +168,9 @@ def test_model_view_matches_model(server, tree):
     assert view["validation_metrics"] is None
     # layers, parameters, importances
     assert [r["units"] for r in view["layers"]] == [4, 8, 3]
-    assert view["layers"][1]["weight_rms"] == pytest.approx(float(np.sqrt(np.mean(model.net.weights(0) ** 2))),
-                                                           rel=1e-5)
+    assert view["layers"][1]["weight_rms"] == pytest.approx(
+        float(np.sqrt(np.mean(model.net.weights(0) ** 2))), rel=1e-5
+    )
     params = {p["name"]: p for p in view["parameters"]}
     assert params["hidden"]["value"] == [8] and params["hidden"]["user_given"] is True
     assert params["rho"]["user_given"] is False
@@ -197,11 +210,22 @@ def test_downloads_are_the_files(server, tree):
 
 
 # -- errors and attacks ---------------------------------------------------------------
-@pytest.mark.parametrize("path", [
-    "/api/models/nope.h5", "/api/models/iris/nope.h5", "/api/jobs/nope", "/api/frames/iris/iris.h5",
-    "/api/nothing", "/nothing", "/download/nope.h5", "/download/iris/frames/iris.h5",  # frames: not downloads
-    "/download/iris/frames/notes.txt", "/download/models/link.txt", "/download/models/link.h5",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/models/nope.h5",
+        "/api/models/iris/nope.h5",
+        "/api/jobs/nope",
+        "/api/frames/iris/iris.h5",
+        "/api/nothing",
+        "/nothing",
+        "/download/nope.h5",
+        "/download/iris/frames/iris.h5",  # frames: not downloads
+        "/download/iris/frames/notes.txt",
+        "/download/models/link.txt",
+        "/download/models/link.h5",
+    ],
+)
 def test_missing_things_are_404(server, path):
     status, ctype, body = request(server, path)
     assert status == 404 and ctype.startswith("application/json"), (path, status)
@@ -209,15 +233,32 @@ def test_missing_things_are_404(server, path):
     assert SECRET.encode() not in body
 
 
-@pytest.mark.parametrize("path", [
-    "/download/../../etc/passwd", "/download/../secret.txt", "/download/iris/../../secret.txt",
-    "/download/%2e%2e/%2e%2e/etc/passwd", "/download/%2E%2E/secret.txt", "/download/..%2f..%2fetc%2fpasswd",
-    "/download/..%2Fsecret.txt", "/download/%252e%252e%252fsecret.txt", "/download/%2e%2e%5csecret.txt",
-    "/download/..\\secret.txt", "/download//etc/passwd", "/download/%2fetc%2fpasswd", "/download/%00",
-    "/download/iris/iris.h5%00.txt", "/static/../ui/server.py", "/static/%2e%2e/server.py",
-    "/api/models/../../secret.txt", "/api/frames/%2e%2e%2fsecret.txt", "/download/%c0%ae%c0%ae/secret.txt",
-    "/download/./iris/iris.h5", "/download/iris/.hidden.h5.part",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/download/../../etc/passwd",
+        "/download/../secret.txt",
+        "/download/iris/../../secret.txt",
+        "/download/%2e%2e/%2e%2e/etc/passwd",
+        "/download/%2E%2E/secret.txt",
+        "/download/..%2f..%2fetc%2fpasswd",
+        "/download/..%2Fsecret.txt",
+        "/download/%252e%252e%252fsecret.txt",
+        "/download/%2e%2e%5csecret.txt",
+        "/download/..\\secret.txt",
+        "/download//etc/passwd",
+        "/download/%2fetc%2fpasswd",
+        "/download/%00",
+        "/download/iris/iris.h5%00.txt",
+        "/static/../ui/server.py",
+        "/static/%2e%2e/server.py",
+        "/api/models/../../secret.txt",
+        "/api/frames/%2e%2e%2fsecret.txt",
+        "/download/%c0%ae%c0%ae/secret.txt",
+        "/download/./iris/iris.h5",
+        "/download/iris/.hidden.h5.part",
+    ],
+)
 def test_path_traversal_is_refused(server, path):
     status, _, body = request(server, path)
     assert status in (400, 404), (path, status)
@@ -278,9 +319,19 @@ def test_live_hook_serves_the_running_model(tmp_path):
 
     try:
         assert get_json(srv, "/api/jobs/run")[1]["status"] == "starting"
-        model = hpcdl.deeplearning(y="class", training_frame=frame, hidden=[6], epochs=10, seed=2, threads=1,
-                                   score_each_iteration=True, train_samples_per_iteration=150,
-                                   classification_stop=-1, model_id="live_iris", hooks=[live, Probe()])
+        model = hpcdl.deeplearning(
+            y="class",
+            training_frame=frame,
+            hidden=[6],
+            epochs=10,
+            seed=2,
+            threads=1,
+            score_each_iteration=True,
+            train_samples_per_iteration=150,
+            classification_stop=-1,
+            model_id="live_iris",
+            hooks=[live, Probe()],
+        )
         assert len(seen) == 2
         for iteration, epochs, rows, job, view in seen:
             assert job["status"] == "running" and job["live"] is True and job["name"] == "iris"
@@ -288,8 +339,9 @@ def test_live_hook_serves_the_running_model(tmp_path):
             assert job["progress"] == pytest.approx(epochs / 10) and job["total_epochs"] == 10
             assert job["samples"] == iteration * 150 and job["ranks"] == 1 and job["threads"] == 1
             assert view["status"] == "running" and view["history_rows"] == rows >= iteration - 1
-        assert seen[1][4]["history"]["epochs"][: len(seen[0][4]["history"]["epochs"])] == \
-            seen[0][4]["history"]["epochs"]  # the chart grows: earlier points stay
+        assert (
+            seen[1][4]["history"]["epochs"][: len(seen[0][4]["history"]["epochs"])] == seen[0][4]["history"]["epochs"]
+        )  # the chart grows: earlier points stay
         job = get_json(srv, "/api/jobs/run")[1]
         assert job["status"] == "finished" and job["stop_reason"] == model.run_info["stop_reason"]
         assert job["eta_seconds"] == 0 and job["progress"] == pytest.approx(1.0)
@@ -311,8 +363,9 @@ def _hpcdl(*args):
 
 
 def test_cli_ui_serves_a_directory(tree):
-    proc = subprocess.Popen(_hpcdl("ui", str(tree["runs"]), "--port", "0"), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _hpcdl("ui", str(tree["runs"]), "--port", "0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -338,7 +391,7 @@ def write_live_job(tmp_path, epochs=1500):
     job.write_text(f"""
 [job]
 name = "prostate_live"
-output_dir = "{tmp_path / 'out'}"
+output_dir = "{tmp_path / "out"}"
 checkpoint_interval = 0
 [data]
 training_frame = "{csv}"
@@ -362,8 +415,13 @@ variable_importances = true
 def start_live_training(job, *extra):
     """`hpcdl train JOB --ui --port 0` in a subprocess; returns (process, base URL) once it serves."""
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
-    proc = subprocess.Popen(_hpcdl("train", str(job), "--ui", "--port", "0", "--threads", "1", *extra),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        _hpcdl("train", str(job), "--ui", "--port", "0", "--threads", "1", *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         line = proc.stdout.readline()
@@ -426,8 +484,7 @@ sys.exit(0)
 def test_exit_lets_requests_in_flight_finish(tree):
     """The program ends while a request is answered: the answer still arrives (no thread frozen mid-request,
     which inside h5py would hang the interpreter's exit)."""
-    proc = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, str(tree["runs"])], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-c", EXIT_SCRIPT, str(tree["runs"])], stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline())
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
@@ -444,8 +501,15 @@ def _write_marker(job_dir, **fields):
     import socket
 
     job_dir.mkdir(parents=True, exist_ok=True)
-    data = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "heartbeat": time.time(),
-            "epochs": 2.5, "total_epochs": 10.0, **fields}
+    data = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started": time.time(),
+        "heartbeat": time.time(),
+        "epochs": 2.5,
+        "total_epochs": 10.0,
+        **fields,
+    }
     (job_dir / "running.json").write_text(json.dumps(data))
 
 
@@ -476,7 +540,7 @@ def test_train_keeps_a_running_marker_only_while_training(tmp_path):
 name = "iris"
 output_dir = "{out}"
 [data]
-training_frame = "{os.path.join(DATA, 'iris_wheader.csv')}"
+training_frame = "{os.path.join(DATA, "iris_wheader.csv")}"
 y = "class"
 [parameters]
 hidden = [64, 64]
@@ -484,8 +548,13 @@ epochs = 4000
 seed = 1
 """)
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
-    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "hpcdl"), "train", str(job), "--quiet"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "hpcdl"), "train", str(job), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     (tmp_path / "runs").mkdir()
     site = Site(str(tmp_path / "runs"), rescan_seconds=0.0)
     seen_running = False

@@ -28,16 +28,28 @@ def _browser(tmp_path):
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1900"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+        "--window-size=1400,1900",
+    ):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
 def _points(driver) -> int:
-    return int(driver.execute_script(
-        "const c = document.getElementById('history-chart'); return c ? +c.dataset.points : 0;") or 0)
+    return int(
+        driver.execute_script("const c = document.getElementById('history-chart'); return c ? +c.dataset.points : 0;")
+        or 0
+    )
 
 
 def _wait(driver, predicate, timeout, what):
@@ -61,15 +73,15 @@ def test_live_page_in_headless_chromium(tmp_path):
         # the page polls: the chart grows without a reload while the job runs
         _wait(driver, lambda: _points(driver) > first, 30, "the chart to grow")
         n = _points(driver)
-        circles = driver.execute_script(
-            "return document.querySelectorAll('#history-chart circle.train').length")
+        circles = driver.execute_script("return document.querySelectorAll('#history-chart circle.train').length")
         assert circles >= n >= 2  # training points drawn (a later poll may have added more)
         assert driver.execute_script("return document.querySelectorAll('#history-chart circle.valid').length") >= 2
         status = driver.execute_script("return document.querySelector('h1 .badge').textContent")
         assert status == "running"
         stats = driver.execute_script(
             "return Object.fromEntries([...document.querySelectorAll('.stat')].map("
-            "s => [s.querySelector('.label').textContent, s.querySelector('.value').textContent]))")
+            "s => [s.querySelector('.label').textContent, s.querySelector('.value').textContent]))"
+        )
         assert stats["ranks × threads"] == "1 × 1"
         assert int(stats["samples / s"].replace(",", "")) > 0
         assert stats["ETA"] not in ("–", "")

@@ -51,15 +51,22 @@ def mixed(tmp_path_factory):
     a = rng.normal(size=n)
     y = (a + (color == 2) > 0.3).astype(int)
     d = tmp_path_factory.mktemp("vi")
-    return frame_from_numpy({"color": np.array(["red", "green", "blue"])[color], "size": size, "a": a,
-                             "b": rng.normal(size=n), "y": np.array(["n", "p"])[y]}, str(d / "m.h5"),
-                            domains={"size": ["S", "L"]})
+    return frame_from_numpy(
+        {
+            "color": np.array(["red", "green", "blue"])[color],
+            "size": size,
+            "a": a,
+            "b": rng.normal(size=n),
+            "y": np.array(["n", "p"])[y],
+        },
+        str(d / "m.h5"),
+        domains={"size": ["S", "L"]},
+    )
 
 
 @pytest.mark.parametrize("hidden", [[4, 3], [5], []])
 def test_gedeon_matches_a_plain_loop(mixed, hidden):
-    m = hpcdl.deeplearning(y="y", training_frame=mixed, hidden=hidden, epochs=2, seed=3, threads=1,
-                           activation="Tanh")
+    m = hpcdl.deeplearning(y="y", training_frame=mixed, hidden=hidden, epochs=2, seed=3, threads=1, activation="Tanh")
     w0 = m.net.weights(0).astype(np.float64)
     if hidden:
         vi = gedeon_loop(w0, m.net.weights(1).astype(np.float64))
@@ -76,13 +83,23 @@ def test_gedeon_matches_a_plain_loop(mixed, hidden):
 
 
 def test_table_is_h2o_shaped(mixed):
-    m = hpcdl.deeplearning(y="y", training_frame=mixed, hidden=[6], epochs=2, seed=1, threads=1,
-                           variable_importances=True)
+    m = hpcdl.deeplearning(
+        y="y", training_frame=mixed, hidden=[6], epochs=2, seed=1, threads=1, variable_importances=True
+    )
     table = m.variable_importances
     assert table == m.varimp()  # computed at scoring time, as H2O does
     # one row per expanded input: categorical levels listed one by one, then the numerics
-    assert {r["variable"] for r in table} == {"color.blue", "color.green", "color.red", "color.missing(NA)",
-                                               "size.S", "size.L", "size.missing(NA)", "a", "b"}
+    assert {r["variable"] for r in table} == {
+        "color.blue",
+        "color.green",
+        "color.red",
+        "color.missing(NA)",
+        "size.S",
+        "size.L",
+        "size.missing(NA)",
+        "a",
+        "b",
+    }
     rel = [r["relative_importance"] for r in table]
     assert rel == sorted(rel, reverse=True) and rel[0] == 1.0
     assert all(r["scaled_importance"] == r["relative_importance"] for r in table)
@@ -103,8 +120,17 @@ def test_informative_features_rank_first(tmp_path, seed):
     cols = {f"x{i}": X[:, i] for i in range(10)}
     cols["y"] = np.array(["a", "b"])[y]
     frame = frame_from_numpy(cols, str(tmp_path / "f.h5"))
-    m = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[10, 10], activation="Tanh", l1=1e-3, epochs=50,
-                           seed=seed, threads=1, variable_importances=True)
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=frame,
+        hidden=[10, 10],
+        activation="Tanh",
+        l1=1e-3,
+        epochs=50,
+        seed=seed,
+        threads=1,
+        variable_importances=True,
+    )
     table = m.varimp()
     assert {table[0]["variable"], table[1]["variable"]} == {"x3", "x7"}
     assert table[1]["relative_importance"] > table[2]["relative_importance"] + 0.05
@@ -114,15 +140,33 @@ def test_varimp_saved_and_cli(mixed, tmp_path):
     m = hpcdl.deeplearning(y="y", training_frame=mixed, hidden=[6], epochs=2, seed=1, threads=1)
     path = m.save(str(tmp_path / "m.h5"))
     assert hpcdl.load_model(path).varimp() == m.varimp()
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "3", "--json"],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "3", "--json"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == m.varimp()[:3]
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "4"],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "4"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert res.returncode == 0 and "top 4 of 9" in res.stdout and m.varimp()[0]["variable"] in res.stdout
-    res = subprocess.run([sys.executable, "-m", "hpcdl.cli", "varimp", path, "--plot", str(tmp_path / "vi.txt")],
-                         check=False, capture_output=True, text=True, cwd=REPO, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "hpcdl.cli", "varimp", path, "--plot", str(tmp_path / "vi.txt")],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert res.returncode == 1 and ".png" in res.stderr and not (tmp_path / "vi.txt").exists()
 
 

@@ -30,8 +30,10 @@ def _load_autoencoder(path: str):
 
     model = load_model(path)
     if not model.dinfo.autoencoder:
-        raise ValueError(f"{path}: model {model.model_id} is a {model.kind} model; anomaly scores need an "
-                         "autoencoder (trained with autoencoder=true)")
+        raise ValueError(
+            f"{path}: model {model.model_id} is a {model.kind} model; anomaly scores need an "
+            "autoencoder (trained with autoencoder=true)"
+        )
     return model
 
 
@@ -72,8 +74,10 @@ def error_summary(errors: np.ndarray) -> str:
     if e.size == 0:
         return "0 rows"
     q = np.quantile(e, [0.5, 0.9, 0.99])
-    return (f"{e.size} rows; {ERROR_COLUMN}: mean {e.mean():.6g}, median {q[0]:.6g}, "
-            f"90% {q[1]:.6g}, 99% {q[2]:.6g}, max {e.max():.6g} (row {int(np.argmax(e)) + 1})")
+    return (
+        f"{e.size} rows; {ERROR_COLUMN}: mean {e.mean():.6g}, median {q[0]:.6g}, "
+        f"90% {q[1]:.6g}, 99% {q[2]:.6g}, max {e.max():.6g} (row {int(np.argmax(e)) + 1})"
+    )
 
 
 def write_anomaly_csv(path: str, model, frame) -> np.ndarray:
@@ -116,8 +120,12 @@ def cmd_anomaly(args) -> int:
     if args.plot:
         from ..plotting import plot_reconstruction_error
 
-        plot_reconstruction_error(errors, args.plot, threshold=threshold,
-                                  title=f"{model.model_id}: reconstruction error of {os.path.basename(args.frame)}")
+        plot_reconstruction_error(
+            errors,
+            args.plot,
+            threshold=threshold,
+            title=f"{model.model_id}: reconstruction error of {os.path.basename(args.frame)}",
+        )
         print(f"plot: {args.plot}")
     return 0
 
@@ -134,27 +142,35 @@ def cmd_deepfeatures(args) -> int:
     feats = model.deepfeatures(frame, args.layer)
     write_columns_csv(args.out, feats)
     names = list(feats)
-    print(f"{args.out}: {frame.nrow} rows x {len(names)} features of hidden layer {args.layer} "
-          f"({names[0]} .. {names[-1]})")
+    print(
+        f"{args.out}: {frame.nrow} rows x {len(names)} features of hidden layer {args.layer} "
+        f"({names[0]} .. {names[-1]})"
+    )
     return 0
 
 
 def register(subparsers) -> None:
     s = subparsers.add_parser(
-        "anomaly", help="reconstruction error of an autoencoder per row (h2o.anomaly), with threshold and plot",
+        "anomaly",
+        help="reconstruction error of an autoencoder per row (h2o.anomaly), with threshold and plot",
         description="Score FRAME with the autoencoder MODEL: per-row Reconstruction.MSE in the model's "
-                    "normalized, expanded input space (or per-feature squared errors), written as CSV.")
+        "normalized, expanded input space (or per-feature squared errors), written as CSV.",
+    )
     s.add_argument("model", help="saved autoencoder model (.h5)")
     s.add_argument("frame", help="frame to score: CSV file or hpcdl .h5 frame")
     s.add_argument("--out", required=True, help="CSV file for the errors")
     s.add_argument("--plot", help="also draw the error per row (.png/.pdf/.svg; needs matplotlib: hpcdl[plot])")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--threshold", type=float, help="flag rows whose error is above VALUE")
-    g.add_argument("--quantile", type=float, metavar="Q",
-                   help="flag rows above the Q quantile (0..1) of this frame's errors")
-    s.add_argument("--per-feature", action="store_true",
-                   help="write one squared-error column per expanded input (reconstr_<col>.SE); "
-                        "threshold, listing and plot use their row mean")
+    g.add_argument(
+        "--quantile", type=float, metavar="Q", help="flag rows above the Q quantile (0..1) of this frame's errors"
+    )
+    s.add_argument(
+        "--per-feature",
+        action="store_true",
+        help="write one squared-error column per expanded input (reconstr_<col>.SE); "
+        "threshold, listing and plot use their row mean",
+    )
     s.add_argument("--top", type=int, default=TOP_ROWS, help=f"rows to list at most (default {TOP_ROWS})")
     s.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help="CSV header (default: guess)")
     s.set_defaults(func=cmd_anomaly)
@@ -162,8 +178,12 @@ def register(subparsers) -> None:
     s = subparsers.add_parser("deepfeatures", help="hidden-layer activations per row (h2o.deepfeatures)")
     s.add_argument("model", help="saved model (.h5), autoencoder or supervised")
     s.add_argument("frame", help="frame to score: CSV file or hpcdl .h5 frame")
-    s.add_argument("--layer", type=int, required=True,
-                   help="hidden layer, 0-based like h2o's Python API (columns are named DF.L<layer+1>.C<j>)")
+    s.add_argument(
+        "--layer",
+        type=int,
+        required=True,
+        help="hidden layer, 0-based like h2o's Python API (columns are named DF.L<layer+1>.C<j>)",
+    )
     s.add_argument("--out", required=True, help="CSV file for the features")
     s.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help="CSV header (default: guess)")
     s.set_defaults(func=cmd_deepfeatures)

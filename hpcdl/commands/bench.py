@@ -20,19 +20,35 @@ def _compare_script() -> str | None:
 def cmd_bench(args) -> int:
     script = _compare_script()
     if script is None:
-        print("hpcdl bench: error: benchmarks/compare.py not found; run it from a source checkout "
-              "(pip install -e .)", file=sys.stderr)
+        print(
+            "hpcdl bench: error: benchmarks/compare.py not found; run it from a source checkout (pip install -e .)",
+            file=sys.stderr,
+        )
         return 2
     frames = os.path.abspath(args.frames)
-    missing = [p for p in ("fashion-mnist-train.h5", "fashion-mnist-test.h5")
-               if not os.path.exists(os.path.join(frames, p))]
+    missing = [
+        p for p in ("fashion-mnist-train.h5", "fashion-mnist-test.h5") if not os.path.exists(os.path.join(frames, p))
+    ]
     if missing:
-        print(f"hpcdl bench: error: {frames} lacks {', '.join(missing)}; create them with "
-              f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {args.frames}` "
-              "(apt-get install dataset-fashion-mnist)", file=sys.stderr)
+        print(
+            f"hpcdl bench: error: {frames} lacks {', '.join(missing)}; create them with "
+            f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {args.frames}` "
+            "(apt-get install dataset-fashion-mnist)",
+            file=sys.stderr,
+        )
         return 2
-    cmd = [sys.executable, script, "--frames", frames, "--threads", str(args.threads),
-           "--epochs", f"{args.epochs:g}", "--systems", args.systems]
+    cmd = [
+        sys.executable,
+        script,
+        "--frames",
+        frames,
+        "--threads",
+        str(args.threads),
+        "--epochs",
+        f"{args.epochs:g}",
+        "--systems",
+        args.systems,
+    ]
     for flag in ("out", "markdown"):
         if getattr(args, flag):
             cmd += [f"--{flag}", getattr(args, flag)]
@@ -44,8 +60,11 @@ def register(subparsers) -> None:
     s.add_argument("--frames", default="runs/frames", help="directory with fashion-mnist-{train,test}.h5")
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--epochs", type=float, default=10)
-    s.add_argument("--systems", default="hpcdl,hpcdl-mpi,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o",
-                   help="comma-separated; missing reference systems are skipped")
+    s.add_argument(
+        "--systems",
+        default="hpcdl,hpcdl-mpi,hpcdl-mb,torch,hpcdl-plain,torch-plain,h2o",
+        help="comma-separated; missing reference systems are skipped",
+    )
     s.add_argument("--out", help="JSON results file")
     s.add_argument("--markdown", help="Markdown table file")
     s.set_defaults(func=cmd_bench)

@@ -47,8 +47,10 @@ def cmd_grid(args) -> int:
     job.grid.update(grid)
     job.search_criteria.update(criteria)
     if not job.grid:
-        raise JobError(f"{args.target}: no [grid] table (parameters given as lists of values); "
-                       "use `hpcdl train` for a single model")
+        raise JobError(
+            f"{args.target}: no [grid] table (parameters given as lists of values); "
+            "use `hpcdl train` for a single model"
+        )
     if args.threads:
         job.threads = args.threads
     if args.parallelism:
@@ -78,8 +80,13 @@ def cmd_varimp(args) -> int:
         print_json(table[: args.top])
     else:
         shown = f"top {args.top} of {len(table)}" if len(table) > args.top else f"{len(table)}"
-        print(format_table(table[: args.top], ["variable", "relative_importance", "scaled_importance", "percentage"],
-                           f"Variable Importances of {model.model_id} ({shown}):"))
+        print(
+            format_table(
+                table[: args.top],
+                ["variable", "relative_importance", "scaled_importance", "percentage"],
+                f"Variable Importances of {model.model_id} ({shown}):",
+            )
+        )
     if args.plot:
         plot_varimp(table, args.plot, top=args.top, title=f"Variable importances: {model.model_id}")
         print(f"plot written: {args.plot}", file=sys.stderr if args.json else sys.stdout)
@@ -87,13 +94,20 @@ def cmd_varimp(args) -> int:
 
 
 def register(subparsers) -> None:
-    s = subparsers.add_parser("grid", help="grid search from a job file's [grid] table, or show a saved grid",
-                              description="Train one model per combination of the [grid] values (or random "
-                                          "combinations, [search_criteria]); with a directory, print a saved "
-                                          "grid's summary. See docs/model-selection.md.")
+    s = subparsers.add_parser(
+        "grid",
+        help="grid search from a job file's [grid] table, or show a saved grid",
+        description="Train one model per combination of the [grid] values (or random "
+        "combinations, [search_criteria]); with a directory, print a saved "
+        "grid's summary. See docs/model-selection.md.",
+    )
     s.add_argument("target", help="job file with a [grid] table, or a saved grid directory (runs/NAME/grid)")
-    s.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a parameter, data./job. key, grid.NAME=[values] or search_criteria.KEY=value")
+    s.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a parameter, data./job. key, grid.NAME=[values] or search_criteria.KEY=value",
+    )
     s.add_argument("--threads", type=int, help="threads per rank")
     s.add_argument("--parallelism", type=int, help="groups of ranks that train different models at once")
     s.add_argument("--output-dir")

@@ -57,10 +57,20 @@ def list_models(directory: str) -> tuple[list[dict], list[str]]:
             continue
         run = s["extra"].get("run_info") or {}
         metric, value = _headline_metric(s)
-        rows.append({"key": s["model_id"], "file": os.path.basename(path), "kind": _kind(s),
-                     "response": s["datainfo"].get("response") or "", "epochs": float(run.get("epochs", 0.0)),
-                     "stop_reason": run.get("stop_reason", ""), "metric": metric, "value": value,
-                     "created": s["created"], "format_version": s["format_version"]})
+        rows.append(
+            {
+                "key": s["model_id"],
+                "file": os.path.basename(path),
+                "kind": _kind(s),
+                "response": s["datainfo"].get("response") or "",
+                "epochs": float(run.get("epochs", 0.0)),
+                "stop_reason": run.get("stop_reason", ""),
+                "metric": metric,
+                "value": value,
+                "created": s["created"],
+                "format_version": s["format_version"],
+            }
+        )
     return rows, problems
 
 
@@ -81,11 +91,14 @@ def find_model(key: str, directory: str = ".") -> str:
         except ModelFileError:
             continue
     if not matches:
-        raise ModelFileError(f"model {key!r}: not found in {directory} (no such file or model id; "
-                             f"see: hpcdl models list {directory})")
+        raise ModelFileError(
+            f"model {key!r}: not found in {directory} (no such file or model id; see: hpcdl models list {directory})"
+        )
     if len(matches) > 1:
-        raise ModelFileError(f"model {key!r}: several files in {directory} hold it: "
-                             f"{[os.path.basename(m) for m in matches]}; give the file name")
+        raise ModelFileError(
+            f"model {key!r}: several files in {directory} hold it: "
+            f"{[os.path.basename(m) for m in matches]}; give the file name"
+        )
     return matches[0]
 
 
@@ -96,8 +109,13 @@ def cmd_list(args) -> int:
     if args.json:
         print_json({"directory": args.dir, "models": rows, "unreadable": problems})
     elif rows:
-        print(format_table(rows, ["key", "file", "kind", "response", "epochs", "metric", "value", "created"],
-                           f"{len(rows)} model(s) in {args.dir}:"))
+        print(
+            format_table(
+                rows,
+                ["key", "file", "kind", "response", "epochs", "metric", "value", "created"],
+                f"{len(rows)} model(s) in {args.dir}:",
+            )
+        )
     else:
         print(f"no models in {args.dir}")
     for message in problems:
@@ -111,18 +129,33 @@ def cmd_show(args) -> int:
     path = find_model(args.key, args.dir)
     model = load_model(path)
     if args.json:
-        print_json({"model_id": model.model_id, "path": path, "kind": model.kind,
-               "parameters": model.params.to_dict(user_given_only=True), "effective_parameters": model.effective,
-               "run_info": model.run_info, "training_metrics": model.training_metrics,
-               "validation_metrics": model.validation_metrics, "scoring_history": model.scoring_history,
-               "variable_importances": model.variable_importances})
+        print_json(
+            {
+                "model_id": model.model_id,
+                "path": path,
+                "kind": model.kind,
+                "parameters": model.params.to_dict(user_given_only=True),
+                "effective_parameters": model.effective,
+                "run_info": model.run_info,
+                "training_metrics": model.training_metrics,
+                "validation_metrics": model.validation_metrics,
+                "scoring_history": model.scoring_history,
+                "variable_importances": model.variable_importances,
+            }
+        )
         return 0
     print(f"{path}: model {model.model_id}")
     given = model.params.to_dict(user_given_only=True)
-    rows = [{"parameter": k, "given": given.get(k, ""), "effective": v} for k, v in sorted(model.effective.items())
-            if k in given or v != model.params.to_dict().get(k)]
-    print(format_table(rows, ["parameter", "given", "effective"], "Parameters (given by the user or changed "
-                                                                   "from the default):"))
+    rows = [
+        {"parameter": k, "given": given.get(k, ""), "effective": v}
+        for k, v in sorted(model.effective.items())
+        if k in given or v != model.params.to_dict().get(k)
+    ]
+    print(
+        format_table(
+            rows, ["parameter", "given", "effective"], "Parameters (given by the user or changed from the default):"
+        )
+    )
     print()
     print(model)
     return 0
@@ -142,8 +175,10 @@ def cmd_load(args) -> int:
 
     path = find_model(args.model, args.dir)
     model = load_model(path)
-    print(f"{path}: model {model.model_id} loads: {model.kind}, {model.epochs_trained:.4g} epochs, "
-          f"{model.net.W.size + model.net.B.size:,} weights/biases")
+    print(
+        f"{path}: model {model.model_id} loads: {model.kind}, {model.epochs_trained:.4g} epochs, "
+        f"{model.net.W.size + model.net.B.size:,} weights/biases"
+    )
     return 0
 
 
@@ -163,8 +198,9 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_show)
 
     for parent in (sub, subparsers):  # `hpcdl models save` and the short `hpcdl save` (likewise load)
-        _add_save(parent.add_parser("save", help="copy a model to a file or directory (refuses to overwrite "
-                                                 "without --force)"))
+        _add_save(
+            parent.add_parser("save", help="copy a model to a file or directory (refuses to overwrite without --force)")
+        )
         _add_load(parent.add_parser("load", help="check that a model file loads (clear error if not)"))
 
 

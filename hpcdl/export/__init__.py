@@ -30,8 +30,9 @@ def export_python(model, path, *, weights: str = "auto", force: bool = False) ->
     return _export(model, path, weights=weights, force=force)
 
 
-def export_model(model, path: str | os.PathLike, format: str = "onnx", *, force: bool = False,
-                 weights: str = "auto") -> list[str]:
+def export_model(
+    model, path: str | os.PathLike, format: str = "onnx", *, force: bool = False, weights: str = "auto"
+) -> list[str]:
     """Export ``model`` (a Model or a saved model file) in ``format``; returns the files written."""
     if format not in FORMATS:
         raise ExportError(f"format must be one of {FORMATS}, got {format!r}")

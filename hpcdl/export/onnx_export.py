@@ -28,8 +28,9 @@ def _onnx():
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
-        raise ExportError("ONNX export needs the 'onnx' package: pip install 'hpcdl[export]' "
-                          "(or pip install onnx onnxruntime)") from exc
+        raise ExportError(
+            "ONNX export needs the 'onnx' package: pip install 'hpcdl[export]' (or pip install onnx onnxruntime)"
+        ) from exc
     return onnx, TensorProto, helper, numpy_helper
 
 
@@ -55,11 +56,19 @@ class _Graph:
         self.initializers.append(tensor)
         return name
 
-    def op(self, op_type: str, inputs: list[str], stem: str | None = None, output: str | None = None,
-           domain: str = "", **attrs) -> str:
+    def op(
+        self,
+        op_type: str,
+        inputs: list[str],
+        stem: str | None = None,
+        output: str | None = None,
+        domain: str = "",
+        **attrs,
+    ) -> str:
         out = output or self.name(stem or op_type.lower())
-        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=self.name(op_type), domain=domain,
-                                                **attrs))
+        self.nodes.append(
+            self.helper.make_node(op_type, inputs, [out], name=self.name(op_type), domain=domain, **attrs)
+        )
         return out
 
 
@@ -74,8 +83,15 @@ def build_onnx(spec: ScorerSpec):
     for cat in spec.categoricals:
         inputs.append(helper.make_tensor_value_info(cat.name, TensorProto.STRING, ["N"]))
         n_levels = len(cat.levels)
-        code = g.op("LabelEncoder", [cat.name], f"{cat.name}_code", domain="ai.onnx.ml",
-                    keys_strings=list(cat.levels), values_int64s=list(range(n_levels)), default_int64=n_levels)
+        code = g.op(
+            "LabelEncoder",
+            [cat.name],
+            f"{cat.name}_code",
+            domain="ai.onnx.ml",
+            keys_strings=list(cat.levels),
+            values_int64s=list(range(n_levels)),
+            default_int64=n_levels,
+        )
         table = np.zeros((n_levels + 1, cat.width), dtype=np.float32)  # row = code, last row = NA/unseen
         for c in range(-1, n_levels):
             slot = cat.slot_of_code(c, spec.use_all_factor_levels)
@@ -99,8 +115,12 @@ def build_onnx(spec: ScorerSpec):
 
     # The network, float32 like the trainer's kernels.
     for l, layer in enumerate(spec.layers):
-        z = g.op("Gemm", [a, g.const(f"weight_layer{l}", layer.weights), g.const(f"bias_layer{l}", layer.biases)],
-                 f"z{l}", transB=1)
+        z = g.op(
+            "Gemm",
+            [a, g.const(f"weight_layer{l}", layer.weights), g.const(f"bias_layer{l}", layer.biases)],
+            f"z{l}",
+            transB=1,
+        )
         if layer.activation == "Tanh":
             a = g.op("Tanh", [z], f"a{l}")
         elif layer.activation == "Rectifier":
@@ -116,8 +136,7 @@ def build_onnx(spec: ScorerSpec):
         else:  # pragma: no cover - scorer_spec only produces the names above
             raise ExportError(f"layer {l}: activation {layer.activation!r} cannot be exported")
         if layer.scale != 1.0:  # inference-mode dropout: scale hidden units by (1 - ratio)
-            a = g.op("Mul", [a, g.const(f"dropout_scale{l}", np.array(layer.scale, dtype=np.float32))],
-                     f"a{l}_scaled")
+            a = g.op("Mul", [a, g.const(f"dropout_scale{l}", np.array(layer.scale, dtype=np.float32))], f"a{l}_scaled")
     out = g.op("Cast", [a], "network_output", to=TensorProto.DOUBLE)
 
     outputs = []
@@ -150,20 +169,29 @@ def build_onnx(spec: ScorerSpec):
             idx = g.op("Cast", [hit], "label_index", to=TensorProto.INT64)
         else:
             idx = g.op("ArgMax", ["probabilities"], "label_index", axis=1, keepdims=0)
-        g.op("Gather", [g.const("classes", np.array(spec.response_domain, dtype=object)), idx], output="predict",
-             axis=0)
+        g.op(
+            "Gather", [g.const("classes", np.array(spec.response_domain, dtype=object)), idx], output="predict", axis=0
+        )
         outputs.append(helper.make_tensor_value_info("predict", TensorProto.STRING, ["N"]))
         outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, ["N", k]))
 
     graph = helper.make_graph(g.nodes, f"hpcdl_{spec.kind}", inputs, outputs, initializer=g.initializers)
-    proto = helper.make_model(graph, producer_name="hpcdl", producer_version=_version(),
-                              opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
-                              doc_string=_doc(spec))
+    proto = helper.make_model(
+        graph,
+        producer_name="hpcdl",
+        producer_version=_version(),
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        doc_string=_doc(spec),
+    )
     proto.ir_version = min(proto.ir_version, 8)  # opset 17 needs IR 8; older runtimes refuse newer IRs
-    meta = {"model_id": spec.model_id, "kind": spec.kind, "response": spec.response or "",
-            "output_columns": json.dumps(spec.output_columns),
-            "categorical_inputs": json.dumps({c.name: c.levels for c in spec.categoricals}),
-            "numeric_inputs": json.dumps([n.name for n in spec.numerics])}
+    meta = {
+        "model_id": spec.model_id,
+        "kind": spec.kind,
+        "response": spec.response or "",
+        "output_columns": json.dumps(spec.output_columns),
+        "categorical_inputs": json.dumps({c.name: c.levels for c in spec.categoricals}),
+        "numeric_inputs": json.dumps([n.name for n in spec.numerics]),
+    }
     if spec.kind in ("binomial", "multinomial"):
         meta["classes"] = json.dumps(spec.response_domain)
     if spec.threshold is not None:
@@ -180,12 +208,15 @@ def _version() -> str:
 
 
 def _doc(spec: ScorerSpec) -> str:
-    outs = {"regression": "predict: double [N] on the response's scale",
-            "autoencoder": "reconstruction: double [N, inputs], columns = metadata output_columns",
-            }.get(spec.kind, "predict: string label [N]; probabilities: double [N, classes] (metadata classes)")
-    return (f"hpcdl Deep Learning model {spec.model_id} ({spec.kind}). Inputs: one 1-D tensor per predictor; "
-            "categoricals as level strings (anything not a training level -> the NA slot), numerics as double "
-            f"(NaN = missing, imputed with the training mean). Outputs: {outs}.")
+    outs = {
+        "regression": "predict: double [N] on the response's scale",
+        "autoencoder": "reconstruction: double [N, inputs], columns = metadata output_columns",
+    }.get(spec.kind, "predict: string label [N]; probabilities: double [N, classes] (metadata classes)")
+    return (
+        f"hpcdl Deep Learning model {spec.model_id} ({spec.kind}). Inputs: one 1-D tensor per predictor; "
+        "categoricals as level strings (anything not a training level -> the NA slot), numerics as double "
+        f"(NaN = missing, imputed with the training mean). Outputs: {outs}."
+    )
 
 
 def export_onnx(model, path: str | os.PathLike, *, force: bool = False) -> str:

@@ -100,7 +100,7 @@ N_INPUTS = {n_inputs}
 PREDICTORS = [c[0] for c in CATEGORICALS] + [c[0] for c in NUMERICS]
 '''
 
-_NETWORK_NPZ = '''
+_NETWORK_NPZ = """
 # ---------------------------------------------------------------------------------------
 # The network: weights and biases live beside this file in {npz!r} (numpy .npz).
 # LAYERS[l] = (activation, weights [rows x inputs], biases [rows], dropout scale).
@@ -109,14 +109,14 @@ _NETWORK_NPZ = '''
 with np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), {npz!r}), allow_pickle=False) as _npz:
     LAYERS = [
 {layers}    ]
-'''
+"""
 
-_NETWORK_EMBED_TAIL = '''
+_NETWORK_EMBED_TAIL = """
 # LAYERS[l] = (activation, weights [rows x inputs], biases [rows], dropout scale); the
 # dropout scale (1 - hidden_dropout_ratio) multiplies a hidden layer's activations.
 LAYERS = [
 {layers}]
-'''
+"""
 
 _FUNCTIONS = '''
 
@@ -231,10 +231,10 @@ def to_predictions(out):
     return result
 '''
 
-_LABEL_BINOMIAL = '''    labels = (probs[:, 1] >= THRESHOLD).astype(int)'''
-_LABEL_MULTINOMIAL = '''    labels = probs.argmax(axis=1)  # ties: the first class'''
+_LABEL_BINOMIAL = """    labels = (probs[:, 1] >= THRESHOLD).astype(int)"""
+_LABEL_MULTINOMIAL = """    labels = probs.argmax(axis=1)  # ties: the first class"""
 
-_OUTPUT_REGRESSION = '''
+_OUTPUT_REGRESSION = """
 # ---------------------------------------------------------------------------------------
 # Network output -> prediction on the response's scale: output / Y_MUL + Y_SUB
 # ---------------------------------------------------------------------------------------
@@ -244,9 +244,9 @@ Y_MUL = {y_mul!r}
 
 def to_predictions(out):
     return {{"predict": out[:, 0] / Y_MUL + Y_SUB}}
-'''
+"""
 
-_OUTPUT_AUTOENCODER = '''
+_OUTPUT_AUTOENCODER = """
 # ---------------------------------------------------------------------------------------
 # Network output -> reconstruction: one column per network input; the numeric inputs
 # back on their original scale (output / multiply + subtract).
@@ -257,7 +257,7 @@ def to_predictions(out):
     for j, (_name, _missing_value, subtract, multiply) in enumerate(NUMERICS):
         out[:, base + j] = out[:, base + j] / multiply + subtract
     return {{name: out[:, k] for k, name in enumerate(OUTPUT_COLUMNS)}}
-'''
+"""
 
 _FOOTER = '''
 
@@ -334,29 +334,50 @@ def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> s
     nums = "".join(f"    ({n.name!r}, {n.impute!r}, {n.sub!r}, {n.mul!r}),\n" for n in spec.numerics)
     example = ", ".join(f"{c.name!r}: {c.levels[0]!r}" for c in spec.categoricals[:2])
     example += (", " if example and spec.numerics else "") + ", ".join(
-        f"{n.name!r}: {n.impute:.4g}" for n in spec.numerics[:2])
-    outputs = {"regression": "predict (the response)",
-               "autoencoder": "reconstr_<input> per network input (numerics on their original scale)"}.get(
-        spec.kind, "predict (the label), then the probability of each class")
+        f"{n.name!r}: {n.impute:.4g}" for n in spec.numerics[:2]
+    )
+    outputs = {
+        "regression": "predict (the response)",
+        "autoencoder": "reconstr_<input> per network input (numerics on their original scale)",
+    }.get(spec.kind, "predict (the label), then the probability of each class")
     module = os.path.splitext(filename)[0]
-    parts = [_HEADER.format(
-        model_id=spec.model_id, kind=spec.kind, version=_model.__version__,
-        date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), filename=filename,
-        module=module if module.isidentifier() else "scorer", example="{" + example + "}", outputs=outputs,
-        response=spec.response, output_columns=spec.output_columns, na_strings=sorted(_na_strings()),
-        use_all=spec.use_all_factor_levels, categoricals=cats, numerics=nums, n_inputs=spec.n_inputs)]
+    parts = [
+        _HEADER.format(
+            model_id=spec.model_id,
+            kind=spec.kind,
+            version=_model.__version__,
+            date=_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            filename=filename,
+            module=module if module.isidentifier() else "scorer",
+            example="{" + example + "}",
+            outputs=outputs,
+            response=spec.response,
+            output_columns=spec.output_columns,
+            na_strings=sorted(_na_strings()),
+            use_all=spec.use_all_factor_levels,
+            categoricals=cats,
+            numerics=nums,
+            n_inputs=spec.n_inputs,
+        )
+    ]
     if npz_name:
-        layers = "".join(f"        ({layer.activation!r}, _npz['weights_{l}'], _npz['biases_{l}'], {layer.scale!r}),\n"
-                         for l, layer in enumerate(spec.layers))
+        layers = "".join(
+            f"        ({layer.activation!r}, _npz['weights_{l}'], _npz['biases_{l}'], {layer.scale!r}),\n"
+            for l, layer in enumerate(spec.layers)
+        )
         parts.append(_NETWORK_NPZ.format(npz=npz_name, layers=layers))
     else:
-        parts.append("\n# " + "-" * 87 + "\n# The network (float32 weights; rows = units of the next layer, columns = inputs).\n"
-                     "# " + "-" * 87 + "\n")
+        parts.append(
+            "\n# " + "-" * 87 + "\n# The network (float32 weights; rows = units of the next layer, columns = inputs).\n"
+            "# " + "-" * 87 + "\n"
+        )
         for l, layer in enumerate(spec.layers):
             parts.append(_array_literal(f"WEIGHTS_{l}", layer.weights, _layer_comment(spec, l)))
             parts.append(_array_literal(f"BIASES_{l}", layer.biases, f"layer {l} biases"))
-        layers = "".join(f"    ({layer.activation!r}, WEIGHTS_{l}, BIASES_{l}, {layer.scale!r}),\n"
-                         for l, layer in enumerate(spec.layers))
+        layers = "".join(
+            f"    ({layer.activation!r}, WEIGHTS_{l}, BIASES_{l}, {layer.scale!r}),\n"
+            for l, layer in enumerate(spec.layers)
+        )
         parts.append(_NETWORK_EMBED_TAIL.format(layers=layers))
     parts.append(_FUNCTIONS.format())
     if spec.kind == "regression":
@@ -365,11 +386,19 @@ def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> s
         parts.append(_OUTPUT_AUTOENCODER.format())
     else:
         binomial = spec.kind == "binomial"
-        threshold_line = (f"THRESHOLD = {spec.threshold!r}  # label = CLASSES[1] when its probability >= THRESHOLD "
-                          "(max-F1)" if binomial else "")
-        parts.append(_OUTPUT_CLASSIFICATION.format(
-            classes=spec.response_domain, threshold_line=threshold_line, prior_weights=spec.prior_weights,
-            label_code=_LABEL_BINOMIAL if binomial else _LABEL_MULTINOMIAL))
+        threshold_line = (
+            f"THRESHOLD = {spec.threshold!r}  # label = CLASSES[1] when its probability >= THRESHOLD (max-F1)"
+            if binomial
+            else ""
+        )
+        parts.append(
+            _OUTPUT_CLASSIFICATION.format(
+                classes=spec.response_domain,
+                threshold_line=threshold_line,
+                prior_weights=spec.prior_weights,
+                label_code=_LABEL_BINOMIAL if binomial else _LABEL_MULTINOMIAL,
+            )
+        )
     parts.append(_FOOTER.format())
     return "".join(parts)
 
@@ -388,8 +417,9 @@ def export_python(model, path: str | os.PathLike, *, weights: str = "auto", forc
     existing = [p for p in targets if os.path.exists(p)]
     if existing and not force:
         raise ExportError(f"{', '.join(existing)} exists; pass force=True (--force) to overwrite")
-    source = render_python(spec, filename=os.path.basename(path),
-                           npz_name=os.path.basename(npz_path) if npz_path else None)
+    source = render_python(
+        spec, filename=os.path.basename(path), npz_name=os.path.basename(npz_path) if npz_path else None
+    )
     compile(source, path, "exec")  # a generated file that does not parse is a bug: fail before writing
     if npz_path:
         arrays = {}

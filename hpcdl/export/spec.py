@@ -90,26 +90,36 @@ def scorer_spec(model) -> ScorerSpec:
         raise ExportError(
             f"{where}: categorical hashing (max_categorical_features={d.hash_buckets}) cannot be exported "
             f"(H2O's POJO/MOJO refuse it too); retrain with max_categorical_features >= "
-            f"{int(sum(d.cat_widths))} (the one-hot width) to export")
+            f"{int(sum(d.cat_widths))} (the one-hot width) to export"
+        )
     if eff.get("offset_column"):
-        raise ExportError(f"{where}: offset_column is not supported by export (H2O's POJO/MOJO ignore offsets; "
-                          "hpcdl refuses rather than write a scorer that predicts differently)")
+        raise ExportError(
+            f"{where}: offset_column is not supported by export (H2O's POJO/MOJO ignore offsets; "
+            "hpcdl refuses rather than write a scorer that predicts differently)"
+        )
     dist = eff.get("distribution", "AUTO")
     if dist not in IDENTITY_LINK_DISTRIBUTIONS:
-        raise ExportError(f"{where}: distribution={dist!r} is not supported by export "
-                          f"(supported: {', '.join(IDENTITY_LINK_DISTRIBUTIONS)})")
+        raise ExportError(
+            f"{where}: distribution={dist!r} is not supported by export "
+            f"(supported: {', '.join(IDENTITY_LINK_DISTRIBUTIONS)})"
+        )
     if (d.unseen_level_policy or "NA") != "NA":
-        raise ExportError(f"{where}: unseen_level_policy={d.unseen_level_policy!r} is not supported by export "
-                          "(only 'NA': unseen levels go to the NA slot)")
+        raise ExportError(
+            f"{where}: unseen_level_policy={d.unseen_level_policy!r} is not supported by export "
+            "(only 'NA': unseen levels go to the NA slot)"
+        )
     if net.activation not in HIDDEN_ACTIVATIONS:
         raise ExportError(f"{where}: activation {net.activation!r} is not supported by export")
     if not (np.all(np.isfinite(net.W)) and np.all(np.isfinite(net.B))):
         raise ExportError(f"{where}: the model is unstable (non-finite weights or biases) and cannot be exported")
 
-    cats = [Categorical(c, [str(v) for v in d.domains[c]], int(d.cat_offsets[k]), int(d.cat_widths[k]))
-            for k, c in enumerate(d.cat_cols)]
-    nums = [Numeric(c, float(d.num_impute[j]), float(d.norm_sub[j]), float(d.norm_mul[j]))
-            for j, c in enumerate(d.num_cols)]
+    cats = [
+        Categorical(c, [str(v) for v in d.domains[c]], int(d.cat_offsets[k]), int(d.cat_widths[k]))
+        for k, c in enumerate(d.cat_cols)
+    ]
+    nums = [
+        Numeric(c, float(d.num_impute[j]), float(d.norm_sub[j]), float(d.norm_mul[j])) for j, c in enumerate(d.num_cols)
+    ]
     if not all(math.isfinite(v) for n in nums for v in (n.impute, n.sub, n.mul)):
         raise ExportError(f"{where}: non-finite imputation/standardization constants; cannot export")
 
@@ -124,12 +134,19 @@ def scorer_spec(model) -> ScorerSpec:
             act = net.activation  # the autoencoder output uses the hidden activation
         else:
             act = {"softmax": "Softmax", "linear": "Linear"}[net.output]
-        layers.append(Layer(weights=np.array(net.weights(l), dtype=np.float32),
-                            biases=np.array(net.biases(l), dtype=np.float32), activation=act,
-                            scale=1.0 if last else 1.0 - float(ratios[l])))
+        layers.append(
+            Layer(
+                weights=np.array(net.weights(l), dtype=np.float32),
+                biases=np.array(net.biases(l), dtype=np.float32),
+                activation=act,
+                scale=1.0 if last else 1.0 - float(ratios[l]),
+            )
+        )
         if act == "Maxout" and layers[-1].weights.shape[0] != 2 * int(net.units[l + 1]):
-            raise ExportError(f"{where}: Maxout layer {l} has {layers[-1].weights.shape[0]} rows, "
-                              f"expected 2 x {int(net.units[l + 1])}")
+            raise ExportError(
+                f"{where}: Maxout layer {l} has {layers[-1].weights.shape[0]} rows, "
+                f"expected 2 x {int(net.units[l + 1])}"
+            )
 
     kind = model.kind
     threshold = float(model.threshold()) if kind == "binomial" else None
@@ -146,9 +163,19 @@ def scorer_spec(model) -> ScorerSpec:
     else:
         outputs = ["predict"] + [str(v) for v in d.response_domain]
     return ScorerSpec(
-        model_id=model.model_id, kind=kind, categoricals=cats, numerics=nums,
-        use_all_factor_levels=bool(d.use_all_factor_levels), n_inputs=int(d.n_inputs),
-        input_names=list(d.input_names), layers=layers, response=d.response,
+        model_id=model.model_id,
+        kind=kind,
+        categoricals=cats,
+        numerics=nums,
+        use_all_factor_levels=bool(d.use_all_factor_levels),
+        n_inputs=int(d.n_inputs),
+        input_names=list(d.input_names),
+        layers=layers,
+        response=d.response,
         response_domain=None if d.response_domain is None else [str(v) for v in d.response_domain],
-        threshold=threshold, prior_weights=prior_weights, y_sub=float(d.y_sub), y_mul=float(d.y_mul),
-        output_columns=outputs)
+        threshold=threshold,
+        prior_weights=prior_weights,
+        y_sub=float(d.y_sub),
+        y_mul=float(d.y_mul),
+        output_columns=outputs,
+    )

@@ -64,5 +64,17 @@ def import_file(path, destination=None, **kw) -> Frame:
     return import_csv(path, destination, **{k: v for k, v in kw.items() if k != "labels_path"})
 
 
-__all__ = ["Frame", "FrameError", "FrameWriter", "format_summary", "frame_from_numpy", "frame_summary",
-           "get_frame", "import_csv", "import_file", "import_idx", "import_mnist_dir", "shard_range"]
+__all__ = [
+    "Frame",
+    "FrameError",
+    "FrameWriter",
+    "format_summary",
+    "frame_from_numpy",
+    "frame_summary",
+    "get_frame",
+    "import_csv",
+    "import_file",
+    "import_idx",
+    "import_mnist_dir",
+    "shard_range",
+]

@@ -37,15 +37,27 @@ SAMPLE_BYTES = 1 << 20
 SAMPLE_ROWS = 1000
 
 # ISO-like date with optional time: 2007-11-6, 2007/11/06, 2007-11-06 10:00, 2007-11-06T10:00:00.250Z
-TIME_PATTERN = (r"^(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
-                r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d{1,9})?)?)?Z?$")
+TIME_PATTERN = (
+    r"^(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
+    r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d{1,9})?)?)?Z?$"
+)
 _TIME_RE = re.compile(TIME_PATTERN)
 
 TYPE_ALIASES = {
-    "numeric": "real", "real": "real", "float": "real", "double": "real", "number": "real",
-    "int": "int", "integer": "int",
-    "enum": "enum", "categorical": "enum", "factor": "enum", "string": "enum", "str": "enum",
-    "time": "time", "date": "time",
+    "numeric": "real",
+    "real": "real",
+    "float": "real",
+    "double": "real",
+    "number": "real",
+    "int": "int",
+    "integer": "int",
+    "enum": "enum",
+    "categorical": "enum",
+    "factor": "enum",
+    "string": "enum",
+    "str": "enum",
+    "time": "time",
+    "date": "time",
 }
 
 
@@ -397,8 +409,7 @@ def _normalise_col_types(path: str, names: list[str], col_types) -> dict[int, st
     def canon(t, where) -> str:
         key = str(t).strip().lower()
         if key not in TYPE_ALIASES:
-            raise _fail(path, f"col_types: unknown type {t!r} for column {where!r} "
-                              f"(use one of {sorted(TYPE_ALIASES)})")
+            raise _fail(path, f"col_types: unknown type {t!r} for column {where!r} (use one of {sorted(TYPE_ALIASES)})")
         return TYPE_ALIASES[key]
 
     if isinstance(col_types, Mapping):
@@ -463,12 +474,20 @@ class _Setup:
 
     def batches(self):
         """Record batches of strings; ragged rows and broken files raise FrameError."""
-        ro = pacsv.ReadOptions(column_names=self._fields, skip_rows=self.skip_lines,
-                               block_size=max(self.chunk_bytes, 1 << 10), use_threads=True)
-        po = pacsv.ParseOptions(delimiter=self.sep, quote_char='"', double_quote=True,
-                                newlines_in_values=True, ignore_empty_lines=True)
-        co = pacsv.ConvertOptions(column_types={f: pa.string() for f in self._fields},
-                                  strings_can_be_null=False, quoted_strings_can_be_null=False)
+        ro = pacsv.ReadOptions(
+            column_names=self._fields,
+            skip_rows=self.skip_lines,
+            block_size=max(self.chunk_bytes, 1 << 10),
+            use_threads=True,
+        )
+        po = pacsv.ParseOptions(
+            delimiter=self.sep, quote_char='"', double_quote=True, newlines_in_values=True, ignore_empty_lines=True
+        )
+        co = pacsv.ConvertOptions(
+            column_types={f: pa.string() for f in self._fields},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
         try:
             stream = _open_stream(self.path)
         except (OSError, pa.ArrowException) as exc:
@@ -484,13 +503,18 @@ class _Setup:
                     name = self.names[col] if col is not None and col < self.ncol else None
                     raise _fail(self.path, what, line, name) from exc
             if "straddling" in msg or "straddles" in msg:
-                raise _fail(self.path, f"a row is longer than chunk_bytes={self.chunk_bytes}; "
-                                       "raise chunk_bytes") from exc
+                raise _fail(
+                    self.path, f"a row is longer than chunk_bytes={self.chunk_bytes}; raise chunk_bytes"
+                ) from exc
             if "UTF8" in msg or "utf8" in msg.lower():
                 m = re.search(r"column #(\d+)", msg)
                 col = self.names[int(m.group(1))] if m and int(m.group(1)) < self.ncol else None
-                raise _fail(self.path, "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
-                            _locate_bad_utf8(self.path), col) from exc
+                raise _fail(
+                    self.path,
+                    "not UTF-8 text (convert the file to UTF-8, e.g. with iconv)",
+                    _locate_bad_utf8(self.path),
+                    col,
+                ) from exc
             raise self._io_error(exc) from exc
         except (OSError, EOFError, pa.ArrowException) as exc:
             raise self._io_error(exc) from exc
@@ -504,8 +528,9 @@ class _Setup:
         return _fail(self.path, f"cannot parse ({exc})")
 
 
-def import_csv(path, destination=None, *, header=None, sep=None, col_types=None, na_strings=None,
-               chunk_bytes: int = 64 << 20) -> Frame:
+def import_csv(
+    path, destination=None, *, header=None, sep=None, col_types=None, na_strings=None, chunk_bytes: int = 64 << 20
+) -> Frame:
     """Import a CSV/TSV file (optionally gzip/bz2 compressed) into an HDF5 frame.
 
     ``header``: None guesses (H2O-like), True/False forces. ``sep``: None guesses
@@ -538,8 +563,12 @@ def import_csv(path, destination=None, *, header=None, sep=None, col_types=None,
             if not g.numeric or forced.get(j) in ("enum", "time"):
                 # like H2O, a quoted field may not span lines: it is almost always an unbalanced quote
                 if pc.any(pc.match_substring(batch.column(j), "\n")).as_py():
-                    raise _fail(path, "quoted field runs past the end of the line (unbalanced quote?)",
-                                _locate_multiline(path, setup.sep), names[j])
+                    raise _fail(
+                        path,
+                        "quoted field runs past the end of the line (unbalanced quote?)",
+                        _locate_multiline(path, setup.sep),
+                        names[j],
+                    )
     if nrow == 0:
         raise _fail(path, "header only, no data rows" if setup.header else "no data rows")
     types = []

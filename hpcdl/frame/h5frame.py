@@ -84,8 +84,14 @@ class FrameWriter:
     domains on disk are always sorted as H2O keeps them.
     """
 
-    def __init__(self, path: str | os.PathLike, names: Sequence[str], types: Sequence[str],
-                 float_dtype: Sequence[str] | None = None, compression: str | None = "gzip") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        names: Sequence[str],
+        types: Sequence[str],
+        float_dtype: Sequence[str] | None = None,
+        compression: str | None = "gzip",
+    ) -> None:
         names = [str(n) for n in names]
         types = list(types)
         if len(set(names)) != len(names):
@@ -107,8 +113,15 @@ class FrameWriter:
         opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
         for i, (n, t) in enumerate(zip(names, types)):
             dt = np.int32 if _is_enum(t) else np.dtype(dtypes[i])
-            ds = self._cols.create_dataset(str(i), shape=(0,), maxshape=(None,), dtype=dt,
-                                           chunks=(CHUNK_ROWS,), shuffle=compression is not None, **opts)
+            ds = self._cols.create_dataset(
+                str(i),
+                shape=(0,),
+                maxshape=(None,),
+                dtype=dt,
+                chunks=(CHUNK_ROWS,),
+                shuffle=compression is not None,
+                **opts,
+            )
             ds.attrs["name"] = n
             ds.attrs["type"] = t
 
@@ -124,10 +137,10 @@ class FrameWriter:
             ds = self._cols[str(i)]
             ds.resize((self.nrow + n,))
             if _is_enum(self.types[i]):
-                ds[self.nrow:] = np.asarray(col, dtype=np.int32)
+                ds[self.nrow :] = np.asarray(col, dtype=np.int32)
             else:
                 arr = np.asarray(col, dtype=ds.dtype)
-                ds[self.nrow:] = arr
+                ds[self.nrow :] = arr
                 self._stats[i].add(arr)
         self.nrow += n
 
@@ -145,11 +158,11 @@ class FrameWriter:
                     counts = np.zeros(len(dom), dtype=np.int64)
                     na = 0
                     for start in range(0, self.nrow, CHUNK_ROWS):
-                        codes = ds[start:start + CHUNK_ROWS]
+                        codes = ds[start : start + CHUNK_ROWS]
                         if codes.size and (codes.max() >= len(dom) or codes.min() < -1):
                             raise FrameError(f"{self.path}: column {name!r}: code outside its domain")
                         codes = remap[codes]  # -1 indexes the last slot, which holds -1
-                        ds[start:start + codes.size] = codes
+                        ds[start : start + codes.size] = codes
                         valid = codes[codes >= 0]
                         counts += np.bincount(valid, minlength=len(dom))
                         na += int((codes < 0).sum())
@@ -210,8 +223,10 @@ class Frame:
                     raise FrameError(f"{self.path}: not an hpcdl frame (missing format attribute)")
                 version = int(f.attrs["version"])
                 if version > VERSION:
-                    raise FrameError(f"{self.path}: frame format version {version} is newer than this "
-                                     f"hpcdl understands ({VERSION}); upgrade hpcdl")
+                    raise FrameError(
+                        f"{self.path}: frame format version {version} is newer than this "
+                        f"hpcdl understands ({VERSION}); upgrade hpcdl"
+                    )
                 self.nrow = int(f.attrs["nrow"])
                 self.names = list(json.loads(f.attrs["names"]))
                 self.types = list(json.loads(f.attrs["types"]))
@@ -222,9 +237,10 @@ class Frame:
                     st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
                     if "domain" in attrs:
                         self.domains[name] = list(json.loads(attrs["domain"]))
-                    self.stats[name] = {k: (v.tolist() if isinstance(v, np.ndarray) else
-                                            (v.item() if isinstance(v, np.generic) else v))
-                                        for k, v in st.items()}
+                    self.stats[name] = {
+                        k: (v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v))
+                        for k, v in st.items()
+                    }
         except FrameError:
             raise
         except (OSError, KeyError, ValueError) as exc:
@@ -264,8 +280,9 @@ class Frame:
         with h5py.File(self.path, "r") as f:
             return f["columns"][str(i)][start:stop]
 
-    def read(self, names: Iterable[str | int] | None = None, start: int = 0,
-             stop: int | None = None) -> dict[str, np.ndarray]:
+    def read(
+        self, names: Iterable[str | int] | None = None, start: int = 0, stop: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Several columns for one contiguous row range (a rank's shard), in one file open."""
         names = self.names if names is None else [self.names[self._col_index(n)] for n in names]
         stop = self.nrow if stop is None else min(stop, self.nrow)
@@ -336,8 +353,9 @@ def shard_range(nrow: int, rank: int, size: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
-def frame_from_numpy(data, path: str | os.PathLike, names: Sequence[str] | None = None,
-                     domains: dict[str, Sequence[str]] | None = None) -> Frame:
+def frame_from_numpy(
+    data, path: str | os.PathLike, names: Sequence[str] | None = None, domains: dict[str, Sequence[str]] | None = None
+) -> Frame:
     """Write numpy data (2-D array, dict of columns, or a pandas DataFrame) as a frame.
 
     Float/int arrays become real/int columns; string/object arrays and pandas
@@ -381,8 +399,9 @@ def frame_from_numpy(data, path: str | os.PathLike, names: Sequence[str] | None 
             values.append(np.asarray(v, dtype=np.int32))
             doms[n] = [str(d) for d in domains[n]]
         elif v.dtype.kind in "OUS":
-            strs = np.array([None if (x is None or (isinstance(x, float) and np.isnan(x))) else str(x)
-                             for x in v], dtype=object)
+            strs = np.array(
+                [None if (x is None or (isinstance(x, float) and np.isnan(x))) else str(x) for x in v], dtype=object
+            )
             present = sorted({s for s in strs if s is not None})
             index = {s: i for i, s in enumerate(present)}
             types.append("enum")

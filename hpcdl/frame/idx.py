@@ -17,8 +17,14 @@ import numpy as np
 
 from .h5frame import CHUNK_ROWS, Frame, FrameError, FrameWriter
 
-IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_DTYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 def _open(path: str):
@@ -107,13 +113,14 @@ def import_idx(images_path, labels_path=None, destination=None) -> Frame:
         with writer:
             for start in range(0, nrow, CHUNK_ROWS):
                 n = min(CHUNK_ROWS, nrow - start)
-                block = np.frombuffer(_read_exact(fh, n * width * dtype.itemsize, images_path),
-                                      dtype=dtype).reshape(n, width)
+                block = np.frombuffer(_read_exact(fh, n * width * dtype.itemsize, images_path), dtype=dtype).reshape(
+                    n, width
+                )
                 # one transposed copy (same dtype) makes each column contiguous; the writer
                 # converts one column at a time, so float copies stay one column big
                 cols = list(np.ascontiguousarray(block.T))
                 if labels is not None:
-                    cols.append(labels[start:start + n].astype(np.int32))
+                    cols.append(labels[start : start + n].astype(np.int32))
                 writer.append(cols)
             if fh.read(1):
                 raise FrameError(f"{images_path}: trailing bytes after {nrow} images")

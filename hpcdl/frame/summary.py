@@ -30,8 +30,15 @@ def _numeric_summary(v: np.ndarray) -> dict:
         out.update(min=None, q1=None, median=None, mean=None, q3=None, max=None, sd=None)
         return out
     q1, med, q3 = np.percentile(x, [25, 50, 75])
-    out.update(min=float(x.min()), q1=float(q1), median=float(med), mean=float(x.mean()), q3=float(q3),
-               max=float(x.max()), sd=float(x.std(ddof=1)) if x.size > 1 else 0.0)
+    out.update(
+        min=float(x.min()),
+        q1=float(q1),
+        median=float(med),
+        mean=float(x.mean()),
+        q3=float(q3),
+        max=float(x.max()),
+        sd=float(x.std(ddof=1)) if x.size > 1 else 0.0,
+    )
     return out
 
 
@@ -57,9 +64,15 @@ def frame_summary(frame: Frame | str) -> dict:
                 na += int(codes.size - valid.size)
             order = sorted(range(len(dom)), key=lambda k: (-counts[k], k))
             top = [[dom[k], int(counts[k])] for k in order[:TOP_LEVELS]]
-            entry = {"name": name, "type": t, "na_count": na, "count": int(counts.sum()),
-                     "cardinality": len(dom), "levels": top,
-                     "other_count": int(counts.sum() - sum(c for _, c in top))}
+            entry = {
+                "name": name,
+                "type": t,
+                "na_count": na,
+                "count": int(counts.sum()),
+                "cardinality": len(dom),
+                "levels": top,
+                "other_count": int(counts.sum() - sum(c for _, c in top)),
+            }
             present = int((counts > 0).sum())
         else:
             entry = {"name": name, "type": t, **_numeric_summary(frame.column(name))}
@@ -96,13 +109,24 @@ def format_summary(summary: dict) -> str:
             levels = " ".join(f"{lvl}:{n}" for lvl, n in c["levels"])
             if c.get("other_count"):
                 levels += f" (other):{c['other_count']}"
-            rows.append([c["name"], t, str(c["na_count"]),
-                         f"{c['cardinality']} levels: {levels}"])
+            rows.append([c["name"], t, str(c["na_count"]), f"{c['cardinality']} levels: {levels}"])
         else:
             sd = "NA" if c["sd"] is None else (f"{c['sd'] / 1000.0:.6g}s" if t == "time" else f"{c['sd']:.6g}")
             mean = _num(c["mean"], "time" if t == "time" else "real")
-            rows.append([c["name"], t, str(c["na_count"]), _num(c["min"], t), _num(c["q1"], t),
-                         _num(c["median"], t), mean, _num(c["q3"], t), _num(c["max"], t), sd])
+            rows.append(
+                [
+                    c["name"],
+                    t,
+                    str(c["na_count"]),
+                    _num(c["min"], t),
+                    _num(c["q1"], t),
+                    _num(c["median"], t),
+                    mean,
+                    _num(c["q3"], t),
+                    _num(c["max"], t),
+                    sd,
+                ]
+            )
         if c.get("bad"):
             notes.append(f"column {c['name']!r}: {c['bad']}")
         elif c.get("constant"):

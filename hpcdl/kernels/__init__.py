@@ -42,9 +42,7 @@ def _hidden_dropout(net: Net, hyper: Hyper) -> np.ndarray:
     if len(ratios) == 0:
         ratios = (0.0,) * n_hidden
     if len(ratios) != n_hidden:
-        raise ValueError(
-            f"hidden_dropout_ratios needs {n_hidden} values (one per hidden layer), got {len(ratios)}"
-        )
+        raise ValueError(f"hidden_dropout_ratios needs {n_hidden} values (one per hidden layer), got {len(ratios)}")
     out = np.asarray(ratios, dtype=np.float64).reshape(n_hidden)
     if np.any(out < 0.0) or np.any(out >= 1.0):
         raise ValueError(f"hidden_dropout_ratios must be in [0, 1), got {ratios}")
@@ -62,17 +60,13 @@ def _pack(net: Net, hyper: Hyper, mini_batch_size: int = 1, training: bool = Fal
     opt = optimizer_code(hyper)
     if training:
         if opt == _core.ADADELTA and not net.adaptive_rate:
-            raise ValueError(
-                "adaptive_rate training needs a Net built with adaptive_rate=True"
-            )
+            raise ValueError("adaptive_rate training needs a Net built with adaptive_rate=True")
         if opt in (_core.MOMENTUM, _core.NESTEROV) and not net.momentum:
             raise ValueError("momentum training needs a Net built with momentum=True")
         if hyper.sparsity_beta > 0.0 and net.output != "autoencoder":
             raise ValueError("sparsity_beta applies to autoencoders only")
         if not 0.0 <= hyper.input_dropout_ratio < 1.0:
-            raise ValueError(
-                f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}"
-            )
+            raise ValueError(f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}")
         if mini_batch_size < 1:
             raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
         if opt == _core.ADADELTA and not (hyper.rho > 0.0 and hyper.epsilon > 0.0):

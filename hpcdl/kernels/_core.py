@@ -94,9 +94,7 @@ def _activate(act, z):
 
 
 @njit(**JIT)
-def forward(
-    W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts
-):
+def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts):
     """Forward pass of one row whose input is already in ``a[0:units[0]]``.
 
     ``hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask in
@@ -114,9 +112,7 @@ def forward(
         ao = a_off[l + 1]
         wo = w_off[l]
         bo = b_off[l]
-        last = (
-            l == n_layers - 1 and out >= 0
-        )  # out = -1: a truncated net ending in a hidden layer
+        last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
             for j in range(n_out):
                 a[ao + j] = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
@@ -381,9 +377,7 @@ def update_row(
 
 
 @njit(**JIT)
-def update_biases(
-    B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep
-):
+def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep):
     """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
     (biases are not regularized). rstep[r] receives the step size used (sparsity term).
     One vectorized pass per layer: a bias never influences the weight updates."""
@@ -621,9 +615,7 @@ def train_sample(
             rstep,
         )
         if sparse and hidden:
-            sparsity_pull(
-                B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act
-            )
+            sparsity_pull(B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act)
         if propagate:
             hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
 

@@ -281,7 +281,9 @@ def train_batch(
     A0 = np.empty((nb, units[0]), dtype=np.float32)
     M = np.ones((nb, max(1, uoff[n_layers + 1])), dtype=np.float32)
     WIN = np.zeros((nb, max(1, uoff[n_layers + 1])), dtype=np.int64)
-    _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, fp[C.F_INDROP], hdrop, key_seed, ip[C.I_SHARED_MASKS] != 0, A0, M)
+    _inputs_and_masks(
+        X, rows, k0, nb, gidx0, units, uoff, fp[C.F_INDROP], hdrop, key_seed, ip[C.I_SHARED_MASKS] != 0, A0, M
+    )
     acts = _forward_batch(W, B, units, mult, w_off, b_off, act, out, A0, M, WIN, uoff)
     if ip[C.I_SPARSE] != 0:
         for b in range(nb):

@@ -43,16 +43,12 @@ class Net:
         momentum: bool,
     ):
         if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {ACTIVATIONS}, got {activation!r}"
-            )
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         units = np.asarray(units, dtype=np.int64)
         if units.ndim != 1 or len(units) < 2 or np.any(units < 1):
-            raise ValueError(
-                f"units must list at least 2 positive layer sizes, got {units!r}"
-            )
+            raise ValueError(f"units must list at least 2 positive layer sizes, got {units!r}")
         if output == "autoencoder" and units[-1] != units[0]:
             raise ValueError("an autoencoder needs units[-1] == units[0]")
         if output == "linear" and units[-1] != 1:
@@ -70,18 +66,13 @@ class Net:
         # has a 2-channel output layer too.
         self.mult = np.array(
             [
-                2
-                if activation == "Maxout"
-                and (l < n_layers - 1 or output == "autoencoder")
-                else 1
+                2 if activation == "Maxout" and (l < n_layers - 1 or output == "autoencoder") else 1
                 for l in range(n_layers)
             ],
             dtype=np.int64,
         )
         rows = self.mult * units[1:]
-        self.w_off = np.concatenate([[0], np.cumsum(rows * units[:-1])]).astype(
-            np.int64
-        )
+        self.w_off = np.concatenate([[0], np.cumsum(rows * units[:-1])]).astype(np.int64)
         self.b_off = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         n_w, n_b = int(self.w_off[-1]), int(self.b_off[-1])
         n_hidden_units = int(units[1:-1].sum()) if output == "autoencoder" else 0
@@ -127,23 +118,17 @@ class Net:
     def biases(self, l: int) -> np.ndarray:
         return self.B[self.b_off[l] : self.b_off[l + 1]]
 
-    def initialize(
-        self, distribution: str = "UniformAdaptive", scale: float = 1.0, seed: int = 0
-    ) -> None:
+    def initialize(self, distribution: str = "UniformAdaptive", scale: float = 1.0, seed: int = 0) -> None:
         """Random weights (SPEC §2.2), initial biases, optimizer state and running means zeroed."""
         if distribution not in DISTRIBUTIONS:
-            raise ValueError(
-                f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}"
-            )
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
         self.buffer[:] = 0.0
         for l in range(self.n_layers):
             n_in, n_out = int(self.units[l]), int(self.units[l + 1])
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, l])
             w = self.weights(l)
             if distribution == "UniformAdaptive":
-                r = math.sqrt(
-                    6.0 / (n_in + n_out)
-                )  # Maxout's doubled rows do not enter r
+                r = math.sqrt(6.0 / (n_in + n_out))  # Maxout's doubled rows do not enter r
                 if l == self.n_layers - 1 and self.output == "softmax":
                     r *= 4.0
                 w[:] = rng.uniform(-r, r, size=w.shape)
@@ -179,9 +164,7 @@ class Hyper:
     huber_delta: float = 1.0
     quantile_alpha: float = 0.5
     input_dropout_ratio: float = 0.0
-    hidden_dropout_ratios: tuple = field(
-        default_factory=tuple
-    )  # one per hidden layer, 0 = none
+    hidden_dropout_ratios: tuple = field(default_factory=tuple)  # one per hidden layer, 0 = none
     # H2O-3 draws every hidden layer's mask from one seed: unit j is kept or dropped in
     # all hidden layers together (False: an independent mask per layer)
     shared_dropout_masks: bool = True
@@ -204,17 +187,12 @@ class Hyper:
 
     @property
     def has_momentum(self) -> bool:
-        return (not self.adaptive_rate) and (
-            self.momentum_start != 0.0 or self.momentum_stable != 0.0
-        )
+        return (not self.adaptive_rate) and (self.momentum_start != 0.0 or self.momentum_stable != 0.0)
 
     def momentum_at(self, n: float) -> float:
         """Momentum after n training samples: linear ramp from start to stable."""
         if n < self.momentum_ramp:
-            return (
-                self.momentum_start
-                + (self.momentum_stable - self.momentum_start) * n / self.momentum_ramp
-            )
+            return self.momentum_start + (self.momentum_stable - self.momentum_start) * n / self.momentum_ramp
         return self.momentum_stable
 
     def rate_at(self, n: float, layer: int) -> float:

@@ -27,8 +27,10 @@ def _mix64(z: np.ndarray) -> np.ndarray:
 def dropout_uniforms(seed: int, sample: int, layer: int, n: int) -> np.ndarray:
     """The n uniforms in [0, 1) that decide dropout of units 0..n-1 of `layer`
     (0 = input, h+1 = hidden layer h) for global sample index `sample`."""
+
     def one(v):
         return np.array([v & MASK64], dtype=np.uint64)
+
     key = _mix64(one(seed))
     key = _mix64(key ^ one(sample))
     key = _mix64(key ^ one(((layer + 1) * GOLDEN) & MASK64))
@@ -57,15 +59,16 @@ class RefNet:
     @classmethod
     def from_net(cls, net) -> RefNet:
         L = net.n_layers
+
         def copy(arr, off, shape):
-            return [
-                    arr[off[l] : off[l + 1]].astype(np.float64).reshape(shape(l))
-                    for l in range(L)
-                ]
+            return [arr[off[l] : off[l + 1]].astype(np.float64).reshape(shape(l)) for l in range(L)]
+
         def wshape(l):
             return (-1, int(net.units[l]))
+
         def bshape(l):
             return (-1,)
+
         ref = cls(
             net.activation,
             net.output,
@@ -88,10 +91,7 @@ class RefNet:
             )
         if len(net.avg_activation):
             sizes = np.cumsum([0] + [int(u) for u in net.units[1:-1]])
-            ref.avg = [
-                net.avg_activation[sizes[h] : sizes[h + 1]].astype(np.float64)
-                for h in range(len(sizes) - 1)
-            ]
+            ref.avg = [net.avg_activation[sizes[h] : sizes[h + 1]].astype(np.float64) for h in range(len(sizes) - 1)]
         return ref
 
     @property
@@ -99,9 +99,7 @@ class RefNet:
         return len(self.W)
 
     def is_maxout(self, l: int) -> bool:
-        return self.activation == "Maxout" and (
-            l < self.n_layers - 1 or self.output == "autoencoder"
-        )
+        return self.activation == "Maxout" and (l < self.n_layers - 1 or self.output == "autoencoder")
 
 
 # ------------------------------------------------------------------ forward
@@ -150,9 +148,7 @@ def forward(ref: RefNet, x: np.ndarray, hidden_scale: list | None = None):
 
 def predict(ref: RefNet, hyper, X: np.ndarray) -> np.ndarray:
     scale = [1.0 - r for r in _hidden_ratios(ref, hyper)]
-    return np.array(
-        [forward(ref, x, scale)[0][-1] for x in np.asarray(X, dtype=np.float64)]
-    )
+    return np.array([forward(ref, x, scale)[0][-1] for x in np.asarray(X, dtype=np.float64)])
 
 
 def _hidden_ratios(ref: RefNet, hyper) -> list:
@@ -171,16 +167,12 @@ def _pointwise_loss(hyper, f, y):
     if hyper.loss == "Huber":
         dh = hyper.huber_delta
         inside = np.abs(r) <= dh
-        return np.where(inside, r * r, 2 * dh * np.abs(r) - dh * dh), np.where(
-            inside, 2 * r, 2 * dh * np.sign(r)
-        )
+        return np.where(inside, r * r, 2 * dh * np.abs(r) - dh * dh), np.where(inside, 2 * r, 2 * dh * np.sign(r))
     if hyper.loss == "Absolute":
         return np.abs(r), np.sign(r)
     if hyper.loss == "Quantile":
         alpha = hyper.quantile_alpha
-        return np.where(y > f, alpha * (y - f), (1 - alpha) * (f - y)), np.where(
-            y > f, -alpha, 1 - alpha
-        )
+        return np.where(y > f, alpha * (y - f), (1 - alpha) * (f - y)), np.where(y > f, -alpha, 1 - alpha)
     raise ValueError(hyper.loss)
 
 
@@ -215,9 +207,7 @@ def row_deltas(ref: RefNet, hyper, acts, winners, keeps, t, x):
     deltas = [None] * L
     deltas[L - 1] = delta
     for l in range(L - 1, 0, -1):
-        error = (
-            ref.W[l].T @ deltas[l]
-        )  # arrives at the units of layer l (hidden layer l-1)
+        error = ref.W[l].T @ deltas[l]  # arrives at the units of layer l (hidden layer l-1)
         keep = keeps[l - 1] if keeps is not None else np.ones_like(error)
         if ref.is_maxout(l - 1):
             d = np.zeros(2 * len(error))
@@ -233,9 +223,7 @@ def objective(ref: RefNet, hyper, x, t, input_keep=None, hidden_keep=None) -> fl
     xin = np.asarray(x, dtype=np.float64) * (1.0 if input_keep is None else input_keep)
     acts, winners = forward(ref, xin, hidden_keep)
     loss, _ = loss_and_output_delta(ref, hyper, acts, winners, t, x)
-    reg = sum(
-        hyper.l1 * np.abs(w).sum() + 0.5 * hyper.l2 * (w * w).sum() for w in ref.W
-    )
+    reg = sum(hyper.l1 * np.abs(w).sum() + 0.5 * hyper.l2 * (w * w).sum() for w in ref.W)
     return float(loss + reg)
 
 
@@ -245,10 +233,7 @@ def gradients(ref: RefNet, hyper, x, t, input_keep=None, hidden_keep=None):
     acts, winners = forward(ref, xin, hidden_keep)
     _, deltas = row_deltas(ref, hyper, acts, winners, hidden_keep, t, x)
     gW = [
-        np.outer(deltas[l], acts[l])
-        + hyper.l1 * np.sign(ref.W[l])
-        + hyper.l2 * ref.W[l]
-        for l in range(ref.n_layers)
+        np.outer(deltas[l], acts[l]) + hyper.l1 * np.sign(ref.W[l]) + hyper.l2 * ref.W[l] for l in range(ref.n_layers)
     ]
     return gW, [d.copy() for d in deltas]
 
@@ -258,17 +243,12 @@ def gradients(ref: RefNet, hyper, x, t, input_keep=None, hidden_keep=None):
 
 def momentum_at(hyper, n: float) -> float:
     if n < hyper.momentum_ramp:
-        return (
-            hyper.momentum_start
-            + (hyper.momentum_stable - hyper.momentum_start) * n / hyper.momentum_ramp
-        )
+        return hyper.momentum_start + (hyper.momentum_stable - hyper.momentum_start) * n / hyper.momentum_ramp
     return hyper.momentum_stable
 
 
 def uses_momentum(hyper) -> bool:
-    return not hyper.adaptive_rate and (
-        hyper.momentum_start != 0 or hyper.momentum_stable != 0
-    )
+    return not hyper.adaptive_rate and (hyper.momentum_start != 0 or hyper.momentum_stable != 0)
 
 
 def _step(hyper, value, grad, Eg, Ed, M, lr, mom):
@@ -305,10 +285,7 @@ def _update_layer(ref: RefNet, hyper, l, data_gW, gb, row_active, weight_touched
         grad = data_gW[r] + hyper.l1 * np.sign(W[r]) + hyper.l2 * W[r]
         w, eg, ed, m, _ = _step(hyper, W[r], grad, EgW[r], EdW[r], MW[r], lr, mom)
         W[r] = np.where(touched, w, W[r])
-        EgW[r], EdW[r], MW[r] = (
-            np.where(touched, new, old)
-            for new, old in ((eg, EgW[r]), (ed, EdW[r]), (m, MW[r]))
-        )
+        EgW[r], EdW[r], MW[r] = (np.where(touched, new, old) for new, old in ((eg, EgW[r]), (ed, EdW[r]), (m, MW[r])))
         if np.isfinite(hyper.max_w2):
             s = np.sum(W[r] ** 2)
             if s > hyper.max_w2:
@@ -323,29 +300,22 @@ def _update_layer(ref: RefNet, hyper, l, data_gW, gb, row_active, weight_touched
             ref.MB[l][r] = Mb
         if hyper.sparsity_beta > 0 and l < ref.n_layers - 1:
             unit = r // 2 if ref.is_maxout(l) else r
-            b[r] -= (
-                step_size
-                * hyper.sparsity_beta
-                * (ref.avg[l][unit] - hyper.average_activation)
-            )
+            b[r] -= step_size * hyper.sparsity_beta * (ref.avg[l][unit] - hyper.average_activation)
 
 
 def dropout_keeps(ref: RefNet, hyper, seed: int, sample: int, n_inputs: int):
     """(input keep mask, hidden keep masks) of one training sample, as 0/1 floats."""
     input_keep = np.ones(n_inputs)
     if hyper.input_dropout_ratio > 0:
-        input_keep = (
-            dropout_uniforms(seed, sample, 0, n_inputs)
-            >= np.float32(hyper.input_dropout_ratio)
-        ).astype(float)
+        input_keep = (dropout_uniforms(seed, sample, 0, n_inputs) >= np.float32(hyper.input_dropout_ratio)).astype(
+            float
+        )
     hidden = []
     for h, ratio in enumerate(_hidden_ratios(ref, hyper)):
         n = len(ref.b[h]) // (2 if ref.is_maxout(h) else 1)
         layer = 1 if hyper.shared_dropout_masks else h + 1  # the rule of rng.hidden_mask_key
         u = dropout_uniforms(seed, sample, layer, n)
-        hidden.append(
-            (u >= np.float32(ratio)).astype(float) if ratio > 0 else np.ones(n)
-        )
+        hidden.append((u >= np.float32(ratio)).astype(float) if ratio > 0 else np.ones(n))
     return input_keep, hidden
 
 
@@ -356,9 +326,7 @@ def _rows_of_units(ref, l, unit_values):
 def _sample_gradient(ref, hyper, x, t, seed, sample):
     """Forward + backprop of one training sample: activations, keeps, row deltas."""
     input_keep, hidden_keep = dropout_keeps(ref, hyper, seed, sample, len(x))
-    acts, winners = forward(
-        ref, np.asarray(x, dtype=np.float64) * input_keep, hidden_keep
-    )
+    acts, winners = forward(ref, np.asarray(x, dtype=np.float64) * input_keep, hidden_keep)
     if hyper.sparsity_beta > 0:
         for h in range(ref.n_layers - 1):
             ref.avg[h] = 0.999 * ref.avg[h] + 0.001 * acts[h + 1]
@@ -390,9 +358,7 @@ def train_step(ref: RefNet, hyper, x, t, *, seed: int, sample: int, n: float) ->
         _update_layer(ref, hyper, l, np.outer(d, acts[l]), d, active, touched, n)
 
 
-def minibatch_step(
-    ref: RefNet, hyper, xs, ts, *, seed: int, first_sample: int, n: float
-) -> None:
+def minibatch_step(ref: RefNet, hyper, xs, ts, *, seed: int, first_sample: int, n: float) -> None:
     """One update from the data gradient averaged over the rows xs (samples
     first_sample, first_sample+1, ...), all computed with the weights before the update.
     fast_mode skips rows whose summed delta is 0 and weights whose summed data gradient is 0;
@@ -402,9 +368,7 @@ def minibatch_step(
     gb = [np.zeros_like(b) for b in ref.b]
     kept = [np.zeros(len(b), dtype=bool) for b in ref.b]
     for k, (x, t) in enumerate(zip(xs, ts)):
-        acts, hidden_keep, deltas = _sample_gradient(
-            ref, hyper, x, t, seed, first_sample + k
-        )
+        acts, hidden_keep, deltas = _sample_gradient(ref, hyper, x, t, seed, first_sample + k)
         for l in range(L):
             gW[l] += np.outer(deltas[l], acts[l])
             gb[l] += deltas[l]

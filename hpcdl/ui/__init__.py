@@ -31,15 +31,23 @@ def start_live_ui(job, *, ranks: int = 1, threads: int = 1, host: str | None = N
     """
     os.makedirs(job.output_dir, exist_ok=True)
     root = os.path.realpath(job.output_dir)
-    live = LiveJob(os.path.basename(root), os.path.basename(job.model_path), name=job.name, ranks=ranks, threads=threads,
-                   model_id=job.parameters.get("model_id") or job.name)
+    live = LiveJob(
+        os.path.basename(root),
+        os.path.basename(job.model_path),
+        name=job.name,
+        ranks=ranks,
+        threads=threads,
+        model_id=job.parameters.get("model_id") or job.name,
+    )
     host = host or getattr(job, "ui_bind", None) or DEFAULT_HOST
     port = int(job.port if job.port is not None else DEFAULT_PORT)
     server = bind(Site(root, live=live), host, port, tries=LIVE_PORT_TRIES if port else 1).start()
     if not server.loopback_only:
-        warnings.warn(f"web UI bound to {host}: anyone who can reach port {server.server_address[1]} can read this "
-                      "job's parameters, metrics, frame summaries and download its model (no login; docs/ui.md)",
-                      stacklevel=2)
+        warnings.warn(
+            f"web UI bound to {host}: anyone who can reach port {server.server_address[1]} can read this "
+            "job's parameters, metrics, frame summaries and download its model (no login; docs/ui.md)",
+            stacklevel=2,
+        )
     return live, server
 
 

@@ -78,12 +78,12 @@ class Catalog:
         models, frames, files, candidates, running = {}, {}, {}, {}, {}
         for here, subdirs, names in os.walk(self.root, followlinks=False):
             depth = 0 if here == self.root else self._rel(here).count("/") + 1
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and depth < MAX_DEPTH
-                                and d != "__pycache__")
+            subdirs[:] = sorted(
+                d for d in subdirs if not d.startswith(".") and depth < MAX_DEPTH and d != "__pycache__"
+            )
             for name in sorted(names):
                 path = os.path.join(here, name)
-                if name.startswith(".") or name.endswith(".part") or not self._inside(path) \
-                        or not os.path.isfile(path):
+                if name.startswith(".") or name.endswith(".part") or not self._inside(path) or not os.path.isfile(path):
                     continue
                 key = self._rel(path)
                 if name == RUNNING_FILE:  # a job training in some process (lifecycle.RunningMarker)
@@ -94,8 +94,7 @@ class Catalog:
                     st = os.stat(path)
                 except OSError:
                     continue
-                entry = {"key": key, "path": path, "dir": here, "name": name, "size": st.st_size,
-                         "mtime": st.st_mtime}
+                entry = {"key": key, "path": path, "dir": here, "name": name, "size": st.st_size, "mtime": st.st_mtime}
                 if kind == "model":
                     entry["checkpoint"] = bool(CHECKPOINT_RE.match(name)) and os.path.basename(here) == "checkpoints"
                     models[key] = entry
@@ -187,6 +186,13 @@ class Catalog:
             size = os.path.getsize(path)
         except OSError:
             size = None
-        return {"key": key, "name": os.path.basename(path), "size": size,
-                "kind": "model" if key in self.models and not self.models[key].get("checkpoint")
-                else "checkpoint" if key in self.models else "export"}
+        return {
+            "key": key,
+            "name": os.path.basename(path),
+            "size": size,
+            "kind": "model"
+            if key in self.models and not self.models[key].get("checkpoint")
+            else "checkpoint"
+            if key in self.models
+            else "export",
+        }

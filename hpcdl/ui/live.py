@@ -18,8 +18,16 @@ from .views import browser_json, model_view, progress_view
 class LiveJob:
     """Pass to ``hooks=[...]`` on rank 0; the UI server reads it."""
 
-    def __init__(self, job_key: str, model_key: str, *, name: str | None = None, ranks: int = 1,
-                 threads: int = 1, model_id: str | None = None) -> None:
+    def __init__(
+        self,
+        job_key: str,
+        model_key: str,
+        *,
+        name: str | None = None,
+        ranks: int = 1,
+        threads: int = 1,
+        model_id: str | None = None,
+    ) -> None:
         self.job_key = job_key
         self.name = name or job_key
         self.model_key = model_key
@@ -60,9 +68,17 @@ class LiveJob:
         ctx = self.ctx
         now = self.finished_at or time.time()
         if ctx is None:
-            return progress_view(epochs=0.0, total_epochs=0.0, samples=0, train_seconds=0.0,
-                                 elapsed=now - self.started, eta=None, iteration=0, ranks=self.ranks,
-                                 threads=self.threads)
+            return progress_view(
+                epochs=0.0,
+                total_epochs=0.0,
+                samples=0,
+                train_seconds=0.0,
+                elapsed=now - self.started,
+                eta=None,
+                iteration=0,
+                ranks=self.ranks,
+                threads=self.threads,
+            )
         model = ctx.model
         total = float(model.effective.get("epochs") or 0.0)
         epochs = float(ctx.epochs)
@@ -79,45 +95,77 @@ class LiveJob:
         elif self.status == "finished":
             eta = 0.0
         info = model.run_info
-        return progress_view(epochs=epochs, total_epochs=total, samples=int(ctx.samples),
-                             train_seconds=float(ctx.train_seconds), elapsed=now - self.started, eta=eta,
-                             iteration=int(ctx.iteration), ranks=int(info.get("ranks", self.ranks)),
-                             threads=int(info.get("threads", self.threads)))
+        return progress_view(
+            epochs=epochs,
+            total_epochs=total,
+            samples=int(ctx.samples),
+            train_seconds=float(ctx.train_seconds),
+            elapsed=now - self.started,
+            eta=eta,
+            iteration=int(ctx.iteration),
+            ranks=int(info.get("ranks", self.ranks)),
+            threads=int(info.get("threads", self.threads)),
+        )
 
     def job_summary(self) -> dict:
         ctx = self.ctx
         stop = ctx.model.run_info.get("stop_reason") if ctx is not None and self.status != "running" else None
-        return browser_json({
-            "key": self.job_key, "name": self.name, "status": self.status, "live": True,
-            "message": self.message, "stop_reason": stop, "model": self.model_key,
-            "model_id": ctx.model.model_id if ctx is not None else self.model_id, "frames": [],
-            **self._progress()})
+        return browser_json(
+            {
+                "key": self.job_key,
+                "name": self.name,
+                "status": self.status,
+                "live": True,
+                "message": self.message,
+                "stop_reason": stop,
+                "model": self.model_key,
+                "model_id": ctx.model.model_id if ctx is not None else self.model_id,
+                "frames": [],
+                **self._progress(),
+            }
+        )
 
     def model_summary(self) -> dict:
         ctx = self.ctx
         eff = ctx.model.effective if ctx is not None else {}
         hist = ctx.model.scoring_history if ctx is not None else []
         last = hist[-1] if hist else {}
-        return browser_json({
-            "key": self.model_key, "model_id": ctx.model.model_id if ctx is not None else self.model_id,
-            "job": self.job_key, "live": True, "status": self.status, "hidden": eff.get("hidden"),
-            "activation": eff.get("activation"), "epochs": ctx.epochs if ctx is not None else None,
-            "training_error": last.get("training_classification_error", last.get("training_rmse")),
-            "validation_error": last.get("validation_classification_error", last.get("validation_rmse")),
-            "error_name": "classification error" if "training_classification_error" in last else "RMSE"})
+        return browser_json(
+            {
+                "key": self.model_key,
+                "model_id": ctx.model.model_id if ctx is not None else self.model_id,
+                "job": self.job_key,
+                "live": True,
+                "status": self.status,
+                "hidden": eff.get("hidden"),
+                "activation": eff.get("activation"),
+                "epochs": ctx.epochs if ctx is not None else None,
+                "training_error": last.get("training_classification_error", last.get("training_rmse")),
+                "validation_error": last.get("validation_classification_error", last.get("validation_rmse")),
+                "error_name": "classification error" if "training_classification_error" in last else "RMSE",
+            }
+        )
 
     def model_view(self, downloads: list[dict]) -> dict:
         """The model page; rebuilt only when a scoring event or the status changed."""
         ctx = self.ctx
         if ctx is None:
-            return {"key": self.model_key, "model_id": self.model_id, "status": self.status, "live": True,
-                    "job": self.job_key, "history_rows": 0, "downloads": downloads,
-                    "progress": self._progress()}
+            return {
+                "key": self.model_key,
+                "model_id": self.model_id,
+                "status": self.status,
+                "live": True,
+                "job": self.job_key,
+                "history_rows": 0,
+                "downloads": downloads,
+                "progress": self._progress(),
+            }
         key = (len(ctx.model.scoring_history), self.status)
         with self._lock:
             if key != self._view_key:
-                self._view = model_view(ctx.model, key=self.model_key, status=self.status, downloads=[],
-                                        job=self.job_key)
+                self._view = model_view(
+                    ctx.model, key=self.model_key, status=self.status, downloads=[], job=self.job_key
+                )
                 self._view_key = key
             view = self._view
         return {**view, "live": True, "downloads": downloads, "progress": self._progress()}

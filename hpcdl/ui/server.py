@@ -31,8 +31,12 @@ from urllib.parse import unquote, urlsplit
 from .site import Site
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-                "style.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+STATIC_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 EXIT_WAIT_SECONDS = 10.0  # at exit, how long requests in flight may take to finish
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 SECURITY_HEADERS = {
@@ -40,7 +44,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
 
 
@@ -188,8 +192,9 @@ class Handler(BaseHTTPRequestHandler):
         size = os.path.getsize(path)
         ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
         name = os.path.basename(path).replace('"', "")
-        self._headers(200, ctype, size, {"Content-Disposition": f'attachment; filename="{name}"',
-                                         "Cache-Control": "no-store"})
+        self._headers(
+            200, ctype, size, {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+        )
         if self.command == "HEAD":
             return
         with open(path, "rb") as fh:
@@ -239,8 +244,9 @@ class UIServer(ThreadingHTTPServer):
         request thread frozen by the interpreter's shutdown while inside h5py would keep
         h5py's global lock, and the exit (which closes h5py objects) would wait for it forever.
         """
-        self._thread = threading.Thread(target=self.serve_forever, name="hpcdl-ui", daemon=True,
-                                        kwargs={"poll_interval": 0.2})
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="hpcdl-ui", daemon=True, kwargs={"poll_interval": 0.2}
+        )
         self._thread.start()
         atexit.register(self.stop, EXIT_WAIT_SECONDS)
         return self

@@ -21,10 +21,15 @@ def _model_header(path: str) -> dict:
     content = read(path)
     eff = (content.get("params") or {}).get("effective") or {}
     metrics = content.get("metrics") or {}
-    out = {"model_id": str(content.get("model_id", "")), "created": str(content.get("created", "")),
-           "run_info": (content.get("extra") or {}).get("run_info") or {},
-           "epochs_requested": eff.get("epochs"), "hidden": eff.get("hidden"), "activation": eff.get("activation"),
-           "output": (content.get("net") or content.get("net_attrs") or {}).get("output")}
+    out = {
+        "model_id": str(content.get("model_id", "")),
+        "created": str(content.get("created", "")),
+        "run_info": (content.get("extra") or {}).get("run_info") or {},
+        "epochs_requested": eff.get("epochs"),
+        "hidden": eff.get("hidden"),
+        "activation": eff.get("activation"),
+        "output": (content.get("net") or content.get("net_attrs") or {}).get("output"),
+    }
     for part in ("training", "validation"):
         m = metrics.get(part) or {}
         out[f"{part}_error"] = m.get("classification_error", m.get("RMSE"))
@@ -107,24 +112,40 @@ class Site:
         epochs = info.get("epochs")
         if status == "running":  # newer than any checkpoint: the heartbeat of the training process
             epochs, total = job["running"].get("epochs"), job["running"].get("total_epochs")
-        return browser_json({
-            "key": job["key"], "name": job["name"], "status": status, "live": False,
-            "stop_reason": info.get("stop_reason"), "model": entry["key"] if entry else None,
-            "model_id": (head or {}).get("model_id"), "frames": job["frames"],
-            "epochs": epochs, "total_epochs": total,
-            "progress": min(1.0, epochs / total) if epochs is not None and total else None,
-            "samples": info.get("samples"), "samples_per_second": info.get("samples_per_second"),
-            "elapsed_seconds": info.get("wall_seconds", info.get("train_seconds")), "eta_seconds": None,
-            "iterations": info.get("iterations"), "ranks": info.get("ranks"), "threads": info.get("threads"),
-            "updated": entry["mtime"] if entry else None, "message": (head or {}).get("error"),
-        })
+        return browser_json(
+            {
+                "key": job["key"],
+                "name": job["name"],
+                "status": status,
+                "live": False,
+                "stop_reason": info.get("stop_reason"),
+                "model": entry["key"] if entry else None,
+                "model_id": (head or {}).get("model_id"),
+                "frames": job["frames"],
+                "epochs": epochs,
+                "total_epochs": total,
+                "progress": min(1.0, epochs / total) if epochs is not None and total else None,
+                "samples": info.get("samples"),
+                "samples_per_second": info.get("samples_per_second"),
+                "elapsed_seconds": info.get("wall_seconds", info.get("train_seconds")),
+                "eta_seconds": None,
+                "iterations": info.get("iterations"),
+                "ranks": info.get("ranks"),
+                "threads": info.get("threads"),
+                "updated": entry["mtime"] if entry else None,
+                "message": (head or {}).get("error"),
+            }
+        )
 
     def jobs(self) -> list[dict]:
         self.catalog.refresh()
         out = [] if self.live is None else [self.live.job_summary()]
         live = self.live is not None
-        out += [self._job_summary(j) for k, j in self.catalog.jobs.items()  # the live job is the root's
-                if not (live and (k == self.live.job_key or j["dir"] == self.catalog.root))]
+        out += [
+            self._job_summary(j)
+            for k, j in self.catalog.jobs.items()  # the live job is the root's
+            if not (live and (k == self.live.job_key or j["dir"] == self.catalog.root))
+        ]
         return out
 
     def job(self, key: str) -> dict | None:
@@ -141,8 +162,7 @@ class Site:
             summary = self._job_summary(job)
             frames, checkpoints = job["frames"], job["checkpoints"]
         summary["frames"] = [self._frame_entry(k) for k in frames if k in self.catalog.frames]
-        summary["checkpoints"] = [self.catalog.describe_download(k) for k in checkpoints
-                                  if k in self.catalog.files]
+        summary["checkpoints"] = [self.catalog.describe_download(k) for k in checkpoints if k in self.catalog.files]
         return summary
 
     # -- models ----------------------------------------------------------------
@@ -156,16 +176,39 @@ class Site:
                 continue
             head = self._header(entry)
             if "error" in head:
-                out.append({"key": key, "model_id": entry["name"], "job": entry.get("job"), "live": False,
-                            "status": "unreadable", "size": entry["size"], "error": head["error"]})
+                out.append(
+                    {
+                        "key": key,
+                        "model_id": entry["name"],
+                        "job": entry.get("job"),
+                        "live": False,
+                        "status": "unreadable",
+                        "size": entry["size"],
+                        "error": head["error"],
+                    }
+                )
                 continue
             info = head["run_info"]
-            out.append(browser_json({
-                "key": key, "model_id": head["model_id"], "job": entry.get("job"), "live": False,
-                "status": "saved", "size": entry["size"], "created": head["created"],
-                "hidden": head["hidden"], "activation": head["activation"], "epochs": info.get("epochs"),
-                "training_error": head["training_error"], "validation_error": head["validation_error"],
-                "error_name": head["training_error_name"], "output": head["output"]}))
+            out.append(
+                browser_json(
+                    {
+                        "key": key,
+                        "model_id": head["model_id"],
+                        "job": entry.get("job"),
+                        "live": False,
+                        "status": "saved",
+                        "size": entry["size"],
+                        "created": head["created"],
+                        "hidden": head["hidden"],
+                        "activation": head["activation"],
+                        "epochs": info.get("epochs"),
+                        "training_error": head["training_error"],
+                        "validation_error": head["validation_error"],
+                        "error_name": head["training_error_name"],
+                        "output": head["output"],
+                    }
+                )
+            )
         return out
 
     def model(self, key: str) -> dict | None:
@@ -181,10 +224,21 @@ class Site:
             try:
                 model = self._loaded(entry)
             except (KeyError, ValueError, TypeError, OSError) as exc:  # damaged or foreign-version file
-                return {"key": key, "model_id": entry["name"], "status": "unreadable", "job": entry.get("job"),
-                        "error": self._unreadable(entry, exc), "downloads": self._downloads(key)}
-            view = model_view(model, key=key, status="checkpoint" if entry.get("checkpoint") else "saved",
-                              downloads=[], job=entry.get("job"))
+                return {
+                    "key": key,
+                    "model_id": entry["name"],
+                    "status": "unreadable",
+                    "job": entry.get("job"),
+                    "error": self._unreadable(entry, exc),
+                    "downloads": self._downloads(key),
+                }
+            view = model_view(
+                model,
+                key=key,
+                status="checkpoint" if entry.get("checkpoint") else "saved",
+                downloads=[],
+                job=entry.get("job"),
+            )
             self._views = {s: v for s, v in self._views.items() if s[0] != sig[0]}
             self._views[sig] = view
         return {**view, "downloads": self._downloads(key)}
@@ -233,6 +287,9 @@ class Site:
         return self.catalog.download_path(key)
 
     def info(self) -> dict:
-        return {"live": self.live is not None, "read_only": True,
-                "default_route": f"#/job/{self.live.job_key}" if self.live is not None else "#/jobs",
-                "root": os.path.basename(self.catalog.root)}
+        return {
+            "live": self.live is not None,
+            "read_only": True,
+            "default_route": f"#/job/{self.live.job_key}" if self.live is not None else "#/jobs",
+            "root": os.path.basename(self.catalog.root),
+        }

@@ -8,8 +8,22 @@ import time
 import numpy as np
 
 # Scalar metrics shown side by side (training / validation), in H2O's order.
-METRIC_KEYS = ("MSE", "RMSE", "logloss", "AUC", "pr_auc", "max_f1", "max_f1_threshold", "classification_error",
-               "mean_per_class_error", "r2", "mean_residual_deviance", "MAE", "lift_top_group", "nobs")
+METRIC_KEYS = (
+    "MSE",
+    "RMSE",
+    "logloss",
+    "AUC",
+    "pr_auc",
+    "max_f1",
+    "max_f1_threshold",
+    "classification_error",
+    "mean_per_class_error",
+    "r2",
+    "mean_residual_deviance",
+    "MAE",
+    "lift_top_group",
+    "nobs",
+)
 
 
 def browser_json(obj):
@@ -50,8 +64,12 @@ def history_series(history: list[dict]) -> dict:
     keys = []
     for row in history:
         for k, v in row.items():
-            if k not in keys and (k.startswith(("training_", "validation_"))) \
-                    and k != "training_speed" and isinstance(v, (int, float)):
+            if (
+                k not in keys
+                and (k.startswith(("training_", "validation_")))
+                and k != "training_speed"
+                and isinstance(v, (int, float))
+            ):
                 keys.append(k)
     cols = {k: [row.get(k) for row in history] for k in keys}
     cols["epochs"] = [row.get("epochs") for row in history]
@@ -66,8 +84,13 @@ def history_series(history: list[dict]) -> dict:
 def default_chart_metric(kind: str, history: list[dict]) -> str:
     """The error plotted first: classification error for classifiers, RMSE otherwise (MSE for autoencoders)."""
     last = history[-1] if history else {}
-    for key in (("classification_error", "logloss", "rmse") if kind in ("binomial", "multinomial")
-                else ("mse", "rmse") if kind == "autoencoder" else ("rmse", "mse")):
+    for key in (
+        ("classification_error", "logloss", "rmse")
+        if kind in ("binomial", "multinomial")
+        else ("mse", "rmse")
+        if kind == "autoencoder"
+        else ("rmse", "mse")
+    ):
         if f"training_{key}" in last:
             return key
     return "rmse"
@@ -83,30 +106,57 @@ def model_view(model, *, key: str, status: str, downloads: list[dict], job: str 
     except Exception:  # noqa: BLE001 - a model from an older file may lack the user set
         user = set()
     info = dict(model.run_info)
-    return browser_json({
-        "key": key, "model_id": model.model_id, "status": status, "job": job,
-        "kind": model.kind, "response": model.dinfo.response, "response_domain": domain,
-        "n_inputs": int(model.net.units[0]), "n_weights": int(model.net.W.size + model.net.B.size),
-        "parameters": [{"name": k, "value": v, "user_given": k in user} for k, v in model.effective.items()],
-        "layers": model.layer_table(),
-        "training_metrics": metrics_view(training, domain),
-        "validation_metrics": metrics_view(validation, domain),
-        "history": history_series(history),
-        "history_rows": len(history),
-        "chart_metric": default_chart_metric(model.kind, history),
-        "variable_importances": (model.variable_importances or [])[:50],
-        "n_variable_importances": len(model.variable_importances or []),
-        "run_info": {k: v for k, v in info.items() if not isinstance(v, (list, dict))},
-        "downloads": downloads,
-    })
+    return browser_json(
+        {
+            "key": key,
+            "model_id": model.model_id,
+            "status": status,
+            "job": job,
+            "kind": model.kind,
+            "response": model.dinfo.response,
+            "response_domain": domain,
+            "n_inputs": int(model.net.units[0]),
+            "n_weights": int(model.net.W.size + model.net.B.size),
+            "parameters": [{"name": k, "value": v, "user_given": k in user} for k, v in model.effective.items()],
+            "layers": model.layer_table(),
+            "training_metrics": metrics_view(training, domain),
+            "validation_metrics": metrics_view(validation, domain),
+            "history": history_series(history),
+            "history_rows": len(history),
+            "chart_metric": default_chart_metric(model.kind, history),
+            "variable_importances": (model.variable_importances or [])[:50],
+            "n_variable_importances": len(model.variable_importances or []),
+            "run_info": {k: v for k, v in info.items() if not isinstance(v, (list, dict))},
+            "downloads": downloads,
+        }
+    )
 
 
-def progress_view(*, epochs: float, total_epochs: float, samples: int, train_seconds: float, elapsed: float,
-                  eta: float | None, iteration: int, ranks: int, threads: int) -> dict:
+def progress_view(
+    *,
+    epochs: float,
+    total_epochs: float,
+    samples: int,
+    train_seconds: float,
+    elapsed: float,
+    eta: float | None,
+    iteration: int,
+    ranks: int,
+    threads: int,
+) -> dict:
     speed = samples / train_seconds if train_seconds > 0 else None
-    return browser_json({
-        "epochs": epochs, "total_epochs": total_epochs,
-        "progress": min(1.0, epochs / total_epochs) if total_epochs else None,
-        "samples": samples, "samples_per_second": speed, "elapsed_seconds": elapsed, "eta_seconds": eta,
-        "iterations": iteration, "ranks": ranks, "threads": threads, "updated": time.time(),
-    })
+    return browser_json(
+        {
+            "epochs": epochs,
+            "total_epochs": total_epochs,
+            "progress": min(1.0, epochs / total_epochs) if total_epochs else None,
+            "samples": samples,
+            "samples_per_second": speed,
+            "elapsed_seconds": elapsed,
+            "eta_seconds": eta,
+            "iterations": iteration,
+            "ranks": ranks,
+            "threads": threads,
+            "updated": time.time(),
+        }
+    )

@@ -39,8 +39,9 @@ def _ecg_frames(comm):
     if comm.rank == 0:
         try:
             for name in ("train", "test"):
-                hpcdl.import_file(os.path.join(DATASETS, f"ecg_discord_{name}.csv"),
-                                  destination=os.path.join(d, f"{name}.h5"))
+                hpcdl.import_file(
+                    os.path.join(DATASETS, f"ecg_discord_{name}.csv"), destination=os.path.join(d, f"{name}.h5")
+                )
         except Exception as exc:  # noqa: BLE001 - reported on every rank
             error = repr(exc)
     error = comm.bcast(error, root=0)

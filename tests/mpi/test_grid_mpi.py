@@ -23,8 +23,9 @@ def _shared_frame(comm):
             X = rng.normal(size=(400, 3))
             y = (X[:, 0] - X[:, 1] > 0).astype(int)
             d = tempfile.mkdtemp(prefix="hpcdl-grid-mpi-")
-            path = frame_from_numpy({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y]},
-                                    os.path.join(d, "f.h5")).path
+            path = frame_from_numpy(
+                {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y]}, os.path.join(d, "f.h5")
+            ).path
         except Exception as exc:  # noqa: BLE001 - reported on every rank
             error = repr(exc)
     path, error = comm.bcast((path, error))
@@ -34,8 +35,18 @@ def _shared_frame(comm):
 
 def _run(comm, parallelism, save_dir):
     frame = _shared_frame(comm)
-    return hpcdl.grid(y="y", training_frame=frame, hyper_params=HYPER, grid_id="mg", comm=comm,
-                      parallelism=parallelism, save_dir=save_dir, epochs=10, seed=5, threads=1)
+    return hpcdl.grid(
+        y="y",
+        training_frame=frame,
+        hyper_params=HYPER,
+        grid_id="mg",
+        comm=comm,
+        parallelism=parallelism,
+        save_dir=save_dir,
+        epochs=10,
+        seed=5,
+        threads=1,
+    )
 
 
 def _content(g):
@@ -51,8 +62,10 @@ def test_grid_parallelism_modes_give_the_same_grid():
     save = comm.bcast(save)
     g1 = _run(comm, 1, save[0])
     g2 = _run(comm, 2, save[1])
-    expected = sorted((f"mg_model_{i}", json.dumps({"hidden": h, "l1": l1}), "failed" if l1 < 0 else "ok")
-                      for i, (h, l1) in enumerate([(h, l) for h in HYPER["hidden"] for l in HYPER["l1"]], 1))
+    expected = sorted(
+        (f"mg_model_{i}", json.dumps({"hidden": h, "l1": l1}), "failed" if l1 < 0 else "ok")
+        for i, (h, l1) in enumerate([(h, l) for h in HYPER["hidden"] for l in HYPER["l1"]], 1)
+    )
     # every rank knows every model's summary, in both modes
     assert _content(g1) == expected and _content(g2) == expected
     for g in (g1, g2):
@@ -96,18 +109,29 @@ def test_cross_validation_on_ranks_with_sharded_or_replicated_rows(replicate):
 
     comm = comm_mod.world()
     frame = _shared_frame(comm)
-    m = hpcdl.deeplearning(y="y", training_frame=frame, nfolds=3, seed=9, hidden=[4], epochs=10, threads=1,
-                           comm=comm, replicate_training_data=replicate, balance_classes=True,
-                           class_sampling_factors=[1.0, 2.0])
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=frame,
+        nfolds=3,
+        seed=9,
+        hidden=[4],
+        epochs=10,
+        threads=1,
+        comm=comm,
+        replicate_training_data=replicate,
+        balance_classes=True,
+        class_sampling_factors=[1.0, 2.0],
+    )
     folds = random_folds(frame.nrow, 3, seed=9)
-    y = (frame.column("y") == 1)
+    y = frame.column("y") == 1
     for k, fm in enumerate(m.cross_validation_models):
         # fold k's models trained on the other folds' rows, over all shards, balanced with the global ratios
         assert fm.run_info["n_training_rows"] == int((~y[folds != k]).sum() + 2 * y[folds != k].sum())
         prior = y[folds != k].mean()
         np.testing.assert_allclose(fm.run_info["class_prior"], [1 - prior, prior])
     # every rank ends with the same CV metrics and the same main model
-    everyone = comm.allgather((m.cross_validation_metrics["logloss"], float(m.net.buffer.sum()),
-                               m.run_info["class_sampled_prior"]))
+    everyone = comm.allgather(
+        (m.cross_validation_metrics["logloss"], float(m.net.buffer.sum()), m.run_info["class_sampled_prior"])
+    )
     assert all(e == everyone[0] for e in everyone)
     assert m.cross_validation_metrics["logloss"] < 0.69

@@ -35,8 +35,11 @@ def _shared_dir(comm):
 
 def _prostate(comm, directory):
     if comm.rank == 0:
-        hpcdl.import_file(os.path.join(DATA, "prostate.csv"), destination=os.path.join(directory, "p.h5"),
-                          col_types={"CAPSULE": "enum"})
+        hpcdl.import_file(
+            os.path.join(DATA, "prostate.csv"),
+            destination=os.path.join(directory, "p.h5"),
+            col_types={"CAPSULE": "enum"},
+        )
     comm.barrier()
     return Frame(os.path.join(directory, "p.h5"))
 
@@ -58,16 +61,28 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     comm = _world()
     directory = _shared_dir(comm)
     frame = _prostate(comm, directory)
-    params = {"x": X, "y": "CAPSULE", "hidden": [5], "epochs": 3, "seed": 9, "reproducible": True,
-              "quiet_mode": True, "train_samples_per_iteration": 60, "shuffle_training_data": True,
-              "replicate_training_data": replicate, "activation": "RectifierWithDropout", "stopping_rounds": 0}
+    params = {
+        "x": X,
+        "y": "CAPSULE",
+        "hidden": [5],
+        "epochs": 3,
+        "seed": 9,
+        "reproducible": True,
+        "quiet_mode": True,
+        "train_samples_per_iteration": 60,
+        "shuffle_training_data": True,
+        "replicate_training_data": replicate,
+        "activation": "RectifierWithDropout",
+        "stopping_rounds": 0,
+    }
     full = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, **params)
 
     job = SimpleNamespace(checkpoint_interval=0, checkpoint_dir=os.path.join(directory, f"ck-{replicate}"))
     hook = CheckpointHook(job, comm)  # real SIGTERM/SIGUSR1 handlers on every rank
     try:
-        part = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1,
-                                  hooks=[SignalOnRank(comm, comm.size - 1, 3), hook], **params)
+        part = hpcdl.deeplearning(
+            training_frame=frame, comm=comm, threads=1, hooks=[SignalOnRank(comm, comm.size - 1, 3), hook], **params
+        )
     finally:
         hook.restore_signals()
     # the last rank got the signal; every rank stopped after the same iteration
@@ -84,8 +99,12 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     # the same weights as the uninterrupted run on every rank, and the same history
     assert np.array_equal(rest.net.buffer, full.net.buffer)
     assert all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer))
-    strip = [{k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-             for r in rest.scoring_history]
-    assert strip == [{k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-                     for r in full.scoring_history]
+    strip = [
+        {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
+        for r in rest.scoring_history
+    ]
+    assert strip == [
+        {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
+        for r in full.scoring_history
+    ]
     assert rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"]

@@ -103,13 +103,22 @@ def test_shards_cover_every_usable_row_once(shuffle):
     usable = _usable_rows(frame)
     assert len(usable) == 96
     rec = Recorder()
-    m = _train(frame, comm, [rec], replicate_training_data=False, train_samples_per_iteration=-1, epochs=1,
-               shuffle_training_data=shuffle)
+    m = _train(
+        frame,
+        comm,
+        [rec],
+        replicate_training_data=False,
+        train_samples_per_iteration=-1,
+        epochs=1,
+        shuffle_training_data=shuffle,
+    )
     run = m.run_info
     assert run["replicated"] is False and run["n_training_rows"] == 96
     # each rank holds exactly the usable rows of its contiguous shard
-    expected_counts = [int(np.sum((usable >= a) & (usable < b)))
-                       for a, b in (shard_range(frame.nrow, r, comm.size) for r in range(comm.size))]
+    expected_counts = [
+        int(np.sum((usable >= a) & (usable < b)))
+        for a, b in (shard_range(frame.nrow, r, comm.size) for r in range(comm.size))
+    ]
     assert run["rows_per_rank"] == expected_counts and sum(run["rows_per_rank"]) == 96
     # tspi=-1 sharded: one iteration in which every rank passes over all its rows once
     assert run["iterations"] == 1 and run["samples"] == 96 and run["samples_per_rank"] == expected_counts
@@ -176,7 +185,7 @@ def test_ranks_without_rows_are_left_out_of_the_average():
 @pytest.mark.mpi(min_size=2)
 def test_reduce_sum_ordered_adds_in_rank_order_exactly():
     comm = _world()
-    parts = [np.random.default_rng(r).normal(scale=10.0 ** r, size=1000).astype(np.float32) for r in range(comm.size)]
+    parts = [np.random.default_rng(r).normal(scale=10.0**r, size=1000).astype(np.float32) for r in range(comm.size)]
     mine = parts[comm.rank].copy()
     comm_mod.reduce_sum_ordered(comm, mine)
     expected = parts[0].copy()
@@ -199,8 +208,7 @@ def test_each_tspi_mode_trains_the_spec_number_of_samples(mode, replicate):
     n = 98
     epochs = 2 * comm.size if (mode == -1 and replicate) else 3
     rec = Recorder()
-    m = _train(frame, comm, [rec], replicate_training_data=replicate, train_samples_per_iteration=mode,
-               epochs=epochs)
+    m = _train(frame, comm, [rec], replicate_training_data=replicate, train_samples_per_iteration=mode, epochs=epochs)
     run = m.run_info
     per_iter = _per_iteration(rec.samples)
     if mode == 0:
@@ -228,9 +236,16 @@ def test_auto_tuning_uses_measured_times_then_corrects_from_iteration_two():
     rec = Recorder()
     m = _train(frame, comm, [rec], train_samples_per_iteration=-2, epochs=5)
     run = m.run_info
-    first = compute_tspi(-2, n_rows=100, epochs=5, n_ranks=comm.size, replicated=True,
-                         seconds_per_row=run["seconds_per_row_calibrated"],
-                         allreduce_seconds=run["allreduce_seconds"], target_ratio=0.05)
+    first = compute_tspi(
+        -2,
+        n_rows=100,
+        epochs=5,
+        n_ranks=comm.size,
+        replicated=True,
+        seconds_per_row=run["seconds_per_row_calibrated"],
+        allreduce_seconds=run["allreduce_seconds"],
+        target_ratio=0.05,
+    )
     # small data: the "at least 10 iterations" cap wins -> floor(5*100/10) = 50
     assert first == 50 == run["train_samples_per_iteration_initial"]
     assert run["seconds_per_row_calibrated"] > 0 and run["allreduce_seconds"] > 0
@@ -281,8 +296,15 @@ def test_more_ranks_reach_the_accuracy_of_one_rank_on_sharded_sorted_iris():
     """
     comm = _world()
     frame = _iris_frame(comm)
-    params = {"hidden": [10], "epochs": 60, "seed": 11, "train_samples_per_iteration": 30, "score_each_iteration": False,
-                  "replicate_training_data": False, "shuffle_training_data": True}
+    params = {
+        "hidden": [10],
+        "epochs": 60,
+        "seed": 11,
+        "train_samples_per_iteration": 30,
+        "score_each_iteration": False,
+        "replicate_training_data": False,
+        "shuffle_training_data": True,
+    }
     solo_comm = comm.split(comm.rank)
     single = _train(frame, solo_comm, **params) if comm.rank == 0 else None
     multi = _train(frame, comm, **params)
@@ -301,9 +323,16 @@ def test_more_ranks_reach_the_accuracy_of_one_rank_on_sharded_sorted_iris():
 def test_reproducible_runs_are_bit_identical(replicate):
     comm = _world()
     frame = _synthetic_frame(comm, n=120, seed=4)
-    params = {"reproducible": True, "replicate_training_data": replicate, "shuffle_training_data": True,
-                  "hidden": [16, 16], "epochs": 4, "train_samples_per_iteration": 40, "hidden_dropout_ratios": [0.2, 0.2],
-                  "activation": "RectifierWithDropout"}
+    params = {
+        "reproducible": True,
+        "replicate_training_data": replicate,
+        "shuffle_training_data": True,
+        "hidden": [16, 16],
+        "epochs": 4,
+        "train_samples_per_iteration": 40,
+        "hidden_dropout_ratios": [0.2, 0.2],
+        "activation": "RectifierWithDropout",
+    }
     a = _train(frame, comm, seed=5, **params)
     b = _train(frame, comm, seed=5, **params)
     c = _train(frame, comm, seed=6, **params)
@@ -358,17 +387,31 @@ def test_only_rank_0_writes_files(monkeypatch):
         monkeypatch.setattr(h5py, "File", h5_file)
         for name in ("makedirs", "mkdir", "replace", "rename", "remove"):
             real = getattr(os, name)
-            monkeypatch.setattr(os, name, lambda p, *a, _r=real, _n=name, **k:
-                                (writes.append((_n, p)) if mine(p) else None) or _r(p, *a, **k))
-    job = Job(path=os.path.join(base, "w.toml"), name="w", output_dir=out, threads=1, checkpoint_interval=0.0,
-              save_model=True, quiet=True, data={"training_frame": IRIS_CSV, "y": "class"},
-              parameters={"hidden": [5], "epochs": 5, "seed": 1})
+            monkeypatch.setattr(
+                os,
+                name,
+                lambda p, *a, _r=real, _n=name, **k: (writes.append((_n, p)) if mine(p) else None) or _r(p, *a, **k),
+            )
+    job = Job(
+        path=os.path.join(base, "w.toml"),
+        name="w",
+        output_dir=out,
+        threads=1,
+        checkpoint_interval=0.0,
+        save_model=True,
+        quiet=True,
+        data={"training_frame": IRIS_CSV, "y": "class"},
+        parameters={"hidden": [5], "epochs": 5, "seed": 1},
+    )
     code = run_job(job)
     monkeypatch.undo()
     assert code == 0
     assert writes == [], f"rank {comm.rank} wrote {writes}"
-    listing = comm.bcast(sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs)
-                         if comm.rank == 0 else None)
+    listing = comm.bcast(
+        sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs)
+        if comm.rank == 0
+        else None
+    )
     assert "out/w.h5" in listing and "out/frames/iris_wheader.h5" in listing
     assert hpcdl.load_model(os.path.join(out, "w.h5")).run_info["ranks"] == comm.size
 
@@ -381,9 +424,17 @@ def test_oversubscription_warning(monkeypatch):
     comm = _world()
     base = _on_rank0(comm, lambda d: d)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # pretend one core
-    job = Job(path=os.path.join(base, "o.toml"), name="o", output_dir=os.path.join(base, "out"), threads=1,
-              checkpoint_interval=0.0, save_model=False, quiet=True, data={"training_frame": IRIS_CSV, "y": "class"},
-              parameters={"hidden": [5], "epochs": 1, "seed": 1})
+    job = Job(
+        path=os.path.join(base, "o.toml"),
+        name="o",
+        output_dir=os.path.join(base, "out"),
+        threads=1,
+        checkpoint_interval=0.0,
+        save_model=False,
+        quiet=True,
+        data={"training_frame": IRIS_CSV, "y": "class"},
+        parameters={"hidden": [5], "epochs": 1, "seed": 1},
+    )
     if comm.rank == 0:
         with pytest.warns(UserWarning, match=r"ranks x 1 threads on this node exceed its 1 cores"):
             run_job(job)
