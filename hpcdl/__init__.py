@@ -25,10 +25,18 @@ from .train import deeplearning  # noqa: E402
 __version__ = "0.1.0"
 
 
-def import_file(path: str, destination: str | None = None, **kw) -> Frame:
-    """Import a CSV/IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame."""
+def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
+    """Import a CSV/IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
+
+    ``destination``: the frame file (or an existing directory for ``<name>.h5``);
+    an existing file is replaced only with ``force``, the input never
+    (docs/outputs.md). Default: the frame cache.
+    """
+    from .frame import check_import_destination
     from .frame import import_file as _import_file
 
+    if destination is not None:
+        check_import_destination(path, destination, force=force, labels_path=kw.get("labels_path"))
     return _import_file(path, destination, **kw)
 
 

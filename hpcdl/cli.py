@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .output import print_json
 
@@ -28,27 +29,40 @@ def _early_thread_setup(argv: list[str]) -> None:
 
 
 # -- subcommands -----------------------------------------------------------
+def col_type_option(item: str) -> tuple[str, str]:
+    """One ``--col-type NAME=TYPE`` (argparse type: a malformed one is a usage error naming the option)."""
+    name, eq, typ = item.partition("=")
+    if not eq or not name or not typ:
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: expected NAME=TYPE, e.g. --col-type CAPSULE=enum (types: numeric, int, enum, time)"
+        )
+    return name, typ
+
+
 def cmd_import(args) -> int:
     from . import frame as fr
+    from . import import_file
+    from .comm import world
 
+    if world().rank != 0:  # one writer per output file: rank 0 imports, other ranks have nothing to do
+        return 0
     if args.mnist_dir:
-        train, test = fr.import_mnist_dir(args.mnist_dir, args.out or ".")
+        train, test = fr.import_mnist_dir(args.mnist_dir, args.out or ".", force=args.force)
         print(f"{train.path}: {train.nrow} rows x {train.ncol} columns")
         print(f"{test.path}: {test.nrow} rows x {test.ncol} columns")
         return 0
+    if not args.file:
+        raise ValueError("give a file to import (or --mnist-dir DIR); see hpcdl import -h")
     if args.labels:
-        f = fr.import_idx(args.file, args.labels, destination=args.out)
+        kw = {"labels_path": args.labels}
     else:
-        col_types = dict(item.split("=", 1) for item in args.col_type or [])
-        header = {"auto": None, "yes": True, "no": False}[args.header]
-        f = fr.import_file(
-            args.file,
-            destination=args.out,
-            header=header,
-            sep=args.sep,
-            col_types=col_types or None,
-            na_strings=args.na or None,
-        )
+        kw = {
+            "header": {"auto": None, "yes": True, "no": False}[args.header],
+            "sep": args.sep,
+            "col_types": dict(args.col_type) if args.col_type else None,
+            "na_strings": args.na or None,
+        }
+    f = import_file(args.file, destination=args.out, force=args.force, **kw)
     print(f"{f.path}: {f.nrow} rows x {f.ncol} columns")
     if args.summary:
         print(fr.format_summary(fr.frame_summary(f)))
@@ -105,14 +119,23 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from .comm import world
     from .frame import import_file
-    from .model import load_model
-    from .output import write_columns_csv
+    from .fsutil import check_output
+    from .model import input_paths, load_model
+    from .output import say, write_columns_csv
 
+    if world().rank != 0:  # scoring is serial: rank 0 writes the one output file
+        return 0
+    inputs = [args.model, args.frame]
+    check_output(args.out, inputs=inputs, force=args.force, what="predictions", stdout_ok=True)  # before any work
     model = load_model(args.model)
-    preds = model.predict(import_file(args.frame))
+    frame = import_file(args.frame)
+    check_output(args.out, inputs=inputs + input_paths(frame), force=args.force, what="predictions", stdout_ok=True)
+    preds = model.predict(frame)
     write_columns_csv(args.out, preds)
-    print(f"{args.out}: {preds.nrow} predictions ({', '.join(preds.names[:6])}{', ...' if preds.ncol > 6 else ''})")
+    names = ", ".join(preds.names[:6]) + (", ..." if preds.ncol > 6 else "")
+    say(args.out, f"{args.out}: {preds.nrow} predictions ({names})")
     return 0
 
 
@@ -145,17 +168,27 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpcdl", description="MPI + Numba HOGWILD! deep learning with H2O's options.")
+    p.add_argument("--version", action="version", version=build_version())
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("import", help="import a CSV or IDX file as an HDF5 frame")
     s.add_argument("file", nargs="?", help="CSV (optionally .gz) or IDX images file")
-    s.add_argument("--out", help="frame file to write (default: a cache directory)")
+    s.add_argument(
+        "--out", help="frame file (or existing directory) to write (default: a cache directory); see docs/outputs.md"
+    )
+    s.add_argument("--force", action="store_true", help="replace an existing --out file (never the input)")
     s.add_argument("--labels", help="IDX labels file (with an IDX images file)")
     s.add_argument("--mnist-dir", help="directory with the four MNIST/Fashion-MNIST IDX files; --out is a directory")
     s.add_argument("--header", choices=("auto", "yes", "no"), default="auto")
     s.add_argument("--sep", help="field separator (default: detect)")
     s.add_argument("--na", action="append", help="extra NA string (repeatable)")
-    s.add_argument("--col-type", action="append", metavar="NAME=TYPE", help="force a column type (repeatable)")
+    s.add_argument(
+        "--col-type",
+        action="append",
+        type=col_type_option,
+        metavar="NAME=TYPE",
+        help="force a column type (repeatable)",
+    )
     s.add_argument("--summary", action="store_true", help="print the summary after importing")
     s.set_defaults(func=cmd_import)
 
@@ -191,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="score a frame with a saved model")
     s.add_argument("model")
     s.add_argument("frame")
-    s.add_argument("--out", required=True, help="CSV file for the predictions")
+    s.add_argument("--out", required=True, help="CSV file for the predictions ('-': standard output)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file (never an input)")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("show", help="print a saved model (parameters, metrics, history)")
@@ -219,6 +253,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what cat, seq or grep give when the reader of their output leaves
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line a user reads (``hpcdl: warning: ...``), not a source location and code line."""
+    try:
+        print(f"hpcdl: warning: {message}", file=file or sys.stderr, flush=True)
+    except OSError:  # nowhere to warn to
+        pass
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone (``hpcdl summary f.h5 | head``), not some other pipe.
+
+    A pipe whose reading end is closed polls as an error (POLLERR) on its writing end."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured): cannot tell, so not ours
+        return False
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output left: stop silently, like cat or grep.
+
+    Exit status 141 (128 + SIGPIPE) as those tools give it: an interactive
+    ``| head`` shows nothing (the shell reports head's status), and a script with
+    ``set -o pipefail`` learns that the output was cut short (e.g. a training run
+    that stopped), as it would with any Unix tool. Standard output is pointed at
+    /dev/null so that Python's final flush at exit cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def build_version() -> str:
+    from . import __version__
+
+    return f"hpcdl {__version__}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _early_thread_setup(argv)
@@ -227,17 +306,32 @@ def main(argv: list[str] | None = None) -> int:
 
     install_abort_on_error()
     comm = world()
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         code = args.func(args)
-    except (ValueError, OSError, RuntimeError, KeyError) as exc:
-        # User-facing errors (bad file, bad parameter, diverged training): one clear message.
-        where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
-        print(f"hpcdl {args.command}: error{where}: {exc}", file=sys.stderr)
-        sys.stderr.flush()
+        sys.stdout.flush()  # a reader that left shows here, not in Python's own flush at exit
+    except BrokenPipeError as exc:
+        if not _stdout_closed():
+            return _fail(args, comm, exc)
+        code = _quiet_broken_pipe()
         if comm.size > 1:
-            comm.abort(EXIT_ERROR)
-        return EXIT_ERROR
+            comm.abort(code)
+        return code
+    except (ValueError, OSError, RuntimeError, KeyError) as exc:
+        return _fail(args, comm, exc)
+    finally:
+        warnings.showwarning = shown  # main() called in-process (tests) leaves warnings as it found them
     return int(code or 0)
+
+
+def _fail(args, comm, exc: BaseException) -> int:
+    """User-facing errors (bad file, bad parameter, full disk, diverged training): one clear line."""
+    where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
+    print(f"hpcdl {args.command}: error{where}: {exc}", file=sys.stderr)
+    sys.stderr.flush()
+    if comm.size > 1:
+        comm.abort(EXIT_ERROR)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

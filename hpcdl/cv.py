@@ -321,8 +321,6 @@ def save_cross_validation_outputs(model, directory: str) -> dict:
         written["fold_models"].append(path)
     if model.cross_validation_holdout is not None:
         path = os.path.join(directory, f"{model.model_id}_cv_holdout_predictions.h5")
-        if os.path.exists(path):
-            os.remove(path)
-        model.cross_validation_holdout_predictions(path)
+        model.cross_validation_holdout_predictions(path, force=True)  # the job's own output: replaced atomically
         written["holdout_predictions"] = path
     return written

@@ -448,9 +448,7 @@ class Grid:
             comm.barrier()
             return directory
         try:
-            if os.path.exists(os.path.join(directory, "summary.json")) and not force:
-                raise GridError(f"{directory}: a saved grid is already there; use force=True to overwrite it")
-            os.makedirs(directory, exist_ok=True)
+            _check_grid_directory(directory, force)
             for e in self.succeeded:
                 model = self._load(e)
                 e.model_file = f"{e.model_id}.h5"
@@ -461,6 +459,17 @@ class Grid:
             if comm is not None and comm.size > 1:
                 comm.barrier()
         return directory
+
+
+def _check_grid_directory(directory: str, force: bool) -> None:
+    """The output rules (docs/outputs.md) for a grid directory, created if missing: a saved grid
+    there is replaced only with ``force``. (Saving a grid back where it was loaded from is allowed
+    with ``force``: each model is read before its own file is replaced, atomically.)"""
+    from .fsutil import check_output
+
+    if directory != "-":
+        os.makedirs(directory, exist_ok=True)
+    check_output(directory if directory == "-" else os.path.join(directory, "summary.json"), force=force, what="grid")
 
 
 def _csv_value(v) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from . import kernels, metrics, store
 from .frame import Frame, frame_from_numpy
+from .fsutil import check_output, delete_with, scratch_path
 from .params import DeepLearningParameters
 from .prep import DataInfo
 
@@ -83,8 +83,35 @@ def as_frame(data, what: str = "frame") -> Frame:
         from .frame import import_file
 
         return import_file(os.fspath(data))
-    path = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{what}.h5")
-    return frame_from_numpy(data, path)
+    return result_frame(data, None, stem=what)
+
+
+def input_paths(data, frame: Frame | None = None) -> list[str]:
+    """The files a scoring call reads (the path the user gave, the frame file): an output may not be one."""
+    paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else []
+    if isinstance(data, Frame):
+        paths.append(data.path)
+    if frame is not None:
+        paths.append(frame.path)
+    return paths
+
+
+def result_frame(columns, destination, *, stem: str, domains=None, force: bool = False, inputs=()) -> Frame:
+    """Write result columns as a frame: at ``destination`` (checked by the output rules), or, without
+    one, in this process's temporary directory, deleted with the returned object or at exit."""
+    if destination is not None:
+        check_output(destination, inputs=inputs, force=force, what=stem.replace("_", " "))
+        return frame_from_numpy(columns, destination, domains=domains)
+    path = scratch_path(stem)
+    frame = frame_from_numpy(columns, path, domains=domains)
+    delete_with(frame, path)
+    return frame
+
+
+def _refuse_early(destination, force: bool, what: str, data) -> None:
+    """Check ``destination`` before any scoring work (the frame file is checked again once known)."""
+    if destination is not None:
+        check_output(destination, inputs=input_paths(data), force=force, what=what)
 
 
 @dataclass
@@ -157,17 +184,22 @@ class Model:
                 return float(m["max_f1_threshold"])
         return 0.5
 
-    def predict(self, frame, destination: str | None = None) -> Frame:
-        """Score a frame; returns a frame laid out like H2O's (predict, then p per class)."""
+    def predict(self, frame, destination: str | None = None, force: bool = False) -> Frame:
+        """Score a frame; returns a frame laid out like H2O's (predict, then p per class).
+
+        Without ``destination`` the result lives in a temporary file removed with the frame
+        object (or at exit); ``destination`` keeps it (an existing file only with ``force``)."""
+        _refuse_early(destination, force, "predictions", frame)
+        data = frame
         frame = as_frame(frame, "predict_input")
         parts = [self.predict_arrays(X) for X, _, _ in self._chunks(frame)]
         cols = {
             k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in (parts[0] if parts else {})
         }
         domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
-        if destination is None:
-            destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_predictions.h5")
-        return frame_from_numpy(cols, destination, domains=domains)
+        return result_frame(
+            cols, destination, stem="predictions", domains=domains, force=force, inputs=input_paths(data, frame)
+        )
 
     def score_arrays(self, X: np.ndarray, y: np.ndarray | None) -> dict:
         """Metrics of this model on transformed rows (y as DataInfo.transform returns it)."""
@@ -190,7 +222,7 @@ class Model:
         y = None if ys[0] is None else np.concatenate(ys)
         return score_outputs(self, out, X, y)
 
-    def cross_validation_holdout_predictions(self, destination: str | None = None) -> Frame:
+    def cross_validation_holdout_predictions(self, destination: str | None = None, force: bool = False) -> Frame:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
         needs keep_cross_validation_predictions=True, and is not kept in saved model files."""
         if self.cross_validation_holdout is None:
@@ -199,9 +231,9 @@ class Model:
                 "keep_cross_validation_predictions=True"
             )
         domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
-        if destination is None:
-            destination = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{self.model_id}_cv_holdout.h5")
-        return frame_from_numpy(self.cross_validation_holdout, destination, domains=domains)
+        return result_frame(
+            self.cross_validation_holdout, destination, stem="cv_holdout_predictions", domains=domains, force=force
+        )
 
     def metrics(self, valid: bool = False, xval: bool = False) -> dict:
         if xval:
@@ -209,10 +241,13 @@ class Model:
         return self.validation_metrics if valid and self.validation_metrics else self.training_metrics
 
     # -- autoencoder and insight --------------------------------------------
-    def anomaly(self, frame, per_feature: bool = False) -> dict[str, np.ndarray]:
-        """Reconstruction error per row (Reconstruction.MSE) or per expanded feature (SE)."""
+    def anomaly(self, frame, per_feature: bool = False, destination: str | None = None, force: bool = False) -> Frame:
+        """Reconstruction error per row (column ``Reconstruction.MSE``) or per expanded feature
+        (``reconstr_<col>.SE``), as a frame like H2O's; ``destination`` as in :meth:`predict`."""
         if not self.dinfo.autoencoder:
             raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
+        _refuse_early(destination, force, "reconstruction errors", frame)
+        data = frame
         frame = as_frame(frame, "anomaly_input")
         parts = []
         for X, _, _ in self._chunks(frame):
@@ -220,19 +255,27 @@ class Model:
             parts.append(se)
         se = np.concatenate(parts)
         if per_feature:
-            return {f"reconstr_{name}.SE": se[:, k] for k, name in enumerate(self.dinfo.input_names)}
-        return {"Reconstruction.MSE": se.mean(axis=1)}
+            cols = {f"reconstr_{name}.SE": se[:, k] for k, name in enumerate(self.dinfo.input_names)}
+        else:
+            cols = {"Reconstruction.MSE": se.mean(axis=1)}
+        return result_frame(
+            cols, destination, stem="reconstruction_errors", force=force, inputs=input_paths(data, frame)
+        )
 
-    def deepfeatures(self, frame, layer: int) -> dict[str, np.ndarray]:
-        """Activations of hidden layer ``layer`` (0-based) per row: columns DF.L{layer+1}.C{j+1}."""
+    def deepfeatures(self, frame, layer: int, destination: str | None = None, force: bool = False) -> Frame:
+        """Activations of hidden layer ``layer`` (0-based) per row as a frame: columns DF.L{layer+1}.C{j+1};
+        ``destination`` as in :meth:`predict`."""
         n_hidden = len(self.effective["hidden"])
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in 0..{n_hidden - 1} (0-based hidden layer index), got {layer}")
+        _refuse_early(destination, force, "deep features", frame)
+        data = frame
         frame = as_frame(frame, "deepfeatures_input")
         acts = np.concatenate(
             [kernels.hidden_activations(self.net, self.hyper, X, layer) for X, _, _ in self._chunks(frame)]
         )
-        return {f"DF.L{layer + 1}.C{j + 1}": acts[:, j] for j in range(acts.shape[1])}
+        cols = {f"DF.L{layer + 1}.C{j + 1}": acts[:, j] for j in range(acts.shape[1])}
+        return result_frame(cols, destination, stem="deep_features", force=force, inputs=input_paths(data, frame))
 
     def varimp(self, use_pandas: bool = False):
         """Variable importances (Gedeon): rows of variable, relative, scaled, percentage."""
@@ -246,17 +289,18 @@ class Model:
         return table
 
     # -- persistence ----------------------------------------------------------
-    def save(self, path: str, force: bool = False) -> str:
+    def save(self, path: str, force: bool = False, inputs=()) -> str:
         """Write the model as one HDF5 file; returns its path.
 
         ``path`` is a file name, or an existing directory (the file is then
         ``<dir>/<model_id>.h5``, like ``h2o.save_model``). An existing file is
-        replaced only with ``force=True``; the write is atomic.
+        replaced only with ``force=True``, never one of ``inputs`` (e.g. the file
+        the model was read from); the write is atomic (docs/outputs.md).
         """
         path = os.fspath(path)
         if os.path.isdir(path):
             path = os.path.join(path, self.model_id + ".h5")
-        return store.write_model_file(path, self.to_content(), force=force)
+        return store.write_model_file(path, self.to_content(), force=force, inputs=inputs)
 
     def to_content(self) -> dict:
         return {

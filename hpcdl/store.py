@@ -28,7 +28,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .fsutil import atomic_path
+from .fsutil import H5Output, atomic_path, check_output
 
 FORMAT = "hpcdl-model"
 FORMAT_VERSION = 1
@@ -94,22 +94,21 @@ def _checksum(texts: dict[str, str], arrays: list[np.ndarray]) -> int:
     return crc
 
 
-def write_model_file(path: str, content: dict, *, force: bool = False) -> str:
+def write_model_file(path: str, content: dict, *, force: bool = False, inputs=()) -> str:
     """Write a model described by ``content`` (see layout above) atomically.
 
-    Refuses to replace an existing file unless ``force``; the previous file
-    stays intact until the new one is complete (fsync + rename).
+    Refuses to replace an existing file unless ``force``, and any of ``inputs``
+    always (:func:`hpcdl.fsutil.check_output`); the previous file stays intact
+    until the new one is complete (fsync + rename). A full disk raises
+    :class:`hpcdl.fsutil.WriteError` and leaves nothing behind.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ModelFileError(f"{path}: is a directory; give a file name for the model")
-    if os.path.exists(path) and not force:
-        raise ModelFileError(f"{path}: file exists; use force=True (CLI: --force) to overwrite it")
+    path = check_output(path, inputs=inputs, force=force, what="model")
     texts = _texts(content)
     buffer = np.ascontiguousarray(content["buffer"], dtype=np.float32)
     best = content.get("best_buffer")
     arrays = [buffer] + ([np.ascontiguousarray(best, dtype=np.float32)] if best is not None else [])
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:  # closed before the rename
+    needed = sum(a.nbytes for a in arrays) + sum(len(t) for t in texts.values())
+    with atomic_path(path, needed=needed) as tmp, H5Output(tmp) as f:  # closed before the rename
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["hpcdl_version"] = content.get("hpcdl_version", "")
@@ -135,8 +134,11 @@ def _open(path: str) -> h5py.File:
         raise ModelFileError(f"{path}: no such model file")
     if os.path.isdir(path):
         raise ModelFileError(f"{path}: is a directory, not a model file")
-    with open(path, "rb") as fh:
-        head = fh.read(len(HDF5_SIGNATURE))
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(HDF5_SIGNATURE))
+    except FileNotFoundError:  # removed since the check above (an old checkpoint being pruned)
+        raise ModelFileError(f"{path}: no such model file") from None
     if head != HDF5_SIGNATURE:
         if len(head) == 0:
             raise ModelFileError(f"{path}: empty file, not an hpcdl model (truncated?)")

@@ -13,6 +13,7 @@ import pytest
 
 import hpcdl
 from hpcdl.frame import frame_from_numpy
+from hpcdl.fsutil import OutputError
 from hpcdl.grid import GridError, combinations, load_grid, reject_grid_values
 from hpcdl.params import ParameterError
 
@@ -163,9 +164,11 @@ def test_save_and_load_grid_round_trip(frames, tmp_path):
         pb = b.predict(valid).as_data_frame()
         np.testing.assert_array_equal(pa["yes"].to_numpy(), pb["yes"].to_numpy())
     assert back.get_param("hidden") == g.get_param("hidden")
-    with pytest.raises(GridError, match="already there"):
+    with pytest.raises(OutputError, match="file exists; use --force"):
         g.save(out)
     g.save(out, force=True)
+    with pytest.raises(OutputError, match="standard output"):
+        g.save("-")
 
 
 def test_deeplearning_rejects_lists_and_points_at_grid(frames):

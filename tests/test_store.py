@@ -12,6 +12,7 @@ import pytest
 import hpcdl
 from hpcdl import cli, store
 from hpcdl.frame import frame_from_numpy
+from hpcdl.fsutil import OutputError
 from hpcdl.store import ModelFileError
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
@@ -96,7 +97,7 @@ def test_history_longer_than_an_hdf5_attribute(model, tmp_path):
 
 def test_refuses_to_overwrite_without_force(model, saved):
     before = _read(saved)
-    with pytest.raises(ModelFileError, match="file exists; use force=True"):
+    with pytest.raises(OutputError, match=r"m\.h5: file exists; use --force \(force=True in Python\)"):
         model.save(saved)
     assert _read(saved) == before  # untouched
     assert model.save(saved, force=True) == saved
@@ -106,7 +107,7 @@ def test_refuses_to_overwrite_without_force(model, saved):
 def test_save_into_a_directory_uses_the_model_id(model, tmp_path):
     path = model.save(str(tmp_path))
     assert path == os.path.join(str(tmp_path), model.model_id + ".h5")
-    with pytest.raises(ModelFileError, match="file exists"):
+    with pytest.raises(OutputError, match="file exists"):
         model.save(str(tmp_path))
 
 

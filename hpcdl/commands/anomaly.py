@@ -84,14 +84,37 @@ def write_anomaly_csv(path: str, model, frame) -> np.ndarray:
     """Write ``Reconstruction.MSE`` per row of ``frame`` to ``path`` (atomically); returns the errors."""
     from ..output import write_columns_csv
 
-    errors = model.anomaly(frame)[ERROR_COLUMN]
+    errors = model.anomaly(frame).column(ERROR_COLUMN)
     write_columns_csv(path, {ERROR_COLUMN: errors})
     return errors
 
 
+def _check_outputs(args, *extra_inputs: str) -> None:
+    """Every output of the command against the overwrite rules, before any work (docs/outputs.md)."""
+    from ..fsutil import check_output
+
+    inputs = [args.model, args.frame, *extra_inputs]
+    check_output(args.out, inputs=inputs, force=args.force, what="table", stdout_ok=True)
+    if getattr(args, "plot", None):
+        check_output(args.plot, inputs=inputs, force=args.force, what="plot")
+        if args.out != "-" and os.path.realpath(args.plot) == os.path.realpath(args.out):
+            raise ValueError(f"--plot and --out both name {args.out}; give the plot its own file")
+
+
+def _score_setup(args, load):
+    """Check the outputs, load the model and the frame, check again against the frame file."""
+    from ..model import input_paths
+
+    _check_outputs(args)
+    model = load(args.model)
+    frame = _open_frame(args.frame, args.header)
+    _check_outputs(args, *input_paths(frame))
+    return model, frame
+
+
 def cmd_anomaly(args) -> int:
     from ..comm import world
-    from ..output import write_columns_csv
+    from ..output import say, write_columns_csv
 
     if world().rank != 0:  # scoring is cheap and serial: rank 0 does it, other ranks have nothing to do
         return 0
@@ -101,22 +124,21 @@ def cmd_anomaly(args) -> int:
         from ..plotting import check_plot
 
         check_plot(args.plot)  # fail before writing anything
-    model = _load_autoencoder(args.model)
-    frame = _open_frame(args.frame, args.header)
+    model, frame = _score_setup(args, _load_autoencoder)
     result = model.anomaly(frame, per_feature=args.per_feature)
+    columns = result.read()
     if args.per_feature:
-        per_feature = np.column_stack(list(result.values())) if result else np.zeros((frame.nrow, 0))
+        per_feature = np.column_stack(list(columns.values())) if columns else np.zeros((frame.nrow, 0))
         errors = per_feature.mean(axis=1)  # the row MSE is the mean of the per-feature squared errors
     else:
-        errors = result[ERROR_COLUMN]
+        errors = columns[ERROR_COLUMN]
     threshold = resolve_threshold(errors, args.threshold, args.quantile)
-    write_columns_csv(args.out, result)
-    what = f"{len(result)} per-feature squared-error columns" if args.per_feature else ERROR_COLUMN
-    print(f"{args.out}: {frame.nrow} rows ({what}) for model {model.model_id}")
-    print(error_summary(errors))
+    write_columns_csv(args.out, columns)
+    what = f"{result.ncol} per-feature squared-error columns" if args.per_feature else ERROR_COLUMN
+    lines = [f"{args.out}: {frame.nrow} rows ({what}) for model {model.model_id}", error_summary(errors)]
     if threshold is not None and args.quantile is not None:
-        print(f"threshold: {threshold:.6g} (quantile {args.quantile:g} of these errors)")
-    print(format_error_table(errors, threshold, limit=args.top))
+        lines.append(f"threshold: {threshold:.6g} (quantile {args.quantile:g} of these errors)")
+    lines.append(format_error_table(errors, threshold, limit=args.top))
     if args.plot:
         from ..plotting import plot_reconstruction_error
 
@@ -126,25 +148,26 @@ def cmd_anomaly(args) -> int:
             threshold=threshold,
             title=f"{model.model_id}: reconstruction error of {os.path.basename(args.frame)}",
         )
-        print(f"plot: {args.plot}")
+        lines.append(f"plot: {args.plot}")
+    say(args.out, "\n".join(lines))
     return 0
 
 
 def cmd_deepfeatures(args) -> int:
     from ..comm import world
     from ..model import load_model
-    from ..output import write_columns_csv
+    from ..output import say, write_columns_csv
 
     if world().rank != 0:
         return 0
-    model = load_model(args.model)
-    frame = _open_frame(args.frame, args.header)
+    model, frame = _score_setup(args, load_model)
     feats = model.deepfeatures(frame, args.layer)
     write_columns_csv(args.out, feats)
-    names = list(feats)
-    print(
+    names = feats.names
+    say(
+        args.out,
         f"{args.out}: {frame.nrow} rows x {len(names)} features of hidden layer {args.layer} "
-        f"({names[0]} .. {names[-1]})"
+        f"({names[0]} .. {names[-1]})",
     )
     return 0
 
@@ -158,7 +181,8 @@ def register(subparsers) -> None:
     )
     s.add_argument("model", help="saved autoencoder model (.h5)")
     s.add_argument("frame", help="frame to score: CSV file or hpcdl .h5 frame")
-    s.add_argument("--out", required=True, help="CSV file for the errors")
+    s.add_argument("--out", required=True, help="CSV file for the errors ('-': standard output)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out/--plot file (never an input)")
     s.add_argument("--plot", help="also draw the error per row (.png/.pdf/.svg; needs matplotlib: hpcdl[plot])")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--threshold", type=float, help="flag rows whose error is above VALUE")
@@ -184,6 +208,7 @@ def register(subparsers) -> None:
         required=True,
         help="hidden layer, 0-based like h2o's Python API (columns are named DF.L<layer+1>.C<j>)",
     )
-    s.add_argument("--out", required=True, help="CSV file for the features")
+    s.add_argument("--out", required=True, help="CSV file for the features ('-': standard output)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file (never an input)")
     s.add_argument("--header", choices=("auto", "yes", "no"), default="auto", help="CSV header (default: guess)")
     s.set_defaults(func=cmd_deepfeatures)

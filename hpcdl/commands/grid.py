@@ -63,6 +63,7 @@ def cmd_grid(args) -> int:
 
 
 def cmd_varimp(args) -> int:
+    from ..fsutil import check_output
     from ..model import format_table, load_model
 
     model = load_model(args.model)
@@ -76,6 +77,7 @@ def cmd_varimp(args) -> int:
         from ..plotting import check_plot
 
         check_plot(args.plot)
+        check_output(args.plot, inputs=[args.model], force=args.force, what="plot")
     if args.json:
         print_json(table[: args.top])
     else:
@@ -121,5 +123,6 @@ def register(subparsers) -> None:
     v.add_argument("model")
     v.add_argument("--top", type=int, default=20, help="how many variables to show (default 20)")
     v.add_argument("--plot", metavar="FILE", help="bar chart of the top variables (.png, .pdf, .svg)")
+    v.add_argument("--force", action="store_true", help="replace an existing --plot file")
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_varimp)

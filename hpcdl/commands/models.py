@@ -164,8 +164,9 @@ def cmd_show(args) -> int:
 def cmd_save(args) -> int:
     from ..model import load_model
 
-    model = load_model(find_model(args.model, args.dir))
-    path = model.save(args.dest, force=args.force)
+    source = find_model(args.model, args.dir)
+    model = load_model(source)
+    path = model.save(args.dest, force=args.force, inputs=[source])  # never over the file it copies
     print(f"model {model.model_id} saved: {path}")
     return 0
 
@@ -208,7 +209,7 @@ def _add_save(s) -> None:
     s.add_argument("model", help="model id or file name in --dir, or a path")
     s.add_argument("dest", help="destination file, or a directory (file <model_id>.h5 there)")
     s.add_argument("--dir", default=".", help="model directory to find MODEL in")
-    s.add_argument("--force", action="store_true", help="overwrite an existing file")
+    s.add_argument("--force", action="store_true", help="replace an existing file (never the source model)")
     s.set_defaults(func=cmd_save)
 
 

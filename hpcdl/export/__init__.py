@@ -16,18 +16,22 @@ FORMATS = ("onnx", "python")
 __all__ = ["FORMATS", "ExportError", "ScorerSpec", "export_model", "export_onnx", "export_python", "scorer_spec"]
 
 
-def export_onnx(model, path, *, force: bool = False) -> str:
-    """Write an ONNX graph (needs the ``onnx`` package: ``pip install 'hpcdl[export]'``)."""
+def export_onnx(model, path, *, force: bool = False, inputs=()) -> str:
+    """Write an ONNX graph (needs the ``onnx`` package: ``pip install 'hpcdl[export]'``).
+
+    An existing file is replaced only with ``force``, never one of ``inputs`` (docs/outputs.md)."""
     from .onnx_export import export_onnx as _export
 
-    return _export(model, path, force=force)
+    return _export(model, path, force=force, inputs=inputs)
 
 
-def export_python(model, path, *, weights: str = "auto", force: bool = False) -> list[str]:
-    """Write a self-contained numpy-only ``.py`` scorer (and a sibling ``.npz`` if weights go there)."""
+def export_python(model, path, *, weights: str = "auto", force: bool = False, inputs=()) -> list[str]:
+    """Write a self-contained numpy-only ``.py`` scorer (and a sibling ``.npz`` if weights go there).
+
+    Existing files are replaced only with ``force``, never one of ``inputs`` (docs/outputs.md)."""
     from .python_export import export_python as _export
 
-    return _export(model, path, weights=weights, force=force)
+    return _export(model, path, weights=weights, force=force, inputs=inputs)
 
 
 def export_model(
@@ -36,10 +40,14 @@ def export_model(
     """Export ``model`` (a Model or a saved model file) in ``format``; returns the files written."""
     if format not in FORMATS:
         raise ExportError(f"format must be one of {FORMATS}, got {format!r}")
+    inputs = []
     if isinstance(model, (str, os.PathLike)):
+        from ..fsutil import check_output
         from ..model import load_model
 
-        model = load_model(os.fspath(model))
+        inputs = [os.fspath(model)]
+        check_output(path, inputs=inputs, force=force, what="export")  # before loading the model
+        model = load_model(inputs[0])
     if format == "onnx":
-        return [export_onnx(model, path, force=force)]
-    return export_python(model, path, weights=weights, force=force)
+        return [export_onnx(model, path, force=force, inputs=inputs)]
+    return export_python(model, path, weights=weights, force=force, inputs=inputs)

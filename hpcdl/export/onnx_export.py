@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, check_output
 from .spec import ExportError, ScorerSpec, scorer_spec
 
 OPSET = 17  # default domain; ReduceMax still takes `axes` as an attribute here
@@ -219,11 +219,9 @@ def _doc(spec: ScorerSpec) -> str:
     )
 
 
-def export_onnx(model, path: str | os.PathLike, *, force: bool = False) -> str:
+def export_onnx(model, path: str | os.PathLike, *, force: bool = False, inputs=()) -> str:
     """Write ``model`` as an ONNX file at ``path`` (atomically); returns the path."""
-    path = os.fspath(path)
-    if os.path.exists(path) and not force:
-        raise ExportError(f"{path} exists; pass force=True (--force) to overwrite it")
+    path = check_output(path, inputs=inputs, force=force, what="ONNX model")
     proto = build_onnx(scorer_spec(model))
     data = proto.SerializeToString()
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:

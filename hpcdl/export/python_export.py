@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, check_output
 from .spec import ExportError, ScorerSpec, scorer_spec
 
 WEIGHT_MODES = ("auto", "embed", "npz")
@@ -403,7 +403,9 @@ def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> s
     return "".join(parts)
 
 
-def export_python(model, path: str | os.PathLike, *, weights: str = "auto", force: bool = False) -> list[str]:
+def export_python(
+    model, path: str | os.PathLike, *, weights: str = "auto", force: bool = False, inputs=()
+) -> list[str]:
     """Write the scorer ``path`` (.py) and, when weights go there, ``<stem>.npz``; returns the files."""
     path = os.fspath(path)
     if weights not in WEIGHT_MODES:
@@ -414,9 +416,8 @@ def export_python(model, path: str | os.PathLike, *, weights: str = "auto", forc
     use_npz = weights == "npz" or (weights == "auto" and spec.n_parameters > EMBED_MAX_PARAMETERS)
     npz_path = os.path.splitext(path)[0] + ".npz" if use_npz else None
     targets = [path] + ([npz_path] if npz_path else [])
-    existing = [p for p in targets if os.path.exists(p)]
-    if existing and not force:
-        raise ExportError(f"{', '.join(existing)} exists; pass force=True (--force) to overwrite")
+    for target in targets:
+        check_output(target, inputs=inputs, force=force, what="Python scorer")
     source = render_python(
         spec, filename=os.path.basename(path), npz_name=os.path.basename(npz_path) if npz_path else None
     )

@@ -39,6 +39,21 @@ def _head_bytes(path: str, n: int = 8) -> bytes:
     return head
 
 
+def check_import_destination(path, destination, *, force: bool = False, labels_path=None) -> str:
+    """The frame file an import of ``path`` to ``destination`` writes, after the output rules
+    (:func:`hpcdl.fsutil.check_output`): never an input, an existing file only with ``force``."""
+    from ..fsutil import OutputError, check_output, require_directory
+    from .csv import destination_path
+
+    path, destination = os.fspath(path), os.fspath(destination)
+    if destination.endswith(os.sep):
+        require_directory(destination)
+    if os.path.isfile(path) and _head_bytes(path)[:8] == HDF5_SIGNATURE:
+        raise OutputError(f"{path}: is already an hpcdl frame; there is nothing to import to {destination}")
+    dest = destination if destination == "-" else destination_path(path, destination)
+    return check_output(dest, inputs=[path, labels_path], force=force, what="frame")
+
+
 def import_file(path, destination=None, **kw) -> Frame:
     """Import by file kind: an hpcdl .h5 frame is opened, an IDX file (magic number, optionally
     gzipped) goes to :func:`import_idx` (``labels_path=`` optional), anything else is CSV text
@@ -67,6 +82,7 @@ def import_file(path, destination=None, **kw) -> Frame:
 __all__ = [
     "Frame",
     "FrameError",
+    "check_import_destination",
     "FrameWriter",
     "format_summary",
     "frame_from_numpy",

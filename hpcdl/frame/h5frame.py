@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import h5py
 import numpy as np
 
-from ..fsutil import atomic_path
+from ..fsutil import H5Output, atomic_path
 
 FORMAT = "hpcdl-frame"
 VERSION = 1
@@ -104,11 +104,16 @@ class FrameWriter:
         self.names, self.types = names, types
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
-        self._file = h5py.File(self._tmp, "w")
+        self._out: H5Output | None = None
+        self._closed = False
+        try:
+            self._out = H5Output(self._tmp)  # a full disk is an error, not a crash (fsutil.H5Output)
+        except BaseException as exc:
+            raise self._discard(exc)  # noqa: B904 - _discard chains the cause
+        self._file = self._out.file
         self._cols = self._file.create_group("columns")
         self._stats = [_RunningStats() for _ in names]
         self.nrow = 0
-        self._closed = False
         dtypes = float_dtype or ["float64"] * len(names)
         opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
         for i, (n, t) in enumerate(zip(names, types)):
@@ -143,6 +148,7 @@ class FrameWriter:
                 ds[self.nrow :] = arr
                 self._stats[i].add(arr)
         self.nrow += n
+        self._out.check()  # stop at the first failed write, not after parsing the rest of the input
 
     def close(self, domains: dict[str, Sequence[str]] | None = None) -> Frame:
         """Finish the file (sort enum domains, write stats) and move it into place."""
@@ -179,35 +185,44 @@ class FrameWriter:
             root["ncol"] = len(self.names)
             root["names"] = json.dumps(self.names)
             root["types"] = json.dumps(self.types)
-            self._file.close()
-            self._ctx.__exit__(None, None, None)
+            self._out.close()  # raises the first failed write (no space, ...)
         except BaseException as exc:
-            self.abort(exc)
-            raise
+            raise self._discard(exc)  # noqa: B904 - _discard chains the cause
         self._closed = True
+        ctx, self._ctx = self._ctx, None
+        ctx.__exit__(None, None, None)  # fsync + rename; on failure the file is removed (WriteError)
         return Frame(self.path)
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Drop the partial file (nothing appears under the final name)."""
-        if self._closed:
-            return
+        if not self._closed:
+            self._discard(exc or RuntimeError("aborted"))
+
+    def _discard(self, exc: BaseException) -> BaseException:
+        """Close and remove the temporary file after ``exc``; returns the exception to raise:
+        ``exc``, or the :class:`~hpcdl.fsutil.WriteError` (naming this frame's file) it becomes."""
         self._closed = True
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception:  # noqa: BLE001 - the first failure (exc) is the one to report
+                pass
+        ctx, self._ctx = self._ctx, None
         try:
-            self._file.close()
-        except Exception:  # noqa: BLE001 - closing a broken file must not mask the cause
-            pass
-        err = exc or RuntimeError("aborted")
-        try:
-            self._ctx.__exit__(type(err), err, None)
-        except BaseException:  # the context manager re-raises; the caller handles exc
-            pass
+            if ctx is not None:
+                ctx.__exit__(type(exc), exc, exc.__traceback__)
+        except BaseException as raised:  # atomic_path re-raises exc or its WriteError
+            return raised
+        return exc
 
     def __enter__(self) -> FrameWriter:
         return self
 
     def __exit__(self, et, ev, tb) -> None:
-        if et is not None:
-            self.abort(ev)
+        if et is not None and not self._closed:
+            err = self._discard(ev)
+            if err is not ev:
+                raise err  # a failed write, as a WriteError naming the frame file
 
 
 class Frame:

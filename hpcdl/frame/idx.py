@@ -144,11 +144,12 @@ def _find(directory: str, stems: tuple[str, ...]) -> str:
     raise FrameError(f"{directory}: no {stems[0]} or {stems[0]}.gz")
 
 
-def import_mnist_dir(directory, destination_dir=None) -> tuple[Frame, Frame]:
+def import_mnist_dir(directory, destination_dir=None, *, force: bool = False) -> tuple[Frame, Frame]:
     """Import the four MNIST-style files of ``directory`` -> (train, test) frames.
 
     Written as ``<dirname>-train.h5`` and ``<dirname>-test.h5`` in ``destination_dir``
-    (default: the frames directory, see import_csv).
+    (default: the frames directory, see import_csv). With a ``destination_dir`` an existing
+    frame there is replaced only with ``force`` (docs/outputs.md).
     """
     from .csv import default_frame_dir
 
@@ -158,6 +159,15 @@ def import_mnist_dir(directory, destination_dir=None) -> tuple[Frame, Frame]:
     files = {k: _find(directory, v) for k, v in _NAMES.items()}
     out = os.fspath(destination_dir) if destination_dir is not None else default_frame_dir()
     stem = os.path.basename(os.path.normpath(os.path.abspath(directory))) or "mnist"
-    train = import_idx(files["train_images"], files["train_labels"], os.path.join(out, f"{stem}-train.h5"))
-    test = import_idx(files["test_images"], files["test_labels"], os.path.join(out, f"{stem}-test.h5"))
+    targets = [os.path.join(out, f"{stem}-{part}.h5") for part in ("train", "test")]
+    if destination_dir is not None:
+        from ..fsutil import check_output
+
+        if out == "-":
+            check_output(out, what="frames")  # refuses: frames are not tables for standard output
+        os.makedirs(out, exist_ok=True)  # a directory output, created like a grid's
+        for target in targets:
+            check_output(target, inputs=files.values(), force=force, what="frame")
+    train = import_idx(files["train_images"], files["train_labels"], targets[0])
+    test = import_idx(files["test_images"], files["test_labels"], targets[1])
     return train, test

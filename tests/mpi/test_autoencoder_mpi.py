@@ -65,7 +65,7 @@ def test_ecg_anomalies_found_by_a_model_averaged_over_ranks(reproducible):
     assert model.run_info["ranks"] == comm.size
     sums = comm.allgather(float(np.sum(model.net.buffer.astype(np.float64))))
     assert len(set(sums)) == 1  # the same averaged model on every rank
-    errors = hpcdl.anomaly(model, test)["Reconstruction.MSE"]
+    errors = hpcdl.anomaly(model, test).column("Reconstruction.MSE")
     _assert_three_appended_rows_stand_out(errors)
     np.testing.assert_array_equal(comm.bcast(errors, root=0), errors)
     comm.Barrier()
@@ -90,7 +90,7 @@ def test_ecg_job_under_mpi_writes_the_anomaly_table():
             _assert_three_appended_rows_stand_out(errors)
             model = hpcdl.load_model(os.path.join(out, "ecg_anomaly.h5"))
             test = hpcdl.get_frame(os.path.join(out, "frames", "ecg_discord_test.h5"))
-            np.testing.assert_allclose(model.anomaly(test)["Reconstruction.MSE"], errors, rtol=1e-12)
+            np.testing.assert_allclose(model.anomaly(test).column("Reconstruction.MSE"), errors, rtol=1e-12)
             assert model.run_info["ranks"] == comm.size
         except Exception as exc:  # noqa: BLE001 - reported on every rank
             error = repr(exc)
