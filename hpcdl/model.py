@@ -75,14 +75,18 @@ def model_kind(dinfo: DataInfo) -> str:
     return "binomial" if len(dinfo.response_domain) == 2 else "multinomial"
 
 
-def as_frame(data, what: str = "frame") -> Frame:
-    """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame)."""
+def as_frame(data, what: str = "frame", comm=None) -> Frame:
+    """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame).
+
+    A path goes through the frame cache; ``comm``: the ranks calling this together (one
+    writer per shared directory), None for this process alone.
+    """
     if isinstance(data, Frame):
         return data
     if isinstance(data, (str, os.PathLike)):
-        from .frame import import_file
+        from .frame import import_source
 
-        return import_file(os.fspath(data))
+        return import_source(data, comm=comm)
     path = os.path.join(tempfile.mkdtemp(prefix="hpcdl-"), f"{what}.h5")
     return frame_from_numpy(data, path)
 
