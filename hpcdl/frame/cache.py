@@ -16,7 +16,6 @@ frame id. An error on any rank is raised on every rank with the same message.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import gzip
 import os
@@ -71,14 +70,13 @@ def import_source(path, destination=None, *, frame_dir=None, comm=None, **option
 
 # -- what kind of file ----------------------------------------------------------------
 def _head_bytes(path: str, n: int = 8) -> bytes:
-    """The first ``n`` bytes, decompressed for gzip/bz2 (b"" when that fails: the importer says why)."""
+    """The first ``n`` bytes, decompressed for gzip (b"" when that fails: the importer says why)."""
     with open(path, "rb") as fh:
         head = fh.read(n)
-    opener = gzip.open if head[:2] == b"\x1f\x8b" else bz2.open if head[:3] == b"BZh" else None
-    if opener is None:
+    if head[:2] != b"\x1f\x8b":  # IDX files come plain or gzipped
         return head
     try:
-        with opener(path, "rb") as fh:
+        with gzip.open(path, "rb") as fh:
             return fh.read(n)
     except (OSError, EOFError, zlib.error):
         return b""
