@@ -144,3 +144,13 @@ def test_corrupt_gzip_is_one_line_naming_the_file(home):
     assert r.returncode == 1 and f"{bad}: not a readable gzip file" in r.stderr and "Traceback" not in r.stderr
     assert digests([str(bad)]) == before
     assert os.listdir(home / "cache") == [] and os.listdir(home / "out" / "frames") == []
+
+
+def test_errors_about_a_jobs_data_name_its_csv(home):
+    """Not '<output_dir>/frames/allna-<hash>.h5: ...': the user never made that file."""
+    allna = write_rows(home / "allna.csv", [["1", "2", "NA"], ["3", "4", ""]])
+    job = home / "job.toml"
+    job.write_text('[job]\nname = "na"\noutput_dir = "out"\n[data]\ntraining_frame = "allna.csv"\ny = "y"\n')
+    r = hpcdl_cli(home, "train", str(job), "--quiet")
+    assert r.returncode == 1 and f"{allna}: response column 'y' is all NA" in r.stderr
+    assert "frames" not in r.stderr and "Traceback" not in r.stderr

@@ -89,7 +89,8 @@ def check_unchanged(path: str, identity: str) -> None:
         except OSError:
             now = None
         if now != stamp:
-            raise FrameError(f"{path}: {stamp[0]} changed while it was being imported; import it again")
+            what = "the file" if stamp is ident["file"] else stamp[0]
+            raise FrameError(f"{path}: {what} changed while it was being imported; import it again")
 
 
 def cache_name(path: str, identity: str) -> str:

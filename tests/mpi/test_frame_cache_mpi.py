@@ -15,7 +15,7 @@ import pytest
 
 import hpcdl
 from hpcdl import comm as comm_mod
-from hpcdl.frame import FrameError, FrameWriter, import_source
+from hpcdl.frame import FrameError, import_source
 from hpcdl.frame.cache import PROBE_PREFIX, writer_plan
 
 
@@ -56,19 +56,6 @@ def _source(comm, base: str, nrow: int = 50) -> tuple[str, np.ndarray]:
             fh.write("id,v\n" + "".join(f"{k},{v}\n" for k, v in enumerate(values)))
     comm.barrier()
     return path, values
-
-
-@pytest.fixture
-def frame_writes(monkeypatch):
-    seen = []
-    real = FrameWriter.__init__
-
-    def counting(self, path, *a, **kw):
-        seen.append(os.fspath(path))
-        real(self, path, *a, **kw)
-
-    monkeypatch.setattr(FrameWriter, "__init__", counting)
-    return seen
 
 
 @pytest.mark.mpi(min_size=2)
