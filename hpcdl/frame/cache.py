@@ -123,7 +123,7 @@ def _agree(comm, work: Callable[[], T]) -> T:
         result = work()
     except Exception as exc:  # noqa: BLE001 - re-raised below, on this rank and on all others
         error = exc
-    messages = comm.allgather(None if error is None else str(error))
+    messages = comm.allgather(None if error is None else str(error) or type(error).__name__)
     failed = [(rank, msg) for rank, msg in enumerate(messages) if msg is not None]
     if failed:
         first_rank, message = failed[0]

@@ -498,7 +498,7 @@ def _normalise_col_types(path: str, names: list[str], col_types) -> dict[int, st
 
 
 # -- the importer --------------------------------------------------------------------
-class _NotUtf8(Exception):
+class _NotUtf8(FrameError):
     """Pass 1 met bytes that are not UTF-8 beyond the sample: start again with the fallback encoding."""
 
 
@@ -590,7 +590,7 @@ class _Setup:
         if "straddling" in msg or "straddles" in msg:
             return _fail(self.path, f"a row is longer than chunk_bytes={self.chunk_bytes}; raise chunk_bytes")
         if ("UTF8" in msg or "utf8" in msg.lower()) and self.encoding == "utf-8":
-            return _NotUtf8()
+            return _NotUtf8(f"{self.path}: not UTF-8 text")
         return _unreadable(self.path, exc)
 
 

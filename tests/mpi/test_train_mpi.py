@@ -364,10 +364,12 @@ def test_only_rank_0_writes_files(monkeypatch):
             path = os.path.abspath(os.fspath(path))
         except TypeError:
             return False
-        # every rank leaves a probe in the frame cache (and may create that directory) to learn
-        # which ranks share it (hpcdl/frame/cache.py); nothing else
-        probe = os.path.basename(path).startswith(PROBE_PREFIX) or path == os.path.join(out, "frames")
-        return path.startswith(base) and not probe
+        return path.startswith(base) and not os.path.basename(path).startswith(PROBE_PREFIX)
+
+    def probing(op, path):
+        """Every rank leaves a probe in the frame cache, creating that directory if need be, to learn
+        which ranks share it (hpcdl/frame/cache.py); nothing else."""
+        return op in ("makedirs", "mkdir") and os.path.abspath(path) in (out, os.path.join(out, "frames"))
 
     if comm.rank != 0:  # record every attempt of this rank to create or change anything under base
         real_os_open, real_open, real_h5 = os.open, builtins.open, h5py.File
@@ -396,7 +398,9 @@ def test_only_rank_0_writes_files(monkeypatch):
             monkeypatch.setattr(
                 os,
                 name,
-                lambda p, *a, _r=real, _n=name, **k: (writes.append((_n, p)) if mine(p) else None) or _r(p, *a, **k),
+                lambda p, *a, _r=real, _n=name, **k: (
+                    (writes.append((_n, p)) if mine(p) and not probing(_n, p) else None) or _r(p, *a, **k)
+                ),
             )
     job = Job(
         path=os.path.join(base, "w.toml"),
