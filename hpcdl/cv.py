@@ -78,7 +78,7 @@ def stratified_folds(y_codes: np.ndarray, nfolds: int, seed: int) -> np.ndarray:
 def fold_column_folds(frame, column: str) -> tuple[np.ndarray, list]:
     """Folds from a user column: each distinct value is one fold (sorted); NA is an error."""
     if column not in frame.names:
-        raise CrossValidationError(f"{frame.path}: fold_column {column!r} not found (columns: {frame.names})")
+        raise CrossValidationError(f"{frame.display_name}: fold_column {column!r} not found (columns: {frame.names})")
     values = frame.column(column)
     if frame.type(column) == "enum":
         bad = np.flatnonzero(values < 0)
@@ -88,13 +88,13 @@ def fold_column_folds(frame, column: str) -> tuple[np.ndarray, list]:
         labels = None
     if bad.size:
         raise CrossValidationError(
-            f"{frame.path}: fold_column {column!r} is missing (NA) in row {int(bad[0]) + 1}"
+            f"{frame.display_name}: fold_column {column!r} is missing (NA) in row {int(bad[0]) + 1}"
             f" ({bad.size} row(s) in all); every row needs a fold"
         )
     levels, folds = np.unique(values, return_inverse=True)
     if len(levels) < 2:
         raise CrossValidationError(
-            f"{frame.path}: fold_column {column!r} has {len(levels)} distinct value(s); "
+            f"{frame.display_name}: fold_column {column!r} has {len(levels)} distinct value(s); "
             "cross-validation needs at least 2 folds"
         )
     names = [labels[int(v)] for v in levels] if labels is not None else levels.tolist()
@@ -231,7 +231,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         hold_rows = np.flatnonzero(folds == k)
         if hold_rows.size == 0 or train_rows.size == 0:
             raise CrossValidationError(
-                f"{frame.path}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
+                f"{frame.display_name}: fold {k + 1} of {n_folds} has {hold_rows.size} holdout and "
                 f"{train_rows.size} training rows; use fewer folds"
             )
         p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)

@@ -359,3 +359,23 @@ def _remove_file(pid: int, path: str) -> None:
 def delete_with(owner: object, path: str) -> None:
     """Remove ``path`` when ``owner`` (the object that reads it) is garbage-collected (or at exit)."""
     weakref.finalize(owner, _remove_file, os.getpid(), path)
+
+
+def publish_unless_exists(tmp: str, path: str) -> bool:
+    """Give the finished file ``tmp`` the name ``path`` unless a file of that name exists.
+
+    Atomic (a hard link), so two processes publishing the same file at once cannot
+    replace each other's: True if ``tmp`` is now ``path`` (``tmp`` is removed); False if
+    ``path`` existed (``tmp`` is left to the caller). Where hard links are not supported
+    the file is renamed over ``path`` (the last writer wins).
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # e.g. EPERM/ENOTSUP on file systems without hard links
+        os.replace(tmp, path)
+        return True
+    os.remove(tmp)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)) or ".")
+    return True

@@ -654,8 +654,10 @@ def grid(
     data = {
         "x": x,
         "y": y,
-        "training_frame": as_frame(training_frame, "training_frame"),
-        "validation_frame": as_frame(validation_frame, "validation_frame") if validation_frame is not None else None,
+        "training_frame": as_frame(training_frame, "training_frame", world),
+        "validation_frame": as_frame(validation_frame, "validation_frame", world)
+        if validation_frame is not None
+        else None,
     }
 
     group_index = world.rank * parallelism // world.size  # contiguous blocks of ranks
@@ -829,7 +831,7 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
                     format_metrics(
                         test_metrics,
                         g[0].kind,
-                        f"Best model {g[0].model_id} on the test frame {test_frame.path}",
+                        f"Best model {g[0].model_id} on the test frame {test_frame.display_name}",
                         domain=g[0].dinfo.response_domain,
                     )
                 )

@@ -50,7 +50,7 @@ def _kind(frame_type: str) -> str:
 def check_data_compatible(model: Model, frame: Frame, what: str = "training frame") -> None:
     """The frame must have the model's columns with the same kinds and categorical domains (H2O's rule)."""
     dinfo = model.dinfo
-    where = f"{what} {frame.path}"
+    where = f"{what} {frame.display_name}"
     needed = list(dinfo.predictors) + ([dinfo.response] if dinfo.response else [])
     missing = [c for c in needed if c not in frame.names]
     if missing:

@@ -75,24 +75,27 @@ def model_kind(dinfo: DataInfo) -> str:
     return "binomial" if len(dinfo.response_domain) == 2 else "multinomial"
 
 
-def as_frame(data, what: str = "frame") -> Frame:
-    """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame)."""
+def as_frame(data, what: str = "frame", comm=None) -> Frame:
+    """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame).
+
+    A path goes through the frame cache; ``comm``: the ranks calling this together (one
+    writer per shared directory), None for this process alone.
+    """
     if isinstance(data, Frame):
         return data
     if isinstance(data, (str, os.PathLike)):
-        from .frame import import_file
+        from .frame import import_source
 
-        return import_file(os.fspath(data))
+        return import_source(data, comm=comm)
     return result_frame(data, None, stem=what)
 
 
 def input_paths(data, frame: Frame | None = None) -> list[str]:
     """The files a scoring call reads (the path the user gave, the frame file): an output may not be one."""
     paths = [os.fspath(data)] if isinstance(data, (str, os.PathLike)) else []
-    if isinstance(data, Frame):
-        paths.append(data.path)
-    if frame is not None:
-        paths.append(frame.path)
+    for f in (data if isinstance(data, Frame) else None, frame):
+        if f is not None:
+            paths.extend(p for p in (f.path, f.source) if p)  # the frame file and the CSV it came from
     return paths
 
 

@@ -246,7 +246,7 @@ class DataInfo:
         """Fit on a frame from the statistics the frame stored at import (no pass over the data,
         except reading the response for ``classification=True`` on a numeric response and the
         columns with NAs for the Skip-mode row check)."""
-        where = frame.path
+        where = frame.display_name
         names = list(frame.names)
         if missing_values_handling not in MISSING_VALUES_HANDLING:
             raise PrepError(
@@ -354,7 +354,7 @@ class DataInfo:
 
     @staticmethod
     def _fit_response(info: dict, frame, y: str, ytype: str, classification) -> None:
-        where = frame.path
+        where = frame.display_name
         st = frame.stats[y]
         if frame.nrow == 0 or int(st.get("na_count", 0)) >= frame.nrow:
             raise PrepError(f"{where}: response column {y!r} is all NA")
@@ -407,7 +407,7 @@ class DataInfo:
             if ok.any():
                 return
         raise PrepError(
-            f"{frame.path}: missing_values_handling='Skip' leaves no training rows: every row has an "
+            f"{frame.display_name}: missing_values_handling='Skip' leaves no training rows: every row has an "
             f"NA in one of {cols}; use MeanImputation or drop those columns"
         )
 
@@ -418,7 +418,7 @@ class DataInfo:
         Columns are read in groups (about ``READ_GROUP_VALUES`` values at a time), so only the
         output matrix is ever held whole.
         """
-        where = frame.path
+        where = frame.display_name
         missing = [c for c in self.predictors if c not in frame.names]
         if missing:
             raise PrepError(f"{where}: column(s) {missing} used by the model are missing from this frame")

@@ -18,39 +18,11 @@ def _say(text: str, comm, as_json: bool = False) -> None:
 
 
 def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
-    """Rank 0 imports a CSV/IDX file into ``frames_dir`` (reused while fresh); every rank opens the frame."""
-    from .frame import Frame, get_frame, import_file
+    """The frame of a job's data file: an .h5 frame as it is, a CSV/IDX file imported into the
+    frame cache ``frames_dir`` (one writer per directory, reused while the file is unchanged)."""
+    from .frame import import_source
 
-    error = None
-    target = None
-    if comm.rank == 0:
-        try:
-            if path.endswith(".h5"):
-                target = path
-                if not os.path.exists(path):
-                    raise FileNotFoundError(
-                        f"{path}: no such frame file; create it with `hpcdl import FILE --out {path}`"
-                        " or, for MNIST-style IDX files (e.g. apt-get install dataset-fashion-mnist), "
-                        f"`hpcdl import --mnist-dir /usr/share/datasets/fashion-mnist --out {os.path.dirname(path)}`"
-                    )
-            else:
-                base = os.path.basename(path)
-                for ext in (".gz", ".csv", ".tsv", ".txt"):
-                    if base.endswith(ext):
-                        base = base[: -len(ext)]
-                target = os.path.join(frames_dir, base + ".h5")
-                if not os.path.exists(path):
-                    raise FileNotFoundError(f"{path}: no such file")
-                fresh = os.path.exists(target) and os.path.getmtime(target) >= os.path.getmtime(path)
-                if not fresh or import_kw.get("col_types"):  # forced types may differ from the cached frame
-                    import_file(path, destination=target, **{k: v for k, v in import_kw.items() if v is not None})
-            get_frame(target)
-        except Exception as exc:  # noqa: BLE001 - reported on every rank below
-            error = f"{exc}"
-    error, target = comm.bcast((error, target))
-    if error:
-        raise ValueError(error)
-    return Frame(target)
+    return import_source(path, frame_dir=frames_dir, comm=comm, **{k: v for k, v in import_kw.items() if v is not None})
 
 
 def progress_printer(total_epochs: float, t0: float):

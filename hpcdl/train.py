@@ -347,7 +347,7 @@ class Trainer:
             rows = rows[wanted[start + rows]]
         if rows.size == 0 and (replicated or comm.size == 1):
             raise TrainingError(
-                f"{frame.path}: no usable training rows (all rows have a missing response"
+                f"{frame.display_name}: no usable training rows (all rows have a missing response"
                 f"{' or a missing predictor (missing_values_handling=Skip)' if eff['missing_values_handling'] == 'Skip' else ''})"
             )
         T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
@@ -413,7 +413,7 @@ class Trainer:
         local_counts = comm.allgather(int(rows.size))
         n_rows = local_counts[0] if replicated else sum(local_counts)
         if n_rows == 0:
-            raise TrainingError(f"{self.training_frame.path}: no usable training rows")
+            raise TrainingError(f"{self.training_frame.display_name}: no usable training rows")
 
         # Calibrate: seconds per row on a throw-away copy (also compiles the kernels).
         seconds_per_row, allreduce_seconds = 1e-4, 0.0
@@ -844,8 +844,9 @@ def deeplearning(
 
     reject_grid_values(params)  # lists of values belong to hpcdl.grid
     p = DeepLearningParameters(**params)
-    train_frame = as_frame(training_frame, "training_frame")
-    valid_frame = as_frame(validation_frame, "validation_frame") if validation_frame is not None else None
+    frame_comm = comm or comm_mod.world()  # a path is imported once per shared directory
+    train_frame = as_frame(training_frame, "training_frame", frame_comm)
+    valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
     checkpoint_model = None
     if checkpoint is not None:
         from .lifecycle import prepare_checkpoint

@@ -6,11 +6,12 @@ import gzip
 import math
 import os
 import random
+import re
 
 import numpy as np
 import pytest
 
-from hpcdl.frame import FrameError, FrameWriter, get_frame, import_csv, import_file
+from hpcdl.frame import FrameError, FrameImportWarning, FrameWriter, get_frame, import_csv, import_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEATHER = os.path.join(HERE, os.pardir, "hpcdl", "datasets", "weather.csv")
@@ -111,15 +112,23 @@ def test_na_spellings(tmp_path):
     assert decoded(h)["x"] == [-999.0, 2.0, 3.0, None]
 
 
-def test_mixed_column_becomes_enum_and_int_vs_real(tmp_path):
-    text = "m,i,r,big\n1,1,1,1e3\n2,-2,2.5,2E3\nabc,3,3,3.0\n10,,4,4\n"
-    f = import_csv(write(tmp_path, "m.csv", text), tmp_path / "m.h5")
-    assert f.types == ["enum", "int", "real", "int"]
-    assert f.domains["m"] == ["1", "10", "2", "abc"]  # sorted strings, like H2O
+def test_mixed_column_types_and_int_vs_real(tmp_path):
+    # m: 3 numbers and 1 text -> numeric (H2O-3's majority), "abc" read as NA with a warning;
+    # e: 3 texts and 2 numbers -> enum, the numbers kept as levels
+    text = "m,i,r,big,e\n1,1,1,1e3,a\n2,-2,2.5,2E3,1\nabc,3,3,3.0,b\n10,,4,4,2\n11,5,5,5,a\n"
+    with pytest.warns(FrameImportWarning) as w:
+        f = import_csv(write(tmp_path, "m.csv", text), tmp_path / "m.h5")
+    assert f.types == ["int", "int", "real", "int", "enum"]
+    assert f.domains["e"] == ["1", "2", "a", "b"]  # sorted strings, like H2O
     d = decoded(f)
-    assert d["m"] == ["1", "2", "abc", "10"]
-    assert d["i"] == [1.0, -2.0, 3.0, None]
-    assert d["big"] == [1000.0, 2000.0, 3.0, 4.0]
+    assert d["m"] == [1.0, 2.0, None, 10.0, 11.0]
+    assert d["e"] == ["a", "1", "b", "2", "a"]
+    assert d["i"] == [1.0, -2.0, 3.0, None, 5.0]
+    assert d["big"] == [1000.0, 2000.0, 3.0, 4.0, 5.0]
+    assert [str(x.message) for x in w] == [
+        f"{tmp_path / 'm.csv'}: 1 value(s) that do not fit their column's type read as NA; "
+        "column 'm' (int): 1, first at line 4: 'abc'"
+    ]
 
 
 def test_time_column(tmp_path):
@@ -137,11 +146,18 @@ def test_time_column(tmp_path):
         dt.datetime(2000, 1, 2, 3, 4, tzinfo=utc),
     ]
     assert decoded(f)["t"] == [None if w is None else w.timestamp() * 1000.0 for w in want]
-    # an impossible date makes the column an enum; forcing time turns it into NA
+    # an impossible date is text: as many texts as dates make an enum; forcing time turns it into NA
     p = write(tmp_path, "t2.csv", "t\n2007-13-01\n2007-11-06\n")
     assert import_csv(p, tmp_path / "t2.h5", header=True).types == ["enum"]
-    g = import_csv(p, tmp_path / "t3.h5", header=True, col_types={"t": "time"})
-    assert decoded(g)["t"] == [None, dt.datetime(2007, 11, 6, tzinfo=utc).timestamp() * 1000.0]
+    with pytest.warns(FrameImportWarning, match="column 't' \\(time\\): 1, first at line 2: '2007-13-01'"):
+        g = import_csv(p, tmp_path / "t3.h5", header=True, col_types={"t": "time"})
+    nov6 = dt.datetime(2007, 11, 6, tzinfo=utc).timestamp() * 1000.0
+    assert decoded(g)["t"] == [None, nov6]
+    # more dates than texts: a time column, the text read as NA
+    p = write(tmp_path, "t4.csv", "t\n2007-11-06\nsoon\n2007-11-06\n")
+    with pytest.warns(FrameImportWarning, match="column 't' \\(time\\): 1, first at line 3: 'soon'"):
+        h = import_csv(p, tmp_path / "t4.h5", header=True)
+    assert h.types == ["time"] and decoded(h)["t"] == [nov6, None, nov6]
 
 
 def test_header_detection(tmp_path):
@@ -153,8 +169,10 @@ def test_header_detection(tmp_path):
     # strings over numbers -> header
     hdr = write(tmp_path, "h.csv", "x,label\n1,a\n2,b\n")
     assert import_csv(hdr, tmp_path / "h.h5").names == ["x", "label"]
-    h2 = import_csv(hdr, tmp_path / "h2.h5", header=False)
-    assert h2.names == ["C1", "C2"] and h2.types == ["enum", "enum"] and h2.nrow == 3
+    with pytest.warns(FrameImportWarning, match="column 'C1' \\(int\\): 1, first at line 1: 'x'"):
+        h2 = import_csv(hdr, tmp_path / "h2.h5", header=False)
+    assert h2.names == ["C1", "C2"] and h2.types == ["int", "enum"] and h2.nrow == 3
+    assert decoded(h2)["C1"] == [None, 1.0, 2.0]
     # all strings: header if its values never occur below
     assert import_csv(write(tmp_path, "s.csv", "color,size\nred,big\nblue,small\n"), tmp_path / "s.h5").names == [
         "color",
@@ -251,13 +269,18 @@ def test_weather(tmp_path):
 
 def test_col_types_forcing(tmp_path):
     p = write(tmp_path, "c.csv", "a,b,c\n1,2.5,x\n0,3.5,7\n1,oops,9\n")
-    f = import_csv(p, tmp_path / "c.h5", col_types={"a": "enum", "b": "numeric", "c": "factor"})
+    with pytest.warns(FrameImportWarning, match="column 'b' \\(real\\): 1, first at line 4: 'oops'"):
+        f = import_csv(p, tmp_path / "c.h5", col_types={"a": "enum", "b": "numeric", "c": "factor"})
     assert f.types == ["enum", "real", "enum"]
     d = decoded(f)
     assert d["a"] == ["1", "0", "1"] and f.domains["a"] == ["0", "1"]
     assert d["b"] == [2.5, 3.5, None]  # an unparsable value in a forced numeric column is NA
-    g = import_csv(p, tmp_path / "c2.h5", col_types=["int", None, "string"])
-    assert g.types == ["int", "enum", "enum"]
+    with pytest.warns(FrameImportWarning):
+        g = import_csv(p, tmp_path / "c2.h5", col_types=["int", None, "string"])
+    assert g.types == ["int", "real", "enum"]
+    with pytest.warns(FrameImportWarning, match="column 'c' \\(int\\): 1, first at line 2: 'x'"):
+        h = import_csv(p, tmp_path / "c2b.h5", col_types={"b": "enum"})
+    assert h.types == ["int", "enum", "int"] and decoded(h)["b"] == ["2.5", "3.5", "oops"]
     h = import_csv(write(tmp_path, "c3.csv", "a\n1.5\n2\n"), tmp_path / "c3.h5", col_types={"a": "int"})
     assert h.types == ["real"]  # forced numeric that is not integral stays real
     with pytest.raises(FrameError, match="no column 'zz'"):
@@ -278,7 +301,8 @@ def test_all_na_column_is_kept(tmp_path):
 def test_default_destination(tmp_path, monkeypatch):
     monkeypatch.setenv("HPCDL_FRAME_DIR", str(tmp_path / "frames"))
     f = import_csv(write(tmp_path, "data.csv.gz", "a\n1\n2\n", gz=True))
-    assert f.path == str(tmp_path / "frames" / "data.h5")
+    assert os.path.dirname(f.path) == str(tmp_path / "frames")
+    assert re.fullmatch(r"data-[0-9a-f]{16}\.h5", os.path.basename(f.path))  # the cache: tests/test_frame_cache.py
     # a directory as destination
     g = import_csv(str(tmp_path / "data.csv.gz"), tmp_path)
     assert g.path == str(tmp_path / "data.h5")
@@ -381,15 +405,14 @@ def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
     assert get_frame(str(dest)).nrow == first.nrow == 2000
 
 
-def test_encoding_and_quote_errors_name_line_and_column(tmp_path):
-    latin = os.path.join(DATA, "latin1.csv")
-    with pytest.raises(FrameError) as e:
-        import_csv(latin, tmp_path / "l.h5")
-    assert str(e.value).startswith(f"{latin}: line 3: column 'city': not UTF-8 text")
+def test_quote_errors_name_line_and_column(tmp_path):
     unbalanced = os.path.join(DATA, "unbalanced_quote.csv")
     with pytest.raises(FrameError) as e:
         import_csv(unbalanced, tmp_path / "u.h5")
-    assert str(e.value).startswith(f"{unbalanced}: line 4: column 'comment': quoted field runs past")
+    assert str(e.value) == (
+        f"{unbalanced}: line 4: column 'comment': quoted field runs past the end of the line and leaves 2 fields, "
+        "expected 3 (unbalanced quote?)"
+    )
     long_row = write(tmp_path, "long.csv", "a,b\n1," + "x" * 5000 + "\n2,y\n")
     with pytest.raises(FrameError, match="row is longer than chunk_bytes=1024"):
         import_csv(long_row, tmp_path / "x.h5", chunk_bytes=1024)
@@ -403,3 +426,154 @@ def test_leading_blank_lines(tmp_path):
     p = write(tmp_path, "lead2.csv", "\n\na,b\n1,2\n\n3\n")
     with pytest.raises(FrameError, match=r"lead2\.csv: line 6: expected 2 fields, found 1"):
         import_csv(p, tmp_path / "lead2.h5")
+
+
+# -- what H2O-3 imports: Latin-1 text, multi-line fields, stray tokens, corrupt archives --------
+def _import_warnings(make):
+    """(result, messages of the FrameImportWarnings it raised)."""
+    with pytest.warns() as record:
+        result = make()
+    return result, [str(w.message) for w in record if issubclass(w.category, FrameImportWarning)]
+
+
+def test_latin1_and_windows_1252_text(tmp_path):
+    latin = os.path.join(DATA, "latin1.csv")  # "Montr\xe9al" on line 3
+    f, msgs = _import_warnings(lambda: import_csv(latin, tmp_path / "l.h5"))
+    assert msgs == [f"{latin}: not UTF-8 text (first at line 3); read as Windows-1252/Latin-1"]
+    assert decoded(f) == {"id": [1.0, 2.0], "city": ["Paris", "Montréal"], "pop": [2.1, 1.7]}
+    # cp1252's printable 0x80-0x9F (euro, curly quotes) and the bytes it leaves undefined (0x81)
+    raw = b"name,v\n" + "M\xfcller,1\n".encode("latin-1") + b"\x80 \x93q\x94 \x81,2\n"
+    p = tmp_path / "w.csv.gz"
+    p.write_bytes(gzip.compress(raw))
+    g, msgs = _import_warnings(lambda: import_csv(str(p), tmp_path / "w.h5"))
+    assert decoded(g)["name"] == ["Müller", "€ “q” \x81"] and len(msgs) == 1 and "first at line 2" in msgs[0]
+
+
+def test_non_utf8_beyond_the_sample_restarts_with_windows_1252(tmp_path, monkeypatch):
+    import hpcdl.frame.csv as csvmod
+
+    monkeypatch.setattr(csvmod, "SAMPLE_BYTES", 64)  # the sample is valid UTF-8, line 40 is not
+    rows = [f"{k},Zürich" for k in range(38)] + ["38,G\xe4vle"]
+    p = tmp_path / "late.csv"
+    p.write_bytes(("id,city\n" + "\n".join(rows[:38]) + "\n").encode() + (rows[38] + "\n").encode("latin-1"))
+    f, msgs = _import_warnings(lambda: import_csv(str(p), tmp_path / "late.h5", chunk_bytes=1024))
+    assert msgs == [f"{p}: not UTF-8 text (first at line 40); read as Windows-1252/Latin-1"]
+    # UTF-8 bytes read as Windows-1252 are two characters each: the honest price of a mixed file
+    assert decoded(f)["city"][-1] == "Gävle" and f.nrow == 39
+
+
+def test_quoted_fields_spanning_lines(tmp_path):
+    rows = [["id", "note", "x"]]
+    for k in range(400):
+        note = ["plain", "two\nlines", 'say "hi"\nthen, bye', "crlf\r\ninside", "x" * (k % 50)][k % 5]
+        rows.append([str(k), note, f"{k / 4}"])
+    p = tmp_path / "multi.csv"
+    with open(p, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    with open(p, newline="") as fh:
+        want = [r for r in csv.reader(fh)][1:]
+    for chunk in (64 << 20, 1024):  # one block, and many blocks (a record may straddle a block boundary)
+        f = import_csv(str(p), tmp_path / f"m{chunk}.h5", chunk_bytes=chunk)
+        assert f.types == ["int", "enum", "real"] and f.nrow == 400
+        d = decoded(f)
+        assert d["note"] == [r[1].strip() for r in want] and d["x"] == [float(r[2]) for r in want]
+    # after multi-line records, messages give physical lines: record k starts on line 2 + k + (multi-line before)
+    text = 'a,b\n1,"x\ny"\n2,"p\nq\nr"\n3,z\n4\n'
+    with pytest.raises(FrameError, match=r"ragged\.csv: line 8: expected 2 fields, found 1$"):
+        import_csv(write(tmp_path, "ragged.csv", text), tmp_path / "r.h5")
+    text = 'a,b\n1,"x\ny"\n2,"p\nq\nr"\n3,z\nn/a,w\n5,v\n'
+    _, msgs = _import_warnings(lambda: import_csv(write(tmp_path, "stray.csv", text), tmp_path / "s.h5"))
+    assert msgs == [
+        f"{tmp_path / 'stray.csv'}: 1 value(s) that do not fit their column's type read as NA; "
+        "column 'a' (int): 1, first at line 8: 'n/a'"
+    ]
+    # a header field spanning lines
+    h = import_csv(write(tmp_path, "h.csv", '"long\nname",b\n1,2\n'), tmp_path / "h.h5")
+    assert h.names == ["long\nname", "b"] and decoded(h)["b"] == [2.0]
+
+
+def _reference_type(tokens):
+    """The documented majority rule, computed from the tokens' known kinds."""
+    kinds = [k for k, _ in tokens if k != "na"]
+    n, t, s = kinds.count("num"), kinds.count("time"), kinds.count("text")
+    if not kinds:
+        return "real"
+    if n >= t and n >= s:
+        nums = [float(v) for k, v in tokens if k == "num"]
+        return "int" if all(x == int(x) for x in nums) else "real"
+    return "time" if t > s else "enum"
+
+
+@pytest.mark.filterwarnings("ignore::hpcdl.frame.FrameImportWarning")
+def test_type_guess_majority_against_a_reference(tmp_path):
+    rng = random.Random(5)
+    pools = {
+        "num": ["0", "12", "-3", "1e3", "2.5", "+7", ".5"],
+        "text": ["abc", "n/a", "x1", "-", "unknown"],
+        "time": ["2001-02-03", "2020-12-31 10:00"],
+        "na": ["", "NA", "?"],
+    }
+    for trial in range(40):
+        ncol, nrow = 6, rng.randint(1, 30)
+        weights = [[rng.random() ** 2 for _ in pools] for _ in range(ncol)]
+        cols = [[(k := rng.choices(list(pools), w)[0], rng.choice(pools[k])) for _ in range(nrow)] for w in weights]
+        text = ",".join(f"c{j}" for j in range(ncol)) + "\n"
+        text += "".join(",".join(cols[j][i][1] for j in range(ncol)) + "\n" for i in range(nrow))
+        p = write(tmp_path, f"t{trial}.csv", text)
+        f = import_csv(p, tmp_path / f"t{trial}.h5", header=True, col_types=None)
+        d = decoded(f)
+        for j in range(ncol):
+            want = _reference_type(cols[j])
+            assert f.types[j] == want, (trial, j, cols[j])
+            if want in ("int", "real"):  # values that are not numbers are NA
+                assert d[f"c{j}"] == [float(v) if k == "num" else None for k, v in cols[j]]
+            if want == "enum":  # every value is kept as a level
+                assert d[f"c{j}"] == [None if k == "na" else v for k, v in cols[j]]
+
+
+def test_prostate_with_a_stray_token_stays_numeric(tmp_path):
+    """H2O-3 reads `n/a` in one row of PSA as NA in a real column (checked: type real, 1 NA)."""
+    clean = os.path.join(HERE, os.pardir, "hpcdl", "datasets", "prostate.csv")
+    with open(clean) as fh:
+        lines = fh.read().splitlines()
+    cells = lines[5].split(",")
+    cells[6] = "n/a"
+    lines[5] = ",".join(cells)
+    p = write(tmp_path, "prostate_na.csv", "\n".join(lines) + "\n")
+    ref = import_csv(clean, tmp_path / "clean.h5")
+    f, msgs = _import_warnings(lambda: import_csv(p, tmp_path / "na.h5"))
+    assert f.types == ref.types and f.types[6] == "real" and f.stats["PSA"]["na_count"] == 1
+    want = ref.column("PSA").copy()
+    want[4] = np.nan
+    np.testing.assert_array_equal(f.column("PSA"), want)
+    assert msgs == [
+        f"{p}: 1 value(s) that do not fit their column's type read as NA; column 'PSA' (real): 1, first at line 6: 'n/a'"
+    ]
+
+
+def _random_rows(n: int) -> bytes:
+    rng = random.Random(3)
+    return b"a,b\n" + "".join(f"{rng.random()},{rng.randint(0, 10**9)}\n" for _ in range(n)).encode()
+
+
+@pytest.mark.parametrize(
+    "name,make",
+    [
+        ("garbage.csv.gz", lambda: gzip.compress(b"")[:10] + bytes(range(256)) * 4),
+        ("truncated.csv.gz", lambda: gzip.compress(_random_rows(5000))[:20000]),
+        # the first MiB (the parse-setup sample) reads fine, the stream breaks later
+        ("late_garbage.csv.gz", lambda: gzip.compress(_random_rows(80000))[:-4000] + bytes(range(256)) * 16),
+        ("garbage.csv.bz2", lambda: b"BZh9" + bytes(range(256)) * 4),
+        ("truncated.csv.bz2", lambda: __import__("bz2").compress(_random_rows(5000))[:20000]),
+    ],
+)
+def test_corrupt_compressed_files_are_one_line_errors(tmp_path, name, make):
+    p = tmp_path / name
+    p.write_bytes(make())
+    for call in (lambda: import_file(str(p), str(tmp_path / "o.h5")), lambda: import_csv(str(p), tmp_path / "o.h5")):
+        with pytest.raises(FrameError) as e:
+            call()
+        kind = "gzip" if name.endswith(".gz") else "bz2"
+        msg = str(e.value)
+        assert msg.startswith(f"{p}: not a readable {kind} file (corrupt or truncated): ") and "\n" not in msg
+    assert sorted(os.listdir(tmp_path)) == [name]  # nothing written, no temporary file left

@@ -63,7 +63,8 @@ def test_label_domain_sorted_as_strings(tmp_path):
     assert [dom[c] for c in f.column("label")] == [str(k) for k in range(12)]
 
 
-def test_bad_idx_files(tmp_path):
+def test_bad_idx_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPCDL_FRAME_DIR", str(tmp_path / "cache"))
     images = np.zeros((5, 2, 2), dtype=np.uint8)
     good = idx_bytes(images)
     bad_magic = write(tmp_path / "magic", b"\x00\x01" + good[2:])
@@ -75,6 +76,14 @@ def test_bad_idx_files(tmp_path):
     trunc_gz = write(tmp_path / "trunc.gz", gzip.compress(good)[:-12])
     with pytest.raises(FrameError, match="trunc.gz: truncated"):
         import_idx(trunc_gz, destination=tmp_path / "x.h5")
+    # a valid gzip start (the IDX header inflates fine), then garbage: one line, no zlib traceback
+    images = np.random.default_rng(0).integers(0, 256, size=(400, 28, 28), dtype=np.uint8)
+    broken = gzip.compress(idx_bytes(images))
+    broken_gz = write(tmp_path / "broken.gz", broken[:2000] + bytes(range(256)) * 40)
+    for call in (lambda: import_idx(broken_gz, destination=tmp_path / "x.h5"), lambda: import_file(broken_gz)):
+        with pytest.raises(FrameError, match=f"^{broken_gz}: truncated or corrupt file") as e:
+            call()
+        assert "\n" not in str(e.value)
     ip = write(tmp_path / "ok", good)
     lp = write(tmp_path / "lab", idx_bytes(np.zeros(4, dtype=np.uint8)))
     with pytest.raises(FrameError, match="4 labels for 5 images"):

@@ -3,7 +3,9 @@
 Layout (documented for other tools in ``docs/frame-format.md``)::
 
     /                      attrs: format="hpcdl-frame", version=1, nrow, ncol,
-                                  names (JSON list), types (JSON list)
+                                  names (JSON list), types (JSON list),
+                                  frame_id (a uuid, new for every file written),
+                                  source, source_identity (imported files only)
     /columns/0, /1, ...    one 1-D dataset per column, in frame order
         real, int, time:   float64 (float32 allowed), NA = NaN
         enum:              int32 codes, NA = -1; attr domain (sorted level strings)
@@ -16,9 +18,13 @@ Reading a contiguous row range touches only the HDF5 chunks of that range.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import sys
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
@@ -30,10 +36,24 @@ VERSION = 1
 TYPES = ("real", "int", "enum", "time")
 NUMERIC_TYPES = ("real", "int", "time")
 CHUNK_ROWS = 65536
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class FrameError(ValueError):
     """A frame file or its input is unusable; the message names file, row and column."""
+
+
+class FrameImportWarning(UserWarning):
+    """Data an import read in a way the user should know (a fallback encoding, values read as NA)."""
+
+
+def warn_import(message: str) -> None:
+    """A FrameImportWarning attributed to the first caller outside hpcdl (the user's line)."""
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    level, caller = 2, sys._getframe(1)
+    while caller is not None and caller.f_code.co_filename.startswith(package_dir):
+        caller, level = caller.f_back, level + 1
+    warnings.warn(message, FrameImportWarning, stacklevel=level)
 
 
 def _is_enum(t: str) -> bool:
@@ -91,6 +111,8 @@ class FrameWriter:
         types: Sequence[str],
         float_dtype: Sequence[str] | None = None,
         compression: str | None = "gzip",
+        attrs: Mapping[str, str] | None = None,
+        display_name: str | None = None,
     ) -> None:
         names = [str(n) for n in names]
         types = list(types)
@@ -102,6 +124,8 @@ class FrameWriter:
                 raise FrameError(f"{path}: column {n!r}: unknown type {t!r} (expected one of {TYPES})")
         self.path = os.fspath(path)
         self.names, self.types = names, types
+        self.attrs = dict(attrs or {})  # extra root attributes (an imported frame's source)
+        self.display_name = display_name
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._out: H5Output | None = None
@@ -185,13 +209,16 @@ class FrameWriter:
             root["ncol"] = len(self.names)
             root["names"] = json.dumps(self.names)
             root["types"] = json.dumps(self.types)
+            frame_id = root["frame_id"] = uuid.uuid4().hex  # readers check it on every open (Frame._open)
+            for key, value in self.attrs.items():
+                root[key] = value
             self._out.close()  # raises the first failed write (no space, ...)
         except BaseException as exc:
             raise self._discard(exc)  # noqa: B904 - _discard chains the cause
         self._closed = True
         ctx, self._ctx = self._ctx, None
         ctx.__exit__(None, None, None)  # fsync + rename; on failure the file is removed (WriteError)
-        return Frame(self.path)
+        return Frame(self.path, frame_id=frame_id, display_name=self.display_name)
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Drop the partial file (nothing appears under the final name)."""
@@ -226,41 +253,89 @@ class FrameWriter:
 
 
 class Frame:
-    """A frame on disk, named like H2OFrame: names, types, nrow, ncol, summary(), head()."""
+    """A frame on disk, named like H2OFrame: names, types, nrow, ncol, summary(), head().
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    The object remembers the file's ``frame_id`` and checks it whenever it reopens the
+    file, so a file replaced under it (another import) is an error, never other rows.
+    ``frame_id``: the id the file must have (e.g. the one another rank wrote).
+    ``display_name``: how messages about the data name it (default: the imported
+    source if the file records one, else the frame's path).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, frame_id: str | None = None, display_name: str | os.PathLike | None = None
+    ) -> None:
         self.path = os.fspath(path)
+        self._display = os.fspath(display_name) if display_name is not None else None
+        self.source: str | None = None
         if not os.path.exists(self.path):
             raise FrameError(f"{self.path}: no such frame file")
         try:
             with h5py.File(self.path, "r") as f:
-                if f.attrs.get("format") != FORMAT:
-                    raise FrameError(f"{self.path}: not an hpcdl frame (missing format attribute)")
-                version = int(f.attrs["version"])
-                if version > VERSION:
-                    raise FrameError(
-                        f"{self.path}: frame format version {version} is newer than this "
-                        f"hpcdl understands ({VERSION}); upgrade hpcdl"
-                    )
-                self.nrow = int(f.attrs["nrow"])
-                self.names = list(json.loads(f.attrs["names"]))
-                self.types = list(json.loads(f.attrs["types"]))
-                self.domains: dict[str, list[str]] = {}
-                self.stats: dict[str, dict] = {}
-                for i, name in enumerate(self.names):
-                    attrs = f["columns"][str(i)].attrs
-                    st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
-                    if "domain" in attrs:
-                        self.domains[name] = list(json.loads(attrs["domain"]))
-                    self.stats[name] = {
-                        k: (v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v))
-                        for k, v in st.items()
-                    }
+                self._read_header(f, frame_id)
         except FrameError:
             raise
         except (OSError, KeyError, ValueError) as exc:
             raise FrameError(f"{self.path}: unreadable frame file ({exc})") from exc
         self._index = {n: i for i, n in enumerate(self.names)}
+
+    def _read_header(self, f: h5py.File, frame_id: str | None) -> None:
+        if f.attrs.get("format") != FORMAT:
+            raise FrameError(f"{self.path}: not an hpcdl frame (missing format attribute)")
+        version = int(f.attrs["version"])
+        if version > VERSION:
+            raise FrameError(
+                f"{self.path}: frame format version {version} is newer than this hpcdl understands ({VERSION}); "
+                "upgrade hpcdl"
+            )
+        self.frame_id = _str_attr(f, "frame_id")
+        # files written without an id (other tools): the inode stands in for it
+        self._inode = os.stat(self.path).st_ino if self.frame_id is None else None
+        if frame_id is not None and self.frame_id != frame_id:
+            raise self._replaced()
+        self.source = _str_attr(f, "source")
+        self.source_identity = _str_attr(f, "source_identity")
+        self.nrow = int(f.attrs["nrow"])
+        self.names = list(json.loads(f.attrs["names"]))
+        self.types = list(json.loads(f.attrs["types"]))
+        self.domains: dict[str, list[str]] = {}
+        self.stats: dict[str, dict] = {}
+        for i, name in enumerate(self.names):
+            attrs = f["columns"][str(i)].attrs
+            st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
+            if "domain" in attrs:
+                self.domains[name] = list(json.loads(attrs["domain"]))
+            self.stats[name] = {
+                k: (v.tolist() if isinstance(v, np.ndarray) else (v.item() if isinstance(v, np.generic) else v))
+                for k, v in st.items()
+            }
+
+    def _replaced(self) -> FrameError:
+        origin = f" (imported from {self.display_name})" if self.display_name != self.path else ""
+        return FrameError(
+            f"frame file {self.path}{origin} was replaced since it was opened (by another import?); re-open it"
+        )
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[h5py.File]:
+        """The file, checked to be the one this object opened."""
+        try:
+            f = h5py.File(self.path, "r")
+        except FileNotFoundError:
+            raise FrameError(f"frame file {self.path} was removed since it was opened; re-import it") from None
+        with f:
+            if self.frame_id is not None:
+                same = _str_attr(f, "frame_id") == self.frame_id
+            else:
+                same = os.stat(self.path).st_ino == self._inode
+            if not same:
+                raise self._replaced()
+            yield f
+
+    @property
+    def display_name(self) -> str:
+        """The user's name for this data: the file they imported (or opened), never a cache path."""
+        return self._display or self.source or self.path
 
     # -- H2OFrame-like members --------------------------------------------
     @property
@@ -281,18 +356,18 @@ class Frame:
     def _col_index(self, name: str | int) -> int:
         if isinstance(name, (int, np.integer)):
             if not 0 <= name < self.ncol:
-                raise FrameError(f"{self.path}: column index {name} out of range 0..{self.ncol - 1}")
+                raise FrameError(f"{self.display_name}: column index {name} out of range 0..{self.ncol - 1}")
             return int(name)
         try:
             return self._index[name]
         except KeyError:
-            raise FrameError(f"{self.path}: no column {name!r} (columns: {self.names})") from None
+            raise FrameError(f"{self.display_name}: no column {name!r} (columns: {self.names})") from None
 
     def column(self, name: str | int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One column's raw values for rows [start, stop): float (NaN = NA) or int32 codes (-1 = NA)."""
         i = self._col_index(name)
         stop = self.nrow if stop is None else min(stop, self.nrow)
-        with h5py.File(self.path, "r") as f:
+        with self._open() as f:
             return f["columns"][str(i)][start:stop]
 
     def read(
@@ -302,7 +377,7 @@ class Frame:
         names = self.names if names is None else [self.names[self._col_index(n)] for n in names]
         stop = self.nrow if stop is None else min(stop, self.nrow)
         out = {}
-        with h5py.File(self.path, "r") as f:
+        with self._open() as f:
             cols = f["columns"]
             for n in names:
                 out[n] = cols[str(self._index[n])][start:stop]
@@ -359,6 +434,23 @@ class Frame:
 
     def __len__(self) -> int:
         return self.nrow
+
+
+def _str_attr(f: h5py.File, key: str) -> str | None:
+    value = f.attrs.get(key)
+    return value if isinstance(value, str) else None
+
+
+def get_frame(path: str | os.PathLike) -> Frame:
+    """Open an existing hpcdl frame file; FrameError (naming the file) if it is not one."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FrameError(f"{path}: no such frame file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head != HDF5_SIGNATURE:
+        raise FrameError(f"{path}: not an hpcdl frame (not an HDF5 file); import it first with import_file")
+    return Frame(path, display_name=path)
 
 
 def shard_range(nrow: int, rank: int, size: int) -> tuple[int, int]:

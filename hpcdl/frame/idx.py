@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 
 from .h5frame import CHUNK_ROWS, Frame, FrameError, FrameWriter
+from .source import cached_import, check_unchanged, source_attrs, source_identity
 
 IDX_DTYPES = {
     0x08: np.dtype("u1"),
@@ -38,11 +40,19 @@ def is_idx_header(head: bytes) -> bool:
     return len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in IDX_DTYPES and 1 <= head[3] <= 4
 
 
-def _read_exact(fh, n: int, path: str) -> bytes:
+def _read(fh, n: int, path: str) -> bytes:
     try:
-        data = fh.read(n)
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        return fh.read(n)
+    except (EOFError, OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise FrameError(f"{path}: truncated or corrupt file ({exc})") from exc
+
+
+def _has_more(fh, path: str) -> bool:
+    return bool(_read(fh, 1, path))
+
+
+def _read_exact(fh, n: int, path: str) -> bytes:
+    data = _read(fh, n, path)
     if len(data) != n:
         raise FrameError(f"{path}: truncated file (expected {n} more bytes, found {len(data)})")
     return data
@@ -70,30 +80,39 @@ def read_idx_labels(path: str) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype)
 
 
-def import_idx(images_path, labels_path=None, destination=None) -> Frame:
+def import_idx(images_path, labels_path=None, destination=None, *, frame_dir=None) -> Frame:
     """Import an IDX image file (and optionally its label file) into a frame.
 
     Columns ``C1..Cn`` (n = product of the image dimensions, row-major) hold the
     pixel values as float32; ``label`` is an enum with levels ``"0".."k"`` (all
     integers up to the largest label, sorted as strings). ``destination``
-    defaults to ``<images basename>.h5`` in the frames directory (see import_csv).
+    defaults to the frame cache (see import_csv).
     """
     from .csv import destination_path
 
     images_path = os.fspath(images_path)
     if not os.path.exists(images_path):
         raise FrameError(f"{images_path}: no such file")
-    labels = None
     if labels_path is not None:
         labels_path = os.fspath(labels_path)
+        if not os.path.exists(labels_path):
+            raise FrameError(f"{labels_path}: no such file")
+    identity = source_identity(images_path, {"kind": "idx"}, {"labels": labels_path} if labels_path else None)
+
+    def write(dest: str) -> Frame:
+        return _import(images_path, labels_path, dest, identity)
+
+    if destination is None:
+        return cached_import(images_path, identity, frame_dir, write)
+    return write(destination_path(images_path, destination))
+
+
+def _import(images_path: str, labels_path: str | None, dest: str, identity: str) -> Frame:
+    labels = None
+    if labels_path is not None:
         labels = read_idx_labels(labels_path)
         if labels.dtype.kind == "f" or (labels.size and labels.min() < 0):
             raise FrameError(f"{labels_path}: labels must be non-negative integers")
-    base = os.path.basename(images_path)
-    for ext in (".gz",):
-        if base.endswith(ext):
-            base = base[: -len(ext)]
-    dest = destination_path(base, destination)
     with _open(images_path) as fh:
         dtype, dims = _header(fh, images_path)
         nrow = dims[0]
@@ -109,7 +128,8 @@ def import_idx(images_path, labels_path=None, destination=None) -> Frame:
             types.append("enum")
             fdt.append("float64")
             domain = [str(k) for k in range(int(labels.max()) + 1 if labels.size else 0)]
-        writer = FrameWriter(dest, names, types, float_dtype=fdt)
+        attrs = source_attrs(images_path, identity)
+        writer = FrameWriter(dest, names, types, float_dtype=fdt, attrs=attrs, display_name=images_path)
         with writer:
             for start in range(0, nrow, CHUNK_ROWS):
                 n = min(CHUNK_ROWS, nrow - start)
@@ -122,8 +142,9 @@ def import_idx(images_path, labels_path=None, destination=None) -> Frame:
                 if labels is not None:
                     cols.append(labels[start : start + n].astype(np.int32))
                 writer.append(cols)
-            if fh.read(1):
+            if _has_more(fh, images_path):
                 raise FrameError(f"{images_path}: trailing bytes after {nrow} images")
+            check_unchanged(images_path, identity)
     return writer.close({"label": domain} if domain is not None else None)
 
 
@@ -148,16 +169,17 @@ def import_mnist_dir(directory, destination_dir=None, *, force: bool = False) ->
     """Import the four MNIST-style files of ``directory`` -> (train, test) frames.
 
     Written as ``<dirname>-train.h5`` and ``<dirname>-test.h5`` in ``destination_dir``
-    (default: the frames directory, see import_csv). With a ``destination_dir`` an existing
-    frame there is replaced only with ``force`` (docs/outputs.md).
+    (default: the frame cache, under names given by the files' identity; see import_csv). With a
+    ``destination_dir`` an existing frame there is replaced only with ``force`` (docs/outputs.md).
     """
-    from .csv import default_frame_dir
-
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FrameError(f"{directory}: not a directory")
     files = {k: _find(directory, v) for k, v in _NAMES.items()}
-    out = os.fspath(destination_dir) if destination_dir is not None else default_frame_dir()
+    if destination_dir is None:
+        train = import_idx(files["train_images"], files["train_labels"])
+        return train, import_idx(files["test_images"], files["test_labels"])
+    out = os.fspath(destination_dir)
     stem = os.path.basename(os.path.normpath(os.path.abspath(directory))) or "mnist"
     targets = [os.path.join(out, f"{stem}-{part}.h5") for part in ("train", "test")]
     if destination_dir is not None:

@@ -89,7 +89,8 @@ def test_ecg_job_under_mpi_writes_the_anomaly_table():
             errors = np.array(lines[1:], dtype=np.float64)
             _assert_three_appended_rows_stand_out(errors)
             model = hpcdl.load_model(os.path.join(out, "ecg_anomaly.h5"))
-            test = hpcdl.get_frame(os.path.join(out, "frames", "ecg_discord_test.h5"))
+            (name,) = [n for n in os.listdir(os.path.join(out, "frames")) if n.startswith("ecg_discord_test-")]
+            test = hpcdl.get_frame(os.path.join(out, "frames", name))
             np.testing.assert_allclose(model.anomaly(test).column("Reconstruction.MSE"), errors, rtol=1e-12)
             assert model.run_info["ranks"] == comm.size
         except Exception as exc:  # noqa: BLE001 - reported on every rank

@@ -9,6 +9,7 @@ That a failure on one rank ends the whole job is checked by tests/test_mpi_abort
 import builtins
 import io
 import os
+import re
 import tempfile
 import time
 
@@ -18,6 +19,7 @@ import pytest
 import hpcdl
 from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame, frame_from_numpy, shard_range
+from hpcdl.frame.cache import PROBE_PREFIX
 from hpcdl.train import compute_tspi
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
@@ -359,9 +361,15 @@ def test_only_rank_0_writes_files(monkeypatch):
 
     def mine(path):
         try:
-            return os.path.abspath(os.fspath(path)).startswith(base)
+            path = os.path.abspath(os.fspath(path))
         except TypeError:
             return False
+        return path.startswith(base) and not os.path.basename(path).startswith(PROBE_PREFIX)
+
+    def probing(op, path):
+        """Every rank leaves a probe in the frame cache, creating that directory if need be, to learn
+        which ranks share it (hpcdl/frame/cache.py); nothing else."""
+        return op in ("makedirs", "mkdir") and os.path.abspath(path) in (out, os.path.join(out, "frames"))
 
     if comm.rank != 0:  # record every attempt of this rank to create or change anything under base
         real_os_open, real_open, real_h5 = os.open, builtins.open, h5py.File
@@ -390,7 +398,9 @@ def test_only_rank_0_writes_files(monkeypatch):
             monkeypatch.setattr(
                 os,
                 name,
-                lambda p, *a, _r=real, _n=name, **k: (writes.append((_n, p)) if mine(p) else None) or _r(p, *a, **k),
+                lambda p, *a, _r=real, _n=name, **k: (
+                    (writes.append((_n, p)) if mine(p) and not probing(_n, p) else None) or _r(p, *a, **k)
+                ),
             )
     job = Job(
         path=os.path.join(base, "w.toml"),
@@ -412,7 +422,12 @@ def test_only_rank_0_writes_files(monkeypatch):
         if comm.rank == 0
         else None
     )
-    assert "out/w.h5" in listing and "out/frames/iris_wheader.h5" in listing
+    frames = [n for n in listing if n.startswith("out/frames/")]
+    assert (
+        "out/w.h5" in listing
+        and len(frames) == 1
+        and re.fullmatch(r"out/frames/iris_wheader-[0-9a-f]{16}\.h5", frames[0])
+    )
     assert hpcdl.load_model(os.path.join(out, "w.h5")).run_info["ranks"] == comm.size
 
 

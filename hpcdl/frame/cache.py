@@ -1,0 +1,183 @@
+"""From a file the user names to a frame every rank can read: one code path, one writer per file.
+
+:func:`import_source` is what ``import_file``, the API's path arguments
+(``deeplearning(training_frame="x.csv")``, grid, predict) and the job runner
+call. An hpcdl frame file is opened as it is; any other file is imported (CSV or
+IDX, by content) into ``destination`` or, without one, into the frame cache
+under a name given by the source's identity (:mod:`hpcdl.frame.source`).
+
+Under MPI exactly one process writes each frame file. Ranks are grouped by
+which of them see the same directory (each leaves a probe file with a random
+token there; the tokens a rank can see tell which ranks share its directory),
+so a shared, a node-local and a per-rank directory all work. The lowest rank of
+each group imports; the others wait and open the file it wrote, checking its
+frame id. An error on any rank is raised on every rank with the same message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..comm import SerialComm
+from .csv import destination_path, import_csv
+from .h5frame import HDF5_SIGNATURE, Frame, FrameError, get_frame
+from .idx import import_idx, is_idx_header
+from .source import default_frame_dir
+
+CSV_OPTIONS = ("header", "sep", "col_types", "na_strings", "chunk_bytes")
+IMPORT_OPTIONS = (*CSV_OPTIONS, "labels_path")
+PROBE_PREFIX = ".hpcdl-probe-"
+
+T = TypeVar("T")
+
+
+def import_source(path, destination=None, *, frame_dir=None, comm=None, **options) -> Frame:
+    """The frame of ``path``: the file itself if it is an hpcdl frame, else its import.
+
+    ``destination``: where to write the frame (a file or a directory); None: the frame
+    cache in ``frame_dir`` (default ``$HPCDL_FRAME_DIR`` or ``~/.cache/hpcdl/frames``).
+    ``comm``: the ranks that call this together (collective); None: this process alone.
+    ``options``: the CSV options of :func:`~hpcdl.frame.csv.import_csv` or ``labels_path``
+    for an IDX image file.
+    """
+    unknown = set(options) - set(IMPORT_OPTIONS)
+    if unknown:
+        raise TypeError(f"import_file() got unexpected keyword arguments {sorted(unknown)}")
+    comm = comm if comm is not None else SerialComm()
+    path = os.fspath(path)
+    if any(comm.allgather(_is_frame_file(path))):
+        return _agree(comm, lambda: get_frame(path))
+    if destination is not None:
+        target = destination_path(path, destination)
+        directory = os.path.dirname(os.path.abspath(target))
+    else:
+        target = None
+        directory = os.fspath(frame_dir) if frame_dir is not None else default_frame_dir()
+
+    def write() -> tuple[str, str | None]:
+        frame = _import_by_kind(path, target, directory, options)
+        return os.path.basename(frame.path), frame.frame_id
+
+    name, frame_id = _write_once(comm, directory, write)
+    return _agree(comm, lambda: Frame(os.path.join(directory, name), frame_id=frame_id, display_name=path))
+
+
+def check_import_destination(path, destination, *, force: bool = False, labels_path=None) -> str:
+    """The frame file an import of ``path`` to ``destination`` writes, after the output rules
+    (:func:`hpcdl.fsutil.check_output`): never an input, an existing file only with ``force``."""
+    from ..fsutil import OutputError, check_output, require_directory
+
+    path, destination = os.fspath(path), os.fspath(destination)
+    if destination.endswith(os.sep):
+        require_directory(destination)
+    if _is_frame_file(path):
+        raise OutputError(f"{path}: is already an hpcdl frame; there is nothing to import to {destination}")
+    dest = destination if destination == "-" else destination_path(path, destination)
+    return check_output(dest, inputs=[path, labels_path], force=force, what="frame")
+
+
+# -- what kind of file ----------------------------------------------------------------
+def _head_bytes(path: str, n: int = 8) -> bytes:
+    """The first ``n`` bytes, decompressed for gzip (b"" when that fails: the importer says why)."""
+    with open(path, "rb") as fh:
+        head = fh.read(n)
+    if head[:2] != b"\x1f\x8b":  # IDX files come plain or gzipped
+        return head
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError, zlib.error):
+        return b""
+
+
+def _is_frame_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def _import_by_kind(path: str, target: str | None, directory: str, options: dict) -> Frame:
+    """Import an IDX image file or a CSV file (plain or compressed) into ``target`` or the cache."""
+    if not os.path.exists(path):
+        hint = ""
+        if path.endswith(".h5"):
+            hint = (
+                f"; create it with `hpcdl import FILE --out {path}` or, for MNIST-style IDX files "
+                "(e.g. apt-get install dataset-fashion-mnist), `hpcdl import --mnist-dir "
+                f"/usr/share/datasets/fashion-mnist --out {os.path.dirname(path) or '.'}`"
+            )
+        raise FrameError(f"{path}: no such file{hint}")
+    if os.path.isdir(path):
+        raise FrameError(f"{path}: is a directory (for MNIST-style directories use import_mnist_dir)")
+    labels_path = options.get("labels_path")
+    csv_options = {k: v for k, v in options.items() if k != "labels_path"}
+    if is_idx_header(_head_bytes(path)):
+        given = [k for k in CSV_OPTIONS if csv_options.get(k) is not None]
+        if given:
+            raise FrameError(f"{path}: is an IDX file; CSV options {given} do not apply")
+        return import_idx(path, labels_path, target, frame_dir=directory)
+    if labels_path is not None:
+        raise FrameError(f"{path}: labels_path applies to IDX files only")
+    return import_csv(path, target, frame_dir=directory, **csv_options)
+
+
+# -- one writer per file, errors on every rank -------------------------------------------
+def _agree(comm, work: Callable[[], T]) -> T:
+    """``work()`` on every rank; if it fails anywhere, every rank raises the first failure's message."""
+    result, error = None, None
+    try:
+        result = work()
+    except Exception as exc:  # noqa: BLE001 - re-raised below, on this rank and on all others
+        error = exc
+    messages = comm.allgather(None if error is None else str(error) or type(error).__name__)
+    failed = [(rank, msg) for rank, msg in enumerate(messages) if msg is not None]
+    if failed:
+        first_rank, message = failed[0]
+        if first_rank == comm.rank:
+            raise error
+        raise FrameError(message)
+    return result
+
+
+def writer_plan(comm, directory: str) -> list[int]:
+    """For each rank, the rank that writes the files it reads in ``directory`` (itself: it writes).
+
+    Ranks whose directories are the same place on disk (shared or node-local) form a
+    group with one writer, the lowest rank; a directory only one rank sees has its own.
+    """
+    token = uuid.uuid4().hex
+    probe = os.path.join(directory, PROBE_PREFIX + token)
+
+    def leave_probe() -> None:
+        os.makedirs(directory, exist_ok=True)
+        with open(probe, "x"):
+            pass
+
+    _agree(comm, leave_probe)
+    tokens = comm.allgather(token)
+    seen = [r for r, t in enumerate(tokens) if os.path.exists(os.path.join(directory, PROBE_PREFIX + t))]
+    views = comm.allgather(seen)  # also: every rank has looked before any probe goes
+    with contextlib.suppress(OSError):
+        os.remove(probe)
+    plan: list[int] = []
+    for rank, visible in enumerate(views):
+        writers = [w for w in range(rank) if plan[w] == w and w in visible]
+        plan.append(writers[0] if writers else rank)
+    return plan
+
+
+def _write_once(comm, directory: str, write: Callable[[], T]) -> T:
+    """``write()`` on one rank per group of ranks sharing ``directory``; every rank gets its writer's result."""
+    if comm.size == 1:
+        return write()
+    plan = writer_plan(comm, directory)
+    mine = _agree(comm, write if plan[comm.rank] == comm.rank else lambda: None)
+    return comm.allgather(mine)[plan[comm.rank]]
