@@ -133,6 +133,7 @@ def resume_command(args) -> str:
             parts += [f"--{option.replace('_', '-')}", *getattr(args, option)]
     for item in args.set or []:
         parts += ["--set", item]
+    parts += [flag for flag, given in (("--quiet", args.quiet), ("--json", args.json)) if given]
     return shlex.join([*parts, "--resume"])
 
 

@@ -225,7 +225,7 @@ def check_job(job: Job):
         raise JobError(
             f"{job.path}: [data] y (the response column) is required unless [parameters] autoencoder = true"
             if job.from_file
-            else "hpcdl train: --y (the response column) is required unless --set autoencoder=true",
+            else "--y (the response column) is required unless --set autoencoder=true",
         )
     return params
 

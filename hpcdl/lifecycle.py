@@ -375,64 +375,70 @@ class RunLock:
             "total_epochs": self.total,
         }
 
-    def _create(self) -> bool:
-        """Create running.json if no file has that name; True if this process created it."""
-        text = json.dumps(self._data())
-        private = os.path.join(self.directory, f".{RUNNING_FILE}.{self.token}.part")  # hidden from `hpcdl ui`
+    def _private_copy(self) -> str:
+        """The lock's content, complete and fsynced, under a name of this process (hidden from `hpcdl ui`)."""
+        private = os.path.join(self.directory, f".{RUNNING_FILE}.{self.token}.part")
         with open(private, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            json.dump(self._data(), fh)
             fh.flush()
             os.fsync(fh.fileno())
+        return private
+
+    def _create(self) -> bool:
+        """Create running.json if no file has that name; True if this process created it."""
+        private = self._private_copy()
         try:
-            os.link(private, self.path)
-            return True
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links here: exclusive create (a reader may briefly see it empty)
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            return True
+            return _exclusive_link(private, self.path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(private)
 
     def _take_over(self, seen: dict | None) -> bool:
-        """Move a dead run's lock out of the way; False if it changed meanwhile (then look again)."""
-        aside = os.path.join(self.directory, f".{RUNNING_FILE}.stale-{self.token}.part")
+        """Replace a gone run's lock by ours; False if another process is doing so or did it first.
+
+        One taker at a time (``.running.json.takeover``, created exclusively), and running.json is
+        replaced in one rename after checking it is still the lock judged gone: it never disappears,
+        so a starting run cannot slip in between."""
+        mutex = os.path.join(self.directory, f".{RUNNING_FILE}.takeover")
+        private = self._private_copy()
         try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return False
-        if _read_lock(aside) != seen:  # another run took the lock since we looked: give it back
-            with contextlib.suppress(OSError):
-                os.link(aside, self.path)
-            os.remove(aside)
-            return False
-        os.remove(aside)
-        return True
+            if not _exclusive_link(private, mutex):
+                if _age(mutex) > 10.0:  # a taker that died in these few instructions
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(mutex)
+                return False
+            try:
+                if _read_lock(self.path) != seen:
+                    return False
+                os.replace(private, self.path)
+                return True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(mutex)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(private)
 
     def acquire(self) -> str | None:
         """Take the lock, or raise OutputDirInUse naming the live holder; returns a note after a takeover."""
         os.makedirs(self.directory, exist_ok=True)
-        note = None
-        for _ in range(20):
-            if self._create():
-                self._thread = threading.Thread(target=self._beat, name="hpcdl-heartbeat", daemon=True)
-                self._thread.start()
-                return note
-            seen = _read_lock(self.path)
-            if seen is None and _age(self.path) < 5.0:
-                time.sleep(0.1)  # just created by O_EXCL and not yet written
-                continue
-            why = "unreadable lock file" if seen is None else _gone(seen, LOCK_STALE_SECONDS)
-            if why is None:
-                raise OutputDirInUse(self._refusal(seen))
-            if self._take_over(seen):
+        for _ in range(200):
+            note = None
+            if not self._create():
+                seen = _read_lock(self.path)
+                if seen is None and _age(self.path) < 5.0:
+                    time.sleep(0.05)  # just created by O_EXCL and not yet written
+                    continue
+                why = "unreadable lock file" if seen is None else _gone(seen, LOCK_STALE_SECONDS)
+                if why is None:
+                    raise OutputDirInUse(self._refusal(seen))
+                if not self._take_over(seen):
+                    time.sleep(0.02)
+                    continue
                 note = f"hpcdl: note: took over {self.path} from a run that is gone ({why})"
+            self._thread = threading.Thread(target=self._beat, name="hpcdl-heartbeat", daemon=True)
+            self._thread.start()
+            return note
         raise OutputDirInUse(f"{self.path}: could not take the lock (it keeps changing); is another run starting?")
 
     def _refusal(self, holder: dict) -> str:
@@ -465,6 +471,23 @@ class RunLock:
         if current is not None and current.get("token") == self.token:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
+
+
+def _exclusive_link(source: str, target: str) -> bool:
+    """Give ``source``'s content the name ``target`` unless that name exists (atomic, NFS included)."""
+    try:
+        os.link(source, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system: exclusive create (a reader may see it empty briefly)
+        try:
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as out, open(source, encoding="utf-8") as src:
+            out.write(src.read())
+        return True
 
 
 def _age(path: str) -> float:

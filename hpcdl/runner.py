@@ -194,7 +194,7 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
         how = "stopped by a signal" if info.get("stop_reason") == SIGNAL_STOP else "killed or crashed"
         raise UnfinishedRun(
             f"{where}: {directory} holds the checkpoints of an unfinished run ({how} after "
-            f"{info.get('epochs', 0):.3f} of {model.effective.get('epochs', '?')} epochs; newest "
+            f"{info.get('epochs', 0):.3f} of {float(model.effective.get('epochs', 0)):g} epochs; newest "
             f"{os.path.basename(path)}). Continue it with --resume, or start over with --fresh "
             f"(moves them to {os.path.basename(directory)}.old-<time>/, nothing is deleted)"
         )
