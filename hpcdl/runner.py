@@ -129,7 +129,7 @@ def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = Fals
     try:
         with _owning(job, comm, float(params.epochs)) as (lock, notes):
             resume_path, more = _collective(comm, lambda: _claim_checkpoints(job, resume, fresh))
-            hooks = [checkpoint_hook] + ([lock] if lock is not None else [])
+            hooks = [checkpoint_hook] + ([lock] if lock is not None else [])  # the lock keeps the UI's epochs
             return _train_job(job, comm, params, hooks, resume_path, notes + more, as_json)
     finally:
         checkpoint_hook.restore_signals()
@@ -281,8 +281,10 @@ def _run_grid(job, comm, notes: list[str], as_json: bool) -> Outcome:
 
 
 def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: list[str], as_json: bool) -> Outcome:
+    """Frames, the model to continue, training, then the report; ``hooks[0]`` is the CheckpointHook."""
     from .api import check_checkpoint_use, train_model
 
+    checkpoint_hook = hooks[0]
     t0 = time.time()
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
     x, y = _columns(job, train_frame, params.autoencoder)
@@ -325,11 +327,11 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
                 progress=progress,
             )
     finally:
-        hooks[0].restore_signals()  # the CheckpointHook: a Ctrl-C while saving interrupts at once
+        checkpoint_hook.restore_signals()  # a Ctrl-C while saving interrupts at once
     from .lifecycle import SIGNAL_STOP
 
     if model.run_info.get("stop_reason") == SIGNAL_STOP:
-        return _stopped(job, comm, model, hooks[0])
+        return _stopped(job, comm, model, checkpoint_hook)
     _collective(comm, lambda: _save_and_report(job, model, test_frame, t0, as_json))
     if model.run_info.get("diverged"):
         return Outcome(Status.DIVERGED, model=model, message=str(model.run_info["diverged"]))
