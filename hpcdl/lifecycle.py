@@ -36,7 +36,7 @@ CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8})\.h5$")
 KEEP_CHECKPOINTS = 2
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 SIGNAL_STOP = "stop requested (signal)"  # run_info["stop_reason"] of a run stopped by a signal
-RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunningMarker)
+RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunLock)
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 120.0  # `hpcdl ui`: a marker from another host counts as running while its heartbeat is this fresh
 # A lock from another host is taken over only after this long without a heartbeat: the heartbeat
