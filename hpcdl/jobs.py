@@ -1,12 +1,18 @@
 """Job files: a TOML file names the frames, x, y, the parameters and the run settings.
 
-    [job]            name, output_dir, threads, checkpoint_interval, save_model, ui
+    [job]            name, output_dir, threads, checkpoint_interval, save_model, ui, port, ui_bind,
+                     parallelism, quiet
     [data]           training_frame, validation_frame, test_frame, x, y, ignored_columns, col_types
     [parameters]     any Deep Learning parameter (H2O names)
     [grid]           parameters given as lists of values -> a grid search (see docs/jobs.md)
 
 Data paths are relative to the job file; ``output_dir`` is relative to the
 directory hpcdl is started from (a Slurm job's submit directory).
+
+Every value is checked when the job is loaded, before a frame is read: [job] values by
+JOB_SETTINGS (also for ``--set job.KEY=...``), [parameters] by DeepLearningParameters
+(the Python API's gate, with its messages), prefixed with ``FILE:LINE: [table] key`` or
+the ``--set`` argument that gave the value.
 """
 
 from __future__ import annotations

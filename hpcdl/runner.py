@@ -174,7 +174,7 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
     if fresh:
         if os.path.isdir(directory) and os.listdir(directory):
             kept = set_aside_checkpoints(directory)
-            return None, [f"hpcdl: --fresh: the previous run's checkpoints are kept in {kept}"]
+            return None, [f"hpcdl: starting over; the previous run's checkpoints are kept in {kept}"]
         return None, []
     if not checkpoint_files(directory):
         return None, [f"hpcdl: --resume: no checkpoint in {directory} yet; starting from scratch"] if resume else []
@@ -202,7 +202,8 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
 
 
 def _supersede_finished_run(job, model) -> str:
-    """A new run of a finished job: its checkpoints go if they only repeat the saved model, else aside."""
+    """A new run of a finished job: its checkpoints go if the model file holds its final state (the newest
+    checkpoint is a copy of it), else they are moved aside: then they are the only copy of that model."""
     from .lifecycle import clear_checkpoints, set_aside_checkpoints
     from .store import ModelFileError, read_model_summary
 
@@ -214,8 +215,8 @@ def _supersede_finished_run(job, model) -> str:
     if saved and saved["model_id"] == model.model_id and (saved["history"] or [None])[-1] == last:
         removed = clear_checkpoints(job.checkpoint_dir)
         return (
-            f"hpcdl: the previous run of {job.name} finished; its {removed} checkpoint file(s) repeated "
-            f"{job.model_path} and are removed (the new model replaces that file when it finishes)"
+            f"hpcdl: the previous run of {job.name} finished and its model is {job.model_path}: its {removed} "
+            "checkpoint file(s) are removed (the new model replaces that file when it finishes)"
         )
     kept = set_aside_checkpoints(job.checkpoint_dir)
     return f"hpcdl: the previous run of {job.name} finished; its checkpoints are kept in {kept}"
@@ -483,4 +484,7 @@ def demo(threads: int | None = None, as_json: bool = False) -> Outcome:
     job.data["training_frame"] = os.path.join(here, "datasets", "prostate.csv")
     if threads:
         job.threads = threads
-    return run_job(job, fresh=True, as_json=as_json)  # each demo starts over (old checkpoints are kept aside)
+    try:
+        return run_job(job, as_json=as_json)
+    except UnfinishedRun:  # an interrupted demo: start over (`hpcdl demo` has no --resume)
+        return run_job(job, fresh=True, as_json=as_json)

@@ -556,7 +556,7 @@ def test_a_fresh_run_refuses_to_lose_a_stopped_run_and_fresh_moves_it_aside(tmp_
     assert cli.main(["train", job, "--quiet", "--fresh"]) == 0
     moved = glob.glob(str(out / "checkpoints.old-*"))
     assert len(moved) == 1 and _digest(moved[0]) == kept
-    assert f"--fresh: the previous run's checkpoints are kept in {moved[0]}" in capsys.readouterr().out
+    assert f"starting over; the previous run's checkpoints are kept in {moved[0]}" in capsys.readouterr().out
     assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 6).net.buffer)
     with pytest.raises(SystemExit):  # argparse: not both
         cli.main(["train", job, "--resume", "--fresh"])
@@ -587,7 +587,7 @@ def test_rerunning_a_finished_job_starts_a_new_run_and_keeps_what_the_model_file
     assert cli.main(["train", job, "--quiet"]) == 0
     assert cli.main(["train", job, "--quiet", "--set", "seed=4"]) == 0  # what someone editing a job expects
     text = capsys.readouterr().out
-    assert "its 1 checkpoint file(s) repeated" in text and "are removed" in text
+    assert f"finished and its model is {out / 'lc.h5'}: its 1 checkpoint file(s) are removed" in text
     second = hpcdl.load_model(str(out / "lc.h5"))
     assert second.effective["seed"] == 4
     assert not glob.glob(str(out / "checkpoints.old-*"))
