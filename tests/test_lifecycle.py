@@ -299,7 +299,7 @@ class Watcher(threading.Thread):
                     model = hpcdl.load_model(path)
                     assert np.isfinite(model.net.buffer).all()
                     self.loaded.add(path)
-                except ModelFileError as exc:
+                except (ModelFileError, FileNotFoundError) as exc:  # pruned between glob and open: fine
                     if os.path.exists(path) and "no such model file" not in str(exc):
                         self.bad.append(str(exc))
             time.sleep(0.02)
