@@ -16,11 +16,11 @@ import os as _os
 # Numba's workqueue layer never forks after its threads start: safe beside MPI.
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
+from .api import deeplearning  # noqa: E402
 from .frame import Frame, frame_from_numpy  # noqa: E402
 from .grid import Grid, grid, load_grid  # noqa: E402  (after this, ``hpcdl.grid`` is the function)
 from .model import Model, load_model  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
-from .train import deeplearning  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import warnings
 
@@ -12,6 +14,7 @@ from .output import print_json
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_REQUEUE = 3  # training stopped by SIGTERM/SIGUSR1 after writing a checkpoint (Slurm scripts requeue)
+EXIT_INTERRUPTED = 130  # training stopped by Ctrl-C (SIGINT), as shells report 128 + SIGINT
 
 
 def _early_thread_setup(argv: list[str]) -> None:
@@ -81,8 +84,20 @@ def cmd_summary(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .jobs import Job, load_job
-    from .runner import run_job
+    from .comm import world
+
+    try:
+        job = _train_job_from_args(args)
+        from .runner import run_job
+
+        outcome = run_job(job, resume=args.resume, fresh=args.fresh, as_json=args.json)
+    except KeyboardInterrupt:  # a second Ctrl-C (the first stops after the iteration): at once, no traceback
+        return _interrupted(args, world())
+    return report_outcome(outcome, world(), args.json, resume_command(args))
+
+
+def _train_job_from_args(args):
+    from .jobs import Job, apply_overrides, check_job, load_job
 
     overrides = list(args.set or [])
     if args.job:
@@ -90,8 +105,6 @@ def cmd_train(args) -> int:
     else:
         if not args.training_frame:
             raise SystemExit("hpcdl train: give a job file or --training-frame (see hpcdl train -h)")
-        from .jobs import apply_overrides
-
         job = Job(
             path=os.path.join(os.getcwd(), "cli-job.toml"),
             name=args.name or "model",
@@ -103,8 +116,10 @@ def cmd_train(args) -> int:
                 "x": args.x or None,
                 "ignored_columns": args.ignored_columns or None,
             },
+            from_file=False,
         )
         apply_overrides(job, overrides)
+        check_job(job)
     if args.threads:
         job.threads = args.threads
     if args.output_dir:
@@ -115,7 +130,88 @@ def cmd_train(args) -> int:
         job.ui_bind = args.bind
     if args.quiet:
         job.quiet = True
-    return run_job(job, resume=args.resume, as_json=args.json)
+    return job
+
+
+def resume_command(args) -> str:
+    """The command that continues this run: the same arguments, --resume instead of --fresh."""
+    import shlex
+
+    parts = ["hpcdl", "train"] + ([args.job] if args.job else [])
+    for option in ("training_frame", "validation_frame", "y", "name", "output_dir", "threads"):
+        value = getattr(args, option)
+        if value:
+            parts += [f"--{option.replace('_', '-')}", str(value)]
+    for option in ("x", "ignored_columns"):
+        if getattr(args, option):
+            parts += [f"--{option.replace('_', '-')}", *getattr(args, option)]
+    for item in args.set or []:
+        parts += ["--set", item]
+    parts += [flag for flag, given in (("--quiet", args.quiet), ("--json", args.json)) if given]
+    return shlex.join([*parts, "--resume"])
+
+
+def report_outcome(outcome, comm, as_json: bool, resume: str | None) -> int:
+    """The one place a training outcome becomes an exit code (and its last line, on rank 0)."""
+    from .runner import Status
+
+    if outcome.status is Status.STOPPED:
+        code = EXIT_INTERRUPTED if outcome.signal == signal.SIGINT else EXIT_REQUEUE
+        if comm.rank == 0:
+            _report_stop(outcome, code, as_json, resume)
+        return code
+    if outcome.status is not Status.FINISHED:
+        if comm.rank == 0:
+            print(f"hpcdl train: error: {outcome.message}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
+    run_info = outcome.model.run_info
+    name = signal.Signals(outcome.signal).name if outcome.signal else "signal"
+    done = f"{run_info.get('epochs', 0):.3f} of {outcome.model.effective.get('epochs', 0):g} epochs"
+    if not outcome.checkpoint:
+        resume = None
+        line = "no checkpoint could be written (see the warnings above): the training so far is lost"
+    else:
+        line = f"checkpoint {outcome.checkpoint}" + (f"; continue with: {resume}" if resume else "")
+    print(
+        f"hpcdl: stopped by a signal ({name}) after {done}; {line} (exit code {code})",
+        file=sys.stderr if as_json else sys.stdout,
+        flush=True,
+    )
+    if as_json:  # scripts reading stdout learn where to resume from, not just the exit code
+        print_json(
+            {
+                "stopped_by_signal": True,
+                "signal": name,
+                "exit_code": code,
+                "checkpoint": outcome.checkpoint,
+                "resume_command": resume,
+                "model_id": outcome.model.model_id,
+                "run_info": run_info,
+                "scoring_history": outcome.model.scoring_history,
+            }
+        )
+
+
+def _interrupted(args, comm) -> int:
+    """A second Ctrl-C: say what is left to resume from, and end every rank."""
+    if comm.rank == 0:
+        from .lifecycle import checkpoint_files
+
+        job = args.job or "the job"
+        newest = None
+        with contextlib.suppress(Exception):  # the job may not have been read yet
+            newest = (checkpoint_files(_train_job_from_args(args).checkpoint_dir) or [None])[-1]
+        where = (
+            f"the newest checkpoint is {newest}; continue with: {resume_command(args)}" if newest else "no checkpoint"
+        )
+        print(f"hpcdl train: interrupted: {job} stopped at once; {where}", file=sys.stderr, flush=True)
+    if comm.size > 1:
+        comm.abort(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def cmd_predict(args) -> int:
@@ -161,9 +257,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from .comm import world
     from .runner import demo
 
-    return demo(threads=args.threads, as_json=args.json)
+    return report_outcome(demo(threads=args.threads, as_json=args.json), world(), args.json, None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name")
     s.add_argument("--output-dir")
     s.add_argument("--threads", type=int, help="threads per rank")
-    s.add_argument("--resume", action="store_true", help="continue from the job's newest complete checkpoint")
+    again = s.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the job's newest complete checkpoint (none yet: start from scratch)",
+    )
+    again.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over although the output directory holds an unfinished run's checkpoints "
+        "(they are moved to checkpoints.old-<time>/, not deleted)",
+    )
     s.add_argument("--ui", action="store_true", help="serve the live training view (rank 0)")
     s.add_argument("--port", type=int, default=54321)
     s.add_argument("--bind", default=None, help="web view address (default 127.0.0.1; see README before widening)")

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import _BY_NAME, ParameterError, _coerce, _resolve_name
+from .params import _BY_NAME, ParameterError, _coerce, _is_list, _resolve_name, reject_grid_values  # noqa: F401
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
 SEARCH_KEYS = (
@@ -89,35 +89,6 @@ class GridError(ValueError):
 # --------------------------------------------------------------------------- #
 # Checking what the user gave
 # --------------------------------------------------------------------------- #
-
-
-def _is_list(v: Any) -> bool:
-    return isinstance(v, (list, tuple))
-
-
-def reject_grid_values(params: dict) -> None:
-    """hpcdl.deeplearning takes one value per parameter; lists of values are a grid (hpcdl.grid)."""
-    for name, value in params.items():
-        try:
-            p = _BY_NAME[_resolve_name(name)]
-        except ParameterError:
-            continue  # DeepLearningParameters reports unknown names with suggestions
-        if p.kind in LIST_KINDS:
-            grid_like = _is_list(value) and any(_is_list(e) for e in value)
-        else:
-            grid_like = _is_list(value)
-        if grid_like:
-            example = (
-                "{'hidden': [[200, 200], [100, 300, 100]]}"
-                if p.kind in LIST_KINDS
-                else f"{{'{p.name}': {list(value)!r}}}"
-            )
-            raise ParameterError(
-                f"{name}={value!r}: hpcdl.deeplearning takes one value per parameter; to train a "
-                f"model per value use hpcdl.grid(..., hyper_params={example}) or a job file's "
-                "[grid] table",
-                p.name,
-            )
 
 
 def check_hyper_params(hyper_params: dict, fixed: dict) -> dict[str, list]:
@@ -546,7 +517,8 @@ def _train_one(
     index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads, remaining_secs: float | None
 ) -> GridEntry:
     """Train one combination on the ranks of ``group``; a failure becomes a failed entry."""
-    from .train import deeplearning
+    from .api import train_model
+    from .params import DeepLearningParameters
 
     entry = GridEntry(index=index, model_id=model_id, hyper=hyper)
     params = {**fixed, **hyper, "model_id": model_id}
@@ -555,14 +527,14 @@ def _train_one(
         params["max_runtime_secs"] = min(own, remaining_secs) if own > 0 else remaining_secs
     t0 = time.time()
     try:
-        model = deeplearning(
-            data["x"],
-            data["y"],
+        model = train_model(
+            DeepLearningParameters(**params),
             data["training_frame"],
             data["validation_frame"],
+            x=data["x"],
+            y=data["y"],
             comm=group,
             threads=threads,
-            **params,
         )
     except Exception as exc:  # noqa: BLE001 - a bad combination must not stop the grid
         entry.status, entry.error = "failed", f"{type(exc).__name__}: {exc}"
@@ -643,6 +615,9 @@ def grid(
         raise GridError("model_id is set by the grid (<grid_id>_model_<n>); give grid_id instead")
     hyper = check_hyper_params(hyper_params, params)
     criteria = check_search_criteria(search_criteria)
+    from .api import check_response_given
+
+    check_response_given(bool(params.get("autoencoder")) or any(hyper.get("autoencoder", [])), y)
     parallelism = int(parallelism)
     if not 1 <= parallelism <= world.size:
         raise GridError(f"parallelism must be between 1 and the number of ranks ({world.size}); got {parallelism}")
@@ -769,8 +744,8 @@ def _print_progress(entry: GridEntry, done: int, total: int) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool = False) -> int:
-    """Run a job file's grid on every rank; world rank 0 prints the summary. Returns the exit code."""
+def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool = False) -> Grid:
+    """Run a job file's grid on every rank; world rank 0 prints the summary. Returns the grid."""
     from . import comm as comm_mod
     from .output import print_json
 
@@ -803,7 +778,6 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
         progress=None if quiet else True,
         **fixed,
     )
-    code = 0
     if world.rank == 0:
         if not job.save_model:
             write_summary(g, out_dir)
@@ -836,7 +810,4 @@ def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool 
                     )
                 )
             print(f"\ngrid summary: {os.path.join(out_dir, 'summary.csv')}")
-        if not len(g):
-            print(f"hpcdl: error: every model of grid {g.grid_id} failed", file=sys.stderr)
-            code = 1
-    return world.bcast(code)
+    return g

@@ -1,32 +1,27 @@
 """Job files: a TOML file names the frames, x, y, the parameters and the run settings.
 
-    [job]            name, output_dir, threads, checkpoint_interval, save_model, ui
+    [job]            name, output_dir, threads, checkpoint_interval, save_model, ui, port, ui_bind,
+                     parallelism, quiet
     [data]           training_frame, validation_frame, test_frame, x, y, ignored_columns, col_types
     [parameters]     any Deep Learning parameter (H2O names)
     [grid]           parameters given as lists of values -> a grid search (see docs/jobs.md)
 
 Data paths are relative to the job file; ``output_dir`` is relative to the
 directory hpcdl is started from (a Slurm job's submit directory).
+
+Every value is checked when the job is loaded, before a frame is read: [job] values by
+JOB_SETTINGS (also for ``--set job.KEY=...``), [parameters] by DeepLearningParameters
+(the Python API's gate, with its messages), prefixed with ``FILE:LINE: [table] key`` or
+the ``--set`` argument that gave the value.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 
-JOB_KEYS = {
-    "name",
-    "output_dir",
-    "threads",
-    "checkpoint_interval",
-    "save_model",
-    "ui",
-    "port",
-    "ui_bind",
-    "parallelism",
-    "quiet",
-}
 DATA_KEYS = {
     "training_frame",
     "validation_frame",
@@ -43,6 +38,64 @@ DATA_KEYS = {
 
 class JobError(ValueError):
     """A job file is unusable; the message names the file and the key."""
+
+
+# [job] settings: the type each must have (checked for the file and for --set job.KEY alike).
+def _positive_int_or_auto(v):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise TypeError("a whole number >= 1 (or 0 for automatic)")
+    return v or None
+
+
+def _number_at_least_zero(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+        raise TypeError("a number of seconds >= 0")
+    return float(v)
+
+
+def _boolean(v):
+    if not isinstance(v, bool):
+        raise TypeError("true or false")
+    return v
+
+
+def _text(v):
+    if not isinstance(v, str) or not v:
+        raise TypeError("a non-empty string")
+    return v
+
+
+def _name(v):
+    if _text(v) != os.path.basename(v) or v in (".", ".."):
+        raise TypeError("a name without a directory part (it names the model file)")
+    return v
+
+
+def _port(v):
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
+        raise TypeError("a port number from 0 to 65535")
+    return v
+
+
+def _at_least_one(v):
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise TypeError("a whole number >= 1")
+    return v
+
+
+JOB_SETTINGS = {
+    "name": _name,
+    "output_dir": _text,
+    "threads": _positive_int_or_auto,
+    "checkpoint_interval": _number_at_least_zero,
+    "save_model": _boolean,
+    "ui": _boolean,
+    "port": _port,
+    "ui_bind": _text,
+    "parallelism": _at_least_one,
+    "quiet": _boolean,
+}
+JOB_KEYS = set(JOB_SETTINGS)
 
 
 @dataclass
@@ -62,6 +115,8 @@ class Job:
     parameters: dict = field(default_factory=dict)
     grid: dict = field(default_factory=dict)
     search_criteria: dict = field(default_factory=dict)
+    from_file: bool = True  # False: built from `hpcdl train --training-frame ...` options (no file to name)
+    overrides: dict = field(default_factory=dict)  # "table.KEY" -> the --set argument that gave it
 
     def data_path(self, key: str) -> str | None:
         value = self.data.get(key)
@@ -80,6 +135,35 @@ class Job:
     def checkpoint_dir(self) -> str:
         return os.path.join(self.output_dir, "checkpoints")
 
+    def where(self, table: str, key: str) -> str:
+        """Where the user gave ``[table] key``: the --set argument, ``FILE:LINE: [table] key``, or the option."""
+        if f"{table}.{key}" in self.overrides:
+            return f"--set {self.overrides[f'{table}.{key}']}"
+        if not self.from_file:
+            return f"--{key.replace('_', '-')}" if table == "data" else f"hpcdl train: {key}"
+        line = toml_line(self.path, table, key)
+        return f"{self.path}:{line}: [{table}] {key}" if line else f"{self.path}: [{table}] {key}"
+
+
+def toml_line(path: str, table: str, key: str) -> int | None:
+    """The 1-based line of ``key = ...`` inside ``[table]`` of a TOML file (None if not found).
+
+    A plain scan, enough for the flat tables job files have; the file was parsed by tomllib already."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    current = None
+    key_re = re.compile(rf"""^\s*(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')\s*=""")
+    for number, text in enumerate(lines, 1):
+        header = re.match(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$", text)
+        if header:
+            current = header.group(1)
+        elif current == table and key_re.match(text):
+            return number
+    return None
+
 
 def parse_value(text: str):
     """A command-line value as TOML would read it (numbers, bools, lists), else the string."""
@@ -89,8 +173,18 @@ def parse_value(text: str):
         return text
 
 
+def job_setting(key: str, value, where: str):
+    """A [job] value checked and converted; the error names where it came from."""
+    if key not in JOB_SETTINGS:
+        raise JobError(f"{where}: unknown [job] key {key!r}; valid: {sorted(JOB_KEYS)}")
+    try:
+        return JOB_SETTINGS[key](value)
+    except TypeError as exc:
+        raise JobError(f"{where}: {key} = {value!r} is not valid; expected {exc}") from None
+
+
 def apply_overrides(job: Job, overrides: list[str]) -> None:
-    """``--set key=value`` on the command line: parameters, or data./job. keys."""
+    """``--set key=value`` on the command line: parameters, or data./job. keys (checked like the file's)."""
     for item in overrides or []:
         if "=" not in item:
             raise JobError(f"--set {item!r}: expected KEY=VALUE")
@@ -98,11 +192,48 @@ def apply_overrides(job: Job, overrides: list[str]) -> None:
         key = key.strip()
         value = parse_value(value.strip())
         if key.startswith("data."):
+            if key[5:] not in DATA_KEYS:
+                raise JobError(f"--set {item}: unknown [data] key {key[5:]!r}; valid: {sorted(DATA_KEYS)}")
             job.data[key[5:]] = value
         elif key.startswith("job."):
-            setattr(job, key[4:], value)
+            setattr(job, key[4:], job_setting(key[4:], value, f"--set {item}"))
+            if key[4:] == "output_dir":
+                job.output_dir = os.path.abspath(job.output_dir)
         else:
             job.parameters[key] = value
+        table = key.split(".", 1)[0] if key.startswith(("data.", "job.")) else "parameters"
+        job.overrides[f"{table}.{key.split('.', 1)[1] if table != 'parameters' else key}"] = item
+
+
+def check_job(job: Job):
+    """What a job needs before anything is read or trained; returns its DeepLearningParameters
+    (None for a grid job, whose models are checked one by one).
+
+    Parameter errors name the job file and line, or the --set argument, with the message the
+    Python API gives for the same value (``DeepLearningParameters`` is the one gate)."""
+    from .params import _BY_NAME, ALIASES, DeepLearningParameters, ParameterError, _coerce, _resolve_name
+
+    if not job.data.get("training_frame"):
+        raise JobError(f"{job.where('data', 'training_frame')}: the training frame is required")
+    try:
+        if job.grid:  # fixed values one by one; the combinations are checked per model
+            for name, value in job.parameters.items():
+                _coerce(_BY_NAME[_resolve_name(name)], value)
+            params = None
+        else:
+            named = any(ALIASES.get(k, k) == "model_id" for k in job.parameters)
+            params = DeepLearningParameters(**({} if named else {"model_id": job.name}), **job.parameters)
+    except ParameterError as exc:
+        raw = next((k for k in job.parameters if exc.parameter in (k, ALIASES.get(k))), exc.parameter)
+        raise JobError(f"{job.where('parameters', raw)}: {exc}") from None
+    autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
+    if not job.data.get("y") and not autoencoder:
+        raise JobError(
+            f"{job.path}: [data] y (the response column) is required unless [parameters] autoencoder = true"
+            if job.from_file
+            else "--y (the response column) is required unless --set autoencoder=true",
+        )
+    return params
 
 
 def load_job(path: str, overrides: list[str] | None = None) -> Job:
@@ -120,34 +251,19 @@ def load_job(path: str, overrides: list[str] | None = None) -> Job:
             "[grid], [search_criteria]"
         )
     job_t = doc.get("job", {})
-    bad = set(job_t) - JOB_KEYS
-    if bad:
-        raise JobError(f"{path}: [job] has unknown key(s) {sorted(bad)}; valid: {sorted(JOB_KEYS)}")
     data_t = doc.get("data", {})
     bad = set(data_t) - DATA_KEYS
     if bad:
         raise JobError(f"{path}: [data] has unknown key(s) {sorted(bad)}; valid: {sorted(DATA_KEYS)}")
-    name = str(job_t.get("name") or os.path.splitext(os.path.basename(path))[0])
-    job = Job(
-        path=path,
-        name=name,
-        output_dir=os.path.abspath(job_t.get("output_dir", os.path.join("runs", name))),
-        threads=job_t.get("threads") or None,
-        checkpoint_interval=float(job_t.get("checkpoint_interval", 300.0)),
-        save_model=bool(job_t.get("save_model", True)),
-        ui=bool(job_t.get("ui", False)),
-        port=int(job_t.get("port", 54321)),
-        ui_bind=str(job_t.get("ui_bind", "127.0.0.1")),
-        parallelism=int(job_t.get("parallelism", 1)),
-        quiet=bool(job_t.get("quiet", False)),
-        data=dict(data_t),
-        parameters=dict(doc.get("parameters", {})),
-        grid=dict(doc.get("grid", {})),
-        search_criteria=dict(doc.get("search_criteria", {})),
-    )
+    job = Job(path=path, name=os.path.splitext(os.path.basename(path))[0], output_dir="")
+    for key, value in job_t.items():
+        line = toml_line(path, "job", key)
+        setattr(job, key, job_setting(key, value, f"{path}:{line}: [job]" if line else f"{path}: [job]"))
+    job.output_dir = os.path.abspath(job_t.get("output_dir", os.path.join("runs", job.name)))
+    job.data = dict(data_t)
+    job.parameters = dict(doc.get("parameters", {}))
+    job.grid = dict(doc.get("grid", {}))
+    job.search_criteria = dict(doc.get("search_criteria", {}))
     apply_overrides(job, overrides or [])
-    if not job.data.get("training_frame"):
-        raise JobError(f"{path}: [data] training_frame is required")
-    if not job.data.get("y") and not job.parameters.get("autoencoder"):
-        raise JobError(f"{path}: [data] y (the response column) is required unless parameters.autoencoder = true")
+    check_job(job)
     return job

@@ -3,9 +3,10 @@
 Rank 0 writes a checkpoint every ``checkpoint_interval`` seconds (job setting)
 as a complete model file, atomically: the previous checkpoint stays until the
 new one is complete. SIGTERM/SIGUSR1 (Slurm's warning before the time limit)
-set a flag on the rank that got it; the trainer turns any rank's flag into a
-stop for all ranks at the next iteration boundary, rank 0 writes a final
-checkpoint and the job exits with code 3 so that the Slurm script requeues it.
+and SIGINT (Ctrl-C) set a flag on the rank that got it; the trainer turns any
+rank's flag into a stop for all ranks at the next iteration boundary and rank 0
+writes a final checkpoint (`hpcdl train` then exits 3, which the Slurm scripts
+requeue, or 130 after Ctrl-C). ``RunLock`` makes one run own an output directory.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import re
 import signal
 import socket
 import sys
+import threading
 import time
+import uuid
 
 import numpy as np
 
@@ -31,11 +34,14 @@ from .store import ModelFileError
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8})\.h5$")
 KEEP_CHECKPOINTS = 2
-SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 SIGNAL_STOP = "stop requested (signal)"  # run_info["stop_reason"] of a run stopped by a signal
-RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunningMarker)
+RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunLock)
 HEARTBEAT_SECONDS = 2.0
-STALE_SECONDS = 120.0  # a marker from another host counts as running while its heartbeat is this fresh
+STALE_SECONDS = 120.0  # `hpcdl ui`: a marker from another host counts as running while its heartbeat is this fresh
+# A lock from another host is taken over only after this long without a heartbeat: the heartbeat
+# thread waits for the GIL, which a long training kernel call holds.
+LOCK_STALE_SECONDS = 600.0
 
 
 class CheckpointError(ValueError):
@@ -96,8 +102,9 @@ def prepare_checkpoint(
 
     Checks what H2O checks (SPEC-detail 8.4): the same response and
     predictors, no change of any parameter the checkpoint rules mark "F",
-    frames with the same columns, kinds and categorical domains, no
-    cross-validation. ``epochs`` is the new total (the trainer checks it).
+    frames with the same columns, kinds and categorical domains (no
+    cross-validation: hpcdl/api.py checks that before any frame is read).
+    ``epochs`` is the new total (the trainer checks it).
     """
     model = checkpoint if isinstance(checkpoint, Model) else load_model(os.fspath(checkpoint))
     dinfo = model.dinfo
@@ -117,8 +124,6 @@ def prepare_checkpoint(
             raise CheckpointError(
                 f"cannot change the predictors on checkpoint restart: was {sorted(kept)}, now {sorted(given)}"
             )
-    if params.nfolds:
-        raise CheckpointError("cross-validation is not allowed on a checkpoint restart (nfolds must be 0)")
     try:
         check_checkpoint_change(model.params, params)
     except ParameterError as exc:
@@ -137,24 +142,38 @@ def checkpoint_files(directory: str) -> list[str]:
     return [os.path.join(directory, n) for n in sorted(n for n in names if CHECKPOINT_RE.match(n))]
 
 
-def latest_checkpoint(directory: str) -> str | None:
-    """The newest checkpoint that loads; a damaged newest one falls back to the one before."""
+def newest_checkpoint(directory: str) -> tuple[str | None, Model | None]:
+    """The newest checkpoint that loads, and its model; a damaged newest one falls back to the one before."""
     for path in reversed(checkpoint_files(directory)):
         try:
-            load_model(path)
-            return path
+            return path, load_model(path)
         except ModelFileError as exc:
             print(f"hpcdl: skipping unusable checkpoint: {exc}", file=sys.stderr, flush=True)
-    return None
+    return None, None
+
+
+def latest_checkpoint(directory: str) -> str | None:
+    """The path of :func:`newest_checkpoint`."""
+    return newest_checkpoint(directory)[0]
 
 
 def clear_checkpoints(directory: str) -> int:
-    """Remove a job's checkpoints and leftover temporary files (a fresh run supersedes them)."""
+    """Remove a job's checkpoints and leftover temporary files (only when they are copies of a saved model)."""
     paths = checkpoint_files(directory) + glob.glob(os.path.join(glob.escape(directory), ".checkpoint-*.part"))
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
     return len(paths)
+
+
+def set_aside_checkpoints(directory: str) -> str:
+    """Rename a job's checkpoint directory to ``<directory>.old-<time>`` (never delete); returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = f"{directory}.old-{stamp}", 1
+    while os.path.exists(target):
+        target, n = f"{directory}.old-{stamp}-{n}", n + 1
+    os.rename(directory, target)
+    return target
 
 
 def is_finished(model: Model) -> bool:
@@ -163,13 +182,21 @@ def is_finished(model: Model) -> bool:
     return bool(reason) and reason != SIGNAL_STOP
 
 
+def _say_now(text: str) -> None:
+    """One line on stderr from a signal handler (os.write: print may be in the middle of a line)."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stderr.fileno(), f"{text}\n".encode())
+
+
 class CheckpointHook:
-    """Trainer hook: rank 0 writes checkpoints; SIGTERM/SIGUSR1 become a clean stop of all ranks.
+    """Trainer hook: rank 0 writes checkpoints; SIGTERM/SIGUSR1/SIGINT become a clean stop of all ranks.
 
     Periodic checkpoints are written after an iteration's scoring and only
     when training goes on, so a resumed run continues exactly where the
     checkpoint was taken. A final checkpoint is written when training ends
     (signal or not), so ``--resume`` after a finished run has nothing to redo.
+    A checkpoint that cannot be written (full disk) is a warning: the previous
+    one stays and training goes on. A second SIGINT (Ctrl-C) stops at once.
     """
 
     def __init__(self, job, comm, install_signals: bool = True) -> None:
@@ -177,15 +204,28 @@ class CheckpointHook:
         self.comm = comm
         self.interval = float(job.checkpoint_interval or 0)
         self.last = time.time()
-        self.signalled = 0
+        self.received: list[int] = []
         self.written: list[str] = []
+        self.failed: list[str] = []  # one line per checkpoint that could not be written
         self._previous: dict[int, object] = {}
         if install_signals:
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
 
+    @property
+    def signalled(self) -> int:
+        """The signal that stopped training: SIGTERM/SIGUSR1 (requeue) before SIGINT (a user); 0 if none."""
+        return max(self.received, default=0)
+
     def _on_signal(self, signum, frame) -> None:
-        self.signalled = signum
+        if signum == signal.SIGINT and signal.SIGINT in self.received:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop at once, without a checkpoint of this state
+        self.received.append(signum)
+        if self.comm.rank == 0 and self.received.count(signum) == 1:
+            again = " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else ""
+            _say_now(
+                f"hpcdl: {signal.Signals(signum).name}: stopping after this iteration and writing a checkpoint{again}"
+            )
 
     def restore_signals(self) -> None:
         """Put back the handlers that were there before (after training)."""
@@ -194,7 +234,7 @@ class CheckpointHook:
         self._previous = {}
 
     def after_iteration(self, ctx) -> None:
-        if self.signalled:
+        if self.received:
             ctx.stop_requested = 1
         from .train import CONTINUE
 
@@ -211,18 +251,28 @@ class CheckpointHook:
             self.write(ctx.model)
 
     def write(self, model: Model) -> str | None:
-        """Write ``checkpoint-<iteration>.h5`` atomically and keep the newest KEEP_CHECKPOINTS."""
+        """Write ``checkpoint-<iteration>.h5`` atomically and keep the newest KEEP_CHECKPOINTS.
+
+        A write that fails (no space, no permission) leaves the previous checkpoints as they were
+        and returns None after a one-line warning: training goes on, and a later checkpoint may fit."""
         directory = self.job.checkpoint_dir
-        os.makedirs(directory, exist_ok=True)
-        if not self.written:  # temporary files of a run killed while writing
-            for stale in glob.glob(os.path.join(glob.escape(directory), ".checkpoint-*.part")):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(stale)
         iteration = int(model.run_info.get("iterations", 0))
         path = os.path.join(directory, f"checkpoint-{iteration:08d}.h5")
         if not np.isfinite(model.net.buffer).all():
             return None  # never save a diverged state; the last good checkpoint stays
-        model.save(path, force=True)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            if not self.written:  # temporary files of a run killed while writing
+                for stale in glob.glob(os.path.join(glob.escape(directory), ".checkpoint-*.part")):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(stale)
+            model.save(path, force=True)
+        except OSError as exc:
+            kept = f"the previous one ({self.written[-1]}) is kept" if self.written else "no earlier one exists"
+            line = f"hpcdl: warning: checkpoint {path} not written ({exc}); {kept}; training goes on"
+            self.failed.append(line)
+            print(line, file=sys.stderr, flush=True)
+            return None
         self.written.append(path)
         for old in checkpoint_files(directory)[:-KEEP_CHECKPOINTS]:
             with contextlib.suppress(FileNotFoundError):
@@ -231,95 +281,222 @@ class CheckpointHook:
         return path
 
 
-def load_model_for_resume(
-    job,
-    comm,
-    params: DeepLearningParameters,
-    frame: Frame,
-    validation_frame: Frame | None = None,
-    as_json: bool = False,
-) -> Model | None:
-    """Every rank loads the newest complete checkpoint of the job (None: start fresh).
+# -- one run per output directory ------------------------------------------------
+class OutputDirInUse(RuntimeError):
+    """Another live run owns the job's output directory; the message names its pid, host and age."""
 
-    Status lines go to stdout, or to stderr with ``as_json`` (stdout then holds only the JSON result)."""
-    out = sys.stderr if as_json else sys.stdout
-    path = latest_checkpoint(job.checkpoint_dir) if comm.rank == 0 else None
-    path = comm.bcast(path)
-    if path is None:
-        if comm.rank == 0:
-            print(f"hpcdl: no checkpoint in {job.checkpoint_dir}; starting from scratch", flush=True, file=out)
+
+def _process_start(pid: int) -> int | None:
+    """The start time of a process in clock ticks since boot (tells a reused pid from the original)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
         return None
-    model, _ = prepare_checkpoint(path, params, frame, None, None, validation_frame)
-    if comm.rank == 0:
-        state = "finished" if is_finished(model) else "resuming"
-        print(
-            f"hpcdl: {state} from {path} ({model.run_info.get('epochs', 0):.3f} epochs, "
-            f"{model.run_info.get('iterations', 0)} iterations)",
-            flush=True,
-            file=out,
-        )
-    return model
 
 
-class RunningMarker:
-    """Trainer hook: rank 0 keeps ``<output_dir>/running.json`` while the job trains.
-
-    The file holds pid, host, start time, a heartbeat (refreshed at most every
-    HEARTBEAT_SECONDS, written atomically) and the epochs done and requested, so that
-    ``hpcdl ui`` in another process can tell a running job from a stopped one. It is
-    removed when training ends, however it ends; a killed job leaves it behind, and
-    ``running_marker`` then sees a dead pid (same host) or a stale heartbeat.
-    """
-
-    def __init__(self, job, comm, total_epochs: float) -> None:
-        self.path = os.path.join(job.output_dir, RUNNING_FILE) if comm.rank == 0 else None
-        self.started = time.time()
-        self.total = float(total_epochs)
-        self.last = 0.0
-        if self.path:
-            os.makedirs(job.output_dir, exist_ok=True)
-            self._write(0.0)
-
-    def _write(self, epochs: float) -> None:
-        data = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": self.started,
-            "heartbeat": time.time(),
-            "epochs": float(epochs),
-            "total_epochs": self.total,
-        }
-        with atomic_path(self.path) as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh)
-        self.last = time.time()
-
-    def after_iteration(self, ctx) -> None:
-        if self.path and time.time() - self.last >= HEARTBEAT_SECONDS:
-            self._write(getattr(ctx, "epochs", 0.0))
-
-    def remove(self) -> None:
-        if self.path:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.path)
-
-
-def running_marker(directory: str) -> dict | None:
-    """The RunningMarker of a job directory if that job is still alive, else None."""
-    path = os.path.join(directory, RUNNING_FILE)
+def _read_lock(path: str) -> dict | None:
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
-        pid, host, beat = int(data["pid"]), str(data["host"]), float(data["heartbeat"])
+        int(data["pid"]), str(data["host"]), float(data["heartbeat"])
+        return data
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _gone(data: dict, stale_seconds: float) -> str | None:
+    """Why the run that wrote ``data`` is certainly gone, or None if it may be alive."""
+    pid, host, beat = int(data["pid"]), str(data["host"]), float(data["heartbeat"])
+    age = f"last heartbeat {time.time() - beat:.0f} s ago"
+    slurm_job = os.environ.get("SLURM_JOB_ID")
+    if slurm_job and data.get("slurm_job_id") == slurm_job:
+        restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+        if restarts > int(data.get("slurm_restart_count") or 0):  # Slurm never runs two incarnations at once
+            return f"an earlier incarnation of Slurm job {slurm_job} ({age})"
     if host == socket.gethostname():
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return None  # the job died without cleaning up
+            return f"pid {pid} on {host} is not running ({age})"
         except PermissionError:
             pass  # alive, another user's
-    elif time.time() - beat > STALE_SECONDS:
+        started = data.get("pid_start")
+        now = _process_start(pid)
+        if started is not None and now is not None and now != int(started):
+            return f"pid {pid} on {host} is now another process ({age})"
+        return None
+    if time.time() - beat > stale_seconds:
+        return f"pid {pid} on host {host}, no heartbeat for {time.time() - beat:.0f} s"
+    return None
+
+
+def running_marker(directory: str) -> dict | None:
+    """The running.json of a job directory if that job is still alive, else None (for ``hpcdl ui``)."""
+    data = _read_lock(os.path.join(directory, RUNNING_FILE))
+    if data is None or _gone(data, STALE_SECONDS):
         return None
     return data
+
+
+class RunLock:
+    """``<output_dir>/running.json``: the one run that owns a job's output directory (docs/checkpoints.md).
+
+    Taken atomically: the lock file is written complete under a private name and hard-linked to
+    ``running.json``, which fails if the name exists, also over NFS (where O_EXCL was unreliable);
+    on a file system without hard links, O_CREAT|O_EXCL is used instead. It holds pid, host, the
+    process start time, start, heartbeat and epochs (read by ``hpcdl ui``). A thread refreshes the
+    heartbeat every HEARTBEAT_SECONDS. A lock whose process is gone (same host: the pid is not
+    running; another host: no heartbeat for LOCK_STALE_SECONDS; Slurm: an earlier incarnation of
+    the same requeued job) is taken over with a note; a live one is refused.
+    """
+
+    def __init__(self, directory: str, total_epochs: float = 0.0) -> None:
+        self.directory = directory
+        self.path = os.path.join(directory, RUNNING_FILE)
+        self.total = float(total_epochs)
+        self.started = time.time()
+        self.epochs = 0.0
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _data(self) -> dict:
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "pid_start": _process_start(os.getpid()),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
+            "token": self.token,
+            "started": self.started,
+            "heartbeat": time.time(),
+            "epochs": float(self.epochs),
+            "total_epochs": self.total,
+        }
+
+    def _private_copy(self) -> str:
+        """The lock's content, complete and fsynced, under a name of this process (hidden from `hpcdl ui`)."""
+        private = os.path.join(self.directory, f".{RUNNING_FILE}.{self.token}.part")
+        with open(private, "w", encoding="utf-8") as fh:
+            json.dump(self._data(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return private
+
+    def _create(self) -> bool:
+        """Create running.json if no file has that name; True if this process created it."""
+        private = self._private_copy()
+        try:
+            return _exclusive_link(private, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(private)
+
+    def _take_over(self, seen: dict | None) -> bool:
+        """Replace a gone run's lock by ours; False if another process is doing so or did it first.
+
+        One taker at a time (``.running.json.takeover``, created exclusively), and running.json is
+        replaced in one rename after checking it is still the lock judged gone: it never disappears,
+        so a starting run cannot slip in between."""
+        mutex = os.path.join(self.directory, f".{RUNNING_FILE}.takeover")
+        private = self._private_copy()
+        try:
+            if not _exclusive_link(private, mutex):
+                if _age(mutex) > 10.0:  # a taker that died in these few instructions
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(mutex)
+                return False
+            try:
+                if _read_lock(self.path) != seen:
+                    return False
+                os.replace(private, self.path)
+                return True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(mutex)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(private)
+
+    def acquire(self) -> str | None:
+        """Take the lock, or raise OutputDirInUse naming the live holder; returns a note after a takeover."""
+        os.makedirs(self.directory, exist_ok=True)
+        for _ in range(200):
+            note = None
+            if not self._create():
+                seen = _read_lock(self.path)
+                if seen is None and _age(self.path) < 5.0:
+                    time.sleep(0.05)  # just created by O_EXCL and not yet written
+                    continue
+                why = "unreadable lock file" if seen is None else _gone(seen, LOCK_STALE_SECONDS)
+                if why is None:
+                    raise OutputDirInUse(self._refusal(seen))
+                if not self._take_over(seen):
+                    time.sleep(0.02)
+                    continue
+                note = f"hpcdl: note: took over {self.path} from a run that is gone ({why})"
+            self._thread = threading.Thread(target=self._beat, name="hpcdl-heartbeat", daemon=True)
+            self._thread.start()
+            return note
+        raise OutputDirInUse(f"{self.path}: could not take the lock (it keeps changing); is another run starting?")
+
+    def _refusal(self, holder: dict) -> str:
+        now = time.time()
+        return (
+            f"{self.directory} is in use by another run: pid {holder['pid']} on host {holder['host']}, "
+            f"started {_duration(now - float(holder.get('started', now)))} ago, last heartbeat "
+            f"{now - float(holder['heartbeat']):.0f} s ago ({self.path}). One run owns an output directory: "
+            "wait for that run or stop it, or give this one another output_dir (--output-dir DIR)"
+        )
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            current = _read_lock(self.path)
+            if current is None or current.get("token") != self.token:
+                print(f"hpcdl: warning: {self.path} was taken over by another run", file=sys.stderr, flush=True)
+                return
+            with contextlib.suppress(OSError):  # a full disk: try again at the next beat
+                with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+                    json.dump(self._data(), fh)
+
+    def after_iteration(self, ctx) -> None:  # Trainer hook: the epochs shown by `hpcdl ui`
+        self.epochs = float(getattr(ctx, "epochs", 0.0))
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        current = _read_lock(self.path)
+        if current is not None and current.get("token") == self.token:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.path)
+
+
+def _exclusive_link(source: str, target: str) -> bool:
+    """Give ``source``'s content the name ``target`` unless that name exists (atomic, NFS included)."""
+    try:
+        os.link(source, target)
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system: exclusive create (a reader may see it empty briefly)
+        try:
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as out, open(source, encoding="utf-8") as src:
+            out.write(src.read())
+        return True
+
+
+def _age(path: str) -> float:
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"

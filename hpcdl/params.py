@@ -28,7 +28,9 @@ __all__ = [
     "ParameterError",
     "check_checkpoint_change",
     "check_nfolds_with_validation",
+    "check_no_cross_validation",
     "parameters_markdown",
+    "reject_grid_values",
 ]
 
 
@@ -99,12 +101,17 @@ class Param:
     special: tuple[Any, ...] = ()
     nullable: bool = False
     aliases: tuple[str, ...] = ()
+    # H2O-3 values hpcdl refuses (docs/differences.md): refused when the parameters are built, so a
+    # job fails before it reads a frame instead of inside the trainer.
+    unsupported: tuple[Any, ...] = ()
 
     def describe_range(self) -> str:
         if self.kind == "bool":
-            text = "True, False"
+            text = "False (True is not supported)" if True in self.unsupported else "True, False"
         elif self.kind == "enum":
-            text = ", ".join(self.choices)
+            text = ", ".join(c for c in self.choices if c not in self.unsupported)
+            if self.unsupported:
+                text += f" ({', '.join(self.unsupported)}: not supported)"
         elif self.kind == "str":
             text = "string"
         else:
@@ -146,6 +153,8 @@ DISTRIBUTIONS = (
     "huber",
     "tweedie",
 )
+# H2O-3 distributions without a loss gradient in hpcdl's kernels (docs/differences.md).
+UNSUPPORTED_DISTRIBUTIONS = ("poisson", "gamma", "tweedie")
 STOPPING_METRICS = (
     "AUTO",
     "deviance",
@@ -212,7 +221,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("initial_weight_scale", 1.0, "float", "Uniform half-width or Normal standard deviation", "M", _POS),
     # --- loss --------------------------------------------------------------
     _p("loss", "Automatic", "enum", "Loss function (Automatic: CrossEntropy for classification, else from distribution)", "M", choices=LOSSES),
-    _p("distribution", "AUTO", "enum", "Response distribution (AUTO: bernoulli/multinomial, or from loss)", "F", choices=DISTRIBUTIONS),
+    _p("distribution", "AUTO", "enum", "Response distribution (AUTO: bernoulli/multinomial, or from loss)", "F", choices=DISTRIBUTIONS, unsupported=UNSUPPORTED_DISTRIBUTIONS),
     _p("quantile_alpha", 0.5, "float", "Quantile for the quantile distribution", "F", _UNIT),
     _p("tweedie_power", 1.5, "float", "Tweedie power", "F", Interval(1, 2, "neither")),
     _p("huber_alpha", 0.9, "float", "Quantile of |residual| used as the Huber delta in the reported deviance", "F", _UNIT),
@@ -246,7 +255,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("categorical_encoding", "AUTO", "enum", "Categorical encoding (AUTO = OneHotInternal, the only one supported)", "F", choices=("AUTO", "OneHotInternal")),
     _p("max_categorical_features", 2147483647, "int", "Hash expanded categoricals into this many inputs", "F", Interval(1, math.inf, "left")),
     _p("unseen_level_policy", "NA", "enum", "Scoring rule for categorical levels unseen in training (NA = the level's NA slot, as H2O)", "F", choices=("NA",)),
-    _p("sparse", False, "bool", "Sparse inputs: scale by 1/sd without centering", "F"),
+    _p("sparse", False, "bool", "Sparse inputs: scale by 1/sd without centering", "F", unsupported=(True,)),
     # --- autoencoder -------------------------------------------------------
     _p("autoencoder", False, "bool", "Train an autoencoder (target = input)", "F"),
     _p("sparsity_beta", 0.0, "float", "Sparse autoencoder penalty weight (autoencoder only)", "F", _NONNEG),
@@ -255,7 +264,7 @@ PARAMETERS: tuple[Param, ...] = (
     # --- parallelism and determinism ---------------------------------------
     _p("reproducible", False, "bool", "Deterministic training: one thread per rank, seeded dropout, scoring every iteration", "M"),
     _p("mini_batch_size", 1, "int", "Rows per gradient step (honoured, unlike H2O)", "M", Interval(1, math.inf, "left")),
-    _p("elastic_averaging", False, "bool", "Elastic averaging between ranks (experimental)", "M"),
+    _p("elastic_averaging", False, "bool", "Elastic averaging between ranks (experimental)", "M", unsupported=(True,)),
     _p("elastic_averaging_moving_rate", 0.9, "float", "Elastic averaging moving rate", "M", _UNIT),
     _p("elastic_averaging_regularization", 1e-3, "float", "Elastic averaging regularization", "M", _NONNEG),
     _p("force_load_balance", True, "bool", "Split small data so every core trains", "M"),
@@ -330,7 +339,18 @@ def _check_range(p: Param, x: Any, shown: Any, what: str) -> None:
 
 
 def _coerce(p: Param, v: Any) -> Any:
-    """Return ``v`` in the parameter's canonical type, or raise ParameterError."""
+    """Return ``v`` in the parameter's canonical type, or raise ParameterError (also for a value
+    H2O-3 takes but hpcdl does not support)."""
+    x = _convert(p, v)
+    if x in p.unsupported:
+        supported = "only False" if p.kind == "bool" else f"supported: {p.describe_range().split(' (')[0]}"
+        raise ParameterError(
+            f"parameter '{p.name}': {x!r} is not supported by hpcdl ({supported}; see docs/differences.md)", p.name
+        )
+    return x
+
+
+def _convert(p: Param, v: Any) -> Any:
     what = p.describe_range()
     if v is None:
         if p.nullable:
@@ -345,7 +365,7 @@ def _coerce(p: Param, v: Any) -> Any:
             for c in p.choices:
                 if c.lower() == v.lower():
                     return c
-        raise _fail(p, v, f"one of {', '.join(p.choices)}")
+        raise _fail(p, v, f"one of {what}")
     if p.kind == "str":
         if not isinstance(v, str):
             raise _fail(p, v, "a string")
@@ -365,6 +385,36 @@ def _coerce(p: Param, v: Any) -> Any:
     if p.interval is not None and any(e not in p.interval for e in out):
         raise _fail(p, list(v), what)
     return out
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple))
+
+
+def _reject_grid_value(p: Param, name: str, value: Any) -> None:
+    """One model takes one value per parameter; lists of values are a grid (hpcdl.grid)."""
+    grid_like = _is_list(value) and (p.kind not in ("int_list", "float_list") or any(_is_list(e) for e in value))
+    if grid_like:
+        example = (
+            "{'hidden': [[200, 200], [100, 300, 100]]}"
+            if p.kind in ("int_list", "float_list")
+            else f"{{'{p.name}': {list(value)!r}}}"
+        )
+        raise ParameterError(
+            f"{name}={value!r}: hpcdl.deeplearning takes one value per parameter; to train a "
+            f"model per value use hpcdl.grid(..., hyper_params={example}) or a job file's "
+            "[grid] table",
+            p.name,
+        )
+
+
+def reject_grid_values(params: Mapping[str, Any]) -> None:
+    """Refuse lists of values (a grid) among single-model parameters; unknown names are left to the
+    constructor, which suggests close matches."""
+    for name, value in params.items():
+        canonical = _BY_NAME.get(name) or _BY_NAME.get(ALIASES.get(name, ""))
+        if canonical is not None:
+            _reject_grid_value(canonical, name, value)
 
 
 def _resolve_name(name: str) -> str:
@@ -400,6 +450,7 @@ class DeepLearningParameters:
             name = _resolve_name(raw_name)
             if name in given:
                 raise ParameterError(f"parameter '{name}' given twice (as '{spelled[name]}' and '{raw_name}')", name)
+            _reject_grid_value(_BY_NAME[name], raw_name, value)
             given[name] = _coerce(_BY_NAME[name], value)
             spelled[name] = raw_name
         values = {p.name: _copy(p.default) for p in PARAMETERS}
@@ -523,9 +574,6 @@ class DeepLearningParameters:
             "laplace": ("Automatic", "Absolute"),
             "quantile": ("Automatic", "Quantile"),
             "huber": ("Automatic", "Huber"),
-            "poisson": ("Automatic",),
-            "gamma": ("Automatic",),
-            "tweedie": ("Automatic",),
             "bernoulli": ("Automatic", "CrossEntropy", "Quadratic"),
             "multinomial": ("Automatic", "CrossEntropy", "Quadratic"),
         }.get(dist)
@@ -565,10 +613,8 @@ class DeepLearningParameters:
             err.add("fold_column", "give either fold_column or nfolds, not both")
         if v["fold_assignment"] != "AUTO" and v["nfolds"] == 0:
             err.add("fold_assignment", "fold_assignment requires nfolds >= 2")
-        if v["checkpoint"] is not None and v["nfolds"] != 0:
-            err.add("nfolds", "cross-validation is not allowed on a checkpoint restart (nfolds must be 0)")
-        if v["sparse"] and v["elastic_averaging"]:
-            err.add("sparse", "sparse and elastic_averaging cannot be combined")
+        if v["checkpoint"] is not None and (v["nfolds"] != 0 or v["fold_column"] is not None):
+            err.add("nfolds" if v["nfolds"] else "fold_column", CV_ON_CHECKPOINT)
 
         metric = v["stopping_metric"]
         if classification is True:
@@ -673,7 +719,7 @@ class DeepLearningParameters:
                 "huber": "Huber",
                 "bernoulli": "CrossEntropy",
                 "multinomial": "CrossEntropy",
-            }.get(dist, "Automatic")  # poisson/gamma/tweedie: the deviance gradient
+            }.get(dist, loss)
         v["distribution"], v["loss"] = dist, loss
         if v["stopping_metric"] == "AUTO":
             v["stopping_metric"] = "MSE" if v["autoencoder"] else ("logloss" if classification else "deviance")
@@ -730,6 +776,16 @@ def check_checkpoint_change(old: DeepLearningParameters, new: DeepLearningParame
             for n in changed
         )
         raise ParameterError(msg, changed[0])
+
+
+CV_ON_CHECKPOINT = "cross-validation is not allowed on a checkpoint restart (nfolds must be 0, fold_column unset)"
+
+
+def check_no_cross_validation(params: DeepLearningParameters) -> None:
+    """A checkpoint restart continues one model: no folds (also when the checkpoint is a Model object,
+    which is not a parameter value)."""
+    if params.nfolds or params.fold_column:
+        raise ParameterError(CV_ON_CHECKPOINT, "nfolds" if params.nfolds else "fold_column")
 
 
 def check_nfolds_with_validation(params: DeepLearningParameters, has_validation_frame: bool) -> None:

@@ -1,14 +1,44 @@
-"""Running a job on every rank: frames, training, progress, saving, the final report."""
+"""Running a job on every rank: the output directory's lock, the checkpoints to continue,
+frames, training through the one facade (hpcdl/api.py), saving, the final report.
+
+``run_job`` returns an :class:`Outcome`; only the command line turns it into an exit code.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import os
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 
 from . import comm as comm_mod
+from .jobs import JobError, check_job
 from .output import print_json
+
+
+class Status(enum.Enum):
+    FINISHED = "finished"  # the model is trained (and saved, with save_model)
+    STOPPED = "stopped by a signal"  # a checkpoint to resume from; no final model file
+    DIVERGED = "diverged"  # the last good model is saved; training could not go on
+    FAILED = "failed"  # a grid job in which every model failed
+
+
+@dataclass
+class Outcome:
+    """How a job ended, the same on every rank."""
+
+    status: Status
+    model: object = None  # the Model (a single-model job)
+    signal: int = 0  # STOPPED: the signal; SIGTERM/SIGUSR1 (requeue) win over SIGINT (a user's Ctrl-C)
+    checkpoint: str | None = None  # STOPPED: the newest complete checkpoint to resume from
+    message: str = ""  # DIVERGED/FAILED: why
+
+
+class UnfinishedRun(RuntimeError):
+    """The output directory holds checkpoints a fresh run would lose; the message names --resume and --fresh."""
 
 
 def _say(text: str, comm, as_json: bool = False) -> None:
@@ -49,75 +79,152 @@ def progress_printer(total_epochs: float, t0: float):
     return show
 
 
-def job_parameters(job) -> dict:
-    params = dict(job.parameters)
-    params.setdefault("model_id", job.name)
-    return params
+def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = False) -> Outcome:
+    """Run a job file's model (or grid) on every rank of the world communicator.
 
-
-def run_job(job, resume: bool = False, as_json: bool = False) -> int:
-    from .params import DeepLearningParameters
-    from .prep import DataInfo
-    from .train import Trainer
-
+    ``resume`` continues the newest checkpoint (none yet: starts from scratch, with a note);
+    ``fresh`` starts over, moving old checkpoints aside; without either, the checkpoints of an
+    unfinished run make this an error (docs/checkpoints.md). Parameters are checked first, before a
+    frame is read or a collective runs; then rank 0 takes the output directory's lock.
+    """
+    if resume and fresh:
+        raise JobError("--resume and --fresh exclude each other: continue the old run, or start over")
+    params = check_job(job)
     comm = comm_mod.world()
+    if job.grid:  # a [grid] table: one model per combination (hpcdl/grid.py)
+        with _owning(job, comm, 0.0) as (_, notes):
+            return _run_grid(job, comm, notes, as_json)
     from .lifecycle import CheckpointHook
 
-    # From here on SIGTERM/SIGUSR1 mean: stop at the next iteration, checkpoint, exit 3 (docs/checkpoints.md).
+    # From here on SIGTERM/SIGUSR1/SIGINT mean: stop after the iteration, checkpoint (docs/checkpoints.md).
     checkpoint_hook = CheckpointHook(job, comm)
-    t0 = time.time()
+    try:
+        with _owning(job, comm, float(params.epochs)) as (lock, notes):
+            resume_path, more = _collective(comm, lambda: _claim_checkpoints(job, resume, fresh))
+            hooks = [checkpoint_hook] + ([lock] if lock is not None else [])  # the lock keeps the UI's epochs
+            return _train_job(job, comm, params, hooks, resume_path, notes + more, as_json)
+    finally:
+        checkpoint_hook.restore_signals()
+
+
+def _collective(comm, work):
+    """Run ``work`` on rank 0 and give its result (or its error, raised again) to every rank."""
+    result = error = None
+    if comm.rank == 0:
+        try:
+            result = work()
+        except (ValueError, OSError, RuntimeError) as exc:
+            error = exc
+    result, error = comm.bcast((result, error))
+    if error is not None:
+        raise error
+    return result
+
+
+@contextlib.contextmanager
+def _owning(job, comm, total_epochs: float):
+    """Rank 0 holds the job's RunLock while the job runs; yields it (None on other ranks) and the
+    notes to print (a stale lock taken over)."""
+    from .lifecycle import RunLock
+
+    lock = RunLock(job.output_dir, total_epochs) if comm.rank == 0 else None
+    note = _collective(comm, lambda: lock.acquire())
+    try:
+        yield lock, [note] if note else []
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list[str]]:
+    """Rank 0, holding the lock: apply the fresh/resume rules to old checkpoints (docs/checkpoints.md).
+
+    Returns the checkpoint to resume from (or None) and the notes to print."""
+    from .lifecycle import checkpoint_files, newest_checkpoint, set_aside_checkpoints
+
+    directory = job.checkpoint_dir
+    if fresh:
+        if os.path.isdir(directory) and os.listdir(directory):
+            kept = set_aside_checkpoints(directory)
+            return None, [f"hpcdl: starting over; the previous run's checkpoints are kept in {kept}"]
+        return None, []
+    if not checkpoint_files(directory):
+        return None, [f"hpcdl: --resume: no checkpoint in {directory} yet; starting from scratch"] if resume else []
+    path, model = newest_checkpoint(directory)
+    where = job.path if job.from_file else "hpcdl train"
+    if model is None:
+        raise UnfinishedRun(
+            f"{where}: none of the checkpoints in {directory} can be read (see above); "
+            "start over with --fresh (they are moved aside, not deleted)"
+        )
+    if resume:
+        return path, []
+    from .lifecycle import SIGNAL_STOP, is_finished
+
+    if not is_finished(model):
+        info = model.run_info
+        how = "stopped by a signal" if info.get("stop_reason") == SIGNAL_STOP else "killed or crashed"
+        raise UnfinishedRun(
+            f"{where}: {directory} holds the checkpoints of an unfinished run ({how} after "
+            f"{info.get('epochs', 0):.3f} of {float(model.effective.get('epochs', 0)):g} epochs; newest "
+            f"{os.path.basename(path)}). Continue it with --resume, or start over with --fresh "
+            f"(moves them to {os.path.basename(directory)}.old-<time>/, nothing is deleted)"
+        )
+    return None, [_supersede_finished_run(job, model)]
+
+
+def _supersede_finished_run(job, model) -> str:
+    """A new run of a finished job: its checkpoints go if the model file holds its final state (the newest
+    checkpoint is a copy of it), else they are moved aside: then they are the only copy of that model."""
+    from .lifecycle import clear_checkpoints, set_aside_checkpoints
+    from .store import ModelFileError, read_model_summary
+
+    try:
+        saved = read_model_summary(job.model_path) if os.path.exists(job.model_path) else None
+    except ModelFileError:
+        saved = None
+    last = model.scoring_history[-1] if model.scoring_history else None
+    if saved and saved["model_id"] == model.model_id and (saved["history"] or [None])[-1] == last:
+        removed = clear_checkpoints(job.checkpoint_dir)
+        return (
+            f"hpcdl: the previous run of {job.name} finished and its model is {job.model_path}: its {removed} "
+            "checkpoint file(s) are removed (the new model replaces that file when it finishes)"
+        )
+    kept = set_aside_checkpoints(job.checkpoint_dir)
+    return f"hpcdl: the previous run of {job.name} finished; its checkpoints are kept in {kept}"
+
+
+def _open_frames(job, comm):
     frames_dir = os.path.join(job.output_dir, "frames")
-    kw = {
-        "col_types": job.data.get("col_types"),
-        "header": job.data.get("header"),
-        "sep": job.data.get("sep"),
-        "na_strings": job.data.get("na_strings"),
-    }
-    train_frame = open_job_frame(job.data_path("training_frame"), frames_dir, comm, **kw)
-    valid_frame = (
-        open_job_frame(job.data_path("validation_frame"), frames_dir, comm, **kw)
-        if job.data.get("validation_frame")
-        else None
-    )
-    test_frame = (
-        open_job_frame(job.data_path("test_frame"), frames_dir, comm, **kw) if job.data.get("test_frame") else None
+    kw = {key: job.data.get(key) for key in ("col_types", "header", "sep", "na_strings")}
+    return tuple(
+        open_job_frame(job.data_path(key), frames_dir, comm, **kw) if job.data.get(key) else None
+        for key in ("training_frame", "validation_frame", "test_frame")
     )
 
-    params = job_parameters(job)
-    y = job.data.get("y")
+
+def _columns(job, frame, autoencoder: bool):
+    """x and y of the job, checked against the training frame; errors name the job file and line."""
+    from .api import check_columns
+    from .params import ParameterError
+
+    y = job.data.get("y") or None
     x = job.data.get("x") or None
     ignored = job.data.get("ignored_columns") or []
+    source = job.data_path("training_frame")
+    unknown = [c for c in ignored if c not in frame.names]
+    if unknown:
+        raise JobError(f"{job.where('data', 'ignored_columns')}: column(s) {unknown} are not in {source}")
+    try:
+        check_columns(frame, x, y, autoencoder, source=source)
+    except ParameterError as exc:
+        raise JobError(f"{job.where('data', exc.parameter)}: {exc}") from None
     if x is None and ignored:
-        x = [n for n in train_frame.names if n not in ignored and n != y]
-    if job.grid:  # a [grid] table: one model per combination (hpcdl/grid.py)
-        from .grid import run_grid_job
+        x = [n for n in frame.names if n not in ignored and n != y]
+    return x, y
 
-        return run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
-    from .grid import reject_grid_values
 
-    reject_grid_values(params)  # lists of values in [parameters]: point at [grid]
-    p = DeepLearningParameters(**params)
-    if p.fold_column:
-        from .cv import excluding_fold_column
-
-        x = excluding_fold_column(train_frame, x, y, p.fold_column)
-    dinfo = DataInfo.fit(
-        train_frame,
-        x,
-        None if p.autoencoder else y,
-        autoencoder=p.autoencoder,
-        classification=p.classification,
-        standardize=p.standardize,
-        use_all_factor_levels=p.use_all_factor_levels,
-        missing_values_handling=p.missing_values_handling,
-        ignore_const_cols=p.ignore_const_cols,
-        max_categorical_features=p.max_categorical_features,
-        seed=p.seed if p.seed not in (None, -1) else 0,
-    )
-    p.validate(
-        classification=bool(dinfo.classification),
-        n_classes=len(dinfo.response_domain) if dinfo.classification else None,
-    )
+def _threads(job, comm) -> int:
     from .train import resolve_threads
 
     ranks_here = comm_mod.ranks_on_this_node(comm)
@@ -127,162 +234,205 @@ def run_job(job, resume: bool = False, as_json: bool = False) -> int:
         warnings.warn(
             f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
             "HOGWILD! threads will be oversubscribed; lower threads or ranks per node",
-            stacklevel=2,
+            stacklevel=3,
         )
+    return threads
+
+
+def _run_grid(job, comm, notes: list[str], as_json: bool) -> Outcome:
+    from .grid import run_grid_job
+
+    train_frame, valid_frame, test_frame = _open_frames(job, comm)
+    autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
+    x, y = _columns(job, train_frame, autoencoder)
+    for note in notes:
+        _say(note, comm, as_json)
+    g = run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
+    if not len(g):
+        return Outcome(Status.FAILED, message=f"every model of grid {g.grid_id} failed")
+    return Outcome(Status.FINISHED)
+
+
+def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: list[str], as_json: bool) -> Outcome:
+    """Frames, the model to continue, training, then the report; ``hooks[0]`` is the CheckpointHook."""
+    from .api import check_checkpoint_use, train_model
+
+    checkpoint_hook = hooks[0]
+    t0 = time.time()
+    train_frame, valid_frame, test_frame = _open_frames(job, comm)
+    x, y = _columns(job, train_frame, params.autoencoder)
+    threads = _threads(job, comm)
     _say(
-        f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.path} "
-        f"({train_frame.nrow} rows); {dinfo.n_inputs} inputs",
+        f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.display_name} "
+        f"({train_frame.nrow} rows)",
         comm,
         as_json,
     )
-    checkpoint_model = lifecycle_setup(job, comm, p, train_frame, valid_frame, x, y, resume, as_json)
-    from .lifecycle import RunningMarker
-
-    running = RunningMarker(job, comm, float(p.epochs))  # for `hpcdl ui` in another process
-    hooks = [checkpoint_hook, running]
-    if checkpoint_model is not None:
-        dinfo = checkpoint_model.dinfo
-    if getattr(job, "ui", False) and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
+    for note in notes:
+        _say(note, comm, as_json)
+    checkpoint = _checkpoint_to_continue(job, comm, params, resume_path, as_json)
+    if job.ui and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
         from .ui import start_live_ui
 
         live_ui, ui_server = start_live_ui(job, ranks=comm.size, threads=threads)
-        hooks.append(live_ui)
+        hooks = [*hooks, live_ui]
         _say(f"hpcdl: web UI of this job at {ui_server.url} (read-only; docs/ui.md)", comm, as_json)
-    progress = None if (job.quiet or p.quiet_mode or as_json) else progress_printer(float(p.epochs), t0)
-    trainer = Trainer(
-        p,
-        dinfo,
-        train_frame,
-        valid_frame,
-        comm=comm,
-        threads=threads,
-        hooks=hooks,
-        checkpoint_model=checkpoint_model,
-        progress=progress,
-    )
-    from .lifecycle import SIGNAL_STOP, is_finished
-
+    progress = None if (job.quiet or params.quiet_mode or as_json) else progress_printer(float(params.epochs), t0)
     try:
-        if (
-            checkpoint_model is not None
-            and is_finished(checkpoint_model)
-            and not _wants_more_epochs(checkpoint_model, p)
-        ):
+        if _already_finished(checkpoint, params):
+            model, _ = check_checkpoint_use(params, train_frame, valid_frame, x, y, checkpoint)
             _say(
-                f"hpcdl: job {job.name} already finished ({checkpoint_model.run_info.get('stop_reason')}); "
-                "nothing to resume",
+                f"hpcdl: job {job.name} already finished ({model.run_info.get('stop_reason')}); nothing to resume",
                 comm,
                 as_json,
             )
-            model = checkpoint_model
-        elif p.nfolds or p.fold_column:  # fold models, then the main model (hpcdl/cv.py)
-            from .cv import check_no_validation_frame, cross_validate
-
-            check_no_validation_frame(p, valid_frame is not None)
-            model = cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
         else:
-            model = trainer.run()
+            model = train_model(
+                params,
+                train_frame,
+                valid_frame,
+                x=x,
+                y=y,
+                checkpoint=checkpoint,
+                comm=comm,
+                threads=threads,
+                hooks=hooks,
+                progress=progress,
+            )
     finally:
-        checkpoint_hook.restore_signals()
-        running.remove()
-    stopped_by_signal = model.run_info.get("stop_reason") == SIGNAL_STOP
-    code = 0
-    if comm.rank == 0 and stopped_by_signal:
-        written = checkpoint_hook.written[-1] if checkpoint_hook.written else None
-        _say(
-            f"hpcdl: stopped by a signal after {model.run_info.get('epochs', 0):.3f} epochs; checkpoint "
-            f"{written}; continue with: hpcdl train {job.path} --resume (exit code 3)",
-            comm,
-            as_json,
+        checkpoint_hook.restore_signals()  # a Ctrl-C while saving interrupts at once
+    from .lifecycle import SIGNAL_STOP
+
+    if model.run_info.get("stop_reason") == SIGNAL_STOP:
+        return _stopped(job, comm, model, checkpoint_hook)
+    _collective(comm, lambda: _save_and_report(job, model, test_frame, t0, as_json))
+    if model.run_info.get("diverged"):
+        return Outcome(Status.DIVERGED, model=model, message=str(model.run_info["diverged"]))
+    return Outcome(Status.FINISHED, model=model)
+
+
+def _checkpoint_to_continue(job, comm, params, resume_path: str | None, as_json: bool):
+    """--resume's checkpoint (loaded on every rank), else parameters.checkpoint's path, else None."""
+    if resume_path is None:
+        return resolve_checkpoint_path(params.checkpoint, job) if params.checkpoint else None
+    from .lifecycle import is_finished
+    from .model import load_model
+
+    model = load_model(resume_path)
+    _say(
+        f"hpcdl: {'finished' if is_finished(model) else 'resuming'} from {resume_path} "
+        f"({model.run_info.get('epochs', 0):.3f} epochs, {model.run_info.get('iterations', 0)} iterations)",
+        comm,
+        as_json,
+    )
+    return model
+
+
+def _already_finished(checkpoint, params) -> bool:
+    """A resumed checkpoint of a finished run is not trained further unless the job asks for more epochs."""
+    from .lifecycle import is_finished
+    from .model import Model
+
+    if not isinstance(checkpoint, Model) or not is_finished(checkpoint):
+        return False
+    run = checkpoint.run_info
+    more = run.get("stop_reason") == "epochs reached" and float(params.epochs) > float(run.get("epochs", 0.0)) * (
+        1 + 1e-9
+    )
+    return not more
+
+
+def _stopped(job, comm, model, checkpoint_hook) -> Outcome:
+    """Stopped by a signal: the signal (agreed by all ranks) and the newest complete checkpoint."""
+    from .lifecycle import checkpoint_files
+
+    signum = int(comm.allreduce_scalar(checkpoint_hook.signalled, op="max"))
+    newest = comm.bcast((checkpoint_files(job.checkpoint_dir) or [None])[-1] if comm.rank == 0 else None)
+    return Outcome(
+        Status.STOPPED, model=model, signal=signum, checkpoint=newest, message="\n".join(checkpoint_hook.failed)
+    )
+
+
+def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
+    """Rank 0: the model file, fold models, test metrics, anomaly scores, and the report."""
+    cv_files = None
+    if job.save_model:
+        _save_final_model(job, model)
+        if model.cross_validation_models:  # fold models (and holdout predictions) beside the main model
+            from .cv import save_cross_validation_outputs
+
+            cv_files = save_cross_validation_outputs(model, job.output_dir)
+    test_metrics = model.model_performance(test_frame) if test_frame is not None else None
+    anomaly_csv = anomaly_errors = None
+    if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
+        from .commands.anomaly import write_anomaly_csv
+
+        anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
+        anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
+    if as_json:
+        print_json(
+            {
+                "model_id": model.model_id,
+                "model_path": job.model_path if job.save_model else None,
+                "run_info": model.run_info,
+                "training_metrics": model.training_metrics,
+                "validation_metrics": model.validation_metrics,
+                "test_metrics": test_metrics,
+                "anomaly_csv": anomaly_csv,
+                "cross_validation_files": cv_files,
+                "scoring_history": model.scoring_history,
+            }
         )
-        if as_json:  # scripts reading stdout learn where to resume from, not just the exit code
-            print_json(
-                {
-                    "stopped_by_signal": True,
-                    "exit_code": 3,
-                    "checkpoint": written,
-                    "resume_command": f"hpcdl train {job.path} --resume",
-                    "model_id": model.model_id,
-                    "run_info": model.run_info,
-                    "scoring_history": model.scoring_history,
-                }
+        return
+    print(model)
+    if test_metrics:
+        from .metrics import format_metrics
+
+        print()
+        print(
+            format_metrics(
+                test_metrics,
+                model.kind,
+                f"ModelMetrics (test frame {test_frame.display_name})",
+                domain=model.dinfo.response_domain,
             )
-    elif comm.rank == 0:
-        cv_files = None
-        if job.save_model:
-            os.makedirs(job.output_dir, exist_ok=True)
-            model.save(job.model_path, force=True)
-            if model.cross_validation_models:  # fold models (and holdout predictions) beside the main model
-                from .cv import save_cross_validation_outputs
+        )
+    if anomaly_errors is not None:
+        from .commands.anomaly import format_error_table
 
-                cv_files = save_cross_validation_outputs(model, job.output_dir)
-        test_metrics = model.model_performance(test_frame) if test_frame is not None else None
-        anomaly_csv = anomaly_errors = None
-        if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
-            from .commands.anomaly import write_anomaly_csv
-
-            anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
-            anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
-        if as_json:
-            print_json(
-                {
-                    "model_id": model.model_id,
-                    "model_path": job.model_path if job.save_model else None,
-                    "run_info": model.run_info,
-                    "training_metrics": model.training_metrics,
-                    "validation_metrics": model.validation_metrics,
-                    "test_metrics": test_metrics,
-                    "anomaly_csv": anomaly_csv,
-                    "cross_validation_files": cv_files,
-                    "scoring_history": model.scoring_history,
-                }
-            )
-        else:
-            print(model)
-            if test_metrics:
-                from .metrics import format_metrics
-
-                print()
-                print(
-                    format_metrics(
-                        test_metrics,
-                        model.kind,
-                        f"ModelMetrics (test frame {test_frame.path})",
-                        domain=model.dinfo.response_domain,
-                    )
-                )
-            if anomaly_errors is not None:
-                from .commands.anomaly import format_error_table
-
-                print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
-                print(format_error_table(anomaly_errors))
-            info = model.run_info
-            print(
-                f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
-                f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
-                f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s"
-            )
-            if job.save_model:
-                print(f"model saved: {job.model_path}")
-            if cv_files:
-                print(f"fold models saved: {', '.join(cv_files['fold_models'])}")
-                if cv_files["holdout_predictions"]:
-                    print(f"holdout predictions (frame): {cv_files['holdout_predictions']}")
-        if model.run_info.get("diverged"):
-            print(f"hpcdl train: error: {model.run_info['diverged']}", file=sys.stderr)
-            code = 1
-    if stopped_by_signal:
-        from .cli import EXIT_REQUEUE
-
-        code = EXIT_REQUEUE
-    return comm.bcast(code)
+        print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
+        print(format_error_table(anomaly_errors))
+    info = model.run_info
+    print(
+        f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
+        f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
+        f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s"
+    )
+    if job.save_model:
+        print(f"model saved: {job.model_path}")
+    if cv_files:
+        print(f"fold models saved: {', '.join(cv_files['fold_models'])}")
+        if cv_files["holdout_predictions"]:
+            print(f"holdout predictions (frame): {cv_files['holdout_predictions']}")
 
 
-def _wants_more_epochs(model, params) -> bool:
-    """A run that ended at its epochs can be continued by a job asking for more epochs."""
-    return model.run_info.get("stop_reason") == "epochs reached" and float(params.epochs) > float(
-        model.run_info.get("epochs", 0.0)
-    ) * (1 + 1e-9)
+def _save_final_model(job, model) -> None:
+    """The one write whose failure is an error: say how not to lose the trained model."""
+    from .lifecycle import checkpoint_files
+
+    try:
+        model.save(job.model_path, force=True)
+    except OSError as exc:
+        newest = (checkpoint_files(job.checkpoint_dir) or [None])[-1]
+        rescue = (
+            f"free space and run the job again with --resume: it continues from the last checkpoint {newest} "
+            "and saves the model"
+            if newest
+            else "no checkpoint was written either; free space and run the job again"
+        )
+        raise OSError(
+            f"{job.model_path}: the trained model could not be saved ({exc}); it is lost unless you {rescue}"
+        ) from None
 
 
 def resolve_checkpoint_path(value: str, job) -> str:
@@ -295,36 +445,7 @@ def resolve_checkpoint_path(value: str, job) -> str:
     return path
 
 
-def lifecycle_setup(job, comm, params, train_frame, valid_frame, x, y, resume: bool, as_json: bool = False):
-    """The model to continue, if any (docs/checkpoints.md).
-
-    ``--resume`` continues the job's newest complete checkpoint; without
-    one (or without --resume) ``parameters.checkpoint`` names a model to
-    continue. A fresh run removes the job's old checkpoints first, so that
-    their iteration numbers cannot be taken for newer ones.
-    """
-    from .lifecycle import clear_checkpoints, load_model_for_resume, prepare_checkpoint
-
-    checkpoint_model = None
-    if resume:
-        checkpoint_model = load_model_for_resume(job, comm, params, train_frame, valid_frame, as_json)
-    elif comm.rank == 0 and os.path.isdir(job.checkpoint_dir):
-        removed = clear_checkpoints(job.checkpoint_dir)
-        if removed:
-            _say(
-                f"hpcdl: fresh run: removed {removed} old checkpoint file(s) in {job.checkpoint_dir} "
-                "(--resume continues them instead)",
-                comm,
-                as_json,
-            )
-    if checkpoint_model is None and params.checkpoint:
-        path = resolve_checkpoint_path(params.checkpoint, job)
-        checkpoint_model, _ = prepare_checkpoint(path, params, train_frame, x, y, valid_frame)
-    comm.barrier()
-    return checkpoint_model
-
-
-def demo(threads: int | None = None, as_json: bool = False) -> int:
+def demo(threads: int | None = None, as_json: bool = False) -> Outcome:
     """H2O's deeplearning demo: prostate.csv, CAPSULE as a binary response."""
     from .jobs import load_job
 
@@ -335,4 +456,7 @@ def demo(threads: int | None = None, as_json: bool = False) -> int:
     job.data["training_frame"] = os.path.join(here, "datasets", "prostate.csv")
     if threads:
         job.threads = threads
-    return run_job(job, as_json=as_json)
+    try:
+        return run_job(job, as_json=as_json)
+    except UnfinishedRun:  # an interrupted demo: start over (`hpcdl demo` has no --resume)
+        return run_job(job, fresh=True, as_json=as_json)

@@ -22,7 +22,7 @@ from . import comm as comm_mod
 from . import kernels, metrics
 from .frame import Frame, shard_range
 from .model import Model, base_activation, compute_varimp, hyper_from_params
-from .params import DeepLearningParameters, ParameterError
+from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
 
 # Stop reasons broadcast from rank 0 (0 = keep going).
@@ -395,9 +395,6 @@ class Trainer:
             model.effective = eff
         else:
             model = self._new_model(eff)
-        for unsupported in ("elastic_averaging", "sparse"):
-            if eff.get(unsupported):
-                raise TrainingError(f"{unsupported}=True is not supported by hpcdl (see docs/differences.md)")
         hyper = hyper_from_params(eff, len(eff["hidden"]))
         threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
         threads = _set_threads(threads)
@@ -818,79 +815,3 @@ def _metrics_finite(m: dict) -> bool:
         if v is not None and not np.isfinite(v):
             return False
     return True
-
-
-def deeplearning(
-    x=None,
-    y=None,
-    training_frame=None,
-    validation_frame=None,
-    *,
-    threads: int | None = None,
-    comm=None,
-    hooks: list | None = None,
-    progress=None,
-    **params,
-) -> Model:
-    """Train a Deep Learning model like ``h2o.deeplearning``; returns the model on every rank."""
-    from .model import as_frame
-
-    if comm is None:
-        comm_mod.abort_on_error_by_default()
-    if training_frame is None:
-        raise ValueError("training_frame is required")
-    checkpoint = params.pop("checkpoint", None)
-    from .grid import reject_grid_values
-
-    reject_grid_values(params)  # lists of values belong to hpcdl.grid
-    p = DeepLearningParameters(**params)
-    frame_comm = comm or comm_mod.world()  # a path is imported once per shared directory
-    train_frame = as_frame(training_frame, "training_frame", frame_comm)
-    valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
-    checkpoint_model = None
-    if checkpoint is not None:
-        from .lifecycle import prepare_checkpoint
-
-        checkpoint_model, dinfo = prepare_checkpoint(checkpoint, p, train_frame, x, y)
-    else:
-        from .cv import excluding_fold_column
-
-        x = excluding_fold_column(train_frame, x, y, p.fold_column)
-        dinfo = DataInfo.fit(
-            train_frame,
-            x,
-            y,
-            autoencoder=p.autoencoder,
-            classification=p.classification,
-            standardize=p.standardize,
-            use_all_factor_levels=p.use_all_factor_levels,
-            missing_values_handling=p.missing_values_handling,
-            ignore_const_cols=p.ignore_const_cols,
-            max_categorical_features=p.max_categorical_features,
-            seed=p.seed if p.seed not in (None, -1) else 0,
-        )
-    n_classes = len(dinfo.response_domain) if dinfo.classification else None
-    p.validate(classification=bool(dinfo.classification), n_classes=n_classes)
-    if p.nfolds or p.fold_column:
-        from .cv import check_no_validation_frame, cross_validate
-
-        if checkpoint_model is not None:
-            raise ParameterError(
-                "cross-validation (nfolds or fold_column) is not allowed on a checkpoint restart",
-                "nfolds" if p.nfolds else "fold_column",
-            )
-
-        check_no_validation_frame(p, valid_frame is not None)
-        return cross_validate(p, dinfo, train_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
-    trainer = Trainer(
-        p,
-        dinfo,
-        train_frame,
-        valid_frame,
-        comm=comm,
-        threads=threads,
-        hooks=hooks,
-        checkpoint_model=checkpoint_model,
-        progress=progress,
-    )
-    return trainer.run()

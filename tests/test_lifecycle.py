@@ -4,10 +4,12 @@ The resume tests compare against an uninterrupted run: with ``reproducible=True`
 (one thread per rank) a resumed run must give bit-identical weights.
 """
 
+import errno
 import glob
 import json
 import os
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -297,7 +299,7 @@ class Watcher(threading.Thread):
                     model = hpcdl.load_model(path)
                     assert np.isfinite(model.net.buffer).all()
                     self.loaded.add(path)
-                except ModelFileError as exc:
+                except (ModelFileError, FileNotFoundError) as exc:  # pruned between glob and open: fine
                     if os.path.exists(path) and "no such model file" not in str(exc):
                         self.bad.append(str(exc))
             time.sleep(0.02)
@@ -457,3 +459,335 @@ def test_mpiexec_sigterm_exit_3_killed_rank_aborts_and_resume_finishes(tmp_path)
     iterations = [r["iterations"] for r in final.scoring_history]
     assert iterations == list(range(1, final.run_info["iterations"] + 1))  # one row per iteration, no gaps/repeats
     assert np.isfinite(final.net.buffer).all()
+
+
+# -- a full disk: periodic checkpoints are warnings, the final model save is the error ------------------
+def _no_space_for(monkeypatch, wanted):
+    """Make the model writer fail with ENOSPC for the paths ``wanted(path, call_number)`` picks."""
+    from hpcdl import store
+
+    real, calls = store.write_model_file, []
+
+    def write(path, content, **kw):
+        calls.append(path)
+        if wanted(path, len(calls)):
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        return real(path, content, **kw)
+
+    monkeypatch.setattr(store, "write_model_file", write)
+    return calls
+
+
+def test_a_periodic_checkpoint_that_does_not_fit_is_a_warning_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    job, out = _job(tmp_path, "full", epochs=6, interval=1e-9)  # a checkpoint after every iteration
+    calls = _no_space_for(monkeypatch, lambda path, n: "checkpoint-" in path and n in (3, 4))
+    assert cli.main(["train", job, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    warnings_ = [line for line in err.splitlines() if "not written" in line]
+    assert len(warnings_) == 2 and all("No space left on device" in w and "training goes on" in w for w in warnings_)
+    assert f"the previous one ({out / 'checkpoints' / 'checkpoint-00000002.h5'}) is kept" in warnings_[0]
+    assert calls[2].endswith("checkpoint-00000003.h5") and not os.path.exists(calls[2])
+    monkeypatch.undo()
+    final = hpcdl.load_model(str(out / "lc.h5"))
+    assert final.run_info["stop_reason"] == "epochs reached"
+    assert np.array_equal(final.net.buffer, _reference(tmp_path, 6).net.buffer)  # training did not notice
+    assert [os.path.basename(p) for p in checkpoint_files(str(out / "checkpoints"))] == [
+        f"checkpoint-{final.run_info['iterations'] - 1:08d}.h5",
+        f"checkpoint-{final.run_info['iterations']:08d}.h5",
+    ]
+    assert not glob.glob(str(out / "checkpoints" / ".*.part"))
+
+
+def test_a_final_model_that_does_not_fit_is_an_error_naming_the_checkpoint_to_resume(tmp_path, monkeypatch, capsys):
+    job, out = _job(tmp_path, "fullend", epochs=3, interval=0)
+    _no_space_for(monkeypatch, lambda path, n: path.endswith("lc.h5"))
+    assert cli.main(["train", job, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    newest = checkpoint_files(str(out / "checkpoints"))[-1]
+    assert f"hpcdl train: error: {out / 'lc.h5'}: the trained model could not be saved" in err
+    assert "No space left on device" in err and "it is lost unless you free space" in err
+    assert f"--resume: it continues from the last checkpoint {newest}" in err
+    assert not os.path.exists(out / "lc.h5")
+    monkeypatch.undo()
+    assert cli.main(["train", job, "--quiet", "--resume"]) == 0  # space freed: the finished model is saved
+    assert "already finished" in capsys.readouterr().out
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 3).net.buffer)
+
+
+# -- fresh, resume and re-runs in a used output directory ----------------------------------------------
+def _digest(directory):
+    import hashlib
+
+    return {
+        os.path.basename(p): hashlib.sha256(open(p, "rb").read()).hexdigest()
+        for p in glob.glob(os.path.join(directory, "*"))
+    }
+
+
+def _stop_by_signal_at(monkeypatch, iteration, signum=signal.SIGTERM):
+    """A real signal to this process at an iteration (the handlers hpcdl installs take it)."""
+    from hpcdl.lifecycle import CheckpointHook
+
+    real = CheckpointHook.after_iteration
+
+    def after_iteration(self, ctx):
+        if ctx.iteration == iteration:
+            os.kill(os.getpid(), signum)
+        return real(self, ctx)
+
+    monkeypatch.setattr(CheckpointHook, "after_iteration", after_iteration)
+
+
+def test_a_fresh_run_refuses_to_lose_a_stopped_run_and_fresh_moves_it_aside(tmp_path, monkeypatch, capsys):
+    job, out = _job(tmp_path, "again", epochs=6, interval=1e-9)
+    _stop_by_signal_at(monkeypatch, 4)
+    assert cli.main(["train", job, "--quiet"]) == 3
+    monkeypatch.undo()
+    kept = _digest(out / "checkpoints")
+    assert len(kept) == 2
+    capsys.readouterr()
+    assert cli.main(["train", job, "--quiet"]) == 1  # used to delete them and start over
+    err = capsys.readouterr().err
+    assert "holds the checkpoints of an unfinished run (stopped by a signal after 1.053 of 6 epochs" in err
+    assert "Continue it with --resume, or start over with --fresh" in err and err.startswith(
+        f"hpcdl train: error: {job}"
+    )
+    assert _digest(out / "checkpoints") == kept  # not a byte changed
+    assert cli.main(["train", job, "--quiet", "--fresh"]) == 0
+    moved = glob.glob(str(out / "checkpoints.old-*"))
+    assert len(moved) == 1 and _digest(moved[0]) == kept
+    assert f"starting over; the previous run's checkpoints are kept in {moved[0]}" in capsys.readouterr().out
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 6).net.buffer)
+    with pytest.raises(SystemExit):  # argparse: not both
+        cli.main(["train", job, "--resume", "--fresh"])
+
+
+def test_a_killed_run_counts_as_unfinished_and_resume_continues_it(tmp_path, monkeypatch, capsys):
+    job, out = _job(tmp_path, "killed", epochs=6, interval=1e-9)
+    real = __import__("hpcdl.lifecycle", fromlist=["CheckpointHook"]).CheckpointHook.after_iteration
+
+    def crash(self, ctx):
+        real(self, ctx)
+        if ctx.iteration == 3:
+            raise MemoryError("killed")  # ends the run like a kill: no final checkpoint
+
+    monkeypatch.setattr("hpcdl.lifecycle.CheckpointHook.after_iteration", crash)
+    with pytest.raises(MemoryError):
+        cli.main(["train", job, "--quiet"])
+    monkeypatch.undo()
+    assert cli.main(["train", job, "--quiet"]) == 1
+    assert "unfinished run (killed or crashed after 0.789 of 6 epochs" in capsys.readouterr().err
+    assert cli.main(["train", job, "--quiet", "--resume"]) == 0
+    assert "resuming from" in capsys.readouterr().out
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 6).net.buffer)
+
+
+def test_rerunning_a_finished_job_starts_a_new_run_and_keeps_what_the_model_file_does_not_hold(tmp_path, capsys):
+    job, out = _job(tmp_path, "rerun", epochs=2, interval=0)
+    assert cli.main(["train", job, "--quiet"]) == 0
+    assert cli.main(["train", job, "--quiet", "--set", "seed=4"]) == 0  # what someone editing a job expects
+    text = capsys.readouterr().out
+    assert f"finished and its model is {out / 'lc.h5'}: its 1 checkpoint file(s) are removed" in text
+    second = hpcdl.load_model(str(out / "lc.h5"))
+    assert second.effective["seed"] == 4
+    assert not glob.glob(str(out / "checkpoints.old-*"))
+    # without a saved model the finished run's checkpoint is its only copy: moved aside, not removed
+    only = _digest(out / "checkpoints")
+    assert cli.main(["train", job, "--quiet", "--set", "job.save_model=false"]) == 0
+    assert cli.main(["train", job, "--quiet", "--set", "job.save_model=false"]) == 0
+    moved = glob.glob(str(out / "checkpoints.old-*"))
+    assert len(moved) == 1 and "its checkpoints are kept in" in capsys.readouterr().out
+    assert _digest(moved[0]) != only and len(_digest(moved[0])) == 1
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch_with_a_note(tmp_path, capsys):
+    """What a Slurm script passing --resume on every start needs."""
+    job, out = _job(tmp_path, "first", epochs=2, interval=0)
+    assert cli.main(["train", job, "--quiet", "--resume"]) == 0
+    assert f"--resume: no checkpoint in {out / 'checkpoints'} yet; starting from scratch" in capsys.readouterr().out
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 2).net.buffer)
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------------
+def test_sigint_stops_after_the_iteration_with_one_resume_line_and_exit_130(tmp_path):
+    job, out = _job(tmp_path, "ctrlc", epochs=60, interval=1000)
+    proc = _start(job)
+    head = proc.stdout.readline()
+    assert head.startswith("hpcdl: job lc"), head + proc.stderr.read()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert stderr.count("SIGINT: stopping after this iteration and writing a checkpoint") == 1
+    lines = [line for line in stdout.splitlines() if "continue with:" in line]
+    assert len(lines) == 1 and "stopped by a signal (SIGINT)" in lines[0] and "(exit code 130)" in lines[0]
+    files = checkpoint_files(str(out / "checkpoints"))
+    assert len(files) == 1 and f"checkpoint {files[0]};" in lines[0]
+    assert hpcdl.load_model(files[0]).run_info["stop_reason"] == "stop requested (signal)"
+    command = lines[0].split("continue with: ", 1)[1].rsplit(" (exit code", 1)[0]
+    assert command == f"hpcdl train {job} --resume --quiet" or command == f"hpcdl train {job} --quiet --resume"
+    assert cli.main(shlex.split(command)[1:]) == 0  # the printed command finishes the run
+    assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 60).net.buffer)
+
+
+def test_a_second_sigint_stops_at_once_without_a_traceback(tmp_path, monkeypatch, capsys):
+    from hpcdl.comm import SerialComm
+    from hpcdl.jobs import load_job
+    from hpcdl.lifecycle import CheckpointHook
+
+    job, out = _job(tmp_path, "twice", epochs=60, interval=0)
+    hook = CheckpointHook(load_job(job), SerialComm())
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: a flag, training goes on to the iteration's end
+        assert hook.signalled == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+    finally:
+        hook.restore_signals()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # the command turns that KeyboardInterrupt into one line and exit code 130
+    _stop_by_signal_at(monkeypatch, 3, signal.SIGINT)
+    assert cli.main(["train", job, "--quiet"]) == 130
+    capsys.readouterr()
+    from hpcdl import runner
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run_job", interrupted)
+    assert cli.main(["train", job, "--quiet", "--resume"]) == 130
+    err = capsys.readouterr().err
+    newest = checkpoint_files(str(out / "checkpoints"))[-1]
+    assert err.strip() == (
+        f"hpcdl train: interrupted: {job} stopped at once; the newest checkpoint is {newest}; "
+        f"continue with: hpcdl train {job} --quiet --resume"
+    )
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_mpiexec_forwards_sigint_every_rank_stops_exit_130_one_resume_line(tmp_path):
+    job, out = _job(tmp_path, "mpiint", epochs=60, interval=0.05)
+    proc = _start(job, n_ranks=2)
+    assert _wait_for_checkpoint(out, proc) is not None
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stdout.count("continue with:") == 1 and "stopped by a signal (SIGINT)" in stdout  # rank 0 only
+    assert "Traceback" not in stderr
+    stopped = hpcdl.load_model(latest_checkpoint(str(out / "checkpoints")))
+    assert stopped.run_info["stop_reason"] == "stop requested (signal)" and stopped.run_info["ranks"] == 2
+
+
+# -- one run per output directory ----------------------------------------------------------------------
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _lock_file(directory, **fields):
+    import socket
+
+    os.makedirs(directory, exist_ok=True)
+    data = {"pid": os.getppid(), "host": socket.gethostname(), "started": time.time() - 100, "heartbeat": time.time()}
+    data.update(fields)
+    with open(os.path.join(directory, "running.json"), "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def test_run_lock_refuses_a_live_holder_and_takes_over_a_gone_one(tmp_path, monkeypatch):
+    from hpcdl.lifecycle import LOCK_STALE_SECONDS, OutputDirInUse, RunLock, running_marker
+
+    first = RunLock(str(tmp_path / "a"), 10.0)
+    assert first.acquire() is None
+    with pytest.raises(OutputDirInUse, match=rf"is in use by another run: pid {os.getpid()} on host "):
+        RunLock(str(tmp_path / "a")).acquire()
+    assert running_marker(str(tmp_path / "a"))["total_epochs"] == 10.0  # what `hpcdl ui` reads
+    first.release()
+    assert not os.path.exists(tmp_path / "a" / "running.json")
+    cases = {
+        "dead": ({"pid": _dead_pid()}, "is not running"),
+        "far_silent": ({"host": "elsewhere", "heartbeat": time.time() - LOCK_STALE_SECONDS - 5}, "no heartbeat for"),
+        "reused_pid": ({"pid_start": -1}, "is now another process"),  # our parent's pid, another start time
+        "garbage": (None, "unreadable lock file"),
+    }
+    for name, (fields, why) in cases.items():
+        if fields is None:
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "running.json").write_text("{not json")
+            os.utime(tmp_path / name / "running.json", (time.time() - 60, time.time() - 60))
+        else:
+            _lock_file(tmp_path / name, **fields)
+        lock = RunLock(str(tmp_path / name))
+        note = lock.acquire()
+        assert note is not None and why in note and "took over" in note, (name, note)
+        assert json.loads((tmp_path / name / "running.json").read_text())["pid"] == os.getpid()
+        lock.release()
+    _lock_file(tmp_path / "far_alive", host="elsewhere", heartbeat=time.time() - 30)
+    with pytest.raises(OutputDirInUse, match="on host elsewhere, started 0:01:40 ago, last heartbeat 30 s ago"):
+        RunLock(str(tmp_path / "far_alive")).acquire()
+    # a requeued Slurm job (restart count 1) replaces its own earlier incarnation, even one on this host
+    _lock_file(tmp_path / "requeued", slurm_job_id="77", slurm_restart_count=0)
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    lock = RunLock(str(tmp_path / "requeued"))
+    assert "an earlier incarnation of Slurm job 77" in lock.acquire()
+    lock.release()
+
+
+LOCK_RACE = """
+import os, sys, time
+from hpcdl.lifecycle import OutputDirInUse, RunLock
+lock = RunLock(sys.argv[1])
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)
+try:
+    lock.acquire()
+    print("won", flush=True)
+    time.sleep(1.0)
+    lock.release()
+except OutputDirInUse:
+    print("refused", flush=True)
+"""
+
+
+def test_run_lock_is_taken_by_exactly_one_of_many_racing_processes(tmp_path):
+    _lock_file(tmp_path / "race", pid=_dead_pid())  # all of them also race to take over a stale lock
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOCK_RACE, str(tmp_path / "race"), str(go)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    assert all(p.stdout.readline() == "ready\n" for p in procs)
+    go.touch()
+    results = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert results == ["refused"] * 5 + ["won"]
+    assert not os.path.exists(tmp_path / "race" / "running.json")
+
+
+def test_a_second_run_of_the_same_job_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_path, capsys):
+    import socket
+
+    job, out = _job(tmp_path, "twice", epochs=100000, interval=0.5)
+    first = _start(job)
+    assert first.stdout.readline().startswith("hpcdl: job lc")
+    try:
+        assert cli.main(["train", job, "--quiet", "--resume"]) == 1
+        err = capsys.readouterr().err
+        assert f"{out} is in use by another run: pid {first.pid} on host {socket.gethostname()}, started " in err
+        assert "One run owns an output directory" in err and "--output-dir" in err
+        assert first.poll() is None  # the first run goes on
+        assert _wait_for_checkpoint(out, first) is not None
+    finally:
+        first.kill()
+        first.communicate(timeout=30)
+    assert json.loads((out / "running.json").read_text())["pid"] == first.pid  # left behind by kill -9
+    assert cli.main(["train", job, "--quiet", "--fresh", "--set", "epochs=2"]) == 0
+    text = capsys.readouterr().out
+    assert f"took over {out / 'running.json'} from a run that is gone (pid {first.pid} on" in text
+    assert not (out / "running.json").exists()

@@ -245,7 +245,7 @@ def test_booklet_aliases():
         ({"autoencoder": True, "activation": "Maxout"}, "activation"),
         ({"autoencoder": True, "nfolds": 3}, "nfolds"),
         ({"autoencoder": True, "stopping_metric": "logloss"}, "stopping_metric"),
-        ({"distribution": "poisson", "loss": "Quadratic"}, "loss"),
+        ({"distribution": "gaussian", "loss": "Absolute"}, "loss"),
         ({"distribution": "laplace", "loss": "Huber"}, "loss"),
         ({"adaptive_rate": True, "rho": 0.0}, "rho"),
         ({"adaptive_rate": False, "rate": 0.0}, "rate"),
@@ -349,8 +349,7 @@ def test_autoencoder_forces_all_factor_levels_and_mse():
         ({"loss": "Huber"}, False, None, "huber", "Huber", "deviance"),
         ({"loss": "Quantile"}, False, None, "quantile", "Quantile", "deviance"),
         ({"distribution": "laplace"}, False, None, "laplace", "Absolute", "deviance"),
-        ({"distribution": "poisson"}, False, None, "poisson", "Automatic", "deviance"),
-        ({"distribution": "tweedie", "stopping_metric": "MAE"}, False, None, "tweedie", "Automatic", "MAE"),
+        ({"distribution": "huber", "stopping_metric": "MAE"}, False, None, "huber", "Huber", "MAE"),
     ],
 )
 def test_loss_and_distribution_resolution(kw, classification, n_classes, dist, loss, metric):

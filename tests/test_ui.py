@@ -496,7 +496,7 @@ def test_exit_lets_requests_in_flight_finish(tree):
         proc.kill()
 
 
-# -- jobs training in another process (lifecycle.RunningMarker) ---------------------------------
+# -- jobs training in another process (lifecycle.RunLock) ---------------------------------
 def _write_marker(job_dir, **fields):
     import socket
 

@@ -39,8 +39,9 @@ def cmd_grid(args) -> int:
         else:
             print(g)
         return 0
+    from ..comm import world
     from ..jobs import JobError, load_job
-    from ..runner import run_job
+    from ..runner import Status, run_job
 
     rest, grid, criteria = _split_overrides(args.set)
     job = load_job(args.target, rest)
@@ -59,7 +60,12 @@ def cmd_grid(args) -> int:
         job.output_dir = os.path.abspath(args.output_dir)
     if args.quiet:
         job.quiet = True
-    return run_job(job, as_json=args.json)
+    outcome = run_job(job, as_json=args.json)
+    if outcome.status is not Status.FINISHED:
+        if world().rank == 0:
+            print(f"hpcdl grid: error: {outcome.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_varimp(args) -> int:

@@ -86,7 +86,7 @@ class Catalog:
                 if name.startswith(".") or name.endswith(".part") or not self._inside(path) or not os.path.isfile(path):
                     continue
                 key = self._rel(path)
-                if name == RUNNING_FILE:  # a job training in some process (lifecycle.RunningMarker)
+                if name == RUNNING_FILE:  # a job training in some process (lifecycle.RunLock)
                     running[here] = running_marker(here)  # None: that process is gone
                     continue
                 try:
@@ -114,7 +114,7 @@ class Catalog:
     def _find_jobs(self, models: dict, frames: dict, running: dict) -> dict:
         """A job output dir is one with frames/ or checkpoints/ holding our files (``hpcdl train`` writes both),
         or with a running.json (a job that has not written either yet). ``running`` maps a directory to
-        its live RunningMarker data (or None); each job gets it as ``running``."""
+        its live RunLock data (or None); each job gets it as ``running``."""
         job_dirs: dict[str, dict] = {}
         for job_dir in sorted(running):
             if self._inside(job_dir):

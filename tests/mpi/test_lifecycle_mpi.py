@@ -17,7 +17,7 @@ import pytest
 import hpcdl
 from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame
-from hpcdl.lifecycle import CheckpointHook, checkpoint_files, load_model_for_resume
+from hpcdl.lifecycle import CheckpointHook, checkpoint_files, latest_checkpoint
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
@@ -92,8 +92,7 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     assert len(files) == 1 and files[0].endswith("checkpoint-00000003.h5")
     assert (hook.written == files) if comm.rank == 0 else hook.written == []
 
-    p = hpcdl.DeepLearningParameters(**{k: v for k, v in params.items() if k not in ("x", "y")})
-    model = load_model_for_resume(job, comm, p, frame)
+    model = hpcdl.load_model(comm.bcast(latest_checkpoint(job.checkpoint_dir) if comm.rank == 0 else None))
     assert model.run_info["iterations"] == 3
     rest = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, checkpoint=model, **params)
     # the same weights as the uninterrupted run on every rank, and the same history
@@ -108,3 +107,53 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
         for r in full.scoring_history
     ]
     assert rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"]
+
+
+@pytest.mark.mpi(min_size=2)
+def test_a_used_output_directory_is_refused_alike_on_every_rank():
+    """A live lock, then an unfinished run's checkpoints: every rank raises the same error (none waits in
+    a collective); --fresh then trains and keeps the old checkpoints aside."""
+    from hpcdl.jobs import Job
+    from hpcdl.lifecycle import SIGNAL_STOP, OutputDirInUse, RunLock
+    from hpcdl.runner import Status, UnfinishedRun, run_job
+
+    comm = _world()
+    directory = _shared_dir(comm)
+    job = Job(
+        path=os.path.join(directory, "m.toml"),
+        name="m",
+        output_dir=os.path.join(directory, "out"),
+        threads=1,
+        checkpoint_interval=0.0,
+        quiet=True,
+        data={"training_frame": os.path.join(DATA, "prostate.csv"), "y": "CAPSULE", "ignored_columns": ["ID"]},
+        parameters={"hidden": [3], "epochs": 2, "seed": 1, "reproducible": True},
+    )
+
+    def error_of(**kw):
+        try:
+            return run_job(job, **kw).status.name
+        except (OutputDirInUse, UnfinishedRun) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    holder = RunLock(job.output_dir) if comm.rank == 0 else None  # another run, alive
+    if holder is not None:
+        holder.acquire()
+    comm.barrier()
+    locked = comm.allgather(error_of())
+    if holder is not None:
+        holder.release()
+    assert all(e.startswith("OutputDirInUse: ") and "is in use by another run" in e for e in locked), locked
+    assert len(set(locked)) == 1
+    assert comm.allgather(error_of()) == ["FINISHED"] * comm.size
+    if comm.rank == 0:  # make its final checkpoint look like a signal-stopped run's
+        (path,) = checkpoint_files(job.checkpoint_dir)
+        stopped = hpcdl.load_model(path)
+        stopped.run_info["stop_reason"] = SIGNAL_STOP
+        stopped.save(path, force=True)
+    comm.barrier()
+    refused = comm.allgather(error_of())
+    assert all(e.startswith("UnfinishedRun: ") and "--resume" in e and "--fresh" in e for e in refused), refused
+    assert comm.allgather(error_of(fresh=True)) == [Status.FINISHED.name] * comm.size
+    moved = comm.bcast([d for d in os.listdir(job.output_dir) if d.startswith("checkpoints.old-")])
+    assert len(moved) == 1

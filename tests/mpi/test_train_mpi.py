@@ -352,7 +352,7 @@ def test_only_rank_0_writes_files(monkeypatch):
     import h5py
 
     from hpcdl.jobs import Job
-    from hpcdl.runner import run_job
+    from hpcdl.runner import Status, run_job
 
     comm = _world()
     base = _on_rank0(comm, lambda d: d)
@@ -413,9 +413,9 @@ def test_only_rank_0_writes_files(monkeypatch):
         data={"training_frame": IRIS_CSV, "y": "class"},
         parameters={"hidden": [5], "epochs": 5, "seed": 1},
     )
-    code = run_job(job)
+    outcome = run_job(job)
     monkeypatch.undo()
-    assert code == 0
+    assert outcome.status is Status.FINISHED
     assert writes == [], f"rank {comm.rank} wrote {writes}"
     listing = comm.bcast(
         sorted(os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(base) for f in fs)

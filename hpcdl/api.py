@@ -1,0 +1,176 @@
+"""The one way to train a model.
+
+``hpcdl.deeplearning`` (the Python API), ``hpcdl train JOB`` (hpcdl/runner.py) and every
+model of a grid (hpcdl/grid.py) call :func:`train_model`. Given validated parameters
+(``DeepLearningParameters`` is the only gate for parameter values) and frames, it checks the
+response and predictors, continues a checkpoint or fits the data preparation, applies the
+rules that depend on the response type, and runs cross-validation or one Trainer.
+
+Nothing here prints, writes files or knows about exit codes: the runner and the CLI do.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+
+from . import comm as comm_mod
+from .frame import Frame
+from .model import Model, as_frame
+from .params import DeepLearningParameters, ParameterError, check_no_cross_validation
+from .prep import DataInfo
+
+__all__ = ["check_checkpoint_use", "check_columns", "check_response_given", "deeplearning", "train_model"]
+
+
+def check_response_given(autoencoder: bool, y: str | None) -> None:
+    """A model learns a response unless it is an autoencoder: without ``y`` it would train
+    on all-zero targets, so this is an error before any frame is read."""
+    if not y and not autoencoder:
+        raise ParameterError("y (the response column) is required unless autoencoder=True", "y")
+
+
+def check_columns(
+    frame: Frame, x: Sequence[str] | str | None, y: str | None, autoencoder: bool, source: str | None = None
+) -> None:
+    """``x`` and ``y`` are columns of the training frame (``source``: the file to name, default the
+    frame's), and ``y`` is not also a predictor (an autoencoder's x may hold y, booklet 4.2)."""
+    where = source or frame.path
+    predictors = [x] if isinstance(x, str) else list(x or [])
+    unknown = [c for c in predictors if c not in frame.names]
+    if unknown:
+        raise ParameterError(f"{where}: x: column(s) {unknown} not found (columns: {list(frame.names)})", "x")
+    if y is None:
+        return
+    if y not in frame.names:
+        close = difflib.get_close_matches(y, frame.names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"columns: {list(frame.names)}"
+        raise ParameterError(f"{where}: response column y={y!r} not found ({hint})", "y")
+    if y in predictors and not autoencoder:
+        raise ParameterError(f"{where}: y={y!r} is also listed in x; the response cannot be a predictor", "y")
+
+
+def check_checkpoint_use(
+    params: DeepLearningParameters,
+    training_frame: Frame,
+    validation_frame: Frame | None,
+    x: Sequence[str] | None,
+    y: str | None,
+    checkpoint: Model | str | os.PathLike,
+) -> tuple[Model, DataInfo]:
+    """Everything continuing ``checkpoint`` requires (docs/checkpoints.md); returns a copy to train on."""
+    from .lifecycle import prepare_checkpoint
+
+    check_response_given(params.autoencoder, y)
+    check_no_cross_validation(params)
+    continued = prepare_checkpoint(checkpoint, params, training_frame, x, y, validation_frame)
+    check_columns(training_frame, x, y, params.autoencoder)  # after: a changed response is named as such
+    return continued
+
+
+def fit_data_info(params: DeepLearningParameters, frame: Frame, x, y) -> DataInfo:
+    """The data preparation of a new model, from the parameters that shape it."""
+    return DataInfo.fit(
+        frame,
+        x,
+        y,
+        autoencoder=params.autoencoder,
+        classification=params.classification,
+        standardize=params.standardize,
+        use_all_factor_levels=params.use_all_factor_levels,
+        missing_values_handling=params.missing_values_handling,
+        ignore_const_cols=params.ignore_const_cols,
+        max_categorical_features=params.max_categorical_features,
+        seed=params.seed if params.seed not in (None, -1) else 0,
+    )
+
+
+def train_model(
+    params: DeepLearningParameters,
+    training_frame: Frame,
+    validation_frame: Frame | None = None,
+    *,
+    x: Sequence[str] | None = None,
+    y: str | None = None,
+    checkpoint: Model | str | os.PathLike | None = None,
+    comm=None,
+    threads: int | None = None,
+    hooks: list | None = None,
+    progress=None,
+) -> Model:
+    """Train one model (with its fold models when ``nfolds``/``fold_column`` ask for them) on every
+    rank of ``comm``; returns it on every rank. ``checkpoint`` (a Model or a model file; default:
+    ``params.checkpoint``) is continued instead of starting from new weights."""
+    from .cv import check_no_validation_frame, cross_validate, excluding_fold_column
+    from .train import Trainer
+
+    if checkpoint is None and params.checkpoint:
+        checkpoint = params.checkpoint
+    checkpoint_model = None
+    if checkpoint is not None:
+        checkpoint_model, dinfo = check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
+    else:
+        check_response_given(params.autoencoder, y)
+        check_columns(training_frame, x, y, params.autoencoder)
+        x = excluding_fold_column(training_frame, x, y, params.fold_column)
+        dinfo = fit_data_info(params, training_frame, x, y)
+    n_classes = len(dinfo.response_domain) if dinfo.classification else None
+    params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+    if params.nfolds or params.fold_column:
+        check_no_validation_frame(params, validation_frame is not None)
+        return cross_validate(params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
+    trainer = Trainer(
+        params,
+        dinfo,
+        training_frame,
+        validation_frame,
+        comm=comm,
+        threads=threads,
+        hooks=hooks,
+        checkpoint_model=checkpoint_model,
+        progress=progress,
+    )
+    return trainer.run()
+
+
+def deeplearning(
+    x=None,
+    y=None,
+    training_frame=None,
+    validation_frame=None,
+    *,
+    threads: int | None = None,
+    comm=None,
+    hooks: list | None = None,
+    progress=None,
+    **params,
+) -> Model:
+    """Train a Deep Learning model like ``h2o.deeplearning``; returns the model on every rank.
+
+    Parameters are checked before any frame is read: a bad value fails at once, on every rank alike.
+    """
+    if comm is None:
+        comm_mod.abort_on_error_by_default()
+    if training_frame is None:
+        raise ValueError("training_frame is required")
+    checkpoint = params.pop("checkpoint", None)  # a Model or a path: not a parameter value
+    p = DeepLearningParameters(**params)
+    check_response_given(p.autoencoder, y)
+    if checkpoint is not None:
+        check_no_cross_validation(p)
+    frame_comm = comm or comm_mod.world()  # a path is imported once per shared directory
+    train_frame = as_frame(training_frame, "training_frame", frame_comm)
+    valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
+    return train_model(
+        p,
+        train_frame,
+        valid_frame,
+        x=x,
+        y=y,
+        checkpoint=checkpoint,
+        comm=comm,
+        threads=threads,
+        hooks=hooks,
+        progress=progress,
+    )
