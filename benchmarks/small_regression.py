@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))  # this checkout's hpcdl (the H2O worker never imports it)
 SHARED = os.environ.get("HPCDL_SHARED_DATA", "/work/shared/data")
 DATASETS = {"cars": ("cars.csv", "economy (mpg)"), "boston": ("BostonHousing.csv", "medv")}
 BASE_PARAMS = {"hidden": [50, 50], "epochs": 200, "reproducible": True}
@@ -62,7 +63,6 @@ def split_csv(path: str, split_seed: int, out_dir: str) -> tuple[str, str, int, 
 
 
 def run_hpcdl(train_csv: str, test_csv: str, response: str, seeds: list[int], params: dict, work: str) -> list[dict]:
-    sys.path.insert(0, os.path.join(HERE, ".."))
     import hpcdl
 
     train = hpcdl.import_file(train_csv, destination=os.path.join(work, "train.h5"))
@@ -185,22 +185,22 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"small_regression: unknown systems {sorted(unknown)} (use hpcdl, h2o)")
 
-    work = tempfile.mkdtemp(prefix="hpcdl-small-regression-")
-    train_csv, test_csv, n_train, n_test = split_csv(path, args.split_seed, work)
     results, versions = {}, {}
-    if "hpcdl" in systems:
-        results["hpcdl"] = run_hpcdl(train_csv, test_csv, response, seeds, params, work)
-        versions["hpcdl"] = "hpcdl"
-    if "h2o" in systems:
-        spec = {
-            "train": train_csv,
-            "test": test_csv,
-            "response": response,
-            "seeds": seeds,
-            "params": params,
-            "threads": args.h2o_threads,
-        }
-        versions["h2o"], results["h2o"] = run_h2o(args.h2o_python, spec)
+    with tempfile.TemporaryDirectory(prefix="hpcdl-small-regression-") as work:
+        train_csv, test_csv, n_train, n_test = split_csv(path, args.split_seed, work)
+        if "hpcdl" in systems:
+            results["hpcdl"] = run_hpcdl(train_csv, test_csv, response, seeds, params, work)
+            versions["hpcdl"] = "hpcdl"
+        if "h2o" in systems:
+            spec = {
+                "train": train_csv,
+                "test": test_csv,
+                "response": response,
+                "seeds": seeds,
+                "params": params,
+                "threads": args.h2o_threads,
+            }
+            versions["h2o"], results["h2o"] = run_h2o(args.h2o_python, spec)
 
     print(
         f"# {os.path.basename(path)}: response {response!r}, split seed {args.split_seed} "
@@ -217,7 +217,9 @@ def main(argv=None) -> int:
     if len(means) == 2:
         print(f"ratio hpcdl / H2O-3 ({versions['h2o']}) of the mean test RMSE: {means['hpcdl'] / means['h2o']:.3f}")
     if args.json:
-        with open(args.json, "w") as fh:
+        from hpcdl.fsutil import atomic_path
+
+        with atomic_path(args.json) as tmp, open(tmp, "w") as fh:
             json.dump({"data": path, "split_seed": args.split_seed, "params": params, "results": results}, fh)
     return 0
 
