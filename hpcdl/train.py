@@ -1,7 +1,8 @@
 """The training loop on one rank: sample rows, train, average, score, stop.
 
-Every rank runs this same loop. Per iteration each training rank trains its
-share of ``train_samples_per_iteration`` (tspi) with its HOGWILD! threads, the
+Every rank runs this same loop. Per iteration each training rank trains a random
+sample of about its share of ``train_samples_per_iteration`` (tspi), drawn as
+H2O-3 draws it (``rows.py``), with its HOGWILD! threads, the
 ranks average the whole state buffer (weights, biases, optimizer state), and
 rank 0 scores when due and decides whether to go on; that decision is
 broadcast so no rank is left waiting in a collective.
