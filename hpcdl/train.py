@@ -1,7 +1,8 @@
 """The training loop on one rank: sample rows, train, average, score, stop.
 
-Every rank runs this same loop. Per iteration each training rank trains its
-share of ``train_samples_per_iteration`` (tspi) with its HOGWILD! threads, the
+Every rank runs this same loop. Per iteration each training rank trains a random
+sample of about its share of ``train_samples_per_iteration`` (tspi), drawn as
+H2O-3 draws it (``rows.py``), with its HOGWILD! threads, the
 ranks average the whole state buffer (weights, biases, optimizer state), and
 rank 0 scores when due and decides whether to go on; that decision is
 broadcast so no rank is left waiting in a collective.
@@ -20,10 +21,12 @@ import numpy as np
 
 from . import comm as comm_mod
 from . import kernels, metrics
+from . import rows as visiting
 from .frame import Frame, shard_range
 from .model import Model, base_activation, compute_varimp, hyper_from_params
 from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
+from .rows import mix_seed as _mix_seed
 
 # Stop reasons broadcast from rank 0 (0 = keep going).
 CONTINUE, DONE, EARLY_STOP, TIME_LIMIT, SIGNAL, DIVERGED = range(6)
@@ -67,64 +70,6 @@ def _set_threads(n: int) -> int:
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(n)
     return n
-
-
-def _mix_seed(*values: int) -> int:
-    """A 63-bit seed from several integers (splitmix64 steps)."""
-    x = 0x9E3779B97F4A7C15
-    for v in values:
-        x = (x ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        x ^= x >> 31
-    return x & 0x7FFFFFFFFFFFFFFF
-
-
-class RowStream:
-    """The order in which one rank visits its local rows, pass after pass.
-
-    Each shuffled pass draws its permutation from its own seed (seed, pass
-    number), so a resumed run re-creates the stream where the checkpoint left
-    it: ``taken`` rows after ``start_offset``.
-    """
-
-    def __init__(self, rows: np.ndarray, shuffle: bool, seed: int, start_offset: int = 0, taken: int = 0) -> None:
-        self.rows = rows
-        self.shuffle = shuffle
-        self.seed = int(seed)
-        n = max(1, len(rows))
-        position = start_offset % n + int(taken)
-        self.passes = position // n
-        self.order = self._new_pass()
-        self.pos = position % n
-
-    def _new_pass(self) -> np.ndarray:
-        if not self.shuffle:
-            return self.rows
-        return np.random.default_rng(_mix_seed(self.seed, self.passes)).permutation(self.rows)
-
-    def take(self, n: int) -> np.ndarray:
-        out = []
-        while n > 0 and len(self.rows):
-            chunk = self.order[self.pos : self.pos + n]
-            out.append(chunk)
-            n -= len(chunk)
-            self.pos += len(chunk)
-            if self.pos >= len(self.order):
-                self.passes += 1
-                self.order = self._new_pass()
-                self.pos = 0
-        return np.concatenate(out).astype(np.int64) if out else np.empty(0, np.int64)
-
-
-def split_shares(total: int, weights: list[float]) -> list[int]:
-    """Integer shares of ``total`` proportional to ``weights`` (largest remainder), summing to total."""
-    w = np.asarray(weights, dtype=np.float64)
-    if w.sum() <= 0:
-        return [0] * len(weights)
-    exact = total * w / w.sum()
-    shares = np.floor(exact).astype(np.int64)
-    for i in np.argsort(-(exact - shares), kind="stable")[: total - int(shares.sum())]:
-        shares[i] += 1
-    return shares.tolist()
 
 
 def comm_seconds_estimate(n_ranks: int, allreduce_seconds: float) -> float:
@@ -455,7 +400,7 @@ class Trainer:
             target_ratio=float(eff["target_ratio_comm_to_comp"]),
         )
         tspi_initial = tspi
-        # Resuming on the same rows per rank: continue the checkpoint's row streams and tspi exactly.
+        # Resuming on the same rows per rank: continue the checkpoint's tspi and per-rank counts exactly.
         same_layout = (
             previous_run.get("rows_per_rank") == local_counts
             and len(previous_run.get("samples_per_rank") or []) == comm.size
@@ -463,24 +408,20 @@ class Trainer:
         if same_layout and previous_eff.get("train_samples_per_iteration") == eff["train_samples_per_iteration"]:
             tspi_initial = int(previous_run.get("train_samples_per_iteration_initial", tspi))
             tspi = int(previous_run.get("train_samples_per_iteration", tspi))
-        # H2O forces shuffling when every replicated rank makes a full pass (SPEC-detail §3.1).
-        shuffle = bool(eff["shuffle_training_data"]) or (
-            replicated
-            and n_train_ranks > 1
-            and not single_node
-            and tspi_initial == n_train_ranks * n_rows
-            and not eff.get("reproducible")
+        # H2O's per-iteration row visiting (hpcdl/rows.py): a pure function of the iteration number.
+        replicas = n_train_ranks if replicated and not single_node else 1
+        n_chunks = visiting.chunk_count(
+            rows.size,
+            threads=threads,
+            reproducible=bool(eff.get("reproducible")),
+            force_load_balance=bool(eff["force_load_balance"]),
         )
-        weights = [float(c) if t else 0.0 for c, t in zip(local_counts, contributing)]
-        if replicated:
-            weights = [1.0 if t else 0.0 for t in contributing]
-        # Unshuffled replicated ranks start their passes at different rows; shuffled ones differ by seed
-        # and start at a pass boundary, so tspi=-1 is exactly one pass over all rows on each rank.
-        offset = (comm.rank * rows.size) // max(1, comm.size) if replicated and not shuffle else 0
+        shuffle = visiting.shuffles(
+            eff["shuffle_training_data"], tspi=tspi_initial, n_rows=n_rows, n_chunks=n_chunks, replicated_ranks=replicas
+        )
+        plan = visiting.Visiting(rows.size, n_rows, replicas, n_chunks, shuffle, int(eff["seed"]), comm.rank)
+        chunks_and_shuffle = comm.allgather((n_chunks, shuffle))  # per rank: shards may differ
         samples_per_rank = [int(v) for v in previous_run["samples_per_rank"]] if same_layout else [0] * comm.size
-        stream = RowStream(
-            rows, shuffle, _mix_seed(eff["seed"], comm.rank, 17), start_offset=offset, taken=samples_per_rank[comm.rank]
-        )
 
         # Scoring frames live on rank 0 only.
         scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
@@ -504,6 +445,8 @@ class Trainer:
                 "train_samples_per_iteration_initial": tspi_initial,
                 "training_ranks": n_train_ranks,
                 "rows_per_rank": local_counts,
+                "row_chunks_per_rank": [int(c) for c, _ in chunks_and_shuffle],
+                "shuffled_per_rank": [bool(f) for _, f in chunks_and_shuffle],
                 "single_node_mode": single_node,
                 "replicated": replicated,
                 "n_training_rows": n_rows,
@@ -530,10 +473,10 @@ class Trainer:
                     f"HPCDL_TEST_FAIL_RANK: injected failure on rank {comm.rank} at iteration {iteration}"
                 )
             remaining = int(math.ceil(target_samples - samples))
-            this_tspi = min(tspi, remaining)  # never overshoot the requested epochs
-            shares = split_shares(this_tspi, weights)
             t0 = time.perf_counter()
-            mine = stream.take(shares[comm.rank]) if trains else np.empty(0, np.int64)
+            mine = rows[plan.positions(iteration, tspi)] if trains else np.empty(0, np.int64)
+            counts = visiting.cut_to(comm.allgather(int(mine.size)), remaining)  # never overshoot epochs
+            mine = mine[: counts[comm.rank]]
             if mine.size:
                 kernels.train(
                     model.net,
@@ -548,14 +491,15 @@ class Trainer:
                 )
             t1 = time.perf_counter()
             ctx.rows = mine + row_offset
-            if averaging:
+            if averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)
                 for hook in self.hooks:
                     getattr(hook, "before_average", lambda c: None)(ctx)
-                self._average(model.net, trains, n_train_ranks, bool(eff.get("reproducible")))
+                trained = sum(1 for c in counts if c)
+                self._average(model.net, mine.size > 0, trained, bool(eff.get("reproducible")))
             t2 = time.perf_counter()
             allreduce_total += t2 - t1
-            samples += sum(shares)
-            samples_per_rank = [a + b for a, b in zip(samples_per_rank, shares)]
+            samples += sum(counts)
+            samples_per_rank = [a + b for a, b in zip(samples_per_rank, counts)]
             train_seconds += t2 - t0
             ctx.iteration, ctx.samples, ctx.train_seconds = iteration, samples, train_seconds
             ctx.epochs = samples / n_rows

@@ -86,6 +86,9 @@ def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at,
     rest = hpcdl.deeplearning(training_frame=prostate, checkpoint=path, **params)
     assert np.array_equal(rest.net.buffer, full.net.buffer)
     assert _history(rest) == _history(full)  # iterations, samples and epochs continue; same losses
+    per_iteration = np.diff([0] + [r["samples"] for r in full.scoring_history])
+    trained = per_iteration[per_iteration > 0]  # (a final best-model row repeats the last count)
+    assert len(set(trained.tolist())) > 2  # random (binomial) rows per iteration, re-drawn alike on resume
     assert rest.run_info["iterations"] == full.run_info["iterations"] > stop_at
     assert rest.run_info["stop_reason"] == full.run_info["stop_reason"]
     assert rest.run_info.get("best_iteration") == full.run_info.get("best_iteration")

@@ -1,19 +1,16 @@
-"""train_samples_per_iteration (SPEC §5, SPEC-detail §3.1), shares per rank, row streams, threads.
+"""train_samples_per_iteration (SPEC §5, SPEC-detail §3.1) and threads (row visiting: tests/test_rows.py).
 
 Every expected number below was worked out by hand from the spec's formulas
 (the arithmetic is in the comments), not by calling the code under test.
 """
 
-import numpy as np
 import pytest
 
 from hpcdl.train import (
-    RowStream,
     comm_seconds_estimate,
     compute_tspi,
     corrected_tspi,
     resolve_threads,
-    split_shares,
 )
 
 
@@ -174,49 +171,6 @@ def test_correction(iteration_seconds, expected):
 
 def test_correction_never_below_one():
     assert corrected_tspi(1, comm_seconds=0.1, iteration_seconds=1000.0, target_ratio=0.05) == 1
-
-
-# -- shares ----------------------------------------------------------------------------------------
-def test_split_shares_by_hand():
-    assert split_shares(10, [1, 1, 1]) == [4, 3, 3]
-    assert split_shares(5, [0, 1, 1]) == [0, 3, 2]
-    assert split_shares(7, [1, 2]) == [2, 5]  # exact 2.33, 4.67: the larger remainder gets the spare
-    assert split_shares(150, [75, 75]) == [75, 75]
-    assert split_shares(151, [50, 51, 50]) == [50, 51, 50]
-    assert split_shares(0, [3, 4]) == [0, 0]
-    assert split_shares(9, [0, 0]) == [0, 0]
-
-
-def test_split_shares_sum_and_proportionality():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        k = int(rng.integers(1, 9))
-        w = rng.integers(0, 1000, size=k).astype(float)
-        if w.sum() == 0:
-            continue
-        total = int(rng.integers(0, 100000))
-        shares = split_shares(total, list(w))
-        assert sum(shares) == total
-        exact = total * w / w.sum()
-        assert np.all(np.abs(np.array(shares) - exact) < 1.0)
-        assert all(s == 0 for s, wi in zip(shares, w) if wi == 0)
-
-
-# -- row streams -------------------------------------------------------------------------------------
-def test_row_stream_in_order_wraps_from_offset():
-    s = RowStream(np.arange(10, 20), shuffle=False, seed=0, start_offset=7)
-    assert s.take(5).tolist() == [17, 18, 19, 10, 11]
-    assert s.take(12).tolist() == [12, 13, 14, 15, 16, 17, 18, 19, 10, 11, 12, 13]
-
-
-def test_row_stream_shuffled_passes_are_permutations():
-    rows = np.arange(0, 200, 2)
-    s = RowStream(rows, shuffle=True, seed=3)
-    first, second = s.take(100), s.take(100)
-    assert sorted(first.tolist()) == rows.tolist() and sorted(second.tolist()) == rows.tolist()
-    assert first.tolist() != second.tolist()  # a new order each pass
-    again = RowStream(rows, shuffle=True, seed=3)
-    assert again.take(100).tolist() == first.tolist()  # same seed, same order
 
 
 # -- threads per rank ------------------------------------------------------------------------------

@@ -72,9 +72,11 @@ class Recorder:
 
     def __init__(self):
         self.rows, self.samples, self.pre, self.post, self.tspi = [], [], [], [], []
+        self.averaged = []  # 0-based iterations that averaged (those in which some rank trained rows)
 
     def before_average(self, ctx):
         self.pre.append(ctx.model.net.buffer.copy())
+        self.averaged.append(len(self.post))
 
     def after_iteration(self, ctx):
         self.rows.append(np.asarray(ctx.rows).copy())
@@ -156,16 +158,39 @@ def test_average_is_the_mean_of_the_training_ranks_state():
     comm = _world()
     frame = _synthetic_frame(comm, n=90, seed=1)
     rec = Recorder()
-    _train(frame, comm, [rec], replicate_training_data=False, train_samples_per_iteration=30, epochs=1)
-    assert len(rec.pre) == len(rec.post) == 3
+    m = _train(frame, comm, [rec], replicate_training_data=False, train_samples_per_iteration=30, epochs=1)
+    # each rank keeps each of its rows with probability 30/90: the number of iterations is random
+    assert len(rec.pre) == len(rec.post) == m.run_info["iterations"] >= 3
     pres = comm.allgather(rec.pre)
     posts = comm.allgather(rec.post)
-    for it in range(3):
-        stack = np.stack([p[it] for p in pres]).astype(np.float64)
-        assert np.ptp(stack, axis=0).max() > 1e-3  # the ranks really trained different models
+    counts = comm.allgather([len(r) for r in rec.rows])
+    for it in range(len(rec.post)):
+        trained = [r for r in range(comm.size) if counts[r][it] > 0]
+        stack = np.stack([pres[r][it] for r in trained]).astype(np.float64)
+        if len(trained) > 1:
+            assert np.ptp(stack, axis=0).max() > 1e-3  # the ranks really trained different models
         np.testing.assert_allclose(rec.post[it], stack.mean(axis=0), rtol=2e-6, atol=1e-7)
         for other in posts:  # everyone continues from the same average
             np.testing.assert_array_equal(other[it], rec.post[it])
+
+
+@pytest.mark.mpi(min_size=2)
+def test_a_rank_without_rows_in_an_iteration_is_left_out_of_that_average():
+    """tspi 4 of 200 rows: some iterations leave a rank without a row (H2O averages only the others)."""
+    comm = _world()
+    frame = _synthetic_frame(comm, n=200, seed=3)
+    rec = Recorder()
+    _train(frame, comm, [rec], replicate_training_data=False, train_samples_per_iteration=4, epochs=0.5)
+    pres = [dict(zip(rec.averaged, pre)) for pre in comm.allgather(rec.pre)]  # iteration -> buffer, per rank
+    counts = np.array(comm.allgather([len(r) for r in rec.rows]))  # ranks x iterations
+    trained_per_iteration = np.count_nonzero(counts, axis=0)
+    idle = [it for it, k in enumerate(trained_per_iteration) if 0 < k < comm.size]
+    assert idle, counts  # the case happened
+    for it in idle:
+        mean = np.stack([pres[r][it] for r in np.flatnonzero(counts[:, it])]).astype(np.float64).mean(axis=0)
+        np.testing.assert_allclose(rec.post[it], mean, rtol=2e-6, atol=1e-7)
+    for it in np.flatnonzero(trained_per_iteration == 0):  # no rank trained: nothing to average, nothing changes
+        assert it not in rec.averaged and np.array_equal(rec.post[it], rec.post[it - 1])
 
 
 @pytest.mark.mpi(min_size=2)
@@ -201,6 +226,12 @@ def _per_iteration(samples):
     return np.diff([0, *samples]).tolist()
 
 
+def _in_band(count, expected, draws):
+    """A binomial count near its mean: within 5 standard deviations of ``draws`` rows kept with p = expected/draws."""
+    keep = min(1.0, expected / draws)
+    return abs(count - expected) <= 5 * np.sqrt(draws * keep * (1 - keep)) + 1
+
+
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("replicate", [True, False])
 @pytest.mark.parametrize("mode", [0, -1, 37])
@@ -213,19 +244,26 @@ def test_each_tspi_mode_trains_the_spec_number_of_samples(mode, replicate):
     m = _train(frame, comm, [rec], replicate_training_data=replicate, train_samples_per_iteration=mode, epochs=epochs)
     run = m.run_info
     per_iter = _per_iteration(rec.samples)
-    if mode == 0:
-        assert per_iter == [n] * 3  # one epoch per iteration cluster-wide
-    elif mode == -1 and replicate:
-        assert per_iter == [comm.size * n] * 2  # every rank all N rows
-    elif mode == -1:
-        assert per_iter == [n] * 3  # every rank all its shard: one epoch
+    if mode == -1 and replicate:
+        assert per_iter == [comm.size * n] * 2  # keep 1: every rank all N rows, shuffled
+    elif mode in (0, -1) and not replicate:
+        assert per_iter == [n] * 3  # keep 1: every rank all its shard, in order (4 chunks): one epoch
     else:
-        # 37 cluster-wide per iteration; the last one stops at exactly epochs*N (hpcdl does not overshoot)
-        assert per_iter == [37] * 7 + [3 * n - 7 * 37]
-    # samples add up over ranks; epochs are counted cluster-wide
+        # H2O's Bernoulli sampling: keep = tspi/N (/ranks when replicated); the count is random
+        tspi = n if mode == 0 else 37
+        draws = comm.size * n if replicate else n  # replicated: every rank draws from all N rows
+        assert all(_in_band(c, tspi, draws) for c in per_iter[:-1]), per_iter
+        assert len(set(per_iter)) > 1
+        if replicate:  # each rank samples its share from all rows
+            mine = np.concatenate(rec.rows[:-1])
+            assert mine.min() < 50 <= mine.max()
+            assert all(len(set(r.tolist())) == len(r) for r in rec.rows)  # keep < 1: one pass, no row twice
+    # the last iteration stops at exactly epochs*N (hpcdl does not overshoot); epochs count cluster-wide
     assert run["samples"] == sum(per_iter) == epochs * n and run["epochs"] == pytest.approx(epochs)
     assert sum(run["samples_per_rank"]) == run["samples"]
-    assert sum(comm.allgather(sum(len(r) for r in rec.rows))) == run["samples"]
+    assert comm.allgather(sum(len(r) for r in rec.rows)) == run["samples_per_rank"]
+    per_rank = np.array(comm.allgather([len(r) for r in rec.rows])).sum(axis=0)
+    assert per_rank.tolist() == per_iter  # the samples of an iteration are the rows the ranks trained
     hist = m.scoring_history
     assert [h["samples"] for h in hist] == rec.samples and hist[-1]["epochs"] == pytest.approx(epochs)
     assert [h["iterations"] for h in hist] == list(range(1, len(per_iter) + 1))
@@ -252,8 +290,12 @@ def test_auto_tuning_uses_measured_times_then_corrects_from_iteration_two():
     assert first == 50 == run["train_samples_per_iteration_initial"]
     assert run["seconds_per_row_calibrated"] > 0 and run["allreduce_seconds"] > 0
     # Iterations take milliseconds, far below t_comm/target (>= 2 s): the correction is clamped at
-    # 0.5, so from iteration 2 on tspi doubles each iteration; the last stops at epochs*N.
-    assert _per_iteration(rec.samples) == [50, 50, 100, 200, 100]
+    # 0.5, so from iteration 2 on tspi doubles each iteration (50, 50, 100, 200); each iteration
+    # trains a binomial sample of about that size, and the last stops at exactly epochs*N.
+    per_iter = _per_iteration(rec.samples)
+    draws = comm.size * 100  # replicated: every rank draws from all 100 rows
+    assert all(_in_band(c, t, draws) for c, t in zip(per_iter[:4], [50, 50, 100, 200])), per_iter
+    assert sum(per_iter) == 500 and len(per_iter) >= 5
 
 
 @pytest.mark.mpi(min_size=2)

@@ -1,0 +1,172 @@
+"""Which of its rows a rank trains in one iteration, and in which order: H2O-3's row visiting.
+
+H2O-3 does not read an iteration's rows off a stream. Every iteration runs over every
+chunk of the training data with the row-usage fraction ``f = tspi / N`` (divided by the
+number of ranks when every rank holds all rows). Each chunk gets ``repeats = ceil(f)``
+passes, and each pass keeps a row with probability ``keep = f / repeats``. The chunk's
+rows are visited in an order shuffled once per chunk and iteration when ``keep < 0.999``
+or shuffling is on; otherwise they are scanned in order, ``repeats`` times. A rank starts
+no new chunk once it has trained ``f * N`` rows. So the number of rows an iteration trains
+is random (binomial), and epochs count the rows actually trained.
+
+hpcdl's chunks are near-equal contiguous blocks of a rank's row list (:func:`chunk_count`
+says how many). Every function here is pure: the rows of any iteration follow from
+(seed, rank, iteration, chunk) and the counts, so a resumed run needs only the iteration
+number to visit the rows an uninterrupted run would. docs/mpi.md, "Rows per iteration".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# Below this keep probability H2O samples (and therefore shuffles) even when shuffling is off.
+SAMPLE_BELOW = 0.999
+# Tags the chunk RNG so its streams differ from other uses of the same (seed, rank, iteration).
+_CHUNK_TAG = 0x43484E4B
+
+
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from several integers (splitmix64 steps)."""
+    x = 0x9E3779B97F4A7C15
+    for v in values:
+        x = (x ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 31
+    return x & 0x7FFFFFFFFFFFFFFF
+
+
+def row_fraction(tspi: int, n_rows: int, replicas: int = 1) -> float:
+    """H2O's row-usage fraction ``tspi / N / replicas``, in float32 as H2O computes it.
+
+    ``n_rows`` is N, the cluster-wide rows of one epoch; ``replicas`` the number of
+    training ranks when every one holds all rows (1 for sharded data).
+    """
+    return float(np.float32(tspi) / np.float32(n_rows) / np.float32(replicas))
+
+
+def repeats_and_keep(fraction: float) -> tuple[int, float]:
+    """Passes over a chunk and the keep probability per row and pass (float32, as H2O)."""
+    repeats = max(1, math.ceil(fraction))
+    return repeats, float(np.float32(fraction) / np.float32(repeats))
+
+
+def chunk_count(n_rows: int, *, threads: int, reproducible: bool, force_load_balance: bool) -> int:
+    """Chunks of one rank's rows: H2O's rebalancing, per rank.
+
+    ``reproducible``: one chunk (H2O trains a single chunk with one thread).
+    ``force_load_balance``: ``min(4 * threads, rows)`` chunks, H2O's count per node for
+    data with fewer chunks. Otherwise one chunk, as H2O's parser makes of a small file.
+    """
+    if reproducible or not force_load_balance:
+        return 1
+    return max(1, min(4 * max(1, int(threads)), int(n_rows)))
+
+
+def shuffles(shuffle_training_data: bool, *, tspi: int, n_rows: int, n_chunks: int, replicated_ranks: int) -> bool:
+    """Whether visiting shuffles even where the keep probability alone would scan in order.
+
+    H2O forces it when tspi is one epoch on a single chunk (the same order over and over
+    otherwise). hpcdl also always shuffles replicated data on several training ranks: H2O
+    forces that only when each rank makes exactly one full pass; with other whole numbers
+    of passes its ranks train the same rows in the same order, so averaging gains nothing.
+    """
+    return bool(shuffle_training_data) or replicated_ranks > 1 or (tspi == n_rows and n_chunks == 1)
+
+
+def chunk_bounds(n_rows: int, n_chunks: int) -> np.ndarray:
+    """Starts of ``n_chunks`` near-equal contiguous blocks of ``n_rows`` rows, then ``n_rows``."""
+    k = np.arange(n_chunks + 1, dtype=np.int64)
+    return (k * int(n_rows)) // int(n_chunks)
+
+
+def visit(
+    n_rows: int,
+    *,
+    fraction: float,
+    n_chunks: int,
+    shuffle: bool,
+    stop_after: float,
+    seed: int,
+    rank: int,
+    iteration: int,
+) -> np.ndarray:
+    """Positions (0 .. n_rows-1) in one rank's row list that it trains this iteration, in order.
+
+    ``fraction`` is :func:`row_fraction`; ``stop_after`` the rows after which the rank
+    starts no new chunk (``fraction * N``). A sampled chunk draws its permutation and its
+    keep/skip decisions from one RNG seeded by (seed, rank, iteration, chunk); every pass
+    walks the same permutation, as H2O does.
+    """
+    repeats, keep = repeats_and_keep(fraction)
+    sampled = keep < SAMPLE_BELOW or shuffle
+    bounds = chunk_bounds(n_rows, n_chunks)
+    parts, done = [], 0
+    for chunk in range(n_chunks):
+        if done >= stop_after:
+            break
+        start, stop = int(bounds[chunk]), int(bounds[chunk + 1])
+        if stop == start:
+            continue
+        if not sampled:
+            part = np.tile(np.arange(start, stop, dtype=np.int64), repeats)
+        else:
+            rng = np.random.default_rng(mix_seed(seed, rank, iteration, chunk, _CHUNK_TAG))
+            order = start + rng.permutation(stop - start)
+            kept = rng.random((repeats, stop - start)) <= keep
+            part = np.broadcast_to(order, kept.shape)[kept]
+        parts.append(part)
+        done += part.size
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
+def cut_to(counts: list[int], remaining: int) -> list[int]:
+    """Rows each rank keeps so that an iteration trains at most ``remaining`` rows cluster-wide.
+
+    When the ranks drew more than ``remaining``, each keeps the first rows of its visit, in
+    shares proportional to what it drew (largest remainder): the run ends at exactly
+    ``epochs * N`` samples instead of overshooting as H2O does.
+    """
+    if sum(counts) <= remaining:
+        return list(counts)
+    return split_shares(max(0, remaining), [float(c) for c in counts])
+
+
+def split_shares(total: int, weights: list[float]) -> list[int]:
+    """Integer shares of ``total`` proportional to ``weights`` (largest remainder), summing to total."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.sum() <= 0:
+        return [0] * len(weights)
+    exact = total * w / w.sum()
+    shares = np.floor(exact).astype(np.int64)
+    for i in np.argsort(-(exact - shares), kind="stable")[: total - int(shares.sum())]:
+        shares[i] += 1
+    return shares.tolist()
+
+
+@dataclass(frozen=True)
+class Visiting:
+    """One rank's row visiting for a whole run; :meth:`positions` gives one iteration's rows."""
+
+    n_local: int  # rows in this rank's list
+    n_rows: int  # N: cluster-wide rows of one epoch
+    replicas: int  # training ranks that each hold all rows (1 for sharded data)
+    n_chunks: int
+    shuffle: bool
+    seed: int
+    rank: int
+
+    def positions(self, iteration: int, tspi: int) -> np.ndarray:
+        """Positions in the rank's row list to train in ``iteration`` with ``tspi`` cluster-wide."""
+        fraction = row_fraction(tspi, self.n_rows, self.replicas)
+        return visit(
+            self.n_local,
+            fraction=fraction,
+            n_chunks=self.n_chunks,
+            shuffle=self.shuffle,
+            stop_after=fraction * self.n_rows,
+            seed=self.seed,
+            rank=self.rank,
+            iteration=iteration,
+        )
