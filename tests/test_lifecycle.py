@@ -551,7 +551,9 @@ def test_a_fresh_run_refuses_to_lose_a_stopped_run_and_fresh_moves_it_aside(tmp_
     capsys.readouterr()
     assert cli.main(["train", job, "--quiet"]) == 1  # used to delete them and start over
     err = capsys.readouterr().err
-    assert "holds the checkpoints of an unfinished run (stopped by a signal after 1.053 of 6 epochs" in err
+    newest = hpcdl.load_model(sorted(glob.glob(str(out / "checkpoints" / "*.h5")))[-1])
+    epochs = f"{newest.run_info['epochs']:.3f}"  # the epochs the stopped run reached, from its checkpoint
+    assert f"holds the checkpoints of an unfinished run (stopped by a signal after {epochs} of 6 epochs" in err
     assert "Continue it with --resume, or start over with --fresh" in err and err.startswith(
         f"hpcdl train: error: {job}"
     )
@@ -579,7 +581,9 @@ def test_a_killed_run_counts_as_unfinished_and_resume_continues_it(tmp_path, mon
         cli.main(["train", job, "--quiet"])
     monkeypatch.undo()
     assert cli.main(["train", job, "--quiet"]) == 1
-    assert "unfinished run (killed or crashed after 0.789 of 6 epochs" in capsys.readouterr().err
+    newest = hpcdl.load_model(sorted(glob.glob(str(out / "checkpoints" / "*.h5")))[-1])
+    epochs = f"{newest.run_info['epochs']:.3f}"  # the epochs of the newest checkpoint before the crash
+    assert f"unfinished run (killed or crashed after {epochs} of 6 epochs" in capsys.readouterr().err
     assert cli.main(["train", job, "--quiet", "--resume"]) == 0
     assert "resuming from" in capsys.readouterr().out
     assert np.array_equal(hpcdl.load_model(str(out / "lc.h5")).net.buffer, _reference(tmp_path, 6).net.buffer)
