@@ -111,7 +111,7 @@ def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path:
     opts = ScriptOptions(**vars(opts)) if opts else ScriptOptions()
     if opts.cpus_per_task is None:
         opts.cpus_per_task = int(job.threads or 1)
-    opts.job_name = opts.job_name or f"hpcdl-{job.name}"
+    opts.job_name = opts.job_name or "hpcdl-" + re.sub(r"[^\w.+-]", "_", job.name)
     opts.venv = opts.venv or _default_venv()
     _check(opts)
     ranks = opts.nodes * opts.ntasks_per_node

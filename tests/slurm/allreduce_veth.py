@@ -28,7 +28,7 @@ import tempfile
 import slurm_cluster
 
 STATE_BYTES = 2_390_520  # 784-200-200-10 with ADADELTA: weights, biases and two accumulators (docs/scaling.md)
-SIZES = (4, 4096, 65536, 524288, STATE_BYTES)
+SIZES = (4, 4096, 65536, 524288, 1048576, STATE_BYTES)
 MODELS = {"Ethernet 10 Gb/s": (30e-6, 1.1e9), "InfiniBand HDR 100 Gb/s": (2e-6, 12e9)}  # benchmarks/scaling.py
 
 PROBE = """
@@ -72,7 +72,8 @@ def measure(cluster, probe: str, placement: list[str], ucx: dict) -> dict[int, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=50, help="Allreduces timed per size (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of all placements (median, range)")
     args = parser.parse_args()
     slurm_cluster.ensure_installed()
     with slurm_cluster.machine_lock(), tempfile.TemporaryDirectory() as tmp:
@@ -84,23 +85,30 @@ def main() -> None:
             cluster.env["PATH"] = os.path.dirname(sys.executable) + ":" + cluster.env["PATH"]
             host = slurm_cluster.host_name()
             one_host = ["-w", host, "-n", "2"]
-            results = {
-                "veth (one rank per node)": measure(cluster, probe, ["-N", "2"], slurm_cluster.NETWORK_ENV),
-                "same host, shared memory": measure(cluster, probe, one_host, {}),
-                "same host, TCP": measure(
-                    cluster, probe, one_host, {**slurm_cluster.NETWORK_ENV, "MPIR_CVAR_NOLOCAL": "1"}
-                ),
+            placements = {
+                "veth (one rank per node)": (["-N", "2"], slurm_cluster.NETWORK_ENV),
+                "same host, shared memory": (one_host, {}),
+                "same host, TCP": (one_host, {**slurm_cluster.NETWORK_ENV, "MPIR_CVAR_NOLOCAL": "1"}),
             }
+            rounds = {name: [] for name in placements}
+            for _ in range(args.rounds):  # interleaved, so that a busy spell of the machine hits all
+                for name, (placement, ucx) in placements.items():
+                    rounds[name].append(measure(cluster, probe, placement, ucx))
         finally:
             slurm_cluster.stop_two_nodes(cluster)
-    report(results)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}; median of {args.rounds} rounds [min-max]")
+    report({name: {n: sorted(r[n] for r in runs) for n in SIZES} for name, runs in rounds.items()})
 
 
-def report(results: dict[str, dict[int, float]]) -> None:
-    print(f"{'bytes':>10} " + " ".join(f"{name:>26}" for name in results))
+def report(results: dict[str, dict[int, list[float]]]) -> None:
+    print(f"{'bytes':>10} " + " ".join(f"{name:>30}" for name in results))
     for nbytes in SIZES:
-        print(f"{nbytes:>10,} " + " ".join(f"{r[nbytes] * 1e3:>23.3f} ms" for r in results.values()))
-    veth = results["veth (one rank per node)"]
+        cells = []
+        for r in results.values():
+            t = [x * 1e3 for x in r[nbytes]]
+            cells.append(f"{t[len(t) // 2]:.3f} [{t[0]:.3f}-{t[-1]:.3f}] ms")
+        print(f"{nbytes:>10,} " + " ".join(f"{c:>30}" for c in cells))
+    veth = {n: times[len(times) // 2] for n, times in results["veth (one rank per node)"].items()}
     # two ranks: T = 2 alpha + M / beta; alpha from the 4-byte message, beta from the state buffer
     alpha = veth[4] / 2
     beta = STATE_BYTES / (veth[STATE_BYTES] - veth[4])

@@ -63,9 +63,11 @@ def wait_training(cluster, job_id: int, output_dir: str, timeout: float = 180) -
             raise AssertionError(f"job {job_id} ended before training: {record}\n{cluster.job_output(record)}")
         try:
             with open(marker) as fh:
-                return json.load(fh)["epochs"] > 0
-        except (OSError, ValueError, KeyError):
+                data = json.load(fh)
+        except (OSError, ValueError):
             return False
+        # epochs done; else a heartbeat after the start (the marker is refreshed after iterations)
+        return data.get("epochs", 0) > 0 or data.get("heartbeat", 0) - data.get("started", float("inf")) >= 1
 
     cluster.wait(job_id, training, timeout, "training")
 
