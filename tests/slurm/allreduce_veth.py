@@ -1,6 +1,6 @@
 """Allreduce time across the two-node test cluster's veth link, next to two ranks on one host.
 
-    python tests/slurm/allreduce_veth.py [--repeats 50]     # as root; starts and stops its own Slurm
+    python tests/slurm/allreduce_veth.py [--repeats 50] [--rounds 3]    # as root; starts and stops its own Slurm
 
 A measurement for docs/scaling.md, not a test: it starts the two-node cluster of the
 Slurm suite, runs two ranks through Slurm (mpiexec inside an allocation, as the sbatch
@@ -13,7 +13,8 @@ call) for several message sizes, among them the benchmark network's state buffer
   the host's veth address, delivered locally: the TCP stack without the veth crossing.
 
 It then reads alpha and beta of the alpha-beta model of benchmarks/scaling.py (two ranks:
-T = 2 alpha + M / beta) off the veth figures and prints the model's networks beside them.
+T = 2 alpha + M / beta) off the veth figures, prints the model's networks beside them, and
+the projection of docs/scaling.md run with the veth's alpha and beta. Results: docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import tempfile
 
 import slurm_cluster
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
+import scaling  # noqa: E402  (benchmarks/scaling.py: the projection's alpha-beta model)
+
 STATE_BYTES = 2_390_520  # 784-200-200-10 with ADADELTA: weights, biases and two accumulators (docs/scaling.md)
 SIZES = (4, 4096, 65536, 524288, 1048576, STATE_BYTES)
-MODELS = {"Ethernet 10 Gb/s": (30e-6, 1.1e9), "InfiniBand HDR 100 Gb/s": (2e-6, 12e9)}  # benchmarks/scaling.py
 
 PROBE = """
 import json, sys, time
@@ -114,8 +117,12 @@ def report(results: dict[str, dict[int, list[float]]]) -> None:
     beta = STATE_BYTES / (veth[STATE_BYTES] - veth[4])
     print(f"\nveth: alpha {alpha * 1e6:.1f} us, beta {beta / 1e9:.2f} GB/s; state buffer {STATE_BYTES:,} bytes:")
     print(f"  measured {veth[STATE_BYTES] * 1e3:.2f} ms")
-    for name, (a, b) in MODELS.items():
+    for name, (a, b) in scaling.NETWORKS.items():
         print(f"  model {name}: {(2 * a + STATE_BYTES / b) * 1e3:.2f} ms")
+    # docs/scaling.md's projection (10 epochs of Fashion-MNIST, 165.5 us per row) with the veth's figures
+    scaling.NETWORKS = {"veth (measured)": (alpha, beta), "Ethernet 10 Gb/s": scaling.NETWORKS["Ethernet 10 Gb/s"]}
+    print()
+    scaling.print_projection(scaling.project(165.5e-6, STATE_BYTES, 60_000, 10.0, 10_000), 10_000)
 
 
 if __name__ == "__main__":
