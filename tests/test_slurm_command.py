@@ -22,6 +22,7 @@ from hpcdl.commands.slurm import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.dirname(sys.executable)
 COMMITTED = ("slurm/single_node.sbatch", "slurm/multi_node.sbatch")
 
 
@@ -113,6 +114,16 @@ def test_out_writes_once_and_never_over_the_job_file(tmp_path, capsys):
     assert open(job).read() == job_text
     assert main(["slurm", str(tmp_path / "missing.toml")]) == 1
     assert "missing.toml: no such job file" in capsys.readouterr().err
+    assert main(["slurm", job, "--out", str(tmp_path), "--force"]) == 1
+    assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_the_same_command_on_two_ranks_prints_one_script(tmp_path):
+    job = _job(tmp_path)
+    cmd = [os.path.join(BIN, "mpiexec"), "-n", "2", os.path.join(BIN, "hpcdl"), "slurm", job]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out == sbatch_script(job)
 
 
 # -- the script's logic, run by bash with stand-ins (no Slurm needed) ------------------------------
@@ -126,14 +137,16 @@ exit 99
 """
 
 
-def _run_script(tmp_path, send=None, env=None):
+def _run_script(tmp_path, send=None, env=None, args=("jobs/x.toml", "--set", "epochs=5")):
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "activate").write_text(f'PATH="{bin_dir}:$PATH"\n')
     for name in ("mpiexec", "srun"):
         (bin_dir / name).write_text(FAKE_LAUNCHER)
         (bin_dir / name).chmod(0o755)
-    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "scontrol $*" >> "{tmp_path}/scontrol"\n')
+    (bin_dir / "scontrol").write_text(
+        f'#!/bin/bash\necho "scontrol $*" >> "{tmp_path}/scontrol"\nexit "${{SCONTROL_EXIT:-0}}"\n'
+    )
     (bin_dir / "scontrol").chmod(0o755)
     script = tmp_path / "job.sbatch"
     script.write_text(sbatch_script(_job(tmp_path), ScriptOptions(ntasks_per_node=2, cpus_per_task=4)))
@@ -141,7 +154,7 @@ def _run_script(tmp_path, send=None, env=None):
     slurm = {"SLURM_JOB_ID": "42", "SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "2", "SLURM_CPUS_PER_TASK": "4"}
     run_env = {**os.environ, **slurm, "HPCDL_VENV": str(tmp_path / "venv"), "RECORD": str(record), **(env or {})}
     proc = subprocess.Popen(
-        ["bash", str(script), "jobs/x.toml", "--set", "epochs=5"], env=run_env, stdout=subprocess.PIPE, text=True
+        ["bash", str(script), *args], env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     deadline = time.time() + 20
     while not record.exists() and time.time() < deadline:
@@ -174,3 +187,13 @@ def test_script_resumes_a_requeued_run_and_passes_the_exit_code_on(tmp_path):
     assert code == 7 and calls == ""
     assert "args -n 2 -ppn 2 hpcdl train jobs/x.toml --resume --set epochs=5\n" in record
     assert "hpcdl: job 42, run 2, nodes :" in out
+
+
+def test_script_says_so_when_the_requeue_fails_and_defaults_the_job_file(tmp_path):
+    code, out, record, calls = _run_script(
+        tmp_path, send=signal.SIGUSR1, env={"SCONTROL_EXIT": "1"}, args=("--set", "epochs=5")
+    )
+    assert code == 3 and calls == "scontrol requeue 42\n"
+    assert "hpcdl: error: the requeue failed; continue with: scontrol requeue 42" in out
+    job = os.path.join(tmp_path, "job.toml")
+    assert f"args -n 2 -ppn 2 hpcdl train {job} --set epochs=5\n" in record  # options only: the script's job

@@ -148,6 +148,8 @@ def write_script(text: str, path: str, job_file: str, force: bool = False) -> No
     """Write the script atomically; never over the job file, over another file only with --force."""
     from ..fsutil import atomic_path
 
+    if os.path.isdir(path):
+        raise SlurmScriptError(f"--out {path}: is a directory; give a file name")
     if os.path.exists(path) and os.path.samefile(path, job_file):
         raise SlurmScriptError(f"--out {path}: that is the job file itself; choose another name")
     if os.path.exists(path) and not force:
@@ -162,6 +164,10 @@ def options_from_args(args) -> ScriptOptions:
 
 
 def cmd_slurm(args) -> int:
+    from ..comm import world
+
+    if world().rank != 0:  # `mpiexec -n 2 hpcdl slurm ...`: one script, printed or written once
+        return 0
     text = sbatch_script(args.job, options_from_args(args), script_path=args.out)
     if not args.out:
         sys.stdout.write(text)
