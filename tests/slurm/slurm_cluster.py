@@ -25,8 +25,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-PACKAGES = ("slurm-wlm", "munge")
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "squeue", "scancel")
+PACKAGES = ("slurm-wlm", "munge", "iproute2")
+COMMANDS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "srun", "scontrol", "squeue", "scancel", "ip")
 CTLD_PORT, SLURMD_PORT = 6917, 6918  # not Slurm's default 6817/6818: never answer a site's own commands
 LOCK_FILE = "/run/lock/hpcdl-slurm-tests.lock"
 LEFTOVERS = "/run/hpcdl-slurm-tests.confs"  # clusters of a test run killed before its clean-up
@@ -61,8 +61,8 @@ def _run(cmd: list[str], timeout: float = 60, check: bool = True, **kw) -> subpr
 
 
 def ensure_installed() -> None:
-    """Install slurm-wlm and munge with apt-get when missing; SlurmUnavailable when that cannot be done."""
-    if all(shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") for name in DAEMONS):
+    """Install slurm-wlm, munge (and ip) with apt-get when missing; SlurmUnavailable when that cannot be done."""
+    if all(shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") for name in COMMANDS):
         return
     if os.geteuid() != 0:
         raise SlurmUnavailable("Slurm is not installed and installing it needs root (apt-get install slurm-wlm munge)")
@@ -136,7 +136,7 @@ def _remove_network() -> None:
 @dataclass
 class Node:
     name: str
-    addr: str | None = None  # None: the host's own name resolves it
+    addr: str  # Slurm's NodeAddr: nothing depends on the machine resolving the node's name
     netns: str | None = None  # run this node's slurmd in that network namespace
 
 
@@ -178,12 +178,10 @@ class Cluster:
         self._wait(self._all_idle, 60, "every node idle")
 
     def _slurmd_command(self, node: Node) -> list[str]:
-        """slurmd for ``node``; with several nodes in its own mount namespace, whose /etc/hosts
-        names every node, so that jobs there resolve the other nodes without an edit of the
-        machine's /etc/hosts."""
+        """slurmd for ``node``, in a mount namespace of its own whose /etc/hosts names every
+        node: its jobs (MPI's launcher among them) resolve the nodes, and the machine's
+        /etc/hosts is neither needed nor touched."""
         cmd = ["slurmd", "-D", "-f", self.conf, "-N", node.name]
-        if len(self.nodes) == 1:
-            return cmd
         hosts = os.path.join(self.root, "hosts")
         if not os.path.exists(hosts):
             with open(hosts, "w") as fh:
@@ -213,11 +211,10 @@ class Cluster:
         self._wait(lambda: os.path.exists(self.munge_socket), 20, "munged")
 
     def _slurm_conf(self) -> str:
-        host = self.nodes[0].name
-        ctld = f"{host}({self.nodes[0].addr})" if self.nodes[0].addr else host
+        first = self.nodes[0]
         lines = [
             "ClusterName=hpcdltest",
-            f"SlurmctldHost={ctld}",
+            f"SlurmctldHost={first.name}({first.addr})",
             f"SlurmctldPort={CTLD_PORT}",
             f"SlurmdPort={SLURMD_PORT}",
             "SlurmUser=root",
@@ -248,8 +245,7 @@ class Cluster:
             f"SlurmdLogFile={self.root}/slurmd-%n.log",
         ]
         for node in self.nodes:
-            addr = f" NodeAddr={node.addr}" if node.addr else ""
-            lines.append(f"NodeName={node.name}{addr} CPUs={self.cpus} State=UNKNOWN")
+            lines.append(f"NodeName={node.name} NodeAddr={node.addr} CPUs={self.cpus} State=UNKNOWN")
         lines.append(f"PartitionName=test Nodes={','.join(n.name for n in self.nodes)} Default=YES MaxTime=INFINITE")
         return "\n".join(lines) + "\n"
 
@@ -355,7 +351,7 @@ def host_name() -> str:
 
 def one_node() -> Cluster:
     """This host as the only node."""
-    cluster = Cluster(tempfile.mkdtemp(prefix="hpcdl-slurm-"), [Node(host_name())])
+    cluster = Cluster(tempfile.mkdtemp(prefix="hpcdl-slurm-"), [Node(host_name(), "127.0.0.1")])
     _start_or_stop(cluster)
     return cluster
 
@@ -377,12 +373,15 @@ def two_nodes() -> Cluster:
 
 
 def _start_or_stop(cluster: Cluster, network: bool = False) -> None:
+    """Start the cluster; if it does not come up, stop what did and say why Slurm cannot run here."""
     try:
         cluster.start()
-    except BaseException:
+    except BaseException as exc:
         cluster.stop()
         if network:
             _remove_network()
+        if isinstance(exc, RuntimeError | OSError | subprocess.SubprocessError):
+            raise SlurmUnavailable(f"the test cluster did not start: {exc}") from exc
         raise
 
 

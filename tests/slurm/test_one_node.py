@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 
+from slurm_cluster import TERMINAL_STATES
 from slurm_jobs import (
     BIN,
     REPO,
@@ -51,13 +52,19 @@ def test_time_limit_signal_checkpoint_requeue_resume_is_bit_identical(one_node, 
         tmp_path,
         "limit",
         hidden=[50, 50],
-        epochs=7000,
+        epochs=8000,
         reproducible=True,
         train_samples_per_iteration=7600,
     )
     reference = reference_run(job_file, str(tmp_path / "reference"))  # the same job uninterrupted, meanwhile
     job_id = one_node.sbatch(SINGLE_NODE, [job_file], ["--time=1", "--signal=B:USR1@20"], cwd=tmp_path)
-    record = one_node.wait(job_id, lambda r: int(r.get("Restarts", 0)) >= 1, 240, "requeued")
+    record = one_node.wait(
+        job_id, lambda r: int(r.get("Restarts", 0)) >= 1 or r.get("JobState") in TERMINAL_STATES, 240, "requeued"
+    )
+    assert record["Restarts"] == "1", (
+        f"job {job_id} ended without the time-limit warning (it came after the last iteration?): {record}\n"
+        f"{read_log(record)}"
+    )
     # The resumed run must not be warned again by the same 1-minute limit (Slurm may warn it
     # 10 s after its start): give it room, so that the cycle happens exactly once.
     one_node.scontrol("update", f"JobId={job_id}", "TimeLimit=30")
