@@ -20,14 +20,18 @@ import slurm_cluster
 REQUIRED = os.environ.get("HPCDL_SLURM_REQUIRED") == "1"
 
 
+ENABLED = os.environ.get("HPCDL_SLURM_TESTS") == "1"
+
+
 def pytest_configure(config):
-    # `timeout` and CI stop a run with SIGTERM: turn it into KeyboardInterrupt, so that pytest
-    # still runs the fixtures' finalizers and the daemons and the namespace go away.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if ENABLED:
+        # `timeout` and CI stop a run with SIGTERM: turn it into KeyboardInterrupt, so that pytest
+        # still runs the fixtures' finalizers and the daemons and the namespace go away.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("HPCDL_SLURM_TESTS") == "1":
+    if ENABLED:
         return
     skip = pytest.mark.skip(
         reason="the Slurm suite starts daemons as root: run by tests/run_all.sh (HPCDL_SLURM_TESTS=1)"

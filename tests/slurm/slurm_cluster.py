@@ -63,7 +63,9 @@ def _run(cmd: list[str], timeout: float = 60, check: bool = True, **kw) -> subpr
 def ensure_installed() -> None:
     """Install slurm-wlm, munge (and ip) with apt-get when missing; SlurmUnavailable when that cannot be done."""
     if os.geteuid() != 0:
-        raise SlurmUnavailable("the suite runs as root (it starts munged, slurmctld and slurmd, and a network namespace)")
+        raise SlurmUnavailable(
+            "the suite runs as root (it starts munged, slurmctld and slurmd, and a network namespace)"
+        )
     if all(shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") for name in COMMANDS):
         return
     if not shutil.which("apt-get"):
