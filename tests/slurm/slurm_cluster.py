@@ -116,17 +116,24 @@ def stop_leftovers() -> None:
 
 
 def _kill_processes_of(conf: str) -> None:
-    """Every process started with SLURM_CONF=conf in its environment: ours, and only ours."""
+    """Every process started with SLURM_CONF=conf in its environment: ours, and only ours.
+    Again until none is left: a slurmd may start a slurmstepd while the first pass runs."""
     marker = f"SLURM_CONF={conf}".encode()
-    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if marker not in fh.read().split(b"\0"):
-                    continue
-        except OSError:
-            continue
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    for _ in range(20):
+        found = []
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as fh:
+                    if marker in fh.read().split(b"\0"):
+                        found.append(pid)
+            except OSError:
+                continue
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not found:
+            return
+        time.sleep(0.5)
 
 
 def _remove_network() -> None:
@@ -304,6 +311,7 @@ class Cluster:
         _kill_processes_of(self.conf)  # slurmstepd and job processes outlive a killed slurmd
         with contextlib.suppress(FileNotFoundError):
             os.remove(LEFTOVERS)
+        shutil.rmtree(self.root, ignore_errors=True)  # a failing test has shown the logs already
 
     # -- jobs -------------------------------------------------------------------------------
     def sbatch(self, script: str, args: list[str] = (), options: list[str] = (), cwd: str | None = None) -> int:
