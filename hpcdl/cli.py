@@ -27,6 +27,7 @@ def _early_thread_setup(argv: list[str]) -> None:
             value = arg.split("=", 1)[1]
         if value and value.isdigit() and int(value) > 0:
             os.environ["NUMBA_NUM_THREADS"] = value
+            os.environ["HPCDL_THREADS"] = value  # explicit: outranks the Slurm allocation (train.resolve_threads)
     # A threading layer that never forks after threads start (safe beside MPI).
     os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 

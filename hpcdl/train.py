@@ -11,8 +11,10 @@ broadcast so no rank is left waiting in a collective.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -53,15 +55,50 @@ class TrainContext:
 
 
 def resolve_threads(requested: int | None, ranks_per_node: int = 1) -> int:
-    """Threads per rank: job setting, then NUMBA_NUM_THREADS, then SLURM_CPUS_PER_TASK, then cores/ranks."""
+    """Threads per rank: the first that is set of (README "Threads and ranks")
+
+    1. ``HPCDL_THREADS`` (``--threads`` sets it): the user's word for this run;
+    2. ``SLURM_CPUS_PER_TASK``: the allocation's CPUs per rank rule over a job file;
+    3. ``requested``: the job's ``[job] threads`` or the Python API's ``threads=``;
+    4. ``NUMBA_NUM_THREADS``;
+    5. the cores available to the process / the ranks on the node.
+
+    Rank 0 warns (once per message) when a job's threads or an explicit value differ
+    from the allocation: the user asked for one figure and Slurm granted another.
+    """
+    explicit, allocation = _env_count("HPCDL_THREADS"), _env_count("SLURM_CPUS_PER_TASK")
+    if explicit:
+        if allocation and explicit != allocation:
+            _warn_once(
+                f"--threads/HPCDL_THREADS {explicit} differs from the Slurm allocation's --cpus-per-task="
+                f"{allocation}: using {explicit} threads per rank"
+            )
+        return explicit
+    if allocation:
+        if requested and int(requested) != allocation:
+            _warn_once(
+                f"the job's threads = {int(requested)} differs from the Slurm allocation's --cpus-per-task="
+                f"{allocation}: using {allocation} threads per rank (--threads N overrides the allocation)"
+            )
+        return allocation
     if requested:
         return int(requested)
-    for var in ("NUMBA_NUM_THREADS", "SLURM_CPUS_PER_TASK"):
-        value = os.environ.get(var)
-        if value and value.isdigit() and int(value) > 0:
-            return int(value)
+    numba_threads = _env_count("NUMBA_NUM_THREADS")
+    if numba_threads:
+        return numba_threads
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // max(1, ranks_per_node))
+
+
+def _env_count(var: str) -> int | None:
+    value = os.environ.get(var, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    if comm_mod.world().rank == 0:
+        print(f"hpcdl: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _set_threads(n: int) -> int:

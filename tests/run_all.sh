@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Run every hpcdl test: lint, the serial suite, then the MPI suite under 2 and 3 ranks.
+# Run every hpcdl test: lint, the serial suite, the MPI suite under 2 and 3 ranks, then the
+# Slurm suite (tests/slurm: a real Slurm, one node and two, started and stopped by the tests;
+# as root, installing slurm-wlm and munge if missing; it skips, loudly, where it cannot).
 # Creates/updates the virtualenv .venv on first use (pip install -e ".[test]").
 # Each MPI run is under `timeout`: a failed assertion on one rank must not leave
 # the others waiting in a collective forever.
@@ -22,7 +24,8 @@ echo "== lint and format (ruff, configured in pyproject.toml)"
 ruff check hpcdl tests benchmarks && ruff format --check hpcdl tests benchmarks || status=1
 
 echo "== serial tests"
-timeout 1200 python -m pytest -q -p no:cacheprovider --junitxml="$results/serial.xml" "$@" tests || status=1
+timeout 1200 python -m pytest -q -p no:cacheprovider --junitxml="$results/serial.xml" --ignore=tests/slurm "$@" tests \
+    || status=1
 
 for n in 2 3; do
     echo "== MPI tests on $n ranks"
@@ -30,9 +33,17 @@ for n in 2 3; do
         mpiexec -n $n python -m pytest -q -p no:cacheprovider --with-mpi -m mpi tests/mpi || status=1
 done
 
+echo "== Slurm tests (a real Slurm on this machine: one node, then two)"
+HPCDL_SLURM_TESTS=1 timeout -k 60 1200 python -m pytest -q -p no:cacheprovider -rs --junitxml="$results/slurm.xml" \
+    tests/slurm || status=1
+
 python - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 passed = failed = skipped = 0
+slurm = glob.glob(sys.argv[1] + "/slurm.xml")
+reasons = {s.get("message", "") for p in slurm for s in ET.parse(p).getroot().iter("skipped")}
+for reason in sorted(reasons):  # the sbatch scripts were not run by Slurm: say so where nobody can miss it
+    print(f"!!! SLURM TESTS SKIPPED: {reason}")
 for path in sorted(glob.glob(sys.argv[1] + "/*.xml")):
     for suite in ET.parse(path).getroot().iter("testsuite"):
         t, f, e, s = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))

@@ -4,6 +4,8 @@ Every expected number below was worked out by hand from the spec's formulas
 (the arithmetic is in the comments), not by calling the code under test.
 """
 
+import os
+
 import pytest
 
 from hpcdl.train import (
@@ -175,13 +177,47 @@ def test_correction_never_below_one():
 
 # -- threads per rank ------------------------------------------------------------------------------
 def test_threads_precedence(monkeypatch):
-    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
-    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "5")
-    assert resolve_threads(7) == 7  # job file first
-    assert resolve_threads(None) == 3  # then NUMBA_NUM_THREADS
-    monkeypatch.delenv("NUMBA_NUM_THREADS")
-    assert resolve_threads(None) == 5  # then SLURM_CPUS_PER_TASK
-    monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+    for var in ("HPCDL_THREADS", "SLURM_CPUS_PER_TASK", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert resolve_threads(None, ranks_per_node=2) == 4  # then cores / ranks on the node
+    assert resolve_threads(None, ranks_per_node=2) == 4  # last: cores / ranks on the node
     assert resolve_threads(None, ranks_per_node=16) == 1
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
+    assert resolve_threads(None) == 3  # then NUMBA_NUM_THREADS
+    assert resolve_threads(7) == 7  # then the job file's threads (or the Python API's threads=)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "5")
+    assert resolve_threads(None) == 5  # then the Slurm allocation's --cpus-per-task
+    assert resolve_threads(7) == 5
+    monkeypatch.setenv("HPCDL_THREADS", "2")
+    assert resolve_threads(7) == 2  # first: --threads / HPCDL_THREADS
+
+
+def test_threads_warn_when_the_job_and_the_allocation_disagree(monkeypatch, capsys):
+    from hpcdl import train
+
+    for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "32")
+    train._warn_once.cache_clear()
+    assert resolve_threads(32) == 32 and capsys.readouterr().err == ""  # they agree: no warning
+    assert resolve_threads(2) == 32
+    assert resolve_threads(2) == 32  # a second model of the same run: warned once
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "hpcdl: warning: the job's threads = 2 differs from the Slurm allocation's --cpus-per-task=32: "
+        "using 32 threads per rank (--threads N overrides the allocation)"
+    ]
+    monkeypatch.setenv("HPCDL_THREADS", "64")
+    assert resolve_threads(2) == 64
+    assert capsys.readouterr().err.startswith("hpcdl: warning: --threads/HPCDL_THREADS 64 differs from")
+
+
+def test_threads_option_outranks_the_allocation_in_the_cli(monkeypatch):
+    from hpcdl.cli import _early_thread_setup
+
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):  # restored after the test: the CLI sets them for its process
+        monkeypatch.delenv(var, raising=False)
+    _early_thread_setup(["train", "job.toml", "--threads", "3"])
+    assert os.environ["HPCDL_THREADS"] == "3" and os.environ["NUMBA_NUM_THREADS"] == "3"
+    assert resolve_threads(1) == 3

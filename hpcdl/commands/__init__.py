@@ -5,4 +5,4 @@ subcommands, so features (model store, anomaly, grid, export, UI) keep their
 command-line code next to their own feature without editing cli.py.
 """
 
-MODULES = ("models", "anomaly", "grid", "export", "ui", "bench")
+MODULES = ("models", "anomaly", "grid", "export", "ui", "bench", "slurm")
