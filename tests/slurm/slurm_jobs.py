@@ -183,6 +183,10 @@ class RankWatcher(threading.Thread):
         rank = env.get("PMI_RANK", env.get("SLURM_PROCID"))  # mpiexec's ranks; srun's tasks
         if rank is None:
             return None
+        with open(f"/proc/{pid}/stat") as fh:
+            parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+        if parent in self.processes:
+            return None  # a rank's own short-lived child (a fork before an exec shares its command line)
         proc = RankProcess(pid, int(rank), env.get("SLURMD_NODENAME", ""), os.readlink(f"/proc/{pid}/ns/net"), env)
         self.processes[pid] = proc
         return proc

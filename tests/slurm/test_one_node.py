@@ -75,7 +75,9 @@ def test_time_limit_signal_checkpoint_requeue_resume_is_bit_identical(one_node, 
     # The warning came before the kill: the first run stopped itself at a checkpoint, exited 3
     # and was requeued by the script; Slurm never had to end it for its time.
     first, second = log.split(f"hpcdl: job {job_id}, run 2,")
-    stopped = re.search(r"hpcdl: stopped by a signal after [\d.]+ epochs; checkpoint (\S+);", first)
+    stopped = re.search(
+        r"hpcdl: stopped by a signal \(SIGUSR1\) after [\d.]+ of [\d.]+ epochs; checkpoint (\S+);", first
+    )
     assert stopped and "(exit code 3)" in first, log
     assert f"hpcdl: checkpoint written before the time limit; requeueing job {job_id}" in first, log
     assert "TIME LIMIT" not in log and "run 3," not in log

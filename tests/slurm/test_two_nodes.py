@@ -45,7 +45,7 @@ def test_multi_node_script_averages_across_two_nodes_and_resumes_after_usr1(two_
     assert (record["JobState"], record["ExitCode"], record["Restarts"]) == ("COMPLETED", "0:0", "1"), log
     assert f"hpcdl: checkpoint written before the time limit; requeueing job {job_id}" in log
     first, second = log.split(f"hpcdl: job {job_id}, run 2,")
-    assert "hpcdl: stopped by a signal after" in first and "hpcdl: resuming from" in second, log
+    assert "hpcdl: stopped by a signal (SIGUSR1) after" in first and "hpcdl: resuming from" in second, log
 
     # Ranks on both nodes, in both runs: seen from outside, in /proc, while they ran.
     ranks = watcher.ranks()
