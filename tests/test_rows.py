@@ -93,8 +93,24 @@ def test_forced_shuffling_rules():
 
 # -- visiting ---------------------------------------------------------------------------------------------
 def test_unsampled_visiting_is_an_in_order_scan_repeated():
-    assert visiting.visit(10, fraction=1.0, **_fixed(n_chunks=3)).tolist() == list(range(10))
-    assert visiting.visit(6, fraction=2.0, **_fixed(n_chunks=2)).tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5]
+    assert visiting.visit(10, fraction=1.0, **_fixed(n_chunks=1)).tolist() == list(range(10))
+    assert visiting.visit(3, fraction=2.0, **_fixed(n_chunks=1)).tolist() == [0, 1, 2, 0, 1, 2]
+    # chunks [0..4] and [5..9], interleaved by position (i + 1/2) / 5: 0.1, 0.3, ... for both
+    assert visiting.visit(10, fraction=1.0, **_fixed(n_chunks=2)).tolist() == [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]
+    # chunks [0, 1] and [2, 3, 4]: keys 0.25, 0.75 and 1/6, 1/2, 5/6
+    assert visiting.visit(5, fraction=1.0, **_fixed(n_chunks=2)).tolist() == [2, 0, 3, 1, 4]
+
+
+def test_interleaving_keeps_each_chunks_order_and_mixes_a_sorted_file():
+    n, k = 150, 8  # iris: 3 classes of 50 rows, sorted; 4 x 2 threads chunks
+    got = visiting.visit(n, fraction=1.0, **_fixed(n_chunks=k))
+    bounds = visiting.chunk_bounds(n, k)
+    chunk_of = np.searchsorted(bounds, got, side="right") - 1
+    for c in range(k):
+        assert got[chunk_of == c].tolist() == list(range(bounds[c], bounds[c + 1]))  # in file order
+    classes = got // 50
+    for start in range(0, n - 30 + 1, 30):  # any fifth of the epoch holds every class
+        assert set(classes[start : start + 30].tolist()) == {0, 1, 2}
 
 
 def test_shuffled_full_pass_is_a_fresh_permutation_each_iteration():
@@ -111,12 +127,12 @@ def test_shuffled_full_pass_is_a_fresh_permutation_each_iteration():
     assert other_rank.tolist() != one.tolist() and other_seed.tolist() != one.tolist()
 
 
-def test_rows_stay_in_their_chunk_and_chunks_come_in_order():
+def test_rows_stay_in_their_chunk_and_chunks_are_interleaved():
     n, k = 1000, 4
     got = visiting.visit(n, fraction=1.0, **_fixed(n_chunks=k, shuffle=True))
     bounds = visiting.chunk_bounds(n, k)
     chunk_of = np.searchsorted(bounds, got, side="right") - 1
-    assert np.all(np.diff(chunk_of) >= 0)  # chunk 0's rows, then chunk 1's, ...
+    assert chunk_of[:k].tolist() == list(range(k))  # equal chunks: one row of each in turn
     for c in range(k):
         mine = got[chunk_of == c]
         assert sorted(mine.tolist()) == list(range(bounds[c], bounds[c + 1]))
@@ -148,6 +164,7 @@ def test_a_rank_starts_no_chunk_after_its_share():
     chunk_of = np.searchsorted(bounds, got, side="right") - 1
     last = int(chunk_of.max())
     assert last < k - 1  # about 4 chunks of 50 rows reach 200, the rest are skipped
+    assert sorted(set(chunk_of.tolist())) == list(range(last + 1))  # the first chunks, none skipped
     assert int((chunk_of < last).sum()) < 200 <= got.size
 
 
@@ -156,19 +173,24 @@ def twin_visit(n_rows, *, fraction, n_chunks, shuffle, stop_after, seed, rank, i
     repeats = math.ceil(fraction)
     keep = f32(f32(fraction) / repeats)
     sample = keep < 0.999 or shuffle
-    out = []
+    chunks = []
     for chunk in range(n_chunks):
-        if len(out) >= stop_after:
+        if sum(map(len, chunks)) >= stop_after:
             continue  # chunkInit: processed_local >= useFraction * N
         start, stop = (chunk * n_rows) // n_chunks, ((chunk + 1) * n_rows) // n_chunks
         rng = np.random.default_rng(visiting.mix_seed(seed, rank, iteration, chunk, visiting._CHUNK_TAG))
         perm = rng.permutation(stop - start) if sample else None
+        out = []
         for _ in range(repeats):
             for i in range(stop - start):
                 if sample and rng.random() > keep:
                     continue
                 out.append(start + (perm[i] if sample else i))
-    return out
+        if out:
+            chunks.append(out)
+    # the chunks trained at the same time: merged by relative position, ties in chunk order
+    tagged = [((i + 0.5) / len(c), k, row) for k, c in enumerate(chunks) for i, row in enumerate(c)]
+    return [row for _, _, row in sorted(tagged)]
 
 
 @pytest.mark.parametrize(
@@ -194,6 +216,27 @@ def test_visit_equals_the_row_by_row_twin(n_rows, fraction, n_chunks, shuffle, s
             "iteration": iteration,
         }
         assert visiting.visit(n_rows, **kw).tolist() == twin_visit(n_rows, **kw)
+
+
+def test_sorted_file_with_several_chunks_on_one_thread_is_learned(sorted_by_response):
+    """Not reproducible, one thread, 4 chunks, no sampling (f = 1): each chunk in file order.
+
+    Walking the chunks one after another ends every epoch on the largest responses (test
+    RMSE 0.5, as in file order); interleaved, as H2O's concurrent chunks, it learns.
+    """
+    train, test = sorted_by_response
+    m = hpcdl.deeplearning(
+        y="y",
+        training_frame=train,
+        hidden=[20, 20],
+        epochs=20,
+        seed=1,
+        threads=1,
+        quiet_mode=True,
+        train_samples_per_iteration=0,
+    )
+    assert m.run_info["row_chunks_per_rank"] == [4] and m.run_info["shuffled_per_rank"] == [False]
+    assert m.model_performance(test)["RMSE"] < 0.25
 
 
 def test_visiting_plan_needs_only_the_iteration_number():
