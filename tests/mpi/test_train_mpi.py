@@ -20,6 +20,7 @@ import hpcdl
 from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame, frame_from_numpy, shard_range
 from hpcdl.frame.cache import PROBE_PREFIX
+from hpcdl.rows import chunk_bounds
 from hpcdl.train import compute_tspi
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
@@ -131,8 +132,12 @@ def test_shards_cover_every_usable_row_once(shuffle):
     assert np.all((mine >= a) & (mine < b))
     everyone = np.concatenate(comm.allgather(mine))
     assert sorted(everyone.tolist()) == usable.tolist()  # every usable row once, no row twice
-    if not shuffle:
-        assert mine.tolist() == sorted(mine.tolist())
+    if not shuffle:  # no sampling (f = 1): each chunk of the shard in file order, the chunks interleaved
+        local_rows = usable[(usable >= a) & (usable < b)]  # this rank's row list
+        bounds = chunk_bounds(local_rows.size, run["row_chunks_per_rank"][comm.rank])
+        chunk_of = np.searchsorted(bounds, np.searchsorted(local_rows, mine), side="right") - 1
+        for c in range(len(bounds) - 1):
+            assert mine[chunk_of == c].tolist() == local_rows[bounds[c] : bounds[c + 1]].tolist()
 
 
 @pytest.mark.mpi(min_size=2)
