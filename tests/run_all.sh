@@ -12,7 +12,7 @@ case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || exit 1
 fi
-if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py, ruff" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
+if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py, ruff, sklearn" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
     "$VENV/bin/python" -m pip install -q -e ".[test,export,plot]" || exit 1
 fi
 export PATH="$VENV/bin:$PATH"
