@@ -267,7 +267,7 @@ class Site:
         return [self._frame_entry(k) for k in self.catalog.frames]
 
     def frame(self, key: str) -> dict | None:
-        from ..frame import frame_summary
+        from ..frame import frame_summary, get_frame
 
         self.catalog.refresh()
         entry = self.catalog.frames.get(key)
@@ -277,7 +277,7 @@ class Site:
         if sig not in self._summaries:
             if len(self._summaries) > CACHE_ENTRIES:
                 self._summaries.clear()
-            summary = frame_summary(entry["path"])
+            summary = frame_summary(get_frame(entry["path"]))
             summary["path"] = key  # never show absolute paths of the host
             self._summaries[sig] = browser_json({**summary, "key": key, "job": entry.get("job")})
         return self._summaries[sig]
