@@ -66,7 +66,7 @@ def _cell(v):
 
 
 def print_json(obj) -> None:
-    """A command's --json result on stdout: numpy values and NaN made plain JSON (store._to_jsonable)."""
-    from .store import _to_jsonable
+    """A command's --json result on stdout: numpy values and NaN made plain JSON (store.plain_json)."""
+    from .store import plain_json
 
-    print(json.dumps(_to_jsonable(obj), indent=2), flush=True)
+    print(json.dumps(plain_json(obj), indent=2), flush=True)

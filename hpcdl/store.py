@@ -23,6 +23,7 @@ import datetime as _dt
 import json
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -40,18 +41,27 @@ class ModelFileError(ValueError):
     """A model file cannot be read or written; the message names the file."""
 
 
-def _to_jsonable(obj: Any) -> Any:
+def _tagged(x: float) -> dict:
+    return {"__float__": repr(x)}
+
+
+def plain_json(obj: Any, nonfinite: Callable[[float], Any] = _tagged, other: Callable[[Any], Any] | None = None) -> Any:
+    """``obj`` in plain JSON values: numpy arrays and scalars as Python ones, tuples as lists, keys as
+    strings; a NaN or infinity as ``nonfinite(x)`` (default: ``{"__float__": "nan"}``, which
+    :func:`loads` reads back exactly); any other object as ``other(obj)``, or as it is."""
     if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+        return {str(k): plain_json(v, nonfinite, other) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
+        return [plain_json(v, nonfinite, other) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _to_jsonable(obj.tolist())
+        return plain_json(obj.tolist(), nonfinite, other)
     if isinstance(obj, np.generic):
-        return _to_jsonable(obj.item())
+        obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
-        return {"__float__": repr(obj)}
-    return obj
+        return nonfinite(obj)
+    if other is None or obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return other(obj)
 
 
 def _from_jsonable(obj: Any) -> Any:
@@ -66,7 +76,7 @@ def _from_jsonable(obj: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON that survives NaN/inf exactly and numpy values."""
-    return json.dumps(_to_jsonable(obj), allow_nan=False)
+    return json.dumps(plain_json(obj), allow_nan=False)
 
 
 def loads(text: str | bytes) -> Any:
