@@ -711,16 +711,7 @@ class DeepLearningParameters:
                 dist = "bernoulli" if n_classes == 2 else "multinomial"
             else:
                 dist = {"Absolute": "laplace", "Quantile": "quantile", "Huber": "huber"}.get(loss, "gaussian")
-        if loss == "Automatic":
-            loss = {
-                "gaussian": "Quadratic",
-                "quantile": "Quantile",
-                "laplace": "Absolute",
-                "huber": "Huber",
-                "bernoulli": "CrossEntropy",
-                "multinomial": "CrossEntropy",
-            }.get(dist, loss)
-        v["distribution"], v["loss"] = dist, loss
+        v["distribution"], v["loss"] = dist, resolved_loss(loss, dist)
         if v["stopping_metric"] == "AUTO":
             v["stopping_metric"] = "MSE" if v["autoencoder"] else ("logloss" if classification else "deviance")
         if v["fold_assignment"] == "AUTO" and v["nfolds"] != 0:
@@ -735,6 +726,22 @@ class DeepLearningParameters:
         eff = DeepLearningParameters._unchecked(v, self._user_given)
         eff.validate(classification=classification, n_classes=n_classes)
         return eff
+
+
+# The loss that loss=Automatic means for each distribution hpcdl supports (H2O's modifyParms).
+LOSS_BY_DISTRIBUTION = {
+    "gaussian": "Quadratic",
+    "quantile": "Quantile",
+    "laplace": "Absolute",
+    "huber": "Huber",
+    "bernoulli": "CrossEntropy",
+    "multinomial": "CrossEntropy",
+}
+
+
+def resolved_loss(loss: str, distribution: str) -> str:
+    """``loss``, or for ``Automatic`` the loss that ``distribution`` implies."""
+    return LOSS_BY_DISTRIBUTION.get(distribution, loss) if loss == "Automatic" else loss
 
 
 def _rebuild(values: dict[str, Any], user_given: frozenset[str]) -> DeepLearningParameters:

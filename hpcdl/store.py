@@ -11,10 +11,11 @@ Layout (any HDF5 tool can read it; no pickle anywhere; docs/model-format.md)::
     /datainfo         dataset json (the preprocessing transform, JSON text)
     /history          dataset json (scoring history rows, JSON text)
     /metrics          datasets: training, validation, cross_validation (JSON text)
-    /extra            datasets: run_info, variable_importances (JSON text)
+    /extra            datasets: run_state (hpcdl/runstate.py; version 1: run_info), variable_importances
 
 JSON texts are datasets, not attributes: HDF5 attributes are limited to 64 KiB,
-which a long scoring history or a wide frame's transform exceeds.
+which a long scoring history or a wide frame's transform exceeds. This module also
+owns the one conversion of results to plain JSON (:func:`plain_json`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import numpy as np
 from .fsutil import H5Output, atomic_path, check_output
 
 FORMAT = "hpcdl-model"
-FORMAT_VERSION = 1
+# 2: /extra/run_state (a RunState) replaces version 1's free-form /extra/run_info
+FORMAT_VERSION = 2
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 JSON_GROUPS = ("params", "metrics", "extra")
 

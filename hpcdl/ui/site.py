@@ -16,15 +16,15 @@ CACHE_ENTRIES = 1000  # model headers / frame summaries kept
 def _model_header(path: str) -> dict:
     """A model file's id, run info, effective parameters and final metrics (without its weights if the store can)."""
     from .. import store
+    from ..runstate import RunState
 
-    read = getattr(store, "read_model_summary", None) or store.read_model_file
-    content = read(path)
+    content = store.read_model_summary(path)
     eff = (content.get("params") or {}).get("effective") or {}
     metrics = content.get("metrics") or {}
     out = {
         "model_id": str(content.get("model_id", "")),
         "created": str(content.get("created", "")),
-        "run_info": (content.get("extra") or {}).get("run_info") or {},
+        "run_info": RunState.from_extra(content.get("extra") or {}).report(),
         "epochs_requested": eff.get("epochs"),
         "hidden": eff.get("hidden"),
         "activation": eff.get("activation"),
