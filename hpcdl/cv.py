@@ -1,4 +1,4 @@
-"""Cross-validation (SPEC.md §10, SPEC-detail §8.1): fold assignment, fold models, CV metrics.
+"""Cross-validation (docs/model-selection.md): fold assignment, fold models, CV metrics.
 
 ``nfolds >= 2`` (with ``fold_assignment`` Random, Modulo or Stratified; AUTO =
 Random) or a ``fold_column`` splits the training rows into folds. One model is
@@ -230,7 +230,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.threshold()))
 
     epochs = [m.epochs_trained for m in fold_models]
-    main_epochs = float(np.mean(epochs))  # SPEC-detail §8.1: the folds' final epochs, not their best ones
+    main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)
     main_params = params.replace(
         model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False, stopping_rounds=0
     )

@@ -1,4 +1,4 @@
-"""Grid search (booklet §3.4, SPEC-detail §8.3): many models over lists of parameter values.
+"""Grid search (booklet §3.4, docs/model-selection.md): many models over lists of parameter values.
 
     g = hpcdl.grid(x=..., y="label", training_frame=train, validation_frame=valid,
                    hyper_params={"hidden": [[200, 200], [100, 300, 100]], "l1": [1e-5, 1e-7]},

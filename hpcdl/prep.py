@@ -669,7 +669,7 @@ class DataInfo:
         return cls(**{k: d.get(k) for k in cls.FIELDS})
 
 
-# -- class balancing (SPEC-detail 8.2) --------------------------------------------
+# -- class balancing (docs/preprocessing.md) ----------------------------------------
 def _row_uniforms(n: int, seed: int) -> np.ndarray:
     """One U[0,1) per row from splitmix64(row index + seed): each row's draw depends only on (row, seed)."""
     with np.errstate(over="ignore"):
