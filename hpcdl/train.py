@@ -499,19 +499,8 @@ class Trainer:
         """The model to train, this rank's rows, the iteration plan, the run state and rank 0's monitor."""
         comm = self.comm
         eff = self._effective()
-        previous = None
-        if self.checkpoint_model is not None:  # continue it: resuming is no restart
-            model = self.checkpoint_model
-            previous = copy.deepcopy(model.run)
-            if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed
-                eff["seed"] = int(model.effective.get("seed", eff["seed"]))
-            previous_setting = model.effective.get("train_samples_per_iteration")
-            model.params, model.effective = self.params, eff
-            hyper = hyper_from_params(eff, len(eff["hidden"]))
-        else:
-            previous_setting = None
-            hyper = hyper_from_params(eff, len(eff["hidden"]))
-            model = self._new_model(eff, hyper)
+        hyper = hyper_from_params(eff, len(eff["hidden"]))
+        model, previous, previous_setting = self._start_model(eff, hyper)
         threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
         threads = _set_threads(threads)
         data = self._local_rows(eff)
@@ -548,11 +537,24 @@ class Trainer:
             monitor = Monitor(model, eff, self._scoring_data(eff, data), target_samples, deadline, self.progress)
             if model.dinfo.autoencoder and not model.scoring_history:
                 monitor.score(0.0, first=True)  # H2O scores the untrained autoencoder once
-        rows_plan = visiting.Visiting(
+        row_visits = visiting.Visiting(
             data.rows.size, layout.n_rows, plan.replicas, plan.n_chunks, plan.shuffle, int(eff["seed"]), comm.rank
         )
         trains = layout.training[comm.rank]
-        return _Setup(model, eff, hyper, threads, data, plan, rows_plan, trains, target_samples, monitor)
+        return _Setup(model, eff, hyper, threads, data, plan, row_visits, trains, target_samples, monitor)
+
+    def _start_model(self, eff: dict, hyper: kernels.Hyper) -> tuple[Model, RunState | None, int | None]:
+        """The checkpoint's model (resuming is no restart: its seed, counters and plan continue) or a new
+        one; with the checkpoint's run state and tspi setting as they were."""
+        if self.checkpoint_model is None:
+            return self._new_model(eff, hyper), None, None
+        model = self.checkpoint_model
+        previous = copy.deepcopy(model.run)
+        if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed
+            eff["seed"] = int(model.effective.get("seed", eff["seed"]))
+        previous_setting = model.effective.get("train_samples_per_iteration")
+        model.params, model.effective = self.params, eff
+        return model, previous, previous_setting
 
     def _effective(self) -> dict:
         dinfo = self.dinfo
