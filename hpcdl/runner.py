@@ -269,7 +269,8 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
     progress = None if (job.quiet or params.quiet_mode or as_json) else progress_printer(float(params.epochs), t0)
     try:
         if _already_finished(checkpoint, params):
-            model, _ = check_checkpoint_use(params, train_frame, valid_frame, x, y, checkpoint)
+            args = (params, train_frame, valid_frame, x, y, checkpoint)
+            model, _ = comm_mod.agree(comm, lambda: check_checkpoint_use(*args), ValueError)
             _say(
                 f"hpcdl: job {job.name} already finished ({model.run.stop_reason.value}); nothing to resume",
                 comm,
