@@ -7,6 +7,7 @@ response and predictors, continues a checkpoint or fits the data preparation, ap
 rules that depend on the response type, and runs cross-validation or one Trainer.
 
 Nothing here prints, writes files or knows about exit codes: the runner and the CLI do.
+Under MPI every rank runs the checks; a refusal is raised on every rank alike (``comm.agree``).
 """
 
 from __future__ import annotations
@@ -107,18 +108,26 @@ def train_model(
 
     if checkpoint is None and params.checkpoint:
         checkpoint = params.checkpoint
-    checkpoint_model = None
-    if checkpoint is not None:
-        checkpoint_model, dinfo = check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
-    else:
+    comm = comm or comm_mod.world()
+
+    def prepare() -> tuple[Model | None, DataInfo]:
+        if checkpoint is not None:
+            return check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
         check_response_given(params.autoencoder, y)
         check_columns(training_frame, x, y, params.autoencoder)
-        x = excluding_fold_column(training_frame, x, y, params.fold_column)
-        dinfo = fit_data_info(params, training_frame, x, y)
-    n_classes = len(dinfo.response_domain) if dinfo.classification else None
-    params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+        predictors = excluding_fold_column(training_frame, x, y, params.fold_column)
+        return None, fit_data_info(params, training_frame, predictors, y)
+
+    def check() -> tuple[Model | None, DataInfo]:
+        checkpoint_model, dinfo = prepare()
+        n_classes = len(dinfo.response_domain) if dinfo.classification else None
+        params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+        if params.nfolds or params.fold_column:
+            check_no_validation_frame(params, validation_frame is not None)
+        return checkpoint_model, dinfo
+
+    checkpoint_model, dinfo = comm_mod.agree(comm, check, ValueError)
     if params.nfolds or params.fold_column:
-        check_no_validation_frame(params, validation_frame is not None)
         return cross_validate(params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
     trainer = Trainer(
         params,
@@ -155,11 +164,16 @@ def deeplearning(
     if training_frame is None:
         raise ValueError("training_frame is required")
     checkpoint = params.pop("checkpoint", None)  # a Model or a path: not a parameter value
-    p = DeepLearningParameters(**params)
-    check_response_given(p.autoencoder, y)
-    if checkpoint is not None:
-        check_no_cross_validation(p)
     frame_comm = comm or comm_mod.world()  # a path is imported once per shared directory
+
+    def checked() -> DeepLearningParameters:
+        p = DeepLearningParameters(**params)
+        check_response_given(p.autoencoder, y)
+        if checkpoint is not None:
+            check_no_cross_validation(p)
+        return p
+
+    p = comm_mod.agree(frame_comm, checked, ValueError)
     train_frame = as_frame(training_frame, "training_frame", frame_comm)
     valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
     return train_model(

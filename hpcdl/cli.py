@@ -12,7 +12,6 @@ import warnings
 from .output import print_json
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_REQUEUE = 3  # training stopped by SIGTERM/SIGUSR1 after writing a checkpoint (Slurm scripts requeue)
 EXIT_INTERRUPTED = 130  # training stopped by Ctrl-C (SIGINT), as shells report 128 + SIGINT
 
@@ -85,27 +84,28 @@ def cmd_summary(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .comm import world
+    from .comm import agree, world
+    from .jobs import JobError
 
     try:
-        job = _train_job_from_args(args)
+        job = agree(world(), lambda: _train_job_from_args(args), JobError)  # every rank reads the job file
         from .runner import run_job
 
-        outcome = run_job(job, resume=args.resume, fresh=args.fresh, as_json=args.json)
+        outcome = run_job(job, resume=args.resume, fresh=args.fresh, as_json=args.json, hooks=args.hooks)
     except KeyboardInterrupt:  # a second Ctrl-C (the first stops after the iteration): at once, no traceback
         return _interrupted(args, world())
     return report_outcome(outcome, world(), args.json, resume_command(args))
 
 
 def _train_job_from_args(args):
-    from .jobs import Job, apply_overrides, check_job, load_job
+    from .jobs import Job, JobError, apply_overrides, check_job, load_job
 
     overrides = list(args.set or [])
     if args.job:
         job = load_job(args.job, overrides)
     else:
         if not args.training_frame:
-            raise SystemExit("hpcdl train: give a job file or --training-frame (see hpcdl train -h)")
+            raise JobError("give a job file or --training-frame (see hpcdl train -h)")
         job = Job(
             path=os.path.join(os.getcwd(), "cli-job.toml"),
             name=args.name or "model",
@@ -169,9 +169,8 @@ def report_outcome(outcome, comm, as_json: bool, resume: str | None) -> int:
 
 
 def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
-    run_info = outcome.model.run_info
     name = signal.Signals(outcome.signal).name if outcome.signal else "signal"
-    done = f"{run_info.get('epochs', 0):.3f} of {outcome.model.effective.get('epochs', 0):g} epochs"
+    done = f"{outcome.model.run.epochs:.3f} of {outcome.model.effective.get('epochs', 0):g} epochs"
     if not outcome.checkpoint:
         resume = None
         line = "no checkpoint could be written (see the warnings above): the training so far is lost"
@@ -191,7 +190,7 @@ def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
                 "checkpoint": outcome.checkpoint,
                 "resume_command": resume,
                 "model_id": outcome.model.model_id,
-                "run_info": run_info,
+                "run_info": outcome.model.run_info,
                 "scoring_history": outcome.model.scoring_history,
             }
         )
@@ -233,27 +232,6 @@ def cmd_predict(args) -> int:
     write_columns_csv(args.out, preds)
     names = ", ".join(preds.names[:6]) + (", ..." if preds.ncol > 6 else "")
     say(args.out, f"{args.out}: {preds.nrow} predictions ({names})")
-    return 0
-
-
-def cmd_show(args) -> int:
-    from .model import load_model
-
-    model = load_model(args.model)
-    if args.json:
-        print_json(
-            {
-                "model_id": model.model_id,
-                "parameters": model.effective,
-                "run_info": model.run_info,
-                "training_metrics": model.training_metrics,
-                "validation_metrics": model.validation_metrics,
-                "scoring_history": model.scoring_history,
-                "variable_importances": model.variable_importances,
-            }
-        )
-    else:
-        print(model)
     return 0
 
 
@@ -337,11 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="replace an existing --out file (never an input)")
     s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("show", help="print a saved model (parameters, metrics, history)")
-    s.add_argument("model")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_show)
-
     s = sub.add_parser("demo", help="train on prostate.csv (CAPSULE) like H2O's demo and print the model")
     s.add_argument("--threads", type=int)
     s.add_argument("--json", action="store_true")
@@ -407,10 +380,13 @@ def build_version() -> str:
     return f"hpcdl {__version__}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, hooks=()) -> int:
+    """The command line; ``hooks``: trainer hooks (hpcdl.train.TrainHook) added to a training job's
+    own, for programs that drive the command (tests inject failures this way)."""
     argv = sys.argv[1:] if argv is None else argv
     _early_thread_setup(argv)
     args = build_parser().parse_args(argv)
+    args.hooks = list(hooks)
     from .comm import install_abort_on_error, world
 
     install_abort_on_error()
@@ -434,10 +410,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(args, comm, exc: BaseException) -> int:
-    """User-facing errors (bad file, bad parameter, full disk, diverged training): one clear line."""
+    """User-facing errors (bad file, bad parameter, full disk, diverged training): one clear line.
+
+    Under MPI an error every rank raised alike (``comm.is_agreed``: the ranks agreed on it) is
+    printed once, by rank 0, and every rank exits 1; an error of one rank is printed with its rank
+    and ends all ranks (MPI_Abort), since the others may be waiting for it in a collective."""
+    from .comm import is_agreed
+
+    if comm.size > 1 and is_agreed(exc):
+        if comm.rank == 0:
+            print(f"hpcdl {args.command}: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
     where = f" (rank {comm.rank} of {comm.size})" if comm.size > 1 else ""
-    print(f"hpcdl {args.command}: error{where}: {exc}", file=sys.stderr)
-    sys.stderr.flush()
+    print(f"hpcdl {args.command}: error{where}: {exc}", file=sys.stderr, flush=True)
     if comm.size > 1:
         comm.abort(EXIT_ERROR)
     return EXIT_ERROR

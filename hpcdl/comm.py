@@ -8,12 +8,19 @@ same methods is used, so the rest of hpcdl runs and tests on one process.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
+# Before MPI_Abort: time for mpiexec to forward what this rank printed (it kills every rank at once).
+ABORT_GRACE_SECONDS = 1.0
 
 
 class SerialComm:
@@ -96,6 +103,13 @@ class MPIComm:
         return MPIComm(self._comm.Split(color, key))
 
     def abort(self, code: int = 1) -> None:
+        """End every rank of the job with ``code``, after this rank's output has left it."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed or broken stream: nothing more to forward
+                pass
+        time.sleep(ABORT_GRACE_SECONDS)
         self._comm.Abort(code)
 
 
@@ -116,6 +130,61 @@ def world() -> SerialComm | MPIComm:
             else:
                 _world = MPIComm(MPI.COMM_WORLD) if MPI.COMM_WORLD.Get_size() > 1 else SerialComm()
     return _world
+
+
+def from_rank0(comm, make: Callable[[], T]) -> T:
+    """``make()`` on rank 0 only, its result on every rank: random draws every rank must share."""
+    return comm.bcast(make() if comm.rank == 0 else None)
+
+
+def shared_seed(comm, seed: int | None) -> int:
+    """``seed``, or for -1 (None: the same) a random seed drawn once for all ranks, as H2O draws one."""
+    if seed is not None and int(seed) != -1:
+        return int(seed)
+    return int(from_rank0(comm, lambda: secrets.randbits(62)))
+
+
+# -- errors every rank raises alike -------------------------------------------------------
+def mark_agreed(exc: E) -> E:
+    """Mark ``exc`` as raised on every rank alike (the ranks agreed on it): the command line then
+    reports it once, from rank 0, and all ranks exit without an MPI abort."""
+    exc.hpcdl_agreed = True
+    return exc
+
+
+def is_agreed(exc: BaseException) -> bool:
+    return bool(getattr(exc, "hpcdl_agreed", False))
+
+
+def agree(comm, work: Callable[[], T], error_type: type[Exception] = RuntimeError) -> T:
+    """``work()`` on every rank; if it fails on any, every rank raises the first failure's message
+    (marked agreed): a rank that failed with that message its own error, the others ``error_type``.
+
+    ``work`` must not use ``comm`` itself: a rank that failed early would leave the others in it."""
+    result, error, mine = None, None, None
+    try:
+        result = work()
+    except Exception as exc:  # noqa: BLE001 - raised again below, on this rank and on all others
+        error, mine = exc, str(exc) or type(exc).__name__
+    failed = [message for message in comm.allgather(mine) if message is not None]
+    if failed:
+        raise mark_agreed(error if mine == failed[0] else error_type(failed[0]))
+    return result
+
+
+def on_rank0(comm, work: Callable[[], T]) -> T:
+    """``work()`` on rank 0 and its result on every rank, or its error (a ValueError, OSError or
+    RuntimeError) raised on every rank, marked agreed."""
+    result = error = None
+    if comm.rank == 0:
+        try:
+            result = work()
+        except (ValueError, OSError, RuntimeError) as exc:
+            error = exc
+    result, error = comm.bcast((result, error))
+    if error is not None:
+        raise mark_agreed(error)
+    return result
 
 
 def reduce_sum_ordered(comm, array: np.ndarray) -> np.ndarray:

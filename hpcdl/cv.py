@@ -1,4 +1,4 @@
-"""Cross-validation (SPEC.md §10, SPEC-detail §8.1): fold assignment, fold models, CV metrics.
+"""Cross-validation (docs/model-selection.md): fold assignment, fold models, CV metrics.
 
 ``nfolds >= 2`` (with ``fold_assignment`` Random, Modulo or Stratified; AUTO =
 Random) or a ``fold_column`` splits the training rows into folds. One model is
@@ -103,14 +103,8 @@ def fold_column_folds(frame, column: str) -> tuple[np.ndarray, list]:
 
 def response_codes(frame, dinfo) -> np.ndarray:
     """Class code of every row of ``frame`` (-1 where the response is NA or unusable)."""
-    out = np.full(frame.nrow, -1, dtype=np.int64)
-    step = 65536
-    for start in range(0, frame.nrow, step):
-        stop = min(frame.nrow, start + step)
-        _, y, valid = dinfo.transform(frame, start, stop)
-        codes = np.where(valid, np.nan_to_num(y, nan=-1), -1).astype(np.int64)
-        out[start:stop] = codes
-    return out
+    _, y, valid = dinfo.transform_rows(frame)
+    return np.where(valid, np.nan_to_num(y, nan=-1), -1).astype(np.int64)
 
 
 def assign_folds(
@@ -158,25 +152,6 @@ def excluding_fold_column(frame, x, y, fold_column: str | None):
     return x
 
 
-def _rows_arrays(frame, dinfo, rows: np.ndarray):
-    """Transformed rows ``rows`` (sorted frame indices): X, y, valid, without dropping any row."""
-    Xs, ys, vs = [], [], []
-    step = 65536
-    for start in range(0, frame.nrow, step):
-        stop = min(frame.nrow, start + step)
-        local = rows[(rows >= start) & (rows < stop)] - start
-        if local.size == 0:
-            continue
-        X, y, valid = dinfo.transform(frame, start, stop)
-        Xs.append(X[local])
-        vs.append(valid[local])
-        ys.append(None if y is None else y[local])
-    if not Xs:
-        return np.zeros((0, dinfo.n_inputs), np.float32), None, np.zeros(0, bool)
-    y = None if ys[0] is None else np.concatenate(ys)
-    return np.concatenate(Xs), y, np.concatenate(vs)
-
-
 def summarize_folds(fold_metrics: list[dict]) -> dict:
     """Per metric: mean and sample sd over the folds, and each fold's value (H2O's CV summary table)."""
     out = {}
@@ -205,10 +180,8 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     comm = comm or comm_mod.world()
     if dinfo.autoencoder:
         raise ParameterError("cross-validation is not allowed for an autoencoder", "nfolds")
-    seed = params.seed
-    if seed in (None, -1):  # one seed for the folds and every model, the same on every rank
-        seed = int(comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if comm.rank == 0 else None))
-    model_id = params.model_id or comm.bcast(Model.new_id() if comm.rank == 0 else None)
+    seed = comm_mod.shared_seed(comm, params.seed)  # one seed for the folds and every model
+    model_id = params.model_id or comm_mod.from_rank0(comm, Model.new_id)
     folds, n_folds = assign_folds(
         frame,
         dinfo,
@@ -247,7 +220,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
             validation_rows=hold_rows,
         )
         m = trainer.run()
-        X, y, valid = _rows_arrays(frame, fold_dinfo, hold_rows)
+        X, y, valid = fold_dinfo.transform_rows(frame, hold_rows)
         out = m._raw_outputs(X)
         if m.kind in ("binomial", "multinomial"):
             out = m.correct_probabilities(out)
@@ -257,7 +230,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.threshold()))
 
     epochs = [m.epochs_trained for m in fold_models]
-    main_epochs = float(np.mean(epochs))  # SPEC-detail §8.1: the folds' final epochs, not their best ones
+    main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)
     main_params = params.replace(
         model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False, stopping_rounds=0
     )
@@ -275,7 +248,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     )
     main.cross_validation_metrics_summary = summarize_folds(fold_metrics)
     main.cross_validation_models = fold_models
-    main.run_info["cross_validation"] = {
+    main.run.cross_validation = {
         "nfolds": n_folds,
         "fold_assignment": "Column"
         if params.fold_column
@@ -295,7 +268,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
 
 def _uncorrected(model):
     """The model with no class-prior correction (outputs handed to it are already corrected)."""
-    return dataclasses.replace(model, run_info={})
+    return dataclasses.replace(model, run=dataclasses.replace(model.run, class_prior=None, class_sampled_prior=None))
 
 
 def _holdout_columns(

@@ -1,4 +1,4 @@
-"""Grid search (booklet §3.4, SPEC-detail §8.3): many models over lists of parameter values.
+"""Grid search (booklet §3.4, docs/model-selection.md): many models over lists of parameter values.
 
     g = hpcdl.grid(x=..., y="label", training_frame=train, validation_frame=valid,
                    hyper_params={"hidden": [[200, 200], [100, 300, 100]], "l1": [1e-5, 1e-7]},
@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import _BY_NAME, ParameterError, _coerce, _is_list, _resolve_name, reject_grid_values  # noqa: F401
+from .params import _BY_NAME, _coerce, _is_list, _resolve_name
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
 SEARCH_KEYS = (
@@ -623,9 +623,8 @@ def grid(
         raise GridError(f"parallelism must be between 1 and the number of ranks ({world.size}); got {parallelism}")
     if sort_by:
         metric_key(sort_by)
-    if criteria["seed"] == -1:
-        criteria["seed"] = int(world.bcast(random.SystemRandom().randrange(2**62) if world.rank == 0 else None))
-    grid_id = grid_id or world.bcast(f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}" if world.rank == 0 else None)
+    criteria["seed"] = comm_mod.shared_seed(world, criteria["seed"])
+    grid_id = grid_id or comm_mod.from_rank0(world, lambda: f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}")
     data = {
         "x": x,
         "y": y,

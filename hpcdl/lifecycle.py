@@ -30,12 +30,13 @@ from .frame.h5frame import NUMERIC_TYPES
 from .fsutil import atomic_path
 from .model import Model, load_model
 from .params import DeepLearningParameters, ParameterError, check_checkpoint_change
+from .runstate import StopReason
 from .store import ModelFileError
+from .train import TrainHook
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d{8})\.h5$")
 KEEP_CHECKPOINTS = 2
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
-SIGNAL_STOP = "stop requested (signal)"  # run_info["stop_reason"] of a run stopped by a signal
 RUNNING_FILE = "running.json"  # in a job's output_dir while it trains (RunLock)
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 120.0  # `hpcdl ui`: a marker from another host counts as running while its heartbeat is this fresh
@@ -100,7 +101,7 @@ def prepare_checkpoint(
 ):
     """Load (if a path) and check a checkpoint model for training on; returns (model copy, its DataInfo).
 
-    Checks what H2O checks (SPEC-detail 8.4): the same response and
+    Checks what H2O checks (docs/checkpoints.md): the same response and
     predictors, no change of any parameter the checkpoint rules mark "F",
     frames with the same columns, kinds and categorical domains (no
     cross-validation: hpcdl/api.py checks that before any frame is read).
@@ -176,19 +177,13 @@ def set_aside_checkpoints(directory: str) -> str:
     return target
 
 
-def is_finished(model: Model) -> bool:
-    """Did the run that wrote this checkpoint end (epochs, early stop, time limit, divergence)?"""
-    reason = model.run_info.get("stop_reason")
-    return bool(reason) and reason != SIGNAL_STOP
-
-
 def _say_now(text: str) -> None:
     """One line on stderr from a signal handler (os.write: print may be in the middle of a line)."""
     with contextlib.suppress(OSError):
         os.write(sys.stderr.fileno(), f"{text}\n".encode())
 
 
-class CheckpointHook:
+class CheckpointHook(TrainHook):
     """Trainer hook: rank 0 writes checkpoints; SIGTERM/SIGUSR1/SIGINT become a clean stop of all ranks.
 
     Periodic checkpoints are written after an iteration's scoring and only
@@ -235,13 +230,11 @@ class CheckpointHook:
 
     def after_iteration(self, ctx) -> None:
         if self.received:
-            ctx.stop_requested = 1
-        from .train import CONTINUE
-
+            ctx.stop_requested = True
         if (
             self.comm.rank == 0
             and self.interval > 0
-            and getattr(ctx, "reason", CONTINUE) == CONTINUE
+            and ctx.decision is StopReason.CONTINUE
             and time.time() - self.last >= self.interval
         ):
             self.write(ctx.model)
@@ -256,7 +249,7 @@ class CheckpointHook:
         A write that fails (no space, no permission) leaves the previous checkpoints as they were
         and returns None after a one-line warning: training goes on, and a later checkpoint may fit."""
         directory = self.job.checkpoint_dir
-        iteration = int(model.run_info.get("iterations", 0))
+        iteration = model.run.iterations
         path = os.path.join(directory, f"checkpoint-{iteration:08d}.h5")
         if not np.isfinite(model.net.buffer).all():
             return None  # never save a diverged state; the last good checkpoint stays
@@ -339,8 +332,9 @@ def running_marker(directory: str) -> dict | None:
     return data
 
 
-class RunLock:
+class RunLock(TrainHook):
     """``<output_dir>/running.json``: the one run that owns a job's output directory (docs/checkpoints.md).
+    As a trainer hook it keeps the epochs that ``hpcdl ui`` shows.
 
     Taken atomically: the lock file is written complete under a private name and hard-linked to
     ``running.json``, which fails if the name exists, also over NFS (where O_EXCL was unreliable);
@@ -460,8 +454,8 @@ class RunLock:
                 with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
                     json.dump(self._data(), fh)
 
-    def after_iteration(self, ctx) -> None:  # Trainer hook: the epochs shown by `hpcdl ui`
-        self.epochs = float(getattr(ctx, "epochs", 0.0))
+    def after_iteration(self, ctx) -> None:
+        self.epochs = ctx.epochs
 
     def release(self) -> None:
         self._stop.set()

@@ -3,7 +3,7 @@
 Inputs are numpy arrays: predictions in original units, classification responses
 as integer class codes 0..K-1. Every function returns a plain dict so that the
 trainer can put it in the scoring history and the store can write it as-is.
-(SPEC.md §7, SPEC-detail §5.)
+(docs/scoring.md.)
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def multinomial_metrics(
 
 
 def autoencoder_metrics(row_mse: np.ndarray) -> dict[str, Any]:
-    """MSE = mean of the per-row reconstruction MSE (SPEC-detail §6.2)."""
+    """MSE = mean of the per-row reconstruction MSE (docs/scoring.md)."""
     row_mse = np.asarray(row_mse, dtype=np.float64).ravel()
     mse = float(np.mean(row_mse)) if row_mse.size else math.nan
     return {"MSE": mse, "RMSE": math.sqrt(mse), "nobs": int(row_mse.size)}
@@ -327,7 +327,7 @@ def metric_for_stopping(stopping_metric: str, kind: str) -> tuple[str, bool]:
 
 
 def model_loss(metrics: dict[str, Any], stopping_metric: str, kind: str) -> float:
-    """Lower-is-better loss used to pick the best model (SPEC-detail §5.3).
+    """Lower-is-better loss used to pick the best model (docs/scoring.md, "The best model").
 
     AUC -> 1 - AUC and AUCPR -> 1 - pr_auc as H2O; lift_top_group -> -lift (H2O
     uses the lift itself, which would keep the worst model).
@@ -346,11 +346,11 @@ def stop_early(
     higher_is_better: bool,
     bounded_below_by_zero: bool | None = None,
 ) -> bool:
-    """H2O-3's moving-average early-stopping rule (ScoreKeeper.stopEarly, SPEC-detail §5.4).
+    """H2O-3's moving-average early-stopping rule (ScoreKeeper.stopEarly; docs/scoring.md).
 
     ``values``: the stopping metric at each scoring event so far, oldest first, *without*
     H2O's all-NaN placeholder row. H2O needs n - 1 >= 2k history rows counting the
-    placeholder; that placeholder is the "first scoring event" SPEC.md §7 says is skipped,
+    placeholder; that placeholder is not a scoring event (docs/scoring.md, "Early stopping"),
     so here the condition is len(values) >= 2k (10 real scoring events for k = 5, as in H2O).
 
     The last 2k values give k + 1 moving averages of window k; the first is the reference.

@@ -11,8 +11,9 @@ import numpy as np
 from . import kernels, metrics, store
 from .frame import Frame, frame_from_numpy
 from .fsutil import check_output, delete_with, scratch_path
-from .params import DeepLearningParameters
+from .params import DeepLearningParameters, resolved_loss
 from .prep import DataInfo
+from .runstate import RunState
 
 __version__ = "0.1.0"
 SCORE_CHUNK_ROWS = 65536
@@ -21,24 +22,8 @@ SCORE_CHUNK_ROWS = 65536
 def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
     """The kernels' per-sample settings from the effective parameters."""
     ratios = eff.get("hidden_dropout_ratios") or [0.0] * n_hidden
-    loss = eff.get("loss", "Automatic")
-    if loss == "Automatic":
-        by_distribution = {
-            "gaussian": "Quadratic",
-            "laplace": "Absolute",
-            "quantile": "Quantile",
-            "huber": "Huber",
-            "bernoulli": "CrossEntropy",
-            "multinomial": "CrossEntropy",
-        }
-        dist = eff.get("distribution", "gaussian")
-        if dist not in by_distribution:
-            raise ValueError(
-                f"distribution={dist!r} is not supported by hpcdl yet (supported: {sorted(by_distribution)})"
-            )
-        loss = by_distribution[dist]
     return kernels.Hyper(
-        loss=loss,
+        loss=resolved_loss(eff.get("loss", "Automatic"), eff.get("distribution", "gaussian")),
         huber_delta=1.0,
         quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
         input_dropout_ratio=float(eff["input_dropout_ratio"]),
@@ -134,7 +119,7 @@ class Model:
     cross_validation_models: list = field(default_factory=list, repr=False)  # in memory only
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
     variable_importances: list[dict] | None = None
-    run_info: dict = field(default_factory=dict)  # ranks, threads, samples, epochs, iterations, times
+    run: RunState = field(default_factory=RunState)  # counters, layout, stop reason: what a checkpoint continues
     best_buffer: np.ndarray | None = None  # the best-scoring state so far (overwrite_with_best_model, resume)
 
     # -- construction -------------------------------------------------------
@@ -152,7 +137,13 @@ class Model:
 
     @property
     def epochs_trained(self) -> float:
-        return float(self.run_info.get("epochs", 0.0))
+        return self.run.epochs
+
+    @property
+    def run_info(self) -> dict:
+        """How the model was trained (ranks, threads, samples, epochs, iterations, stop reason, times):
+        a report made from ``self.run``; changing it changes nothing."""
+        return self.run.report()
 
     # -- scoring ------------------------------------------------------------
     def _raw_outputs(self, X: np.ndarray) -> np.ndarray:
@@ -172,8 +163,7 @@ class Model:
         return prediction_columns(self.dinfo, kind, probs, self.threshold() if kind == "binomial" else None)
 
     def correct_probabilities(self, probs: np.ndarray) -> np.ndarray:
-        prior = self.run_info.get("class_prior")
-        sampled = self.run_info.get("class_sampled_prior")
+        prior, sampled = self.run.class_prior, self.run.class_sampled_prior
         if prior is None or sampled is None:
             return probs
         from .prep import correct_probabilities
@@ -325,7 +315,7 @@ class Model:
                 "cross_validation": self.cross_validation_metrics,
                 "cross_validation_summary": self.cross_validation_metrics_summary,
             },
-            "extra": {"run_info": self.run_info, "variable_importances": self.variable_importances},
+            "extra": {"run_state": self.run.to_dict(), "variable_importances": self.variable_importances},
             "datainfo": self.dinfo.to_dict(),
             "history": self.scoring_history,
         }
@@ -358,7 +348,7 @@ class Model:
             cross_validation_metrics=content["metrics"].get("cross_validation") or {},
             cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
             variable_importances=content["extra"].get("variable_importances"),
-            run_info=dict(content["extra"].get("run_info") or {}),
+            run=RunState.from_extra(content["extra"]),
             best_buffer=None if best is None else np.array(best, dtype=np.float32),
         )
 
@@ -411,7 +401,7 @@ class Model:
             ed = self.net.EdW[lo:hi].astype(np.float64)
             eps = float(eff["epsilon"])
             return float(np.mean(np.sqrt((ed + eps) / (eg + eps))))
-        n = float(self.run_info.get("samples", 0))
+        n = float(self.run.samples)
         return self.hyper.rate_at(n, layer)
 
     def __str__(self) -> str:

@@ -13,6 +13,9 @@ import numpy as np
 
 from .fsutil import STDOUT, atomic_path
 
+ERROR_COLUMN = "Reconstruction.MSE"  # an autoencoder's reconstruction error per row (H2O's name)
+TOP_ROWS = 30  # rows printed when no threshold is given (and at most this many flagged rows)
+
 
 def _decoded(columns) -> dict:
     """A Frame's columns with enum codes as level strings (NA as empty), or the dict itself."""
@@ -66,7 +69,34 @@ def _cell(v):
 
 
 def print_json(obj) -> None:
-    """A command's --json result on stdout: numpy values and NaN made plain JSON (store._to_jsonable)."""
-    from .store import _to_jsonable
+    """A command's --json result on stdout: numpy values and NaN made plain JSON (store.plain_json)."""
+    from .store import plain_json
 
-    print(json.dumps(_to_jsonable(obj), indent=2), flush=True)
+    print(json.dumps(plain_json(obj), indent=2), flush=True)
+
+
+# -- an autoencoder's reconstruction errors (hpcdl anomaly, hpcdl train with a test frame) --
+def write_anomaly_csv(path: str, model, frame) -> np.ndarray:
+    """Write ``Reconstruction.MSE`` per row of ``frame`` to ``path`` (atomically); returns the errors."""
+    errors = model.anomaly(frame).column(ERROR_COLUMN)
+    write_columns_csv(path, {ERROR_COLUMN: errors})
+    return errors
+
+
+def format_error_table(errors: np.ndarray, threshold: float | None = None, limit: int = TOP_ROWS) -> str:
+    """Rows sorted by decreasing error (1-based row numbers); only rows above ``threshold`` if given."""
+    errors = np.asarray(errors, dtype=np.float64)
+    order = np.argsort(-errors, kind="stable")
+    if threshold is not None:
+        order = order[errors[order] > threshold]
+        head = f"{len(order)} of {len(errors)} row(s) above threshold {threshold:.6g}"
+    else:
+        head = f"largest reconstruction errors ({min(limit, len(order))} of {len(errors)} rows)"
+    lines = [head]
+    if len(order):
+        lines.append(f"{'rank':>5}  {'row':>8}  {ERROR_COLUMN:>18}")
+        for k, i in enumerate(order[:limit]):
+            lines.append(f"{k + 1:>5}  {i + 1:>8}  {errors[i]:>18.8g}")
+        if len(order) > limit:
+            lines.append(f"  ... {len(order) - limit} more row(s)")
+    return "\n".join(lines)

@@ -3,7 +3,7 @@ checkpoint rules, validation, and H2O's effective-parameter rewriting.
 
 Every parameter is declared exactly once in ``PARAMETERS`` below; the constructor,
 the validation, the checkpoint rule and ``docs/parameters.md`` all read from there.
-Defaults are H2O-3's (SPEC-detail §1.2) except where ``DIFFERENCES`` says otherwise.
+Defaults are H2O-3's (docs/parameters.md) except where ``DIFFERENCES`` says otherwise.
 
 Standard library only: this module is imported everywhere, including by the CLI
 before numpy is loaded.
@@ -185,8 +185,8 @@ def _p(*args, **kw) -> Param:
     return Param(*args, **kw)
 
 
-# The table, in the order of SPEC-detail §1.2. Checkpoint rules: SPEC.md §10 and
-# SPEC-detail §1.2; H2O's "C" parameters (silently kept from the checkpoint) are
+# The table (docs/parameters.md is made from it). Checkpoint rules: docs/checkpoints.md and the
+# M/F column of docs/parameters.md; H2O's "C" parameters (silently kept from the checkpoint) are
 # "F" here when changing them would change the model, "M" when they are job-level.
 # One line per parameter, so the declarations read as a table.
 # fmt: off
@@ -522,7 +522,7 @@ class DeepLearningParameters:
 
     # -- validation --------------------------------------------------------
     def validate(self, classification: bool | None = None, n_classes: int | None = None) -> None:
-        """Cross-parameter rules (SPEC-detail §1.1); problem-type rules run when known.
+        """Rules between parameters (docs/parameters.md, same title); problem-type rules run when known.
 
         ``classification``: whether the response is categorical (None = unknown,
         falls back to the ``classification`` parameter). ``n_classes``: response
@@ -654,7 +654,7 @@ class DeepLearningParameters:
     def effective(
         self, *, classification: bool, n_nodes: int = 1, n_classes: int | None = None
     ) -> DeepLearningParameters:
-        """The values the trainer reads: H2O's ``modifyParms`` (SPEC-detail §1.1).
+        """The values the trainer reads: H2O's ``modifyParms`` (docs/parameters.md, "Effective parameters").
 
         Differences from H2O (see docs/parameters.md): mini_batch_size is honoured;
         max_w2 defaults to +inf and becomes 1000 for Rectifier only when the user did
@@ -701,7 +701,7 @@ class DeepLearningParameters:
         else:
             v["rho"] = 0.0
             v["epsilon"] = 0.0
-        # 8. Rectifier auto-cap, which H2O intends but never triggers (SPEC §12)
+        # 8. Rectifier auto-cap, which H2O intends but never triggers (docs/differences.md)
         if act.startswith("Rectifier") and v["max_w2"] == math.inf and "max_w2" not in self._user_given:
             v["max_w2"] = 1000.0
         # 9-10-11. distribution, loss, stopping metric
@@ -711,16 +711,7 @@ class DeepLearningParameters:
                 dist = "bernoulli" if n_classes == 2 else "multinomial"
             else:
                 dist = {"Absolute": "laplace", "Quantile": "quantile", "Huber": "huber"}.get(loss, "gaussian")
-        if loss == "Automatic":
-            loss = {
-                "gaussian": "Quadratic",
-                "quantile": "Quantile",
-                "laplace": "Absolute",
-                "huber": "Huber",
-                "bernoulli": "CrossEntropy",
-                "multinomial": "CrossEntropy",
-            }.get(dist, loss)
-        v["distribution"], v["loss"] = dist, loss
+        v["distribution"], v["loss"] = dist, resolved_loss(loss, dist)
         if v["stopping_metric"] == "AUTO":
             v["stopping_metric"] = "MSE" if v["autoencoder"] else ("logloss" if classification else "deviance")
         if v["fold_assignment"] == "AUTO" and v["nfolds"] != 0:
@@ -735,6 +726,22 @@ class DeepLearningParameters:
         eff = DeepLearningParameters._unchecked(v, self._user_given)
         eff.validate(classification=classification, n_classes=n_classes)
         return eff
+
+
+# The loss that loss=Automatic means for each distribution hpcdl supports (H2O's modifyParms).
+LOSS_BY_DISTRIBUTION = {
+    "gaussian": "Quadratic",
+    "quantile": "Quantile",
+    "laplace": "Absolute",
+    "huber": "Huber",
+    "bernoulli": "CrossEntropy",
+    "multinomial": "CrossEntropy",
+}
+
+
+def resolved_loss(loss: str, distribution: str) -> str:
+    """``loss``, or for ``Automatic`` the loss that ``distribution`` implies."""
+    return LOSS_BY_DISTRIBUTION.get(distribution, loss) if loss == "Automatic" else loss
 
 
 def _rebuild(values: dict[str, Any], user_given: frozenset[str]) -> DeepLearningParameters:

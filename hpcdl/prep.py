@@ -27,6 +27,7 @@ VERSION = 1
 # transform() reads the frame in groups of columns holding about this many values,
 # so a shard is never held twice as float64 (the expanded float32 matrix is the output).
 READ_GROUP_VALUES = 1 << 22
+ROWS_PER_READ = 65536  # transform_rows: frame rows transformed at a time
 # numerics are written into X in blocks of this many rows (a transposed block copy).
 NUM_BLOCK_ROWS = 4096
 _MASK32 = 0xFFFFFFFF
@@ -445,6 +446,28 @@ class DataInfo:
             valid[:] = False  # no response column: rows can be scored, not trained on
         return X, y, valid
 
+    def transform_rows(self, frame, rows: np.ndarray | None = None, *, usable_only: bool = False):
+        """:meth:`transform` of some rows of a frame (sorted indices; None = all), read in blocks of
+        ``ROWS_PER_READ`` rows, so memory holds the output and one block. ``usable_only``: drop the
+        rows ``valid`` marks unusable (and return ``valid`` all True)."""
+        Xs, ys, vs = [], [], []
+        for start in range(0, frame.nrow, ROWS_PER_READ):
+            stop = min(frame.nrow, start + ROWS_PER_READ)
+            local = None if rows is None else rows[(rows >= start) & (rows < stop)] - start
+            if local is not None and local.size == 0:
+                continue
+            X, y, valid = self.transform(frame, start, stop)
+            keep = np.arange(stop - start) if local is None else local
+            if usable_only:
+                keep = keep[valid[keep]]
+            Xs.append(X[keep])
+            vs.append(valid[keep])
+            ys.append(None if y is None else y[keep])
+        if not Xs:
+            return np.zeros((0, self.n_inputs), np.float32), None, np.zeros(0, bool)
+        y = None if ys[0] is None else np.concatenate(ys)
+        return np.concatenate(Xs), y, np.concatenate(vs)
+
     def transform_arrays(self, columns: dict, domains: dict | None = None, where: str = "data"):
         """In-memory columns -> (X, y, valid), as :meth:`transform`.
 
@@ -646,7 +669,7 @@ class DataInfo:
         return cls(**{k: d.get(k) for k in cls.FIELDS})
 
 
-# -- class balancing (SPEC-detail 8.2) --------------------------------------------
+# -- class balancing (docs/preprocessing.md) ----------------------------------------
 def _row_uniforms(n: int, seed: int) -> np.ndarray:
     """One U[0,1) per row from splitmix64(row index + seed): each row's draw depends only on (row, seed)."""
     with np.errstate(over="ignore"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from . import comm as comm_mod
 from .jobs import JobError, check_job
 from .output import print_json
+from .runstate import StopReason
 
 
 class Status(enum.Enum):
@@ -79,18 +80,19 @@ def progress_printer(total_epochs: float, t0: float):
     return show
 
 
-def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = False) -> Outcome:
+def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = False, hooks=()) -> Outcome:
     """Run a job file's model (or grid) on every rank of the world communicator.
 
     ``resume`` continues the newest checkpoint (none yet: starts from scratch, with a note);
     ``fresh`` starts over, moving old checkpoints aside; without either, the checkpoints of an
     unfinished run make this an error (docs/checkpoints.md). Parameters are checked first, before a
-    frame is read or a collective runs; then rank 0 takes the output directory's lock.
+    frame is read; then rank 0 takes the output directory's lock. ``hooks``: more trainer hooks
+    (hpcdl.train.TrainHook) for a single-model job, after the job's own.
     """
     if resume and fresh:
         raise JobError("--resume and --fresh exclude each other: continue the old run, or start over")
-    params = check_job(job)
     comm = comm_mod.world()
+    params = comm_mod.agree(comm, lambda: check_job(job), JobError)
     if job.grid:  # a [grid] table: one model per combination (hpcdl/grid.py)
         with _owning(job, comm, 0.0) as (_, notes):
             return _run_grid(job, comm, notes, as_json)
@@ -100,25 +102,11 @@ def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = Fals
     checkpoint_hook = CheckpointHook(job, comm)
     try:
         with _owning(job, comm, float(params.epochs)) as (lock, notes):
-            resume_path, more = _collective(comm, lambda: _claim_checkpoints(job, resume, fresh))
-            hooks = [checkpoint_hook] + ([lock] if lock is not None else [])  # the lock keeps the UI's epochs
-            return _train_job(job, comm, params, hooks, resume_path, notes + more, as_json)
+            resume_path, more = comm_mod.on_rank0(comm, lambda: _claim_checkpoints(job, resume, fresh))
+            own = [checkpoint_hook] + ([lock] if lock is not None else [])  # the lock keeps the UI's epochs
+            return _train_job(job, comm, params, [*own, *hooks], resume_path, notes + more, as_json)
     finally:
         checkpoint_hook.restore_signals()
-
-
-def _collective(comm, work):
-    """Run ``work`` on rank 0 and give its result (or its error, raised again) to every rank."""
-    result = error = None
-    if comm.rank == 0:
-        try:
-            result = work()
-        except (ValueError, OSError, RuntimeError) as exc:
-            error = exc
-    result, error = comm.bcast((result, error))
-    if error is not None:
-        raise error
-    return result
 
 
 @contextlib.contextmanager
@@ -128,7 +116,7 @@ def _owning(job, comm, total_epochs: float):
     from .lifecycle import RunLock
 
     lock = RunLock(job.output_dir, total_epochs) if comm.rank == 0 else None
-    note = _collective(comm, lambda: lock.acquire())
+    note = comm_mod.on_rank0(comm, lambda: lock.acquire())
     try:
         yield lock, [note] if note else []
     finally:
@@ -159,14 +147,11 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
         )
     if resume:
         return path, []
-    from .lifecycle import SIGNAL_STOP, is_finished
-
-    if not is_finished(model):
-        info = model.run_info
-        how = "stopped by a signal" if info.get("stop_reason") == SIGNAL_STOP else "killed or crashed"
+    if not model.run.finished:
+        how = "stopped by a signal" if model.run.stop_reason is StopReason.SIGNAL else "killed or crashed"
         raise UnfinishedRun(
             f"{where}: {directory} holds the checkpoints of an unfinished run ({how} after "
-            f"{info.get('epochs', 0):.3f} of {float(model.effective.get('epochs', 0)):g} epochs; newest "
+            f"{model.run.epochs:.3f} of {float(model.effective.get('epochs', 0)):g} epochs; newest "
             f"{os.path.basename(path)}). Continue it with --resume, or start over with --fresh "
             f"(moves them to {os.path.basename(directory)}.old-<time>/, nothing is deleted)"
         )
@@ -244,7 +229,7 @@ def _run_grid(job, comm, notes: list[str], as_json: bool) -> Outcome:
 
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
     autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
-    x, y = _columns(job, train_frame, autoencoder)
+    x, y = comm_mod.agree(comm, lambda: _columns(job, train_frame, autoencoder), JobError)
     for note in notes:
         _say(note, comm, as_json)
     g = run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
@@ -260,7 +245,7 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
     checkpoint_hook = hooks[0]
     t0 = time.time()
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
-    x, y = _columns(job, train_frame, params.autoencoder)
+    x, y = comm_mod.agree(comm, lambda: _columns(job, train_frame, params.autoencoder), JobError)
     threads = _threads(job, comm)
     _say(
         f"hpcdl: job {job.name}: {comm.size} rank(s) x {threads} thread(s); training frame {train_frame.display_name} "
@@ -270,7 +255,11 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
     )
     for note in notes:
         _say(note, comm, as_json)
-    checkpoint = _checkpoint_to_continue(job, comm, params, resume_path, as_json)
+    checkpoint = comm_mod.agree(comm, lambda: _checkpoint_to_continue(job, params, resume_path), ValueError)
+    if resume_path is not None:
+        how = "finished" if checkpoint.run.finished else "resuming"
+        run = checkpoint.run
+        _say(f"hpcdl: {how} from {resume_path} ({run.epochs:.3f} epochs, {run.iterations} iterations)", comm, as_json)
     if job.ui and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
         from .ui import start_live_ui
 
@@ -280,9 +269,10 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
     progress = None if (job.quiet or params.quiet_mode or as_json) else progress_printer(float(params.epochs), t0)
     try:
         if _already_finished(checkpoint, params):
-            model, _ = check_checkpoint_use(params, train_frame, valid_frame, x, y, checkpoint)
+            args = (params, train_frame, valid_frame, x, y, checkpoint)
+            model, _ = comm_mod.agree(comm, lambda: check_checkpoint_use(*args), ValueError)
             _say(
-                f"hpcdl: job {job.name} already finished ({model.run_info.get('stop_reason')}); nothing to resume",
+                f"hpcdl: job {job.name} already finished ({model.run.stop_reason.value}); nothing to resume",
                 comm,
                 as_json,
             )
@@ -301,44 +291,31 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
             )
     finally:
         checkpoint_hook.restore_signals()  # a Ctrl-C while saving interrupts at once
-    from .lifecycle import SIGNAL_STOP
-
-    if model.run_info.get("stop_reason") == SIGNAL_STOP:
+    if model.run.stop_reason is StopReason.SIGNAL:
         return _stopped(job, comm, model, checkpoint_hook)
-    _collective(comm, lambda: _save_and_report(job, model, test_frame, t0, as_json))
-    if model.run_info.get("diverged"):
-        return Outcome(Status.DIVERGED, model=model, message=str(model.run_info["diverged"]))
+    comm_mod.on_rank0(comm, lambda: _save_and_report(job, model, test_frame, t0, as_json))
+    if model.run.diverged:
+        return Outcome(Status.DIVERGED, model=model, message=model.run.diverged)
     return Outcome(Status.FINISHED, model=model)
 
 
-def _checkpoint_to_continue(job, comm, params, resume_path: str | None, as_json: bool):
+def _checkpoint_to_continue(job, params, resume_path: str | None):
     """--resume's checkpoint (loaded on every rank), else parameters.checkpoint's path, else None."""
     if resume_path is None:
         return resolve_checkpoint_path(params.checkpoint, job) if params.checkpoint else None
-    from .lifecycle import is_finished
     from .model import load_model
 
-    model = load_model(resume_path)
-    _say(
-        f"hpcdl: {'finished' if is_finished(model) else 'resuming'} from {resume_path} "
-        f"({model.run_info.get('epochs', 0):.3f} epochs, {model.run_info.get('iterations', 0)} iterations)",
-        comm,
-        as_json,
-    )
-    return model
+    return load_model(resume_path)
 
 
 def _already_finished(checkpoint, params) -> bool:
     """A resumed checkpoint of a finished run is not trained further unless the job asks for more epochs."""
-    from .lifecycle import is_finished
     from .model import Model
 
-    if not isinstance(checkpoint, Model) or not is_finished(checkpoint):
+    if not isinstance(checkpoint, Model) or not checkpoint.run.finished:
         return False
-    run = checkpoint.run_info
-    more = run.get("stop_reason") == "epochs reached" and float(params.epochs) > float(run.get("epochs", 0.0)) * (
-        1 + 1e-9
-    )
+    run = checkpoint.run
+    more = run.stop_reason is StopReason.EPOCHS and float(params.epochs) > run.epochs * (1 + 1e-9)
     return not more
 
 
@@ -365,7 +342,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
     test_metrics = model.model_performance(test_frame) if test_frame is not None else None
     anomaly_csv = anomaly_errors = None
     if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
-        from .commands.anomaly import write_anomaly_csv
+        from .output import write_anomaly_csv
 
         anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
         anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
@@ -398,15 +375,15 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
             )
         )
     if anomaly_errors is not None:
-        from .commands.anomaly import format_error_table
+        from .output import format_error_table
 
         print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
         print(format_error_table(anomaly_errors))
-    info = model.run_info
+    run = model.run
     print(
-        f"\nstopped: {info.get('stop_reason')}; {info.get('epochs', 0):.3f} epochs, "
-        f"{info.get('samples', 0):,} samples in {info.get('train_seconds', 0):.1f} s of training "
-        f"({info.get('samples_per_second', 0):,.0f} samples/s), wall {time.time() - t0:.1f} s"
+        f"\nstopped: {run.stop_reason.value}; {run.epochs:.3f} epochs, "
+        f"{run.samples:,} samples in {run.train_seconds:.1f} s of training "
+        f"({run.samples_per_second or 0:,.0f} samples/s), wall {time.time() - t0:.1f} s"
     )
     if job.save_model:
         print(f"model saved: {job.model_path}")

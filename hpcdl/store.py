@@ -11,10 +11,11 @@ Layout (any HDF5 tool can read it; no pickle anywhere; docs/model-format.md)::
     /datainfo         dataset json (the preprocessing transform, JSON text)
     /history          dataset json (scoring history rows, JSON text)
     /metrics          datasets: training, validation, cross_validation (JSON text)
-    /extra            datasets: run_info, variable_importances (JSON text)
+    /extra            datasets: run_state (hpcdl/runstate.py; version 1: run_info), variable_importances
 
 JSON texts are datasets, not attributes: HDF5 attributes are limited to 64 KiB,
-which a long scoring history or a wide frame's transform exceeds.
+which a long scoring history or a wide frame's transform exceeds. This module also
+owns the one conversion of results to plain JSON (:func:`plain_json`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as _dt
 import json
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import h5py
@@ -31,7 +33,8 @@ import numpy as np
 from .fsutil import H5Output, atomic_path, check_output
 
 FORMAT = "hpcdl-model"
-FORMAT_VERSION = 1
+# 2: /extra/run_state (a RunState) replaces version 1's free-form /extra/run_info
+FORMAT_VERSION = 2
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 JSON_GROUPS = ("params", "metrics", "extra")
 
@@ -40,18 +43,27 @@ class ModelFileError(ValueError):
     """A model file cannot be read or written; the message names the file."""
 
 
-def _to_jsonable(obj: Any) -> Any:
+def _tagged(x: float) -> dict:
+    return {"__float__": repr(x)}
+
+
+def plain_json(obj: Any, nonfinite: Callable[[float], Any] = _tagged, other: Callable[[Any], Any] | None = None) -> Any:
+    """``obj`` in plain JSON values: numpy arrays and scalars as Python ones, tuples as lists, keys as
+    strings; a NaN or infinity as ``nonfinite(x)`` (default: ``{"__float__": "nan"}``, which
+    :func:`loads` reads back exactly); any other object as ``other(obj)``, or as it is."""
     if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
+        return {str(k): plain_json(v, nonfinite, other) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
+        return [plain_json(v, nonfinite, other) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _to_jsonable(obj.tolist())
+        return plain_json(obj.tolist(), nonfinite, other)
     if isinstance(obj, np.generic):
-        return _to_jsonable(obj.item())
+        obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
-        return {"__float__": repr(obj)}
-    return obj
+        return nonfinite(obj)
+    if other is None or obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return other(obj)
 
 
 def _from_jsonable(obj: Any) -> Any:
@@ -66,7 +78,7 @@ def _from_jsonable(obj: Any) -> Any:
 
 def dumps(obj: Any) -> str:
     """JSON that survives NaN/inf exactly and numpy values."""
-    return json.dumps(_to_jsonable(obj), allow_nan=False)
+    return json.dumps(plain_json(obj), allow_nan=False)
 
 
 def loads(text: str | bytes) -> Any:

@@ -1,15 +1,22 @@
-"""The training loop on one rank: sample rows, train, average, score, stop.
+"""The training loop on one rank: take rows, train, average, advance, agree, run hooks.
 
-Every rank runs this same loop. Per iteration each training rank trains a random
-sample of about its share of ``train_samples_per_iteration`` (tspi), drawn as
-H2O-3 draws it (``rows.py``), with its HOGWILD! threads, the
-ranks average the whole state buffer (weights, biases, optimizer state), and
-rank 0 scores when due and decides whether to go on; that decision is
-broadcast so no rank is left waiting in a collective.
+Every rank runs :meth:`Trainer.run`. In each iteration every training rank takes its rows
+(a random sample of about its share of ``train_samples_per_iteration``, tspi, drawn as
+H2O-3 draws it: ``hpcdl/rows.py``) and trains them with its HOGWILD! threads
+(``hpcdl/kernels``); the ranks average the whole state buffer (weights, biases, optimizer
+state); the run state (``hpcdl/runstate.py``) counts the iteration; rank 0's
+:class:`Monitor` scores when due and decides whether to go on; the hooks run (checkpoints
+and signals: ``hpcdl/lifecycle.py``; the live UI; tests) and may ask to stop; the ranks
+agree on the decision, so none is left waiting in a collective (docs/mpi.md, "One
+iteration"). How big the iterations are, and which rows they visit, is planned before the
+loop by pure functions of row counts and timings (:func:`plan_iterations`).
+
+The ranks talk only through the comm object (``hpcdl/comm.py``); this module writes no file.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import functools
 import math
@@ -17,7 +24,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,31 +36,61 @@ from .model import Model, base_activation, compute_varimp, hyper_from_params
 from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
 from .rows import mix_seed as _mix_seed
-
-# Stop reasons broadcast from rank 0 (0 = keep going).
-CONTINUE, DONE, EARLY_STOP, TIME_LIMIT, SIGNAL, DIVERGED = range(6)
+from .runstate import MonitorState, RunState, StopReason
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the model diverged); the message says why."""
 
 
+# -- what hooks see and do ---------------------------------------------------------------
 @dataclass
 class TrainContext:
-    """What the loop shares with hooks (checkpoints, signals, UI): read-only for them."""
+    """What the loop shares with hooks: the model (its counters are ``model.run``) and the last rows."""
 
     model: Model
     comm: object
-    iteration: int = 0
-    samples: int = 0
-    epochs: float = 0.0
-    train_seconds: float = 0.0
-    stop_requested: int = CONTINUE  # set by a hook (e.g. SIGTERM) on any rank
-    reason: int = CONTINUE  # rank 0: this iteration's stop decision (hooks run after scoring)
     rows: np.ndarray | None = None  # frame row indices this rank trained in the last iteration
-    hooks: list = field(default_factory=list)
+    decision: StopReason = StopReason.CONTINUE  # rank 0: this iteration's decision, before the ranks agree
+    stop_requested: bool = False  # set by a hook on any rank (e.g. after SIGTERM): every rank stops
+
+    @property
+    def state(self) -> RunState:
+        return self.model.run
+
+    @property
+    def iteration(self) -> int:
+        return self.model.run.iterations
+
+    @property
+    def samples(self) -> int:
+        return self.model.run.samples
+
+    @property
+    def epochs(self) -> float:
+        return self.model.run.epochs
+
+    @property
+    def train_seconds(self) -> float:
+        return self.model.run.train_seconds
 
 
+class TrainHook:
+    """A hook into the loop (checkpoints, signals, the live UI, tests): subclass it and override
+    the methods you need. Every rank calls each method of each hook, in the order given."""
+
+    def before_average(self, ctx: TrainContext) -> None:
+        """This rank has trained its rows; the ranks are about to average (in iterations that do)."""
+
+    def after_iteration(self, ctx: TrainContext) -> None:
+        """The iteration is counted and rank 0 has decided (``ctx.decision``), but the ranks have not
+        yet agreed: set ``ctx.stop_requested`` to stop every rank after this iteration."""
+
+    def after_training(self, ctx: TrainContext) -> None:
+        """Training has ended; every rank holds the final model and its final run state."""
+
+
+# -- threads --------------------------------------------------------------------------
 def resolve_threads(requested: int | None, ranks_per_node: int = 1) -> int:
     """Threads per rank: the first that is set of (README "Threads and ranks")
 
@@ -109,8 +146,52 @@ def _set_threads(n: int) -> int:
     return n
 
 
+# -- the iteration plan: pure functions of row counts and timings (docs/mpi.md) -------------
+@dataclass(frozen=True)
+class Layout:
+    """How the training rows lie on the ranks (the same on every rank)."""
+
+    rows_per_rank: list[int]  # usable training rows of each rank (after class balancing)
+    training: list[bool]  # which ranks train (single_node_mode: rank 0 only)
+    replicated: bool  # every rank holds all rows
+    single_node: bool
+
+    @property
+    def n_rows(self) -> int:
+        """N, the rows of one epoch, cluster-wide."""
+        return self.rows_per_rank[0] if self.replicated else sum(self.rows_per_rank)
+
+    @property
+    def n_train_ranks(self) -> int:
+        return sum(self.training)
+
+
+@dataclass(frozen=True)
+class IterationPlan:
+    """How big the iterations are and how a rank visits its rows (docs/mpi.md)."""
+
+    tspi: int  # train_samples_per_iteration of the next iteration
+    tspi_initial: int
+    samples_per_rank: list[int]  # per-rank counts to continue from (a resume on the same layout)
+    n_chunks: int  # this rank's row chunks
+    shuffle: bool
+    replicas: int  # training ranks that each hold all rows (1 for sharded data)
+    averaging: bool  # several ranks train and average
+    auto_tune: bool  # tspi=-2 on several training ranks: corrected after every iteration
+    comm_seconds: float  # auto-tuning's communication time per iteration
+    target_ratio: float
+
+    def next_tspi(self, tspi: int, iteration: int, iteration_seconds: float) -> int:
+        """The tspi after ``iteration``: steered toward the target comm/comp ratio when auto-tuning."""
+        if not self.auto_tune or iteration <= 1:
+            return tspi
+        return corrected_tspi(
+            tspi, comm_seconds=self.comm_seconds, iteration_seconds=iteration_seconds, target_ratio=self.target_ratio
+        )
+
+
 def comm_seconds_estimate(n_ranks: int, allreduce_seconds: float) -> float:
-    """Auto-tuning's communication time per iteration, SPEC-detail §3.1 step 1 (``t_comm``, seconds).
+    """Auto-tuning's communication time per iteration (``t_comm``, seconds; docs/mpi.md).
 
     A fixed overhead (10 ms on one rank, 100 ms on several) plus ``q`` collectives
     of the state buffer, q = 1 on one rank and 2*floor(log2 ranks) on several.
@@ -131,7 +212,7 @@ def compute_tspi(
     allreduce_seconds: float,
     target_ratio: float,
 ) -> int:
-    """train_samples_per_iteration resolved as SPEC §5 / SPEC-detail §3.1 say (special values 0, -1, -2).
+    """train_samples_per_iteration resolved as docs/mpi.md says (special values 0, -1, -2).
 
     ``n_ranks`` is the number of training ranks (1 in single_node_mode); ``n_rows``
     the cluster-wide usable training rows (one epoch); ``seconds_per_row`` the
@@ -163,7 +244,7 @@ def compute_tspi(
 def corrected_tspi(tspi: int, *, comm_seconds: float, iteration_seconds: float, target_ratio: float) -> int:
     """Several ranks, tspi=-2, from iteration 2 on: steer tspi toward the target comm/comp ratio.
 
-    SPEC-detail §3.1: ratio = t_comm / iteration wall time; correction =
+    docs/mpi.md: ratio = t_comm / iteration wall time; correction =
     clamp(target / ratio, 0.5, 2); tspi /= correction unless 0.8 <= correction <= 1.2.
     """
     ratio = comm_seconds / max(iteration_seconds, 1e-9)
@@ -173,18 +254,640 @@ def corrected_tspi(tspi: int, *, comm_seconds: float, iteration_seconds: float, 
     return int(tspi)
 
 
-def _test_failure_point() -> tuple[int, int]:
-    """(rank, iteration) at which HPCDL_TEST_FAIL_RANK asks the loop to raise; (-1, -1) when unset.
+def continued_layout(
+    previous: RunState | None, same_setting: bool, rows_per_rank: list[int], tspi: int
+) -> tuple[int, int, list[int]]:
+    """(tspi, initial tspi, per-rank samples) a run starts with: a resume on the same rows per rank
+    continues the checkpoint's (with the same tspi setting, also its tspi); otherwise they start anew."""
+    same_layout = (
+        previous is not None
+        and previous.rows_per_rank == rows_per_rank
+        and len(previous.samples_per_rank) == len(rows_per_rank)
+    )
+    if not same_layout:
+        return tspi, tspi, [0] * len(rows_per_rank)
+    counts = [int(v) for v in previous.samples_per_rank]
+    if not same_setting:
+        return tspi, tspi, counts
+    return previous.train_samples_per_iteration or tspi, previous.train_samples_per_iteration_initial or tspi, counts
 
-    A test hook for the abort-on-error path: ``HPCDL_TEST_FAIL_RANK=1`` makes rank 1
-    raise at iteration ``HPCDL_TEST_FAIL_ITERATION`` (default 2).
+
+def plan_iterations(
+    eff: dict,
+    layout: Layout,
+    *,
+    rank: int,
+    threads: int,
+    seconds_per_row: float,
+    allreduce_seconds: float,
+    previous: RunState | None = None,
+    previous_tspi_setting: int | None = None,
+) -> IterationPlan:
+    """The iteration plan of a run from the effective parameters, the row layout and the measured
+    timings; ``previous`` is the run state of the checkpoint being continued (if any)."""
+    setting = int(eff["train_samples_per_iteration"])
+    n_ranks = layout.n_train_ranks if not layout.single_node else 1
+    target_ratio = float(eff["target_ratio_comm_to_comp"])
+    tspi = compute_tspi(
+        setting,
+        n_rows=layout.n_rows,
+        epochs=float(eff["epochs"]),
+        n_ranks=n_ranks,
+        replicated=layout.replicated,
+        seconds_per_row=seconds_per_row,
+        allreduce_seconds=allreduce_seconds,
+        target_ratio=target_ratio,
+    )
+    tspi, tspi_initial, samples_per_rank = continued_layout(
+        previous, previous_tspi_setting == setting, layout.rows_per_rank, tspi
+    )
+    replicas = layout.n_train_ranks if layout.replicated and not layout.single_node else 1
+    n_chunks = visiting.chunk_count(
+        layout.rows_per_rank[rank],
+        threads=threads,
+        reproducible=bool(eff.get("reproducible")),
+        force_load_balance=bool(eff["force_load_balance"]),
+    )
+    shuffle = visiting.shuffles(
+        eff["shuffle_training_data"],
+        tspi=tspi_initial,
+        n_rows=layout.n_rows,
+        n_chunks=n_chunks,
+        replicated_ranks=replicas,
+    )
+    several = len(layout.rows_per_rank) > 1 and not layout.single_node
+    return IterationPlan(
+        tspi=tspi,
+        tspi_initial=tspi_initial,
+        samples_per_rank=samples_per_rank,
+        n_chunks=n_chunks,
+        shuffle=shuffle,
+        replicas=replicas,
+        averaging=several,
+        auto_tune=setting == -2 and layout.n_train_ranks > 1 and not layout.single_node,
+        comm_seconds=comm_seconds_estimate(layout.n_train_ranks, allreduce_seconds),
+        target_ratio=target_ratio,
+    )
+
+
+def calibrate(
+    net: kernels.Net, hyper: kernels.Hyper, X, T, rows: np.ndarray, threads: int, mini_batch_size: int
+) -> float:
+    """Seconds per training row on this rank, timed on a throw-away copy of the network (which also
+    compiles the kernels): 64 rows to warm up, then up to 2,000 rows timed."""
+    probe = net.copy()
+    warm = rows[: min(64, rows.size)]
+    kernels.train(
+        probe,
+        hyper,
+        X,
+        T,
+        warm,
+        seed=1,
+        samples_before=0,
+        n_threads=threads,
+        mini_batch_size=mini_batch_size,
+    )
+    sample = rows[: min(2000, rows.size)]
+    t0 = time.perf_counter()
+    kernels.train(
+        probe,
+        hyper,
+        X,
+        T,
+        sample,
+        seed=2,
+        samples_before=0,
+        n_threads=threads,
+        mini_batch_size=mini_batch_size,
+    )
+    return (time.perf_counter() - t0) / max(1, sample.size)
+
+
+# -- the rows this rank trains on ----------------------------------------------------------
+@dataclass
+class LocalRows:
+    """This rank's part of the training frame, transformed, and the rows of it that it trains."""
+
+    X: np.ndarray  # network inputs of the rank's frame rows
+    T: np.ndarray  # targets (zeros for an autoencoder)
+    rows: np.ndarray  # positions in X that training draws from (usable, in the row subset, balanced)
+    score_rows: np.ndarray  # positions for the training metrics (the same before class balancing)
+    offset: int  # the frame row of X[0]
+    replicated: bool
+    prior: np.ndarray | None = None  # balance_classes: class shares before and after balancing
+    sampled: np.ndarray | None = None
+
+
+@dataclass
+class ScoringData:
+    """Rank 0's fixed scoring samples and the frames they come from."""
+
+    train_X: np.ndarray
+    train_y: np.ndarray | None
+    valid_X: np.ndarray | None
+    valid_y: np.ndarray | None
+    frames: list  # training and validation frame (absolute path, rows): best losses compare only on these
+
+
+@dataclass
+class _Setup:
+    """Everything the loop reads, fixed before the first iteration."""
+
+    model: Model
+    eff: dict
+    hyper: kernels.Hyper
+    threads: int
+    data: LocalRows
+    plan: IterationPlan
+    row_visits: visiting.Visiting  # which of its rows this rank visits in each iteration
+    trains: bool  # this rank trains rows
+    target_samples: float  # epochs * N
+    monitor: Monitor | None  # rank 0 only
+
+
+class Trainer:
+    """One training run on every rank of ``comm``."""
+
+    def __init__(
+        self,
+        params: DeepLearningParameters,
+        dinfo: DataInfo,
+        training_frame: Frame,
+        validation_frame: Frame | None = None,
+        *,
+        comm=None,
+        threads: int | None = None,
+        hooks: list[TrainHook] | None = None,
+        checkpoint_model: Model | None = None,
+        progress=None,
+        training_rows: np.ndarray | None = None,
+        validation_rows: np.ndarray | None = None,
+    ) -> None:
+        self.comm = comm or comm_mod.world()
+        self.params = params
+        self.dinfo = dinfo
+        self.training_frame = training_frame
+        self.validation_frame = validation_frame
+        self.hooks = list(hooks or [])
+        for hook in self.hooks:
+            if not isinstance(hook, TrainHook):
+                raise TypeError(f"hooks: {hook!r} is not a hpcdl.train.TrainHook (subclass it)")
+        self.checkpoint_model = checkpoint_model
+        self.progress = progress
+        self.threads_requested = threads
+        # Row subsets (sorted frame row indices; None = all rows): cross-validation trains a fold model
+        # on some rows of the training frame and validates it on others without copying the frame.
+        self.training_rows = training_rows
+        self.validation_rows = validation_rows
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> Model:
+        """Train on every rank until the epochs are done or the ranks agree to stop; returns the model."""
+        t_start = time.time()
+        comm, setup = self.comm, self._set_up(t_start)
+        model, eff, hyper, threads, plan = setup.model, setup.eff, setup.hyper, setup.threads, setup.plan
+        X, T, state, ctx = setup.data.X, setup.data.T, model.run, TrainContext(model, comm)
+        tspi, decision = state.train_samples_per_iteration, StopReason.CONTINUE
+        while decision is StopReason.CONTINUE:
+            iteration, samples = state.iterations + 1, state.samples
+            t0 = time.perf_counter()
+            mine, counts = self._take_rows(setup, iteration, tspi)
+            if mine.size:
+                kernels.train(
+                    model.net,
+                    hyper,
+                    X,
+                    T,
+                    mine,
+                    seed=_mix_seed(eff["seed"], iteration, comm.rank),
+                    samples_before=samples,
+                    n_threads=threads,
+                    mini_batch_size=int(eff.get("mini_batch_size", 1)),
+                )
+            t1 = time.perf_counter()
+            ctx.rows = mine + setup.data.offset
+            if plan.averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)
+                for hook in self.hooks:
+                    hook.before_average(ctx)
+                self._average(model.net, mine.size > 0, sum(1 for c in counts if c), bool(eff.get("reproducible")))
+            t2 = time.perf_counter()
+            state.advance(counts, seconds=t2 - t0, averaging_seconds=t2 - t1)
+            next_tspi = tspi
+            if setup.monitor is not None:  # rank 0
+                ctx.decision = setup.monitor.decide()
+                next_tspi = plan.next_tspi(tspi, iteration, t2 - t0)
+            for hook in self.hooks:
+                hook.after_iteration(ctx)
+            decision, tspi = self._agree(ctx.decision, next_tspi, ctx.stop_requested)
+            state.train_samples_per_iteration = tspi
+        self._finish(setup, decision, ctx, t_start)
+        return model
+
+    def _take_rows(self, setup: _Setup, iteration: int, tspi: int) -> tuple[np.ndarray, list[int]]:
+        """This rank's rows of ``iteration`` (positions in its X) and every rank's count, cut so that the
+        run ends at exactly ``epochs * N`` samples."""
+        comm = self.comm
+        mine = setup.data.rows[setup.row_visits.positions(iteration, tspi)] if setup.trains else np.empty(0, np.int64)
+        remaining = int(math.ceil(setup.target_samples - setup.model.run.samples))
+        counts = visiting.cut_to(comm.allgather(int(mine.size)), remaining)  # never overshoot epochs
+        return mine[: counts[comm.rank]], counts
+
+    def _average(self, net: kernels.Net, trains: bool, n_train_ranks: int, reproducible: bool) -> None:
+        """Replace every rank's state buffer by the plain mean over the ranks that trained (docs/mpi.md)."""
+        buf = net.buffer
+        if not trains:
+            buf[...] = 0.0
+        if reproducible:
+            comm_mod.reduce_sum_ordered(self.comm, buf)
+        else:
+            self.comm.allreduce_sum(buf)
+        buf *= np.float32(1.0 / n_train_ranks)
+
+    def _agree(self, decision: StopReason, tspi: int, stop_requested: bool) -> tuple[StopReason, int]:
+        """Rank 0's decision and next tspi on every rank; a stop asked for by a hook on any rank stops all."""
+        requested = self.comm.allreduce_scalar(int(stop_requested), op="max")
+        decision, tspi = self.comm.bcast((decision, tspi) if self.comm.rank == 0 else None)
+        if decision is StopReason.CONTINUE and requested:
+            decision = StopReason.SIGNAL
+        return decision, tspi
+
+    def _finish(self, setup: _Setup, decision: StopReason, ctx: TrainContext, t_start: float) -> None:
+        """Rank 0 settles the final model (best or last good); every rank gets it, then the hooks run."""
+        comm, model = self.comm, setup.model
+        if setup.monitor is not None:
+            setup.monitor.finish(decision)
+        comm.bcast_array(model.net.buffer, root=0)
+        model.scoring_history = comm.bcast(model.scoring_history if comm.rank == 0 else None)
+        for key in ("training_metrics", "validation_metrics", "variable_importances"):
+            setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
+        run = model.run
+        ending = ("stop_reason", "diverged", "best_iteration", "samples_per_second", "monitor")
+        for key, value in zip(ending, comm.bcast([getattr(run, k) for k in ending] if comm.rank == 0 else None)):
+            setattr(run, key, value)
+        run.wall_seconds = time.time() - t_start
+        for hook in self.hooks:
+            hook.after_training(ctx)
+        if run.diverged:
+            warnings.warn(run.diverged, stacklevel=3)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _set_up(self, t_start: float) -> _Setup:
+        """The model to train, this rank's rows, the iteration plan, the run state and rank 0's monitor."""
+        comm = self.comm
+        eff = self._effective()
+        hyper = hyper_from_params(eff, len(eff["hidden"]))
+        model, previous, previous_setting = self._start_model(eff, hyper)
+        threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
+        threads = _set_threads(threads)
+        data = self._local_rows(eff)
+        layout = self._layout(eff, data)
+        seconds_per_row = 1e-4
+        if int(eff["train_samples_per_iteration"]) == -2 and data.rows.size:
+            mini_batch_size = int(eff.get("mini_batch_size", 1))
+            seconds_per_row = calibrate(model.net, hyper, data.X, data.T, data.rows, threads, mini_batch_size)
+        seconds_per_row = float(comm.allreduce_scalar(seconds_per_row, op="max"))
+        allreduce_seconds = comm_mod.timed_allreduce(comm, model.net.buffer.nbytes)
+        plan = plan_iterations(
+            eff,
+            layout,
+            rank=comm.rank,
+            threads=threads,
+            seconds_per_row=seconds_per_row,
+            allreduce_seconds=allreduce_seconds,
+            previous=previous,
+            previous_tspi_setting=previous_setting,
+        )
+        self._start_state(model.run, data, layout, plan, threads, seconds_per_row, allreduce_seconds)
+        target_samples = float(eff["epochs"]) * layout.n_rows
+        if model.run.samples >= target_samples:
+            raise comm_mod.mark_agreed(  # the same on every rank: the counts are agreed
+                TrainingError(
+                    f"epochs={eff['epochs']} must be larger than the {model.run.epochs:.4g} epochs "
+                    "already trained (on checkpoint restart epochs is the new total)"
+                )
+            )
+        monitor = None
+        if comm.rank == 0:  # scoring frames live on rank 0 only
+            max_runtime = float(eff.get("max_runtime_secs") or 0.0)
+            deadline = t_start + max_runtime if max_runtime else None
+            monitor = Monitor(model, eff, self._scoring_data(eff, data), target_samples, deadline, self.progress)
+            if model.dinfo.autoencoder and not model.scoring_history:
+                monitor.score(0.0, first=True)  # H2O scores the untrained autoencoder once
+        row_visits = visiting.Visiting(
+            data.rows.size, layout.n_rows, plan.replicas, plan.n_chunks, plan.shuffle, int(eff["seed"]), comm.rank
+        )
+        trains = layout.training[comm.rank]
+        return _Setup(model, eff, hyper, threads, data, plan, row_visits, trains, target_samples, monitor)
+
+    def _start_model(self, eff: dict, hyper: kernels.Hyper) -> tuple[Model, RunState | None, int | None]:
+        """The checkpoint's model (resuming is no restart: its seed, counters and plan continue) or a new
+        one; with the checkpoint's run state and tspi setting as they were."""
+        if self.checkpoint_model is None:
+            return self._new_model(eff, hyper), None, None
+        model = self.checkpoint_model
+        previous = copy.deepcopy(model.run)
+        if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed
+            eff["seed"] = int(model.effective.get("seed", eff["seed"]))
+        previous_setting = model.effective.get("train_samples_per_iteration")
+        model.params, model.effective = self.params, eff
+        return model, previous, previous_setting
+
+    def _effective(self) -> dict:
+        dinfo = self.dinfo
+        n_classes = len(dinfo.response_domain) if dinfo.classification else None
+        eff = self.params.effective(
+            classification=bool(dinfo.classification), n_nodes=self.comm.size, n_classes=n_classes
+        )
+        eff = eff.to_dict() if hasattr(eff, "to_dict") else dict(eff)
+        eff["seed"] = comm_mod.shared_seed(self.comm, eff["seed"])
+        return eff
+
+    def _new_model(self, eff: dict, hyper: kernels.Hyper) -> Model:
+        dinfo = self.dinfo
+        units = [dinfo.n_inputs, *eff["hidden"]]
+        if dinfo.autoencoder:
+            units.append(dinfo.n_inputs)
+            output = "autoencoder"
+        elif dinfo.classification:
+            units.append(len(dinfo.response_domain))
+            output = "softmax"
+        else:
+            units.append(1)
+            output = "linear"
+        net = kernels.Net(
+            units,
+            base_activation(eff["activation"]),
+            output,
+            adaptive_rate=bool(eff["adaptive_rate"]),
+            momentum=hyper.has_momentum,
+        )
+        net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
+        self.comm.bcast_array(net.buffer, root=0)
+        model_id = eff.get("model_id") or comm_mod.from_rank0(self.comm, Model.new_id)
+        return Model(model_id=model_id, params=self.params, effective=eff, dinfo=dinfo, net=net)
+
+    def _local_rows(self, eff: dict) -> LocalRows:
+        """This rank's part of the training frame (all of it when replicated, else its shard) and the
+        rows it trains: the usable ones of the row subset, balanced when balance_classes asks."""
+        comm, frame = self.comm, self.training_frame
+        replicated = bool(eff["replicate_training_data"]) and comm.size > 1
+        start, stop = (0, frame.nrow) if replicated else shard_range(frame.nrow, comm.rank, comm.size)
+        X, y, valid = self.dinfo.transform(frame, start, stop)
+        rows = np.flatnonzero(valid).astype(np.int64)
+        if self.training_rows is not None:
+            wanted = np.zeros(frame.nrow, dtype=bool)
+            wanted[self.training_rows] = True
+            rows = rows[wanted[start + rows]]
+        if rows.size == 0 and (replicated or comm.size == 1):  # every rank holds the same rows: agreed
+            skip = " or a missing predictor (missing_values_handling=Skip)"
+            raise comm_mod.mark_agreed(
+                TrainingError(
+                    f"{frame.display_name}: no usable training rows (all rows have a missing response"
+                    f"{skip if eff['missing_values_handling'] == 'Skip' else ''})"
+                )
+            )
+        T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
+        data = LocalRows(X, T, rows, score_rows=rows, offset=start, replicated=replicated)
+        if eff.get("balance_classes") and self.dinfo.classification:
+            self._balance(eff, data, y)
+        return data
+
+    def _balance(self, eff: dict, data: LocalRows, y: np.ndarray) -> None:
+        """balance_classes: over/under-sample the rows per class. Replicated ranks draw the same balanced
+        rows (one balanced frame, as H2O); shards differ, balanced with the ratios of the whole frame."""
+        comm = self.comm
+        n_classes = len(self.dinfo.response_domain)
+        codes = y[data.rows].astype(np.int64)
+        sharded = not data.replicated and comm.size > 1
+        factors = eff.get("class_sampling_factors")
+        counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+        if sharded:
+            counts = comm.allreduce_sum(counts)
+            if factors is None:
+                present = counts > 0
+                factors = np.zeros(n_classes)
+                factors[present] = (counts.sum() / n_classes) / counts[present]
+                factors /= factors[present].min()
+        picked, data.prior, data.sampled = balance_classes(
+            codes,
+            n_classes,
+            class_sampling_factors=factors,
+            max_after_balance_size=float(eff.get("max_after_balance_size", 5.0)),
+            seed=int(eff["seed"]) + (comm.rank if sharded else 0),
+        )
+        data.rows = data.rows[picked]
+        if sharded:
+            after = comm.allreduce_sum(np.bincount(codes[picked], minlength=n_classes).astype(np.float64))
+            data.prior, data.sampled = counts / counts.sum(), after / max(1.0, after.sum())
+
+    def _layout(self, eff: dict, data: LocalRows) -> Layout:
+        comm = self.comm
+        single_node = bool(eff.get("single_node_mode")) and data.replicated
+        trains = (comm.rank == 0 or not single_node) and data.rows.size > 0
+        training = comm.allgather(bool(trains))
+        layout = Layout(comm.allgather(int(data.rows.size)), training, data.replicated, single_node)
+        if layout.n_rows == 0:
+            raise comm_mod.mark_agreed(TrainingError(f"{self.training_frame.display_name}: no usable training rows"))
+        return layout
+
+    def _start_state(
+        self,
+        run: RunState,
+        data: LocalRows,
+        layout: Layout,
+        plan: IterationPlan,
+        threads: int,
+        seconds_per_row: float,
+        allreduce_seconds: float,
+    ) -> None:
+        """The run state at the start: counters continue (a checkpoint's), the layout is this run's."""
+        chunks_and_shuffle = self.comm.allgather((plan.n_chunks, plan.shuffle))  # per rank: shards may differ
+        run.stop_reason = run.diverged = run.best_iteration = None  # a run in progress has not ended
+        run.ranks, run.threads, run.training_ranks = self.comm.size, threads, layout.n_train_ranks
+        run.rows_per_rank, run.n_training_rows = list(layout.rows_per_rank), layout.n_rows
+        run.replicated, run.single_node_mode = layout.replicated, layout.single_node
+        run.row_chunks_per_rank = [int(c) for c, _ in chunks_and_shuffle]
+        run.shuffled_per_rank = [bool(f) for _, f in chunks_and_shuffle]
+        run.train_samples_per_iteration, run.train_samples_per_iteration_initial = plan.tspi, plan.tspi_initial
+        run.samples_per_rank = list(plan.samples_per_rank)
+        run.seconds_per_row_calibrated, run.allreduce_seconds = seconds_per_row, allreduce_seconds
+        run.allreduce_seconds_total = 0.0  # this run's time in averaging
+        if data.prior is not None:
+            run.class_prior = np.asarray(data.prior).tolist()
+            run.class_sampled_prior = np.asarray(data.sampled).tolist()
+
+    def _scoring_data(self, eff: dict, data: LocalRows) -> ScoringData:
+        """Rank 0's fixed scoring samples: training rows (before balancing) and validation rows."""
+        dinfo, seed = self.dinfo, int(eff["seed"])
+        n_score = int(eff["score_training_samples"])
+        frame = self.training_frame
+        if data.replicated or self.comm.size == 1:
+            pick = _score_sample(data.score_rows.size, n_score, seed)
+            idx = data.score_rows if pick is None else data.score_rows[pick]
+            train_X, train_y = data.X[idx], None if dinfo.autoencoder else data.T[idx]
+        else:  # sharded: draw the sample from the whole frame
+            subset = self.training_rows
+            pick = _score_sample(frame.nrow if subset is None else len(subset), n_score, seed)
+            if subset is not None:
+                pick = subset if pick is None else subset[pick]
+            train_X, train_y, _ = dinfo.transform_rows(frame, pick, usable_only=True)
+        valid_X = valid_y = None
+        vf = self.validation_frame
+        if vf is not None:
+            Xv, yv, _ = dinfo.transform_rows(vf, self.validation_rows, usable_only=True)
+            n_valid = int(eff["score_validation_samples"])
+            if (
+                eff.get("score_validation_sampling") == "Stratified"
+                and dinfo.classification
+                and eff.get("balance_classes")
+            ):
+                pick = _stratified_sample(yv, n_valid, seed + 1)
+            else:
+                pick = _score_sample(len(Xv), n_valid, seed + 1)
+            valid_X, valid_y = (Xv, yv) if pick is None else (Xv[pick], None if yv is None else yv[pick])
+        frames = [
+            os.path.abspath(frame.path),
+            int(frame.nrow),
+            None if vf is None else os.path.abspath(vf.path),
+            None if vf is None else int(vf.nrow),
+        ]
+        return ScoringData(train_X, train_y, valid_X, valid_y, frames)
+
+
+# -- rank 0: scoring, the best model, the stop decision -------------------------------------
+class Monitor:
+    """Rank 0's watch over a run: scores when due, keeps the best model, decides whether to stop.
+
+    Its memory (best loss, early-stopping window) is ``model.run.monitor`` and the best model
+    ``model.best_buffer``, so a checkpoint carries both; they continue only on the same frames.
     """
-    rank = os.environ.get("HPCDL_TEST_FAIL_RANK", "")
-    if not rank.strip():
-        return -1, -1
-    return int(rank), int(os.environ.get("HPCDL_TEST_FAIL_ITERATION", "2"))
+
+    def __init__(
+        self, model: Model, eff: dict, scoring: ScoringData, target_samples: float, deadline: float | None, progress
+    ) -> None:
+        self.model, self.eff, self.scoring = model, eff, scoring
+        self.target_samples, self.deadline = target_samples, deadline
+        self.progress = None if eff.get("quiet_mode") else progress
+        last = model.scoring_history[-1] if model.scoring_history else {}
+        self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
+        self.last_score_start = 0.0
+        self.last_score_duration = 0.0
+        self.last_good = model.net.buffer.copy()
+        self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), model.kind)
+        state = model.run.monitor
+        if state.frames != scoring.frames:  # best losses compare only on the same frames
+            model.run.monitor = MonitorState(frames=scoring.frames)
+        if model.run.monitor.best_row is None:
+            model.best_buffer = None
+
+    def score(self, speed: float, first: bool = False) -> None:
+        """Metrics on the scoring samples now, as a new scoring-history row."""
+        model, run = self.model, self.model.run
+        t0 = time.time()
+        s = self.scoring
+        train_m = model.score_arrays(s.train_X, s.train_y)
+        valid_m = model.score_arrays(s.valid_X, s.valid_y) if s.valid_X is not None else {}
+        model.training_metrics, model.validation_metrics = train_m, valid_m
+        if self.eff.get("variable_importances") and not first:
+            model.variable_importances = compute_varimp(model)
+        row = {
+            "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
+            "duration": round(time.time() - self.start, 3),
+            "training_speed": round(speed, 1),
+            "epochs": run.epochs,
+            "iterations": run.iterations,
+            "samples": run.samples,
+        }
+        row.update(_flatten_metrics("training", train_m))
+        row.update(_flatten_metrics("validation", valid_m))
+        model.scoring_history.append(row)
+        self.last_score_duration = time.time() - t0
+        if self.progress is not None:
+            self.progress(row, model)
+
+    def decide(self) -> StopReason:
+        """After an iteration: score when due, remember the best model, and say whether to stop."""
+        model, eff, run = self.model, self.eff, self.model.run
+        if not np.isfinite(model.net.buffer).all():
+            return StopReason.DIVERGED
+        finished = run.samples >= self.target_samples
+        out_of_time = self.deadline is not None and time.time() > self.deadline
+        now = time.time()
+        since = now - self.last_score_start
+        due = (
+            finished
+            or out_of_time
+            or not model.scoring_history
+            or eff.get("score_each_iteration")
+            or (
+                since > float(eff["score_interval"])
+                and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"])
+            )
+        )
+        if not due:
+            return StopReason.CONTINUE
+        self.last_score_start = now
+        run.samples_per_second = run.samples / max(run.train_seconds, 1e-9)
+        self.score(run.samples_per_second)
+        if not _metrics_finite(model.training_metrics):
+            return StopReason.DIVERGED
+        self.last_good = model.net.buffer.copy()
+        m = model.validation_metrics or model.training_metrics
+        loss = metrics.model_loss(m, eff.get("stopping_metric", "AUTO"), model.kind)
+        best = run.monitor
+        if not finished and not (loss >= best.best_loss):
+            best.best_loss, best.best_row = loss, len(model.scoring_history)
+            model.best_buffer = model.net.buffer.copy()
+        if finished:
+            return StopReason.EPOCHS
+        if out_of_time:
+            return StopReason.TIME_LIMIT
+        return self._stop_early(m, best)
+
+    def _stop_early(self, m: dict, best: MonitorState) -> StopReason:
+        """classification_stop / regression_stop on the training metrics, then stopping_rounds."""
+        eff, tm, kind = self.eff, self.model.training_metrics, self.model.kind
+        cstop = float(eff.get("classification_stop", 0))
+        rstop = float(eff.get("regression_stop", 1e-6))
+        if kind in ("binomial", "multinomial") and cstop >= 0 and tm.get("classification_error", 1) <= cstop:
+            return StopReason.EARLY_STOP
+        if kind in ("regression", "autoencoder") and rstop >= 0 and tm.get("MSE", math.inf) <= rstop:
+            return StopReason.EARLY_STOP
+        k = int(eff.get("stopping_rounds", 0))
+        if k > 0:
+            best.stop_values.append(float(m.get(self.stop_key, math.nan)))
+            if metrics.stop_early(best.stop_values, k, float(eff.get("stopping_tolerance", 0.0)), self.higher_better):
+                return StopReason.EARLY_STOP
+        return StopReason.CONTINUE
+
+    def finish(self, decision: StopReason) -> None:
+        """The run's end on rank 0: after divergence the best (else the last good) model; otherwise the
+        best model when overwrite_with_best_model asks for it and it beats the last one."""
+        model, eff, run = self.model, self.eff, self.model.run
+        run.stop_reason = decision
+        if decision is StopReason.DIVERGED:
+            model.net.buffer[...] = model.best_buffer if model.best_buffer is not None else self.last_good
+            run.diverged = (
+                f"training diverged at iteration {run.iterations} (NaN/Inf in the weights or the "
+                "training loss); kept the last good model. Try a smaller rate, adaptive_rate=True, "
+                "max_w2, or l1/l2 regularization."
+            )
+            self.score(run.samples_per_second or 0.0)
+            return
+        if decision is StopReason.SIGNAL:
+            return
+        if eff.get("overwrite_with_best_model") and model.best_buffer is not None:
+            current = metrics.model_loss(
+                model.validation_metrics or model.training_metrics, eff.get("stopping_metric", "AUTO"), model.kind
+            )
+            if run.monitor.best_loss < current:
+                model.net.buffer[...] = model.best_buffer
+                run.best_iteration = run.monitor.best_row
+                self.score(run.samples_per_second or 0.0)  # H2O appends a final row for the best model
 
 
+# -- scoring samples and metrics ------------------------------------------------------------
 def _score_sample(n_rows: int, wanted: int, seed: int) -> np.ndarray | None:
     """Indices of a fixed uniform scoring sample (None = all rows)."""
     if wanted <= 0 or wanted >= n_rows:
@@ -206,23 +909,6 @@ def _stratified_sample(y: np.ndarray, wanted: int, seed: int) -> np.ndarray | No
     return np.sort(np.concatenate(picks))
 
 
-def _read_rows(frame: Frame, dinfo: DataInfo, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Transformed usable rows of a frame: all of them, or those among the sorted indices ``rows``."""
-    Xs, ys = [], []
-    step = 65536
-    for start in range(0, frame.nrow, step):
-        stop = min(frame.nrow, start + step)
-        X, y, valid = dinfo.transform(frame, start, stop)
-        keep = np.flatnonzero(valid)
-        if rows is not None:
-            keep = np.intersect1d(keep, rows[(rows >= start) & (rows < stop)] - start)
-        Xs.append(X[keep])
-        ys.append(None if y is None else y[keep])
-    X = np.concatenate(Xs) if Xs else np.zeros((0, dinfo.n_inputs), np.float32)
-    y = None if (not ys or ys[0] is None) else np.concatenate(ys)
-    return X, y
-
-
 def _flatten_metrics(prefix: str, m: dict) -> dict:
     keys = (
         "MSE",
@@ -237,557 +923,7 @@ def _flatten_metrics(prefix: str, m: dict) -> dict:
         "MAE",
         "lift_top_group",
     )
-    out = {}
-    for k in keys:
-        if k in m and m[k] is not None:
-            out[f"{prefix}_{k.lower()}"] = m[k]
-    return out
-
-
-class Trainer:
-    """One training run on every rank of ``comm``."""
-
-    def __init__(
-        self,
-        params: DeepLearningParameters,
-        dinfo: DataInfo,
-        training_frame: Frame,
-        validation_frame: Frame | None = None,
-        *,
-        comm=None,
-        threads: int | None = None,
-        hooks: list | None = None,
-        checkpoint_model: Model | None = None,
-        progress=None,
-        training_rows: np.ndarray | None = None,
-        validation_rows: np.ndarray | None = None,
-    ) -> None:
-        self.comm = comm or comm_mod.world()
-        self.params = params
-        self.dinfo = dinfo
-        self.training_frame = training_frame
-        self.validation_frame = validation_frame
-        self.hooks = hooks or []
-        self.checkpoint_model = checkpoint_model
-        self.progress = progress
-        self.threads_requested = threads
-        # Row subsets (sorted frame row indices; None = all rows): cross-validation trains a fold model
-        # on some rows of the training frame and validates it on others without copying the frame.
-        self.training_rows = training_rows
-        self.validation_rows = validation_rows
-        self.score_rows: np.ndarray | None = None  # local rows for training metrics (before balancing)
-
-    # -- set-up -----------------------------------------------------------
-    def _effective(self) -> dict:
-        dinfo = self.dinfo
-        n_classes = len(dinfo.response_domain) if dinfo.classification else None
-        eff = self.params.effective(
-            classification=bool(dinfo.classification), n_nodes=self.comm.size, n_classes=n_classes
-        )
-        eff = eff.to_dict() if hasattr(eff, "to_dict") else dict(eff)
-        if eff["seed"] in (-1, None):
-            eff["seed"] = int(
-                self.comm.bcast(int(np.random.SeedSequence().entropy % (2**62)) if self.comm.rank == 0 else None)
-            )
-        return eff
-
-    def _new_model(self, eff: dict) -> Model:
-        dinfo = self.dinfo
-        units = [dinfo.n_inputs, *eff["hidden"]]
-        if dinfo.autoencoder:
-            units.append(dinfo.n_inputs)
-            output = "autoencoder"
-        elif dinfo.classification:
-            units.append(len(dinfo.response_domain))
-            output = "softmax"
-        else:
-            units.append(1)
-            output = "linear"
-        momentum = (not eff["adaptive_rate"]) and (eff["momentum_start"] != 0 or eff["momentum_stable"] != 0)
-        net = kernels.Net(
-            units,
-            base_activation(eff["activation"]),
-            output,
-            adaptive_rate=bool(eff["adaptive_rate"]),
-            momentum=momentum,
-        )
-        net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
-        self.comm.bcast_array(net.buffer, root=0)
-        model_id = eff.get("model_id") or self.comm.bcast(Model.new_id() if self.comm.rank == 0 else None)
-        return Model(model_id=model_id, params=self.params, effective=eff, dinfo=dinfo, net=net)
-
-    def _local_rows(self, eff: dict):
-        comm = self.comm
-        frame = self.training_frame
-        replicated = bool(eff["replicate_training_data"]) and comm.size > 1
-        start, stop = (0, frame.nrow) if replicated else shard_range(frame.nrow, comm.rank, comm.size)
-        X, y, valid = self.dinfo.transform(frame, start, stop)
-        rows = np.flatnonzero(valid).astype(np.int64)
-        if self.training_rows is not None:
-            wanted = np.zeros(frame.nrow, dtype=bool)
-            wanted[self.training_rows] = True
-            rows = rows[wanted[start + rows]]
-        if rows.size == 0 and (replicated or comm.size == 1):
-            raise TrainingError(
-                f"{frame.display_name}: no usable training rows (all rows have a missing response"
-                f"{' or a missing predictor (missing_values_handling=Skip)' if eff['missing_values_handling'] == 'Skip' else ''})"
-            )
-        T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
-        prior = sampled = None
-        self.score_rows = rows  # training metrics on the original rows, not the balanced ones
-        if eff.get("balance_classes") and self.dinfo.classification:
-            n_classes = len(self.dinfo.response_domain)
-            codes = y[rows].astype(np.int64)
-            sharded = not replicated and comm.size > 1
-            factors = eff.get("class_sampling_factors")
-            counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
-            if sharded:  # balance every shard with the ratios of the whole frame
-                counts = comm.allreduce_sum(counts)
-                if factors is None:
-                    present = counts > 0
-                    factors = np.zeros(n_classes)
-                    factors[present] = (counts.sum() / n_classes) / counts[present]
-                    factors /= factors[present].min()
-            # Replicated ranks draw the same balanced rows (one balanced frame, as H2O); shards differ.
-            picked, prior, sampled = balance_classes(
-                codes,
-                n_classes,
-                class_sampling_factors=factors,
-                max_after_balance_size=float(eff.get("max_after_balance_size", 5.0)),
-                seed=int(eff["seed"]) + (comm.rank if sharded else 0),
-            )
-            rows = rows[picked]
-            if sharded:
-                after = comm.allreduce_sum(np.bincount(codes[picked], minlength=n_classes).astype(np.float64))
-                prior, sampled = counts / counts.sum(), after / max(1.0, after.sum())
-        return X, T, rows, replicated, prior, sampled
-
-    # -- the loop -----------------------------------------------------------
-    def run(self) -> Model:
-        comm = self.comm
-        t_start = time.time()
-        eff = self._effective()
-        previous_run, previous_eff = {}, {}
-        if self.checkpoint_model is not None:
-            model = self.checkpoint_model
-            previous_run, previous_eff = dict(model.run_info), dict(model.effective)
-            if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed (resume = no restart)
-                eff["seed"] = int(previous_eff.get("seed", eff["seed"]))
-            model.params = self.params
-            model.effective = eff
-        else:
-            model = self._new_model(eff)
-        hyper = hyper_from_params(eff, len(eff["hidden"]))
-        threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
-        threads = _set_threads(threads)
-
-        X, T, rows, replicated, prior, sampled = self._local_rows(eff)
-        if prior is not None:
-            model.run_info["class_prior"] = np.asarray(prior).tolist()
-            model.run_info["class_sampled_prior"] = np.asarray(sampled).tolist()
-        single_node = bool(eff.get("single_node_mode")) and replicated
-        trains = (comm.rank == 0 or not single_node) and rows.size > 0
-        contributing = comm.allgather(bool(trains))
-        n_train_ranks = sum(contributing)
-        local_counts = comm.allgather(int(rows.size))
-        n_rows = local_counts[0] if replicated else sum(local_counts)
-        if n_rows == 0:
-            raise TrainingError(f"{self.training_frame.display_name}: no usable training rows")
-
-        # Calibrate: seconds per row on a throw-away copy (also compiles the kernels).
-        seconds_per_row, allreduce_seconds = 1e-4, 0.0
-        if int(eff["train_samples_per_iteration"]) == -2 and rows.size:
-            probe = model.net.copy()
-            warm = rows[: min(64, rows.size)]
-            kernels.train(
-                probe,
-                hyper,
-                X,
-                T,
-                warm,
-                seed=1,
-                samples_before=0,
-                n_threads=threads,
-                mini_batch_size=int(eff.get("mini_batch_size", 1)),
-            )
-            sample = rows[: min(2000, rows.size)]
-            t0 = time.perf_counter()
-            kernels.train(
-                probe,
-                hyper,
-                X,
-                T,
-                sample,
-                seed=2,
-                samples_before=0,
-                n_threads=threads,
-                mini_batch_size=int(eff.get("mini_batch_size", 1)),
-            )
-            seconds_per_row = (time.perf_counter() - t0) / max(1, sample.size)
-        seconds_per_row = float(comm.allreduce_scalar(seconds_per_row, op="max"))
-        allreduce_seconds = comm_mod.timed_allreduce(comm, model.net.buffer.nbytes)
-        tspi = compute_tspi(
-            int(eff["train_samples_per_iteration"]),
-            n_rows=n_rows,
-            epochs=float(eff["epochs"]),
-            n_ranks=n_train_ranks if not single_node else 1,
-            replicated=replicated,
-            seconds_per_row=seconds_per_row,
-            allreduce_seconds=allreduce_seconds,
-            target_ratio=float(eff["target_ratio_comm_to_comp"]),
-        )
-        tspi_initial = tspi
-        # Resuming on the same rows per rank: continue the checkpoint's tspi and per-rank counts exactly.
-        same_layout = (
-            previous_run.get("rows_per_rank") == local_counts
-            and len(previous_run.get("samples_per_rank") or []) == comm.size
-        )
-        if same_layout and previous_eff.get("train_samples_per_iteration") == eff["train_samples_per_iteration"]:
-            tspi_initial = int(previous_run.get("train_samples_per_iteration_initial", tspi))
-            tspi = int(previous_run.get("train_samples_per_iteration", tspi))
-        # H2O's per-iteration row visiting (hpcdl/rows.py): a pure function of the iteration number.
-        replicas = n_train_ranks if replicated and not single_node else 1
-        n_chunks = visiting.chunk_count(
-            rows.size,
-            threads=threads,
-            reproducible=bool(eff.get("reproducible")),
-            force_load_balance=bool(eff["force_load_balance"]),
-        )
-        shuffle = visiting.shuffles(
-            eff["shuffle_training_data"], tspi=tspi_initial, n_rows=n_rows, n_chunks=n_chunks, replicated_ranks=replicas
-        )
-        plan = visiting.Visiting(rows.size, n_rows, replicas, n_chunks, shuffle, int(eff["seed"]), comm.rank)
-        chunks_and_shuffle = comm.allgather((n_chunks, shuffle))  # per rank: shards may differ
-        samples_per_rank = [int(v) for v in previous_run["samples_per_rank"]] if same_layout else [0] * comm.size
-
-        # Scoring frames live on rank 0 only.
-        scorer = _Scorer(self, model, eff, X, T, self.score_rows, replicated) if comm.rank == 0 else None
-
-        run = model.run_info
-        prior_samples = int(run.get("samples", 0))
-        samples = prior_samples
-        iteration = int(run.get("iterations", 0))
-        train_seconds = float(run.get("train_seconds", 0.0))
-        allreduce_total = 0.0
-        row_offset = 0 if replicated else shard_range(self.training_frame.nrow, comm.rank, comm.size)[0]
-        averaging = comm.size > 1 and not single_node
-        auto_tune = int(eff["train_samples_per_iteration"]) == -2 and n_train_ranks > 1 and not single_node
-        t_comm = comm_seconds_estimate(n_train_ranks, allreduce_seconds)
-        fail_rank, fail_iteration = _test_failure_point()
-        run.update(
-            {
-                "ranks": comm.size,
-                "threads": threads,
-                "train_samples_per_iteration": tspi,
-                "train_samples_per_iteration_initial": tspi_initial,
-                "training_ranks": n_train_ranks,
-                "rows_per_rank": local_counts,
-                "row_chunks_per_rank": [int(c) for c, _ in chunks_and_shuffle],
-                "shuffled_per_rank": [bool(f) for _, f in chunks_and_shuffle],
-                "single_node_mode": single_node,
-                "replicated": replicated,
-                "n_training_rows": n_rows,
-                "seconds_per_row_calibrated": seconds_per_row,
-                "allreduce_seconds": allreduce_seconds,
-            }
-        )
-        ctx = TrainContext(model=model, comm=comm, samples=samples, iteration=iteration, hooks=self.hooks)
-        max_runtime = float(eff.get("max_runtime_secs") or 0.0)
-        target_samples = float(eff["epochs"]) * n_rows
-        if samples >= target_samples:
-            raise TrainingError(
-                f"epochs={eff['epochs']} must be larger than the {samples / n_rows:.4g} epochs "
-                "already trained (on checkpoint restart epochs is the new total)"
-            )
-        if scorer is not None and model.dinfo.autoencoder and not model.scoring_history:
-            scorer.score(ctx, 0.0, first=True)  # H2O scores the untrained autoencoder once
-
-        reason = CONTINUE
-        while reason == CONTINUE:
-            iteration += 1
-            if comm.rank == fail_rank and iteration == fail_iteration:
-                raise RuntimeError(
-                    f"HPCDL_TEST_FAIL_RANK: injected failure on rank {comm.rank} at iteration {iteration}"
-                )
-            remaining = int(math.ceil(target_samples - samples))
-            t0 = time.perf_counter()
-            mine = rows[plan.positions(iteration, tspi)] if trains else np.empty(0, np.int64)
-            counts = visiting.cut_to(comm.allgather(int(mine.size)), remaining)  # never overshoot epochs
-            mine = mine[: counts[comm.rank]]
-            if mine.size:
-                kernels.train(
-                    model.net,
-                    hyper,
-                    X,
-                    T,
-                    mine,
-                    seed=_mix_seed(eff["seed"], iteration, comm.rank),
-                    samples_before=samples,
-                    n_threads=threads,
-                    mini_batch_size=int(eff.get("mini_batch_size", 1)),
-                )
-            t1 = time.perf_counter()
-            ctx.rows = mine + row_offset
-            if averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)
-                for hook in self.hooks:
-                    getattr(hook, "before_average", lambda c: None)(ctx)
-                trained = sum(1 for c in counts if c)
-                self._average(model.net, mine.size > 0, trained, bool(eff.get("reproducible")))
-            t2 = time.perf_counter()
-            allreduce_total += t2 - t1
-            samples += sum(counts)
-            samples_per_rank = [a + b for a, b in zip(samples_per_rank, counts)]
-            train_seconds += t2 - t0
-            ctx.iteration, ctx.samples, ctx.train_seconds = iteration, samples, train_seconds
-            ctx.epochs = samples / n_rows
-            run.update(
-                {
-                    "samples": samples,
-                    "iterations": iteration,
-                    "epochs": samples / n_rows,
-                    "samples_per_rank": samples_per_rank,
-                    "train_seconds": train_seconds,
-                    "allreduce_seconds_total": allreduce_total,
-                }
-            )
-            finite = bool(np.isfinite(model.net.buffer).all())
-            new_tspi = tspi
-            if comm.rank == 0:
-                reason = scorer.after_iteration(
-                    ctx, finite, samples >= target_samples, max_runtime and time.time() - t_start > max_runtime
-                )
-                ctx.reason = reason
-                if auto_tune and iteration > 1:
-                    new_tspi = corrected_tspi(
-                        tspi,
-                        comm_seconds=t_comm,
-                        iteration_seconds=t2 - t0,
-                        target_ratio=float(eff["target_ratio_comm_to_comp"]),
-                    )
-            for hook in self.hooks:
-                hook.after_iteration(ctx)
-            requested = comm.allreduce_scalar(int(ctx.stop_requested), op="max")
-            reason, tspi = comm.bcast((reason, new_tspi) if comm.rank == 0 else None)
-            run["train_samples_per_iteration"] = tspi
-            if reason == CONTINUE and requested:
-                reason = SIGNAL
-
-        if comm.rank == 0:
-            scorer.finish(ctx, reason)
-        comm.bcast_array(model.net.buffer, root=0)
-        model.scoring_history = comm.bcast(model.scoring_history if comm.rank == 0 else None)
-        for key in ("training_metrics", "validation_metrics", "variable_importances"):
-            setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
-        run.update(
-            comm.bcast(
-                {k: run[k] for k in ("stop_reason", "diverged", "best_iteration", "samples_per_second") if k in run}
-                if comm.rank == 0
-                else None
-            )
-        )
-        run["wall_seconds"] = time.time() - t_start
-        for hook in self.hooks:
-            getattr(hook, "after_training", lambda c: None)(ctx)
-        if run.get("diverged"):
-            warnings.warn(run["diverged"], stacklevel=2)
-        return model
-
-    def _average(self, net: kernels.Net, trains: bool, n_train_ranks: int, reproducible: bool) -> None:
-        """Replace every rank's state buffer by the plain mean over the ranks that trained (SPEC §5)."""
-        buf = net.buffer
-        if not trains:
-            buf[...] = 0.0
-        if reproducible:
-            comm_mod.reduce_sum_ordered(self.comm, buf)
-        else:
-            self.comm.allreduce_sum(buf)
-        buf *= np.float32(1.0 / n_train_ranks)
-
-
-class _Scorer:
-    """Rank 0's scoring: sampled frames, history, best model, stopping decisions."""
-
-    def __init__(self, trainer: Trainer, model: Model, eff: dict, X, T, rows, replicated: bool) -> None:
-        self.trainer = trainer
-        self.model = model
-        self.eff = eff
-        dinfo = model.dinfo
-        seed = int(eff["seed"])
-        n_score = int(eff["score_training_samples"])
-        if replicated or trainer.comm.size == 1:
-            pick = _score_sample(rows.size, n_score, seed)
-            idx = rows if pick is None else rows[pick]
-            self.train_X = X[idx]
-            self.train_y = None if dinfo.autoencoder else T[idx]
-        else:  # sharded: draw the sample from the whole frame
-            frame = trainer.training_frame
-            subset = trainer.training_rows
-            pick = _score_sample(frame.nrow if subset is None else len(subset), n_score, seed)
-            if subset is not None:
-                pick = subset if pick is None else subset[pick]
-            self.train_X, self.train_y = _read_rows(frame, dinfo, pick)
-        self.valid_X = self.valid_y = None
-        vf = trainer.validation_frame
-        if vf is not None:
-            Xv, yv = _read_rows(vf, dinfo, trainer.validation_rows)
-            n_valid = int(eff["score_validation_samples"])
-            if (
-                eff.get("score_validation_sampling") == "Stratified"
-                and dinfo.classification
-                and eff.get("balance_classes")
-            ):
-                pick = _stratified_sample(yv, n_valid, seed + 1)
-            else:
-                pick = _score_sample(len(Xv), n_valid, seed + 1)
-            self.valid_X, self.valid_y = (Xv, yv) if pick is None else (Xv[pick], None if yv is None else yv[pick])
-        last = model.scoring_history[-1] if model.scoring_history else {}
-        self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
-        self.last_score_start = 0.0
-        self.last_score_duration = 0.0
-        self.score_seconds = 0.0
-        self.best_loss = math.inf
-        self.best_buffer = None
-        self.best_metrics = None
-        self.last_good = model.net.buffer.copy()
-        self.stop_values: list[float] = []
-        kind = model.kind
-        self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), kind)
-        self.quiet = bool(eff.get("quiet_mode"))
-        vf = trainer.validation_frame
-        self.frames_key = [
-            os.path.abspath(trainer.training_frame.path),
-            int(trainer.training_frame.nrow),
-            None if vf is None else os.path.abspath(vf.path),
-            None if vf is None else int(vf.nrow),
-        ]
-        state = model.run_info.get("scorer_state") if trainer.checkpoint_model is not None else None
-        if state and state.get("frames") == self.frames_key:  # best losses compare only on the same frames
-            self.best_loss = float(state["best_loss"])
-            self.stop_values = [float(v) for v in state["stop_values"]]
-            if model.best_buffer is not None and state.get("best_row") is not None:
-                self.best_buffer = model.best_buffer.copy()
-                self.best_metrics = (None, None, int(state["best_row"]))
-
-    def _save_state(self) -> None:
-        """Keep what a resumed run needs to decide as this one would (saved in checkpoints)."""
-        self.model.best_buffer = self.best_buffer
-        self.model.run_info["scorer_state"] = {
-            "best_loss": self.best_loss,
-            "stop_values": list(self.stop_values),
-            "frames": self.frames_key,
-            "best_row": self.best_metrics[2] if self.best_metrics is not None else None,
-        }
-
-    def score(self, ctx: TrainContext, speed: float, first: bool = False) -> None:
-        model = self.model
-        t0 = time.time()
-        train_m = model.score_arrays(self.train_X, self.train_y)
-        valid_m = model.score_arrays(self.valid_X, self.valid_y) if self.valid_X is not None else {}
-        model.training_metrics, model.validation_metrics = train_m, valid_m
-        if self.eff.get("variable_importances") and not first:
-            model.variable_importances = compute_varimp(model)
-        row = {
-            "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
-            "duration": round(time.time() - self.start, 3),
-            "training_speed": round(speed, 1),
-            "epochs": ctx.epochs,
-            "iterations": ctx.iteration,
-            "samples": ctx.samples,
-        }
-        row.update(_flatten_metrics("training", train_m))
-        row.update(_flatten_metrics("validation", valid_m))
-        model.scoring_history.append(row)
-        self.last_score_duration = time.time() - t0
-        self.score_seconds += self.last_score_duration
-        if not self.quiet and self.trainer.progress is not None:
-            self.trainer.progress(row, model)
-
-    def after_iteration(self, ctx: TrainContext, finite: bool, finished: bool, out_of_time: bool) -> int:
-        reason = self._decide(ctx, finite, finished, out_of_time)
-        self._save_state()
-        return reason
-
-    def _decide(self, ctx: TrainContext, finite: bool, finished: bool, out_of_time: bool) -> int:
-        model = self.model
-        eff = self.eff
-        if not finite:
-            return DIVERGED
-        now = time.time()
-        since = now - self.last_score_start
-        due = (
-            finished
-            or out_of_time
-            or not model.scoring_history
-            or eff.get("score_each_iteration")
-            or (
-                since > float(eff["score_interval"])
-                and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"])
-            )
-        )
-        if not due:
-            return CONTINUE
-        self.last_score_start = now
-        speed = ctx.samples / max(ctx.train_seconds, 1e-9)
-        self.score(ctx, speed)
-        model.run_info["samples_per_second"] = speed
-        m = model.validation_metrics or model.training_metrics
-        if not _metrics_finite(model.training_metrics):
-            return DIVERGED
-        self.last_good = model.net.buffer.copy()
-        loss = metrics.model_loss(m, eff.get("stopping_metric", "AUTO"), model.kind)
-        if not finished and not (loss >= self.best_loss):
-            self.best_loss = loss
-            self.best_buffer = model.net.buffer.copy()
-            self.best_metrics = (model.training_metrics, model.validation_metrics, len(model.scoring_history))
-        if finished:
-            return DONE
-        if out_of_time:
-            return TIME_LIMIT
-        tm = model.training_metrics
-        kind = model.kind
-        cstop = float(eff.get("classification_stop", 0))
-        rstop = float(eff.get("regression_stop", 1e-6))
-        if kind in ("binomial", "multinomial") and cstop >= 0 and tm.get("classification_error", 1) <= cstop:
-            return EARLY_STOP
-        if kind in ("regression", "autoencoder") and rstop >= 0 and tm.get("MSE", math.inf) <= rstop:
-            return EARLY_STOP
-        k = int(eff.get("stopping_rounds", 0))
-        if k > 0:
-            self.stop_values.append(float(m.get(self.stop_key, math.nan)))
-            if metrics.stop_early(self.stop_values, k, float(eff.get("stopping_tolerance", 0.0)), self.higher_better):
-                return EARLY_STOP
-        return CONTINUE
-
-    def finish(self, ctx: TrainContext, reason: int) -> None:
-        model = self.model
-        eff = self.eff
-        run = model.run_info
-        run["stop_reason"] = {
-            DONE: "epochs reached",
-            EARLY_STOP: "early stopping",
-            TIME_LIMIT: "max_runtime_secs",
-            SIGNAL: "stop requested (signal)",
-            DIVERGED: "diverged",
-        }.get(reason, "done")
-        if reason == DIVERGED:
-            model.net.buffer[...] = self.best_buffer if self.best_buffer is not None else self.last_good
-            run["diverged"] = (
-                f"training diverged at iteration {ctx.iteration} (NaN/Inf in the weights or the "
-                "training loss); kept the last good model. Try a smaller rate, adaptive_rate=True, "
-                "max_w2, or l1/l2 regularization."
-            )
-            self.score(ctx, run.get("samples_per_second", 0.0))
-            return
-        if reason == SIGNAL:
-            return
-        if eff.get("overwrite_with_best_model") and self.best_buffer is not None:
-            current = metrics.model_loss(
-                model.validation_metrics or model.training_metrics, eff.get("stopping_metric", "AUTO"), model.kind
-            )
-            if self.best_loss < current:
-                model.net.buffer[...] = self.best_buffer
-                run["best_iteration"] = self.best_metrics[2]
-                self.score(ctx, run.get("samples_per_second", 0.0))  # H2O appends a final row for the best model
+    return {f"{prefix}_{k.lower()}": m[k] for k in keys if k in m and m[k] is not None}
 
 
 def _metrics_finite(m: dict) -> bool:

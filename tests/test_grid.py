@@ -14,8 +14,8 @@ import pytest
 import hpcdl
 from hpcdl.frame import frame_from_numpy
 from hpcdl.fsutil import OutputError
-from hpcdl.grid import GridError, combinations, load_grid, reject_grid_values
-from hpcdl.params import ParameterError
+from hpcdl.grid import GridError, combinations, load_grid
+from hpcdl.params import ParameterError, reject_grid_values
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__)))
 

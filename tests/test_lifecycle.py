@@ -25,7 +25,7 @@ from hpcdl import cli
 from hpcdl.frame import frame_from_numpy
 from hpcdl.lifecycle import CheckpointError, checkpoint_files, latest_checkpoint
 from hpcdl.store import ModelFileError
-from hpcdl.train import TrainingError
+from hpcdl.train import TrainHook, TrainingError
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 PROSTATE_CSV = os.path.join(DATA, "prostate.csv")
@@ -52,7 +52,7 @@ def prostate(tmp_path_factory):
     return hpcdl.import_file(PROSTATE_CSV, destination=str(d / "p.h5"), col_types={"CAPSULE": "enum", "RACE": "enum"})
 
 
-class StopAt:
+class StopAt(TrainHook):
     """A hook asking for a stop at an iteration, as SIGTERM does."""
 
     def __init__(self, iteration):

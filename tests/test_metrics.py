@@ -1,5 +1,5 @@
 """Metrics against independent slow computations; the early-stopping rule on
-hand-made sequences (SPEC-detail §5.4)."""
+hand-made sequences (docs/scoring.md)."""
 
 import math
 

@@ -1,7 +1,9 @@
 """A failure on one rank must end the whole MPI job promptly, not leave the others in a collective.
 
 Serial tests that launch ``mpiexec -n 2`` themselves (tests under tests/mpi/ are skipped
-without --with-mpi, and mpiexec cannot be nested inside an MPI run).
+without --with-mpi, and mpiexec cannot be nested inside an MPI run). The failure is a trainer
+hook the test passes in (FAIL_AT below): to the Python API as ``hooks=``, to the command line
+through ``hpcdl.cli.main(argv, hooks=...)``, which is what the ``hpcdl`` command runs.
 """
 
 import os
@@ -15,6 +17,14 @@ import hpcdl
 
 BIN = os.path.dirname(sys.executable)
 JOBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__))), "jobs")
+# A hook that makes rank 1 raise after its second iteration, while rank 0 waits in a collective.
+FAIL_AT = (
+    "from hpcdl.train import TrainHook\n"
+    "class FailAt(TrainHook):\n"
+    "    def after_iteration(self, ctx):\n"
+    "        if ctx.comm.rank == 1 and ctx.iteration == 2:\n"
+    "            raise RuntimeError(f'injected failure on rank {ctx.comm.rank} at iteration {ctx.iteration}')\n"
+)
 
 
 def _mpiexec(args, env_extra, timeout=120):
@@ -53,7 +63,8 @@ def test_failure_on_rank_1_aborts_the_whole_train_job(tmp_path):
     ok, _ = _mpiexec(args(tmp_path / "ok"), {})
     assert ok.returncode == 0, ok.stderr
     assert os.path.exists(tmp_path / "ok" / "iris.h5")
-    proc, seconds = _mpiexec(args(tmp_path / "failed"), {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"})
+    driver = FAIL_AT + "import sys\nfrom hpcdl import cli\nsys.exit(cli.main(sys.argv[1:], hooks=[FailAt()]))\n"
+    proc, seconds = _mpiexec([sys.executable, "-c", driver, *args(tmp_path / "failed")[1:]], {})
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
     assert proc.returncode != 0, report
     assert "injected failure on rank 1 at iteration 2" in proc.stderr, report
@@ -68,17 +79,16 @@ def test_python_api_under_mpiexec_aborts_all_ranks_without_setup(tmp_path):
     iris = os.path.join(os.path.dirname(JOBS), "hpcdl", "datasets", "iris_wheader.csv")
     frame = hpcdl.import_file(iris, destination=str(tmp_path / "iris.h5"))
     script = (
-        "import hpcdl\n"
+        FAIL_AT + "import hpcdl, sys\n"
         f"f = hpcdl.get_frame({frame.path!r})\n"
+        "hooks = [FailAt()] if sys.argv[1:] == ['fail'] else []\n"
         "m = hpcdl.deeplearning(y='class', training_frame=f, epochs=50, hidden=[5],\n"
-        "                       train_samples_per_iteration=15, threads=1)\n"
+        "                       train_samples_per_iteration=15, threads=1, hooks=hooks)\n"
         "print('finished on every rank')\n"
     )
     ok, _ = _mpiexec([sys.executable, "-c", script], {})
     assert ok.returncode == 0 and ok.stdout.count("finished on every rank") == 2, ok.stderr
-    proc, seconds = _mpiexec(
-        [sys.executable, "-c", script], {"HPCDL_TEST_FAIL_RANK": "1", "HPCDL_TEST_FAIL_ITERATION": "2"}
-    )
+    proc, seconds = _mpiexec([sys.executable, "-c", script, "fail"], {})
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert proc.returncode != 0, report
     assert "rank 1 failed; aborting all 2 ranks" in proc.stderr, report
@@ -104,3 +114,23 @@ def test_uncaught_exception_on_one_rank_aborts_all_ranks():
     assert "boom on rank 1" in proc.stderr and "rank 1 failed; aborting all 2 ranks" in proc.stderr, report
     assert "got past" not in proc.stdout, report
     assert seconds < 30, report
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--set", "epochs=-1"], "--set epochs=-1: invalid value for parameter 'epochs': -1; expected > 0"),
+        (["--set", 'data.training_frame="absent.csv"'], "absent.csv: no such file"),
+    ],
+)
+def test_a_refusal_every_rank_agrees_on_is_printed_once_and_ends_without_abort(tmp_path, option, message):
+    """The same error on every rank (a bad parameter, a missing data file): one line from rank 0,
+    every rank exits 1 by itself (no MPI_Abort, no rank number)."""
+    argv = [os.path.join(BIN, "hpcdl"), "train", os.path.join(JOBS, "iris.toml"), "--output-dir", str(tmp_path)]
+    proc, seconds = _mpiexec([*argv, "--quiet", *option], {})
+    report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 1, report
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpcdl train: error: ") and message in lines[0], report
+    assert "MPI_Abort" not in proc.stderr and "rank" not in lines[0], report

@@ -1,5 +1,5 @@
 """Parameters: H2O-3 defaults, type/range errors, aliases, effective rewriting,
-checkpoint rules. Expected values come from SPEC-detail §1.1-1.2, not params.py."""
+checkpoint rules. Expected values are H2O-3's (docs/parameters.md), written out here, not read from params.py."""
 
 import json
 import math
@@ -19,7 +19,7 @@ from hpcdl.params import (
     parameters_markdown,
 )
 
-# SPEC-detail §1.2 (H2O-3 defaults); max_w2 and max_hit_ratio_k are ours.
+# H2O-3 defaults (docs/parameters.md); max_w2 and max_hit_ratio_k are ours.
 H2O3_DEFAULTS = {
     "activation": "Rectifier",
     "hidden": [200, 200],
@@ -298,7 +298,7 @@ def test_nfolds_with_validation_frame():
     assert e.value.parameter == "nfolds"
 
 
-# ----- effective parameters (SPEC-detail §1.1) ------------------------------
+# ----- effective parameters (docs/parameters.md) -------------------------------
 
 
 def test_adaptive_clears_manual_rate_and_momentum_with_warning():

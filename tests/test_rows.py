@@ -15,6 +15,7 @@ import pytest
 import hpcdl
 from hpcdl import rows as visiting
 from hpcdl.frame import frame_from_numpy
+from hpcdl.train import TrainHook
 
 
 def f32(x: float) -> float:
@@ -284,7 +285,7 @@ def test_split_shares_sum_and_proportionality():
 
 
 # -- in the trainer --------------------------------------------------------------------------------------
-class RowRecorder:
+class RowRecorder(TrainHook):
     def __init__(self):
         self.rows, self.samples = [], []
 

@@ -88,11 +88,11 @@ def test_history_longer_than_an_hdf5_attribute(model, tmp_path):
     copy = hpcdl.load_model(model.save(str(tmp_path / "a.h5")))
     row = dict(copy.scoring_history[-1])
     copy.scoring_history = [dict(row, iterations=i, note="x" * 50) for i in range(3000)]
-    copy.run_info["nan_value"] = float("nan")
+    copy.run.samples_per_second = float("nan")  # a NaN in the run state survives the file too
     back = hpcdl.load_model(copy.save(str(tmp_path / "long.h5")))
     assert len(json.dumps(back.scoring_history)) > 65536
     assert back.scoring_history == copy.scoring_history
-    assert np.isnan(back.run_info["nan_value"])
+    assert np.isnan(back.run_info["samples_per_second"])
 
 
 def test_refuses_to_overwrite_without_force(model, saved):
@@ -118,7 +118,10 @@ def _set_version(path, version):
 
 def test_newer_format_version_is_refused(saved):
     _set_version(saved, store.FORMAT_VERSION + 1)
-    with pytest.raises(ModelFileError, match=r"format version 2 is newer than this hpcdl reads \(1\); upgrade"):
+    newer, known = store.FORMAT_VERSION + 1, store.FORMAT_VERSION
+    with pytest.raises(
+        ModelFileError, match=rf"format version {newer} is newer than this hpcdl reads \({known}\); upgrade"
+    ):
         hpcdl.load_model(saved)
     _set_version(saved, 0)
     with pytest.raises(ModelFileError, match="unknown model format version 0"):

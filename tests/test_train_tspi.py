@@ -1,4 +1,4 @@
-"""train_samples_per_iteration (SPEC §5, SPEC-detail §3.1) and threads (row visiting: tests/test_rows.py).
+"""train_samples_per_iteration (docs/mpi.md) and threads (row visiting: tests/test_rows.py).
 
 Every expected number below was worked out by hand from the spec's formulas
 (the arithmetic is in the comments), not by calling the code under test.

@@ -14,6 +14,7 @@ import pytest
 
 import hpcdl
 from hpcdl.frame import frame_summary
+from hpcdl.train import TrainHook
 from hpcdl.ui import LiveJob, Site, bind, serve_directory
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
@@ -310,7 +311,7 @@ def test_live_hook_serves_the_running_model(tmp_path):
     srv = bind(Site(str(tmp_path), live=live, rescan_seconds=0.0), "127.0.0.1", 0).start()
     seen = []
 
-    class Probe:  # runs after the live hook, in the training loop, and asks the server over HTTP
+    class Probe(TrainHook):  # runs after the live hook, in the training loop, and asks the server over HTTP
         def after_iteration(self, ctx):
             if ctx.iteration in (4, 8):
                 job = get_json(srv, "/api/jobs/run")[1]

@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__)))
 
 
 def gedeon_loop(w0, w1):
-    """SPEC §9 written out with loops: w0 is (hidden1, inputs), w1 is (next layer, hidden1)."""
+    """docs/model-selection.md's formula written out with loops: w0 is (hidden1, inputs), w1 is (next layer, hidden1)."""
     n_hidden, n_in = w0.shape
     n_next = w1.shape[0]
     s1 = [sum(abs(float(w0[j, i])) for i in range(n_in)) for j in range(n_hidden)]

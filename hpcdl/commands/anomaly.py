@@ -14,8 +14,7 @@ import os
 
 import numpy as np
 
-ERROR_COLUMN = "Reconstruction.MSE"
-TOP_ROWS = 30  # rows printed when no threshold is given (and at most this many flagged rows)
+from ..output import ERROR_COLUMN, TOP_ROWS, format_error_table
 
 
 def _open_frame(path: str, header: str):
@@ -50,25 +49,6 @@ def resolve_threshold(errors: np.ndarray, threshold: float | None, quantile: flo
     return None
 
 
-def format_error_table(errors: np.ndarray, threshold: float | None = None, limit: int = TOP_ROWS) -> str:
-    """Rows sorted by decreasing error (1-based row numbers); only rows above ``threshold`` if given."""
-    errors = np.asarray(errors, dtype=np.float64)
-    order = np.argsort(-errors, kind="stable")
-    if threshold is not None:
-        order = order[errors[order] > threshold]
-        head = f"{len(order)} of {len(errors)} row(s) above threshold {threshold:.6g}"
-    else:
-        head = f"largest reconstruction errors ({min(limit, len(order))} of {len(errors)} rows)"
-    lines = [head]
-    if len(order):
-        lines.append(f"{'rank':>5}  {'row':>8}  {ERROR_COLUMN:>18}")
-        for k, i in enumerate(order[:limit]):
-            lines.append(f"{k + 1:>5}  {i + 1:>8}  {errors[i]:>18.8g}")
-        if len(order) > limit:
-            lines.append(f"  ... {len(order) - limit} more row(s)")
-    return "\n".join(lines)
-
-
 def error_summary(errors: np.ndarray) -> str:
     e = np.asarray(errors, dtype=np.float64)
     if e.size == 0:
@@ -78,15 +58,6 @@ def error_summary(errors: np.ndarray) -> str:
         f"{e.size} rows; {ERROR_COLUMN}: mean {e.mean():.6g}, median {q[0]:.6g}, "
         f"90% {q[1]:.6g}, 99% {q[2]:.6g}, max {e.max():.6g} (row {int(np.argmax(e)) + 1})"
     )
-
-
-def write_anomaly_csv(path: str, model, frame) -> np.ndarray:
-    """Write ``Reconstruction.MSE`` per row of ``frame`` to ``path`` (atomically); returns the errors."""
-    from ..output import write_columns_csv
-
-    errors = model.anomaly(frame).column(ERROR_COLUMN)
-    write_columns_csv(path, {ERROR_COLUMN: errors})
-    return errors
 
 
 def _check_outputs(args, *extra_inputs: str) -> None:

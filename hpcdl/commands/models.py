@@ -6,7 +6,8 @@
     hpcdl models load PATH                check that a model file loads (h2o.loadModel)
 
 KEY is a model id or a file name in ``--dir`` (default: the current
-directory), or a path to a model file.
+directory), or a path to a model file. ``hpcdl show``, ``hpcdl save`` and
+``hpcdl load`` are the same commands (the same functions and options).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import sys
 
 from ..output import print_json
+from ..runstate import RunState
 from ..store import ModelFileError
 
 
@@ -55,7 +57,7 @@ def list_models(directory: str) -> tuple[list[dict], list[str]]:
             if "an HDF5 file without format" not in str(exc):  # frames and other HDF5 files may share the directory
                 problems.append(str(exc))
             continue
-        run = s["extra"].get("run_info") or {}
+        run = RunState.from_extra(s["extra"])
         metric, value = _headline_metric(s)
         rows.append(
             {
@@ -63,8 +65,8 @@ def list_models(directory: str) -> tuple[list[dict], list[str]]:
                 "file": os.path.basename(path),
                 "kind": _kind(s),
                 "response": s["datainfo"].get("response") or "",
-                "epochs": float(run.get("epochs", 0.0)),
-                "stop_reason": run.get("stop_reason", ""),
+                "epochs": run.epochs,
+                "stop_reason": run.stop_reason.value if run.stop_reason else "",
                 "metric": metric,
                 "value": value,
                 "created": s["created"],
@@ -192,17 +194,19 @@ def register(subparsers) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("show", help="a model's parameters, metrics and scoring history (like h2o.getModel)")
-    s.add_argument("key", help="model id or file name in --dir, or a path to a model file")
-    s.add_argument("--dir", default=".", help="model directory (default: the current directory)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_show)
-
-    for parent in (sub, subparsers):  # `hpcdl models save` and the short `hpcdl save` (likewise load)
+    for parent in (sub, subparsers):  # `hpcdl models show` and the short `hpcdl show` (likewise save, load)
+        _add_show(parent.add_parser("show", help="a model's parameters, metrics and scoring history (h2o.getModel)"))
         _add_save(
             parent.add_parser("save", help="copy a model to a file or directory (refuses to overwrite without --force)")
         )
         _add_load(parent.add_parser("load", help="check that a model file loads (clear error if not)"))
+
+
+def _add_show(s) -> None:
+    s.add_argument("key", help="model id or file name in --dir, or a path to a model file")
+    s.add_argument("--dir", default=".", help="model directory (default: the current directory)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
 
 
 def _add_save(s) -> None:

@@ -1,4 +1,4 @@
-"""What a standalone scorer needs from a model (SPEC-detail 8.5), as plain numbers and arrays.
+"""What a standalone scorer needs from a model (docs/export.md), as plain numbers and arrays.
 
 Both exporters (ONNX graph, Python file) read only a :class:`ScorerSpec`, so
 they cannot drift apart, and every check that can make an export wrong lives here.

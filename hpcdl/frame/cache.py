@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..comm import SerialComm
+from ..comm import SerialComm, agree
 from .csv import destination_path, import_csv
 from .h5frame import HDF5_SIGNATURE, Frame, FrameError, get_frame
 from .idx import import_idx, is_idx_header
@@ -132,19 +132,7 @@ def _import_by_kind(path: str, target: str | None, directory: str, options: dict
 # -- one writer per file, errors on every rank -------------------------------------------
 def _agree(comm, work: Callable[[], T]) -> T:
     """``work()`` on every rank; if it fails anywhere, every rank raises the first failure's message."""
-    result, error = None, None
-    try:
-        result = work()
-    except Exception as exc:  # noqa: BLE001 - re-raised below, on this rank and on all others
-        error = exc
-    messages = comm.allgather(None if error is None else str(error) or type(error).__name__)
-    failed = [(rank, msg) for rank, msg in enumerate(messages) if msg is not None]
-    if failed:
-        first_rank, message = failed[0]
-        if first_rank == comm.rank:
-            raise error
-        raise FrameError(message)
-    return result
+    return agree(comm, work, FrameError)
 
 
 def writer_plan(comm, directory: str) -> list[int]:

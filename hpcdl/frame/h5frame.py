@@ -425,7 +425,7 @@ class Frame:
 
     def summary(self, return_data: bool = True) -> dict:
         """Per column: type, min, quartiles, mean, max, NA count, most frequent levels."""
-        from .summary import frame_summary  # local: summary imports Frame
+        from .summary import frame_summary
 
         return frame_summary(self)
 

@@ -1,24 +1,17 @@
 """Column summaries like R's ``summary()`` of an H2OFrame / H2O's ``describe()``.
 
-One column is read at a time (in row chunks for enums), so memory is bounded by
-one column; quartiles are exact (numpy's default linear interpolation, R's type 7).
+One column is read at a time, so memory is bounded by one column; quartiles are
+exact (numpy's default linear interpolation, R's type 7). Works on any Frame
+(``hpcdl/frame/h5frame.py``, whose ``Frame.summary()`` calls this).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import math
 
 import numpy as np
 
-from .h5frame import CHUNK_ROWS, Frame
-
 TOP_LEVELS = 7
-
-
-def _f(x) -> float | None:
-    x = float(x)
-    return None if math.isnan(x) else x
 
 
 def _numeric_summary(v: np.ndarray) -> dict:
@@ -42,26 +35,20 @@ def _numeric_summary(v: np.ndarray) -> dict:
     return out
 
 
-def frame_summary(frame: Frame | str) -> dict:
-    """Per column: type, min, 1st quartile, median, mean, 3rd quartile, max, sd, NA count;
+def frame_summary(frame) -> dict:
+    """Of a :class:`~hpcdl.frame.Frame`, per column: type, min, 1st quartile, median, mean, 3rd quartile, max, sd, NA count;
     enums also the ``TOP_LEVELS`` most frequent levels with counts and the cardinality.
 
     Returns ``{"path", "nrow", "ncol", "columns": [ {...}, ... ]}``. Columns that
     are all NA get ``"bad": "all values missing"``; constant columns ``"constant": True``.
     """
-    if not isinstance(frame, Frame):
-        frame = Frame(frame)
     cols = []
     for name, t in zip(frame.names, frame.types):
         if t == "enum":
             dom = frame.domains.get(name, [])
-            counts = np.zeros(len(dom), dtype=np.int64)
-            na = 0
-            for start in range(0, frame.nrow, CHUNK_ROWS):
-                codes = frame.column(name, start, start + CHUNK_ROWS)
-                valid = codes[codes >= 0]
-                counts += np.bincount(valid, minlength=len(dom))
-                na += int(codes.size - valid.size)
+            codes = frame.column(name)
+            counts = np.bincount(codes[codes >= 0], minlength=len(dom)).astype(np.int64)
+            na = int((codes < 0).sum())
             order = sorted(range(len(dom)), key=lambda k: (-counts[k], k))
             top = [[dom[k], int(counts[k])] for k in order[:TOP_LEVELS]]
             entry = {

@@ -119,7 +119,7 @@ class Net:
         return self.B[self.b_off[l] : self.b_off[l + 1]]
 
     def initialize(self, distribution: str = "UniformAdaptive", scale: float = 1.0, seed: int = 0) -> None:
-        """Random weights (SPEC §2.2), initial biases, optimizer state and running means zeroed."""
+        """Random weights (docs/kernels.md), initial biases, optimizer state and running means zeroed."""
         if distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, got {distribution!r}")
         self.buffer[:] = 0.0

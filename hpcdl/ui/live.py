@@ -12,10 +12,11 @@ import os
 import threading
 import time
 
+from ..train import TrainHook
 from .views import browser_json, model_view, progress_view
 
 
-class LiveJob:
+class LiveJob(TrainHook):
     """Pass to ``hooks=[...]`` on rank 0; the UI server reads it."""
 
     def __init__(
@@ -51,10 +52,7 @@ class LiveJob:
     def after_training(self, ctx) -> None:
         self.ctx = ctx
         self.finished_at = time.time()
-        self.status = "failed" if ctx.model.run_info.get("diverged") else "finished"
-
-    def fail(self, message: str) -> None:
-        self.status, self.message, self.finished_at = "failed", message, time.time()
+        self.status = "failed" if ctx.model.run.diverged else "finished"
 
     # -- views (called by the server thread) -----------------------------------
     def is_current_file(self, path: str) -> bool:
@@ -94,7 +92,7 @@ class LiveJob:
                 eta = left if eta is None else min(eta, left)
         elif self.status == "finished":
             eta = 0.0
-        info = model.run_info
+        run = model.run
         return progress_view(
             epochs=epochs,
             total_epochs=total,
@@ -103,13 +101,14 @@ class LiveJob:
             elapsed=now - self.started,
             eta=eta,
             iteration=int(ctx.iteration),
-            ranks=int(info.get("ranks", self.ranks)),
-            threads=int(info.get("threads", self.threads)),
+            ranks=run.ranks,
+            threads=run.threads,
         )
 
     def job_summary(self) -> dict:
         ctx = self.ctx
-        stop = ctx.model.run_info.get("stop_reason") if ctx is not None and self.status != "running" else None
+        reason = ctx.model.run.stop_reason if ctx is not None and self.status != "running" else None
+        stop = None if reason is None else reason.value
         return browser_json(
             {
                 "key": self.job_key,

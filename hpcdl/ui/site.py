@@ -16,15 +16,15 @@ CACHE_ENTRIES = 1000  # model headers / frame summaries kept
 def _model_header(path: str) -> dict:
     """A model file's id, run info, effective parameters and final metrics (without its weights if the store can)."""
     from .. import store
+    from ..runstate import RunState
 
-    read = getattr(store, "read_model_summary", None) or store.read_model_file
-    content = read(path)
+    content = store.read_model_summary(path)
     eff = (content.get("params") or {}).get("effective") or {}
     metrics = content.get("metrics") or {}
     out = {
         "model_id": str(content.get("model_id", "")),
         "created": str(content.get("created", "")),
-        "run_info": (content.get("extra") or {}).get("run_info") or {},
+        "run_info": RunState.from_extra(content.get("extra") or {}).report(),
         "epochs_requested": eff.get("epochs"),
         "hidden": eff.get("hidden"),
         "activation": eff.get("activation"),
@@ -267,7 +267,7 @@ class Site:
         return [self._frame_entry(k) for k in self.catalog.frames]
 
     def frame(self, key: str) -> dict | None:
-        from ..frame import frame_summary
+        from ..frame import frame_summary, get_frame
 
         self.catalog.refresh()
         entry = self.catalog.frames.get(key)
@@ -277,7 +277,7 @@ class Site:
         if sig not in self._summaries:
             if len(self._summaries) > CACHE_ENTRIES:
                 self._summaries.clear()
-            summary = frame_summary(entry["path"])
+            summary = frame_summary(get_frame(entry["path"]))
             summary["path"] = key  # never show absolute paths of the host
             self._summaries[sig] = browser_json({**summary, "key": key, "job": entry.get("job")})
         return self._summaries[sig]

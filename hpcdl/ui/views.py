@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
+
+from ..store import plain_json
 
 # Scalar metrics shown side by side (training / validation), in H2O's order.
 METRIC_KEYS = (
@@ -27,20 +28,8 @@ METRIC_KEYS = (
 
 
 def browser_json(obj):
-    """Plain JSON values: numpy -> Python, NaN/inf -> None (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): browser_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [browser_json(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return browser_json(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return str(obj)
+    """Plain JSON values for a browser: numpy -> Python, NaN/inf -> None (JSON has no NaN), others as text."""
+    return plain_json(obj, nonfinite=lambda _: None, other=str)
 
 
 def metrics_view(m: dict | None, domain=None) -> dict | None:

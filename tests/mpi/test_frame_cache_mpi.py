@@ -2,44 +2,25 @@
 
     NUMBA_NUM_THREADS=1 mpiexec -n 3 python -m pytest --with-mpi -m mpi tests/mpi/test_frame_cache_mpi.py -q
 
-Every assertion is collective: each rank's verdict is allgathered, so a failure on one
-rank fails all of them (no rank is left waiting in a collective).
+Every assertion is collective (tests/mpi/collective.py): each rank's verdict is allgathered, so a
+failure on one rank fails all of them (no rank is left waiting in a collective).
 """
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import pytest
+from collective import assert_all
 
 import hpcdl
-from hpcdl import comm as comm_mod
 from hpcdl.frame import FrameError, import_source
 from hpcdl.frame.cache import PROBE_PREFIX, writer_plan
 
 
-def _world():
-    comm = comm_mod.world()
-    assert comm.size > 1, "run under mpiexec -n 2 (or more) with --with-mpi"
-    return comm
-
-
-def _assert_all(comm, ok: bool, what: str) -> None:
-    verdicts = comm.allgather((bool(ok), what))
-    bad = [f"rank {r}: {w}" for r, (good, w) in enumerate(verdicts) if not good]
-    assert not bad, "; ".join(bad)
-
-
 @pytest.fixture
-def base():
+def base(shared_dir):
     """A directory every rank sees (all ranks run on this host), removed afterwards."""
-    comm = _world()
-    path = comm.bcast(tempfile.mkdtemp(prefix="hpcdl-cache-mpi-") if comm.rank == 0 else None)
-    yield path
-    comm.barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
+    return shared_dir
 
 
 def _cache_dir(base: str, layout: str, rank: int) -> str:
@@ -60,8 +41,7 @@ def _source(comm, base: str, nrow: int = 50) -> tuple[str, np.ndarray]:
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("layout", ["shared", "per-rank", "pairs"])
-def test_one_writer_per_directory_group(base, layout, frame_writes):
-    comm = _world()
+def test_one_writer_per_directory_group(comm, base, layout, frame_writes):
     src, values = _source(comm, base)
     cache = _cache_dir(base, layout, comm.rank)
     plan = writer_plan(comm, cache)
@@ -74,22 +54,21 @@ def test_one_writer_per_directory_group(base, layout, frame_writes):
     for rank, (where, _, _, _, _) in enumerate(facts):
         groups.setdefault(where, []).append(rank)
     mine = groups[os.path.realpath(cache)]
-    _assert_all(comm, rows_ok, "read other rows than the CSV's")
-    _assert_all(comm, plan[comm.rank] == min(mine), f"writer {plan[comm.rank]}, expected {min(mine)} of {mine}")
-    _assert_all(comm, sum(facts[r][1] for r in mine) == 1, f"group {mine} wrote {[facts[r][1] for r in mine]} times")
-    _assert_all(comm, len({facts[r][2] for r in mine}) == 1, "ranks of one group opened different frame files")
+    assert_all(comm, rows_ok, "read other rows than the CSV's")
+    assert_all(comm, plan[comm.rank] == min(mine), f"writer {plan[comm.rank]}, expected {min(mine)} of {mine}")
+    assert_all(comm, sum(facts[r][1] for r in mine) == 1, f"group {mine} wrote {[facts[r][1] for r in mine]} times")
+    assert_all(comm, len({facts[r][2] for r in mine}) == 1, "ranks of one group opened different frame files")
     # one frame file per directory, no probe or temporary file left behind
-    _assert_all(comm, len(listing) == 1 and listing[0].endswith(".h5"), f"{cache} holds {listing}")
-    _assert_all(comm, len({f[2] for f in facts}) == len(groups), "two groups share a frame id")
+    assert_all(comm, len(listing) == 1 and listing[0].endswith(".h5"), f"{cache} holds {listing}")
+    assert_all(comm, len({f[2] for f in facts}) == len(groups), "two groups share a frame id")
     # again: every group reuses its file, nobody writes
     again = import_source(src, frame_dir=cache, comm=comm)
-    _assert_all(comm, again.frame_id == frame.frame_id and len(frame_writes) == facts[comm.rank][1], "re-imported")
+    assert_all(comm, again.frame_id == frame.frame_id and len(frame_writes) == facts[comm.rank][1], "re-imported")
 
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("layout", ["shared", "per-rank"])
-def test_an_error_reaches_every_rank(base, layout):
-    comm = _world()
+def test_an_error_reaches_every_rank(comm, base, layout):
     bad = os.path.join(base, "bad.csv.gz")
     if comm.rank == 0:
         with open(bad, "wb") as fh:
@@ -102,13 +81,12 @@ def test_an_error_reaches_every_rank(base, layout):
     except FrameError as exc:
         message = str(exc)
     messages = comm.allgather(message)
-    _assert_all(comm, len(set(messages)) == 1 and messages[0] is not None, f"messages {messages}")
-    _assert_all(comm, messages[0].startswith(f"{bad}: not a readable gzip file"), messages[0])
+    assert_all(comm, len(set(messages)) == 1 and messages[0] is not None, f"messages {messages}")
+    assert_all(comm, messages[0].startswith(f"{bad}: not a readable gzip file"), messages[0])
 
 
 @pytest.mark.mpi(min_size=2)
-def test_a_directory_one_rank_cannot_use_fails_every_rank(base):
-    comm = _world()
+def test_a_directory_one_rank_cannot_use_fails_every_rank(comm, base):
     src, _ = _source(comm, base)
     blocker = os.path.join(base, "not-a-dir")
     if comm.rank == 0:
@@ -122,15 +100,14 @@ def test_a_directory_one_rank_cannot_use_fails_every_rank(base):
     except (FrameError, OSError) as exc:
         message = str(exc)
     messages = comm.allgather(message)
-    _assert_all(comm, len(set(messages)) == 1 and messages[0] is not None, f"messages {messages}")
-    _assert_all(comm, "not-a-dir" in messages[0], messages[0])
+    assert_all(comm, len(set(messages)) == 1 and messages[0] is not None, f"messages {messages}")
+    assert_all(comm, "not-a-dir" in messages[0], messages[0])
 
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("layout", ["shared", "per-rank"])
-def test_deeplearning_with_a_path_imports_once_per_directory(base, layout, monkeypatch, frame_writes):
+def test_deeplearning_with_a_path_imports_once_per_directory(comm, base, layout, monkeypatch, frame_writes):
     """deeplearning(training_frame="x.csv") under mpiexec: HPCDL_FRAME_DIR as each rank sees it."""
-    comm = _world()
     rng = np.random.default_rng(0)
     path = os.path.join(base, "blobs.csv")
     if comm.rank == 0:
@@ -144,6 +121,6 @@ def test_deeplearning_with_a_path_imports_once_per_directory(base, layout, monke
     model = hpcdl.deeplearning(x=["a", "b"], y="y", training_frame=path, hidden=[3], epochs=1, seed=1, threads=1)
     writes = comm.allgather(len(frame_writes))
     expected = [1] + [0] * (comm.size - 1) if layout == "shared" else [1] * comm.size
-    _assert_all(comm, writes == expected, f"frame writes per rank {writes}, expected {expected}")
-    _assert_all(comm, model.training_metrics["nobs"] == 60, "trained on other rows")
-    _assert_all(comm, not any(n.startswith(PROBE_PREFIX) for n in os.listdir(cache)), "probe files left")
+    assert_all(comm, writes == expected, f"frame writes per rank {writes}, expected {expected}")
+    assert_all(comm, model.training_metrics["nobs"] == 60, "trained on other rows")
+    assert_all(comm, not any(n.startswith(PROBE_PREFIX) for n in os.listdir(cache)), "probe files left")

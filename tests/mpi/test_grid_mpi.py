@@ -6,9 +6,9 @@ import tempfile
 
 import numpy as np
 import pytest
+from collective import assert_all, assert_same, checked, on_rank0, shared_tmpdir
 
 import hpcdl
-from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame, frame_from_numpy
 from hpcdl.grid import load_grid
 
@@ -16,21 +16,15 @@ HYPER = {"hidden": [[3], [6]], "l1": [0.0, -1.0, 1e-3]}  # l1=-1 fails: 2 failed
 
 
 def _shared_frame(comm):
-    path, error = None, None
-    if comm.rank == 0:
-        try:
-            rng = np.random.default_rng(0)
-            X = rng.normal(size=(400, 3))
-            y = (X[:, 0] - X[:, 1] > 0).astype(int)
-            d = tempfile.mkdtemp(prefix="hpcdl-grid-mpi-")
-            path = frame_from_numpy(
-                {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y]}, os.path.join(d, "f.h5")
-            ).path
-        except Exception as exc:  # noqa: BLE001 - reported on every rank
-            error = repr(exc)
-    path, error = comm.bcast((path, error))
-    assert error is None, error
-    return Frame(path)
+    def make():
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(400, 3))
+        y = (X[:, 0] - X[:, 1] > 0).astype(int)
+        d = tempfile.mkdtemp(prefix="hpcdl-grid-mpi-")
+        columns = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": np.array(["n", "p"])[y]}
+        return frame_from_numpy(columns, os.path.join(d, "f.h5")).path
+
+    return Frame(on_rank0(comm, make))
 
 
 def _run(comm, parallelism, save_dir):
@@ -54,12 +48,8 @@ def _content(g):
 
 
 @pytest.mark.mpi(min_size=2)
-def test_grid_parallelism_modes_give_the_same_grid():
-    comm = comm_mod.world()
-    save = [None, None]
-    if comm.rank == 0:
-        save = [tempfile.mkdtemp(prefix="hpcdl-grid-p1-"), tempfile.mkdtemp(prefix="hpcdl-grid-p2-")]
-    save = comm.bcast(save)
+def test_grid_parallelism_modes_give_the_same_grid(comm):
+    save = [shared_tmpdir(comm, "hpcdl-grid-p1-"), shared_tmpdir(comm, "hpcdl-grid-p2-")]
     g1 = _run(comm, 1, save[0])
     g2 = _run(comm, 2, save[1])
     expected = sorted(
@@ -67,11 +57,10 @@ def test_grid_parallelism_modes_give_the_same_grid():
         for i, (h, l1) in enumerate([(h, l) for h in HYPER["hidden"] for l in HYPER["l1"]], 1)
     )
     # every rank knows every model's summary, in both modes
-    assert _content(g1) == expected and _content(g2) == expected
-    for g in (g1, g2):
-        for e in g.failed:
-            assert "l1" in e.error
-    if comm.rank == 0:
+    assert_all(comm, _content(g1) == expected and _content(g2) == expected, f"{_content(g1)} / {_content(g2)}")
+    assert_all(comm, all("l1" in e.error for g in (g1, g2) for e in g.failed), "a failure not about l1")
+
+    def on_world_rank_0():
         # world rank 0 holds every model in both modes; models agree on their parameters
         for g in (g1, g2):
             assert len(g.models) == 4
@@ -94,20 +83,21 @@ def test_grid_parallelism_modes_give_the_same_grid():
                 assert os.path.exists(os.path.join(d, f"{mid}.h5"))
         same = hpcdl.load_model(os.path.join(save[1], "mg_model_1.h5"))
         assert same.model_id == "mg_model_1"
-    else:
+
+    def on_other_ranks():
         # other ranks hold the models their group trained
         held = [e for e in g2.entries if e.model is not None]
         assert held, "a group member keeps its own group's models"
         assert all(e.model.model_id == e.model_id for e in held)
-    comm.barrier()
+
+    checked(comm, on_world_rank_0 if comm.rank == 0 else on_other_ranks)
 
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("replicate", [True, False])
-def test_cross_validation_on_ranks_with_sharded_or_replicated_rows(replicate):
+def test_cross_validation_on_ranks_with_sharded_or_replicated_rows(comm, replicate):
     from hpcdl.cv import random_folds
 
-    comm = comm_mod.world()
     frame = _shared_frame(comm)
     m = hpcdl.deeplearning(
         y="y",
@@ -126,14 +116,17 @@ def test_cross_validation_on_ranks_with_sharded_or_replicated_rows(replicate):
     )
     folds = random_folds(frame.nrow, 3, seed=9)
     y = frame.column("y") == 1
-    for k, fm in enumerate(m.cross_validation_models):
-        # fold k's models trained on the other folds' rows, over all shards, balanced with the global ratios
-        assert fm.run_info["n_training_rows"] == int((~y[folds != k]).sum() + 2 * y[folds != k].sum())
-        prior = y[folds != k].mean()
-        np.testing.assert_allclose(fm.run_info["class_prior"], [1 - prior, prior])
+
+    def fold_models():
+        for k, fm in enumerate(m.cross_validation_models):
+            # fold k's models trained on the other folds' rows, over all shards, balanced with the global ratios
+            assert fm.run_info["n_training_rows"] == int((~y[folds != k]).sum() + 2 * y[folds != k].sum())
+            prior = y[folds != k].mean()
+            np.testing.assert_allclose(fm.run_info["class_prior"], [1 - prior, prior])
+
+    checked(comm, fold_models)
     # every rank ends with the same CV metrics and the same main model
-    everyone = comm.allgather(
-        (m.cross_validation_metrics["logloss"], float(m.net.buffer.sum()), m.run_info["class_sampled_prior"])
+    assert_same(
+        comm, (m.cross_validation_metrics["logloss"], float(m.net.buffer.sum()), m.run_info["class_sampled_prior"])
     )
-    assert all(e == everyone[0] for e in everyone)
-    assert m.cross_validation_metrics["logloss"] < 0.69
+    assert_all(comm, m.cross_validation_metrics["logloss"] < 0.69, m.cross_validation_metrics["logloss"])

@@ -8,43 +8,34 @@ tests/test_lifecycle.py (a serial test that launches ``mpiexec``).
 
 import os
 import signal
-import tempfile
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from collective import assert_all, on_rank0
 
 import hpcdl
-from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame
 from hpcdl.lifecycle import CheckpointHook, checkpoint_files, latest_checkpoint
+from hpcdl.runstate import StopReason
+from hpcdl.train import TrainHook
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
 
 
-def _world():
-    comm = comm_mod.world()
-    assert comm.size > 1, "run under mpiexec -n 2 (or more) with --with-mpi"
-    return comm
-
-
-def _shared_dir(comm):
-    return comm.bcast(tempfile.mkdtemp(prefix="hpcdl-lifecycle-mpi-") if comm.rank == 0 else None)
-
-
 def _prostate(comm, directory):
-    if comm.rank == 0:
-        hpcdl.import_file(
+    def make():
+        return hpcdl.import_file(
             os.path.join(DATA, "prostate.csv"),
             destination=os.path.join(directory, "p.h5"),
             col_types={"CAPSULE": "enum"},
-        )
-    comm.barrier()
-    return Frame(os.path.join(directory, "p.h5"))
+        ).path
+
+    return Frame(on_rank0(comm, make))
 
 
-class SignalOnRank:
+class SignalOnRank(TrainHook):
     """Sends a real SIGUSR1 to this process on one rank at one iteration (Slurm's --signal)."""
 
     def __init__(self, comm, rank, iteration):
@@ -57,9 +48,8 @@ class SignalOnRank:
 
 @pytest.mark.mpi(min_size=2)
 @pytest.mark.parametrize("replicate", [True, False])
-def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate):
-    comm = _world()
-    directory = _shared_dir(comm)
+def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(comm, shared_dir, replicate):
+    directory = shared_dir
     frame = _prostate(comm, directory)
     params = {
         "x": X,
@@ -86,39 +76,44 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     finally:
         hook.restore_signals()
     # the last rank got the signal; every rank stopped after the same iteration
-    assert part.run_info["stop_reason"] == "stop requested (signal)"
-    assert comm.allgather(part.run_info["iterations"]) == [3] * comm.size
+    assert_all(comm, part.run_info["stop_reason"] == "stop requested (signal)", part.run_info.get("stop_reason"))
+    iterations = comm.allgather(part.run_info["iterations"])
+    assert_all(comm, iterations == [3] * comm.size, f"iterations per rank {iterations}")
     files = comm.bcast(checkpoint_files(job.checkpoint_dir) if comm.rank == 0 else None)
-    assert len(files) == 1 and files[0].endswith("checkpoint-00000003.h5")
-    assert (hook.written == files) if comm.rank == 0 else hook.written == []
+    assert_all(comm, len(files) == 1 and files[0].endswith("checkpoint-00000003.h5"), files)
+    assert_all(comm, (hook.written == files) if comm.rank == 0 else hook.written == [], f"wrote {hook.written}")
 
     model = hpcdl.load_model(comm.bcast(latest_checkpoint(job.checkpoint_dir) if comm.rank == 0 else None))
-    assert model.run_info["iterations"] == 3
+    assert_all(comm, model.run_info["iterations"] == 3, model.run_info["iterations"])
     rest = hpcdl.deeplearning(training_frame=frame, comm=comm, threads=1, checkpoint=model, **params)
     # the same weights as the uninterrupted run on every rank, and the same history
-    assert np.array_equal(rest.net.buffer, full.net.buffer)
-    assert all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer))
+    assert_all(comm, np.array_equal(rest.net.buffer, full.net.buffer), "resumed weights differ")
+    assert_all(comm, all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer)), "ranks differ")
     strip = [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
         for r in rest.scoring_history
     ]
-    assert strip == [
+    full_strip = [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
         for r in full.scoring_history
     ]
-    assert rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"]
+    assert_all(comm, strip == full_strip, f"history {strip} != {full_strip}")
+    assert_all(
+        comm,
+        rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"],
+        f"{rest.run_info['samples_per_rank']} != {full.run_info['samples_per_rank']}",
+    )
 
 
 @pytest.mark.mpi(min_size=2)
-def test_a_used_output_directory_is_refused_alike_on_every_rank():
+def test_a_used_output_directory_is_refused_alike_on_every_rank(comm, shared_dir):
     """A live lock, then an unfinished run's checkpoints: every rank raises the same error (none waits in
     a collective); --fresh then trains and keeps the old checkpoints aside."""
     from hpcdl.jobs import Job
-    from hpcdl.lifecycle import SIGNAL_STOP, OutputDirInUse, RunLock
+    from hpcdl.lifecycle import OutputDirInUse, RunLock
     from hpcdl.runner import Status, UnfinishedRun, run_job
 
-    comm = _world()
-    directory = _shared_dir(comm)
+    directory = shared_dir
     job = Job(
         path=os.path.join(directory, "m.toml"),
         name="m",
@@ -143,17 +138,23 @@ def test_a_used_output_directory_is_refused_alike_on_every_rank():
     locked = comm.allgather(error_of())
     if holder is not None:
         holder.release()
-    assert all(e.startswith("OutputDirInUse: ") and "is in use by another run" in e for e in locked), locked
-    assert len(set(locked)) == 1
-    assert comm.allgather(error_of()) == ["FINISHED"] * comm.size
-    if comm.rank == 0:  # make its final checkpoint look like a signal-stopped run's
+    assert_all(comm, all(e.startswith("OutputDirInUse: ") and "is in use by another run" in e for e in locked), locked)
+    assert_all(comm, len(set(locked)) == 1, locked)
+    finished = comm.allgather(error_of())
+    assert_all(comm, finished == ["FINISHED"] * comm.size, finished)
+
+    def stop_by_signal():  # make its final checkpoint look like a signal-stopped run's
         (path,) = checkpoint_files(job.checkpoint_dir)
         stopped = hpcdl.load_model(path)
-        stopped.run_info["stop_reason"] = SIGNAL_STOP
+        stopped.run.stop_reason = StopReason.SIGNAL
         stopped.save(path, force=True)
-    comm.barrier()
+
+    on_rank0(comm, stop_by_signal)
     refused = comm.allgather(error_of())
-    assert all(e.startswith("UnfinishedRun: ") and "--resume" in e and "--fresh" in e for e in refused), refused
-    assert comm.allgather(error_of(fresh=True)) == [Status.FINISHED.name] * comm.size
+    assert_all(
+        comm, all(e.startswith("UnfinishedRun: ") and "--resume" in e and "--fresh" in e for e in refused), refused
+    )
+    fresh = comm.allgather(error_of(fresh=True))
+    assert_all(comm, fresh == [Status.FINISHED.name] * comm.size, fresh)
     moved = comm.bcast([d for d in os.listdir(job.output_dir) if d.startswith("checkpoints.old-")])
-    assert len(moved) == 1
+    assert_all(comm, len(moved) == 1, moved)
