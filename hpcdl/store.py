@@ -23,6 +23,7 @@ import datetime as _dt
 import json
 import os
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import h5py
@@ -41,7 +42,7 @@ class ModelFileError(ValueError):
 
 
 def _to_jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # dicts, and metrics objects (hpcdl.metrics.ModelMetrics)
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_to_jsonable(v) for v in obj]
