@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from . import comm as comm_mod
 from .frame import Frame
-from .model import Model, as_frame
+from .model import Model, as_frame, register
 from .params import DeepLearningParameters, ParameterError, check_no_cross_validation
 from .prep import DataInfo
 
@@ -119,7 +119,10 @@ def train_model(
     params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
     if params.nfolds or params.fold_column:
         check_no_validation_frame(params, validation_frame is not None)
-        return cross_validate(params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
+        model = cross_validate(
+            params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress
+        )
+        return register(model)
     trainer = Trainer(
         params,
         dinfo,
@@ -131,7 +134,7 @@ def train_model(
         checkpoint_model=checkpoint_model,
         progress=progress,
     )
-    return trainer.run()
+    return register(trainer.run())  # findable by its id in this process: hpcdl.get_model, checkpoint=<id>
 
 
 def deeplearning(
@@ -160,6 +163,8 @@ def deeplearning(
     if checkpoint is not None:
         check_no_cross_validation(p)
     frame_comm = comm or comm_mod.world()  # a path is imported once per shared directory
+    if checkpoint is not None and p.model_id is None:  # a continued model is a new model (H2O-3): its own id
+        p = p.replace(model_id=frame_comm.bcast(Model.new_id() if frame_comm.rank == 0 else None))
     train_frame = as_frame(training_frame, "training_frame", frame_comm)
     valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
     return train_model(

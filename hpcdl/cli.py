@@ -191,7 +191,7 @@ def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
                 "resume_command": resume,
                 "model_id": outcome.model.model_id,
                 "run_info": run_info,
-                "scoring_history": outcome.model.scoring_history,
+                "scoring_history": outcome.model.scoring_events,
             }
         )
 
@@ -247,7 +247,7 @@ def cmd_show(args) -> int:
                 "run_info": model.run_info,
                 "training_metrics": model.training_metrics,
                 "validation_metrics": model.validation_metrics,
-                "scoring_history": model.scoring_history,
+                "scoring_history": model.scoring_events,
                 "variable_importances": model.variable_importances,
             }
         )

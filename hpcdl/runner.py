@@ -183,7 +183,7 @@ def _supersede_finished_run(job, model) -> str:
         saved = read_model_summary(job.model_path) if os.path.exists(job.model_path) else None
     except ModelFileError:
         saved = None
-    last = model.scoring_history[-1] if model.scoring_history else None
+    last = model.scoring_events[-1] if model.scoring_events else None
     if saved and saved["model_id"] == model.model_id and (saved["history"] or [None])[-1] == last:
         removed = clear_checkpoints(job.checkpoint_dir)
         return (
@@ -380,7 +380,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
                 "test_metrics": test_metrics,
                 "anomaly_csv": anomaly_csv,
                 "cross_validation_files": cv_files,
-                "scoring_history": model.scoring_history,
+                "scoring_history": model.scoring_events,
             }
         )
         return

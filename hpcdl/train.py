@@ -462,7 +462,7 @@ class Trainer:
                 f"epochs={eff['epochs']} must be larger than the {samples / n_rows:.4g} epochs "
                 "already trained (on checkpoint restart epochs is the new total)"
             )
-        if scorer is not None and model.dinfo.autoencoder and not model.scoring_history:
+        if scorer is not None and model.dinfo.autoencoder and not model.scoring_events:
             scorer.score(ctx, 0.0, first=True)  # H2O scores the untrained autoencoder once
 
         reason = CONTINUE
@@ -538,7 +538,7 @@ class Trainer:
         if comm.rank == 0:
             scorer.finish(ctx, reason)
         comm.bcast_array(model.net.buffer, root=0)
-        model.scoring_history = comm.bcast(model.scoring_history if comm.rank == 0 else None)
+        model.scoring_events = comm.bcast(model.scoring_events if comm.rank == 0 else None)
         for key in ("training_metrics", "validation_metrics", "variable_importances"):
             setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
         run.update(
@@ -603,7 +603,7 @@ class _Scorer:
             else:
                 pick = _score_sample(len(Xv), n_valid, seed + 1)
             self.valid_X, self.valid_y = (Xv, yv) if pick is None else (Xv[pick], None if yv is None else yv[pick])
-        last = model.scoring_history[-1] if model.scoring_history else {}
+        last = model.scoring_events[-1] if model.scoring_events else {}
         self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
         self.last_score_start = 0.0
         self.last_score_duration = 0.0
@@ -659,7 +659,7 @@ class _Scorer:
         }
         row.update(_flatten_metrics("training", train_m))
         row.update(_flatten_metrics("validation", valid_m))
-        model.scoring_history.append(row)
+        model.scoring_events.append(row)
         self.last_score_duration = time.time() - t0
         self.score_seconds += self.last_score_duration
         if not self.quiet and self.trainer.progress is not None:
@@ -680,7 +680,7 @@ class _Scorer:
         due = (
             finished
             or out_of_time
-            or not model.scoring_history
+            or not model.scoring_events
             or eff.get("score_each_iteration")
             or (
                 since > float(eff["score_interval"])
@@ -701,7 +701,7 @@ class _Scorer:
         if not finished and not (loss >= self.best_loss):
             self.best_loss = loss
             self.best_buffer = model.net.buffer.copy()
-            self.best_metrics = (model.training_metrics, model.validation_metrics, len(model.scoring_history))
+            self.best_metrics = (model.training_metrics, model.validation_metrics, len(model.scoring_events))
         if finished:
             return DONE
         if out_of_time:

@@ -100,7 +100,7 @@ def test_a_job_trains_exactly_the_model_the_api_trains(iris, tmp_path, capsys, e
     saved = hpcdl.load_model(str(tmp_path / "job" / "job.h5"))
     direct = hpcdl.deeplearning(y="class", training_frame=iris, model_id="job", **params)
     assert np.array_equal(saved.net.buffer, direct.net.buffer)
-    assert saved.scoring_history[-1]["training_logloss"] == direct.scoring_history[-1]["training_logloss"]
+    assert saved.scoring_events[-1]["training_logloss"] == direct.scoring_events[-1]["training_logloss"]
     assert bool(saved.cross_validation_metrics) == bool(direct.cross_validation_metrics) == bool(extra)
     for key in ("MSE", "logloss") if extra else ():
         assert saved.cross_validation_metrics[key] == direct.cross_validation_metrics[key]

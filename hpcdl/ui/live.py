@@ -128,7 +128,7 @@ class LiveJob:
     def model_summary(self) -> dict:
         ctx = self.ctx
         eff = ctx.model.effective if ctx is not None else {}
-        hist = ctx.model.scoring_history if ctx is not None else []
+        hist = ctx.model.scoring_events if ctx is not None else []
         last = hist[-1] if hist else {}
         return browser_json(
             {
@@ -160,7 +160,7 @@ class LiveJob:
                 "downloads": downloads,
                 "progress": self._progress(),
             }
-        key = (len(ctx.model.scoring_history), self.status)
+        key = (len(ctx.model.scoring_events), self.status)
         with self._lock:
             if key != self._view_key:
                 self._view = model_view(

@@ -100,11 +100,11 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(replicate
     assert all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer))
     strip = [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-        for r in rest.scoring_history
+        for r in rest.scoring_events
     ]
     assert strip == [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-        for r in full.scoring_history
+        for r in full.scoring_events
     ]
     assert rest.run_info["samples_per_rank"] == full.run_info["samples_per_rank"]
 

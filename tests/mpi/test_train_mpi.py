@@ -264,7 +264,7 @@ def test_each_tspi_mode_trains_the_spec_number_of_samples(mode, replicate):
     assert comm.allgather(sum(len(r) for r in rec.rows)) == run["samples_per_rank"]
     per_rank = np.array(comm.allgather([len(r) for r in rec.rows])).sum(axis=0)
     assert per_rank.tolist() == per_iter  # the samples of an iteration are the rows the ranks trained
-    hist = m.scoring_history
+    hist = m.scoring_events
     assert [h["samples"] for h in hist] == rec.samples and hist[-1]["epochs"] == pytest.approx(epochs)
     assert [h["iterations"] for h in hist] == list(range(1, len(per_iter) + 1))
 
@@ -326,7 +326,7 @@ def test_early_stopping_ends_every_rank():
     assert run["stop_reason"] == "early stopping"
     assert run["epochs"] < 100
     assert m.training_metrics["classification_error"] <= 0.2
-    assert len(set(comm.allgather((run["iterations"], run["stop_reason"], len(m.scoring_history))))) == 1
+    assert len(set(comm.allgather((run["iterations"], run["stop_reason"], len(m.scoring_events))))) == 1
     assert time.time() - t0 < 60
 
 
@@ -383,7 +383,7 @@ def test_reproducible_runs_are_bit_identical(replicate):
     assert a.run_info["threads"] == 1 and a.run_info["iterations"] == 12
     assert np.array_equal(a.net.buffer, b.net.buffer)
     assert not np.array_equal(a.net.buffer, c.net.buffer)
-    assert a.scoring_history[-1]["training_logloss"] == b.scoring_history[-1]["training_logloss"]
+    assert a.scoring_events[-1]["training_logloss"] == b.scoring_events[-1]["training_logloss"]
     for buf in comm.allgather(a.net.buffer):
         assert np.array_equal(buf, a.net.buffer)
 
