@@ -776,6 +776,16 @@ class ModelMetricsMultinomial(ModelMetrics):
 _CRITERION_ALIASES = {"mcc": "absolute_mcc", "tpr": "recall", "tnr": "specificity", "sensitivity": "recall"}
 
 
+def _criterion_method(criterion: str):
+    """A binomial metrics method answering ``metric(criterion)``, as H2O-3's F1(), accuracy(), ..."""
+
+    def method(self, thresholds=None) -> ThresholdValues:
+        return self.metric(criterion, thresholds)
+
+    method.__doc__ = f"[[threshold, {criterion}]] at the threshold of maximum {criterion}."
+    return method
+
+
 class ModelMetricsBinomial(ModelMetrics):
     """Binomial metrics; the threshold metrics (``F1()``, ``accuracy()``, ``error()``, ...) answer as H2O-3's
     do, ``[[threshold, value]]`` at the threshold that is best for that metric (``.value``: the value)."""
@@ -808,29 +818,14 @@ class ModelMetricsBinomial(ModelMetrics):
     def find_threshold_by_max_metric(self, metric: str) -> float:
         return self._criterion(metric, None)[0]
 
-    def F1(self, thresholds=None) -> ThresholdValues:
-        return self.metric("f1", thresholds)
-
-    def F2(self, thresholds=None) -> ThresholdValues:
-        return self.metric("f2", thresholds)
-
-    def F0point5(self, thresholds=None) -> ThresholdValues:
-        return self.metric("f0point5", thresholds)
-
-    def accuracy(self, thresholds=None) -> ThresholdValues:
-        return self.metric("accuracy", thresholds)
-
-    def precision(self, thresholds=None) -> ThresholdValues:
-        return self.metric("precision", thresholds)
-
-    def recall(self, thresholds=None) -> ThresholdValues:
-        return self.metric("recall", thresholds)
-
-    def specificity(self, thresholds=None) -> ThresholdValues:
-        return self.metric("specificity", thresholds)
-
-    def mcc(self, thresholds=None) -> ThresholdValues:
-        return self.metric("absolute_mcc", thresholds)
+    F1 = _criterion_method("f1")
+    F2 = _criterion_method("f2")
+    F0point5 = _criterion_method("f0point5")
+    accuracy = _criterion_method("accuracy")
+    precision = _criterion_method("precision")
+    recall = _criterion_method("recall")
+    specificity = _criterion_method("specificity")
+    mcc = _criterion_method("absolute_mcc")
 
     def error(self, thresholds=None) -> ThresholdValues:
         """1 - accuracy at the threshold of maximum accuracy (H2O-3's ``error()``)."""

@@ -15,6 +15,7 @@ import pytest
 import hpcdl
 from hpcdl import api, cli
 from hpcdl.comm import SerialComm
+from hpcdl.estimators import H2ODeepLearningEstimator, H2OGridSearch
 from hpcdl.jobs import Job, JobError, load_job
 from hpcdl.params import CV_ON_CHECKPOINT, ParameterError
 from hpcdl.runner import Outcome, Status, run_job
@@ -120,7 +121,10 @@ def test_every_way_to_train_goes_through_the_facade(iris, tmp_path, monkeypatch,
     hpcdl.grid(
         y="class", training_frame=iris, hyper_params={"l1": [0.0, 1e-4]}, grid_id="g", **FAST
     )  # grid's _train_one
-    assert calls == ["a", "b", "g_model_1", "g_model_2"]
+    fast = {k: v for k, v in FAST.items() if k != "threads"}
+    H2ODeepLearningEstimator(model_id="e", **fast).train(y=4, training_frame=iris, threads=1)  # H2O-3's estimator
+    H2OGridSearch(H2ODeepLearningEstimator(**fast), {"l1": [0.0]}, grid_id="hg").train(y=4, training_frame=iris)
+    assert calls == ["a", "b", "g_model_1", "g_model_2", "e", "hg_model_1"]
 
 
 def test_library_code_never_imports_the_cli():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import hpcdl
-from hpcdl import api, cli, store
+from hpcdl import cli, store
 from hpcdl.estimators import H2OAutoEncoderEstimator, H2ODeepLearningEstimator, H2OGridSearch
 from hpcdl.frame import frame_from_numpy
 from hpcdl.metrics import (
@@ -348,21 +348,6 @@ def test_estimator_columns_by_index_as_h2o3(iris):
     ae = H2OAutoEncoderEstimator(**FAST)
     ae.train(x=[0, 1], y=4, training_frame=iris)  # an unsupervised model ignores y, as H2O-3
     assert ae.hpcdl_model.dinfo.predictors == ["sepal_len", "sepal_wid"] and ae.type == "unsupervised"
-
-
-def test_estimators_and_grids_train_through_the_one_path(iris, monkeypatch):
-    calls = []
-    real = api.train_model
-
-    def spy(params, *args, **kw):
-        calls.append(params.model_id)
-        return real(params, *args, **kw)
-
-    monkeypatch.setattr(api, "train_model", spy)
-    H2ODeepLearningEstimator(model_id="est", **FAST).train(y=4, training_frame=iris)
-    gs = H2OGridSearch(H2ODeepLearningEstimator(**FAST), {"l1": [0.0, 1e-3]}, grid_id="hg")
-    gs.train(y="class", training_frame=iris)
-    assert calls == ["est", "hg_model_1", "hg_model_2"]
 
 
 def test_grid_search_failures_warn_and_none_trained_is_an_error(iris):
