@@ -122,6 +122,8 @@ def train_model(
         model = cross_validate(
             params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress
         )
+        for fold_model in model.fold_models:  # <model_id>_cv_<k>, findable while the main model holds them
+            register(fold_model)
         return register(model)
     trainer = Trainer(
         params,

@@ -164,8 +164,8 @@ class Model:
     training_metrics: dict = field(default_factory=dict)
     validation_metrics: dict = field(default_factory=dict)
     cross_validation_metrics: dict = field(default_factory=dict)
-    cross_validation_metrics_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds
-    cross_validation_models: list = field(default_factory=list, repr=False)  # in memory only
+    cv_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds: cross_validation_metrics_summary()
+    fold_models: list = field(default_factory=list, repr=False)  # in memory only: cross_validation_models()
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
     variable_importances: list[dict] | None = None
     run_info: dict = field(default_factory=dict)  # ranks, threads, samples, epochs, iterations, times
@@ -434,6 +434,38 @@ class Model:
         b = self.net.biases(int(vector_id)).astype(np.float64)
         return result_frame({"C1": b}, destination, stem=f"biases_{vector_id}", force=force)
 
+    def is_cross_validated(self) -> bool:
+        return bool(self.cross_validation_metrics)
+
+    def xval_keys(self) -> list[str] | None:
+        """The fold models' ids (``<model_id>_cv_<k>``), None without cross-validation."""
+        cv = self.run_info.get("cross_validation")
+        return list(cv["fold_model_ids"]) if cv else None
+
+    def cross_validation_models(self) -> list[Model] | None:
+        """The fold models, H2O-3's method (in memory only: a loaded model has none; ``hpcdl train``
+        writes them beside the main model). None without cross-validation."""
+        if not self.is_cross_validated():
+            return None
+        if not self.fold_models:
+            raise ValueError(
+                f"model {self.model_id}: its fold models are not in memory (model files do not hold them; "
+                "a job saves them beside the model as <model_id>_cv_<k>.h5)"
+            )
+        return list(self.fold_models)
+
+    def cross_validation_metrics_summary(self) -> metrics.TwoDimTable | None:
+        """Mean, standard deviation and per-fold value of each metric over the folds (H2O-3's table)."""
+        summary = self.cv_summary
+        if not summary:
+            return None
+        n = max(len(v["folds"]) for v in summary.values())
+        return metrics.TwoDimTable(
+            "Cross-Validation Metrics Summary",
+            ["", "mean", "sd", *(f"cv_{k + 1}_valid" for k in range(n))],
+            [[key, v["mean"], v["sd"], *v["folds"]] for key, v in summary.items()],
+        )
+
     def _each(self, method: str, train: bool, valid: bool, xval: bool, **kw):
         """H2O-3's rule for the metric shortcuts: the training value by default; with several of
         train/valid/xval a dict keyed "train", "valid", "xval"; None where the model has no such metrics."""
@@ -518,7 +550,7 @@ class Model:
                 "training": self.training_metrics,
                 "validation": self.validation_metrics,
                 "cross_validation": self.cross_validation_metrics,
-                "cross_validation_summary": self.cross_validation_metrics_summary,
+                "cross_validation_summary": self.cv_summary,
             },
             "extra": {"run_info": self.run_info, "variable_importances": self.variable_importances},
             "datainfo": self.dinfo.to_dict(),
@@ -551,7 +583,7 @@ class Model:
             training_metrics=content["metrics"].get("training") or {},
             validation_metrics=content["metrics"].get("validation") or {},
             cross_validation_metrics=content["metrics"].get("cross_validation") or {},
-            cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
+            cv_summary=content["metrics"].get("cross_validation_summary") or {},
             variable_importances=content["extra"].get("variable_importances"),
             run_info=dict(content["extra"].get("run_info") or {}),
             best_buffer=None if best is None else np.array(best, dtype=np.float32),
@@ -779,7 +811,7 @@ def format_model(model: Model) -> str:
                     max_confusion_matrix_size=int(model.effective.get("max_confusion_matrix_size", 20)),
                 )
             )
-    if model.cross_validation_metrics_summary:
+    if model.cv_summary:
         rows = [
             {
                 "metric": key,
@@ -787,7 +819,7 @@ def format_model(model: Model) -> str:
                 "sd": v["sd"],
                 **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])},
             }
-            for key, v in model.cross_validation_metrics_summary.items()
+            for key, v in model.cv_summary.items()
         ]
         lines.append("")
         lines.append(format_table(rows, title="Cross-Validation Metrics Summary:"))

@@ -358,7 +358,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
     cv_files = None
     if job.save_model:
         _save_final_model(job, model)
-        if model.cross_validation_models:  # fold models (and holdout predictions) beside the main model
+        if model.fold_models:  # fold models (and holdout predictions) beside the main model
             from .cv import save_cross_validation_outputs
 
             cv_files = save_cross_validation_outputs(model, job.output_dir)

@@ -186,6 +186,26 @@ def test_metric_shortcuts_follow_h2o3_train_valid_xval_rule(binomial, iris):
         cv.auc()
 
 
+def test_cross_validation_accessors_are_h2o3_methods(iris, binomial, tmp_path):
+    cv = hpcdl.deeplearning(y="class", training_frame=iris, nfolds=3, **FAST)
+    keys = [f"{cv.model_id}_cv_{k}" for k in (1, 2, 3)]
+    assert cv.is_cross_validated() and cv.xval_keys() == keys
+    folds = cv.cross_validation_models()
+    assert [m.model_id for m in folds] == keys and all(hpcdl.get_model(k) is m for k, m in zip(keys, folds))
+    table = cv.cross_validation_metrics_summary()
+    assert table.col_header == ["", "mean", "sd", "cv_1_valid", "cv_2_valid", "cv_3_valid"]
+    row = table.cell_values[table[""].index("logloss")]
+    fold_logloss = [m.validation_metrics["logloss"] for m in folds]  # each fold model on its held-out rows
+    assert row[3:] == pytest.approx(fold_logloss) and row[1] == pytest.approx(np.mean(fold_logloss))
+    assert row[2] == pytest.approx(np.std(fold_logloss, ddof=1))
+    back = hpcdl.load_model(cv.save(str(tmp_path / "cv.h5")))
+    with pytest.raises(ValueError, match="fold models are not in memory"):
+        back.cross_validation_models()
+    assert back.cross_validation_metrics_summary().cell_values == table.cell_values
+    assert binomial.cross_validation_models() is None and binomial.cross_validation_metrics_summary() is None
+    assert not binomial.is_cross_validated() and binomial.xval_keys() is None
+
+
 def test_scoring_history_is_a_data_frame_of_the_stored_rows(binomial, tmp_path):
     df = binomial.scoring_history()
     rows = binomial.scoring_events
