@@ -352,6 +352,8 @@ class Model:
         return rows
 
     # -- H2O-3's model accessors ------------------------------------------------
+    algo = "deeplearning"  # H2O-3's model.algo
+
     def scoring_history(self, as_data_frame: bool = True):
         """One row per scoring event (timestamp, duration, epochs, iterations, samples, training_ and
         validation_ metrics) as a pandas DataFrame, or as a :class:`~hpcdl.metrics.TwoDimTable`."""

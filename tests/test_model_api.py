@@ -232,7 +232,7 @@ def test_parms_type_and_actual_params(iris, binomial):
     assert (m.type, binomial.type) == ("classifier", "classifier")
     reg = hpcdl.deeplearning(x=["sepal_len"], y="petal_len", training_frame=iris, **FAST)
     ae = hpcdl.deeplearning(x=["sepal_len", "petal_len"], training_frame=iris, autoencoder=True, **FAST)
-    assert (reg.type, ae.type) == ("regressor", "unsupervised")
+    assert (reg.type, ae.type) == ("regressor", "unsupervised") and reg.algo == "deeplearning"
 
 
 def test_exported_weights_reproduce_the_predictions(iris):
