@@ -337,6 +337,21 @@ def test_a_refused_build_is_an_environment_error_and_one_cli_line(tmp_path, caps
     assert len(err) == 1 and "Iris-virginica" in err[0] and err[0].startswith("hpcdl train: error")
 
 
+def test_a_job_continuing_a_checkpoint_names_its_model_after_the_job(iris, tmp_path):
+    m = hpcdl.deeplearning(y="class", training_frame=iris, model_id="start", **FAST)
+    path = m.save(str(tmp_path / "start.h5"))
+    job = tmp_path / "more.toml"
+    job.write_text(
+        f'[job]\nname = "more"\noutput_dir = "{tmp_path / "out"}"\n\n[data]\n'
+        f'training_frame = "{os.path.join(DATA, "iris_wheader.csv")}"\ny = "class"\n\n'
+        f'[parameters]\ncheckpoint = "{path}"\nhidden = [5]\nepochs = 5\nseed = 7\nreproducible = true\n'
+    )
+    assert cli.main(["train", str(job), "--quiet"]) == 0
+    more = hpcdl.load_model(str(tmp_path / "out" / "more.h5"))
+    assert more.model_id == "more" and more.epochs_trained == pytest.approx(5.0)
+    assert hpcdl.load_model(path).model_id == "start"
+
+
 # -- estimators: the one gate, the one path ------------------------------------------------------
 def test_estimator_parameters_go_through_the_parameters_object(iris):
     est = H2ODeepLearningEstimator(hidden=[3], epochs=2)
