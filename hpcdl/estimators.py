@@ -312,8 +312,19 @@ class H2OGridSearch:
         supervised = not (fixed.get("autoencoder") or any(self.hyper_params.get("autoencoder", [])))
         if not supervised and y is not None:
             raise ParameterError("y should not be specified for an autoencoder (as in H2O-3)", "y")
-        train, valid, _ = _frames(training_frame, validation_frame, comm)
-        x, y = resolve_columns(train, x, y, supervised=supervised)
+        data = self.model._data  # the template's data arguments stand in for missing ones, as in H2O-3
+        train, valid, _ = _frames(
+            data.get("training_frame") if training_frame is None else training_frame,
+            data.get("validation_frame") if validation_frame is None else validation_frame,
+            comm,
+        )
+        x, y = resolve_columns(
+            train,
+            x,
+            data.get("response_column") if y is None else y,
+            data.get("ignored_columns") if x is None else None,
+            supervised=supervised,
+        )
         g = grid(
             x,
             y,

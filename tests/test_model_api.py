@@ -398,7 +398,9 @@ def test_grid_search_failures_warn_and_none_trained_is_an_error(iris):
 
 
 def test_grid_models_answer_per_model(iris):
-    gs = H2OGridSearch(H2ODeepLearningEstimator(**QUICK), {"hidden": [[3], [4]]}).train(y="class", training_frame=iris)
+    template = H2ODeepLearningEstimator(training_frame=iris, response_column="class", ignored_columns=[0], **QUICK)
+    gs = H2OGridSearch(template, {"hidden": [[3], [4]]}).train()  # the data from the template, as H2O-3
+    assert gs[0].hpcdl_model.dinfo.predictors == ["sepal_wid", "petal_len", "petal_wid"]
     assert gs.logloss() == {m.model_id: m.logloss() for m in gs}
     assert set(gs.model_performance(iris)) == set(gs.model_ids)
     assert math.isfinite(gs.mse()[gs.model_ids[0]])
