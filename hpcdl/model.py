@@ -514,10 +514,13 @@ class Model:
         ``data`` (a frame, as H2O-3's multinomial ``confusion_matrix(data)``); binomial: at max F1."""
         if isinstance(data, str) and data.lower() in BINOMIAL_CRITERIA:
             metrics, data = data, None  # H2O-3's binomial signature: confusion_matrix(metrics=...)
+        if self.kind != "binomial" and (metrics is not None or thresholds is not None):
+            raise ValueError("confusion_matrix(): metrics= and thresholds= are for binomial models")
         kw = {"metrics": metrics, "thresholds": thresholds} if self.kind == "binomial" else {}
+        if self.kind not in ("binomial", "multinomial"):
+            raise ValueError(f"confusion_matrix() is not defined for {self.kind} models (as in H2O-3)")
         if data is not None:
-            perf = self.model_performance(data)
-            return perf.confusion_matrix(**kw)
+            return self.model_performance(data).confusion_matrix(**kw)
         return self._each("confusion_matrix", train, valid, xval, **kw)
 
     # -- persistence ----------------------------------------------------------

@@ -233,6 +233,11 @@ def test_parms_type_and_actual_params(iris, binomial):
     reg = hpcdl.deeplearning(x=["sepal_len"], y="petal_len", training_frame=iris, **FAST)
     ae = hpcdl.deeplearning(x=["sepal_len", "petal_len"], training_frame=iris, autoencoder=True, **FAST)
     assert (reg.type, ae.type) == ("regressor", "unsupervised") and reg.algo == "deeplearning"
+    with pytest.raises(ValueError, match=r"confusion_matrix\(\) is not defined for regression models"):
+        reg.confusion_matrix(iris)
+    assert m.confusion_matrix(iris).to_list() == m.model_performance(iris).confusion_matrix().to_list()
+    with pytest.raises(ValueError, match="thresholds= are for binomial models"):
+        m.confusion_matrix(thresholds=[0.5])
 
 
 def test_exported_weights_reproduce_the_predictions(iris):
