@@ -79,8 +79,8 @@ def run(frames_dir: str, threads: int, params: dict, target: float = 0.885, quie
     wall = time.time() - t0
     perf = model.model_performance(test)
     info = model.run_info
-    history = model.scoring_history
-    cm = perf.get("confusion_matrix") if isinstance(perf, dict) else None
+    history = model.scoring_events
+    cm = perf.get("confusion_matrix")
     return {
         "system": "hpcdl",
         "threads": threads,

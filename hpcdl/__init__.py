@@ -7,6 +7,9 @@ The public API mirrors H2O's R/Python one::
     model = hpcdl.deeplearning(x=[...], y="CAPSULE", training_frame=train, hidden=[10, 10], epochs=10)
     preds = model.predict(train)
     model.save("prostate.h5"); model = hpcdl.load_model("prostate.h5")
+
+H2O-3 code runs with one changed import (``from hpcdl.estimators import H2ODeepLearningEstimator``);
+docs/python-api.md is the reference.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from .model import Model, load_model  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
 
 __version__ = "0.1.0"
+
+# H2O-3's model surface (issue 16; docs/python-api.md, "Models and estimators")
+from .metrics import ConfusionMatrix, ModelMetrics, TwoDimTable  # noqa: E402
+from .model import ModelBuildError, get_model, save_model  # noqa: E402
 
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
@@ -72,4 +79,11 @@ __all__ = [
     "import_file",
     "load_grid",
     "load_model",
+    # H2O-3's model surface (issue 16)
+    "ConfusionMatrix",
+    "ModelBuildError",
+    "ModelMetrics",
+    "TwoDimTable",
+    "get_model",
+    "save_model",
 ]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from . import comm as comm_mod
 from .frame import Frame
-from .model import Model, as_frame
+from .model import Model, as_frame, register
 from .params import DeepLearningParameters, ParameterError, check_no_cross_validation
 from .prep import DataInfo
 
@@ -128,7 +128,12 @@ def train_model(
 
     checkpoint_model, dinfo = comm_mod.agree(comm, check, ValueError)
     if params.nfolds or params.fold_column:
-        return cross_validate(params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress)
+        model = cross_validate(
+            params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress
+        )
+        for fold_model in model.fold_models:  # <model_id>_cv_<k>, findable while the main model holds them
+            register(fold_model)
+        return register(model)
     trainer = Trainer(
         params,
         dinfo,
@@ -140,7 +145,7 @@ def train_model(
         checkpoint_model=checkpoint_model,
         progress=progress,
     )
-    return trainer.run()
+    return register(trainer.run())  # findable by its id in this process: hpcdl.get_model, checkpoint=<id>
 
 
 def deeplearning(
@@ -174,6 +179,8 @@ def deeplearning(
         return p
 
     p = comm_mod.agree(frame_comm, checked, ValueError)
+    if checkpoint is not None and p.model_id is None:  # a continued model is a new model (H2O-3): its own id
+        p = p.replace(model_id=frame_comm.bcast(Model.new_id() if frame_comm.rank == 0 else None))
     train_frame = as_frame(training_frame, "training_frame", frame_comm)
     valid_frame = as_frame(validation_frame, "validation_frame", frame_comm) if validation_frame is not None else None
     return train_model(

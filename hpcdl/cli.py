@@ -191,7 +191,7 @@ def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
                 "resume_command": resume,
                 "model_id": outcome.model.model_id,
                 "run_info": outcome.model.run_info,
-                "scoring_history": outcome.model.scoring_history,
+                "scoring_history": outcome.model.scoring_events,
             }
         )
 

@@ -246,8 +246,8 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
     main.cross_validation_metrics = score_outputs(
         _uncorrected(main), out[valid], X[valid], None if y is None else y[valid]
     )
-    main.cross_validation_metrics_summary = summarize_folds(fold_metrics)
-    main.cross_validation_models = fold_models
+    main.cv_summary = summarize_folds(fold_metrics)
+    main.fold_models = fold_models
     main.run.cross_validation = {
         "nfolds": n_folds,
         "fold_assignment": "Column"
@@ -288,7 +288,7 @@ def save_cross_validation_outputs(model, directory: str) -> dict:
     keep_cross_validation_predictions, the holdout predictions as a frame
     ``<model_id>_cv_holdout_predictions.h5``. Returns the paths written."""
     written = {"fold_models": [], "holdout_predictions": None}
-    for fold_model in model.cross_validation_models or []:
+    for fold_model in model.fold_models or []:
         path = os.path.join(directory, f"{fold_model.model_id}.h5")
         fold_model.save(path, force=True)
         written["fold_models"].append(path)

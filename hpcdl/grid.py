@@ -348,6 +348,41 @@ class Grid:
             out.append(m.effective.get(canonical) if effective else m.params[canonical])
         return out
 
+    def get_grid(self, sort_by: str | None = None, decreasing: bool | None = None) -> Grid:
+        """H2O-3's ``get_grid``: this grid ordered by ``sort_by`` (increasing unless ``decreasing=True``,
+        as H2O-3 sorts: ``get_grid(sort_by="auc", decreasing=True)`` puts the best AUC first); both
+        None: the grid as it is."""
+        if sort_by is None and decreasing is None:
+            return self
+        return self.sorted_by(sort_by or self.sort_metric, bool(decreasing))
+
+    def get_hyperparams_dict(self, id: str) -> dict:
+        """The searched parameters' values of model ``id`` (H2O-3's ``get_hyperparams_dict``)."""
+        for e in self.entries:
+            if e.model_id == id:
+                return {n: e.hyper.get(n) for n in self.hyper_names}
+        raise GridError(f"no model {id!r} in grid {self.grid_id} (models: {[e.model_id for e in self.entries]})")
+
+    def get_hyperparams(self, id: str) -> list:
+        """The searched parameters' values of model ``id``, in ``hyper_names`` order."""
+        return list(self.get_hyperparams_dict(id).values())
+
+    def sorted_metric_table(self, use_pandas: bool = True):
+        """The models that trained, best first: model_id, the searched parameters and the sort metric
+        (a pandas DataFrame, or a list of dicts with ``use_pandas=False``)."""
+        rows = [
+            {"model_id": r["model_id"], **{n: r[n] for n in self.hyper_names}, self.sort_metric: r[self.sort_metric]}
+            for r in self.summary_table()
+            if r["status"] == "ok"
+        ]
+        if not use_pandas:
+            return rows
+        from .metrics import _pandas
+
+        return _pandas("sorted_metric_table()").DataFrame(
+            rows, columns=["model_id", *self.hyper_names, self.sort_metric]
+        )
+
     def sorted_by(self, metric: str, decreasing: bool = False) -> Grid:
         """The same grid ordered by another metric (h2o.getGrid(sort_by=, decreasing=))."""
         return Grid(
@@ -601,7 +636,7 @@ def grid(
     True to print a line per model, or a callable(entry, done, total).
     """
     from . import comm as comm_mod
-    from .model import Model, as_frame
+    from .model import Model, as_frame, register
 
     if comm is None:
         comm_mod.abort_on_error_by_default()
@@ -677,8 +712,8 @@ def grid(
                 e = GridEntry(**record)
                 if mine is not None and e.index == mine.index:
                     e.model = mine.model
-                elif content is not None:
-                    e.model = Model.from_content(content)
+                elif content is not None:  # trained by another group: findable by its id here too
+                    e.model = register(Model.from_content(content))
                 round_entries.append(e)
             round_entries.sort(key=lambda e: e.index)
             entries += round_entries

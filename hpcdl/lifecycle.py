@@ -28,7 +28,7 @@ import numpy as np
 from .frame import Frame
 from .frame.h5frame import NUMERIC_TYPES
 from .fsutil import atomic_path
-from .model import Model, load_model
+from .model import Model, ModelBuildError, load_model, resolve_checkpoint
 from .params import DeepLearningParameters, ParameterError, check_checkpoint_change
 from .runstate import StopReason
 from .store import ModelFileError
@@ -45,8 +45,9 @@ STALE_SECONDS = 120.0  # `hpcdl ui`: a marker from another host counts as runnin
 LOCK_STALE_SECONDS = 600.0
 
 
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used to continue training; the message names the mismatch."""
+class CheckpointError(ModelBuildError):
+    """A checkpoint cannot be used to continue training; the message names the mismatch
+    (a ModelBuildError: H2O-3 scripts catch it as EnvironmentError)."""
 
 
 # -- checkpoint restart (the booklet's checkpoint=) ----------------------------
@@ -107,7 +108,7 @@ def prepare_checkpoint(
     cross-validation: hpcdl/api.py checks that before any frame is read).
     ``epochs`` is the new total (the trainer checks it).
     """
-    model = checkpoint if isinstance(checkpoint, Model) else load_model(os.fspath(checkpoint))
+    model = resolve_checkpoint(checkpoint)
     dinfo = model.dinfo
     if params.autoencoder:
         y = None
@@ -133,6 +134,8 @@ def prepare_checkpoint(
     if validation_frame is not None:
         check_data_compatible(model, validation_frame, "validation frame")
     copy = Model.from_content(model.to_content())  # train a copy; the given model stays as it was
+    if params.model_id:  # the continued model's own id (H2O-3); without one it keeps the checkpoint's
+        copy.model_id = params.model_id
     return copy, copy.dinfo
 
 

@@ -1,21 +1,35 @@
 """Model metrics as H2O-3 reports them, the early-stopping rule, and their printing.
 
 Inputs are numpy arrays: predictions in original units, classification responses
-as integer class codes 0..K-1. Every function returns a plain dict so that the
-trainer can put it in the scoring history and the store can write it as-is.
-(docs/scoring.md.)
+as integer class codes 0..K-1. Every function returns a plain dict of plain values
+(the confusion matrix as a list of lists of ints, fresh or read back from a model
+file) so that the trainer can put it in the scoring history and the store can write
+it as-is (docs/scoring.md).
+
+The Python API wraps such a dict in a :class:`ModelMetrics` object (H2O-3's metrics
+classes: ``perf.auc()``, ``perf.confusion_matrix()``, ...), still readable as a mapping.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 __all__ = [
+    "BINOMIAL_CRITERIA",
+    "ConfusionMatrix",
+    "ModelMetrics",
+    "ModelMetricsAutoEncoder",
+    "ModelMetricsBinomial",
+    "ModelMetricsMultinomial",
+    "ModelMetricsRegression",
     "StoppingMetric",
+    "ThresholdValues",
+    "TwoDimTable",
+    "metrics_object",
     "autoencoder_metrics",
     "binomial_metrics",
     "format_confusion_matrix",
@@ -173,19 +187,76 @@ def _threshold_table(y: np.ndarray, p1: np.ndarray):
     return ps[last], tp[last].astype(np.float64), fp[last].astype(np.float64)
 
 
-def binomial_metrics(y: np.ndarray, p1: np.ndarray, domain: Sequence[str]) -> dict[str, Any]:
-    """H2O's binomial metrics; y in {0, 1}, p1 = P(class 1).
+# H2O-3's threshold criteria (its "Maximum Metrics" table), each at the threshold that maximizes it.
+BINOMIAL_CRITERIA = (
+    "f1",
+    "f2",
+    "f0point5",
+    "accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "absolute_mcc",
+    "min_per_class_accuracy",
+    "mean_per_class_accuracy",
+)
+
+
+def _ratio(a: np.ndarray, b) -> np.ndarray:
+    b = np.broadcast_to(np.asarray(b, dtype=np.float64), a.shape)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+def _threshold_criteria(tp: np.ndarray, fp: np.ndarray, npos: float, nneg: float) -> dict[str, np.ndarray]:
+    """Every criterion of BINOMIAL_CRITERIA at every threshold of the table (0 where undefined)."""
+    fn, tn = npos - tp, nneg - fp
+    tpr, tnr = _ratio(tp, npos), _ratio(tn, nneg)
+    mcc_den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return {
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "f2": _ratio(5 * tp, 5 * tp + 4 * fn + fp),
+        "f0point5": _ratio(1.25 * tp, 1.25 * tp + 0.25 * fn + fp),
+        "accuracy": _ratio(tp + tn, npos + nneg),
+        "precision": _ratio(tp, tp + fp),
+        "recall": tpr,
+        "specificity": tnr,
+        "absolute_mcc": _ratio(np.abs(tp * tn - fp * fn), mcc_den),
+        "min_per_class_accuracy": np.minimum(tpr, tnr),
+        "mean_per_class_accuracy": (tpr + tnr) / 2,
+    }
+
+
+def _max_criteria(thr: np.ndarray, criteria: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """criterion -> [threshold, value] at its maximum (ties: the highest threshold, as for max F1)."""
+    out = {}
+    for name in BINOMIAL_CRITERIA:
+        values = criteria[name]
+        i = int(np.argmax(values)) if values.size else -1
+        out[name] = [float(thr[i]), float(values[i])] if i >= 0 else [math.nan, math.nan]
+    return out
+
+
+def binomial_metrics(
+    y: np.ndarray, p1: np.ndarray, domain: Sequence[str], p0: np.ndarray | None = None
+) -> dict[str, Any]:
+    """H2O's binomial metrics; y in {0, 1}, p1 = P(class 1), p0 = P(class 0) (default 1 - p1).
+
+    Give ``p0`` when the model computed it: logloss and MSE use the probability of the actual
+    class as H2O-3 does, and 1 - p1 rounds a tiny p0 (float32 outputs) to 0, which the logloss
+    would clip to 1e-15 (a row's -log p of 34.5 instead of, say, 23).
 
     Error, mean per-class error and the confusion matrix are at the max-F1
     threshold (predict class 1 when p1 >= threshold; the highest such threshold
-    when several reach the same F1).
+    when several reach the same F1). ``max_criteria`` holds each criterion of
+    BINOMIAL_CRITERIA at its own best threshold (H2O-3's ``error()``, ``F1()``, ...).
     """
     y = np.asarray(y).astype(np.int64).ravel()
     p1 = np.asarray(p1, dtype=np.float64).ravel()
     n = y.size
     npos = float(y.sum())
     nneg = n - npos
-    p_true = np.where(y == 1, p1, 1.0 - p1)
+    p0 = 1.0 - p1 if p0 is None else np.asarray(p0, dtype=np.float64).ravel()
+    p_true = np.where(y == 1, p1, p0)
     logloss, mse = _logloss_and_mse(p_true)
 
     thr, tp, fp = _threshold_table(y, p1)
@@ -200,8 +271,8 @@ def binomial_metrics(y: np.ndarray, p1: np.ndarray, domain: Sequence[str]) -> di
     else:
         auc = pr_auc = math.nan
 
-    fn = npos - tp
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros_like(tp), where=(2 * tp + fp + fn) > 0)
+    criteria = _threshold_criteria(tp, fp, npos, nneg)
+    f1 = criteria["f1"]
     best = int(np.argmax(f1)) if f1.size else 0
     threshold = float(thr[best]) if f1.size else math.nan
     TP, FP = (tp[best], fp[best]) if f1.size else (0.0, 0.0)
@@ -224,7 +295,8 @@ def binomial_metrics(y: np.ndarray, p1: np.ndarray, domain: Sequence[str]) -> di
         "max_f1_threshold": threshold,
         "classification_error": float((cm[0, 1] + cm[1, 0]) / n) if n else math.nan,
         "mean_per_class_error": _mean_per_class_error(cm),
-        "confusion_matrix": cm,
+        "confusion_matrix": cm.tolist(),
+        "max_criteria": _max_criteria(thr, criteria),
         "lift_top_group": lift,
         "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
         "nobs": int(n),
@@ -265,7 +337,7 @@ def multinomial_metrics(
         "logloss": logloss,
         "classification_error": float(1.0 - np.trace(cm) / n) if n else math.nan,
         "mean_per_class_error": _mean_per_class_error(cm),
-        "confusion_matrix": cm,
+        "confusion_matrix": cm.tolist(),
         "hit_ratios": hit_ratios,
         "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
         "nobs": int(n),
@@ -396,22 +468,28 @@ def _g(x: float) -> str:
     return "NaN" if math.isnan(x) else f"{x:.4f}"
 
 
+def _confusion_rows(cm: np.ndarray, domain: Sequence[str]) -> list[list]:
+    """One row per actual class and a Totals row: label, counts, error (float), rate ("wrong / total")."""
+    cm = np.asarray(cm, dtype=np.int64)
+    parts = [(str(name), cm[i], int(cm[i].sum()), int(cm[i, i])) for i, name in enumerate(domain)]
+    parts.append(("Totals", cm.sum(axis=0), int(cm.sum()), int(np.trace(cm))))
+    return [
+        [
+            label,
+            *(int(c) for c in counts),
+            (total - right) / total if total else math.nan,
+            f"{total - right:,} / {total:,}",
+        ]
+        for label, counts, total, right in parts
+    ]
+
+
 def format_confusion_matrix(cm: np.ndarray, domain: Sequence[str], threshold: float | None = None) -> str:
     """Rows actual, columns predicted, with Error and Rate columns and a Totals row."""
-    cm = np.asarray(cm)
     title = "Confusion Matrix: Row labels: Actual class; Column labels: Predicted class"
     if threshold is not None:
         title = f"Confusion Matrix (Act/Pred) for max f1 @ threshold = {threshold:.6g}"
-    rows = []
-    for i, name in enumerate(domain):
-        total = int(cm[i].sum())
-        wrong = total - int(cm[i, i])
-        rows.append([str(name), *map(str, cm[i]), _g(wrong / total if total else math.nan), f"{wrong:,} / {total:,}"])
-    total = int(cm.sum())
-    wrong = total - int(np.trace(cm))
-    rows.append(
-        ["Totals", *map(str, cm.sum(axis=0)), _g(wrong / total if total else math.nan), f"{wrong:,} / {total:,}"]
-    )
+    rows = [[r[0], *map(str, r[1:-2]), _g(r[-2]), r[-1]] for r in _confusion_rows(cm, domain)]
     return title + ":\n" + _table(["", *map(str, domain), "Error", "Rate"], rows)
 
 
@@ -460,3 +538,329 @@ def format_metrics(
     if metrics.get("hit_ratios"):
         lines += ["", format_hit_ratios(metrics["hit_ratios"])]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- #
+# Tables and metrics objects of the Python API (H2O-3's H2OTwoDimTable,
+# ConfusionMatrix and metrics classes), over the plain dicts above
+# --------------------------------------------------------------------------- #
+
+
+def _pandas(what: str):
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(f"{what} needs pandas: pip install pandas") from exc
+    return pd
+
+
+def _cell_text(v: Any) -> str:
+    if isinstance(v, float):
+        return "NaN" if math.isnan(v) else f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+class TwoDimTable:
+    """A titled table like H2O-3's ``H2OTwoDimTable``: ``col_header``, ``cell_values`` (rows),
+    ``table["col"]`` or ``table[i]`` (one column as a list), ``table[a:b]`` (rows), ``as_data_frame()``."""
+
+    def __init__(self, table_header: str, col_header: Sequence[str], cell_values: Sequence[Sequence[Any]]) -> None:
+        self.table_header = table_header
+        self.col_header = list(col_header)
+        self.cell_values = [list(row) for row in cell_values]
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return TwoDimTable(self.table_header, self.col_header, self.cell_values[item])
+        if isinstance(item, str):
+            if item not in self.col_header:
+                raise KeyError(f"no column {item!r} in table {self.table_header!r} (columns: {self.col_header})")
+            index = self.col_header.index(item)
+        else:
+            index = int(item)
+            if not -len(self.col_header) <= index < len(self.col_header):
+                raise IndexError(f"column index {item} out of range for {len(self.col_header)} columns")
+        return [row[index] for row in self.cell_values]
+
+    def __len__(self) -> int:
+        return len(self.cell_values)
+
+    def as_data_frame(self):
+        """The table as a pandas DataFrame (needs pandas)."""
+        return _pandas("as_data_frame()").DataFrame(self.cell_values, columns=self.col_header)
+
+    def __str__(self) -> str:
+        rows = [[_cell_text(v) for v in row] for row in self.cell_values]
+        return f"{self.table_header}:\n" + _table(self.col_header, rows)
+
+    __repr__ = __str__
+
+    def show(self) -> None:
+        print(self)
+
+
+class ConfusionMatrix:
+    """Counts of actual (rows) by predicted (columns) class, printed like H2O-3's with Error and Rate
+    columns and a Totals row. ``matrix`` (numpy counts), ``to_list()``, ``table`` (a TwoDimTable),
+    ``as_data_frame()``; ``threshold``: the binomial label threshold it was taken at (max F1)."""
+
+    def __init__(self, matrix, domain: Sequence[str], threshold: float | None = None) -> None:
+        self.matrix = np.asarray(matrix, dtype=np.int64)
+        self.domain = [str(d) for d in domain]
+        self.threshold = threshold
+
+    @property
+    def table(self) -> TwoDimTable:
+        title = "Confusion Matrix (Act/Pred)"
+        if self.threshold is not None:
+            title += f" for max f1 @ threshold = {self.threshold:.6g}"
+        return TwoDimTable(title, ["", *self.domain, "Error", "Rate"], _confusion_rows(self.matrix, self.domain))
+
+    def to_list(self) -> list[list[int]]:
+        return self.matrix.tolist()
+
+    def as_data_frame(self):
+        return self.table.as_data_frame()
+
+    def __str__(self) -> str:
+        return format_confusion_matrix(self.matrix, self.domain, self.threshold)
+
+    __repr__ = __str__
+
+    def show(self) -> None:
+        print(self)
+
+
+class ThresholdValues(list):
+    """H2O-3's answer for a threshold metric: ``[[threshold, value]]``, with the value alone as ``.value``."""
+
+    def __init__(self, pairs: list[list[float]]) -> None:
+        super().__init__(pairs)
+        self.value = pairs[0][1] if len(pairs) == 1 else [p[1] for p in pairs]
+
+
+_ALL_KINDS = ("binomial", "multinomial", "regression", "autoencoder")
+# method -> (key of the metrics dict, the kinds of model that report it), as H2O-3's metrics classes
+_METRIC_METHODS = {
+    "mse": ("MSE", _ALL_KINDS),
+    "rmse": ("RMSE", _ALL_KINDS),
+    "nobs": ("nobs", _ALL_KINDS),
+    "r2": ("r2", ("binomial", "multinomial", "regression")),
+    "logloss": ("logloss", ("binomial", "multinomial")),
+    "mean_per_class_error": ("mean_per_class_error", ("binomial", "multinomial")),
+    "auc": ("AUC", ("binomial",)),
+    "aucpr": ("pr_auc", ("binomial",)),
+    "mae": ("MAE", ("regression",)),
+    "rmsle": ("RMSLE", ("regression",)),
+    "mean_residual_deviance": ("mean_residual_deviance", ("regression",)),
+}
+
+
+class ModelMetrics(Mapping):
+    """Metrics of a model on one frame, like H2O-3's metrics objects: ``perf.auc()``, ``perf.rmse()``,
+    ``perf.confusion_matrix()``, ``print(perf)``. Still a read-only mapping of the stored values
+    (``perf["logloss"]``, ``perf.as_dict()``), so code that read the plain dict keeps working.
+
+    A method the model kind does not report (``auc()`` of a regression) raises ValueError naming
+    the kinds that have it, where H2O-3 fails with a KeyError.
+    """
+
+    kind = ""
+
+    def __init__(self, metrics: Mapping, *, on: str = "test", domain=None, max_confusion_matrix_size: int = 20):
+        self._m = dict(metrics)
+        self.on = on  # "train", "validation", "cross-validation" or "test": where the rows came from
+        dom = domain if domain is not None else self._m.get("domain")
+        self.domain = None if dom is None else [str(d) for d in dom]
+        self.max_confusion_matrix_size = int(max_confusion_matrix_size)
+
+    # -- mapping -------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._m[key]
+
+    def __iter__(self):
+        return iter(self._m)
+
+    def __len__(self) -> int:
+        return len(self._m)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._m)
+
+    # -- H2O-3's accessors ----------------------------------------------------
+    def _value(self, method: str) -> Any:
+        key, kinds = _METRIC_METHODS[method]
+        if self.kind not in kinds:
+            raise ValueError(f"{method}() is not defined for {self.kind} metrics (only for {' and '.join(kinds)})")
+        if self._m.get(key) is None:
+            raise ValueError(f"{method}(): these {self.kind} metrics have no {key!r} (saved by an older hpcdl?)")
+        return self._m[key]
+
+    def mse(self) -> float:
+        return self._value("mse")
+
+    def rmse(self) -> float:
+        return self._value("rmse")
+
+    def nobs(self) -> int:
+        return self._value("nobs")
+
+    def r2(self) -> float:
+        return self._value("r2")
+
+    def logloss(self) -> float:
+        return self._value("logloss")
+
+    def mean_per_class_error(self):
+        return self._value("mean_per_class_error")
+
+    def auc(self) -> float:
+        return self._value("auc")
+
+    def aucpr(self) -> float:
+        return self._value("aucpr")
+
+    def pr_auc(self) -> float:
+        """H2O-3's old name of :meth:`aucpr`."""
+        return self.aucpr()
+
+    def gini(self) -> float:
+        """2 AUC - 1, as H2O-3 reports it."""
+        return 2.0 * self.auc() - 1.0
+
+    def mae(self) -> float:
+        return self._value("mae")
+
+    def rmsle(self) -> float:
+        return self._value("rmsle")
+
+    def mean_residual_deviance(self) -> float:
+        return self._value("mean_residual_deviance")
+
+    # -- printing ---------------------------------------------------------------
+    def __str__(self) -> str:
+        return format_metrics(
+            self._m,
+            self.kind,
+            f"Reported on {self.on} data.",
+            domain=self.domain,
+            max_confusion_matrix_size=self.max_confusion_matrix_size,
+        )
+
+    __repr__ = __str__
+
+    def show(self) -> None:
+        print(self)
+
+
+class ModelMetricsRegression(ModelMetrics):
+    kind = "regression"
+
+
+class ModelMetricsAutoEncoder(ModelMetrics):
+    kind = "autoencoder"
+
+
+class ModelMetricsMultinomial(ModelMetrics):
+    kind = "multinomial"
+
+    def confusion_matrix(self) -> ConfusionMatrix:
+        return ConfusionMatrix(self._m["confusion_matrix"], self.domain or [])
+
+    def hit_ratio_table(self) -> TwoDimTable:
+        """Top-k hit ratios (fraction of rows whose class is among the k most probable), k = 1..max_hit_ratio_k."""
+        ratios = self._m.get("hit_ratios") or []
+        return TwoDimTable(f"Top-{len(ratios)} Hit Ratios", ["k", "hit_ratio"], list(enumerate(ratios, start=1)))
+
+
+_CRITERION_ALIASES = {"mcc": "absolute_mcc", "tpr": "recall", "tnr": "specificity", "sensitivity": "recall"}
+
+
+def _criterion_method(criterion: str):
+    """A binomial metrics method answering ``metric(criterion)``, as H2O-3's F1(), accuracy(), ..."""
+
+    def method(self, thresholds=None) -> ThresholdValues:
+        return self.metric(criterion, thresholds)
+
+    method.__doc__ = f"[[threshold, {criterion}]] at the threshold of maximum {criterion}."
+    return method
+
+
+class ModelMetricsBinomial(ModelMetrics):
+    """Binomial metrics; the threshold metrics (``F1()``, ``accuracy()``, ``error()``, ...) answer as H2O-3's
+    do, ``[[threshold, value]]`` at the threshold that is best for that metric (``.value``: the value)."""
+
+    kind = "binomial"
+
+    def _criterion(self, name: str, thresholds) -> tuple[float, float]:
+        if thresholds is not None:
+            raise ValueError(
+                "thresholds=: hpcdl keeps each threshold metric at its best threshold only "
+                "(leave thresholds=None; see docs/differences.md)"
+            )
+        table = self._m.get("max_criteria")
+        if not table:
+            raise ValueError("these binomial metrics have no per-threshold maxima (saved by an older hpcdl?)")
+        canonical = _CRITERION_ALIASES.get(name.lower(), name.lower())
+        if canonical not in table:
+            raise ValueError(f"unknown threshold metric {name!r}; use one of {list(BINOMIAL_CRITERIA)}")
+        threshold, value = table[canonical]
+        return threshold, value
+
+    def metric(self, metric: str, thresholds=None) -> ThresholdValues:
+        """``[[threshold, value]]`` of a criterion of BINOMIAL_CRITERIA at its maximizing threshold."""
+        return ThresholdValues([list(self._criterion(metric, thresholds))])
+
+    def _one_minus(self, criterion: str, thresholds) -> ThresholdValues:
+        threshold, value = self._criterion(criterion, thresholds)
+        return ThresholdValues([[threshold, 1.0 - value]])
+
+    def find_threshold_by_max_metric(self, metric: str) -> float:
+        return self._criterion(metric, None)[0]
+
+    F1 = _criterion_method("f1")
+    F2 = _criterion_method("f2")
+    F0point5 = _criterion_method("f0point5")
+    accuracy = _criterion_method("accuracy")
+    precision = _criterion_method("precision")
+    recall = _criterion_method("recall")
+    specificity = _criterion_method("specificity")
+    mcc = _criterion_method("absolute_mcc")
+
+    def error(self, thresholds=None) -> ThresholdValues:
+        """1 - accuracy at the threshold of maximum accuracy (H2O-3's ``error()``)."""
+        return self._one_minus("accuracy", thresholds)
+
+    def mean_per_class_error(self, thresholds=None) -> ThresholdValues:
+        """1 - mean per-class accuracy at its best threshold (H2O-3's binomial ``mean_per_class_error()``;
+        the plain value ``perf["mean_per_class_error"]`` is at the max-F1 threshold, like the confusion matrix)."""
+        return self._one_minus("mean_per_class_accuracy", thresholds)
+
+    def max_per_class_error(self, thresholds=None) -> ThresholdValues:
+        return self._one_minus("min_per_class_accuracy", thresholds)
+
+    def confusion_matrix(self, metrics=None, thresholds=None) -> ConfusionMatrix:
+        """The confusion matrix at the max-F1 threshold (H2O-3's default ``metrics="f1"``)."""
+        if metrics not in (None, "f1", ["f1"]) or thresholds is not None:
+            raise ValueError(
+                "confusion_matrix(): hpcdl keeps the binomial confusion matrix at the max-F1 threshold only "
+                "(metrics='f1', thresholds=None; see docs/differences.md)"
+            )
+        return ConfusionMatrix(self._m["confusion_matrix"], self.domain or [], self._m.get("max_f1_threshold"))
+
+
+_METRICS_CLASSES = {
+    "binomial": ModelMetricsBinomial,
+    "multinomial": ModelMetricsMultinomial,
+    "regression": ModelMetricsRegression,
+    "autoencoder": ModelMetricsAutoEncoder,
+}
+
+
+def metrics_object(
+    metrics: Mapping | None, kind: str, *, on: str = "test", domain=None, max_confusion_matrix_size: int = 20
+) -> ModelMetrics | None:
+    """The metrics object of ``kind`` over a metrics dict; None for no metrics (no validation frame, no folds)."""
+    if not metrics:
+        return None
+    return _METRICS_CLASSES[kind](metrics, on=on, domain=domain, max_confusion_matrix_size=max_confusion_matrix_size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,12 +12,20 @@ import numpy as np
 from . import kernels, metrics, store
 from .frame import Frame, frame_from_numpy
 from .fsutil import check_output, delete_with, scratch_path
-from .params import DeepLearningParameters, resolved_loss
+from .metrics import BINOMIAL_CRITERIA, ModelMetrics, metrics_object
+from .params import PARAMETERS, DeepLearningParameters, resolved_loss
 from .prep import DataInfo
 from .runstate import RunState
 
 __version__ = "0.1.0"
 SCORE_CHUNK_ROWS = 65536
+
+
+class ModelBuildError(OSError, ValueError):
+    """The data or the checkpoint refuse a model build (e.g. a checkpoint restart on data with new
+    categories). An OSError because H2O-3's client raises EnvironmentError for a failed build, so
+    ``except EnvironmentError:`` in H2O-3 scripts catches it; a ValueError like every other refusal of
+    what the user asked for (the CLI prints it as one line)."""
 
 
 def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
@@ -102,6 +111,31 @@ def _refuse_early(destination, force: bool, what: str, data) -> None:
         check_output(destination, inputs=input_paths(data), force=force, what=what)
 
 
+VARIMP_COLUMNS = ("variable", "relative_importance", "scaled_importance", "percentage")
+
+
+def _shortcut(method: str, what: str):
+    """A model method reading one metric of the stored metrics, H2O-3's ``model.auc(train=, valid=, xval=)``."""
+
+    def shortcut(self, train: bool = False, valid: bool = False, xval: bool = False):
+        return self._each(method, train, valid, xval)
+
+    shortcut.__name__ = shortcut.__qualname__ = method
+    shortcut.__doc__ = f"{what}: of the training metrics by default; see Model._each for several."
+    return shortcut
+
+
+def _threshold_shortcut(method: str, what: str):
+    """As :func:`_shortcut` for H2O-3's binomial threshold metrics (``[[threshold, value]]``)."""
+
+    def shortcut(self, thresholds=None, train: bool = False, valid: bool = False, xval: bool = False):
+        return self._each(method, train, valid, xval, thresholds=thresholds)
+
+    shortcut.__name__ = shortcut.__qualname__ = method
+    shortcut.__doc__ = f"{what}, as [[threshold, value]]: of the training metrics by default."
+    return shortcut
+
+
 @dataclass
 class Model:
     """A trained (or training) Deep Learning model, like H2O's DeepLearningModel."""
@@ -111,12 +145,12 @@ class Model:
     effective: dict  # what training used (H2O's effective parameters)
     dinfo: DataInfo
     net: kernels.Net
-    scoring_history: list[dict] = field(default_factory=list)
+    scoring_events: list[dict] = field(default_factory=list)  # one row per scoring event: scoring_history()
     training_metrics: dict = field(default_factory=dict)
     validation_metrics: dict = field(default_factory=dict)
     cross_validation_metrics: dict = field(default_factory=dict)
-    cross_validation_metrics_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds
-    cross_validation_models: list = field(default_factory=list, repr=False)  # in memory only
+    cv_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds: cross_validation_metrics_summary()
+    fold_models: list = field(default_factory=list, repr=False)  # in memory only: cross_validation_models()
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
     variable_importances: list[dict] | None = None
     run: RunState = field(default_factory=RunState)  # counters, layout, stop reason: what a checkpoint continues
@@ -199,11 +233,35 @@ class Model:
         out = self._raw_outputs(X)
         return score_outputs(self, out, X, y)
 
-    def model_performance(self, frame=None, valid: bool = False) -> dict:
-        """Metrics on a frame (all its rows), or the stored training/validation metrics."""
-        if frame is None:
-            return self.validation_metrics if valid else self.training_metrics
-        frame = as_frame(frame, "performance_input")
+    def model_performance(
+        self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False
+    ) -> ModelMetrics | None:
+        """Metrics on ``test_data`` (every row with a response), like H2O-3's: a :class:`ModelMetrics`
+        object (``perf.auc()``, ``perf.confusion_matrix()``, ``perf["logloss"]``).
+
+        Without ``test_data``: the stored training metrics (the default, or ``train=True``), validation
+        metrics (``valid=True``) or cross-validation metrics (``xval=True``), checked in that order as
+        H2O-3 does; None when the model has none of that kind (no validation frame, no folds).
+        """
+        if test_data is None:
+            if train or not (valid or xval):
+                return self._metrics_object(self.training_metrics, "train")
+            if valid:
+                return self._metrics_object(self.validation_metrics, "validation")
+            return self._metrics_object(self.cross_validation_metrics, "cross-validation")
+        return self._metrics_object(self.score_frame(test_data), "test")
+
+    def _metrics_object(self, m: dict, on: str) -> ModelMetrics | None:
+        size = int(self.effective.get("max_confusion_matrix_size", 20))
+        return metrics_object(m, self.kind, on=on, domain=self.dinfo.response_domain, max_confusion_matrix_size=size)
+
+    def score_frame(self, data) -> dict:
+        """The metrics dict of this model on every row of ``data`` that has a response."""
+        frame = as_frame(data, "performance_input")
+        if self.dinfo.response and self.dinfo.response not in frame.names:
+            raise ValueError(
+                f"{frame.display_name}: no response column {self.dinfo.response!r}: metrics need the true values"
+            )
         outs, Xs, ys = [], [], []
         for X, y, valid_rows in self._chunks(frame):
             keep = valid_rows if not self.dinfo.autoencoder else np.ones(len(X), bool)
@@ -270,16 +328,190 @@ class Model:
         cols = {f"DF.L{layer + 1}.C{j + 1}": acts[:, j] for j in range(acts.shape[1])}
         return result_frame(cols, destination, stem="deep_features", force=force, inputs=input_paths(data, frame))
 
-    def varimp(self, use_pandas: bool = False):
-        """Variable importances (Gedeon): rows of variable, relative, scaled, percentage."""
-        table = self.variable_importances
-        if table is None:
-            table = compute_varimp(self)
-        if use_pandas:
-            import pandas as pd
+    def varimp_table(self) -> list[dict]:
+        """Variable importances (Gedeon), most important first: dicts of variable, relative_importance,
+        scaled_importance, percentage (computed now if training did not keep them)."""
+        return self.variable_importances if self.variable_importances is not None else compute_varimp(self)
 
-            return pd.DataFrame(table)
-        return table
+    def varimp(self, use_pandas: bool = False):
+        """H2O-3's ``varimp()``: tuples (variable, relative_importance, scaled_importance, percentage),
+        most important first, or a pandas DataFrame with those columns (``use_pandas=True``)."""
+        rows = [tuple(r[c] for c in VARIMP_COLUMNS) for r in self.varimp_table()]
+        if use_pandas:
+            return metrics._pandas("varimp(use_pandas=True)").DataFrame(rows, columns=list(VARIMP_COLUMNS))
+        return rows
+
+    # -- H2O-3's model accessors ------------------------------------------------
+    algo = "deeplearning"  # H2O-3's model.algo
+
+    def scoring_history(self, as_data_frame: bool = True):
+        """One row per scoring event (timestamp, duration, epochs, iterations, samples, training_ and
+        validation_ metrics) as a pandas DataFrame, or as a :class:`~hpcdl.metrics.TwoDimTable`."""
+        rows = self.scoring_events
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        if not as_data_frame:
+            return metrics.TwoDimTable("Scoring History", columns, [[r.get(c) for c in columns] for r in rows])
+        return metrics._pandas("scoring_history()").DataFrame(rows, columns=columns)
+
+    @property
+    def type(self) -> str:
+        """H2O-3's estimator type: "classifier", "regressor", or "unsupervised" (an autoencoder)."""
+        if self.dinfo.autoencoder:
+            return "unsupervised"
+        return "classifier" if self.dinfo.classification else "regressor"
+
+    @property
+    def parms(self) -> dict[str, dict]:
+        """H2O-3's ``model.parms``: per parameter its ``default_value``, ``input_value`` (as given, else
+        the default) and ``actual_value`` (what training used: H2O-3's effective value)."""
+        given = self.params.to_dict()
+        out = {
+            p.name: {
+                "name": p.name,
+                "default_value": p.default,
+                "input_value": given[p.name],
+                "actual_value": self.effective.get(p.name, given[p.name]),
+            }
+            for p in PARAMETERS
+        }
+        key = {"name": self.model_id, "type": "Key<Model>"}
+        out["model_id"].update(input_value=given["model_id"] and key, actual_value=key)
+        if self.dinfo.response:
+            column = {"column_name": self.dinfo.response}
+            out["response_column"] = {
+                "name": "response_column",
+                "default_value": None,
+                "input_value": column,
+                "actual_value": column,
+            }
+        return out
+
+    @property
+    def actual_params(self) -> dict:
+        """Parameter -> the value training used (model_id and response_column as plain names, as H2O-3)."""
+        out = {}
+        for name, p in self.parms.items():
+            value = p["actual_value"]
+            out[name] = value.get("name", value.get("column_name")) if isinstance(value, dict) else value
+        return out
+
+    @property
+    def default_params(self) -> dict:
+        return {name: p["default_value"] for name, p in self.parms.items()}
+
+    def _exported_layer(self, index: int, what: str) -> None:
+        n = self.net.n_layers
+        if not self.effective.get("export_weights_and_biases"):
+            raise ValueError(
+                f"model {self.model_id} has no {what}: train it with export_weights_and_biases=True (as in H2O-3)"
+            )
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < n:
+            raise ValueError(f"{what} {index!r} does not exist: the model has {n} (0-based, 0..{n - 1})")
+
+    def weights(self, matrix_id: int = 0, destination: str | None = None, force: bool = False) -> Frame:
+        """Weight matrix ``matrix_id`` (0 = inputs -> first hidden layer) as a frame, as H2O-3 exports it:
+        one row per unit of the next layer (two per unit for Maxout), one column per unit of this layer,
+        named after the model's expanded inputs for layer 0 (C1, C2, ... after). Needs
+        ``export_weights_and_biases=True``; ``destination`` as in :meth:`predict`."""
+        self._exported_layer(matrix_id, "weight matrices")
+        w = self.net.weights(int(matrix_id)).astype(np.float64)
+        names = list(self.dinfo.input_names) if matrix_id == 0 else [f"C{j + 1}" for j in range(w.shape[1])]
+        cols = {name: w[:, j] for j, name in enumerate(names)}
+        return result_frame(cols, destination, stem=f"weights_{matrix_id}", force=force)
+
+    def biases(self, vector_id: int = 0, destination: str | None = None, force: bool = False) -> Frame:
+        """Bias vector ``vector_id`` as a one-column frame (column C1), one row per unit of layer
+        ``vector_id + 1``; needs ``export_weights_and_biases=True``."""
+        self._exported_layer(vector_id, "bias vectors")
+        b = self.net.biases(int(vector_id)).astype(np.float64)
+        return result_frame({"C1": b}, destination, stem=f"biases_{vector_id}", force=force)
+
+    def is_cross_validated(self) -> bool:
+        return bool(self.cross_validation_metrics)
+
+    def xval_keys(self) -> list[str] | None:
+        """The fold models' ids (``<model_id>_cv_<k>``), None without cross-validation."""
+        cv = self.run_info.get("cross_validation")
+        return list(cv["fold_model_ids"]) if cv else None
+
+    def cross_validation_models(self) -> list[Model] | None:
+        """The fold models, H2O-3's method (in memory only: a loaded model has none; ``hpcdl train``
+        writes them beside the main model). None without cross-validation."""
+        if not self.is_cross_validated():
+            return None
+        if not self.fold_models:
+            raise ValueError(
+                f"model {self.model_id}: its fold models are not in memory (model files do not hold them; "
+                "a job saves them beside the model as <model_id>_cv_<k>.h5)"
+            )
+        return list(self.fold_models)
+
+    def cross_validation_metrics_summary(self) -> metrics.TwoDimTable | None:
+        """Mean, standard deviation and per-fold value of each metric over the folds (H2O-3's table)."""
+        summary = self.cv_summary
+        if not summary:
+            return None
+        n = max(len(v["folds"]) for v in summary.values())
+        return metrics.TwoDimTable(
+            "Cross-Validation Metrics Summary",
+            ["", "mean", "sd", *(f"cv_{k + 1}_valid" for k in range(n))],
+            [[key, v["mean"], v["sd"], *v["folds"]] for key, v in summary.items()],
+        )
+
+    def _each(self, method: str, train: bool, valid: bool, xval: bool, **kw):
+        """H2O-3's rule for the metric shortcuts: the training value by default; with several of
+        train/valid/xval a dict keyed "train", "valid", "xval"; None where the model has no such metrics."""
+        chosen = [k for k, flag in (("train", train), ("valid", valid), ("xval", xval)) if flag] or ["train"]
+        out = {}
+        for k in chosen:
+            m = self.model_performance(**{k: True})
+            if m is not None and not hasattr(m, method):
+                raise ValueError(f"{method}() is not defined for {self.kind} models (as in H2O-3)")
+            out[k] = None if m is None else getattr(m, method)(**kw)
+        return out[chosen[0]] if len(chosen) == 1 else out
+
+    mse = _shortcut("mse", "Mean squared error")
+    rmse = _shortcut("rmse", "Root mean squared error")
+    r2 = _shortcut("r2", "R squared (1 - MSE / variance of the response)")
+    logloss = _shortcut("logloss", "Log loss (classification)")
+    auc = _shortcut("auc", "Area under the ROC curve (binomial)")
+    aucpr = _shortcut("aucpr", "Area under the precision-recall curve (binomial)")
+    pr_auc = _shortcut("pr_auc", "H2O-3's old name of aucpr (binomial)")
+    gini = _shortcut("gini", "2 AUC - 1 (binomial)")
+    mae = _shortcut("mae", "Mean absolute error (regression)")
+    rmsle = _shortcut("rmsle", "Root mean squared logarithmic error (regression)")
+    mean_residual_deviance = _shortcut("mean_residual_deviance", "Mean residual deviance (regression)")
+    hit_ratio_table = _shortcut("hit_ratio_table", "Top-k hit ratios table (multinomial)")
+    error = _threshold_shortcut("error", "1 - accuracy at the threshold of maximum accuracy (binomial)")
+    F1 = _threshold_shortcut("F1", "Maximum F1 and its threshold (binomial)")
+    accuracy = _threshold_shortcut("accuracy", "Maximum accuracy and its threshold (binomial)")
+    precision = _threshold_shortcut("precision", "Maximum precision and its threshold (binomial)")
+    recall = _threshold_shortcut("recall", "Maximum recall and its threshold (binomial)")
+    specificity = _threshold_shortcut("specificity", "Maximum specificity and its threshold (binomial)")
+
+    def mean_per_class_error(self, thresholds=None, train: bool = False, valid: bool = False, xval: bool = False):
+        """Mean per-class error: a number for multinomial models; for binomial ones H2O-3's
+        ``[[threshold, value]]`` at the best threshold."""
+        kw = {"thresholds": thresholds} if self.kind == "binomial" else {}
+        if thresholds is not None and self.kind != "binomial":
+            raise ValueError("mean_per_class_error(): thresholds= is for binomial models")
+        return self._each("mean_per_class_error", train, valid, xval, **kw)
+
+    def confusion_matrix(
+        self, data=None, thresholds=None, train: bool = False, valid: bool = False, xval: bool = False, *, metrics=None
+    ):
+        """The confusion matrix (a :class:`~hpcdl.metrics.ConfusionMatrix`) of the stored metrics, or of
+        ``data`` (a frame, as H2O-3's multinomial ``confusion_matrix(data)``); binomial: at max F1."""
+        if isinstance(data, str) and data.lower() in BINOMIAL_CRITERIA:
+            metrics, data = data, None  # H2O-3's binomial signature: confusion_matrix(metrics=...)
+        if self.kind != "binomial" and (metrics is not None or thresholds is not None):
+            raise ValueError("confusion_matrix(): metrics= and thresholds= are for binomial models")
+        kw = {"metrics": metrics, "thresholds": thresholds} if self.kind == "binomial" else {}
+        if self.kind not in ("binomial", "multinomial"):
+            raise ValueError(f"confusion_matrix() is not defined for {self.kind} models (as in H2O-3)")
+        if data is not None:
+            return self.model_performance(data).confusion_matrix(**kw)
+        return self._each("confusion_matrix", train, valid, xval, **kw)
 
     # -- persistence ----------------------------------------------------------
     def save(self, path: str, force: bool = False, inputs=()) -> str:
@@ -313,11 +545,11 @@ class Model:
                 "training": self.training_metrics,
                 "validation": self.validation_metrics,
                 "cross_validation": self.cross_validation_metrics,
-                "cross_validation_summary": self.cross_validation_metrics_summary,
+                "cross_validation_summary": self.cv_summary,
             },
             "extra": {"run_state": self.run.to_dict(), "variable_importances": self.variable_importances},
             "datainfo": self.dinfo.to_dict(),
-            "history": self.scoring_history,
+            "history": self.scoring_events,
         }
 
     @classmethod
@@ -342,11 +574,11 @@ class Model:
             effective=dict(content["params"]["effective"]),
             dinfo=DataInfo.from_dict(content["datainfo"]),
             net=net,
-            scoring_history=list(content["history"]),
+            scoring_events=list(content["history"]),
             training_metrics=content["metrics"].get("training") or {},
             validation_metrics=content["metrics"].get("validation") or {},
             cross_validation_metrics=content["metrics"].get("cross_validation") or {},
-            cross_validation_metrics_summary=content["metrics"].get("cross_validation_summary") or {},
+            cv_summary=content["metrics"].get("cross_validation_summary") or {},
             variable_importances=content["extra"].get("variable_importances"),
             run=RunState.from_extra(content["extra"]),
             best_buffer=None if best is None else np.array(best, dtype=np.float32),
@@ -423,9 +655,21 @@ def prediction_columns(dinfo: DataInfo, kind: str, out: np.ndarray, threshold=No
     else:
         labels = np.argmax(out, axis=1).astype(np.int32)
     cols = {"predict": labels}
-    for k, level in enumerate(dinfo.response_domain):
-        cols[level] = out[:, k]
+    for k, name in enumerate(probability_names(dinfo.response_domain)):
+        cols[name] = out[:, k]
     return cols
+
+
+def _java_int(text: str) -> bool:
+    """Whether Java's Integer.valueOf accepts ``text``: optional sign, decimal digits, 32-bit range."""
+    digits = text[1:] if text[:1] in "+-" else text
+    return digits.isdecimal() and -(2**31) <= int(text) <= 2**31 - 1
+
+
+def probability_names(domain) -> list[str]:
+    """The class-probability column names of a prediction frame, H2O-3's rule (``Model.makeScoringNames``):
+    the class label, with ``p`` before a label that is an integer (0 -> p0, 1 -> p1, -1 -> p-1)."""
+    return [f"p{level}" if _java_int(str(level)) else str(level) for level in domain]
 
 
 def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> dict:
@@ -449,7 +693,7 @@ def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | 
     probs = model.correct_probabilities(out)
     codes = np.asarray(y).astype(np.int64)
     if kind == "binomial":
-        return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain)
+        return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain, p0=probs[:, 0])
     return metrics.multinomial_metrics(
         codes, probs, model.dinfo.response_domain, max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10))
     )
@@ -562,7 +806,7 @@ def format_model(model: Model) -> str:
                     max_confusion_matrix_size=int(model.effective.get("max_confusion_matrix_size", 20)),
                 )
             )
-    if model.cross_validation_metrics_summary:
+    if model.cv_summary:
         rows = [
             {
                 "metric": key,
@@ -570,11 +814,11 @@ def format_model(model: Model) -> str:
                 "sd": v["sd"],
                 **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])},
             }
-            for key, v in model.cross_validation_metrics_summary.items()
+            for key, v in model.cv_summary.items()
         ]
         lines.append("")
         lines.append(format_table(rows, title="Cross-Validation Metrics Summary:"))
-    if model.scoring_history:
+    if model.scoring_events:
         cols = [
             c
             for c in (
@@ -595,10 +839,10 @@ def format_model(model: Model) -> str:
                 "validation_auc",
                 "validation_r2",
             )
-            if c in model.scoring_history[-1]
+            if c in model.scoring_events[-1]
         ]
         lines.append("")
-        lines.append(format_table(model.scoring_history, cols, "Scoring History:"))
+        lines.append(format_table(model.scoring_events, cols, "Scoring History:"))
     if model.variable_importances:
         lines.append("")
         lines.append(format_table(model.variable_importances[:10], title="Variable Importances (top 10):"))
@@ -614,10 +858,92 @@ def load_model(path: str) -> Model:
     path = os.fspath(path)
     content = store.read_model_file(path)
     try:
-        return Model.from_content(content)
+        return register(Model.from_content(content))
     except store.ModelFileError as exc:
         raise store.ModelFileError(f"{path}: {exc}") from exc
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise store.ModelFileError(
             f"{path}: damaged model file: cannot rebuild the model ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+# --------------------------------------------------------------------------- #
+# Models by id within a process (h2o.get_model, checkpoint=<model_id>), and h2o.save_model
+# --------------------------------------------------------------------------- #
+
+# Weakly held: a model stays findable by its id while a Python object (a variable, an estimator, a
+# grid) refers to it, and a process that trains many models does not keep them all alive.
+_MODELS: weakref.WeakValueDictionary[str, Model] = weakref.WeakValueDictionary()
+
+
+def register(model: Model) -> Model:
+    """Make ``model`` findable by its id in this process (a later model with the same id replaces it)."""
+    _MODELS[model.model_id] = model
+    return model
+
+
+def get_model(model_id: str) -> Model:
+    """The model of this process with this id (trained or loaded here), like ``h2o.get_model``."""
+    model = _MODELS.get(model_id)
+    if model is None:
+        raise ValueError(
+            f"no model {model_id!r} in this process: a model is found by its id while a Python object refers "
+            "to it (a variable, an estimator, a grid); load a saved model with hpcdl.load_model(path)"
+        )
+    return model
+
+
+def as_model(obj) -> Model:
+    """A Model from a Model or an estimator that trained one (hpcdl.estimators)."""
+    model = obj if isinstance(obj, Model) else getattr(obj, "hpcdl_model", None)
+    if not isinstance(model, Model):
+        raise TypeError(f"expected a trained model (hpcdl Model or estimator), got {type(obj).__name__}")
+    return model
+
+
+def resolve_checkpoint(checkpoint) -> Model:
+    """The model ``checkpoint`` names: a Model or estimator, the id of a model of this process (as in
+    H2O-3), or a model file. A string that is both an id here and a file of another model is an error."""
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        return as_model(checkpoint)
+    key = os.fspath(checkpoint)
+    model = _MODELS.get(key)
+    if model is None:
+        return load_model(key)
+    if os.path.exists(key):
+        try:
+            same = store.read_model_summary(key)["model_id"] == key
+        except (store.ModelFileError, OSError, KeyError):
+            same = False
+        if not same:
+            raise ValueError(
+                f"checkpoint {key!r} names a model of this process and also the file {key}; pass the model "
+                f"object, or the file as {os.path.join('.', key)!r}"
+            )
+    return model
+
+
+def save_model(
+    model, path: str = "", force: bool = False, export_cross_validation_predictions: bool = False, filename=None
+) -> str:
+    """Write ``model`` into the directory ``path`` (default: the current one; created if missing) as
+    the file named ``filename`` or, by default, its model id, like ``h2o.save_model``; returns the
+    file's path. An existing file is replaced only with ``force=True``. hpcdl's model files do not
+    keep cross-validation predictions: ask for them with ``model.cross_validation_holdout_predictions``."""
+    model = as_model(model)
+    if export_cross_validation_predictions and model.cross_validation_holdout is not None:
+        raise ValueError(
+            "export_cross_validation_predictions=True: hpcdl model files do not keep cross-validation "
+            "predictions; write them with model.cross_validation_holdout_predictions(destination=...)"
+        )
+    directory = os.fspath(path) or os.getcwd()
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(
+            f"save_model: path {directory!r} is a file, not a directory (as in H2O-3, path is the directory "
+            "and filename= names the file; model.save(file) writes a file of your choosing)"
+        )
+    target = os.path.join(directory, filename or model.model_id)
+    if os.path.isdir(target):
+        raise ValueError(f"save_model: {target} is a directory; give another filename=")
+    os.makedirs(directory, exist_ok=True)
+    return model.save(target, force=force)

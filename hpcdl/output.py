@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -100,3 +101,29 @@ def format_error_table(errors: np.ndarray, threshold: float | None = None, limit
         if len(order) > limit:
             lines.append(f"  ... {len(order) - limit} more row(s)")
     return "\n".join(lines)
+
+
+def progress_printer(total_epochs: float, t0: float):
+    """A training hook's progress line per scoring event (the CLI's and the estimators' `verbose`)."""
+
+    def show(row: dict, model) -> None:
+        epochs = row.get("epochs", 0.0)
+        elapsed = time.time() - t0
+        eta = elapsed / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
+        parts = [
+            f"epochs {epochs:8.3f}/{total_epochs:g}",
+            f"iter {row.get('iterations', 0):4d}",
+            f"{row.get('training_speed', 0):10,.0f} samples/s",
+        ]
+        for key, label in (
+            ("training_classification_error", "train err"),
+            ("training_rmse", "train rmse"),
+            ("validation_classification_error", "valid err"),
+            ("validation_rmse", "valid rmse"),
+        ):
+            if key in row:
+                parts.append(f"{label} {row[key]:.4f}")
+        parts.append(f"elapsed {elapsed:6.1f}s ETA {eta:6.1f}s")
+        print("  ".join(parts), flush=True)
+
+    return show

@@ -10,7 +10,7 @@ from .plotting import _format_of, _pyplot, save_figure
 def plot_varimp(table: list[dict], path: str, *, top: int = 20, title: str | None = None) -> str:
     """Horizontal bars of the scaled importance of the ``top`` variables, the most important on top.
 
-    ``table``: rows as Model.varimp() returns them (variable, relative_importance,
+    ``table``: rows as Model.varimp_table() returns them (variable, relative_importance,
     scaled_importance, percentage), sorted by decreasing importance. Written atomically.
     """
     if not table:

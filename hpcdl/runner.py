@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import comm as comm_mod
 from .jobs import JobError, check_job
-from .output import print_json
+from .output import print_json, progress_printer
 from .runstate import StopReason
 
 
@@ -54,30 +54,6 @@ def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
     from .frame import import_source
 
     return import_source(path, frame_dir=frames_dir, comm=comm, **{k: v for k, v in import_kw.items() if v is not None})
-
-
-def progress_printer(total_epochs: float, t0: float):
-    def show(row: dict, model) -> None:
-        epochs = row.get("epochs", 0.0)
-        elapsed = time.time() - t0
-        eta = elapsed / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
-        parts = [
-            f"epochs {epochs:8.3f}/{total_epochs:g}",
-            f"iter {row.get('iterations', 0):4d}",
-            f"{row.get('training_speed', 0):10,.0f} samples/s",
-        ]
-        for key, label in (
-            ("training_classification_error", "train err"),
-            ("training_rmse", "train rmse"),
-            ("validation_classification_error", "valid err"),
-            ("validation_rmse", "valid rmse"),
-        ):
-            if key in row:
-                parts.append(f"{label} {row[key]:.4f}")
-        parts.append(f"elapsed {elapsed:6.1f}s ETA {eta:6.1f}s")
-        print("  ".join(parts), flush=True)
-
-    return show
 
 
 def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = False, hooks=()) -> Outcome:
@@ -168,7 +144,7 @@ def _supersede_finished_run(job, model) -> str:
         saved = read_model_summary(job.model_path) if os.path.exists(job.model_path) else None
     except ModelFileError:
         saved = None
-    last = model.scoring_history[-1] if model.scoring_history else None
+    last = model.scoring_events[-1] if model.scoring_events else None
     if saved and saved["model_id"] == model.model_id and (saved["history"] or [None])[-1] == last:
         removed = clear_checkpoints(job.checkpoint_dir)
         return (
@@ -335,7 +311,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
     cv_files = None
     if job.save_model:
         _save_final_model(job, model)
-        if model.cross_validation_models:  # fold models (and holdout predictions) beside the main model
+        if model.fold_models:  # fold models (and holdout predictions) beside the main model
             from .cv import save_cross_validation_outputs
 
             cv_files = save_cross_validation_outputs(model, job.output_dir)
@@ -357,7 +333,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
                 "test_metrics": test_metrics,
                 "anomaly_csv": anomaly_csv,
                 "cross_validation_files": cv_files,
-                "scoring_history": model.scoring_history,
+                "scoring_history": model.scoring_events,
             }
         )
         return

@@ -24,7 +24,7 @@ import datetime as _dt
 import json
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import h5py
@@ -51,7 +51,7 @@ def plain_json(obj: Any, nonfinite: Callable[[float], Any] = _tagged, other: Cal
     """``obj`` in plain JSON values: numpy arrays and scalars as Python ones, tuples as lists, keys as
     strings; a NaN or infinity as ``nonfinite(x)`` (default: ``{"__float__": "nan"}``, which
     :func:`loads` reads back exactly); any other object as ``other(obj)``, or as it is."""
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # dicts, and metrics objects (hpcdl.metrics.ModelMetrics)
         return {str(k): plain_json(v, nonfinite, other) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [plain_json(v, nonfinite, other) for v in obj]

@@ -518,7 +518,7 @@ class Trainer:
         if setup.monitor is not None:
             setup.monitor.finish(decision)
         comm.bcast_array(model.net.buffer, root=0)
-        model.scoring_history = comm.bcast(model.scoring_history if comm.rank == 0 else None)
+        model.scoring_events = comm.bcast(model.scoring_events if comm.rank == 0 else None)
         for key in ("training_metrics", "validation_metrics", "variable_importances"):
             setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
         run = model.run
@@ -572,7 +572,7 @@ class Trainer:
             max_runtime = float(eff.get("max_runtime_secs") or 0.0)
             deadline = t_start + max_runtime if max_runtime else None
             monitor = Monitor(model, eff, self._scoring_data(eff, data), target_samples, deadline, self.progress)
-            if model.dinfo.autoencoder and not model.scoring_history:
+            if model.dinfo.autoencoder and not model.scoring_events:
                 monitor.score(0.0, first=True)  # H2O scores the untrained autoencoder once
         row_visits = visiting.Visiting(
             data.rows.size, layout.n_rows, plan.replicas, plan.n_chunks, plan.shuffle, int(eff["seed"]), comm.rank
@@ -769,7 +769,7 @@ class Monitor:
         self.model, self.eff, self.scoring = model, eff, scoring
         self.target_samples, self.deadline = target_samples, deadline
         self.progress = None if eff.get("quiet_mode") else progress
-        last = model.scoring_history[-1] if model.scoring_history else {}
+        last = model.scoring_events[-1] if model.scoring_events else {}
         self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
         self.last_score_start = 0.0
         self.last_score_duration = 0.0
@@ -801,7 +801,7 @@ class Monitor:
         }
         row.update(_flatten_metrics("training", train_m))
         row.update(_flatten_metrics("validation", valid_m))
-        model.scoring_history.append(row)
+        model.scoring_events.append(row)
         self.last_score_duration = time.time() - t0
         if self.progress is not None:
             self.progress(row, model)
@@ -818,7 +818,7 @@ class Monitor:
         due = (
             finished
             or out_of_time
-            or not model.scoring_history
+            or not model.scoring_events
             or eff.get("score_each_iteration")
             or (
                 since > float(eff["score_interval"])
@@ -837,7 +837,7 @@ class Monitor:
         loss = metrics.model_loss(m, eff.get("stopping_metric", "AUTO"), model.kind)
         best = run.monitor
         if not finished and not (loss >= best.best_loss):
-            best.best_loss, best.best_row = loss, len(model.scoring_history)
+            best.best_loss, best.best_row = loss, len(model.scoring_events)
             model.best_buffer = model.net.buffer.copy()
         if finished:
             return StopReason.EPOCHS

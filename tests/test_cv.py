@@ -93,9 +93,9 @@ def test_cv_model_metrics_are_the_folds_metrics(binomial):
     cv = m.run_info["cross_validation"]
     folds = random_folds(frame.nrow, 3, seed=5)  # the documented Random assignment for this seed
     assert cv["fold_rows"] == np.bincount(folds).tolist()
-    assert len(m.cross_validation_models) == 3
+    assert len(m.fold_models) == 3
     fold_loglosses = []
-    for k, fm in enumerate(m.cross_validation_models):
+    for k, fm in enumerate(m.fold_models):
         hold = folds == k
         assert fm.run_info["n_training_rows"] == int((~hold).sum())  # trained on the other folds only
         # the fold model scored on a frame that holds only its holdout rows
@@ -107,7 +107,7 @@ def test_cv_model_metrics_are_the_folds_metrics(binomial):
         fold_loglosses.append(perf["logloss"])
         assert cv["fold_metrics"][k]["logloss"] == pytest.approx(perf["logloss"], rel=1e-9)
         assert cv["fold_metrics"][k]["AUC"] == pytest.approx(perf["AUC"], rel=1e-9)
-    summary = m.cross_validation_metrics_summary
+    summary = m.cv_summary
     assert summary["logloss"]["mean"] == pytest.approx(np.mean(fold_loglosses), rel=1e-9)
     assert summary["logloss"]["sd"] == pytest.approx(np.std(fold_loglosses, ddof=1), rel=1e-9)
     assert set(summary) >= {"AUC", "MSE", "classification_error"}
@@ -179,7 +179,7 @@ def test_fold_models_standardize_by_their_own_training_rows(binomial):
     )
     fold = np.arange(len(X)) % 4
     np.testing.assert_allclose(m.dinfo.norm_sub, X.mean(axis=0), rtol=1e-6)  # the main model: all rows
-    for k, fm in enumerate(m.cross_validation_models):
+    for k, fm in enumerate(m.fold_models):
         train = X[fold != k]
         np.testing.assert_allclose(fm.dinfo.norm_sub, train.mean(axis=0), rtol=1e-6)
         np.testing.assert_allclose(fm.dinfo.norm_mul, 1.0 / train.std(axis=0, ddof=1), rtol=1e-6)
@@ -212,7 +212,7 @@ def test_cv_metrics_survive_save_and_load(binomial, tmp_path):
     )
     back = hpcdl.load_model(m.save(str(tmp_path / "m.h5")))
     assert back.cross_validation_metrics["logloss"] == m.cross_validation_metrics["logloss"]
-    assert back.cross_validation_metrics_summary == m.cross_validation_metrics_summary
+    assert back.cv_summary == m.cv_summary
     assert back.metrics(xval=True)["AUC"] == m.cross_validation_metrics["AUC"]
 
 
@@ -247,12 +247,12 @@ seed = 1
     assert res.returncode == 0, res.stderr
     result = json.loads(res.stdout)
     saved = hpcdl.load_model(result["model_path"])
-    assert saved.cross_validation_metrics_summary["logloss"]["mean"] > 0
+    assert saved.cv_summary["logloss"]["mean"] > 0
     # the fold models are saved beside the main model, as H2O keeps them (<model_id>_cv_<k>)
     folds = [hpcdl.load_model(p) for p in result["cross_validation_files"]["fold_models"]]
     assert [f.model_id for f in folds] == [f"{saved.model_id}_cv_1", f"{saved.model_id}_cv_2"]
     fold_loglosses = [f.validation_metrics["logloss"] for f in folds]
-    assert saved.cross_validation_metrics_summary["logloss"]["folds"] == pytest.approx(fold_loglosses)
+    assert saved.cv_summary["logloss"]["folds"] == pytest.approx(fold_loglosses)
     assert result["cross_validation_files"]["holdout_predictions"] is None
     res = subprocess.run(
         [

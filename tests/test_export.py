@@ -177,8 +177,8 @@ def _compare(model, got: dict, expected: dict):
     spec = scorer_spec(model)
     assert list(got) == spec.output_columns == list(expected)
     if model.kind in ("binomial", "multinomial"):
-        probs = np.column_stack([expected[c] for c in spec.response_domain])
-        for c in spec.response_domain:
+        probs = np.column_stack([expected[c] for c in spec.output_columns[1:]])
+        for c in spec.output_columns[1:]:
             np.testing.assert_allclose(np.asarray(got[c], dtype=float), expected[c], rtol=0, atol=TOL, err_msg=c)
         _assert_labels(model.kind, got["predict"], expected["predict"], probs, spec.threshold)
     else:

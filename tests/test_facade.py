@@ -15,6 +15,7 @@ import pytest
 import hpcdl
 from hpcdl import api, cli
 from hpcdl.comm import SerialComm
+from hpcdl.estimators import H2ODeepLearningEstimator, H2OGridSearch
 from hpcdl.jobs import Job, JobError, load_job
 from hpcdl.params import CV_ON_CHECKPOINT, ParameterError
 from hpcdl.runner import Outcome, Status, run_job
@@ -100,7 +101,7 @@ def test_a_job_trains_exactly_the_model_the_api_trains(iris, tmp_path, capsys, e
     saved = hpcdl.load_model(str(tmp_path / "job" / "job.h5"))
     direct = hpcdl.deeplearning(y="class", training_frame=iris, model_id="job", **params)
     assert np.array_equal(saved.net.buffer, direct.net.buffer)
-    assert saved.scoring_history[-1]["training_logloss"] == direct.scoring_history[-1]["training_logloss"]
+    assert saved.scoring_events[-1]["training_logloss"] == direct.scoring_events[-1]["training_logloss"]
     assert bool(saved.cross_validation_metrics) == bool(direct.cross_validation_metrics) == bool(extra)
     for key in ("MSE", "logloss") if extra else ():
         assert saved.cross_validation_metrics[key] == direct.cross_validation_metrics[key]
@@ -120,7 +121,10 @@ def test_every_way_to_train_goes_through_the_facade(iris, tmp_path, monkeypatch,
     hpcdl.grid(
         y="class", training_frame=iris, hyper_params={"l1": [0.0, 1e-4]}, grid_id="g", **FAST
     )  # grid's _train_one
-    assert calls == ["a", "b", "g_model_1", "g_model_2"]
+    fast = {k: v for k, v in FAST.items() if k != "threads"}
+    H2ODeepLearningEstimator(model_id="e", **fast).train(y=4, training_frame=iris, threads=1)  # H2O-3's estimator
+    H2OGridSearch(H2ODeepLearningEstimator(**fast), {"l1": [0.0]}, grid_id="hg").train(y=4, training_frame=iris)
+    assert calls == ["a", "b", "g_model_1", "g_model_2", "e", "hg_model_1"]
 
 
 def test_library_code_never_imports_the_cli():

@@ -64,7 +64,7 @@ class StopAt(TrainHook):
 
 
 def _history(model):
-    return [(r["iterations"], r["samples"], r["epochs"], r["training_logloss"]) for r in model.scoring_history]
+    return [(r["iterations"], r["samples"], r["epochs"], r["training_logloss"]) for r in model.scoring_events]
 
 
 # -- checkpoint restart (API) ------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at,
     rest = hpcdl.deeplearning(training_frame=prostate, checkpoint=path, **params)
     assert np.array_equal(rest.net.buffer, full.net.buffer)
     assert _history(rest) == _history(full)  # iterations, samples and epochs continue; same losses
-    per_iteration = np.diff([0] + [r["samples"] for r in full.scoring_history])
+    per_iteration = np.diff([0] + [r["samples"] for r in full.scoring_events])
     trained = per_iteration[per_iteration > 0]  # (a final best-model row repeats the last count)
     assert len(set(trained.tolist())) > 2  # random (binomial) rows per iteration, re-drawn alike on resume
     assert rest.run_info["iterations"] == full.run_info["iterations"] > stop_at
@@ -94,7 +94,7 @@ def test_restart_continues_exactly_where_it_stopped(prostate, tmp_path, stop_at,
     assert rest.run_info.get("best_iteration") == full.run_info.get("best_iteration")
     if change:  # the case is what it claims: best model restored at the end, early stop after the restart
         assert full.run_info["stop_reason"] == "early stopping" and full.run_info["best_iteration"] < stop_at
-    assert rest.scoring_history[3]["duration"] <= rest.scoring_history[4]["duration"]  # durations continue
+    assert rest.scoring_events[3]["duration"] <= rest.scoring_events[4]["duration"]  # durations continue
 
 
 def test_restart_with_more_epochs_and_changed_m_parameters(prostate, tmp_path):
@@ -258,7 +258,7 @@ def test_job_parameter_checkpoint_continues_a_model(tmp_path, capsys):
     assert cli.main(["train", job2, "--quiet", "--set", f'checkpoint="{out / "lc.h5"}"']) == 0
     second = hpcdl.load_model(str(out2 / "lc.h5"))
     assert second.run_info["epochs"] == pytest.approx(6.0)
-    assert second.scoring_history[: len(first.scoring_history)] == first.scoring_history
+    assert second.scoring_events[: len(first.scoring_events)] == first.scoring_events
     capsys.readouterr()
     code = cli.main(["train", job2, "--quiet", "--set", f'checkpoint="{out / "lc.h5"}"', "--set", "hidden=[9]"])
     assert code == 1
@@ -335,7 +335,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_3_then_resume_matches(tmp_path):
     final = hpcdl.load_model(str(out / "lc.h5"))
     reference = _reference(tmp_path, 60)
     assert np.array_equal(final.net.buffer, reference.net.buffer)
-    assert [r["iterations"] for r in final.scoring_history] == [r["iterations"] for r in reference.scoring_history]
+    assert [r["iterations"] for r in final.scoring_events] == [r["iterations"] for r in reference.scoring_events]
 
 
 def test_sigterm_with_json_prints_where_to_resume(tmp_path):
@@ -459,7 +459,7 @@ def test_mpiexec_sigterm_exit_3_killed_rank_aborts_and_resume_finishes(tmp_path)
     assert proc.returncode == 0, stderr
     final = hpcdl.load_model(str(out / "lc.h5"))
     assert final.run_info["stop_reason"] == "epochs reached" and final.run_info["epochs"] == pytest.approx(60)
-    iterations = [r["iterations"] for r in final.scoring_history]
+    iterations = [r["iterations"] for r in final.scoring_events]
     assert iterations == list(range(1, final.run_info["iterations"] + 1))  # one row per iteration, no gaps/repeats
     assert np.isfinite(final.net.buffer).all()
 

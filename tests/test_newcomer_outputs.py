@@ -165,8 +165,8 @@ def test_predict_to_stdout_in_a_real_pipe(inputs):
     )
     assert run.returncode == 0, run.stderr
     rows = list(csv.reader(io.StringIO(run.stdout)))
-    assert rows[0] == ["predict", "0", "1"] and len(rows) == 381
+    assert rows[0] == ["predict", "p0", "p1"] and len(rows) == 381  # H2O-3's names for classes 0 and 1
     model = hpcdl.load_model(str(inputs / "model.h5"))
     expected = model.predict(str(inputs / "data.h5")).read()
-    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected["1"], rtol=1e-12)
+    np.testing.assert_allclose([float(r[2]) for r in rows[1:]], expected["p1"], rtol=1e-12)
     assert run.stderr.startswith("-: 380 predictions")

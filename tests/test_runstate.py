@@ -112,8 +112,8 @@ def test_a_version_1_model_is_trained_further_and_saved_as_version_2(tmp_path):
     )
     # the counters go on from the old file's: 2 more epochs of the same 455 balanced rows
     assert more.run.iterations > old.run.iterations and more.run.samples == 4 * 455
-    assert [r["iterations"] for r in more.scoring_history[: len(old.scoring_history)]] == [
-        r["iterations"] for r in old.scoring_history
+    assert [r["iterations"] for r in more.scoring_events[: len(old.scoring_events)]] == [
+        r["iterations"] for r in old.scoring_events
     ]
     assert more.run.stop_reason is StopReason.EPOCHS and more.epochs_trained == pytest.approx(4.0)
     path = more.save(str(tmp_path / "v2.h5"))

@@ -64,7 +64,7 @@ def test_round_trip_is_exact(model, saved, prostate, tmp_path):
     assert m2.params.to_dict() == model.params.to_dict()
     assert m2.params.user_given == model.params.user_given
     assert m2.effective == model.effective
-    assert m2.scoring_history == model.scoring_history
+    assert m2.scoring_events == model.scoring_events
     # metrics hold numpy arrays in memory and lists after loading: compare values via their JSON
     for part in ("training_metrics", "validation_metrics", "variable_importances", "run_info"):
         assert store.dumps(getattr(m2, part)) == store.dumps(getattr(model, part)), part
@@ -86,12 +86,12 @@ def test_round_trip_is_exact(model, saved, prostate, tmp_path):
 def test_history_longer_than_an_hdf5_attribute(model, tmp_path):
     """HDF5 attributes stop at 64 KiB; a long scoring history must still round-trip."""
     copy = hpcdl.load_model(model.save(str(tmp_path / "a.h5")))
-    row = dict(copy.scoring_history[-1])
-    copy.scoring_history = [dict(row, iterations=i, note="x" * 50) for i in range(3000)]
+    row = dict(copy.scoring_events[-1])
+    copy.scoring_events = [dict(row, iterations=i, note="x" * 50) for i in range(3000)]
     copy.run.samples_per_second = float("nan")  # a NaN in the run state survives the file too
     back = hpcdl.load_model(copy.save(str(tmp_path / "long.h5")))
-    assert len(json.dumps(back.scoring_history)) > 65536
-    assert back.scoring_history == copy.scoring_history
+    assert len(json.dumps(back.scoring_events)) > 65536
+    assert back.scoring_events == copy.scoring_events
     assert np.isnan(back.run_info["samples_per_second"])
 
 
@@ -218,7 +218,7 @@ def test_models_list_and_show(model, prostate, tmp_path, capsys):
         assert cli.main(["models", "show", key, "--dir", str(d), "--json"]) == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["effective_parameters"]["hidden"] == [6, 4]
-        assert shown["scoring_history"] == model.scoring_history
+        assert shown["scoring_history"] == model.scoring_events
         assert shown["validation_metrics"]["logloss"] == pytest.approx(model.validation_metrics["logloss"])
     assert cli.main(["models", "show", model.model_id, "--dir", str(d)]) == 0
     text = capsys.readouterr().out

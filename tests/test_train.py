@@ -85,7 +85,7 @@ def test_binomial_prostate_auc(prostate):
     # H2O's demo reaches a training AUC around 0.8-0.9 on this data.
     assert m.training_metrics["AUC"] > 0.78
     data = m.predict(prostate).read()
-    labels = (data["1"] >= m.threshold()).astype(int)
+    labels = (data["p1"] >= m.threshold()).astype(int)
     np.testing.assert_array_equal(data["predict"], labels)
 
 
@@ -192,7 +192,7 @@ def test_stopping_rounds_uses_moving_average(iris_split):
     )
     assert m.run_info["stop_reason"] == "early stopping"
     # k=2 needs at least 2k scoring events before it may stop
-    assert len(m.scoring_history) >= 4
+    assert len(m.scoring_events) >= 4
 
 
 def test_overwrite_with_best_model_keeps_best(iris_split):
@@ -213,7 +213,7 @@ def test_overwrite_with_best_model_keeps_best(iris_split):
         rate_annealing=0.0,
         threads=1,
     )
-    losses = [row["validation_logloss"] for row in m.scoring_history]
+    losses = [row["validation_logloss"] for row in m.scoring_events]
     final = m.model_performance(valid)["logloss"]
     # the returned model is the best scored one (up to float noise), never worse than the last event
     assert final <= min(losses[:-1]) + 1e-6
@@ -231,7 +231,7 @@ def test_history_rows_have_h2o_columns(prostate):
     m = hpcdl.deeplearning(
         y="CAPSULE", training_frame=prostate, x=["AGE", "PSA", "GLEASON"], hidden=[5], epochs=5, seed=1, threads=1
     )
-    row = m.scoring_history[-1]
+    row = m.scoring_events[-1]
     for key in (
         "timestamp",
         "duration",

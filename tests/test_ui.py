@@ -150,10 +150,10 @@ def test_model_view_matches_model(server, tree):
     assert view["model_id"] == "iris_model" and view["kind"] == "multinomial" and view["response"] == "class"
     assert view["status"] == "saved" and view["job"] == "iris"
     # scoring history: one column per metric, a value per scoring event
-    assert view["history_rows"] == len(model.scoring_history) >= 3
-    assert view["history"]["epochs"] == pytest.approx([r["epochs"] for r in model.scoring_history])
+    assert view["history_rows"] == len(model.scoring_events) >= 3
+    assert view["history"]["epochs"] == pytest.approx([r["epochs"] for r in model.scoring_events])
     assert view["history"]["training_classification_error"] == pytest.approx(
-        [r["training_classification_error"] for r in model.scoring_history]
+        [r["training_classification_error"] for r in model.scoring_events]
     )
     assert view["chart_metric"] == "classification_error"
     # metrics and the confusion matrix, against an independent count from the model's predictions
@@ -316,7 +316,7 @@ def test_live_hook_serves_the_running_model(tmp_path):
             if ctx.iteration in (4, 8):
                 job = get_json(srv, "/api/jobs/run")[1]
                 model = get_json(srv, "/api/models/iris.h5")[1]
-                seen.append((ctx.iteration, ctx.epochs, len(ctx.model.scoring_history), job, model))
+                seen.append((ctx.iteration, ctx.epochs, len(ctx.model.scoring_events), job, model))
 
     try:
         assert get_json(srv, "/api/jobs/run")[1]["status"] == "starting"
@@ -347,7 +347,7 @@ def test_live_hook_serves_the_running_model(tmp_path):
         assert job["status"] == "finished" and job["stop_reason"] == model.run_info["stop_reason"]
         assert job["eta_seconds"] == 0 and job["progress"] == pytest.approx(1.0)
         view = get_json(srv, "/api/models/iris.h5")[1]
-        assert view["history_rows"] == len(model.scoring_history)
+        assert view["history_rows"] == len(model.scoring_events)
         assert view["training_metrics"]["scalars"]["logloss"] == pytest.approx(model.training_metrics["logloss"])
         assert view["downloads"] == []  # not saved yet
         jobs = get_json(srv, "/api/jobs")[1]["jobs"]

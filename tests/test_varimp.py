@@ -75,7 +75,7 @@ def test_gedeon_matches_a_plain_loop(mixed, hidden):
     names = m.dinfo.input_names
     unseen_na = [names.index("color.missing(NA)")]  # color never had an NA in training; size did
     expected = dict(zip(names, _scaled(vi, unseen_na)))
-    table = m.varimp()
+    table = m.varimp_table()
     assert len(table) == len(names)
     for row in table:
         assert row["relative_importance"] == pytest.approx(expected[row["variable"]], rel=1e-9, abs=1e-12)
@@ -87,7 +87,11 @@ def test_table_is_h2o_shaped(mixed):
         y="y", training_frame=mixed, hidden=[6], epochs=2, seed=1, threads=1, variable_importances=True
     )
     table = m.variable_importances
-    assert table == m.varimp()  # computed at scoring time, as H2O does
+    assert table == m.varimp_table()  # computed at scoring time, as H2O does
+    # H2O-3's varimp(): the same rows as tuples, in the same order
+    assert m.varimp() == [
+        (r["variable"], r["relative_importance"], r["scaled_importance"], r["percentage"]) for r in table
+    ]
     # one row per expanded input: categorical levels listed one by one, then the numerics
     assert {r["variable"] for r in table} == {
         "color.blue",
@@ -108,6 +112,7 @@ def test_table_is_h2o_shaped(mixed):
         assert r["percentage"] == pytest.approx(r["relative_importance"] / sum(rel))
     df = m.varimp(use_pandas=True)
     assert list(df.columns) == ["variable", "relative_importance", "scaled_importance", "percentage"]
+    assert df["variable"].tolist() == [r["variable"] for r in table]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -131,7 +136,7 @@ def test_informative_features_rank_first(tmp_path, seed):
         threads=1,
         variable_importances=True,
     )
-    table = m.varimp()
+    table = m.varimp_table()
     assert {table[0]["variable"], table[1]["variable"]} == {"x3", "x7"}
     assert table[1]["relative_importance"] > table[2]["relative_importance"] + 0.05
 
@@ -149,7 +154,7 @@ def test_varimp_saved_and_cli(mixed, tmp_path):
         timeout=60,
     )
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == m.varimp()[:3]
+    assert json.loads(res.stdout) == m.varimp_table()[:3]
     res = subprocess.run(
         [sys.executable, "-m", "hpcdl.cli", "varimp", path, "--top", "4"],
         check=False,
@@ -158,7 +163,7 @@ def test_varimp_saved_and_cli(mixed, tmp_path):
         cwd=REPO,
         timeout=60,
     )
-    assert res.returncode == 0 and "top 4 of 9" in res.stdout and m.varimp()[0]["variable"] in res.stdout
+    assert res.returncode == 0 and "top 4 of 9" in res.stdout and m.varimp()[0][0] in res.stdout
     res = subprocess.run(
         [sys.executable, "-m", "hpcdl.cli", "varimp", path, "--plot", str(tmp_path / "vi.txt")],
         check=False,
@@ -175,8 +180,8 @@ def test_varimp_plot(mixed, tmp_path):
     from hpcdl.plot_varimp import plot_varimp
 
     m = hpcdl.deeplearning(y="y", training_frame=mixed, hidden=[6], epochs=1, seed=1, threads=1)
-    out = plot_varimp(m.varimp(), str(tmp_path / "vi.png"), top=5)
+    out = plot_varimp(m.varimp_table(), str(tmp_path / "vi.png"), top=5)
     with open(out, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="top"):
-        plot_varimp(m.varimp(), str(tmp_path / "x.png"), top=0)
+        plot_varimp(m.varimp_table(), str(tmp_path / "x.png"), top=0)

@@ -73,7 +73,7 @@ def cmd_varimp(args) -> int:
     from ..model import format_table, load_model
 
     model = load_model(args.model)
-    table = model.varimp()
+    table = model.varimp_table()
     if not table:
         raise ValueError(f"{args.model}: the model has no variable importances")
     if args.top < 1:

@@ -141,7 +141,7 @@ def cmd_show(args) -> int:
                 "run_info": model.run_info,
                 "training_metrics": model.training_metrics,
                 "validation_metrics": model.validation_metrics,
-                "scoring_history": model.scoring_history,
+                "scoring_history": model.scoring_events,
                 "variable_importances": model.variable_importances,
             }
         )

@@ -226,7 +226,7 @@ def to_predictions(out):
         probs = np.divide(p, total, out=np.full_like(p, 1.0 / p.shape[1]), where=total > 0)
 {label_code}
     result = {{"predict": np.array([CLASSES[k] for k in labels], dtype=object)}}
-    for k, name in enumerate(CLASSES):
+    for k, name in enumerate(OUTPUT_COLUMNS[1:]):  # one per class, named as the model's predict() names them
         result[name] = probs[:, k]
     return result
 '''

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..model import probability_names
+
 # Distributions whose link is the identity: the network output is the prediction
 # (after de-standardizing). Anything else would need a link inverse the scorer lacks.
 IDENTITY_LINK_DISTRIBUTIONS = ("AUTO", "gaussian", "laplace", "quantile", "huber", "bernoulli", "multinomial")
@@ -161,7 +163,7 @@ def scorer_spec(model) -> ScorerSpec:
     elif kind == "regression":
         outputs = ["predict"]
     else:
-        outputs = ["predict"] + [str(v) for v in d.response_domain]
+        outputs = ["predict"] + probability_names(d.response_domain)  # p0, p1 for integer labels, as predict()
     return ScorerSpec(
         model_id=model.model_id,
         kind=kind,

@@ -127,7 +127,7 @@ class LiveJob(TrainHook):
     def model_summary(self) -> dict:
         ctx = self.ctx
         eff = ctx.model.effective if ctx is not None else {}
-        hist = ctx.model.scoring_history if ctx is not None else []
+        hist = ctx.model.scoring_events if ctx is not None else []
         last = hist[-1] if hist else {}
         return browser_json(
             {
@@ -159,7 +159,7 @@ class LiveJob(TrainHook):
                 "downloads": downloads,
                 "progress": self._progress(),
             }
-        key = (len(ctx.model.scoring_history), self.status)
+        key = (len(ctx.model.scoring_events), self.status)
         with self._lock:
             if key != self._view_key:
                 self._view = model_view(

@@ -87,7 +87,7 @@ def default_chart_metric(kind: str, history: list[dict]) -> str:
 
 def model_view(model, *, key: str, status: str, downloads: list[dict], job: str | None = None) -> dict:
     """Everything the model page shows, from a live or loaded :class:`hpcdl.model.Model`."""
-    history = list(model.scoring_history)  # a copy: the trainer may append while we read
+    history = list(model.scoring_events)  # a copy: the trainer may append while we read
     training, validation = model.training_metrics, model.validation_metrics
     domain = model.dinfo.response_domain if model.dinfo.classification else None
     try:

@@ -118,7 +118,7 @@ def test_cross_validation_on_ranks_with_sharded_or_replicated_rows(comm, replica
     y = frame.column("y") == 1
 
     def fold_models():
-        for k, fm in enumerate(m.cross_validation_models):
+        for k, fm in enumerate(m.fold_models):
             # fold k's models trained on the other folds' rows, over all shards, balanced with the global ratios
             assert fm.run_info["n_training_rows"] == int((~y[folds != k]).sum() + 2 * y[folds != k].sum())
             prior = y[folds != k].mean()

@@ -91,11 +91,11 @@ def test_signal_on_one_rank_stops_all_and_resume_matches_uninterrupted(comm, sha
     assert_all(comm, all(np.array_equal(b, rest.net.buffer) for b in comm.allgather(rest.net.buffer)), "ranks differ")
     strip = [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-        for r in rest.scoring_history
+        for r in rest.scoring_events
     ]
     full_strip = [
         {k: v for k, v in r.items() if k not in ("timestamp", "duration", "training_speed")}
-        for r in full.scoring_history
+        for r in full.scoring_events
     ]
     assert_all(comm, strip == full_strip, f"history {strip} != {full_strip}")
     assert_all(

@@ -273,7 +273,7 @@ def test_each_tspi_mode_trains_the_spec_number_of_samples(comm, mode, replicate)
         assert sum(run["samples_per_rank"]) == run["samples"]
         assert trained_per_rank == run["samples_per_rank"]
         assert per_rank.tolist() == per_iter  # the samples of an iteration are the rows the ranks trained
-        hist = m.scoring_history
+        hist = m.scoring_events
         assert [h["samples"] for h in hist] == rec.samples and hist[-1]["epochs"] == pytest.approx(epochs)
         assert [h["iterations"] for h in hist] == list(range(1, len(per_iter) + 1))
 
@@ -339,7 +339,7 @@ def test_early_stopping_ends_every_rank(comm):
     t0 = time.time()
     m = _train(frame, comm, hidden=[10], epochs=1000, train_samples_per_iteration=30, classification_stop=0.2)
     run = m.run_info
-    ends = comm.allgather((run["iterations"], run["stop_reason"], len(m.scoring_history)))
+    ends = comm.allgather((run["iterations"], run["stop_reason"], len(m.scoring_events)))
 
     def check():
         assert run["stop_reason"] == "early stopping"
@@ -409,7 +409,7 @@ def test_reproducible_runs_are_bit_identical(comm, replicate):
         assert a.run_info["threads"] == 1 and a.run_info["iterations"] == 12
         assert np.array_equal(a.net.buffer, b.net.buffer)
         assert not np.array_equal(a.net.buffer, c.net.buffer)
-        assert a.scoring_history[-1]["training_logloss"] == b.scoring_history[-1]["training_logloss"]
+        assert a.scoring_events[-1]["training_logloss"] == b.scoring_events[-1]["training_logloss"]
         for buf in everyone:
             assert np.array_equal(buf, a.net.buffer)
 
