@@ -17,7 +17,13 @@ import os as _os
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 from .api import deeplearning  # noqa: E402
-from .frame import Frame, frame_from_numpy  # noqa: E402
+
+# -- frames as H2O-3's Python package has them: H2OFrame(python_obj), Frame.from_pandas (docs/python-api.md)
+from .frame import (  # noqa: E402
+    Frame,
+    H2OFrame,  # noqa: E402
+    frame_from_numpy,
+)
 from .grid import Grid, grid, load_grid  # noqa: E402  (after this, ``hpcdl.grid`` is the function)
 from .model import Model, load_model  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
@@ -26,7 +32,7 @@ __version__ = "0.1.0"
 
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
-    """Import a CSV/IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
+    """Import a CSV, Parquet, SVMLight or IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
 
     ``destination``: the frame file (or an existing directory for ``<name>.h5``);
     an existing file is replaced only with ``force``, the input never
@@ -61,6 +67,7 @@ __all__ = [
     "DeepLearningParameters",
     "Frame",
     "Grid",
+    "H2OFrame",
     "Model",
     "ParameterError",
     "anomaly",

@@ -21,15 +21,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import uuid
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
 
 from ..fsutil import H5Output, atomic_path
+from .errors import FrameError, FrameImportWarning, warn_import  # noqa: F401 - importable from here too
+from .ops import FrameOps
 
 FORMAT = "hpcdl-frame"
 VERSION = 1
@@ -37,23 +37,6 @@ TYPES = ("real", "int", "enum", "time")
 NUMERIC_TYPES = ("real", "int", "time")
 CHUNK_ROWS = 65536
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-class FrameError(ValueError):
-    """A frame file or its input is unusable; the message names file, row and column."""
-
-
-class FrameImportWarning(UserWarning):
-    """Data an import read in a way the user should know (a fallback encoding, values read as NA)."""
-
-
-def warn_import(message: str) -> None:
-    """A FrameImportWarning attributed to the first caller outside hpcdl (the user's line)."""
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    level, caller = 2, sys._getframe(1)
-    while caller is not None and caller.f_code.co_filename.startswith(package_dir):
-        caller, level = caller.f_back, level + 1
-    warnings.warn(message, FrameImportWarning, stacklevel=level)
 
 
 def _is_enum(t: str) -> bool:
@@ -101,7 +84,9 @@ class FrameWriter:
     Enum columns are appended as int codes into a provisional domain (any
     order, it may grow between chunks); :meth:`close` receives the final
     provisional domains, sorts them and remaps the stored codes, so that
-    domains on disk are always sorted as H2O keeps them.
+    imported domains are sorted as H2O keeps them. ``sort_levels=False`` keeps
+    the domains in the order given (frames derived from a frame keep its levels'
+    order, e.g. the numeric order ``asfactor()`` gives, as H2O-3 does).
     """
 
     def __init__(
@@ -113,6 +98,7 @@ class FrameWriter:
         compression: str | None = "gzip",
         attrs: Mapping[str, str] | None = None,
         display_name: str | None = None,
+        sort_levels: bool = True,
     ) -> None:
         names = [str(n) for n in names]
         types = list(types)
@@ -126,6 +112,7 @@ class FrameWriter:
         self.names, self.types = names, types
         self.attrs = dict(attrs or {})  # extra root attributes (an imported frame's source)
         self.display_name = display_name
+        self.sort_levels = sort_levels
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._out: H5Output | None = None
@@ -182,7 +169,7 @@ class FrameWriter:
                 ds = self._cols[str(i)]
                 if _is_enum(t):
                     dom = [str(d) for d in domains.get(name, [])]
-                    order = sorted(range(len(dom)), key=lambda k: dom[k])
+                    order = sorted(range(len(dom)), key=lambda k: dom[k]) if self.sort_levels else range(len(dom))
                     remap = np.full(len(dom) + 1, -1, dtype=np.int32)  # last slot maps -1 (NA) to -1
                     remap[np.asarray(order, dtype=np.int64)] = np.arange(len(dom), dtype=np.int32)
                     counts = np.zeros(len(dom), dtype=np.int64)
@@ -252,7 +239,7 @@ class FrameWriter:
                 raise err  # a failed write, as a WriteError naming the frame file
 
 
-class Frame:
+class Frame(FrameOps):
     """A frame on disk, named like H2OFrame: names, types, nrow, ncol, summary(), head().
 
     The object remembers the file's ``frame_id`` and checks it whenever it reopens the
@@ -296,11 +283,11 @@ class Frame:
         self.source = _str_attr(f, "source")
         self.source_identity = _str_attr(f, "source_identity")
         self.nrow = int(f.attrs["nrow"])
-        self.names = list(json.loads(f.attrs["names"]))
-        self.types = list(json.loads(f.attrs["types"]))
+        self._names = list(json.loads(f.attrs["names"]))
+        self._types = list(json.loads(f.attrs["types"]))
         self.domains: dict[str, list[str]] = {}
         self.stats: dict[str, dict] = {}
-        for i, name in enumerate(self.names):
+        for i, name in enumerate(self._names):
             attrs = f["columns"][str(i)].attrs
             st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
             if "domain" in attrs:
@@ -346,12 +333,8 @@ class Frame:
     def shape(self) -> tuple[int, int]:
         return (self.nrow, self.ncol)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self.names)
-
     def type(self, name: str) -> str:
-        return self.types[self._col_index(name)]
+        return self._types[self._col_index(name)]
 
     def _col_index(self, name: str | int) -> int:
         if isinstance(name, (int, np.integer)):
@@ -389,39 +372,50 @@ class Frame:
         cols = []
         for n, v in data.items():
             v = v.astype(np.float64)
-            if self.types[self._index[n]] == "enum":
+            if self._types[self._index[n]] == "enum":
                 v[v < 0] = np.nan
             cols.append(v)
         return np.column_stack(cols) if cols else np.empty((self.nrow, 0))
 
-    def as_data_frame(self):
-        """A pandas DataFrame (enum columns as pandas Categoricals); needs pandas."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("as_data_frame() needs pandas: pip install pandas") from exc
-        data = {}
-        for n, v in self.read().items():
-            t = self.types[self._index[n]]
-            if t == "enum":
-                data[n] = pd.Categorical.from_codes(v.astype(np.int64), categories=self.domains[n])
-            elif t == "time":
-                data[n] = pd.to_datetime(v, unit="ms")
-            else:
-                data[n] = v
-        return pd.DataFrame(data, columns=self.names)
+    # -- what the H2OFrame operations (ops.FrameOps) read and write with ---------------
+    chunk_rows = CHUNK_ROWS
 
-    def head(self, rows: int = 10) -> dict[str, list]:
-        """The first rows, decoded (levels as strings, NA as None)."""
-        data = self.read(stop=rows)
-        out = {}
-        for n, v in data.items():
-            if self.types[self._index[n]] == "enum":
-                dom = self.domains[n]
-                out[n] = [dom[c] if c >= 0 else None for c in v]
-            else:
-                out[n] = [None if np.isnan(x) else float(x) for x in v]
-        return out
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[Sequence[str], int, int], dict[str, np.ndarray]]]:
+        """``read(names, start, stop)`` on the file held open (checked once), so that reading a
+        long run of small blocks decompresses each HDF5 chunk once (h5py's chunk cache)."""
+        with self._open() as f:
+            cols = f["columns"]
+
+            def read(names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+                return {n: cols[str(self._index[n])][start:stop] for n in names}
+
+            yield read
+
+    def column_dtype(self, name: str) -> str:
+        """The stored dtype of a numeric column ("float64" or "float32"; enums: "int32")."""
+        with self._open() as f:
+            return str(f["columns"][str(self._col_index(name))].dtype)
+
+    @classmethod
+    def _write_new(
+        cls,
+        path: str,
+        names: Sequence[str],
+        types: Sequence[str],
+        blocks: Iterable[Sequence[np.ndarray]],
+        domains: Mapping[str, Sequence[str]],
+        *,
+        dtypes: Sequence[str] | None = None,
+        sort_levels: bool = True,
+        display_name: str | None = None,
+    ) -> Frame:
+        """A new frame file at ``path`` from row blocks (one array per column each)."""
+        writer = FrameWriter(path, names, types, float_dtype=dtypes, display_name=display_name, sort_levels=sort_levels)
+        with writer:
+            for block in blocks:
+                writer.append(block)
+        return writer.close(dict(domains))
 
     def summary(self, return_data: bool = True) -> dict:
         """Per column: type, min, quartiles, mean, max, NA count, most frequent levels."""

@@ -52,7 +52,7 @@ def frame_summary(frame: Frame | str) -> dict:
     if not isinstance(frame, Frame):
         frame = Frame(frame)
     cols = []
-    for name, t in zip(frame.names, frame.types):
+    for name, t in frame.types.items():
         if t == "enum":
             dom = frame.domains.get(name, [])
             counts = np.zeros(len(dom), dtype=np.int64)
