@@ -61,8 +61,9 @@ class _RunningStats:
         if finite.size == 0:
             return
         n_b = finite.size
-        mean_b = float(finite.mean())
-        m2_b = float(((finite - mean_b) ** 2).sum())
+        with np.errstate(invalid="ignore", over="ignore"):  # ±inf values (x / 0): mean ±inf, sd NaN
+            mean_b = float(finite.mean())
+            m2_b = float(((finite - mean_b) ** 2).sum())
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / n

@@ -182,6 +182,8 @@ def _ms(arr: pa.Array) -> np.ndarray:
         values, scale = arr.cast(pa.int32()), 86400000.0
     elif pa.types.is_date64(t):
         values, scale = arr.cast(pa.int64()), 1.0
+    elif pa.types.is_time32(t):
+        values, scale = arr.cast(pa.int32()), _TIME_UNIT_MS[t.unit]
     else:
         values, scale = arr.cast(pa.int64()), _TIME_UNIT_MS[t.unit]
     out = values.to_numpy(zero_copy_only=False).astype(np.float64) * scale
