@@ -27,7 +27,8 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 64 rows, so that every streamed operation crosses block boundaries (prostate: 6 blocks)."""
-    monkeypatch.setattr(plan, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(Frame, "chunk_rows", 64)
+    monkeypatch.setattr(plan, "BLOCK_BYTES", 1)  # display: as few rows per block as allowed
     monkeypatch.setattr(plan, "MIN_BLOCK_ROWS", 64)
 
 

@@ -17,14 +17,17 @@ frame id. An error on any rank is raised on every rank with the same message.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
 import os
 import uuid
+import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
 from ..comm import SerialComm
-from .csv import READ_ERRORS, destination_path, import_csv, open_stream
+from .csv import destination_path, import_csv
 from .h5frame import HDF5_SIGNATURE, Frame, FrameError, get_frame
 from .idx import import_idx, is_idx_header
 from .parquet import import_parquet, is_parquet
@@ -89,12 +92,22 @@ def check_import_destination(path, destination, *, force: bool = False, labels_p
 
 # -- what kind of file ----------------------------------------------------------------
 def _head_bytes(path: str, n: int = 8) -> bytes:
-    """The first ``n`` bytes, decompressed for gzip and bzip2 (b"" when that fails: the importer says why)."""
+    """Up to the first ``n`` bytes, decompressed for gzip and bzip2: as many as can be read before
+    damage further on (the importer then says what is wrong)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    opener = gzip.open if magic[:2] == b"\x1f\x8b" else bz2.open if magic == b"BZh" else open
+    head = b""
     try:
-        with open_stream(path) as stream:
-            return stream.read(n)
-    except READ_ERRORS:
-        return b""
+        with opener(path, "rb") as fh:
+            while len(head) < n:
+                piece = fh.read(min(4096, n - len(head)))
+                if not piece:
+                    break
+                head += piece
+    except (OSError, EOFError, zlib.error, ValueError):
+        pass
+    return head
 
 
 def _is_frame_file(path: str) -> bool:

@@ -125,6 +125,7 @@ class FrameWriter:
         self._file = self._out.file
         self._cols = self._file.create_group("columns")
         self._stats = [_RunningStats() for _ in names]
+        self._copied: set[int] = set()  # columns copied whole from another frame (their attrs come along)
         self.nrow = 0
         dtypes = float_dtype or ["float64"] * len(names)
         opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
@@ -162,15 +163,48 @@ class FrameWriter:
         self.nrow += n
         self._out.check()  # stop at the first failed write, not after parsing the rest of the input
 
+    def append_column(self, i: int, values: np.ndarray) -> None:
+        """Append rows to column ``i`` alone: a frame derived from another is written a column at a
+        time (each HDF5 chunk read and written once). Every column must reach the same length by
+        :meth:`close`; do not mix with :meth:`append`."""
+        ds = self._cols[str(i)]
+        start, n = ds.shape[0], len(values)
+        if n == 0:
+            return
+        ds.resize((start + n,))
+        arr = np.asarray(values, dtype=np.int32 if _is_enum(self.types[i]) else ds.dtype)
+        ds[start:] = arr
+        if not _is_enum(self.types[i]):
+            self._stats[i].add(arr)
+        self._out.check()
+
+    def copy_column(self, i: int, frame: Frame, name: str) -> None:
+        """Column ``i`` is column ``name`` of ``frame`` as stored: HDF5 copies its chunks without
+        decompressing them, with its statistics (a frame derived with all the rows of another)."""
+        with frame._open() as f:
+            src = f["columns"][str(frame._index[name])]
+            if src.attrs["type"] != self.types[i]:
+                raise FrameError(f"{self.path}: column {self.names[i]!r} is {self.types[i]}, not {src.attrs['type']}")
+            del self._cols[str(i)]
+            self._cols.copy(src, str(i))
+        self._cols[str(i)].attrs["name"] = self.names[i]
+        self._copied.add(i)
+        self._out.check()
+
     def close(self, domains: dict[str, Sequence[str]] | None = None) -> Frame:
         """Finish the file (sort enum domains, write stats) and move it into place."""
         domains = domains or {}
         try:
+            lengths = {self._cols[str(i)].shape[0] for i in range(len(self.names))}
+            if len(lengths) > 1:
+                raise FrameError(f"{self.path}: columns of different lengths {sorted(lengths)}")
+            self.nrow = lengths.pop() if lengths else 0
             for i, (name, t) in enumerate(zip(self.names, self.types)):
                 ds = self._cols[str(i)]
                 if _is_enum(t):
                     dom = [str(d) for d in domains.get(name, [])]
-                    order = sorted(range(len(dom)), key=lambda k: dom[k]) if self.sort_levels else range(len(dom))
+                    order = sorted(range(len(dom)), key=lambda k: dom[k]) if self.sort_levels else list(range(len(dom)))
+                    same_order = order == list(range(len(dom)))
                     remap = np.full(len(dom) + 1, -1, dtype=np.int32)  # last slot maps -1 (NA) to -1
                     remap[np.asarray(order, dtype=np.int64)] = np.arange(len(dom), dtype=np.int32)
                     counts = np.zeros(len(dom), dtype=np.int64)
@@ -179,15 +213,16 @@ class FrameWriter:
                         codes = ds[start : start + CHUNK_ROWS]
                         if codes.size and (codes.max() >= len(dom) or codes.min() < -1):
                             raise FrameError(f"{self.path}: column {name!r}: code outside its domain")
-                        codes = remap[codes]  # -1 indexes the last slot, which holds -1
-                        ds[start : start + codes.size] = codes
+                        if not same_order:
+                            codes = remap[codes]  # -1 indexes the last slot, which holds -1
+                            ds[start : start + codes.size] = codes
                         valid = codes[codes >= 0]
                         counts += np.bincount(valid, minlength=len(dom))
                         na += int((codes < 0).sum())
                     ds.attrs["domain"] = json.dumps([dom[k] for k in order])
                     ds.attrs["counts"] = counts
                     ds.attrs["na_count"] = na
-                else:
+                elif i not in self._copied:
                     for key, value in self._stats[i].attrs().items():
                         ds.attrs[key] = value
             root = self._file.attrs
@@ -404,18 +439,26 @@ class Frame(FrameOps):
         path: str,
         names: Sequence[str],
         types: Sequence[str],
-        blocks: Iterable[Sequence[np.ndarray]],
+        columns: Iterable[Iterable[np.ndarray]],
         domains: Mapping[str, Sequence[str]],
         *,
         dtypes: Sequence[str] | None = None,
         sort_levels: bool = True,
         display_name: str | None = None,
+        copies: Mapping[int, tuple[Frame, str]] | None = None,
     ) -> Frame:
-        """A new frame file at ``path`` from row blocks (one array per column each)."""
+        """A new frame file at ``path``, written a column at a time: ``columns`` gives, for each
+        column in order, its values as a sequence of blocks; a column in ``copies`` (index ->
+        (frame, name)) is that frame's column copied as stored, and its blocks are not read."""
+        copies = copies or {}
         writer = FrameWriter(path, names, types, float_dtype=dtypes, display_name=display_name, sort_levels=sort_levels)
         with writer:
-            for block in blocks:
-                writer.append(block)
+            for i, blocks in enumerate(columns):
+                if i in copies:
+                    writer.copy_column(i, *copies[i])
+                    continue
+                for block in blocks:
+                    writer.append_column(i, block)
         return writer.close(dict(domains))
 
     def summary(self, return_data: bool = True) -> dict:

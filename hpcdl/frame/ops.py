@@ -22,6 +22,8 @@ supplies the storage: ``nrow``, ``_names``, ``_types``, ``domains``, ``stats``,
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import numbers
 import operator
@@ -183,10 +185,10 @@ class FrameOps:
             skipped_columns=skipped_columns,
         )
         step = cls.chunk_rows
-        blocks = ([v[s : s + step] for v in data.values] for s in range(0, data.nrow, step))
+        columns = ((v[s : s + step] for s in range(0, data.nrow, step)) for v in data.values)
         where = destination_frame or f"H2OFrame({type(python_obj).__name__})"
         path = scratch_path("frame")
-        return _owned(cls._write_new(path, data.names, data.types, blocks, data.domains, display_name=where))
+        return _owned(cls._write_new(path, data.names, data.types, columns, data.domains, display_name=where))
 
     @classmethod
     def from_pandas(cls, df, column_types=None, **kwargs):
@@ -196,16 +198,18 @@ class FrameOps:
     def _emit(self, cols: Sequence[Col], rows: Rows, what: str):
         """A new frame (scratch file, removed with the object) of ``cols`` over ``rows``."""
         path = scratch_path("frame")
-        frame = type(self)._write_new(
-            path,
-            [c.name for c in cols],
-            [c.type for c in cols],
-            plan.blocks(cols, rows, self.chunk_rows),
-            {c.name: c.domain for c in cols if c.type == "enum"},
-            dtypes=[c.dtype if c.type in ("int", "real") else "float64" for c in cols],
-            sort_levels=False,
-            display_name=f"{self._where()} ({what})",
-        )
+        with plan.streams(cols, rows, self.chunk_rows) as columns:
+            frame = type(self)._write_new(
+                path,
+                [c.name for c in cols],
+                [c.type for c in cols],
+                columns,
+                {c.name: c.domain for c in cols if c.type == "enum"},
+                dtypes=[c.dtype if c.type in ("int", "real") else "float64" for c in cols],
+                sort_levels=False,
+                display_name=f"{self._where()} ({what})",
+                copies={i: c.copy_of for i, c in enumerate(cols) if c.copy_of and rows.is_all},
+            )
         return _owned(frame)
 
     def _replace(self, cols: Sequence[Col]) -> None:
@@ -594,15 +598,16 @@ class FrameOps:
             if t == "enum":
                 domains[n] = _union([fr.domains[n] for fr in frames])
         path = scratch_path("frame")
-        frame = type(self)._write_new(
-            path,
-            self._names,
-            types,
-            _rbind_blocks(frames, types, domains),
-            domains,
-            sort_levels=False,
-            display_name=f"{self._where()} (rbind)",
-        )
+        with _rbind_columns(frames, types, domains) as columns:
+            frame = type(self)._write_new(
+                path,
+                self._names,
+                types,
+                columns,
+                domains,
+                sort_levels=False,
+                display_name=f"{self._where()} (rbind)",
+            )
         return _owned(frame)
 
     def drop(self, index, axis: int = 1):
@@ -872,17 +877,22 @@ def _union(domains: Sequence[Sequence[str]], keep_order: bool = False) -> list[s
     return out
 
 
-def _rbind_blocks(frames, types, domains) -> Iterator[list[np.ndarray]]:
+@contextlib.contextmanager
+def _rbind_columns(frames, types, domains) -> Iterator[Iterator[Iterator[np.ndarray]]]:
+    """Each column of the stacked frame: its blocks from the first frame, then from the next..."""
     names = frames[0].names
-    for fr in frames:
-        cols = []
-        for n, t in zip(names, types):
-            c = copy_of(fr, n)
-            if t == "enum":
-                lut = np.array([domains[n].index(s) for s in fr.domains[n]] + [-1], dtype=np.int32)
-                c = Col(n, t, lambda start, stop, v, lut=lut: lut[v], c.inputs, domains[n], "int32")
-            cols.append(c)
-        yield from plan.blocks(cols, Rows(fr.nrow), fr.chunk_rows)
+    with contextlib.ExitStack() as stack:
+        per_frame = []
+        for fr in frames:
+            cols = []
+            for n, t in zip(names, types):
+                c = copy_of(fr, n)
+                if t == "enum":  # codes into the union of the levels
+                    lut = np.array([domains[n].index(s) for s in fr.domains[n]] + [-1], dtype=np.int32)
+                    c = Col(n, t, lambda start, stop, v, lut=lut: lut[v], c.inputs, domains[n], "int32")
+                cols.append(c)
+            per_frame.append(list(stack.enter_context(plan.streams(cols, Rows(fr.nrow), fr.chunk_rows))))
+        yield (itertools.chain.from_iterable(streams[j] for streams in per_frame) for j in range(len(names)))
 
 
 def _binary_col(op: str, left, right, *, name: str, where: str) -> Col:

@@ -2,11 +2,11 @@
 
 An operation is a list of :class:`Col` (each computes its values for a block of input
 rows from the blocks of the input columns it names) and a :class:`Rows` (which of
-those rows go out). :func:`blocks` reads every input frame through one open file per
-frame (``frame.reader()``) in blocks of at most ``BLOCK_BYTES`` and yields the output
-blocks a frame writer appends, so an operation's memory is bounded by a block
-whatever the frame's size. Nothing here writes files (``ops`` does, through the frame
-class).
+those rows go out). :func:`streams` reads every input frame through one open file per
+frame (``frame.reader()``), a column at a time in blocks of whole HDF5 chunks, and gives
+the output column by column as a frame writer takes it, so an operation's memory is
+bounded by a block of one column whatever the frame's size. Nothing here writes files
+(``ops`` does, through the frame class).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Col:
     inputs: tuple = ()  # ((frame, column name), ...)
     domain: list[str] | None = None
     dtype: str = "float64"
+    copy_of: tuple | None = None  # (frame, column) when the values are that column's as they are
 
 
 def copy_of(frame, name: str, new_name: str | None = None) -> Col:
@@ -46,6 +47,7 @@ def copy_of(frame, name: str, new_name: str | None = None) -> Col:
         inputs=((frame, name),),
         domain=list(frame.domains[name]) if t == "enum" else None,
         dtype="int32" if t == "enum" else frame.column_dtype(name),
+        copy_of=(frame, name),
     )
 
 
@@ -147,32 +149,56 @@ class UniformRows(Rows):
 
 
 def block_rows(ncols: int, chunk_rows: int) -> int:
-    """Rows per block: ``BLOCK_BYTES`` of input at most, a divisor of the file chunk (whole HDF5 chunks)."""
+    """Rows per block for reading ``ncols`` columns together: ``BLOCK_BYTES`` at most, a divisor of
+    the file chunk (whole HDF5 chunks). Operations read one column at a time; display and SVMLight
+    rows read several."""
     rows = chunk_rows
     while rows > MIN_BLOCK_ROWS and rows * 8 * max(1, ncols) > BLOCK_BYTES:
         rows //= 2
     return rows
 
 
-def blocks(cols: Sequence[Col], rows: Rows, chunk_rows: int) -> Iterator[list[np.ndarray]]:
-    """The output blocks of ``cols`` over the rows ``rows`` keeps (one array per column each)."""
-    needs: dict[int, tuple[object, list[str]]] = {}
-    for frame, name in [pair for c in cols for pair in c.inputs] + list(rows.inputs):
-        names = needs.setdefault(id(frame), (frame, []))[1]
-        if name not in names:
-            names.append(name)
-    step = block_rows(sum(len(n) for _, n in needs.values()), chunk_rows)
+class _Keeps:
+    """The kept-row mask of each block, computed once (the mask column read once) and kept as bits."""
+
+    def __init__(self, rows: Rows, reader) -> None:
+        self.rows, self.reader, self.cache = rows, reader, {}
+
+    def get(self, start: int, stop: int) -> np.ndarray | None:
+        if self.rows.is_all:
+            return None
+        packed = self.cache.get(start)
+        if packed is not None:
+            return np.unpackbits(packed, count=stop - start).astype(bool)
+        data = {(id(f), n): self.reader(f)([n], start, stop)[n] for f, n in self.rows.inputs}
+        keep = self.rows.keep(start, stop, data)
+        self.cache[start] = np.packbits(keep)
+        return keep
+
+
+@contextlib.contextmanager
+def streams(cols: Sequence[Col], rows: Rows, chunk_rows: int) -> Iterator[Iterator[Iterator[np.ndarray]]]:
+    """For each of ``cols`` in turn, its kept values block by block (a frame writer's ``columns``).
+
+    Column at a time, in blocks of whole HDF5 chunks: each input chunk is read (decompressed) once per
+    output column that needs it, and memory holds one block of one column's inputs, whatever the
+    frame's width. Every input frame's file stays open (checked once) while the columns are written.
+    """
     with contextlib.ExitStack() as stack:
-        readers = {key: (stack.enter_context(frame.reader()), names) for key, (frame, names) in needs.items()}
-        for start in range(rows.first, rows.last, step):
-            stop = min(rows.last, start + step)
-            data = {}
-            for key, (read, names) in readers.items():
-                for name, values in read(names, start, stop).items():
-                    data[(key, name)] = values
-            keep = rows.keep(start, stop, data)
-            out = []
-            for c in cols:
-                v = c.fn(start, stop, *(data[(id(f), n)] for f, n in c.inputs))
-                out.append(v if keep is None else v[keep])
-            yield out
+        readers: dict[int, Callable] = {}
+
+        def reader(frame) -> Callable:
+            if id(frame) not in readers:
+                readers[id(frame)] = stack.enter_context(frame.reader())
+            return readers[id(frame)]
+
+        keeps = _Keeps(rows, reader)
+
+        def column(c: Col) -> Iterator[np.ndarray]:
+            for start in range(rows.first, rows.last, chunk_rows):
+                stop = min(rows.last, start + chunk_rows)
+                values = c.fn(start, stop, *(reader(f)([n], start, stop)[n] for f, n in c.inputs))
+                keep = keeps.get(start, stop)
+                yield values if keep is None else values[keep]
+
+        yield (column(c) for c in cols)
