@@ -76,8 +76,12 @@ def _shown(value, t: str, domain) -> str:
     """A value as H2O-3's printed table shows it."""
     if t == "enum":
         return "" if value < 0 else domain[int(value)]
-    if t == "time" and not math.isnan(value):
-        return _dt.datetime.fromtimestamp(value / 1000.0, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if t == "time":
+        return (
+            ""
+            if math.isnan(value)
+            else _dt.datetime.fromtimestamp(value / 1000.0, tz=_dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        )
     return "nan" if math.isnan(value) else repr(float(value))
 
 

@@ -8,8 +8,6 @@ holds for any frame as it does in H2O-3.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .h5frame import Frame
 
 
@@ -25,31 +23,12 @@ class H2OFrame(metaclass=_AnyFrame):
     """Make a frame of Python data, as ``h2o.H2OFrame``: a pandas DataFrame, a numpy array, a dict of
     columns, a list of rows or a flat list (one column). See ``Frame.from_python``."""
 
-    def __new__(
-        cls,
-        python_obj=None,
-        destination_frame: str | None = None,
-        header: int = 0,
-        separator: str = ",",
-        column_names: Sequence[str] | None = None,
-        column_types=None,
-        na_strings=None,
-        skipped_columns: Sequence[int] | None = None,
-        force_col_types: bool = False,
-    ) -> Frame:
+    def __new__(cls, python_obj=None, *args, **kwargs) -> Frame:
+        """``H2OFrame(python_obj, destination_frame=None, header=0, separator=",", column_names=None,
+        column_types=None, na_strings=None, skipped_columns=None, force_col_types=False)``."""
         if python_obj is None:
             raise ValueError("H2OFrame(): give the data (a pandas DataFrame, numpy array, dict or list of rows)")
-        return Frame.from_python(
-            python_obj,
-            destination_frame=destination_frame,
-            header=header,
-            separator=separator,
-            column_names=column_names,
-            column_types=column_types,
-            na_strings=na_strings,
-            skipped_columns=skipped_columns,
-            force_col_types=force_col_types,
-        )
+        return Frame.from_python(python_obj, *args, **kwargs)
 
     from_python = staticmethod(Frame.from_python)
     from_pandas = staticmethod(Frame.from_pandas)

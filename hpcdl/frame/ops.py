@@ -407,12 +407,13 @@ class FrameOps:
     def __rpow__(self, other):
         return self._binop(other, "**", reverse=True)
 
-    def _unary(self, what: str, fn: Callable[[np.ndarray], np.ndarray], out_type: Callable[[str], str], rename=None):
+    def _unary(self, what: str, fn: Callable[[np.ndarray], np.ndarray], out_type: Callable[[str], str]):
+        """``fn`` of every (numeric) column; ``out_type`` maps a column's type to the result's."""
         cols = []
         for n in self._names:
             _numeric_only(self, n, what)
             col_fn = lambda start, stop, v: fn(v.astype(np.float64))  # noqa: E731
-            cols.append(Col(rename(n) if rename else n, out_type(self.type(n)), col_fn, ((self, n),)))
+            cols.append(Col(n, out_type(self.type(n)), col_fn, ((self, n),)))
         return self._emit(cols, Rows(self.nrow), what)
 
     def __invert__(self):

@@ -7,39 +7,18 @@ Assertions are collective (each rank's verdict is allgathered), so one failing r
 """
 
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_frame_cache_mpi
 
 import hpcdl
-from hpcdl import comm as comm_mod
 from hpcdl.frame import FrameError, import_source
 
-
-def _world():
-    comm = comm_mod.world()
-    assert comm.size > 1, "run under mpiexec -n 2 (or more) with --with-mpi"
-    return comm
-
-
-def _assert_all(comm, ok: bool, what: str) -> None:
-    verdicts = comm.allgather((bool(ok), what))
-    bad = [f"rank {r}: {w}" for r, (good, w) in enumerate(verdicts) if not good]
-    assert not bad, "; ".join(bad)
-
-
-@pytest.fixture
-def base():
-    comm = _world()
-    path = comm.bcast(tempfile.mkdtemp(prefix="hpcdl-frame-api-mpi-") if comm.rank == 0 else None)
-    yield path
-    comm.barrier()
-    if comm.rank == 0:
-        shutil.rmtree(path, ignore_errors=True)
+# the communicator, the collective assertion and the shared-directory fixture of the frame cache tests
+_world, _assert_all, base = test_frame_cache_mpi._world, test_frame_cache_mpi._assert_all, test_frame_cache_mpi.base
 
 
 def _sources(comm, base: str) -> dict[str, str]:
