@@ -451,7 +451,9 @@ class Frame(FrameOps):
         column in order, its values as a sequence of blocks; a column in ``copies`` (index ->
         (frame, name)) is that frame's column copied as stored, and its blocks are not read."""
         copies = copies or {}
-        writer = FrameWriter(path, names, types, float_dtype=dtypes, display_name=display_name, sort_levels=sort_levels)
+        writer = FrameWriter(
+            path, names, types, float_dtype=dtypes, display_name=display_name, sort_levels=sort_levels, compression=None
+        )
         with writer:
             for i, blocks in enumerate(columns):
                 if i in copies:
