@@ -17,18 +17,16 @@ import os as _os
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 from .api import deeplearning  # noqa: E402
-
-# -- frames as H2O-3's Python package has them: H2OFrame(python_obj), Frame.from_pandas (docs/python-api.md)
-from .frame import (  # noqa: E402
-    Frame,
-    H2OFrame,  # noqa: E402
-    frame_from_numpy,
-)
+from .frame import Frame, frame_from_numpy  # noqa: E402
 from .grid import Grid, grid, load_grid  # noqa: E402  (after this, ``hpcdl.grid`` is the function)
 from .model import Model, load_model  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
 
 __version__ = "0.1.0"
+
+# -- frames as H2O-3's Python package has them (issue 16): H2OFrame(python_obj), Frame.from_pandas, the
+# H2OFrame methods on every Frame; Parquet and SVMLight in import_file (docs/python-api.md, "Frames")
+from .frame import H2OFrame  # noqa: E402
 
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
@@ -36,7 +34,9 @@ def import_file(path: str, destination: str | None = None, force: bool = False, 
 
     ``destination``: the frame file (or an existing directory for ``<name>.h5``);
     an existing file is replaced only with ``force``, the input never
-    (docs/outputs.md). Default: the frame cache.
+    (docs/outputs.md). Default: the frame cache. ``parse_type``: "CSV", "PARQUET" or "SVMLight"
+    (default: decided by the file's content); the other keywords are the format's options
+    (docs/frame-format.md).
     """
     from .frame import check_import_destination
     from .frame import import_file as _import_file
