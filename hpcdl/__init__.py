@@ -28,16 +28,21 @@ from .params import DeepLearningParameters, ParameterError  # noqa: E402
 __version__ = "0.1.0"
 
 # H2O-3's model surface (issue 16; docs/python-api.md, "Models and estimators")
+# -- frames as H2O-3's Python package has them (issue 16): H2OFrame(python_obj), Frame.from_pandas, the
+# H2OFrame methods on every Frame; Parquet and SVMLight in import_file (docs/python-api.md, "Frames")
+from .frame import H2OFrame  # noqa: E402
 from .metrics import ConfusionMatrix, ModelMetrics, TwoDimTable  # noqa: E402
 from .model import ModelBuildError, get_model, save_model  # noqa: E402
 
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
-    """Import a CSV/IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
+    """Import a CSV, Parquet, SVMLight or IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
 
     ``destination``: the frame file (or an existing directory for ``<name>.h5``);
     an existing file is replaced only with ``force``, the input never
-    (docs/outputs.md). Default: the frame cache.
+    (docs/outputs.md). Default: the frame cache. ``parse_type``: "CSV", "PARQUET" or "SVMLight"
+    (default: decided by the file's content); the other keywords are the format's options
+    (docs/frame-format.md).
     """
     from .frame import check_import_destination
     from .frame import import_file as _import_file
@@ -68,6 +73,7 @@ __all__ = [
     "DeepLearningParameters",
     "Frame",
     "Grid",
+    "H2OFrame",
     "Model",
     "ParameterError",
     "anomaly",

@@ -64,6 +64,7 @@ def cmd_import(args) -> int:
             "sep": args.sep,
             "col_types": dict(args.col_type) if args.col_type else None,
             "na_strings": args.na or None,
+            "parse_type": args.parse_type,
         }
     f = import_file(args.file, destination=args.out, force=args.force, **kw)
     print(f"{f.path}: {f.nrow} rows x {f.ncol} columns")
@@ -247,8 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=build_version())
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("import", help="import a CSV or IDX file as an HDF5 frame")
-    s.add_argument("file", nargs="?", help="CSV (optionally .gz) or IDX images file")
+    s = sub.add_parser("import", help="import a CSV, Parquet, SVMLight or IDX file as an HDF5 frame")
+    s.add_argument("file", nargs="?", help="CSV or SVMLight text (optionally .gz/.bz2), Parquet, or IDX images file")
     s.add_argument(
         "--out", help="frame file (or existing directory) to write (default: a cache directory); see docs/outputs.md"
     )
@@ -264,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=col_type_option,
         metavar="NAME=TYPE",
         help="force a column type (repeatable)",
+    )
+    s.add_argument(
+        "--parse-type",
+        type=str.lower,
+        choices=("csv", "parquet", "svmlight"),
+        help="the file's format (H2O-3's parse_type; default: decided by its content)",
     )
     s.add_argument("--summary", action="store_true", help="print the summary after importing")
     s.set_defaults(func=cmd_import)

@@ -356,9 +356,11 @@ def _remove_file(pid: int, path: str) -> None:
             os.remove(path)
 
 
-def delete_with(owner: object, path: str) -> None:
-    """Remove ``path`` when ``owner`` (the object that reads it) is garbage-collected (or at exit)."""
-    weakref.finalize(owner, _remove_file, os.getpid(), path)
+def delete_with(owner: object, path: str) -> weakref.finalize:
+    """Remove ``path`` when ``owner`` (the object that reads it) is garbage-collected (or at exit).
+
+    Returns the finalizer: call it to remove the file now, ``detach()`` it to keep the file."""
+    return weakref.finalize(owner, _remove_file, os.getpid(), path)
 
 
 def publish_unless_exists(tmp: str, path: str) -> bool:

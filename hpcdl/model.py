@@ -81,7 +81,7 @@ def as_frame(data, what: str = "frame", comm=None) -> Frame:
         from .frame import import_source
 
         return import_source(data, comm=comm)
-    return result_frame(data, None, stem=what)
+    return Frame.from_python(data)  # pandas/numpy/dict/rows by H2OFrame's type rules, in a scratch file
 
 
 def input_paths(data, frame: Frame | None = None) -> list[str]:

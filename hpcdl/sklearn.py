@@ -4,7 +4,7 @@ A thin adapter over the one training path (:func:`hpcdl.api.train_model`): ``fit
 as a temporary frame, trains one model in this process, and keeps it as ``model_`` (the ordinary
 hpcdl :class:`~hpcdl.model.Model`: ``varimp``, ``scoring_history``, ``save``). ``predict`` scores X
 in memory with the model's own preparation and network (what ``model_.predict`` does per chunk of a
-frame). The reference is docs/python-api-sklearn.md.
+frame). The reference is docs/python-api.md, "scikit-learn estimators".
 
 The constructor's parameters are H2O-3's Deep Learning parameters with their names and defaults,
 taken from :data:`hpcdl.params.PARAMETERS`, not listed again here: scikit-learn finds an estimator's
@@ -242,7 +242,7 @@ class _DeepLearningEstimator(BaseEstimator):
 def _refuse_several_ranks(cls_name: str) -> None:
     """Under mpiexec every rank runs the script: each would train its own model on a copy of X,
     and scikit-learn's meta-estimators cannot keep ranks in step for a collective fit (see
-    docs/python-api-sklearn.md). Train on several ranks with hpcdl.deeplearning or a job file."""
+    docs/python-api.md). Train on several ranks with hpcdl.deeplearning or a job file."""
     size = comm_mod.world().size
     if size > 1:
         raise RuntimeError(

@@ -38,7 +38,7 @@ def test_images_and_labels(tmp_path, gz):
     lp = write(tmp_path / f"labels-idx1-ubyte{ext}", idx_bytes(labels), gz)
     f = import_idx(ip, lp, tmp_path / "out.h5")
     assert f.nrow == 37 and f.names == [f"C{k}" for k in range(1, 13)] + ["label"]
-    assert f.types == ["real"] * 12 + ["enum"]
+    assert list(f.types.values()) == ["real"] * 12 + ["enum"]
     assert f.domains["label"] == [str(k) for k in range(10)]
     mat = f.as_numpy([f"C{k}" for k in range(1, 13)])
     np.testing.assert_array_equal(mat, images.reshape(37, 12).astype(np.float64))

@@ -104,7 +104,7 @@ def test_multiline_quoted_fields_import(home):
     assert r.returncode == 0, r.stderr
     assert "3 rows x 3 columns" in r.stdout and digests([str(p)]) == before
     frame = hpcdl.get_frame(r.stdout.split(":")[0])
-    assert frame.head()["note"] == ["first line\nsecond line", "plain", 'a, b\n"c"']
+    assert frame.head()["note"].tolist() == ["first line\nsecond line", "plain", 'a, b\n"c"']
 
 
 def test_model_trained_on_clean_prostate_scores_a_file_with_a_stray_na(home):

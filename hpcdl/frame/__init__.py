@@ -1,4 +1,5 @@
-"""Frames: HDF5 column files, their readers (CSV, IDX, numpy/pandas), the frame cache and summaries."""
+"""Frames: HDF5 column files, their readers (CSV, Parquet, SVMLight, IDX, Python data), the frame cache,
+summaries and the H2OFrame operations (:mod:`hpcdl.frame.ops`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 from .cache import check_import_destination, import_source
 from .csv import import_csv
+from .h2oframe import H2OFrame
 from .h5frame import (
     HDF5_SIGNATURE,
     Frame,
@@ -39,6 +41,7 @@ __all__ = [
     "FrameError",
     "FrameImportWarning",
     "FrameWriter",
+    "H2OFrame",
     "check_import_destination",
     "default_frame_dir",
     "format_summary",

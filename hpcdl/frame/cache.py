@@ -2,8 +2,9 @@
 
 :func:`import_source` is what ``import_file``, the API's path arguments
 (``deeplearning(training_frame="x.csv")``, grid, predict) and the job runner
-call. An hpcdl frame file is opened as it is; any other file is imported (CSV or
-IDX, by content) into ``destination`` or, without one, into the frame cache
+call. An hpcdl frame file is opened as it is; any other file is imported (IDX,
+Parquet, SVMLight or CSV, by content or ``parse_type``) into ``destination`` or,
+without one, into the frame cache
 under a name given by the source's identity (:mod:`hpcdl.frame.source`).
 
 Under MPI exactly one process writes each frame file. Ranks are grouped by
@@ -16,6 +17,7 @@ frame id. An error on any rank is raised on every rank with the same message.
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import gzip
 import os
@@ -28,10 +30,15 @@ from ..comm import SerialComm, agree
 from .csv import destination_path, import_csv
 from .h5frame import HDF5_SIGNATURE, Frame, FrameError, get_frame
 from .idx import import_idx, is_idx_header
+from .parquet import import_parquet, is_parquet
 from .source import default_frame_dir
+from .svmlight import SNIFF_BYTES, import_svmlight, looks_like_svmlight
 
 CSV_OPTIONS = ("header", "sep", "col_types", "na_strings", "chunk_bytes")
-IMPORT_OPTIONS = (*CSV_OPTIONS, "labels_path")
+IMPORT_OPTIONS = (*CSV_OPTIONS, "labels_path", "parse_type")
+# H2O-3's parse_type names (case-insensitive) -> hpcdl's importers; None guesses from the content
+PARSE_TYPES = {"csv": "csv", "parquet": "parquet", "svmlight": "svmlight", "libsvm": "svmlight", "guess": None}
+OPTIONS_OF = {"csv": CSV_OPTIONS, "parquet": ("col_types",), "svmlight": (), "idx": ("labels_path",)}
 PROBE_PREFIX = ".hpcdl-probe-"
 
 T = TypeVar("T")
@@ -43,8 +50,9 @@ def import_source(path, destination=None, *, frame_dir=None, comm=None, **option
     ``destination``: where to write the frame (a file or a directory); None: the frame
     cache in ``frame_dir`` (default ``$HPCDL_FRAME_DIR`` or ``~/.cache/hpcdl/frames``).
     ``comm``: the ranks that call this together (collective); None: this process alone.
-    ``options``: the CSV options of :func:`~hpcdl.frame.csv.import_csv` or ``labels_path``
-    for an IDX image file.
+    ``options``: the CSV options of :func:`~hpcdl.frame.csv.import_csv`, ``col_types`` for
+    Parquet, ``labels_path`` for an IDX image file, and ``parse_type`` ("CSV", "PARQUET",
+    "SVMLight"; default: decided by the file's content) as H2O-3's ``import_file`` has it.
     """
     unknown = set(options) - set(IMPORT_OPTIONS)
     if unknown:
@@ -84,16 +92,22 @@ def check_import_destination(path, destination, *, force: bool = False, labels_p
 
 # -- what kind of file ----------------------------------------------------------------
 def _head_bytes(path: str, n: int = 8) -> bytes:
-    """The first ``n`` bytes, decompressed for gzip (b"" when that fails: the importer says why)."""
+    """Up to the first ``n`` bytes, decompressed for gzip and bzip2: as many as can be read before
+    damage further on (the importer then says what is wrong)."""
     with open(path, "rb") as fh:
-        head = fh.read(n)
-    if head[:2] != b"\x1f\x8b":  # IDX files come plain or gzipped
-        return head
+        magic = fh.read(3)
+    opener = gzip.open if magic[:2] == b"\x1f\x8b" else bz2.open if magic == b"BZh" else open
+    head = b""
     try:
-        with gzip.open(path, "rb") as fh:
-            return fh.read(n)
-    except (OSError, EOFError, zlib.error):
-        return b""
+        with opener(path, "rb") as fh:
+            while len(head) < n:
+                piece = fh.read(min(4096, n - len(head)))
+                if not piece:
+                    break
+                head += piece
+    except (OSError, EOFError, zlib.error, ValueError):
+        pass
+    return head
 
 
 def _is_frame_file(path: str) -> bool:
@@ -105,7 +119,7 @@ def _is_frame_file(path: str) -> bool:
 
 
 def _import_by_kind(path: str, target: str | None, directory: str, options: dict) -> Frame:
-    """Import an IDX image file or a CSV file (plain or compressed) into ``target`` or the cache."""
+    """Import an IDX, Parquet, SVMLight or CSV file (text plain or compressed) into ``target`` or the cache."""
     if not os.path.exists(path):
         hint = ""
         if path.endswith(".h5"):
@@ -117,16 +131,35 @@ def _import_by_kind(path: str, target: str | None, directory: str, options: dict
         raise FrameError(f"{path}: no such file{hint}")
     if os.path.isdir(path):
         raise FrameError(f"{path}: is a directory (for MNIST-style directories use import_mnist_dir)")
-    labels_path = options.get("labels_path")
-    csv_options = {k: v for k, v in options.items() if k != "labels_path"}
-    if is_idx_header(_head_bytes(path)):
-        given = [k for k in CSV_OPTIONS if csv_options.get(k) is not None]
-        if given:
-            raise FrameError(f"{path}: is an IDX file; CSV options {given} do not apply")
-        return import_idx(path, labels_path, target, frame_dir=directory)
-    if labels_path is not None:
-        raise FrameError(f"{path}: labels_path applies to IDX files only")
-    return import_csv(path, target, frame_dir=directory, **csv_options)
+    kind = _kind_of(path, options.get("parse_type"))
+    given = [k for k, v in options.items() if v is not None and k != "parse_type" and k not in OPTIONS_OF[kind]]
+    if given:
+        what = {"csv": "a CSV", "parquet": "a Parquet", "svmlight": "an SVMLight", "idx": "an IDX"}[kind]
+        raise FrameError(f"{path}: is {what} file; options {given} do not apply")
+    kw = {k: v for k, v in options.items() if k in OPTIONS_OF[kind] and v is not None}
+    if kind == "idx":
+        return import_idx(path, kw.get("labels_path"), target, frame_dir=directory)
+    importer = {"csv": import_csv, "parquet": import_parquet, "svmlight": import_svmlight}[kind]
+    return importer(path, target, frame_dir=directory, **kw)
+
+
+def _kind_of(path: str, parse_type) -> str:
+    """Which importer reads ``path``: ``parse_type`` if given, else its content (IDX magic, Parquet
+    magic, SVMLight lines), else CSV."""
+    head = _head_bytes(path, SNIFF_BYTES)
+    if parse_type is not None:
+        key = str(parse_type).strip().lower()
+        if key not in PARSE_TYPES:
+            raise FrameError(f"{path}: parse_type {parse_type!r} is not one of CSV, PARQUET, SVMLight")
+        if PARSE_TYPES[key] is not None:
+            return PARSE_TYPES[key]
+    if is_idx_header(head):
+        return "idx"
+    if is_parquet(path):
+        return "parquet"
+    if looks_like_svmlight(head):
+        return "svmlight"
+    return "csv"
 
 
 # -- one writer per file, errors on every rank -------------------------------------------

@@ -21,15 +21,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import uuid
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import h5py
 import numpy as np
 
 from ..fsutil import H5Output, atomic_path
+from .errors import FrameError, FrameImportWarning, warn_import  # noqa: F401 - importable from here too
+from .ops import FrameOps
 
 FORMAT = "hpcdl-frame"
 VERSION = 1
@@ -37,23 +37,6 @@ TYPES = ("real", "int", "enum", "time")
 NUMERIC_TYPES = ("real", "int", "time")
 CHUNK_ROWS = 65536
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-class FrameError(ValueError):
-    """A frame file or its input is unusable; the message names file, row and column."""
-
-
-class FrameImportWarning(UserWarning):
-    """Data an import read in a way the user should know (a fallback encoding, values read as NA)."""
-
-
-def warn_import(message: str) -> None:
-    """A FrameImportWarning attributed to the first caller outside hpcdl (the user's line)."""
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    level, caller = 2, sys._getframe(1)
-    while caller is not None and caller.f_code.co_filename.startswith(package_dir):
-        caller, level = caller.f_back, level + 1
-    warnings.warn(message, FrameImportWarning, stacklevel=level)
 
 
 def _is_enum(t: str) -> bool:
@@ -78,8 +61,9 @@ class _RunningStats:
         if finite.size == 0:
             return
         n_b = finite.size
-        mean_b = float(finite.mean())
-        m2_b = float(((finite - mean_b) ** 2).sum())
+        with np.errstate(invalid="ignore", over="ignore"):  # ±inf values (x / 0): mean ±inf, sd NaN
+            mean_b = float(finite.mean())
+            m2_b = float(((finite - mean_b) ** 2).sum())
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / n
@@ -101,7 +85,9 @@ class FrameWriter:
     Enum columns are appended as int codes into a provisional domain (any
     order, it may grow between chunks); :meth:`close` receives the final
     provisional domains, sorts them and remaps the stored codes, so that
-    domains on disk are always sorted as H2O keeps them.
+    imported domains are sorted as H2O keeps them. ``sort_levels=False`` keeps
+    the domains in the order given (frames derived from a frame keep its levels'
+    order, e.g. the numeric order ``asfactor()`` gives, as H2O-3 does).
     """
 
     def __init__(
@@ -113,6 +99,7 @@ class FrameWriter:
         compression: str | None = "gzip",
         attrs: Mapping[str, str] | None = None,
         display_name: str | None = None,
+        sort_levels: bool = True,
     ) -> None:
         names = [str(n) for n in names]
         types = list(types)
@@ -126,6 +113,7 @@ class FrameWriter:
         self.names, self.types = names, types
         self.attrs = dict(attrs or {})  # extra root attributes (an imported frame's source)
         self.display_name = display_name
+        self.sort_levels = sort_levels
         self._ctx = atomic_path(self.path)
         self._tmp = self._ctx.__enter__()
         self._out: H5Output | None = None
@@ -137,6 +125,7 @@ class FrameWriter:
         self._file = self._out.file
         self._cols = self._file.create_group("columns")
         self._stats = [_RunningStats() for _ in names]
+        self._copied: set[int] = set()  # columns copied whole from another frame (their attrs come along)
         self.nrow = 0
         dtypes = float_dtype or ["float64"] * len(names)
         opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
@@ -174,15 +163,48 @@ class FrameWriter:
         self.nrow += n
         self._out.check()  # stop at the first failed write, not after parsing the rest of the input
 
+    def append_column(self, i: int, values: np.ndarray) -> None:
+        """Append rows to column ``i`` alone: a frame derived from another is written a column at a
+        time (each HDF5 chunk read and written once). Every column must reach the same length by
+        :meth:`close`; do not mix with :meth:`append`."""
+        ds = self._cols[str(i)]
+        start, n = ds.shape[0], len(values)
+        if n == 0:
+            return
+        ds.resize((start + n,))
+        arr = np.asarray(values, dtype=np.int32 if _is_enum(self.types[i]) else ds.dtype)
+        ds[start:] = arr
+        if not _is_enum(self.types[i]):
+            self._stats[i].add(arr)
+        self._out.check()
+
+    def copy_column(self, i: int, frame: Frame, name: str) -> None:
+        """Column ``i`` is column ``name`` of ``frame`` as stored: HDF5 copies its chunks without
+        decompressing them, with its statistics (a frame derived with all the rows of another)."""
+        with frame._open() as f:
+            src = f["columns"][str(frame._index[name])]
+            if src.attrs["type"] != self.types[i]:
+                raise FrameError(f"{self.path}: column {self.names[i]!r} is {self.types[i]}, not {src.attrs['type']}")
+            del self._cols[str(i)]
+            self._cols.copy(src, str(i))
+        self._cols[str(i)].attrs["name"] = self.names[i]
+        self._copied.add(i)
+        self._out.check()
+
     def close(self, domains: dict[str, Sequence[str]] | None = None) -> Frame:
         """Finish the file (sort enum domains, write stats) and move it into place."""
         domains = domains or {}
         try:
+            lengths = {self._cols[str(i)].shape[0] for i in range(len(self.names))}
+            if len(lengths) > 1:
+                raise FrameError(f"{self.path}: columns of different lengths {sorted(lengths)}")
+            self.nrow = lengths.pop() if lengths else 0
             for i, (name, t) in enumerate(zip(self.names, self.types)):
                 ds = self._cols[str(i)]
                 if _is_enum(t):
                     dom = [str(d) for d in domains.get(name, [])]
-                    order = sorted(range(len(dom)), key=lambda k: dom[k])
+                    order = sorted(range(len(dom)), key=lambda k: dom[k]) if self.sort_levels else list(range(len(dom)))
+                    same_order = order == list(range(len(dom)))
                     remap = np.full(len(dom) + 1, -1, dtype=np.int32)  # last slot maps -1 (NA) to -1
                     remap[np.asarray(order, dtype=np.int64)] = np.arange(len(dom), dtype=np.int32)
                     counts = np.zeros(len(dom), dtype=np.int64)
@@ -191,15 +213,16 @@ class FrameWriter:
                         codes = ds[start : start + CHUNK_ROWS]
                         if codes.size and (codes.max() >= len(dom) or codes.min() < -1):
                             raise FrameError(f"{self.path}: column {name!r}: code outside its domain")
-                        codes = remap[codes]  # -1 indexes the last slot, which holds -1
-                        ds[start : start + codes.size] = codes
+                        if not same_order:
+                            codes = remap[codes]  # -1 indexes the last slot, which holds -1
+                            ds[start : start + codes.size] = codes
                         valid = codes[codes >= 0]
                         counts += np.bincount(valid, minlength=len(dom))
                         na += int((codes < 0).sum())
                     ds.attrs["domain"] = json.dumps([dom[k] for k in order])
                     ds.attrs["counts"] = counts
                     ds.attrs["na_count"] = na
-                else:
+                elif i not in self._copied:
                     for key, value in self._stats[i].attrs().items():
                         ds.attrs[key] = value
             root = self._file.attrs
@@ -252,7 +275,7 @@ class FrameWriter:
                 raise err  # a failed write, as a WriteError naming the frame file
 
 
-class Frame:
+class Frame(FrameOps):
     """A frame on disk, named like H2OFrame: names, types, nrow, ncol, summary(), head().
 
     The object remembers the file's ``frame_id`` and checks it whenever it reopens the
@@ -296,11 +319,11 @@ class Frame:
         self.source = _str_attr(f, "source")
         self.source_identity = _str_attr(f, "source_identity")
         self.nrow = int(f.attrs["nrow"])
-        self.names = list(json.loads(f.attrs["names"]))
-        self.types = list(json.loads(f.attrs["types"]))
+        self._names = list(json.loads(f.attrs["names"]))
+        self._types = list(json.loads(f.attrs["types"]))
         self.domains: dict[str, list[str]] = {}
         self.stats: dict[str, dict] = {}
-        for i, name in enumerate(self.names):
+        for i, name in enumerate(self._names):
             attrs = f["columns"][str(i)].attrs
             st = {k: attrs[k] for k in attrs if k not in ("name", "type", "domain")}
             if "domain" in attrs:
@@ -346,12 +369,8 @@ class Frame:
     def shape(self) -> tuple[int, int]:
         return (self.nrow, self.ncol)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self.names)
-
     def type(self, name: str) -> str:
-        return self.types[self._col_index(name)]
+        return self._types[self._col_index(name)]
 
     def _col_index(self, name: str | int) -> int:
         if isinstance(name, (int, np.integer)):
@@ -389,39 +408,60 @@ class Frame:
         cols = []
         for n, v in data.items():
             v = v.astype(np.float64)
-            if self.types[self._index[n]] == "enum":
+            if self._types[self._index[n]] == "enum":
                 v[v < 0] = np.nan
             cols.append(v)
         return np.column_stack(cols) if cols else np.empty((self.nrow, 0))
 
-    def as_data_frame(self):
-        """A pandas DataFrame (enum columns as pandas Categoricals); needs pandas."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("as_data_frame() needs pandas: pip install pandas") from exc
-        data = {}
-        for n, v in self.read().items():
-            t = self.types[self._index[n]]
-            if t == "enum":
-                data[n] = pd.Categorical.from_codes(v.astype(np.int64), categories=self.domains[n])
-            elif t == "time":
-                data[n] = pd.to_datetime(v, unit="ms")
-            else:
-                data[n] = v
-        return pd.DataFrame(data, columns=self.names)
+    # -- what the H2OFrame operations (ops.FrameOps) read and write with ---------------
+    chunk_rows = CHUNK_ROWS
 
-    def head(self, rows: int = 10) -> dict[str, list]:
-        """The first rows, decoded (levels as strings, NA as None)."""
-        data = self.read(stop=rows)
-        out = {}
-        for n, v in data.items():
-            if self.types[self._index[n]] == "enum":
-                dom = self.domains[n]
-                out[n] = [dom[c] if c >= 0 else None for c in v]
-            else:
-                out[n] = [None if np.isnan(x) else float(x) for x in v]
-        return out
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[Sequence[str], int, int], dict[str, np.ndarray]]]:
+        """``read(names, start, stop)`` on the file held open (checked once), so that reading a
+        long run of small blocks decompresses each HDF5 chunk once (h5py's chunk cache)."""
+        with self._open() as f:
+            cols = f["columns"]
+
+            def read(names: Sequence[str], start: int, stop: int) -> dict[str, np.ndarray]:
+                return {n: cols[str(self._index[n])][start:stop] for n in names}
+
+            yield read
+
+    def column_dtype(self, name: str) -> str:
+        """The stored dtype of a numeric column ("float64" or "float32"; enums: "int32")."""
+        with self._open() as f:
+            return str(f["columns"][str(self._col_index(name))].dtype)
+
+    @classmethod
+    def _write_new(
+        cls,
+        path: str,
+        names: Sequence[str],
+        types: Sequence[str],
+        columns: Iterable[Iterable[np.ndarray]],
+        domains: Mapping[str, Sequence[str]],
+        *,
+        dtypes: Sequence[str] | None = None,
+        sort_levels: bool = True,
+        display_name: str | None = None,
+        copies: Mapping[int, tuple[Frame, str]] | None = None,
+    ) -> Frame:
+        """A new frame file at ``path``, written a column at a time: ``columns`` gives, for each
+        column in order, its values as a sequence of blocks; a column in ``copies`` (index ->
+        (frame, name)) is that frame's column copied as stored, and its blocks are not read."""
+        copies = copies or {}
+        writer = FrameWriter(
+            path, names, types, float_dtype=dtypes, display_name=display_name, sort_levels=sort_levels, compression=None
+        )
+        with writer:
+            for i, blocks in enumerate(columns):
+                if i in copies:
+                    writer.copy_column(i, *copies[i])
+                    continue
+                for block in blocks:
+                    writer.append_column(i, block)
+        return writer.close(dict(domains))
 
     def summary(self, return_data: bool = True) -> dict:
         """Per column: type, min, quartiles, mean, max, NA count, most frequent levels."""

@@ -36,7 +36,7 @@ def default_frame_dir() -> str:
 
 def frame_basename(path: str) -> str:
     base = os.path.basename(os.fspath(path))
-    for ext in (".gz", ".bz2", ".csv", ".tsv", ".txt", ".data"):
+    for ext in (".gz", ".bz2", ".csv", ".tsv", ".txt", ".data", ".parquet", ".svm", ".svmlight", ".libsvm"):
         if base.lower().endswith(ext) and len(base) > len(ext):
             base = base[: -len(ext)]
     return base

@@ -43,7 +43,7 @@ def frame_summary(frame) -> dict:
     are all NA get ``"bad": "all values missing"``; constant columns ``"constant": True``.
     """
     cols = []
-    for name, t in zip(frame.names, frame.types):
+    for name, t in frame.types.items():
         if t == "enum":
             dom = frame.domains.get(name, [])
             codes = frame.column(name)

@@ -25,3 +25,9 @@ def shared_dir(comm):
     comm.barrier()
     if comm.rank == 0:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def base(shared_dir):
+    """A directory every rank sees (all ranks run on this host), removed afterwards (the frame tests' name)."""
+    return shared_dir

@@ -17,12 +17,6 @@ from hpcdl.frame import FrameError, import_source
 from hpcdl.frame.cache import PROBE_PREFIX, writer_plan
 
 
-@pytest.fixture
-def base(shared_dir):
-    """A directory every rank sees (all ranks run on this host), removed afterwards."""
-    return shared_dir
-
-
 def _cache_dir(base: str, layout: str, rank: int) -> str:
     """shared: one directory; per-rank: one each; pairs: ranks 0,1 share one, 2,3 the next, ..."""
     key = {"shared": 0, "per-rank": rank, "pairs": rank // 2}[layout]
