@@ -33,6 +33,8 @@ DATA_KEYS = {
     "header",
     "sep",
     "na_strings",
+    "validation_split",
+    "split_seed",
 }
 
 
@@ -226,6 +228,7 @@ def check_job(job: Job):
     except ParameterError as exc:
         raw = next((k for k in job.parameters if exc.parameter in (k, ALIASES.get(k))), exc.parameter)
         raise JobError(f"{job.where('parameters', raw)}: {exc}") from None
+    _check_validation_split(job)
     autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
     if not job.data.get("y") and not autoencoder:
         raise JobError(
@@ -234,6 +237,23 @@ def check_job(job: Job):
             else "--y (the response column) is required unless --set autoencoder=true",
         )
     return params
+
+
+def _check_validation_split(job) -> None:
+    """[data] validation_split: the fraction of the training frame held out to score and stop on
+    (split_frame's rows for split_seed), instead of a validation frame."""
+    split, seed = job.data.get("validation_split"), job.data.get("split_seed")
+    if split is None:
+        if seed is not None:
+            raise JobError(f"{job.where('data', 'split_seed')}: split_seed applies to validation_split only")
+        return
+    where = job.where("data", "validation_split")
+    if isinstance(split, bool) or not isinstance(split, int | float) or not 0 < split < 1:
+        raise JobError(f"{where}: validation_split = {split!r} is not valid; expected a fraction between 0 and 1")
+    if job.data.get("validation_frame"):
+        raise JobError(f"{where}: give validation_split or validation_frame, not both")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise JobError(f"{job.where('data', 'split_seed')}: split_seed = {seed!r} is not a whole number")
 
 
 def load_job(path: str, overrides: list[str] | None = None) -> Job:

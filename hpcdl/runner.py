@@ -48,6 +48,9 @@ def _say(text: str, comm, as_json: bool = False) -> None:
         print(text, flush=True, file=sys.stderr if as_json else sys.stdout)
 
 
+DEFAULT_SPLIT_SEED = 1  # [data] split_seed: a fixed default, so a re-run holds out the same rows
+
+
 def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
     """The frame of a job's data file: an .h5 frame as it is, a CSV/IDX file imported into the
     frame cache ``frames_dir`` (one writer per directory, reused while the file is unchanged)."""
@@ -158,10 +161,16 @@ def _supersede_finished_run(job, model) -> str:
 def _open_frames(job, comm):
     frames_dir = os.path.join(job.output_dir, "frames")
     kw = {key: job.data.get(key) for key in ("col_types", "header", "sep", "na_strings")}
-    return tuple(
+    train, valid, test = (
         open_job_frame(job.data_path(key), frames_dir, comm, **kw) if job.data.get(key) else None
         for key in ("training_frame", "validation_frame", "test_frame")
     )
+    split = job.data.get("validation_split")
+    if split:  # hold out split_frame's rows: scoring, early stopping and the best model never see the test frame
+        train, valid = train.split_frame(
+            ratios=[1.0 - float(split)], seed=int(job.data.get("split_seed", DEFAULT_SPLIT_SEED))
+        )
+    return train, valid, test
 
 
 def _columns(job, frame, autoencoder: bool):

@@ -113,3 +113,34 @@ def test_a_response_is_required_unless_autoencoder(tmp_path):
     with pytest.raises(JobError, match=rf"^{path}: \[data\] y \(the response column\) is required unless"):
         load_job(path)
     assert load_job(path, ["autoencoder=true"]).parameters["autoencoder"] is True
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ('y = "class"\nvalidation_split = 1.5', "validation_split = 1.5 is not valid; expected a fraction"),
+        ('y = "class"\nvalidation_split = 0.2\nvalidation_frame = "v.csv"', "not both"),
+        ('y = "class"\nsplit_seed = 3', "split_seed applies to validation_split only"),
+        ('y = "class"\nvalidation_split = 0.2\nsplit_seed = "x"', "split_seed = 'x' is not a whole number"),
+    ],
+)
+def test_validation_split_values_are_checked(tmp_path, data, expected):
+    with pytest.raises(JobError, match=expected) as info:
+        load_job(_job_file(tmp_path, data=data))
+    assert str(info.value).startswith(str(tmp_path / "j.toml"))
+
+
+def test_validation_split_holds_out_split_frames_rows(tmp_path, capsys):
+    """The job validates on exactly the rows split_frame holds out for the seed, and trains on the rest."""
+    from hpcdl import cli
+
+    job = _job_file(
+        tmp_path, parameters="epochs = 2\nseed = 1", data='y = "class"\nvalidation_split = 0.3\nsplit_seed = 7'
+    )
+    assert cli.main(["train", job, "--quiet"]) == 0
+    model = hpcdl.load_model(str(tmp_path / "out" / "j.h5"))
+    train, valid = hpcdl.import_file(IRIS).split_frame(ratios=[0.7], seed=7)
+    assert model.run_info["n_training_rows"] == train.nrow < 150
+    assert model.validation_metrics["nobs"] == valid.nrow == 150 - train.nrow
+    again = model.model_performance(valid)  # the stored validation metrics are those of the held-out rows
+    assert again["logloss"] == pytest.approx(model.validation_metrics["logloss"], rel=1e-6)
