@@ -16,19 +16,44 @@ EXIT_REQUEUE = 3  # training stopped by SIGTERM/SIGUSR1 after writing a checkpoi
 EXIT_INTERRUPTED = 130  # training stopped by Ctrl-C (SIGINT), as shells report 128 + SIGINT
 
 
-def _early_thread_setup(argv: list[str]) -> None:
-    """NUMBA_NUM_THREADS must be set before numba is imported; honour --threads early."""
+def _early_thread_setup(argv: list[str]) -> dict[str, str | None]:
+    """Honour --threads before numba starts its threads; returns the variables it replaced, for
+    main() to put back (a program or test calling main() in-process keeps its environment).
+
+    NUMBA_NUM_THREADS is set only while numba's thread pool is not yet launched (numba reads it
+    again at each compile until then): later it can no longer take effect, and numba refuses to
+    compile anything new once it differs from the launched pool."""
+    value = None
     for i, arg in enumerate(argv):
-        value = None
         if arg == "--threads" and i + 1 < len(argv):
             value = argv[i + 1]
         elif arg.startswith("--threads="):
             value = arg.split("=", 1)[1]
-        if value and value.isdigit() and int(value) > 0:
-            os.environ["NUMBA_NUM_THREADS"] = value
-            os.environ["HPCDL_THREADS"] = value  # explicit: outranks the Slurm allocation (train.resolve_threads)
-    # A threading layer that never forks after threads start (safe beside MPI).
-    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+    wanted = {"NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
+    if value and value.isdigit() and int(value) > 0:
+        wanted["HPCDL_THREADS"] = value  # explicit: outranks the Slurm allocation (train.resolve_threads)
+        if not _numba_threads_launched():
+            wanted["NUMBA_NUM_THREADS"] = value
+    # The threading layer default (workqueue) never forks after threads start: safe beside MPI.
+    replaced = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    return replaced
+
+
+def _numba_threads_launched() -> bool:
+    if "numba" not in sys.modules:
+        return False
+    from numba.np.ufunc import parallel
+
+    return bool(parallel._is_initialized)
+
+
+def _restore_env(replaced: dict[str, str | None]) -> None:
+    for name, value in replaced.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 # -- subcommands -----------------------------------------------------------
@@ -391,8 +416,14 @@ def main(argv: list[str] | None = None, *, hooks=()) -> int:
     """The command line; ``hooks``: trainer hooks (hpcdl.train.TrainHook) added to a training job's
     own, for programs that drive the command (tests inject failures this way)."""
     argv = sys.argv[1:] if argv is None else argv
-    _early_thread_setup(argv)
-    args = build_parser().parse_args(argv)
+    replaced = _early_thread_setup(argv)
+    try:
+        return _run(build_parser().parse_args(argv), hooks)
+    finally:
+        _restore_env(replaced)
+
+
+def _run(args, hooks) -> int:
     args.hooks = list(hooks)
     from .comm import install_abort_on_error, world
 

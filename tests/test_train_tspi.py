@@ -218,6 +218,26 @@ def test_threads_option_outranks_the_allocation_in_the_cli(monkeypatch):
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
     for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):  # restored after the test: the CLI sets them for its process
         monkeypatch.delenv(var, raising=False)
+    from hpcdl.cli import _numba_threads_launched
+
     _early_thread_setup(["train", "job.toml", "--threads", "3"])
-    assert os.environ["HPCDL_THREADS"] == "3" and os.environ["NUMBA_NUM_THREADS"] == "3"
+    assert os.environ["HPCDL_THREADS"] == "3"
+    # numba's pool takes the count only until it starts (a test run may have started it already)
+    assert os.environ.get("NUMBA_NUM_THREADS") == (None if _numba_threads_launched() else "3")
     assert resolve_threads(1) == 3
+
+
+def test_cli_called_in_process_leaves_the_environment_as_it_found_it(monkeypatch):
+    """A test or program calling cli.main(["train", ..., "--threads", "1"]) must not leave
+    NUMBA_NUM_THREADS behind: numba refuses every later compile once it differs from the
+    launched pool (CI failed this way with a fresh Numba cache)."""
+    import numba
+
+    from hpcdl import cli, kernels
+
+    kernels.predict  # noqa: B018 - the module is loaded; make sure the pool is launched
+    numba.get_num_threads()
+    for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert cli.main(["train", "no-such-job.toml", "--threads", "1"]) == 1
+    assert "HPCDL_THREADS" not in os.environ and "NUMBA_NUM_THREADS" not in os.environ
