@@ -24,6 +24,7 @@ from .frame import Frame, shard_range
 from .model import Model, base_activation, compute_varimp, hyper_from_params
 from .params import DeepLearningParameters, ParameterError
 from .prep import DataInfo, balance_classes
+from .threads import use_threads
 
 # Stop reasons broadcast from rank 0 (0 = keep going).
 CONTINUE, DONE, EARLY_STOP, TIME_LIMIT, SIGNAL, DIVERGED = range(6)
@@ -59,14 +60,6 @@ def resolve_threads(requested: int | None, ranks_per_node: int = 1) -> int:
             return int(value)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // max(1, ranks_per_node))
-
-
-def _set_threads(n: int) -> int:
-    import numba
-
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
 
 
 def _mix_seed(*values: int) -> int:
@@ -400,7 +393,7 @@ class Trainer:
                 raise TrainingError(f"{unsupported}=True is not supported by hpcdl (see docs/differences.md)")
         hyper = hyper_from_params(eff, len(eff["hidden"]))
         threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
-        threads = _set_threads(threads)
+        threads = use_threads(threads)
 
         X, T, rows, replicated, prior, sampled = self._local_rows(eff)
         if prior is not None:

@@ -1,11 +1,12 @@
 """Numba kernels: forward pass, output delta, per-sample backprop with immediate updates,
-mini-batch accumulation, and the HOGWILD! driver.
+mini-batch accumulation (loop engine), and inference.
 
 All arithmetic on weights is float32; every literal used inside a loop is a float32
 module constant, because a float64 literal would silently promote the loop to float64
-and halve the SIMD width. Configuration arrives as two small arrays (``ip`` ints,
-``fp`` floats, layouts below) so that every call has the same argument types and the
-kernels compile once.
+and halve the SIMD width. The network arrives as typed records (``records.py``):
+``State`` (the trainable arrays), ``Layout`` (where each layer lives), ``Config`` (the
+hyper-parameters as numbers) and per-thread ``Scratch``; every call has the same types,
+so the kernels compile once.
 """
 
 import math
@@ -13,41 +14,18 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .records import Grad, Layout, RowUpdate, Scratch
 from .rng import hidden_mask_key, layer_key, unit_uniform
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 
-# activation / output / loss / optimizer codes
+# activation / output / loss / optimizer codes (Config fields)
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
 SOFTMAX, LINEAR, AUTOENCODER = 0, 1, 2
 CROSSENTROPY, QUADRATIC, HUBER, ABSOLUTE, QUANTILE = 0, 1, 2, 3, 4
 ADADELTA, SGD, MOMENTUM, NESTEROV = 0, 1, 2, 3
-
-# ip layout
-I_ACT, I_OUT, I_LOSS, I_OPT, I_FAST, I_BATCH, I_MAXW2, I_SPARSE, I_SHARED_MASKS = range(9)
-N_IP = 9
-# fp layout
-(
-    F_HUBER,
-    F_QALPHA,
-    F_INDROP,
-    F_L1,
-    F_L2,
-    F_MAXW2,
-    F_RHO,
-    F_EPS,
-    F_RATE,
-    F_ANNEAL,
-    F_DECAY,
-    F_MSTART,
-    F_MRAMP,
-    F_MSTABLE,
-    F_BETA,
-    F_AVGACT,
-) = range(16)
-N_FP = 16
 
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
@@ -84,25 +62,65 @@ def _axpy(y, yi, alpha, x, xi, n):
 
 
 @njit(**JIT)
+def _zero(x, o, n):
+    xv = x[o : o + n]
+    for i in range(n):
+        xv[i] = ZERO
+
+
+@njit(**JIT)
 def _activate(act, z):
     if act == TANH:
         return np.tanh(z)
     return max(ZERO, z)
 
 
+@njit(**JIT)
+def scratch(lay):
+    """Fresh per-thread working arrays for the net of ``lay``."""
+    units, mult = lay.units, lay.mult
+    n_total = lay.a_off[len(units)]
+    max_rows = 0
+    for l in range(len(units) - 1):
+        max_rows = max(max_rows, mult[l] * units[l + 1])
+    hscale = _aligned_zeros(n_total, np.float32)
+    hscale[:] = ONE
+    return Scratch(
+        _aligned_zeros(n_total, np.float32),
+        _aligned_zeros(n_total, np.int64),
+        hscale,
+        _aligned_zeros(max_rows, np.float32),
+        _aligned_zeros(n_total, np.float32),
+        _aligned_zeros(max_rows, np.bool_),
+        _aligned_zeros(max_rows, np.float32),
+    )
+
+
+@njit(**JIT)
+def _aligned_zeros(n, dtype):
+    """Zeros starting on a 64-byte boundary (a cache line, one AVX-512 vector)."""
+    buf = np.zeros(n + 64, dtype=dtype)
+    item = buf.itemsize
+    off = ((-buf.ctypes.data) % 64) // item
+    return buf[off : off + n]
+
+
 # ---------------------------------------------------------------- forward
 
 
 @njit(**JIT)
-def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts):
-    """Forward pass of one row whose input is already in ``a[0:units[0]]``.
+def forward(state, lay, act, out, s, part, n_parts):
+    """Forward pass of one row whose input is already in ``s.a[0:units[0]]``.
 
-    ``hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask in
-    training, (1 - ratio) at inference. A unit with scale 0 is not computed (a = 0 and
-    its Maxout winner is left as is; it is never read for a dropped unit).
+    ``s.hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask
+    in training, (1 - ratio) at inference. A unit with scale 0 is not computed (a = 0
+    and its Maxout winner is left as is; it is never read for a dropped unit).
     ``out = -1`` treats the last layer as hidden (inference of a hidden layer).
     Units are visited starting at fraction part/n_parts of each layer (see train_block).
     """
+    W, B = state.W, state.B
+    units, mult, a_off = lay.units, lay.mult, lay.a_off
+    a, win, hscale = s.a, s.win, s.hscale
     n_layers = len(units) - 1
     for l in range(n_layers):
         n_in = units[l]
@@ -110,8 +128,8 @@ def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, pa
         m = mult[l]
         ai = a_off[l]
         ao = a_off[l + 1]
-        wo = w_off[l]
-        bo = b_off[l]
+        wo = lay.w_off[l]
+        bo = lay.b_off[l]
         last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
             for j in range(n_out):
@@ -131,23 +149,23 @@ def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, pa
             j = jj + first
             if j >= n_out:
                 j -= n_out
-            s = ONE if last else hscale[ao + j]
-            if s == ZERO:
+            sc = ONE if last else hscale[ao + j]
+            if sc == ZERO:
                 a[ao + j] = ZERO
                 continue
             if m == 1:
                 z = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
-                a[ao + j] = _activate(act, z) * s
+                a[ao + j] = _activate(act, z) * sc
             else:
                 r = 2 * j
                 z0 = _dot(W, wo + r * n_in, a, ai, n_in) + B[bo + r]
                 z1 = _dot(W, wo + (r + 1) * n_in, a, ai, n_in) + B[bo + r + 1]
                 if z1 > z0:  # ties go to channel 0
                     win[ao + j] = 1
-                    a[ao + j] = z1 * s
+                    a[ao + j] = z1 * sc
                 else:
                     win[ao + j] = 0
-                    a[ao + j] = z0 * s
+                    a[ao + j] = z0 * sc
 
 
 # ---------------------------------------------------------------- loss and output delta
@@ -186,13 +204,14 @@ def _loss_value(loss, f, y, huber_delta, alpha):
 
 
 @njit(**JIT)
-def output_delta(a, a_off, units, win, act, out, loss, t, x, xr, huber_delta, alpha, d):
-    """d[r] = dE/dz for each row r of the output layer, for target t (class index or value)
-    or, for the autoencoder, the un-dropped input row ``x[xr]``."""
-    n_layers = len(units) - 1
-    ao = a_off[n_layers]
-    k_out = units[n_layers]
-    if out == SOFTMAX:
+def output_delta(cfg, a, ao, k_out, win, t, x, xr, d):
+    """d[r] = dE/dz for each row r of the output layer, whose k_out activations are
+    ``a[ao:]`` (Maxout winners ``win[ao:]``), for target t (class index or value) or,
+    for the autoencoder, the un-dropped input row ``x[xr]``."""
+    act, loss = cfg.activation, cfg.loss
+    huber_delta = np.float32(cfg.huber_delta)
+    alpha = np.float32(cfg.quantile_alpha)
+    if cfg.output == SOFTMAX:
         y = int(t)
         if loss == CROSSENTROPY:
             for k in range(k_out):
@@ -205,7 +224,7 @@ def output_delta(a, a_off, units, win, act, out, loss, t, x, xr, huber_delta, al
             for k in range(k_out):
                 q = TWO * (a[ao + k] - (ONE if k == y else ZERO))
                 d[k] = a[ao + k] * (q - qp)
-    elif out == LINEAR:
+    elif cfg.output == LINEAR:
         d[0] = _dloss(loss, a[ao], t, huber_delta, alpha)
     else:
         for k in range(k_out):
@@ -222,11 +241,10 @@ def output_delta(a, a_off, units, win, act, out, loss, t, x, xr, huber_delta, al
 
 
 @njit(**JIT)
-def row_loss_value(a, a_off, units, out, loss, t, x, xr, huber_delta, alpha):
-    n_layers = len(units) - 1
-    ao = a_off[n_layers]
-    k_out = units[n_layers]
-    if out == SOFTMAX:
+def row_loss_value(cfg, a, ao, k_out, t, x, xr):
+    """Per-row loss (float64) of the output activations ``a[ao:ao+k_out]``."""
+    loss = cfg.loss
+    if cfg.output == SOFTMAX:
         p = float(a[ao + int(t)])
         if loss == CROSSENTROPY:
             return -math.log(max(P_MIN, p))
@@ -235,17 +253,19 @@ def row_loss_value(a, a_off, units, out, loss, t, x, xr, huber_delta, alpha):
             r = float(a[ao + k]) - (1.0 if k == int(t) else 0.0)
             tot += r * r
         return tot
-    if out == LINEAR:
-        return _loss_value(loss, a[ao], t, huber_delta, alpha)
+    if cfg.output == LINEAR:
+        return _loss_value(loss, a[ao], t, cfg.huber_delta, cfg.quantile_alpha)
     tot = 0.0
     for k in range(k_out):
-        tot += _loss_value(loss, a[ao + k], x[xr, k], huber_delta, alpha)
+        tot += _loss_value(loss, a[ao + k], x[xr, k], cfg.huber_delta, cfg.quantile_alpha)
     return tot
 
 
 @njit(**JIT)
-def hidden_delta(act, e, a, ao, win, hscale, n, m, d):
-    """Row deltas of a hidden layer from the error e arriving at its n units."""
+def hidden_delta(act, s, ao, n, m):
+    """Row deltas ``s.d`` of a hidden layer (n units at a[ao:], m rows each) from the
+    error ``s.e`` arriving at its units."""
+    e, a, win, hscale, d = s.e, s.a, s.win, s.hscale, s.d
     for j in range(n):
         if hscale[ao + j] == ZERO:  # dropped: no gradient flows through it
             for c in range(m):
@@ -269,6 +289,23 @@ def hidden_delta(act, e, a, ao, win, hscale, n, m, d):
 # activation and g the row delta; in a mini-batch x is the accumulated gradient and g
 # 1/batch. ``keep_zero`` (fast_mode) leaves weights with x == 0 completely untouched.
 # The loops compute every lane and blend, so they vectorize.
+
+
+@njit(**JIT)
+def row_update(cfg, lr, mom):
+    """The float32 update settings of one weight layer (lr, mom: this sample's schedule)."""
+    return RowUpdate(
+        cfg.optimizer,
+        np.float32(cfg.l1),
+        np.float32(cfg.l2),
+        np.float32(cfg.rho),
+        np.float32(cfg.epsilon),
+        lr,
+        mom,
+        cfg.fast_mode,
+        cfg.has_max_w2,
+        np.float32(cfg.max_w2),
+    )
 
 
 @njit(**JIT)
@@ -342,51 +379,37 @@ def _max_w2(W, o, n, max_w2):
 
 
 @njit(**JIT)
-def update_row(
-    W,
-    EgW,
-    EdW,
-    MW,
-    o,
-    x,
-    xi,
-    n,
-    g,
-    opt,
-    l1,
-    l2,
-    rho,
-    eps,
-    lr,
-    mom,
-    keep_zero,
-    has_max_w2,
-    max_w2,
-):
-    """Update one weight row (a unit, or one Maxout channel) and apply max_w2 to it."""
-    if opt == ADADELTA:
-        _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero)
-    elif opt == SGD:
-        _row_sgd(W, o, x, xi, n, g, l1, l2, lr, keep_zero)
-    elif opt == MOMENTUM:
-        _row_momentum(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero)
+def update_row(W, EgW, EdW, MW, o, x, xi, n, g, u):
+    """Update the weight row W[o:o+n] (a unit, or one Maxout channel) from the data
+    gradient g * x[xi:xi+n] with the settings u, then apply max_w2 to it.
+
+    It runs once per row, so it takes only the arrays it touches, and the vector loops
+    below take plain numbers: handing them the State or the RowUpdate record made
+    per-sample training 3-9% slower (benchmarks/kernel_speed.py, A/B in one process)."""
+    if u.optimizer == ADADELTA:
+        _row_adadelta(W, EgW, EdW, o, x, xi, n, g, u.l1, u.l2, u.rho, u.epsilon, u.keep_zero)
+    elif u.optimizer == SGD:
+        _row_sgd(W, o, x, xi, n, g, u.l1, u.l2, u.lr, u.keep_zero)
+    elif u.optimizer == MOMENTUM:
+        _row_momentum(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
     else:
-        _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero)
-    if has_max_w2:
-        _max_w2(W, o, n, max_w2)
+        _row_nesterov(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
+    if u.has_max_w2:
+        _max_w2(W, o, n, u.max_w2)
 
 
 @njit(**JIT)
-def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep):
+def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
     """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
     (biases are not regularized). rstep[r] receives the step size used (sparsity term).
     One vectorized pass per layer: a bias never influences the weight updates."""
-    Bv = B[bo : bo + n]
+    opt, rho, eps, lr, mom = u.optimizer, u.rho, u.epsilon, u.lr, u.momentum
+    Bv = state.B[bo : bo + n]
     Gv = G[go : go + n]
     if opt == ADADELTA:
         one_m_rho = ONE - rho
-        Eg = EgB[bo : bo + n]
-        Ed = EdB[bo : bo + n]
+        Eg = state.EgB[bo : bo + n]
+        Ed = state.EdB[bo : bo + n]
         for r in range(n):
             gb = Gv[r] * scale
             eg0 = Eg[r]
@@ -395,38 +418,41 @@ def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, 
             rate = np.sqrt((ed0 + eps) / (eg + eps))
             step = rate * gb
             ed = rho * ed0 + one_m_rho * step * step
-            u = upd[r]
-            Bv[r] = Bv[r] - step if u else Bv[r]
-            Eg[r] = eg if u else eg0
-            Ed[r] = ed if u else ed0
+            ok = upd[r]
+            Bv[r] = Bv[r] - step if ok else Bv[r]
+            Eg[r] = eg if ok else eg0
+            Ed[r] = ed if ok else ed0
             rstep[r] = rate
     elif opt == SGD:
         for r in range(n):
             Bv[r] = Bv[r] - lr * (Gv[r] * scale) if upd[r] else Bv[r]
             rstep[r] = lr
     elif opt == MOMENTUM:
-        M = MB[bo : bo + n]
+        M = state.MB[bo : bo + n]
         for r in range(n):
             step = -lr * (Gv[r] * scale)
             v = M[r]
-            u = upd[r]
-            Bv[r] = Bv[r] + step + mom * v if u else Bv[r]
-            M[r] = step if u else v
+            ok = upd[r]
+            Bv[r] = Bv[r] + step + mom * v if ok else Bv[r]
+            M[r] = step if ok else v
             rstep[r] = lr
     else:
-        M = MB[bo : bo + n]
+        M = state.MB[bo : bo + n]
         for r in range(n):
             v0 = M[r]
             v = mom * v0 - Gv[r] * scale
-            u = upd[r]
-            Bv[r] = Bv[r] + lr * v if u else Bv[r]
-            M[r] = v if u else v0
+            ok = upd[r]
+            Bv[r] = Bv[r] + lr * v if ok else Bv[r]
+            M[r] = v if ok else v0
             rstep[r] = lr
 
 
 @njit(**JIT)
-def sparsity_pull(B, bo, AVG, avg_o, m, upd, n, rstep, beta, target):
+def sparsity_pull(state, cfg, bo, avg_o, m, upd, n, rstep):
     """Sparse autoencoder: after the bias update, b -= step * beta * (mean activation - target)."""
+    beta = np.float32(cfg.sparsity_beta)
+    target = np.float32(cfg.average_activation)
+    B, AVG = state.B, state.AVG
     for r in range(n):
         if upd[r]:
             B[bo + r] -= rstep[r] * beta * (AVG[avg_o + r // m] - target)
@@ -436,24 +462,26 @@ def sparsity_pull(B, bo, AVG, avg_o, m, upd, n, rstep, beta, target):
 
 
 @njit(**JIT)
-def _schedule(fp, opt, n):
+def schedule(cfg, n):
     """(rate_t, momentum) after n samples; the manual rate is not used by ADADELTA."""
-    rate_t = fp[F_RATE] / (1.0 + fp[F_ANNEAL] * n)
+    rate_t = cfg.rate / (1.0 + cfg.rate_annealing * n)
     mom = 0.0
-    if opt == MOMENTUM or opt == NESTEROV:
-        if n < fp[F_MRAMP]:
-            mom = fp[F_MSTART] + (fp[F_MSTABLE] - fp[F_MSTART]) * n / fp[F_MRAMP]
+    if cfg.optimizer == MOMENTUM or cfg.optimizer == NESTEROV:
+        if n < cfg.momentum_ramp:
+            mom = cfg.momentum_start + (cfg.momentum_stable - cfg.momentum_start) * n / cfg.momentum_ramp
         else:
-            mom = fp[F_MSTABLE]
+            mom = cfg.momentum_stable
         rate_t *= 1.0 - mom  # H2O's effective step size rate * (1 - momentum)
     return rate_t, mom
 
 
 @njit(**JIT)
-def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_seed, shared_masks):
-    """Copy the input row into a (with input dropout) and draw the hidden dropout masks
-    (one key for all hidden layers when shared_masks, see rng.hidden_mask_key)."""
+def prepare_sample(cfg, lay, s, X, row, gidx, key_seed):
+    """Copy the input row into s.a (with input dropout) and draw the hidden dropout masks
+    into s.hscale (one key for all hidden layers when shared, see rng.hidden_mask_key)."""
+    units, a, hscale = lay.units, s.a, s.hscale
     n0 = units[0]
+    in_drop = cfg.input_dropout_ratio
     if in_drop > 0.0:
         key = layer_key(key_seed, gidx, 0)
         p = np.float32(in_drop)
@@ -463,10 +491,10 @@ def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_se
         for i in range(n0):
             a[i] = X[row, i]
     for h in range(len(units) - 2):
-        ao = a_off[h + 1]
-        p = np.float32(hdrop[h])
+        ao = lay.a_off[h + 1]
+        p = np.float32(cfg.hidden_dropout_ratios[h])
         if p > ZERO:
-            key = hidden_mask_key(key_seed, gidx, h, shared_masks)
+            key = hidden_mask_key(key_seed, gidx, h, cfg.shared_masks)
             for j in range(units[h + 1]):
                 hscale[ao + j] = ZERO if unit_uniform(key, j) < p else ONE
         else:
@@ -475,78 +503,26 @@ def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_se
 
 
 @njit(**JIT)
-def _track_activation(avg, a, a_off, units):
+def track_activation(state, lay, a):
     """Sparse autoencoder running mean of each hidden unit's activation."""
-    n0 = units[0]
-    for i in range(a_off[1], a_off[len(units) - 1]):
+    avg, a_off = state.AVG, lay.a_off
+    n0 = lay.units[0]
+    for i in range(a_off[1], a_off[len(lay.units) - 1]):
         avg[i - n0] = AVG_KEEP * avg[i - n0] + AVG_NEW * a[i]
 
 
 @njit(**JIT)
-def train_sample(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    X,
-    T,
-    row,
-    n,
-    a,
-    a_off,
-    win,
-    hscale,
-    d,
-    e,
-    upd,
-    rstep,
-    part,
-    n_parts,
-):
+def train_sample(state, lay, cfg, s, X, T, row, n, part, n_parts):
     """Backprop of one sample (forward already done) with immediate per-unit updates:
     output layer first, then hidden layers backwards; the error sent to the previous
     layer uses each weight before its update."""
-    act = ip[I_ACT]
-    opt = ip[I_OPT]
-    keep_zero = ip[I_FAST] != 0
-    has_max_w2 = ip[I_MAXW2] != 0
-    sparse = ip[I_SPARSE] != 0
-    l1 = np.float32(fp[F_L1])
-    l2 = np.float32(fp[F_L2])
-    rho = np.float32(fp[F_RHO])
-    eps = np.float32(fp[F_EPS])
-    max_w2 = np.float32(fp[F_MAXW2])
-    beta = np.float32(fp[F_BETA])
-    target_act = np.float32(fp[F_AVGACT])
-    rate_t, mom64 = _schedule(fp, opt, n)
-    mom = np.float32(mom64)
-    output_delta(
-        a,
-        a_off,
-        units,
-        win,
-        act,
-        ip[I_OUT],
-        ip[I_LOSS],
-        T[row],
-        X,
-        row,
-        np.float32(fp[F_HUBER]),
-        np.float32(fp[F_QALPHA]),
-        d,
-    )
+    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
+    a, d, e, upd, rstep, hscale = s.a, s.d, s.e, s.upd, s.rstep, s.hscale
+    W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
+    act = cfg.activation
+    rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
+    output_delta(cfg, a, a_off[n_layers], units[n_layers], s.win, T[row], X, row, d)
     n0 = units[0]
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
@@ -556,9 +532,8 @@ def train_sample(
         hidden = l < n_layers - 1
         propagate = l > 0
         if propagate:
-            for i in range(n_in):
-                e[i] = ZERO
-        lr = np.float32(rate_t * fp[F_DECAY] ** l)
+            _zero(e, 0, n_in)
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         n_rows = m * units[l + 1]
         first = (units[l + 1] * part) // n_parts * m
         for rr in range(n_rows):
@@ -569,101 +544,32 @@ def train_sample(
             upd[r] = False
             if hidden and hscale[ao + r // m] == ZERO:
                 continue  # dropped units get no update
-            if g == ZERO and keep_zero:
+            if g == ZERO and u.keep_zero:
                 continue
             upd[r] = True
             o = w_off[l] + r * n_in
             if propagate and g != ZERO:
                 _axpy(e, 0, g, W, o, n_in)
-            update_row(
-                W,
-                EgW,
-                EdW,
-                MW,
-                o,
-                a,
-                ai,
-                n_in,
-                g,
-                opt,
-                l1,
-                l2,
-                rho,
-                eps,
-                lr,
-                mom,
-                keep_zero,
-                has_max_w2,
-                max_w2,
-            )
-        update_biases(
-            B,
-            EgB,
-            EdB,
-            MB,
-            b_off[l],
-            d,
-            0,
-            ONE,
-            upd,
-            n_rows,
-            opt,
-            rho,
-            eps,
-            lr,
-            mom,
-            rstep,
-        )
-        if sparse and hidden:
-            sparsity_pull(B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act)
+            update_row(W, EgW, EdW, MW, o, a, ai, n_in, g, u)
+        update_biases(state, b_off[l], d, 0, ONE, upd, n_rows, u, rstep)
+        if cfg.sparse and hidden:
+            sparsity_pull(state, cfg, b_off[l], ao - n0, m, upd, n_rows, rstep)
         if propagate:
-            hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
+            hidden_delta(act, s, ai, n_in, mult[l - 1])
 
 
-# ---------------------------------------------------------------- mini-batch
+# ---------------------------------------------------------------- mini-batch (loop engine)
 
 
 @njit(**JIT)
-def accumulate_sample(
-    W,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    X,
-    T,
-    row,
-    a,
-    a_off,
-    win,
-    hscale,
-    d,
-    e,
-    GW,
-    GB,
-    active,
-):
-    """Add one sample's data gradient to GW/GB (weights unchanged) and count, per row,
-    the samples in which its unit was not dropped."""
-    act = ip[I_ACT]
-    output_delta(
-        a,
-        a_off,
-        units,
-        win,
-        act,
-        ip[I_OUT],
-        ip[I_LOSS],
-        T[row],
-        X,
-        row,
-        np.float32(fp[F_HUBER]),
-        np.float32(fp[F_QALPHA]),
-        d,
-    )
+def accumulate_sample(state, lay, cfg, s, X, T, row, G):
+    """Add one sample's data gradient to G.GW/G.GB (weights unchanged) and count, per
+    row, the samples in which its unit was not dropped."""
+    units, mult, a_off = lay.units, lay.mult, lay.a_off
+    a, d, e, hscale = s.a, s.d, s.e, s.hscale
+    GW, GB, active = G.GW, G.GB, G.active
     n_layers = len(units) - 1
+    output_delta(cfg, a, a_off[n_layers], units[n_layers], s.win, T[row], X, row, d)
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
@@ -672,199 +578,62 @@ def accumulate_sample(
         hidden = l < n_layers - 1
         propagate = l > 0
         if propagate:
-            for i in range(n_in):
-                e[i] = ZERO
+            _zero(e, 0, n_in)
         for r in range(m * units[l + 1]):
             if hidden and hscale[ao + r // m] == ZERO:
                 continue
-            bk = b_off[l] + r
+            bk = lay.b_off[l] + r
             active[bk] += 1
             g = d[r]
             if g == ZERO:
                 continue
-            o = w_off[l] + r * n_in
+            o = lay.w_off[l] + r * n_in
             GB[bk] += g
             _axpy(GW, o, g, a, ai, n_in)
             if propagate:
-                _axpy(e, 0, g, W, o, n_in)
+                _axpy(e, 0, g, state.W, o, n_in)
         if propagate:
-            hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
+            hidden_delta(cfg.activation, s, ai, n_in, mult[l - 1])
 
 
 @njit(**JIT)
-def apply_batch(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    a_off,
-    ip,
-    fp,
-    n,
-    nb,
-    GW,
-    GB,
-    active,
-    upd,
-    rstep,
-):
-    """One update from the gradient averaged over nb samples; clears GW, GB and active."""
-    opt = ip[I_OPT]
-    keep_zero = ip[I_FAST] != 0
-    has_max_w2 = ip[I_MAXW2] != 0
-    sparse = ip[I_SPARSE] != 0
-    l1 = np.float32(fp[F_L1])
-    l2 = np.float32(fp[F_L2])
-    rho = np.float32(fp[F_RHO])
-    eps = np.float32(fp[F_EPS])
-    max_w2 = np.float32(fp[F_MAXW2])
-    beta = np.float32(fp[F_BETA])
-    target_act = np.float32(fp[F_AVGACT])
+def apply_batch(state, lay, cfg, s, n, nb, G):
+    """One update from the gradient averaged over nb samples; clears G."""
+    units, mult = lay.units, lay.mult
+    GW, GB, active, upd, rstep = G.GW, G.GB, G.active, s.upd, s.rstep
     inv = np.float32(1.0 / nb)
-    rate_t, mom64 = _schedule(fp, opt, n)
-    mom = np.float32(mom64)
+    rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
         hidden = l < n_layers - 1
-        lr = np.float32(rate_t * fp[F_DECAY] ** l)
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         n_rows = m * units[l + 1]
         for r in range(n_rows):
-            bk = b_off[l] + r
-            o = w_off[l] + r * n_in
+            bk = lay.b_off[l] + r
+            o = lay.w_off[l] + r * n_in
             upd[r] = False
             if active[bk] == 0:
                 continue  # dropped in every sample of the batch
             active[bk] = 0
-            if GB[bk] == ZERO and keep_zero:
+            if GB[bk] == ZERO and u.keep_zero:
                 _zero(GW, o, n_in)
                 continue
             upd[r] = True
-            update_row(
-                W,
-                EgW,
-                EdW,
-                MW,
-                o,
-                GW,
-                o,
-                n_in,
-                inv,
-                opt,
-                l1,
-                l2,
-                rho,
-                eps,
-                lr,
-                mom,
-                keep_zero,
-                has_max_w2,
-                max_w2,
-            )
+            update_row(state.W, state.EgW, state.EdW, state.MW, o, GW, o, n_in, inv, u)
             _zero(GW, o, n_in)
-        update_biases(
-            B,
-            EgB,
-            EdB,
-            MB,
-            b_off[l],
-            GB,
-            b_off[l],
-            inv,
-            upd,
-            n_rows,
-            opt,
-            rho,
-            eps,
-            lr,
-            mom,
-            rstep,
-        )
-        if sparse and hidden:
-            sparsity_pull(
-                B,
-                b_off[l],
-                AVG,
-                a_off[l + 1] - units[0],
-                m,
-                upd,
-                n_rows,
-                rstep,
-                beta,
-                target_act,
-            )
-        _zero(GB, b_off[l], n_rows)
+        update_biases(state, lay.b_off[l], GB, lay.b_off[l], inv, upd, n_rows, u, rstep)
+        if cfg.sparse and hidden:
+            sparsity_pull(state, cfg, lay.b_off[l], lay.a_off[l + 1] - units[0], m, upd, n_rows, rstep)
+        _zero(GB, lay.b_off[l], n_rows)
+
+
+# ---------------------------------------------------------------- one thread's rows
 
 
 @njit(**JIT)
-def _zero(x, o, n):
-    xv = x[o : o + n]
-    for i in range(n):
-        xv[i] = ZERO
-
-
-# ---------------------------------------------------------------- drivers
-
-
-@njit(**JIT)
-def _scratch(units, mult):
-    n_total = 0
-    max_rows = 0
-    for l in range(len(units)):
-        n_total += units[l]
-    for l in range(len(units) - 1):
-        max_rows = max(max_rows, mult[l] * units[l + 1])
-    a_off = np.zeros(len(units) + 1, dtype=np.int64)
-    for l in range(len(units)):
-        a_off[l + 1] = a_off[l] + units[l]
-    a = np.zeros(n_total, dtype=np.float32)
-    win = np.zeros(n_total, dtype=np.int64)
-    hscale = np.ones(n_total, dtype=np.float32)
-    d = np.zeros(max_rows, dtype=np.float32)
-    e = np.zeros(n_total, dtype=np.float32)
-    upd = np.zeros(max_rows, dtype=np.bool_)
-    rstep = np.zeros(max_rows, dtype=np.float32)
-    return a_off, a, win, hscale, d, e, upd, rstep
-
-
-@njit(**JIT)
-def train_block(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    hdrop,
-    X,
-    T,
-    rows,
-    start,
-    stop,
-    samples_before,
-    n_threads,
-    key_seed,
-    part,
-):
+def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed, part):
     """Train on rows[start:stop] in order, updating the shared state in place.
 
     Sample k's dropout masks use its global index samples_before + k; the schedules
@@ -876,311 +645,95 @@ def train_block(
     threads walk the same rows in lock-step and fight over the same cache lines; with
     Tanh (every unit updated every sample) that made 2 threads 3x slower than one.
     """
-    a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
-    act = ip[I_ACT]
-    out = ip[I_OUT]
-    sparse = ip[I_SPARSE] != 0
-    batch = ip[I_BATCH]
-    in_drop = fp[F_INDROP]
-    shared_masks = ip[I_SHARED_MASKS] != 0
+    s = scratch(lay)
+    batch = cfg.mini_batch_size
     if batch <= 1:
         for k in range(start, stop):
             row = rows[k]
-            prepare_sample(
-                X,
-                row,
-                samples_before + k,
-                units,
-                a,
-                a_off,
-                hscale,
-                in_drop,
-                hdrop,
-                key_seed,
-                shared_masks,
-            )
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                act,
-                out,
-                a,
-                a_off,
-                win,
-                hscale,
-                part,
-                n_threads,
-            )
-            if sparse:
-                _track_activation(AVG, a, a_off, units)
+            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed)
+            forward(state, lay, cfg.activation, cfg.output, s, part, n_threads)
+            if cfg.sparse:
+                track_activation(state, lay, s.a)
             n = float(samples_before + n_threads * (k - start))
-            train_sample(
-                W,
-                B,
-                EgW,
-                EdW,
-                EgB,
-                EdB,
-                MW,
-                MB,
-                AVG,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip,
-                fp,
-                X,
-                T,
-                row,
-                n,
-                a,
-                a_off,
-                win,
-                hscale,
-                d,
-                e,
-                upd,
-                rstep,
-                part,
-                n_threads,
-            )
+            train_sample(state, lay, cfg, s, X, T, row, n, part, n_threads)
         return
-    GW = np.zeros(len(W), dtype=np.float32)
-    GB = np.zeros(len(B), dtype=np.float32)
-    active = np.zeros(len(B), dtype=np.int64)
+    G = Grad(
+        np.zeros(len(state.W), dtype=np.float32),
+        np.zeros(len(state.B), dtype=np.float32),
+        np.zeros(len(state.B), dtype=np.int64),
+    )
     for k0 in range(start, stop, batch):
         k1 = min(k0 + batch, stop)
         for k in range(k0, k1):
             row = rows[k]
-            prepare_sample(
-                X,
-                row,
-                samples_before + k,
-                units,
-                a,
-                a_off,
-                hscale,
-                in_drop,
-                hdrop,
-                key_seed,
-                shared_masks,
-            )
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                act,
-                out,
-                a,
-                a_off,
-                win,
-                hscale,
-                part,
-                n_threads,
-            )
-            if sparse:
-                _track_activation(AVG, a, a_off, units)
-            accumulate_sample(
-                W,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip,
-                fp,
-                X,
-                T,
-                row,
-                a,
-                a_off,
-                win,
-                hscale,
-                d,
-                e,
-                GW,
-                GB,
-                active,
-            )
+            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed)
+            forward(state, lay, cfg.activation, cfg.output, s, part, n_threads)
+            if cfg.sparse:
+                track_activation(state, lay, s.a)
+            accumulate_sample(state, lay, cfg, s, X, T, row, G)
         n = float(samples_before + n_threads * (k0 - start))
-        apply_batch(
-            W,
-            B,
-            EgW,
-            EdW,
-            EgB,
-            EdB,
-            MW,
-            MB,
-            AVG,
-            units,
-            mult,
-            w_off,
-            b_off,
-            a_off,
-            ip,
-            fp,
-            n,
-            k1 - k0,
-            GW,
-            GB,
-            active,
-            upd,
-            rstep,
-        )
+        apply_batch(state, lay, cfg, s, n, k1 - k0, G)
+
+
+# ---------------------------------------------------------------- inference
+
+# _PARFOR_NOTE: inside a prange body, ``record.field[i] = v`` is lost (numba 0.68's
+# parfor pass writes to a copy); bind the array to a local first. Functions called
+# from the body are compiled normally and may write through record fields.
+
+
+@njit(**JIT)
+def _inference_scratch(lay, cfg):
+    """Scratch whose hidden scales are the keep probabilities (1 - dropout ratio)."""
+    s = scratch(lay)
+    for h in range(len(lay.units) - 2):
+        for j in range(lay.units[h + 1]):
+            s.hscale[lay.a_off[h + 1] + j] = np.float32(1.0 - cfg.hidden_dropout_ratios[h])
+    return s
 
 
 @njit(parallel=True, **JIT)
-def train_hogwild(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    hdrop,
-    X,
-    T,
-    rows,
-    samples_before,
-    n_threads,
-    key_seed,
-):
-    """HOGWILD!: n_threads contiguous blocks of rows, trained concurrently without locks."""
-    n_rows = len(rows)
-    for t in prange(n_threads):
-        start = (n_rows * t) // n_threads
-        stop = (n_rows * (t + 1)) // n_threads
-        train_block(
-            W,
-            B,
-            EgW,
-            EdW,
-            EgB,
-            EdB,
-            MW,
-            MB,
-            AVG,
-            units,
-            mult,
-            w_off,
-            b_off,
-            ip,
-            fp,
-            hdrop,
-            X,
-            T,
-            rows,
-            start,
-            stop,
-            samples_before,
-            n_threads,
-            key_seed,
-            t,
-        )
-
-
-@njit(parallel=True, **JIT)
-def infer(W, B, units, mult, w_off, b_off, act, out, hdrop, X, layer, n_blocks):
+def infer(state, lay, cfg, X, layer, n_blocks):
     """Inference-mode activations of layer ``layer`` (1..n_layers) for every row, float64.
     Hidden layers are scaled by (1 - dropout ratio); no input dropout."""
     n_rows = X.shape[0]
+    units = lay.units
     width = units[layer]
     result = np.empty((n_rows, width), dtype=np.float64)
-    sub_units = units[: layer + 1]
-    sub_mult = mult[:layer]
+    # Truncated nets stop at `layer`; a hidden layer reached as the last one keeps
+    # its activation (out=-1 marks "no output layer").
+    sub = Layout(units[: layer + 1], lay.mult[:layer], lay.w_off, lay.b_off, lay.a_off)
+    sub_out = cfg.output if layer == len(units) - 1 else -1
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
-        for h in range(len(units) - 2):
-            for j in range(units[h + 1]):
-                hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
-        # Truncated nets stop at `layer`; a hidden layer reached as the last one keeps
-        # its activation (out=-1 marks "no output layer").
-        sub_out = out if layer == len(units) - 1 else -1
+        s = _inference_scratch(lay, cfg)
+        a = s.a  # see _PARFOR_NOTE
         lo = (n_rows * blk) // n_blocks
         hi = (n_rows * (blk + 1)) // n_blocks
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(
-                W,
-                B,
-                sub_units,
-                sub_mult,
-                w_off,
-                b_off,
-                act,
-                sub_out,
-                a,
-                a_off,
-                win,
-                hscale,
-                0,
-                1,
-            )
-            ao = a_off[layer]
+            forward(state, sub, cfg.activation, sub_out, s, 0, 1)
+            ao = lay.a_off[layer]
             for j in range(width):
                 result[row, j] = a[ao + j]
     return result
 
 
 @njit(parallel=True, **JIT)
-def infer_loss(W, B, units, mult, w_off, b_off, ip, fp, hdrop, X, T, n_blocks):
+def infer_loss(state, lay, cfg, X, T, n_blocks):
     """Per-row loss in inference mode (float64)."""
     n_rows = X.shape[0]
+    units = lay.units
+    n_layers = len(units) - 1
     result = np.empty(n_rows, dtype=np.float64)
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
-        for h in range(len(units) - 2):
-            for j in range(units[h + 1]):
-                hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
+        s = _inference_scratch(lay, cfg)
+        a = s.a  # see _PARFOR_NOTE
         lo = (n_rows * blk) // n_blocks
         hi = (n_rows * (blk + 1)) // n_blocks
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip[I_ACT],
-                ip[I_OUT],
-                a,
-                a_off,
-                win,
-                hscale,
-                0,
-                1,
-            )
-            result[row] = row_loss_value(
-                a,
-                a_off,
-                units,
-                ip[I_OUT],
-                ip[I_LOSS],
-                T[row],
-                X,
-                row,
-                fp[F_HUBER],
-                fp[F_QALPHA],
-            )
+            forward(state, lay, cfg.activation, cfg.output, s, 0, 1)
+            result[row] = row_loss_value(cfg, a, lay.a_off[n_layers], units[n_layers], T[row], X, row)
     return result

@@ -1,0 +1,38 @@
+"""Thread control (hpcdl/threads.py) and the kernels' compiled signatures."""
+
+import numba
+import numpy as np
+
+from hpcdl import threads
+from hpcdl.kernels import Hyper, Net, predict, train
+from hpcdl.kernels.hogwild import train_hogwild
+
+
+def test_use_threads_is_capped_by_the_pool_and_at_least_one():
+    pool = numba.config.NUMBA_NUM_THREADS
+    assert threads.use_threads(10 * pool) == pool
+    assert numba.get_num_threads() == pool
+    assert threads.use_threads(0) == 1
+    assert numba.get_num_threads() == 1
+    assert threads.use_all_threads() == pool
+
+
+def test_hyper_values_of_any_python_type_compile_once():
+    """Config casts every field, so an int where a float is usual (rate=1, l1=0) or a
+    numpy scalar reuses the compiled driver instead of compiling another one."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 5)).astype(np.float32)
+    T = rng.integers(0, 2, size=20).astype(np.float32)
+    hypers = [
+        Hyper(),
+        Hyper(l1=0, l2=np.float32(1e-3), rate=1, max_w2=3, input_dropout_ratio=np.float64(0.1)),
+        Hyper(adaptive_rate=False, momentum_start=0.5, momentum_ramp=100, fast_mode=np.bool_(False)),
+    ]
+    counts = []
+    for hyper in hypers:
+        net = Net([5, 4, 2], "Tanh", "softmax", adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
+        net.initialize(seed=1)
+        train(net, hyper, X, T, np.arange(20), seed=1, samples_before=0, n_threads=1)
+        predict(net, hyper, X)
+        counts.append(len(train_hogwild.signatures))
+    assert counts == [counts[0]] * len(counts)
