@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from ..threads import blas_threads, use_all_threads, use_threads
+from ..threads import blas_threads, team_threads, use_all_threads, use_threads
 from . import _core
 from .hogwild import train_hogwild
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net
@@ -148,14 +148,18 @@ def train(
     n_threads: int,
     mini_batch_size: int = 1,
     engine: str = "auto",
-) -> None:
-    """Train net in place on X[rows] (in that order) with n_threads HOGWILD! threads.
+) -> int:
+    """Train net in place on X[rows] (in that order) with n_threads threads.
 
-    Thread t takes the t-th contiguous block of ``rows``. ``samples_before`` is the
-    number of samples processed before this call (rate annealing, momentum ramp, and
-    the global sample index that keys the dropout masks together with ``seed``).
-    With ``mini_batch_size > 1`` the BLAS engine (``minibatch.py``) runs
-    (``engine="auto"``/``"blas"``); ``engine="loop"`` forces the plain loops.
+    ``samples_before`` is the number of samples processed before this call (rate
+    annealing, momentum ramp, and the global sample index that keys the dropout masks
+    together with ``seed``). Per sample (``mini_batch_size = 1``) the threads train
+    every row together, each updating its own slice of every layer; with
+    ``mini_batch_size > 1`` thread t takes the t-th contiguous block of ``rows``
+    (HOGWILD!) and the BLAS engine (``minibatch.py``) runs (``engine="auto"``/``"blas"``);
+    ``engine="loop"`` forces the plain loops. Returns how many rows all threads trained
+    together (fewer when an oversubscribed machine made the team fall back to one
+    thread; see docs/kernels.md, "Threads").
     """
     if engine not in ("auto", "blas", "loop"):
         raise ValueError(f"engine must be 'auto', 'blas' or 'loop', got {engine!r}")
@@ -166,17 +170,21 @@ def train(
     T = _targets(net, T, X.shape[0])
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
     if len(rows) == 0:
-        return
+        return 0
     if rows.min() < 0 or rows.max() >= X.shape[0]:
         raise IndexError("rows holds an index outside X")
-    n_threads = max(1, int(n_threads))
-    use_threads(n_threads)
+    n_threads = use_threads(n_threads)
+    if mini_batch_size <= 1:
+        n_threads = team_threads(n_threads)
     blas = mini_batch_size > 1 and engine != "loop"
     with blas_threads(1):
-        train_hogwild(
-            _state(net), _layout(net), cfg, X, T, rows,
+        lay = _layout(net)
+        team = _core.team_buffers(lay, n_threads if mini_batch_size <= 1 else 1)
+        together = train_hogwild(
+            _state(net), lay, cfg, team, X, T, rows,
             np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
         )  # fmt: skip
+    return int(together)
 
 
 def _blocks(n_rows: int) -> int:

@@ -14,8 +14,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .records import Grad, Layout, RowUpdate, Scratch
+from .records import Grad, Layout, RowUpdate, Scratch, Team
 from .rng import hidden_mask_key, layer_key, unit_uniform
+from .sync import SYNC_STRIDE, barrier, load_acquire, store_release
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -106,66 +107,80 @@ def _aligned_zeros(n, dtype):
 
 
 # ---------------------------------------------------------------- forward
+#
+# Activations live in one vector per thread, layer l at a_off[l]. A layer reads its
+# input from ``src`` and writes its units to ``dst`` (the same vector on one thread;
+# in a team, the hidden and output units go to the team's shared vector).
 
 
 @njit(**JIT)
-def forward(state, lay, act, out, s, part, n_parts):
-    """Forward pass of one row whose input is already in ``s.a[0:units[0]]``.
+def _linear_units(W, B, src, ai, dst, ao, n_in, wo, bo, j0, j1):
+    """z of units j0..j1-1 of a softmax or linear output layer."""
+    for j in range(j0, j1):
+        dst[ao + j] = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
 
-    ``s.hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask
-    in training, (1 - ratio) at inference. A unit with scale 0 is not computed (a = 0
-    and its Maxout winner is left as is; it is never read for a dropped unit).
-    ``out = -1`` treats the last layer as hidden (inference of a hidden layer).
-    Units are visited starting at fraction part/n_parts of each layer (see train_block).
-    """
+
+@njit(**JIT)
+def _softmax(z, p, o, n):
+    """p[o:o+n] = softmax(z[o:o+n]), summed in float64 (z and p may be one array)."""
+    mx = z[o]
+    for j in range(1, n):
+        mx = max(mx, z[o + j])
+    tot = 0.0
+    for j in range(n):
+        tot += math.exp(float(z[o + j] - mx))
+    for j in range(n):
+        p[o + j] = np.float32(math.exp(float(z[o + j] - mx)) / tot)
+
+
+@njit(**JIT)
+def _activated_units(W, B, src, ai, dst, ao, n_in, wo, bo, m, act, scaled, hscale, win, j0, j1):
+    """Activations of units j0..j1-1 of a hidden layer (or the autoencoder output).
+
+    With ``scaled``, ``hscale[ao+j]`` multiplies unit j: the 0/1 dropout mask in
+    training, (1 - ratio) at inference; a unit with scale 0 is not computed (a = 0 and
+    its Maxout winner is left as is; it is never read for a dropped unit)."""
+    for j in range(j0, j1):
+        sc = hscale[ao + j] if scaled else ONE
+        if sc == ZERO:
+            dst[ao + j] = ZERO
+            continue
+        if m == 1:
+            z = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
+            dst[ao + j] = _activate(act, z) * sc
+        else:
+            r = 2 * j
+            z0 = _dot(W, wo + r * n_in, src, ai, n_in) + B[bo + r]
+            z1 = _dot(W, wo + (r + 1) * n_in, src, ai, n_in) + B[bo + r + 1]
+            if z1 > z0:  # ties go to channel 0
+                win[ao + j] = 1
+                dst[ao + j] = z1 * sc
+            else:
+                win[ao + j] = 0
+                dst[ao + j] = z0 * sc
+
+
+@njit(**JIT)
+def forward(state, lay, act, out, s):
+    """Forward pass of one row whose input is already in ``s.a[0:units[0]]``, on one
+    thread (inference, loop mini-batch engine). ``out = -1`` treats the last layer as
+    hidden (inference of a hidden layer)."""
     W, B = state.W, state.B
-    units, mult, a_off = lay.units, lay.mult, lay.a_off
-    a, win, hscale = s.a, s.win, s.hscale
+    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
+    a = s.a
     n_layers = len(units) - 1
     for l in range(n_layers):
-        n_in = units[l]
-        n_out = units[l + 1]
-        m = mult[l]
-        ai = a_off[l]
-        ao = a_off[l + 1]
-        wo = lay.w_off[l]
-        bo = lay.b_off[l]
+        n_in, n_out = units[l], units[l + 1]
         last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
-            for j in range(n_out):
-                a[ao + j] = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
+            _linear_units(W, B, a, a_off[l], a, a_off[l + 1], n_in, w_off[l], b_off[l], 0, n_out)
             if out == SOFTMAX:
-                mx = a[ao]
-                for j in range(1, n_out):
-                    mx = max(mx, a[ao + j])
-                tot = 0.0
-                for j in range(n_out):
-                    tot += math.exp(float(a[ao + j] - mx))
-                for j in range(n_out):
-                    a[ao + j] = np.float32(math.exp(float(a[ao + j] - mx)) / tot)
-            continue
-        first = (n_out * part) // n_parts
-        for jj in range(n_out):
-            j = jj + first
-            if j >= n_out:
-                j -= n_out
-            sc = ONE if last else hscale[ao + j]
-            if sc == ZERO:
-                a[ao + j] = ZERO
-                continue
-            if m == 1:
-                z = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
-                a[ao + j] = _activate(act, z) * sc
-            else:
-                r = 2 * j
-                z0 = _dot(W, wo + r * n_in, a, ai, n_in) + B[bo + r]
-                z1 = _dot(W, wo + (r + 1) * n_in, a, ai, n_in) + B[bo + r + 1]
-                if z1 > z0:  # ties go to channel 0
-                    win[ao + j] = 1
-                    a[ao + j] = z1 * sc
-                else:
-                    win[ao + j] = 0
-                    a[ao + j] = z0 * sc
+                _softmax(a, a, a_off[l + 1], n_out)
+        else:
+            _activated_units(
+                W, B, a, a_off[l], a, a_off[l + 1], n_in, w_off[l], b_off[l], mult[l], act, not last,
+                s.hscale, s.win, 0, n_out,
+            )  # fmt: skip
 
 
 # ---------------------------------------------------------------- loss and output delta
@@ -204,30 +219,31 @@ def _loss_value(loss, f, y, huber_delta, alpha):
 
 
 @njit(**JIT)
-def output_delta(cfg, a, ao, k_out, win, t, x, xr, d):
-    """d[r] = dE/dz for each row r of the output layer, whose k_out activations are
-    ``a[ao:]`` (Maxout winners ``win[ao:]``), for target t (class index or value) or,
-    for the autoencoder, the un-dropped input row ``x[xr]``."""
+def output_delta(cfg, a, ao, k_out, k0, k1, win, t, x, xr, d):
+    """d[r] = dE/dz for the rows r of output units k0..k1-1, whose activations are
+    ``a[ao:ao+k_out]`` (Maxout winners ``win[ao:]``), for target t (class index or
+    value) or, for the autoencoder, the un-dropped input row ``x[xr]``."""
     act, loss = cfg.activation, cfg.loss
     huber_delta = np.float32(cfg.huber_delta)
     alpha = np.float32(cfg.quantile_alpha)
     if cfg.output == SOFTMAX:
         y = int(t)
         if loss == CROSSENTROPY:
-            for k in range(k_out):
+            for k in range(k0, k1):
                 d[k] = a[ao + k] - (ONE if k == y else ZERO)
         else:  # Quadratic through the full softmax Jacobian: d_i = p_i (q_i - sum_k q_k p_k)
             qp = ZERO
             for k in range(k_out):
                 q = TWO * (a[ao + k] - (ONE if k == y else ZERO))
                 qp += q * a[ao + k]
-            for k in range(k_out):
+            for k in range(k0, k1):
                 q = TWO * (a[ao + k] - (ONE if k == y else ZERO))
                 d[k] = a[ao + k] * (q - qp)
     elif cfg.output == LINEAR:
-        d[0] = _dloss(loss, a[ao], t, huber_delta, alpha)
+        if k0 < k1:
+            d[0] = _dloss(loss, a[ao], t, huber_delta, alpha)
     else:
-        for k in range(k_out):
+        for k in range(k0, k1):
             o = a[ao + k]
             g = _dloss(loss, o, x[xr, k], huber_delta, alpha)
             if act == TANH:
@@ -262,11 +278,11 @@ def row_loss_value(cfg, a, ao, k_out, t, x, xr):
 
 
 @njit(**JIT)
-def hidden_delta(act, s, ao, n, m):
-    """Row deltas ``s.d`` of a hidden layer (n units at a[ao:], m rows each) from the
-    error ``s.e`` arriving at its units."""
-    e, a, win, hscale, d = s.e, s.a, s.win, s.hscale, s.d
-    for j in range(n):
+def hidden_delta(act, s, a, ao, j0, j1, m):
+    """Row deltas ``s.d`` of hidden units j0..j1-1 (activations ``a[ao:]``, m rows
+    each) from the error ``s.e[j]`` arriving at them."""
+    e, win, hscale, d = s.e, s.win, s.hscale, s.d
+    for j in range(j0, j1):
         if hscale[ao + j] == ZERO:  # dropped: no gradient flows through it
             for c in range(m):
                 d[j * m + c] = ZERO
@@ -476,9 +492,19 @@ def schedule(cfg, n):
 
 
 @njit(**JIT)
-def prepare_sample(cfg, lay, s, X, row, gidx, key_seed):
+def unit_range(n, member, n_members):
+    """The units [lo, hi) of a layer of n units that team member ``member`` owns:
+    contiguous and as even as possible. (Boundaries on whole cache lines would keep
+    two members off the one line they share per layer and array, but 96/104 instead
+    of 100/100 units costs more than that line.)"""
+    return (n * member) // n_members, (n * (member + 1)) // n_members
+
+
+@njit(**JIT)
+def prepare_sample(cfg, lay, s, X, row, gidx, key_seed, member, n_members):
     """Copy the input row into s.a (with input dropout) and draw the hidden dropout masks
-    into s.hscale (one key for all hidden layers when shared, see rng.hidden_mask_key)."""
+    of the member's own units into s.hscale (one key for all hidden layers when shared,
+    see rng.hidden_mask_key)."""
     units, a, hscale = lay.units, s.a, s.hscale
     n0 = units[0]
     in_drop = cfg.input_dropout_ratio
@@ -492,54 +518,119 @@ def prepare_sample(cfg, lay, s, X, row, gidx, key_seed):
             a[i] = X[row, i]
     for h in range(len(units) - 2):
         ao = lay.a_off[h + 1]
+        j0, j1 = unit_range(units[h + 1], member, n_members)
         p = np.float32(cfg.hidden_dropout_ratios[h])
         if p > ZERO:
             key = hidden_mask_key(key_seed, gidx, h, cfg.shared_masks)
-            for j in range(units[h + 1]):
+            for j in range(j0, j1):
                 hscale[ao + j] = ZERO if unit_uniform(key, j) < p else ONE
         else:
-            for j in range(units[h + 1]):
+            for j in range(j0, j1):
                 hscale[ao + j] = ONE
 
 
 @njit(**JIT)
-def track_activation(state, lay, a):
-    """Sparse autoencoder running mean of each hidden unit's activation."""
-    avg, a_off = state.AVG, lay.a_off
-    n0 = lay.units[0]
-    for i in range(a_off[1], a_off[len(lay.units) - 1]):
-        avg[i - n0] = AVG_KEEP * avg[i - n0] + AVG_NEW * a[i]
+def track_activation(state, lay, a, member, n_members):
+    """Sparse autoencoder running mean of each of the member's hidden units' activation."""
+    avg, a_off, units = state.AVG, lay.a_off, lay.units
+    for h in range(1, len(units) - 1):
+        j0, j1 = unit_range(units[h], member, n_members)
+        o = a_off[h] - units[0]
+        for j in range(j0, j1):
+            avg[o + j] = AVG_KEEP * avg[o + j] + AVG_NEW * a[a_off[h] + j]
+
+
+# ---------------------------------------------------------------- per-sample engine: a team of threads
+#
+# All n_members threads train on every sample, one sample after the other, as one
+# thread would (docs/kernels.md, "Threads"). Member t owns a contiguous slice of every
+# layer's units (unit_range): it computes their activations, their deltas and the
+# updates of their weight rows and biases, so each weight and optimizer-state cache
+# line is only ever touched by one core. What they share: the hidden and output
+# activations (Team.a) and, per layer, each member's part of the error sent to the
+# layer below (Team.e). A barrier (sync.barrier) separates a layer's writes from the
+# reads of the next step; with one member there are no barriers and Team.a is the
+# member's own Scratch.a.
 
 
 @njit(**JIT)
-def train_sample(state, lay, cfg, s, X, T, row, n, part, n_parts):
-    """Backprop of one sample (forward already done) with immediate per-unit updates:
+def team_buffers(lay, n_members):
+    """The arrays the members share; every member's part starts on its own cache lines."""
+    units = lay.units
+    n_layers = len(units) - 1
+    width = 32
+    for l in range(1, n_layers):
+        width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
+    e = _aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
+    return Team(_aligned_zeros(lay.a_off[len(units)], np.float32), e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64))
+
+
+@njit(**JIT)
+def _sync(team, member, n_members, epoch, waits):
+    """Barrier of the team; (epoch, waits) counts barriers and the ones that had to yield."""
+    if n_members == 1:
+        return epoch, waits
+    epoch, yielded = barrier(team.sync, member, n_members, epoch)
+    return epoch, waits + (1 if yielded else 0)
+
+
+@njit(**JIT)
+def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
+    """The member's units of every layer for the sample whose input is in s.a; the
+    softmax probabilities go to the member's own s.a (everyone needs all of them)."""
+    W, B = state.W, state.B
+    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
+    act, out = cfg.activation, cfg.output
+    a = s.a
+    n_layers = len(units) - 1
+    for l in range(n_layers):
+        src = a if l == 0 else A
+        n_in, n_out = units[l], units[l + 1]
+        j0, j1 = unit_range(n_out, member, n_members)
+        last = l == n_layers - 1
+        if last and out != AUTOENCODER:
+            _linear_units(W, B, src, a_off[l], A, a_off[l + 1], n_in, w_off[l], b_off[l], j0, j1)
+            if out == SOFTMAX:
+                epoch, waits = _sync(team, member, n_members, epoch, waits)
+                _softmax(A, a, a_off[l + 1], n_out)
+        else:
+            _activated_units(
+                W, B, src, a_off[l], A, a_off[l + 1], n_in, w_off[l], b_off[l], mult[l], act, not last,
+                s.hscale, s.win, j0, j1,
+            )  # fmt: skip
+            if not last:
+                epoch, waits = _sync(team, member, n_members, epoch, waits)
+    return epoch, waits
+
+
+@njit(**JIT)
+def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, epoch, waits):
+    """Backprop of one sample (forward done) with immediate updates of the member's rows:
     output layer first, then hidden layers backwards; the error sent to the previous
     layer uses each weight before its update."""
     units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
-    a, d, e, upd, rstep, hscale = s.a, s.d, s.e, s.upd, s.rstep, s.hscale
+    a, d, upd, rstep, hscale = s.a, s.d, s.upd, s.rstep, s.hscale
     W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
-    act = cfg.activation
     rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
-    output_delta(cfg, a, a_off[n_layers], units[n_layers], s.win, T[row], X, row, d)
-    n0 = units[0]
+    k0, k1 = unit_range(units[n_layers], member, n_members)
+    probabilities = a if cfg.output == SOFTMAX else A
+    output_delta(cfg, probabilities, a_off[n_layers], units[n_layers], k0, k1, s.win, T[row], X, row, d)
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
         ai = a_off[l]
         ao = a_off[l + 1]
+        src = a if l == 0 else A
         hidden = l < n_layers - 1
         propagate = l > 0
+        e = s.e if n_members == 1 else team.e[member * n_layers + l]  # this member's part of the error
         if propagate:
             _zero(e, 0, n_in)
         u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
-        n_rows = m * units[l + 1]
-        first = (units[l + 1] * part) // n_parts * m
-        for rr in range(n_rows):
-            r = rr + first
-            if r >= n_rows:
-                r -= n_rows
+        j0, j1 = unit_range(units[l + 1], member, n_members)
+        r0, r1 = m * j0, m * j1
+        for r in range(r0, r1):
             g = d[r]
             upd[r] = False
             if hidden and hscale[ao + r // m] == ZERO:
@@ -550,12 +641,91 @@ def train_sample(state, lay, cfg, s, X, T, row, n, part, n_parts):
             o = w_off[l] + r * n_in
             if propagate and g != ZERO:
                 _axpy(e, 0, g, W, o, n_in)
-            update_row(W, EgW, EdW, MW, o, a, ai, n_in, g, u)
-        update_biases(state, b_off[l], d, 0, ONE, upd, n_rows, u, rstep)
+            update_row(W, EgW, EdW, MW, o, src, ai, n_in, g, u)
+        update_biases(state, b_off[l] + r0, d, r0, ONE, upd[r0:r1], r1 - r0, u, rstep[r0:r1])
         if cfg.sparse and hidden:
-            sparsity_pull(state, cfg, b_off[l], ao - n0, m, upd, n_rows, rstep)
+            sparsity_pull(state, cfg, b_off[l] + r0, ao - units[0] + j0, m, upd[r0:r1], r1 - r0, rstep[r0:r1])
         if propagate:
-            hidden_delta(act, s, ai, n_in, mult[l - 1])
+            i0, i1 = unit_range(n_in, member, n_members)
+            if n_members > 1:
+                epoch, waits = _sync(team, member, n_members, epoch, waits)
+                _add_parts(team.e, n_layers, l, n_members, s.e, i0, i1)
+            hidden_delta(cfg.activation, s, A, ai, i0, i1, mult[l - 1])
+    if n_layers == 1 and cfg.output == SOFTMAX:  # nobody may overwrite Team.a's z before all have read it
+        epoch, waits = _sync(team, member, n_members, epoch, waits)
+    return epoch, waits
+
+
+@njit(**JIT)
+def _add_parts(E, n_layers, l, n_members, e, i0, i1):
+    """e[i] = sum over members of their part of the error at unit i of layer l."""
+    for i in range(i0, i1):
+        e[i] = E[l, i]
+    for t in range(1, n_members):
+        part = E[t * n_layers + l]
+        for i in range(i0, i1):
+            e[i] += part[i]
+
+
+# Solo fallback: the members compare how many of their waits had to yield the core
+# (sync.barrier) after 32, 64, 128, ... samples and then every 1024; if there were more
+# than one per 16 samples, the machine runs more threads than it has cores, every such
+# wait costs a scheduler time slice, and member 0 trains the rest of the rows alone.
+SOLO_FIRST_CHECK = 32
+SOLO_CHECK_EVERY = 1024
+SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
+
+
+@njit(**JIT)
+def _is_check(k):
+    if k < SOLO_FIRST_CHECK:
+        return False
+    if k <= SOLO_CHECK_EVERY:
+        return (k & (k - 1)) == 0  # a power of two
+    return k % SOLO_CHECK_EVERY == 0
+
+
+@njit(**JIT)
+def _go_solo(team, member, n_members, epoch, waits, samples):
+    """Collective decision (the same on every member): stop being a team? ``waits``:
+    this member's yielding waits over the last ``samples`` samples."""
+    store_release(team.sync, member * SYNC_STRIDE + 1, waits)
+    epoch, waits = _sync(team, member, n_members, epoch, waits)
+    total = 0
+    for t in range(n_members):
+        total += load_acquire(team.sync, t * SYNC_STRIDE + 1)
+    epoch, waits = _sync(team, member, n_members, epoch, waits)  # all have read before anyone writes again
+    return total * 16 > samples, epoch
+
+
+@njit(**JIT)
+def train_rows(state, lay, cfg, team, X, T, rows, samples_before, key_seed, member, n_members):
+    """Member ``member`` of the team: train on rows in order together with the others.
+
+    Sample k has the global index samples_before + k for its dropout masks and the
+    schedules (rate annealing, momentum ramp): exactly as on one thread."""
+    s = scratch(lay)
+    A = s.a if n_members == 1 else team.a
+    epoch, waits, last_check = 0, 0, 0
+    for k in range(len(rows)):
+        if n_members > 1 and _is_check(k):
+            solo, epoch = _go_solo(team, member, n_members, epoch, waits, k - last_check)
+            waits, last_check = 0, k
+            if solo:
+                if member > 0:
+                    return
+                store_release(team.sync, SOLO_AT, k)
+                n_members = 1
+                A = s.a
+        row = rows[k]
+        gidx = samples_before + k
+        prepare_sample(cfg, lay, s, X, row, gidx, key_seed, member, n_members)
+        epoch, waits = forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits)
+        if cfg.sparse:
+            track_activation(state, lay, A, member, n_members)
+        epoch, waits = backward_part(
+            state, lay, cfg, s, A, team, X, T, row, float(gidx), member, n_members, epoch, waits
+        )
 
 
 # ---------------------------------------------------------------- mini-batch (loop engine)
@@ -569,7 +739,7 @@ def accumulate_sample(state, lay, cfg, s, X, T, row, G):
     a, d, e, hscale = s.a, s.d, s.e, s.hscale
     GW, GB, active = G.GW, G.GB, G.active
     n_layers = len(units) - 1
-    output_delta(cfg, a, a_off[n_layers], units[n_layers], s.win, T[row], X, row, d)
+    output_delta(cfg, a, a_off[n_layers], units[n_layers], 0, units[n_layers], s.win, T[row], X, row, d)
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
@@ -593,7 +763,7 @@ def accumulate_sample(state, lay, cfg, s, X, T, row, G):
             if propagate:
                 _axpy(e, 0, g, state.W, o, n_in)
         if propagate:
-            hidden_delta(cfg.activation, s, ai, n_in, mult[l - 1])
+            hidden_delta(cfg.activation, s, a, ai, 0, n_in, mult[l - 1])
 
 
 @njit(**JIT)
@@ -629,34 +799,20 @@ def apply_batch(state, lay, cfg, s, n, nb, G):
         _zero(GB, lay.b_off[l], n_rows)
 
 
-# ---------------------------------------------------------------- one thread's rows
+# ---------------------------------------------------------------- one thread's rows (mini-batch, loop engine)
 
 
 @njit(**JIT)
-def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed, part):
-    """Train on rows[start:stop] in order, updating the shared state in place.
+def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed):
+    """Train on rows[start:stop] in mini-batches, updating the shared state in place
+    (HOGWILD!: other threads update it at the same time without locks).
 
     Sample k's dropout masks use its global index samples_before + k; the schedules
     (rate annealing, momentum ramp) use samples_before + n_threads * (k - start), an
     estimate of the samples processed by all threads so far.
-
-    Thread ``part`` visits the units of every layer starting at fraction part/n_threads
-    (the order of units within a layer does not change the result). Without this all
-    threads walk the same rows in lock-step and fight over the same cache lines; with
-    Tanh (every unit updated every sample) that made 2 threads 3x slower than one.
     """
     s = scratch(lay)
     batch = cfg.mini_batch_size
-    if batch <= 1:
-        for k in range(start, stop):
-            row = rows[k]
-            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed)
-            forward(state, lay, cfg.activation, cfg.output, s, part, n_threads)
-            if cfg.sparse:
-                track_activation(state, lay, s.a)
-            n = float(samples_before + n_threads * (k - start))
-            train_sample(state, lay, cfg, s, X, T, row, n, part, n_threads)
-        return
     G = Grad(
         np.zeros(len(state.W), dtype=np.float32),
         np.zeros(len(state.B), dtype=np.float32),
@@ -666,10 +822,10 @@ def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_thre
         k1 = min(k0 + batch, stop)
         for k in range(k0, k1):
             row = rows[k]
-            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed)
-            forward(state, lay, cfg.activation, cfg.output, s, part, n_threads)
+            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed, 0, 1)
+            forward(state, lay, cfg.activation, cfg.output, s)
             if cfg.sparse:
-                track_activation(state, lay, s.a)
+                track_activation(state, lay, s.a, 0, 1)
             accumulate_sample(state, lay, cfg, s, X, T, row, G)
         n = float(samples_before + n_threads * (k0 - start))
         apply_batch(state, lay, cfg, s, n, k1 - k0, G)
@@ -712,7 +868,7 @@ def infer(state, lay, cfg, X, layer, n_blocks):
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(state, sub, cfg.activation, sub_out, s, 0, 1)
+            forward(state, sub, cfg.activation, sub_out, s)
             ao = lay.a_off[layer]
             for j in range(width):
                 result[row, j] = a[ao + j]
@@ -734,6 +890,6 @@ def infer_loss(state, lay, cfg, X, T, n_blocks):
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(state, lay, cfg.activation, cfg.output, s, 0, 1)
+            forward(state, lay, cfg.activation, cfg.output, s)
             result[row] = row_loss_value(cfg, a, lay.a_off[n_layers], units[n_layers], T[row], X, row)
     return result

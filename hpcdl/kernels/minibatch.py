@@ -227,7 +227,9 @@ def train_batch(state, lay, cfg, X, T, rows, k0, nb, gidx0, n, key_seed, part, n
     o_out = uoff[n_layers]
     for b in range(nb):
         row = rows[k0 + b]
-        C.output_delta(cfg, acts[n_layers][b], 0, units[n_layers], WIN[b, o_out:], T[row], X, row, D[b])
+        C.output_delta(
+            cfg, acts[n_layers][b], 0, units[n_layers], 0, units[n_layers], WIN[b, o_out:], T[row], X, row, D[b]
+        )
     rate_t, mom64 = C.schedule(cfg, n)
     inv = np.float32(1.0 / nb)
     max_rows = 0

@@ -101,3 +101,11 @@ class Grad(NamedTuple):
     GW: np.ndarray
     GB: np.ndarray
     active: np.ndarray  # per bias row: samples in which its unit was kept (int64)
+
+
+class Team(NamedTuple):
+    """What the threads of the per-sample engine share besides the State (built in the kernels)."""
+
+    a: np.ndarray  # activations of the hidden and output layers, laid out like Scratch.a
+    e: np.ndarray  # (members * layers, width): row t * layers + l is member t's part of layer l's error
+    sync: np.ndarray  # barrier counters, one per member, sync.SYNC_STRIDE apart (int64)
