@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from .records import Grad, Layout, RowUpdate, Scratch, Team
 from .rng import hidden_mask_key, layer_key, unit_uniform
-from .sync import SYNC_STRIDE, barrier, load_acquire, store_release
+from .sync import SYNC_STRIDE, arrive, barrier, load_acquire, store_release, wait
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -94,6 +94,7 @@ def scratch(lay):
         _aligned_zeros(n_total, np.float32),
         _aligned_zeros(max_rows, np.bool_),
         _aligned_zeros(max_rows, np.float32),
+        _aligned_zeros(max_rows, np.float32),
     )
 
 
@@ -114,8 +115,10 @@ def _aligned_zeros(n, dtype):
 
 
 @njit(**JIT)
-def _linear_units(W, B, src, ai, dst, ao, n_in, wo, bo, j0, j1):
-    """z of units j0..j1-1 of a softmax or linear output layer."""
+def _linear_units(state, lay, l, src, dst, j0, j1):
+    """z of units j0..j1-1 of a softmax or linear output layer l."""
+    W, B = state.W, state.B
+    n_in, ai, ao, wo, bo = lay.units[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l], lay.b_off[l]
     for j in range(j0, j1):
         dst[ao + j] = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
 
@@ -134,17 +137,22 @@ def _softmax(z, p, o, n):
 
 
 @njit(**JIT)
-def _activated_units(W, B, src, ai, dst, ao, n_in, wo, bo, m, act, scaled, hscale, win, j0, j1):
-    """Activations of units j0..j1-1 of a hidden layer (or the autoencoder output).
+def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
+    """Activations of units j0..j1-1 of hidden layer l + 1 (or the autoencoder output).
 
-    With ``scaled``, ``hscale[ao+j]`` multiplies unit j: the 0/1 dropout mask in
+    With ``scaled``, ``s.hscale[ao+j]`` multiplies unit j: the 0/1 dropout mask in
     training, (1 - ratio) at inference; a unit with scale 0 is not computed (a = 0 and
     its Maxout winner is left as is; it is never read for a dropped unit)."""
+    W, B, hscale, win = state.W, state.B, s.hscale, s.win
+    n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
+    wo, bo = lay.w_off[l], lay.b_off[l]
     for j in range(j0, j1):
         sc = hscale[ao + j] if scaled else ONE
         if sc == ZERO:
             dst[ao + j] = ZERO
             continue
+        # written out here and in _finish_units: a function call per unit made
+        # inference 40% slower
         if m == 1:
             z = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
             dst[ao + j] = _activate(act, z) * sc
@@ -165,22 +173,17 @@ def forward(state, lay, act, out, s):
     """Forward pass of one row whose input is already in ``s.a[0:units[0]]``, on one
     thread (inference, loop mini-batch engine). ``out = -1`` treats the last layer as
     hidden (inference of a hidden layer)."""
-    W, B = state.W, state.B
-    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
     a = s.a
-    n_layers = len(units) - 1
+    n_layers = len(lay.units) - 1
     for l in range(n_layers):
-        n_in, n_out = units[l], units[l + 1]
+        n_out = lay.units[l + 1]
         last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
-            _linear_units(W, B, a, a_off[l], a, a_off[l + 1], n_in, w_off[l], b_off[l], 0, n_out)
+            _linear_units(state, lay, l, a, a, 0, n_out)
             if out == SOFTMAX:
-                _softmax(a, a, a_off[l + 1], n_out)
+                _softmax(a, a, lay.a_off[l + 1], n_out)
         else:
-            _activated_units(
-                W, B, a, a_off[l], a, a_off[l + 1], n_in, w_off[l], b_off[l], mult[l], act, not last,
-                s.hscale, s.win, 0, n_out,
-            )  # fmt: skip
+            _activated_units(state, lay, l, a, a, s, act, not last, 0, n_out)
 
 
 # ---------------------------------------------------------------- loss and output delta
@@ -555,14 +558,19 @@ def track_activation(state, lay, a, member, n_members):
 
 @njit(**JIT)
 def team_buffers(lay, n_members):
-    """The arrays the members share; every member's part starts on its own cache lines."""
+    """The arrays the members share; every member's part of the errors starts on its own
+    cache lines. Activations alternate between two rows by sample: a member still
+    updating its rows with sample k's inputs after arriving at its last barrier must
+    not see them overwritten by a faster member's sample k + 1."""
     units = lay.units
     n_layers = len(units) - 1
     width = 32
     for l in range(1, n_layers):
         width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
     e = _aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
-    return Team(_aligned_zeros(lay.a_off[len(units)], np.float32), e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64))
+    n_a = (lay.a_off[len(units)] + 15) // 16 * 16
+    a = _aligned_zeros(2 * n_a, np.float32).reshape((2, n_a))
+    return Team(a, e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64))
 
 
 @njit(**JIT)
@@ -575,42 +583,135 @@ def _sync(team, member, n_members, epoch, waits):
 
 
 @njit(**JIT)
+def _wait(team, member, n_members, epoch, waits):
+    """The waiting half of a barrier whose arrive came earlier; returns waits."""
+    return waits + (1 if wait(team.sync, member, n_members, epoch) else 0)
+
+
+@njit(**JIT)
+def _own_inputs_first(state, lay, l, src, s, scaled, j0, j1, i0, i1):
+    """s.z[r] = the part of row r's sum over inputs i0..i1-1 (the member's own units of
+    layer l, ready before the others' are), for the rows of units j0..j1-1 of layer l + 1;
+    rows of dropped units are skipped."""
+    W, hscale, z = state.W, s.hscale, s.z
+    n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
+    for j in range(j0, j1):
+        if scaled and hscale[ao + j] == ZERO:
+            continue
+        for r in range(m * j, m * j + m):
+            z[r] = _dot(W, wo + r * n_in + i0, src, ai + i0, i1 - i0)
+
+
+@njit(**JIT)
+def _dot_except(W, o, a, ai, n, i0, i1):
+    """Sum of W[o+i] * a[ai+i] over i in 0..n-1 except i0..i1-1."""
+    return _dot(W, o, a, ai, i0) + _dot(W, o + i1, a, ai + i1, n - i1)
+
+
+@njit(**JIT)
+def _finish_units(state, lay, l, src, dst, s, act, scaled, linear, j0, j1, i0, i1):
+    """Units j0..j1-1 of layer l + 1 from s.z (see _own_inputs_first) plus the other
+    inputs and the bias: z of a linear or softmax output, or the activation of a
+    hidden (or autoencoder output) unit."""
+    W, B, z, hscale, win = state.W, state.B, s.z, s.hscale, s.win
+    n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
+    wo, bo = lay.w_off[l], lay.b_off[l]
+    for j in range(j0, j1):
+        if linear:
+            dst[ao + j] = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
+            continue
+        sc = hscale[ao + j] if scaled else ONE
+        if sc == ZERO:
+            dst[ao + j] = ZERO
+            continue
+        if m == 1:
+            z0 = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
+            dst[ao + j] = _activate(act, z0) * sc
+        else:
+            r = 2 * j
+            z0 = z[r] + _dot_except(W, wo + r * n_in, src, ai, n_in, i0, i1) + B[bo + r]
+            z1 = z[r + 1] + _dot_except(W, wo + (r + 1) * n_in, src, ai, n_in, i0, i1) + B[bo + r + 1]
+            if z1 > z0:  # ties go to channel 0
+                win[ao + j] = 1
+                dst[ao + j] = z1 * sc
+            else:
+                win[ao + j] = 0
+                dst[ao + j] = z0 * sc
+
+
+@njit(**JIT)
 def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
     """The member's units of every layer for the sample whose input is in s.a; the
-    softmax probabilities go to the member's own s.a (everyone needs all of them)."""
-    W, B = state.W, state.B
-    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
+    softmax probabilities go to the member's own s.a (everyone needs all of them).
+
+    After its units of a hidden layer a member arrives at a barrier; in the next layer it
+    first sums each of its rows over its own units of that layer, and waits for the
+    others only before adding theirs: that work hides the wait."""
+    units, a_off = lay.units, lay.a_off
     act, out = cfg.activation, cfg.output
     a = s.a
     n_layers = len(units) - 1
     for l in range(n_layers):
-        src = a if l == 0 else A
-        n_in, n_out = units[l], units[l + 1]
+        n_out = units[l + 1]
         j0, j1 = unit_range(n_out, member, n_members)
         last = l == n_layers - 1
-        if last and out != AUTOENCODER:
-            _linear_units(W, B, src, a_off[l], A, a_off[l + 1], n_in, w_off[l], b_off[l], j0, j1)
-            if out == SOFTMAX:
-                epoch, waits = _sync(team, member, n_members, epoch, waits)
-                _softmax(A, a, a_off[l + 1], n_out)
+        linear = last and out != AUTOENCODER
+        if l == 0 or n_members == 1:
+            src = a if l == 0 else A
+            if linear:
+                _linear_units(state, lay, l, src, A, j0, j1)
+            else:
+                _activated_units(state, lay, l, src, A, s, act, not last, j0, j1)
         else:
-            _activated_units(
-                W, B, src, a_off[l], A, a_off[l + 1], n_in, w_off[l], b_off[l], mult[l], act, not last,
-                s.hscale, s.win, j0, j1,
-            )  # fmt: skip
-            if not last:
-                epoch, waits = _sync(team, member, n_members, epoch, waits)
+            i0, i1 = unit_range(units[l], member, n_members)
+            _own_inputs_first(state, lay, l, A, s, not last, j0, j1, i0, i1)
+            waits = _wait(team, member, n_members, epoch, waits)
+            _finish_units(state, lay, l, A, A, s, act, not last, linear, j0, j1, i0, i1)
+        if not last:
+            if n_members > 1:
+                epoch = arrive(team.sync, member, epoch)
+        elif out == SOFTMAX:
+            epoch, waits = _sync(team, member, n_members, epoch, waits)
+            _softmax(A, a, a_off[l + 1], n_out)
     return epoch, waits
+
+
+@njit(**JIT)
+def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
+    """Update rows r0..r1-1 of weight layer l for one sample, with deltas s.d and inputs
+    ``src[a_off[l]:]``. s.upd[r] marks the rows that change: not of a dropped unit and,
+    with fast_mode, a non-zero delta. With ``errors``, first adds their d * W[r] (the
+    weights before the update) to e, the error for the layer below."""
+    W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
+    d, upd, hscale = s.d, s.upd, s.hscale
+    n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
+    hidden = l < len(lay.units) - 2
+    for r in range(r0, r1):
+        g = d[r]
+        upd[r] = False
+        if hidden and hscale[ao + r // m] == ZERO:
+            continue  # dropped units get no update
+        if g == ZERO and u.keep_zero:
+            continue
+        upd[r] = True
+        o = wo + r * n_in
+        if errors and g != ZERO:
+            _axpy(e, 0, g, W, o, n_in)
+        update_row(W, EgW, EdW, MW, o, src, ai, n_in, g, u)
 
 
 @njit(**JIT)
 def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, epoch, waits):
     """Backprop of one sample (forward done) with immediate updates of the member's rows:
     output layer first, then hidden layers backwards; the error sent to the previous
-    layer uses each weight before its update."""
-    units, mult, a_off, w_off, b_off = lay.units, lay.mult, lay.a_off, lay.w_off, lay.b_off
-    a, d, upd, rstep, hscale = s.a, s.d, s.upd, s.rstep, s.hscale
-    W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
+    layer uses each weight before its update.
+
+    In a team, each member adds its rows' part of the error for the layer below; after
+    a barrier, each sums the parts at its own units (_add_parts). (Computing the parts
+    in a pass of their own, to arrive before the row updates, would hide the wait,
+    0.1-0.3 us per barrier when both cores are free, but read every row twice.)"""
+    units, mult, a_off, b_off = lay.units, lay.mult, lay.a_off, lay.b_off
+    a, d, upd, rstep = s.a, s.d, s.upd, s.rstep
     rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
     k0, k1 = unit_range(units[n_layers], member, n_members)
@@ -619,40 +720,29 @@ def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, 
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
-        ai = a_off[l]
         ao = a_off[l + 1]
         src = a if l == 0 else A
         hidden = l < n_layers - 1
         propagate = l > 0
-        e = s.e if n_members == 1 else team.e[member * n_layers + l]  # this member's part of the error
+        split = propagate and n_members > 1
+        e = team.e[member * n_layers + l] if split else s.e  # this member's part of the error
         if propagate:
             _zero(e, 0, n_in)
         u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         j0, j1 = unit_range(units[l + 1], member, n_members)
         r0, r1 = m * j0, m * j1
-        for r in range(r0, r1):
-            g = d[r]
-            upd[r] = False
-            if hidden and hscale[ao + r // m] == ZERO:
-                continue  # dropped units get no update
-            if g == ZERO and u.keep_zero:
-                continue
-            upd[r] = True
-            o = w_off[l] + r * n_in
-            if propagate and g != ZERO:
-                _axpy(e, 0, g, W, o, n_in)
-            update_row(W, EgW, EdW, MW, o, src, ai, n_in, g, u)
+        _rows(state, lay, l, s, src, e, u, r0, r1, propagate)
+        if split:
+            epoch = arrive(team.sync, member, epoch)  # the bias updates below hide part of the wait
         update_biases(state, b_off[l] + r0, d, r0, ONE, upd[r0:r1], r1 - r0, u, rstep[r0:r1])
         if cfg.sparse and hidden:
             sparsity_pull(state, cfg, b_off[l] + r0, ao - units[0] + j0, m, upd[r0:r1], r1 - r0, rstep[r0:r1])
         if propagate:
             i0, i1 = unit_range(n_in, member, n_members)
-            if n_members > 1:
-                epoch, waits = _sync(team, member, n_members, epoch, waits)
+            if split:
+                waits = _wait(team, member, n_members, epoch, waits)
                 _add_parts(team.e, n_layers, l, n_members, s.e, i0, i1)
-            hidden_delta(cfg.activation, s, A, ai, i0, i1, mult[l - 1])
-    if n_layers == 1 and cfg.output == SOFTMAX:  # nobody may overwrite Team.a's z before all have read it
-        epoch, waits = _sync(team, member, n_members, epoch, waits)
+            hidden_delta(cfg.activation, s, A, a_off[l], i0, i1, mult[l - 1])
     return epoch, waits
 
 
@@ -705,7 +795,6 @@ def train_rows(state, lay, cfg, team, X, T, rows, samples_before, key_seed, memb
     Sample k has the global index samples_before + k for its dropout masks and the
     schedules (rate annealing, momentum ramp): exactly as on one thread."""
     s = scratch(lay)
-    A = s.a if n_members == 1 else team.a
     epoch, waits, last_check = 0, 0, 0
     for k in range(len(rows)):
         if n_members > 1 and _is_check(k):
@@ -716,8 +805,8 @@ def train_rows(state, lay, cfg, team, X, T, rows, samples_before, key_seed, memb
                     return
                 store_release(team.sync, SOLO_AT, k)
                 n_members = 1
-                A = s.a
         row = rows[k]
+        A = s.a if n_members == 1 else team.a[k & 1]  # two samples' activations, see team_buffers
         gidx = samples_before + k
         prepare_sample(cfg, lay, s, X, row, gidx, key_seed, member, n_members)
         epoch, waits = forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits)

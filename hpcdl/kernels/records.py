@@ -93,6 +93,7 @@ class Scratch(NamedTuple):
     e: np.ndarray  # error arriving at the previous layer's units
     upd: np.ndarray  # row was updated (bool), for the bias pass
     rstep: np.ndarray  # step size each bias used (sparsity term)
+    z: np.ndarray  # per weight row: a team member's partial sum over its own inputs
 
 
 class Grad(NamedTuple):
@@ -106,6 +107,6 @@ class Grad(NamedTuple):
 class Team(NamedTuple):
     """What the threads of the per-sample engine share besides the State (built in the kernels)."""
 
-    a: np.ndarray  # activations of the hidden and output layers, laid out like Scratch.a
+    a: np.ndarray  # (2, n): activations of the hidden and output layers of even / odd samples, laid out like Scratch.a
     e: np.ndarray  # (members * layers, width): row t * layers + l is member t's part of layer l's error
     sync: np.ndarray  # barrier counters, one per member, sync.SYNC_STRIDE apart (int64)

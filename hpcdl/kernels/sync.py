@@ -7,8 +7,9 @@ Numba has no atomics on the CPU, so the few needed are LLVM instructions emitted
 Each member has its own counter, ``SYNC_STRIDE`` int64s (128 bytes, two cache lines:
 the adjacent-line prefetcher moves lines in pairs) away from the next member's, so
 arriving writes only the member's own line. Barrier number k: store k into the own
-counter, then wait until every other counter is >= k. The release store publishes
-everything the member wrote before it; the acquire loads make it visible after.
+counter (``arrive``), then wait until every other counter is >= k (``wait``); work that
+the others do not need can go between the two. The release store publishes everything
+the member wrote before it; the acquire loads make it visible after.
 A waiting thread spins with ``pause`` for ``SPINS_BEFORE_YIELD`` rounds (~25 us, far
 longer than a normal wait of well under a microsecond) and then yields its core on
 every round, so that on an oversubscribed machine the member it waits for can run.
@@ -99,11 +100,19 @@ def sched_yield(typingctx):
 
 
 @njit(cache=True)
-def barrier(sync, member, n_members, epoch):
-    """Wait until all n_members have arrived. ``epoch`` counts the barriers passed since
-    the counters were zeroed; returns (epoch + 1, whether this member had to yield)."""
+def arrive(sync, member, epoch):
+    """Tell the others this member has reached barrier ``epoch + 1`` (everything it wrote
+    before is then visible to them); returns epoch + 1. ``epoch`` counts the barriers
+    passed since the counters were zeroed."""
     epoch += 1
     store_release(sync, member * SYNC_STRIDE, epoch)
+    return epoch
+
+
+@njit(cache=True)
+def wait(sync, member, n_members, epoch):
+    """Wait until every other member has arrived at barrier ``epoch``; returns whether
+    this member had to yield its core."""
     yielded = False
     for other in range(n_members):
         if other == member:
@@ -116,4 +125,11 @@ def barrier(sync, member, n_members, epoch):
             else:
                 yielded = True
                 sched_yield()
-    return epoch, yielded
+    return yielded
+
+
+@njit(cache=True)
+def barrier(sync, member, n_members, epoch):
+    """arrive + wait; returns (epoch + 1, whether this member had to yield)."""
+    epoch = arrive(sync, member, epoch)
+    return epoch, wait(sync, member, n_members, epoch)
