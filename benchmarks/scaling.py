@@ -226,14 +226,19 @@ def print_projection(rows: list[dict], tspi_fixed: int) -> None:
         )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
-    ap.add_argument("--epochs", type=float, default=2.0)
+def add_run_arguments(ap: argparse.ArgumentParser, epochs: float) -> None:
+    """Options of the runs themselves (shared with benchmarks/threads.py)."""
+    ap.add_argument("--epochs", type=float, default=epochs)
     ap.add_argument("--tspi", type=int, default=-2, help="train_samples_per_iteration (default -2, auto-tune)")
     ap.add_argument("--frames", default=os.path.join(os.path.expanduser("~"), ".cache", "hpcdl", "scaling"))
     ap.add_argument("--synthetic-rows", type=int, default=30000)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per configuration")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
+    add_run_arguments(ap, epochs=2.0)
     ap.add_argument("--json", help="also write all results to this file")
     ap.add_argument("--project", action="store_true", help="only print the 1..64-node projection")
     ap.add_argument("--seconds-per-row", type=float, help="projection: one node's seconds per training row")

@@ -80,11 +80,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10, help="rounds (each runs every configuration once)")
     ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS; 1x1 first")
     ap.add_argument("--network", choices=sorted(scaling.MODELS), default="trial")
-    ap.add_argument("--epochs", type=float, default=1.0)
-    ap.add_argument("--tspi", type=int, default=-2, help="train_samples_per_iteration (default -2, auto-tune)")
-    ap.add_argument("--frames", default=os.path.join(os.path.expanduser("~"), ".cache", "hpcdl", "scaling"))
-    ap.add_argument("--synthetic-rows", type=int, default=30000)
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    scaling.add_run_arguments(ap, epochs=1.0)
     ap.add_argument("--json", help="also write every run and the summary to this file")
     args = ap.parse_args()
     configs = [tuple(int(v) for v in c.lower().split("x")) for c in args.configs.split(",")]
