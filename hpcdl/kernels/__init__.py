@@ -179,9 +179,9 @@ def train(
     blas = mini_batch_size > 1 and engine != "loop"
     with blas_threads(1):
         lay = _layout(net)
-        team = _core.team_buffers(lay, n_threads if mini_batch_size <= 1 else 1)
+        members = n_threads if mini_batch_size <= 1 else 1
         together = train_hogwild(
-            _state(net), lay, cfg, team, X, T, rows,
+            _state(net), lay, cfg, _core.team_buffers(lay, members), _core.scratches(lay, members), X, T, rows,
             np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
         )  # fmt: skip
     return int(together)

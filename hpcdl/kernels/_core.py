@@ -77,25 +77,47 @@ def _activate(act, z):
 
 
 @njit(**JIT)
-def scratch(lay):
-    """Fresh per-thread working arrays for the net of ``lay``."""
+def _rows_of(n_rows, n, dtype):
+    """(n_rows, >= n) C-contiguous zeros; each row starts on a 64-byte boundary (a cache
+    line, one AVX-512 vector), so rows used by different threads share no line."""
+    per_line = 64 // np.zeros(0, dtype).itemsize
+    stride = (n + per_line - 1) // per_line * per_line
+    return _aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
+
+
+@njit(**JIT)
+def scratches(lay, n):
+    """Working arrays for n threads: a Scratch whose fields are (n, size) arrays; thread
+    t works on row t (scratch_of)."""
     units, mult = lay.units, lay.mult
     n_total = lay.a_off[len(units)]
     max_rows = 0
     for l in range(len(units) - 1):
         max_rows = max(max_rows, mult[l] * units[l + 1])
-    hscale = _aligned_zeros(n_total, np.float32)
+    hscale = _rows_of(n, n_total, np.float32)
     hscale[:] = ONE
     return Scratch(
-        _aligned_zeros(n_total, np.float32),
-        _aligned_zeros(n_total, np.int64),
+        _rows_of(n, n_total, np.float32),
+        _rows_of(n, n_total, np.int64),
         hscale,
-        _aligned_zeros(max_rows, np.float32),
-        _aligned_zeros(n_total, np.float32),
-        _aligned_zeros(max_rows, np.bool_),
-        _aligned_zeros(max_rows, np.float32),
-        _aligned_zeros(max_rows, np.float32),
+        _rows_of(n, max_rows, np.float32),
+        _rows_of(n, n_total, np.float32),
+        _rows_of(n, max_rows, np.bool_),
+        _rows_of(n, max_rows, np.float32),
+        _rows_of(n, max_rows, np.float32),
     )
+
+
+@njit(**JIT)
+def scratch_of(rows, t):
+    """Thread t's Scratch from scratches(): views, nothing allocated."""
+    return Scratch(rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.z[t])
+
+
+@njit(**JIT)
+def scratch(lay):
+    """Fresh working arrays for one thread."""
+    return scratch_of(scratches(lay, 1), 0)
 
 
 @njit(**JIT)
@@ -558,8 +580,7 @@ def track_activation(state, lay, a, member, n_members):
 
 @njit(**JIT)
 def team_buffers(lay, n_members):
-    """The arrays the members share; every member's part of the errors starts on its own
-    cache lines. Activations alternate between two rows by sample: a member still
+    """The arrays the members share; every member's part starts on its own cache lines. Activations alternate between two rows by sample: a member still
     updating its rows with sample k's inputs after arriving at its last barrier must
     not see them overwritten by a faster member's sample k + 1."""
     units = lay.units
@@ -568,8 +589,7 @@ def team_buffers(lay, n_members):
     for l in range(1, n_layers):
         width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
     e = _aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
-    n_a = (lay.a_off[len(units)] + 15) // 16 * 16
-    a = _aligned_zeros(2 * n_a, np.float32).reshape((2, n_a))
+    a = _rows_of(2, lay.a_off[len(units)], np.float32)
     return Team(a, e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64))
 
 
@@ -789,12 +809,14 @@ def _go_solo(team, member, n_members, epoch, waits, samples):
 
 
 @njit(**JIT)
-def train_rows(state, lay, cfg, team, X, T, rows, samples_before, key_seed, member, n_members):
-    """Member ``member`` of the team: train on rows in order together with the others.
+def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, member, n_members):
+    """Member ``member`` of the team: train on rows in order together with the others;
+    its working arrays are row ``member`` of ``rows_scratch`` (scratches()).
 
     Sample k has the global index samples_before + k for its dropout masks and the
-    schedules (rate annealing, momentum ramp): exactly as on one thread."""
-    s = scratch(lay)
+    schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
+    allocated here: a member that failed to would leave the others at a barrier."""
+    s = scratch_of(rows_scratch, member)
     epoch, waits, last_check = 0, 0, 0
     for k in range(len(rows)):
         if n_members > 1 and _is_check(k):

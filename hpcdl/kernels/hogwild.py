@@ -24,11 +24,12 @@ def _train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_thr
 
 
 @njit(parallel=True, **_core.JIT)
-def train_hogwild(state, lay, cfg, team, X, T, rows, samples_before, n_threads, key_seed, blas):
+def train_hogwild(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, n_threads, key_seed, blas):
     """Train on X[rows] with n_threads threads (each must get a core of its own: the
-    per-sample team waits at barriers). ``team``: _core.team_buffers(lay, n_threads),
-    built outside (a record created inside a parallel function is unknown to its
-    parallel loop, numba 0.68). ``blas`` picks the BLAS mini-batch engine
+    per-sample team waits at barriers). ``team`` and ``rows_scratch``:
+    _core.team_buffers(lay, n_threads) and _core.scratches(lay, n_threads), built
+    outside (a record created inside a parallel function is unknown to its parallel
+    loop, and one record inside another cannot enter it; numba 0.68). ``blas`` picks the BLAS mini-batch engine
     (mini_batch_size > 1) over the loops.
 
     Returns how many of the rows all threads trained together (per-sample engine: fewer
@@ -36,7 +37,7 @@ def train_hogwild(state, lay, cfg, team, X, T, rows, samples_before, n_threads, 
     n_rows = len(rows)
     if cfg.mini_batch_size <= 1:
         for t in prange(n_threads):
-            _core.train_rows(state, lay, cfg, team, X, T, rows, samples_before, key_seed, t, n_threads)
+            _core.train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, t, n_threads)
         solo_at = team.sync[_core.SOLO_AT]
         return solo_at if solo_at > 0 else n_rows
     for t in prange(n_threads):
