@@ -2,6 +2,7 @@
 
 import numba
 import numpy as np
+import pytest
 
 from hpcdl import threads
 from hpcdl.kernels import Hyper, Net, predict, train
@@ -36,3 +37,15 @@ def test_hyper_values_of_any_python_type_compile_once():
         predict(net, hyper, X)
         counts.append(len(train_hogwild.signatures))
     assert counts == [counts[0]] * len(counts)
+
+
+def test_team_threads_need_a_layer_that_runs_them_at_once(monkeypatch):
+    """The per-sample team waits at barriers: with a layer that may run two members one
+    after the other on one thread (TBB), one thread and a warning instead of a hang."""
+    monkeypatch.setattr(numba, "threading_layer", lambda: "tbb")
+    with pytest.warns(RuntimeWarning, match="'tbb'"):
+        assert threads.team_threads(2) == 1
+    for layer in ("workqueue", "omp"):
+        monkeypatch.setattr(numba, "threading_layer", lambda layer=layer: layer)
+        assert threads.team_threads(2) == 2
+    assert threads.team_threads(1) == 1
