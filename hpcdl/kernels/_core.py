@@ -580,9 +580,10 @@ def track_activation(state, lay, a, member, n_members):
 
 @njit(**JIT)
 def team_buffers(lay, n_members):
-    """The arrays the members share; every member's part starts on its own cache lines. Activations alternate between two rows by sample: a member still
-    updating its rows with sample k's inputs after arriving at its last barrier must
-    not see them overwritten by a faster member's sample k + 1."""
+    """The arrays the members share; every member's part starts on its own cache lines.
+    Activations alternate between two rows by sample: a member still using sample k's
+    after arriving at a barrier must not see them overwritten by a faster member's
+    sample k + 1."""
     units = lay.units
     n_layers = len(units) - 1
     width = 32
