@@ -49,3 +49,25 @@ def test_team_threads_need_a_layer_that_runs_them_at_once(monkeypatch):
         monkeypatch.setattr(numba, "threading_layer", lambda layer=layer: layer)
         assert threads.team_threads(2) == 2
     assert threads.team_threads(1) == 1
+
+
+def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
+    """A cached kernel holds the machine code of everything it calls, so its cache must
+    go stale when any kernel module changes, not only its own file (hpcdl/kernels/_cache.py)."""
+    import os
+    import shutil
+
+    from hpcdl.kernels import _cache, _core, hogwild, minibatch
+
+    for dispatcher in (hogwild.train_hogwild, _core.train_rows, _core.infer, minibatch.train_block):
+        locator = dispatcher._cache._impl.locator
+        assert type(locator).__name__.startswith("Kernels"), type(locator)
+        assert locator.get_source_stamp() == _cache.package_stamp()
+    names = {name for name, _, _ in _cache.package_stamp()}
+    assert {"_core.py", "hogwild.py", "minibatch.py", "sync.py", "rng.py", "records.py"} <= names
+    copy = tmp_path / "kernels"
+    shutil.copytree(os.path.dirname(_cache.__file__), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _cache.package_stamp(str(copy))
+    core = copy / "_core.py"
+    os.utime(core, (core.stat().st_atime, core.stat().st_mtime + 10))
+    assert _cache.package_stamp(str(copy)) != before

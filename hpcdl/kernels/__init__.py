@@ -10,12 +10,16 @@ import math
 
 import numpy as np
 
-from ..threads import blas_threads, team_threads, use_all_threads, use_threads
-from . import _core
-from .hogwild import train_hogwild
-from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net
-from .records import Config, Layout, State
-from .rng import seed_to_uint64
+from . import _cache
+
+_cache.install()  # before any module with cached Numba functions is imported
+
+from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
+from . import _core  # noqa: E402
+from .hogwild import train_hogwild  # noqa: E402
+from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
+from .records import Config, Layout, State  # noqa: E402
+from .rng import seed_to_uint64  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",

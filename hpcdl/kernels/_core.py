@@ -779,10 +779,13 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
 
 
 # Solo fallback: the members compare how many of their waits had to yield the core
-# (sync.barrier) after 32, 64, 128, ... samples and then every 1024; if there were more
+# (sync.barrier) after 64, 128, 256, ... samples and then every 1024; if there were more
 # than one per 16 samples, the machine runs more threads than it has cores, every such
 # wait costs a scheduler time slice, and member 0 trains the rest of the rows alone.
-SOLO_FIRST_CHECK = 32
+# Waits of the first SOLO_WARMUP samples do not count: threads waking up and caches
+# filling after other work made the first checks see a busy machine in every call.
+SOLO_WARMUP = 16
+SOLO_FIRST_CHECK = 64
 SOLO_CHECK_EVERY = 1024
 SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
 
@@ -820,6 +823,8 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
     s = scratch_of(rows_scratch, member)
     epoch, waits, last_check = 0, 0, 0
     for k in range(len(rows)):
+        if k == SOLO_WARMUP:
+            waits, last_check = 0, k
         if n_members > 1 and _is_check(k):
             solo, epoch = _go_solo(team, member, n_members, epoch, waits, k - last_check)
             waits, last_check = 0, k

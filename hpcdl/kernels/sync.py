@@ -10,9 +10,10 @@ arriving writes only the member's own line. Barrier number k: store k into the o
 counter (``arrive``), then wait until every other counter is >= k (``wait``); work that
 the others do not need can go between the two. The release store publishes everything
 the member wrote before it; the acquire loads make it visible after.
-A waiting thread spins with ``pause`` for ``SPINS_BEFORE_YIELD`` rounds (~25 us, far
-longer than a normal wait of well under a microsecond) and then yields its core on
-every round, so that on an oversubscribed machine the member it waits for can run.
+A waiting thread spins with ``pause`` for ``SPINS_BEFORE_YIELD`` rounds (~100 us, far
+longer than a normal wait of well under a microsecond, and than a partner's start-up
+after other work) and then yields its core on every round, so that on an
+oversubscribed machine the member it waits for can run.
 """
 
 import platform
@@ -23,7 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 SYNC_STRIDE = 16
-SPINS_BEFORE_YIELD = 1000  # x 24 ns (one pause on the benchmark machine)
+SPINS_BEFORE_YIELD = 4000  # x 24 ns (one pause on the benchmark machine)
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 _AARCH64 = platform.machine().lower() in ("aarch64", "arm64")
 
