@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from .records import Grad, Layout, RowUpdate, Scratch, Team
 from .rng import hidden_mask_key, layer_key, unit_uniform
-from .sync import SYNC_STRIDE, arrive, barrier, load_acquire, store_release, wait
+from .sync import SYNC_STRIDE, arrive, barrier, cycles, load_acquire, store_release, wait
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -596,17 +596,17 @@ def team_buffers(lay, n_members):
 
 @njit(**JIT)
 def _sync(team, member, n_members, epoch, waits):
-    """Barrier of the team; (epoch, waits) counts barriers and the ones that had to yield."""
+    """Barrier of the team; (epoch, waits) count the barriers and the cycles waited."""
     if n_members == 1:
         return epoch, waits
-    epoch, yielded = barrier(team.sync, member, n_members, epoch)
-    return epoch, waits + (1 if yielded else 0)
+    epoch, waited = barrier(team.sync, member, n_members, epoch)
+    return epoch, waits + waited
 
 
 @njit(**JIT)
 def _wait(team, member, n_members, epoch, waits):
     """The waiting half of a barrier whose arrive came earlier; returns waits."""
-    return waits + (1 if wait(team.sync, member, n_members, epoch) else 0)
+    return waits + wait(team.sync, member, n_members, epoch)
 
 
 @njit(**JIT)
@@ -778,15 +778,17 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
             e[i] += part[i]
 
 
-# Solo fallback: the members compare how many of their waits had to yield the core
-# (sync.barrier) after 64, 128, 256, ... samples and then every 1024; if there were more
-# than one per 16 samples, the machine runs more threads than it has cores, every such
-# wait costs a scheduler time slice, and member 0 trains the rest of the rows alone.
-# Waits of the first SOLO_WARMUP samples do not count: threads waking up and caches
-# filling after other work made the first checks see a busy machine in every call.
+# Solo fallback: after 64, 128, 256, ... samples and then every 1024 the members
+# compare the time they spent waiting at barriers with the time that passed. On a
+# machine with more runnable threads than cores, a member often waits for one that is
+# not running, and if the members waited more than SOLO_WAITING of the time, member 0
+# trains the rest of the rows alone. (A quiet machine: about 5%.) The first
+# SOLO_WARMUP samples do not count: threads waking up and caches refilling after other
+# work make them wait in every call.
 SOLO_WARMUP = 16
 SOLO_FIRST_CHECK = 64
 SOLO_CHECK_EVERY = 1024
+SOLO_WAITING = 0.3
 SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
 
 
@@ -800,16 +802,19 @@ def _is_check(k):
 
 
 @njit(**JIT)
-def _go_solo(team, member, n_members, epoch, waits, samples):
+def _go_solo(team, member, n_members, epoch, waits, elapsed):
     """Collective decision (the same on every member): stop being a team? ``waits``:
-    this member's yielding waits over the last ``samples`` samples."""
-    store_release(team.sync, member * SYNC_STRIDE + 1, waits)
+    cycles this member waited since the last check, ``elapsed``: cycles since then."""
+    sync = team.sync
+    store_release(sync, member * SYNC_STRIDE + 1, waits)
+    store_release(sync, member * SYNC_STRIDE + 3, elapsed)
     epoch, waits = _sync(team, member, n_members, epoch, waits)
-    total = 0
+    waited, passed = 0, 0
     for t in range(n_members):
-        total += load_acquire(team.sync, t * SYNC_STRIDE + 1)
+        waited += load_acquire(sync, t * SYNC_STRIDE + 1)
+        passed += load_acquire(sync, t * SYNC_STRIDE + 3)
     epoch, waits = _sync(team, member, n_members, epoch, waits)  # all have read before anyone writes again
-    return total * 16 > samples, epoch
+    return waited > SOLO_WAITING * passed, epoch
 
 
 @njit(**JIT)
@@ -821,13 +826,13 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
     schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
     allocated here: a member that failed to would leave the others at a barrier."""
     s = scratch_of(rows_scratch, member)
-    epoch, waits, last_check = 0, 0, 0
+    epoch, waits, since = 0, 0, cycles()
     for k in range(len(rows)):
         if k == SOLO_WARMUP:
-            waits, last_check = 0, k
+            waits, since = 0, cycles()
         if n_members > 1 and _is_check(k):
-            solo, epoch = _go_solo(team, member, n_members, epoch, waits, k - last_check)
-            waits, last_check = 0, k
+            solo, epoch = _go_solo(team, member, n_members, epoch, waits, cycles() - since)
+            waits, since = 0, cycles()
             if solo:
                 if member > 0:
                     return

@@ -2,7 +2,8 @@
 
 Numba has no atomics on the CPU, so the few needed are LLVM instructions emitted by
 ``@intrinsic`` functions: an acquire load and a release store of an int64 (plain
-``mov`` on x86), the spin-wait hint ``pause``, and a call to ``sched_yield``.
+``mov`` on x86), the spin-wait hint ``pause``, a call to ``sched_yield``, and the
+cycle counter that measures how long a member waited.
 
 Each member has its own counter, ``SYNC_STRIDE`` int64s (128 bytes, two cache lines:
 the adjacent-line prefetcher moves lines in pairs) away from the next member's, so
@@ -89,6 +90,19 @@ def cpu_relax(typingctx):
 
 
 @intrinsic
+def cycles(typingctx):
+    """The CPU's cycle/time-stamp counter (x86 rdtsc); only differences are meaningful."""
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"
+        )
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+@intrinsic
 def sched_yield(typingctx):
     """POSIX sched_yield(): let another runnable thread have this core."""
 
@@ -112,9 +126,9 @@ def arrive(sync, member, epoch):
 
 @njit(cache=True)
 def wait(sync, member, n_members, epoch):
-    """Wait until every other member has arrived at barrier ``epoch``; returns whether
-    this member had to yield its core."""
-    yielded = False
+    """Wait until every other member has arrived at barrier ``epoch``; returns the
+    cycles (``cycles()``) spent waiting."""
+    start = cycles()
     for other in range(n_members):
         if other == member:
             continue
@@ -124,13 +138,12 @@ def wait(sync, member, n_members, epoch):
                 spins += 1
                 cpu_relax()
             else:
-                yielded = True
                 sched_yield()
-    return yielded
+    return cycles() - start
 
 
 @njit(cache=True)
 def barrier(sync, member, n_members, epoch):
-    """arrive + wait; returns (epoch + 1, whether this member had to yield)."""
+    """arrive + wait; returns (epoch + 1, cycles spent waiting)."""
     epoch = arrive(sync, member, epoch)
     return epoch, wait(sync, member, n_members, epoch)
