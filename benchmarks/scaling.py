@@ -40,6 +40,9 @@ NETWORK = {
     "score_interval": 5.0,
     "quiet_mode": True,
 }
+# The booklet's MNIST trial network (benchmarks/fashion_mnist.py), scored the same way.
+TRIAL = dict(NETWORK, activation="RectifierWithDropout", hidden=[200, 200, 200], input_dropout_ratio=0.2, l1=1e-5)
+MODELS = {"plain": NETWORK, "trial": TRIAL}
 
 
 # -- data -------------------------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ def worker(args) -> None:
 
     comm = comm_mod.world()
     train, test = Frame(args.train), Frame(args.test)
-    params = dict(NETWORK, epochs=args.epochs, train_samples_per_iteration=args.tspi)
+    params = dict(MODELS[args.network], epochs=args.epochs, train_samples_per_iteration=args.tspi)
     t0 = time.time()
     model = hpcdl.deeplearning(y="label", training_frame=train, comm=comm, threads=args.threads, **params)
     wall = time.time() - t0
@@ -138,6 +141,8 @@ def run_config(ranks: int, threads: int, args, train: str, test: str) -> dict:
         str(args.epochs),
         "--tspi",
         str(args.tspi),
+        "--network",
+        getattr(args, "network", "plain"),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=args.timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -221,14 +226,19 @@ def print_projection(rows: list[dict], tspi_fixed: int) -> None:
         )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
-    ap.add_argument("--epochs", type=float, default=2.0)
+def add_run_arguments(ap: argparse.ArgumentParser, epochs: float) -> None:
+    """Options of the runs themselves (shared with benchmarks/threads.py)."""
+    ap.add_argument("--epochs", type=float, default=epochs)
     ap.add_argument("--tspi", type=int, default=-2, help="train_samples_per_iteration (default -2, auto-tune)")
     ap.add_argument("--frames", default=os.path.join(os.path.expanduser("~"), ".cache", "hpcdl", "scaling"))
     ap.add_argument("--synthetic-rows", type=int, default=30000)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per configuration")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
+    add_run_arguments(ap, epochs=2.0)
     ap.add_argument("--json", help="also write all results to this file")
     ap.add_argument("--project", action="store_true", help="only print the 1..64-node projection")
     ap.add_argument("--seconds-per-row", type=float, help="projection: one node's seconds per training row")
@@ -241,6 +251,7 @@ def main() -> None:
     ap.add_argument("--train", help=argparse.SUPPRESS)
     ap.add_argument("--test", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--network", choices=sorted(MODELS), default="plain", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(args)

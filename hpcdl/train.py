@@ -37,6 +37,7 @@ from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
 from .rows import mix_seed as _mix_seed
 from .runstate import MonitorState, RunState, StopReason
+from .threads import use_threads
 
 
 class TrainingError(RuntimeError):
@@ -136,14 +137,6 @@ def _env_count(var: str) -> int | None:
 def _warn_once(message: str) -> None:
     if comm_mod.world().rank == 0:
         print(f"hpcdl: warning: {message}", file=sys.stderr, flush=True)
-
-
-def _set_threads(n: int) -> int:
-    import numba
-
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
 
 
 # -- the iteration plan: pure functions of row counts and timings (docs/mpi.md) -------------
@@ -539,7 +532,7 @@ class Trainer:
         hyper = hyper_from_params(eff, len(eff["hidden"]))
         model, previous, previous_setting = self._start_model(eff, hyper)
         threads = 1 if eff.get("reproducible") else resolve_threads(self.threads_requested)
-        threads = _set_threads(threads)
+        threads = use_threads(threads)
         data = self._local_rows(eff)
         layout = self._layout(eff, data)
         seconds_per_row = 1e-4

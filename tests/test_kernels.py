@@ -99,9 +99,12 @@ def hyper_for(loss, output, optimizer, fast, dropout):
     return Hyper(**kw)
 
 
+@pytest.mark.parametrize("n_threads", (1, 2))
 @pytest.mark.parametrize("output,loss", OUTPUT_LOSSES)
 @pytest.mark.parametrize("activation", ACTS)
-def test_kernel_equals_reference_step_by_step(activation, output, loss):
+def test_kernel_equals_reference_step_by_step(activation, output, loss, n_threads):
+    """With 2 threads the team splits every layer (5 and 4 hidden units, 3, 1 or 6
+    outputs: uneven halves, a member without an output row)."""
     X, T = make_data(output)
     rows = [3, 7, 1, 12]
     for optimizer in OPTIMIZERS:
@@ -120,7 +123,7 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
                         [r],
                         seed=11,
                         samples_before=start + k,
-                        n_threads=1,
+                        n_threads=n_threads,
                     )
                     ref_mod.train_step(ref, hyper, X[r], T[r], seed=11, sample=start + k, n=start + k)
                     assert_same_state(
@@ -130,17 +133,18 @@ def test_kernel_equals_reference_step_by_step(activation, output, loss):
                     )
 
 
+@pytest.mark.parametrize("n_threads", (1, 2))
 @pytest.mark.parametrize("activation", ACTS)
-def test_one_call_equals_sample_by_sample(activation):
+def test_one_call_equals_sample_by_sample(activation, n_threads):
     """samples_before + position drives the schedules and masks within one call."""
     hyper = hyper_for("CrossEntropy", "softmax", "classic", True, True)
     X, T = make_data("softmax")
     a = make_net(activation, "softmax", hyper)
     b = a.copy()
     rows = np.arange(10)
-    train(a, hyper, X, T, rows, seed=5, samples_before=20, n_threads=1)
+    train(a, hyper, X, T, rows, seed=5, samples_before=20, n_threads=n_threads)
     for k, r in enumerate(rows):
-        train(b, hyper, X, T, [r], seed=5, samples_before=20 + k, n_threads=1)
+        train(b, hyper, X, T, [r], seed=5, samples_before=20 + k, n_threads=n_threads)
     np.testing.assert_array_equal(a.buffer, b.buffer)
 
 

@@ -15,7 +15,8 @@ from test_kernels import (
     make_net,
 )
 
-from hpcdl.kernels import Hyper, Net, minibatch, predict, train
+from hpcdl import threads
+from hpcdl.kernels import Hyper, Net, predict, train
 from hpcdl.kernels import reference as ref_mod
 from hpcdl.kernels.reference import RefNet
 
@@ -92,7 +93,7 @@ def test_two_thread_blas_hogwild_learns_and_restores_blas_threads():
     hyper = Hyper(hidden_dropout_ratios=(0.1,))
     net = Net([d, 64, 4], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
     net.initialize(seed=3)
-    before = [get() for get, _ in minibatch._blas_setters()]
+    before = threads.blas_thread_counts()
     for epoch in range(4):
         train(
             net,
@@ -105,19 +106,18 @@ def test_two_thread_blas_hogwild_learns_and_restores_blas_threads():
             n_threads=2,
             mini_batch_size=16,
         )
-    assert [get() for get, _ in minibatch._blas_setters()] == before
+    assert threads.blas_thread_counts() == before
     accuracy = (predict(net, hyper, X[3000:]).argmax(axis=1) == T[3000:]).mean()
     assert accuracy > 0.85, accuracy  # a linear teacher; chance is 0.25
 
 
 def test_blas_threads_context_pins_and_restores():
-    setters = minibatch._blas_setters()
-    if not setters:
-        pytest.skip("no OpenBLAS with a thread-count API in this process")
-    before = [get() for get, _ in setters]
-    with minibatch.blas_threads(1):
-        assert all(get() == 1 for get, _ in setters)
-    assert [get() for get, _ in setters] == before
+    before = threads.blas_thread_counts()
+    if not before:
+        pytest.skip("no BLAS with a thread-count API in this process")
+    with threads.blas_threads(1):
+        assert threads.blas_thread_counts() == [1] * len(before)
+    assert threads.blas_thread_counts() == before
 
 
 def test_engine_is_validated():

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-from . import _core, minibatch
-from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net
-from .rng import seed_to_uint64
+from . import _cache
+
+_cache.install()  # before any module with cached Numba functions is imported
+
+from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
+from . import _core  # noqa: E402
+from .hogwild import train_hogwild  # noqa: E402
+from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
+from .records import Config, Layout, State  # noqa: E402
+from .rng import seed_to_uint64  # noqa: E402
 
 __all__ = [
     "ACTIVATIONS",
@@ -49,56 +55,71 @@ def _hidden_dropout(net: Net, hyper: Hyper) -> np.ndarray:
     return out
 
 
-def _pack(net: Net, hyper: Hyper, mini_batch_size: int = 1, training: bool = False):
-    """Validate hyper against net and pack it into the kernels' (ip, fp, hdrop) arrays."""
+def _check_loss(net: Net, hyper: Hyper) -> None:
     if hyper.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {hyper.loss!r}")
     if hyper.loss not in ALLOWED_LOSSES[net.output]:
         raise ValueError(
             f"loss {hyper.loss!r} is not available for a {net.output} output (use one of {ALLOWED_LOSSES[net.output]})"
         )
+
+
+def _check_training(net: Net, hyper: Hyper, mini_batch_size: int) -> None:
     opt = optimizer_code(hyper)
-    if training:
-        if opt == _core.ADADELTA and not net.adaptive_rate:
-            raise ValueError("adaptive_rate training needs a Net built with adaptive_rate=True")
-        if opt in (_core.MOMENTUM, _core.NESTEROV) and not net.momentum:
-            raise ValueError("momentum training needs a Net built with momentum=True")
-        if hyper.sparsity_beta > 0.0 and net.output != "autoencoder":
-            raise ValueError("sparsity_beta applies to autoencoders only")
-        if not 0.0 <= hyper.input_dropout_ratio < 1.0:
-            raise ValueError(f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}")
-        if mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
-        if opt == _core.ADADELTA and not (hyper.rho > 0.0 and hyper.epsilon > 0.0):
-            raise ValueError("ADADELTA needs rho > 0 and epsilon > 0")
-    ip = np.zeros(_core.N_IP, dtype=np.int64)
-    ip[_core.I_ACT] = ACTIVATIONS.index(net.activation)
-    ip[_core.I_OUT] = OUTPUTS.index(net.output)
-    ip[_core.I_LOSS] = LOSSES.index(hyper.loss)
-    ip[_core.I_OPT] = opt
-    ip[_core.I_FAST] = int(bool(hyper.fast_mode))
-    ip[_core.I_BATCH] = int(mini_batch_size)
-    ip[_core.I_MAXW2] = int(math.isfinite(hyper.max_w2))
-    ip[_core.I_SPARSE] = int(hyper.sparsity_beta > 0.0)
-    ip[_core.I_SHARED_MASKS] = int(bool(hyper.shared_dropout_masks))
-    fp = np.zeros(_core.N_FP, dtype=np.float64)
-    fp[_core.F_HUBER] = hyper.huber_delta
-    fp[_core.F_QALPHA] = hyper.quantile_alpha
-    fp[_core.F_INDROP] = hyper.input_dropout_ratio
-    fp[_core.F_L1] = hyper.l1
-    fp[_core.F_L2] = hyper.l2
-    fp[_core.F_MAXW2] = hyper.max_w2 if math.isfinite(hyper.max_w2) else 0.0
-    fp[_core.F_RHO] = hyper.rho
-    fp[_core.F_EPS] = hyper.epsilon
-    fp[_core.F_RATE] = hyper.rate
-    fp[_core.F_ANNEAL] = hyper.rate_annealing
-    fp[_core.F_DECAY] = hyper.rate_decay
-    fp[_core.F_MSTART] = hyper.momentum_start
-    fp[_core.F_MRAMP] = hyper.momentum_ramp
-    fp[_core.F_MSTABLE] = hyper.momentum_stable
-    fp[_core.F_BETA] = hyper.sparsity_beta
-    fp[_core.F_AVGACT] = hyper.average_activation
-    return ip, fp, _hidden_dropout(net, hyper)
+    if opt == _core.ADADELTA and not net.adaptive_rate:
+        raise ValueError("adaptive_rate training needs a Net built with adaptive_rate=True")
+    if opt in (_core.MOMENTUM, _core.NESTEROV) and not net.momentum:
+        raise ValueError("momentum training needs a Net built with momentum=True")
+    if hyper.sparsity_beta > 0.0 and net.output != "autoencoder":
+        raise ValueError("sparsity_beta applies to autoencoders only")
+    if not 0.0 <= hyper.input_dropout_ratio < 1.0:
+        raise ValueError(f"input_dropout_ratio must be in [0, 1), got {hyper.input_dropout_ratio}")
+    if mini_batch_size < 1:
+        raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
+    if opt == _core.ADADELTA and not (hyper.rho > 0.0 and hyper.epsilon > 0.0):
+        raise ValueError("ADADELTA needs rho > 0 and epsilon > 0")
+
+
+def _config(net: Net, hyper: Hyper, mini_batch_size: int = 1) -> Config:
+    """Hyper as the kernels' Config; every field cast so that its Numba type never changes."""
+    loss = LOSSES.index(hyper.loss) if hyper.loss in LOSSES else 0  # inference ignores an unknown loss
+    return Config(
+        activation=ACTIVATIONS.index(net.activation),
+        output=OUTPUTS.index(net.output),
+        loss=loss,
+        optimizer=optimizer_code(hyper),
+        fast_mode=bool(hyper.fast_mode),
+        mini_batch_size=int(mini_batch_size),
+        has_max_w2=bool(math.isfinite(hyper.max_w2)),
+        sparse=bool(hyper.sparsity_beta > 0.0),
+        shared_masks=bool(hyper.shared_dropout_masks),
+        huber_delta=float(hyper.huber_delta),
+        quantile_alpha=float(hyper.quantile_alpha),
+        input_dropout_ratio=float(hyper.input_dropout_ratio),
+        hidden_dropout_ratios=_hidden_dropout(net, hyper),
+        l1=float(hyper.l1),
+        l2=float(hyper.l2),
+        max_w2=float(hyper.max_w2) if math.isfinite(hyper.max_w2) else 0.0,
+        rho=float(hyper.rho),
+        epsilon=float(hyper.epsilon),
+        rate=float(hyper.rate),
+        rate_annealing=float(hyper.rate_annealing),
+        rate_decay=float(hyper.rate_decay),
+        momentum_start=float(hyper.momentum_start),
+        momentum_ramp=float(hyper.momentum_ramp),
+        momentum_stable=float(hyper.momentum_stable),
+        sparsity_beta=float(hyper.sparsity_beta),
+        average_activation=float(hyper.average_activation),
+    )
+
+
+def _state(net: Net) -> State:
+    return State(net.W, net.B, net.EgW, net.EdW, net.EgB, net.EdB, net.MW, net.MB, net.avg_activation)
+
+
+def _layout(net: Net) -> Layout:
+    a_off = np.concatenate([[0], np.cumsum(net.units)]).astype(np.int64)
+    return Layout(net.units, net.mult, net.w_off, net.b_off, a_off)
 
 
 def _inputs(net: Net, X) -> np.ndarray:
@@ -119,24 +140,6 @@ def _targets(net: Net, T, n: int) -> np.ndarray:
     return T
 
 
-def _state(net: Net):
-    return (
-        net.W,
-        net.B,
-        net.EgW,
-        net.EdW,
-        net.EgB,
-        net.EdB,
-        net.MW,
-        net.MB,
-        net.avg_activation,
-    )
-
-
-def _threads(n: int) -> int:
-    return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-
-
 def train(
     net: Net,
     hyper: Hyper,
@@ -149,58 +152,53 @@ def train(
     n_threads: int,
     mini_batch_size: int = 1,
     engine: str = "auto",
-) -> None:
-    """Train net in place on X[rows] (in that order) with n_threads HOGWILD! threads.
+) -> int:
+    """Train net in place on X[rows] (in that order) with n_threads threads.
 
-    Thread t takes the t-th contiguous block of ``rows``. ``samples_before`` is the
-    number of samples processed before this call (rate annealing, momentum ramp, and
-    the global sample index that keys the dropout masks together with ``seed``).
-    With ``mini_batch_size > 1`` the BLAS path (``minibatch.py``) runs when scipy is
-    installed (``engine="auto"``/``"blas"``); ``engine="loop"`` forces the plain loops.
+    ``samples_before`` is the number of samples processed before this call (rate
+    annealing, momentum ramp, and the global sample index that keys the dropout masks
+    together with ``seed``). Per sample (``mini_batch_size = 1``) the threads train
+    every row together, each updating its own slice of every layer; with
+    ``mini_batch_size > 1`` thread t takes the t-th contiguous block of ``rows``
+    (HOGWILD!) and the BLAS engine (``minibatch.py``) runs (``engine="auto"``/``"blas"``);
+    ``engine="loop"`` forces the plain loops. Returns how many rows all threads trained
+    together (fewer when an oversubscribed machine made the team fall back to one
+    thread; see docs/kernels.md, "Threads").
     """
     if engine not in ("auto", "blas", "loop"):
         raise ValueError(f"engine must be 'auto', 'blas' or 'loop', got {engine!r}")
-    ip, fp, hdrop = _pack(net, hyper, mini_batch_size, training=True)
+    _check_loss(net, hyper)
+    _check_training(net, hyper, mini_batch_size)
+    cfg = _config(net, hyper, mini_batch_size)
     X = _inputs(net, X)
     T = _targets(net, T, X.shape[0])
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
     if len(rows) == 0:
-        return
+        return 0
     if rows.min() < 0 or rows.max() >= X.shape[0]:
         raise IndexError("rows holds an index outside X")
-    n_threads = max(1, int(n_threads))
-    numba.set_num_threads(_threads(n_threads))
-    if mini_batch_size > 1 and engine != "loop":
-        if not minibatch.available():
-            if engine == "blas":
-                raise ImportError("the BLAS mini-batch path needs scipy (pip install scipy)")
-        else:
-            with minibatch.blas_threads(1):
-                minibatch.train_hogwild(
-                    *_state(net), net.units, net.mult, net.w_off, net.b_off, ip, fp, hdrop,
-                    X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed),
-                )  # fmt: skip
-            return
-    _core.train_hogwild(
-        *_state(net), net.units, net.mult, net.w_off, net.b_off, ip, fp, hdrop,
-        X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed),
-    )  # fmt: skip
+    n_threads = use_threads(n_threads)
+    if mini_batch_size <= 1:
+        n_threads = team_threads(n_threads)
+    blas = mini_batch_size > 1 and engine != "loop"
+    with blas_threads(1):
+        lay = _layout(net)
+        members = n_threads if mini_batch_size <= 1 else 1
+        together = train_hogwild(
+            _state(net), lay, cfg, _core.team_buffers(lay, members), _core.scratches(lay, members), X, T, rows,
+            np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
+        )  # fmt: skip
+    return int(together)
 
 
 def _blocks(n_rows: int) -> int:
-    threads = numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(threads)
-    return int(max(1, min(n_rows, 4 * threads)))
+    return int(max(1, min(n_rows, 4 * use_all_threads())))
 
 
 def _infer(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
-    hdrop = _hidden_dropout(net, hyper)
+    cfg = _config(net, hyper)
     X = _inputs(net, X)
-    return _core.infer(
-        net.W, net.B, net.units, net.mult, net.w_off, net.b_off,
-        np.int64(ACTIVATIONS.index(net.activation)), np.int64(OUTPUTS.index(net.output)),
-        hdrop, X, np.int64(layer), np.int64(_blocks(X.shape[0])),
-    )  # fmt: skip
+    return _core.infer(_state(net), _layout(net), cfg, X, np.int64(layer), np.int64(_blocks(X.shape[0])))
 
 
 def predict(net: Net, hyper: Hyper, X) -> np.ndarray:
@@ -218,10 +216,8 @@ def hidden_activations(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
 
 def row_loss(net: Net, hyper: Hyper, X, T) -> np.ndarray:
     """Per-row loss in inference mode (float64); T is ignored for autoencoders."""
-    ip, fp, hdrop = _pack(net, hyper)
+    _check_loss(net, hyper)
+    cfg = _config(net, hyper)
     X = _inputs(net, X)
     T = _targets(net, None if net.output == "autoencoder" else T, X.shape[0])
-    return _core.infer_loss(
-        net.W, net.B, net.units, net.mult, net.w_off, net.b_off, ip, fp, hdrop, X, T,
-        np.int64(_blocks(X.shape[0])),
-    )  # fmt: skip
+    return _core.infer_loss(_state(net), _layout(net), cfg, X, T, np.int64(_blocks(X.shape[0])))

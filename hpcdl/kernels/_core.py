@@ -1,11 +1,12 @@
 """Numba kernels: forward pass, output delta, per-sample backprop with immediate updates,
-mini-batch accumulation, and the HOGWILD! driver.
+mini-batch accumulation (loop engine), and inference.
 
 All arithmetic on weights is float32; every literal used inside a loop is a float32
 module constant, because a float64 literal would silently promote the loop to float64
-and halve the SIMD width. Configuration arrives as two small arrays (``ip`` ints,
-``fp`` floats, layouts below) so that every call has the same argument types and the
-kernels compile once.
+and halve the SIMD width. The network arrives as typed records (``records.py``):
+``State`` (the trainable arrays), ``Layout`` (where each layer lives), ``Config`` (the
+hyper-parameters as numbers) and per-thread ``Scratch``; every call has the same types,
+so the kernels compile once.
 """
 
 import math
@@ -13,41 +14,19 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .records import Grad, Layout, RowUpdate, Scratch, Team
 from .rng import hidden_mask_key, layer_key, unit_uniform
+from .sync import SYNC_STRIDE, arrive, barrier, cycles, load_acquire, store_release, wait
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 
-# activation / output / loss / optimizer codes
+# activation / output / loss / optimizer codes (Config fields)
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
 SOFTMAX, LINEAR, AUTOENCODER = 0, 1, 2
 CROSSENTROPY, QUADRATIC, HUBER, ABSOLUTE, QUANTILE = 0, 1, 2, 3, 4
 ADADELTA, SGD, MOMENTUM, NESTEROV = 0, 1, 2, 3
-
-# ip layout
-I_ACT, I_OUT, I_LOSS, I_OPT, I_FAST, I_BATCH, I_MAXW2, I_SPARSE, I_SHARED_MASKS = range(9)
-N_IP = 9
-# fp layout
-(
-    F_HUBER,
-    F_QALPHA,
-    F_INDROP,
-    F_L1,
-    F_L2,
-    F_MAXW2,
-    F_RHO,
-    F_EPS,
-    F_RATE,
-    F_ANNEAL,
-    F_DECAY,
-    F_MSTART,
-    F_MRAMP,
-    F_MSTABLE,
-    F_BETA,
-    F_AVGACT,
-) = range(16)
-N_FP = 16
 
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
@@ -84,70 +63,149 @@ def _axpy(y, yi, alpha, x, xi, n):
 
 
 @njit(**JIT)
+def _zero(x, o, n):
+    xv = x[o : o + n]
+    for i in range(n):
+        xv[i] = ZERO
+
+
+@njit(**JIT)
 def _activate(act, z):
     if act == TANH:
         return np.tanh(z)
     return max(ZERO, z)
 
 
-# ---------------------------------------------------------------- forward
+@njit(**JIT)
+def _rows_of(n_rows, n, dtype):
+    """(n_rows, >= n) C-contiguous zeros; each row starts on a 64-byte boundary (a cache
+    line, one AVX-512 vector), so rows used by different threads share no line."""
+    per_line = 64 // np.zeros(0, dtype).itemsize
+    stride = (n + per_line - 1) // per_line * per_line
+    return _aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
 
 
 @njit(**JIT)
-def forward(W, B, units, mult, w_off, b_off, act, out, a, a_off, win, hscale, part, n_parts):
-    """Forward pass of one row whose input is already in ``a[0:units[0]]``.
+def scratches(lay, n):
+    """Working arrays for n threads: a Scratch whose fields are (n, size) arrays; thread
+    t works on row t (scratch_of)."""
+    units, mult = lay.units, lay.mult
+    n_total = lay.a_off[len(units)]
+    max_rows = 0
+    for l in range(len(units) - 1):
+        max_rows = max(max_rows, mult[l] * units[l + 1])
+    hscale = _rows_of(n, n_total, np.float32)
+    hscale[:] = ONE
+    return Scratch(
+        _rows_of(n, n_total, np.float32),
+        _rows_of(n, n_total, np.int64),
+        hscale,
+        _rows_of(n, max_rows, np.float32),
+        _rows_of(n, n_total, np.float32),
+        _rows_of(n, max_rows, np.bool_),
+        _rows_of(n, max_rows, np.float32),
+        _rows_of(n, max_rows, np.float32),
+    )
 
-    ``hscale[a_off[l]+j]`` multiplies hidden unit j of layer l: the 0/1 dropout mask in
-    training, (1 - ratio) at inference. A unit with scale 0 is not computed (a = 0 and
-    its Maxout winner is left as is; it is never read for a dropped unit).
-    ``out = -1`` treats the last layer as hidden (inference of a hidden layer).
-    Units are visited starting at fraction part/n_parts of each layer (see train_block).
-    """
-    n_layers = len(units) - 1
+
+@njit(**JIT)
+def scratch_of(rows, t):
+    """Thread t's Scratch from scratches(): views, nothing allocated."""
+    return Scratch(rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.z[t])
+
+
+@njit(**JIT)
+def scratch(lay):
+    """Fresh working arrays for one thread."""
+    return scratch_of(scratches(lay, 1), 0)
+
+
+@njit(**JIT)
+def _aligned_zeros(n, dtype):
+    """Zeros starting on a 64-byte boundary (a cache line, one AVX-512 vector)."""
+    buf = np.zeros(n + 64, dtype=dtype)
+    item = buf.itemsize
+    off = ((-buf.ctypes.data) % 64) // item
+    return buf[off : off + n]
+
+
+# ---------------------------------------------------------------- forward
+#
+# Activations live in one vector per thread, layer l at a_off[l]. A layer reads its
+# input from ``src`` and writes its units to ``dst`` (the same vector on one thread;
+# in a team, the hidden and output units go to the team's shared vector).
+
+
+@njit(**JIT)
+def _linear_units(state, lay, l, src, dst, j0, j1):
+    """z of units j0..j1-1 of a softmax or linear output layer l."""
+    W, B = state.W, state.B
+    n_in, ai, ao, wo, bo = lay.units[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l], lay.b_off[l]
+    for j in range(j0, j1):
+        dst[ao + j] = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
+
+
+@njit(**JIT)
+def _softmax(z, p, o, n):
+    """p[o:o+n] = softmax(z[o:o+n]), summed in float64 (z and p may be one array)."""
+    mx = z[o]
+    for j in range(1, n):
+        mx = max(mx, z[o + j])
+    tot = 0.0
+    for j in range(n):
+        tot += math.exp(float(z[o + j] - mx))
+    for j in range(n):
+        p[o + j] = np.float32(math.exp(float(z[o + j] - mx)) / tot)
+
+
+@njit(**JIT)
+def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
+    """Activations of units j0..j1-1 of hidden layer l + 1 (or the autoencoder output).
+
+    With ``scaled``, ``s.hscale[ao+j]`` multiplies unit j: the 0/1 dropout mask in
+    training, (1 - ratio) at inference; a unit with scale 0 is not computed (a = 0 and
+    its Maxout winner is left as is; it is never read for a dropped unit)."""
+    W, B, hscale, win = state.W, state.B, s.hscale, s.win
+    n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
+    wo, bo = lay.w_off[l], lay.b_off[l]
+    for j in range(j0, j1):
+        sc = hscale[ao + j] if scaled else ONE
+        if sc == ZERO:
+            dst[ao + j] = ZERO
+            continue
+        # written out here and in _finish_units: a function call per unit made
+        # inference 40% slower
+        if m == 1:
+            z = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
+            dst[ao + j] = _activate(act, z) * sc
+        else:
+            r = 2 * j
+            z0 = _dot(W, wo + r * n_in, src, ai, n_in) + B[bo + r]
+            z1 = _dot(W, wo + (r + 1) * n_in, src, ai, n_in) + B[bo + r + 1]
+            if z1 > z0:  # ties go to channel 0
+                win[ao + j] = 1
+                dst[ao + j] = z1 * sc
+            else:
+                win[ao + j] = 0
+                dst[ao + j] = z0 * sc
+
+
+@njit(**JIT)
+def forward(state, lay, act, out, s):
+    """Forward pass of one row whose input is already in ``s.a[0:units[0]]``, on one
+    thread (inference, loop mini-batch engine). ``out = -1`` treats the last layer as
+    hidden (inference of a hidden layer)."""
+    a = s.a
+    n_layers = len(lay.units) - 1
     for l in range(n_layers):
-        n_in = units[l]
-        n_out = units[l + 1]
-        m = mult[l]
-        ai = a_off[l]
-        ao = a_off[l + 1]
-        wo = w_off[l]
-        bo = b_off[l]
+        n_out = lay.units[l + 1]
         last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
-            for j in range(n_out):
-                a[ao + j] = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
+            _linear_units(state, lay, l, a, a, 0, n_out)
             if out == SOFTMAX:
-                mx = a[ao]
-                for j in range(1, n_out):
-                    mx = max(mx, a[ao + j])
-                tot = 0.0
-                for j in range(n_out):
-                    tot += math.exp(float(a[ao + j] - mx))
-                for j in range(n_out):
-                    a[ao + j] = np.float32(math.exp(float(a[ao + j] - mx)) / tot)
-            continue
-        first = (n_out * part) // n_parts
-        for jj in range(n_out):
-            j = jj + first
-            if j >= n_out:
-                j -= n_out
-            s = ONE if last else hscale[ao + j]
-            if s == ZERO:
-                a[ao + j] = ZERO
-                continue
-            if m == 1:
-                z = _dot(W, wo + j * n_in, a, ai, n_in) + B[bo + j]
-                a[ao + j] = _activate(act, z) * s
-            else:
-                r = 2 * j
-                z0 = _dot(W, wo + r * n_in, a, ai, n_in) + B[bo + r]
-                z1 = _dot(W, wo + (r + 1) * n_in, a, ai, n_in) + B[bo + r + 1]
-                if z1 > z0:  # ties go to channel 0
-                    win[ao + j] = 1
-                    a[ao + j] = z1 * s
-                else:
-                    win[ao + j] = 0
-                    a[ao + j] = z0 * s
+                _softmax(a, a, lay.a_off[l + 1], n_out)
+        else:
+            _activated_units(state, lay, l, a, a, s, act, not last, 0, n_out)
 
 
 # ---------------------------------------------------------------- loss and output delta
@@ -186,29 +244,31 @@ def _loss_value(loss, f, y, huber_delta, alpha):
 
 
 @njit(**JIT)
-def output_delta(a, a_off, units, win, act, out, loss, t, x, xr, huber_delta, alpha, d):
-    """d[r] = dE/dz for each row r of the output layer, for target t (class index or value)
-    or, for the autoencoder, the un-dropped input row ``x[xr]``."""
-    n_layers = len(units) - 1
-    ao = a_off[n_layers]
-    k_out = units[n_layers]
-    if out == SOFTMAX:
+def output_delta(cfg, a, ao, k_out, k0, k1, win, t, x, xr, d):
+    """d[r] = dE/dz for the rows r of output units k0..k1-1, whose activations are
+    ``a[ao:ao+k_out]`` (Maxout winners ``win[ao:]``), for target t (class index or
+    value) or, for the autoencoder, the un-dropped input row ``x[xr]``."""
+    act, loss = cfg.activation, cfg.loss
+    huber_delta = np.float32(cfg.huber_delta)
+    alpha = np.float32(cfg.quantile_alpha)
+    if cfg.output == SOFTMAX:
         y = int(t)
         if loss == CROSSENTROPY:
-            for k in range(k_out):
+            for k in range(k0, k1):
                 d[k] = a[ao + k] - (ONE if k == y else ZERO)
         else:  # Quadratic through the full softmax Jacobian: d_i = p_i (q_i - sum_k q_k p_k)
             qp = ZERO
             for k in range(k_out):
                 q = TWO * (a[ao + k] - (ONE if k == y else ZERO))
                 qp += q * a[ao + k]
-            for k in range(k_out):
+            for k in range(k0, k1):
                 q = TWO * (a[ao + k] - (ONE if k == y else ZERO))
                 d[k] = a[ao + k] * (q - qp)
-    elif out == LINEAR:
-        d[0] = _dloss(loss, a[ao], t, huber_delta, alpha)
+    elif cfg.output == LINEAR:
+        if k0 < k1:
+            d[0] = _dloss(loss, a[ao], t, huber_delta, alpha)
     else:
-        for k in range(k_out):
+        for k in range(k0, k1):
             o = a[ao + k]
             g = _dloss(loss, o, x[xr, k], huber_delta, alpha)
             if act == TANH:
@@ -222,11 +282,10 @@ def output_delta(a, a_off, units, win, act, out, loss, t, x, xr, huber_delta, al
 
 
 @njit(**JIT)
-def row_loss_value(a, a_off, units, out, loss, t, x, xr, huber_delta, alpha):
-    n_layers = len(units) - 1
-    ao = a_off[n_layers]
-    k_out = units[n_layers]
-    if out == SOFTMAX:
+def row_loss_value(cfg, a, ao, k_out, t, x, xr):
+    """Per-row loss (float64) of the output activations ``a[ao:ao+k_out]``."""
+    loss = cfg.loss
+    if cfg.output == SOFTMAX:
         p = float(a[ao + int(t)])
         if loss == CROSSENTROPY:
             return -math.log(max(P_MIN, p))
@@ -235,18 +294,20 @@ def row_loss_value(a, a_off, units, out, loss, t, x, xr, huber_delta, alpha):
             r = float(a[ao + k]) - (1.0 if k == int(t) else 0.0)
             tot += r * r
         return tot
-    if out == LINEAR:
-        return _loss_value(loss, a[ao], t, huber_delta, alpha)
+    if cfg.output == LINEAR:
+        return _loss_value(loss, a[ao], t, cfg.huber_delta, cfg.quantile_alpha)
     tot = 0.0
     for k in range(k_out):
-        tot += _loss_value(loss, a[ao + k], x[xr, k], huber_delta, alpha)
+        tot += _loss_value(loss, a[ao + k], x[xr, k], cfg.huber_delta, cfg.quantile_alpha)
     return tot
 
 
 @njit(**JIT)
-def hidden_delta(act, e, a, ao, win, hscale, n, m, d):
-    """Row deltas of a hidden layer from the error e arriving at its n units."""
-    for j in range(n):
+def hidden_delta(act, s, a, ao, j0, j1, m):
+    """Row deltas ``s.d`` of hidden units j0..j1-1 (activations ``a[ao:]``, m rows
+    each) from the error ``s.e[j]`` arriving at them."""
+    e, win, hscale, d = s.e, s.win, s.hscale, s.d
+    for j in range(j0, j1):
         if hscale[ao + j] == ZERO:  # dropped: no gradient flows through it
             for c in range(m):
                 d[j * m + c] = ZERO
@@ -269,6 +330,23 @@ def hidden_delta(act, e, a, ao, win, hscale, n, m, d):
 # activation and g the row delta; in a mini-batch x is the accumulated gradient and g
 # 1/batch. ``keep_zero`` (fast_mode) leaves weights with x == 0 completely untouched.
 # The loops compute every lane and blend, so they vectorize.
+
+
+@njit(**JIT)
+def row_update(cfg, lr, mom):
+    """The float32 update settings of one weight layer (lr, mom: this sample's schedule)."""
+    return RowUpdate(
+        cfg.optimizer,
+        np.float32(cfg.l1),
+        np.float32(cfg.l2),
+        np.float32(cfg.rho),
+        np.float32(cfg.epsilon),
+        lr,
+        mom,
+        cfg.fast_mode,
+        cfg.has_max_w2,
+        np.float32(cfg.max_w2),
+    )
 
 
 @njit(**JIT)
@@ -342,51 +420,37 @@ def _max_w2(W, o, n, max_w2):
 
 
 @njit(**JIT)
-def update_row(
-    W,
-    EgW,
-    EdW,
-    MW,
-    o,
-    x,
-    xi,
-    n,
-    g,
-    opt,
-    l1,
-    l2,
-    rho,
-    eps,
-    lr,
-    mom,
-    keep_zero,
-    has_max_w2,
-    max_w2,
-):
-    """Update one weight row (a unit, or one Maxout channel) and apply max_w2 to it."""
-    if opt == ADADELTA:
-        _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero)
-    elif opt == SGD:
-        _row_sgd(W, o, x, xi, n, g, l1, l2, lr, keep_zero)
-    elif opt == MOMENTUM:
-        _row_momentum(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero)
+def update_row(W, EgW, EdW, MW, o, x, xi, n, g, u):
+    """Update the weight row W[o:o+n] (a unit, or one Maxout channel) from the data
+    gradient g * x[xi:xi+n] with the settings u, then apply max_w2 to it.
+
+    It runs once per row, so it takes only the arrays it touches, and the vector loops
+    below take plain numbers: handing them the State or the RowUpdate record made
+    per-sample training 3-9% slower (benchmarks/kernel_speed.py, A/B in one process)."""
+    if u.optimizer == ADADELTA:
+        _row_adadelta(W, EgW, EdW, o, x, xi, n, g, u.l1, u.l2, u.rho, u.epsilon, u.keep_zero)
+    elif u.optimizer == SGD:
+        _row_sgd(W, o, x, xi, n, g, u.l1, u.l2, u.lr, u.keep_zero)
+    elif u.optimizer == MOMENTUM:
+        _row_momentum(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
     else:
-        _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero)
-    if has_max_w2:
-        _max_w2(W, o, n, max_w2)
+        _row_nesterov(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
+    if u.has_max_w2:
+        _max_w2(W, o, n, u.max_w2)
 
 
 @njit(**JIT)
-def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, mom, rstep):
+def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
     """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
     (biases are not regularized). rstep[r] receives the step size used (sparsity term).
     One vectorized pass per layer: a bias never influences the weight updates."""
-    Bv = B[bo : bo + n]
+    opt, rho, eps, lr, mom = u.optimizer, u.rho, u.epsilon, u.lr, u.momentum
+    Bv = state.B[bo : bo + n]
     Gv = G[go : go + n]
     if opt == ADADELTA:
         one_m_rho = ONE - rho
-        Eg = EgB[bo : bo + n]
-        Ed = EdB[bo : bo + n]
+        Eg = state.EgB[bo : bo + n]
+        Ed = state.EdB[bo : bo + n]
         for r in range(n):
             gb = Gv[r] * scale
             eg0 = Eg[r]
@@ -395,38 +459,41 @@ def update_biases(B, EgB, EdB, MB, bo, G, go, scale, upd, n, opt, rho, eps, lr, 
             rate = np.sqrt((ed0 + eps) / (eg + eps))
             step = rate * gb
             ed = rho * ed0 + one_m_rho * step * step
-            u = upd[r]
-            Bv[r] = Bv[r] - step if u else Bv[r]
-            Eg[r] = eg if u else eg0
-            Ed[r] = ed if u else ed0
+            ok = upd[r]
+            Bv[r] = Bv[r] - step if ok else Bv[r]
+            Eg[r] = eg if ok else eg0
+            Ed[r] = ed if ok else ed0
             rstep[r] = rate
     elif opt == SGD:
         for r in range(n):
             Bv[r] = Bv[r] - lr * (Gv[r] * scale) if upd[r] else Bv[r]
             rstep[r] = lr
     elif opt == MOMENTUM:
-        M = MB[bo : bo + n]
+        M = state.MB[bo : bo + n]
         for r in range(n):
             step = -lr * (Gv[r] * scale)
             v = M[r]
-            u = upd[r]
-            Bv[r] = Bv[r] + step + mom * v if u else Bv[r]
-            M[r] = step if u else v
+            ok = upd[r]
+            Bv[r] = Bv[r] + step + mom * v if ok else Bv[r]
+            M[r] = step if ok else v
             rstep[r] = lr
     else:
-        M = MB[bo : bo + n]
+        M = state.MB[bo : bo + n]
         for r in range(n):
             v0 = M[r]
             v = mom * v0 - Gv[r] * scale
-            u = upd[r]
-            Bv[r] = Bv[r] + lr * v if u else Bv[r]
-            M[r] = v if u else v0
+            ok = upd[r]
+            Bv[r] = Bv[r] + lr * v if ok else Bv[r]
+            M[r] = v if ok else v0
             rstep[r] = lr
 
 
 @njit(**JIT)
-def sparsity_pull(B, bo, AVG, avg_o, m, upd, n, rstep, beta, target):
+def sparsity_pull(state, cfg, bo, avg_o, m, upd, n, rstep):
     """Sparse autoencoder: after the bias update, b -= step * beta * (mean activation - target)."""
+    beta = np.float32(cfg.sparsity_beta)
+    target = np.float32(cfg.average_activation)
+    B, AVG = state.B, state.AVG
     for r in range(n):
         if upd[r]:
             B[bo + r] -= rstep[r] * beta * (AVG[avg_o + r // m] - target)
@@ -436,24 +503,36 @@ def sparsity_pull(B, bo, AVG, avg_o, m, upd, n, rstep, beta, target):
 
 
 @njit(**JIT)
-def _schedule(fp, opt, n):
+def schedule(cfg, n):
     """(rate_t, momentum) after n samples; the manual rate is not used by ADADELTA."""
-    rate_t = fp[F_RATE] / (1.0 + fp[F_ANNEAL] * n)
+    rate_t = cfg.rate / (1.0 + cfg.rate_annealing * n)
     mom = 0.0
-    if opt == MOMENTUM or opt == NESTEROV:
-        if n < fp[F_MRAMP]:
-            mom = fp[F_MSTART] + (fp[F_MSTABLE] - fp[F_MSTART]) * n / fp[F_MRAMP]
+    if cfg.optimizer == MOMENTUM or cfg.optimizer == NESTEROV:
+        if n < cfg.momentum_ramp:
+            mom = cfg.momentum_start + (cfg.momentum_stable - cfg.momentum_start) * n / cfg.momentum_ramp
         else:
-            mom = fp[F_MSTABLE]
+            mom = cfg.momentum_stable
         rate_t *= 1.0 - mom  # H2O's effective step size rate * (1 - momentum)
     return rate_t, mom
 
 
 @njit(**JIT)
-def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_seed, shared_masks):
-    """Copy the input row into a (with input dropout) and draw the hidden dropout masks
-    (one key for all hidden layers when shared_masks, see rng.hidden_mask_key)."""
+def unit_range(n, member, n_members):
+    """The units [lo, hi) of a layer of n units that team member ``member`` owns:
+    contiguous and as even as possible. (Boundaries on whole cache lines would keep
+    two members off the one line they share per layer and array, but 96/104 instead
+    of 100/100 units costs more than that line.)"""
+    return (n * member) // n_members, (n * (member + 1)) // n_members
+
+
+@njit(**JIT)
+def prepare_sample(cfg, lay, s, X, row, gidx, key_seed, member, n_members):
+    """Copy the input row into s.a (with input dropout) and draw the hidden dropout masks
+    of the member's own units into s.hscale (one key for all hidden layers when shared,
+    see rng.hidden_mask_key)."""
+    units, a, hscale = lay.units, s.a, s.hscale
     n0 = units[0]
+    in_drop = cfg.input_dropout_ratio
     if in_drop > 0.0:
         key = layer_key(key_seed, gidx, 0)
         p = np.float32(in_drop)
@@ -463,207 +542,326 @@ def prepare_sample(X, row, gidx, units, a, a_off, hscale, in_drop, hdrop, key_se
         for i in range(n0):
             a[i] = X[row, i]
     for h in range(len(units) - 2):
-        ao = a_off[h + 1]
-        p = np.float32(hdrop[h])
+        ao = lay.a_off[h + 1]
+        j0, j1 = unit_range(units[h + 1], member, n_members)
+        p = np.float32(cfg.hidden_dropout_ratios[h])
         if p > ZERO:
-            key = hidden_mask_key(key_seed, gidx, h, shared_masks)
-            for j in range(units[h + 1]):
+            key = hidden_mask_key(key_seed, gidx, h, cfg.shared_masks)
+            for j in range(j0, j1):
                 hscale[ao + j] = ZERO if unit_uniform(key, j) < p else ONE
         else:
-            for j in range(units[h + 1]):
+            for j in range(j0, j1):
                 hscale[ao + j] = ONE
 
 
 @njit(**JIT)
-def _track_activation(avg, a, a_off, units):
-    """Sparse autoencoder running mean of each hidden unit's activation."""
-    n0 = units[0]
-    for i in range(a_off[1], a_off[len(units) - 1]):
-        avg[i - n0] = AVG_KEEP * avg[i - n0] + AVG_NEW * a[i]
+def track_activation(state, lay, a, member, n_members):
+    """Sparse autoencoder running mean of each of the member's hidden units' activation."""
+    avg, a_off, units = state.AVG, lay.a_off, lay.units
+    for h in range(1, len(units) - 1):
+        j0, j1 = unit_range(units[h], member, n_members)
+        o = a_off[h] - units[0]
+        for j in range(j0, j1):
+            avg[o + j] = AVG_KEEP * avg[o + j] + AVG_NEW * a[a_off[h] + j]
+
+
+# ---------------------------------------------------------------- per-sample engine: a team of threads
+#
+# All n_members threads train on every sample, one sample after the other, as one
+# thread would (docs/kernels.md, "Threads"). Member t owns a contiguous slice of every
+# layer's units (unit_range): it computes their activations, their deltas and the
+# updates of their weight rows and biases, so each weight and optimizer-state cache
+# line is only ever touched by one core. What they share: the hidden and output
+# activations (Team.a) and, per layer, each member's part of the error sent to the
+# layer below (Team.e). A barrier (sync.barrier) separates a layer's writes from the
+# reads of the next step; with one member there are no barriers and Team.a is the
+# member's own Scratch.a.
 
 
 @njit(**JIT)
-def train_sample(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    X,
-    T,
-    row,
-    n,
-    a,
-    a_off,
-    win,
-    hscale,
-    d,
-    e,
-    upd,
-    rstep,
-    part,
-    n_parts,
-):
-    """Backprop of one sample (forward already done) with immediate per-unit updates:
+def team_buffers(lay, n_members):
+    """The arrays the members share; every member's part starts on its own cache lines.
+    Activations alternate between two rows by sample: a member still using sample k's
+    after arriving at a barrier must not see them overwritten by a faster member's
+    sample k + 1."""
+    units = lay.units
+    n_layers = len(units) - 1
+    width = 32
+    for l in range(1, n_layers):
+        width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
+    e = _aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
+    a = _rows_of(2, lay.a_off[len(units)], np.float32)
+    return Team(a, e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64))
+
+
+@njit(**JIT)
+def _sync(team, member, n_members, epoch, waits):
+    """Barrier of the team; (epoch, waits) count the barriers and the cycles waited."""
+    if n_members == 1:
+        return epoch, waits
+    epoch, waited = barrier(team.sync, member, n_members, epoch)
+    return epoch, waits + waited
+
+
+@njit(**JIT)
+def _wait(team, member, n_members, epoch, waits):
+    """The waiting half of a barrier whose arrive came earlier; returns waits."""
+    return waits + wait(team.sync, member, n_members, epoch)
+
+
+@njit(**JIT)
+def _own_inputs_first(state, lay, l, src, s, scaled, j0, j1, i0, i1):
+    """s.z[r] = the part of row r's sum over inputs i0..i1-1 (the member's own units of
+    layer l, ready before the others' are), for the rows of units j0..j1-1 of layer l + 1;
+    rows of dropped units are skipped."""
+    W, hscale, z = state.W, s.hscale, s.z
+    n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
+    for j in range(j0, j1):
+        if scaled and hscale[ao + j] == ZERO:
+            continue
+        for r in range(m * j, m * j + m):
+            z[r] = _dot(W, wo + r * n_in + i0, src, ai + i0, i1 - i0)
+
+
+@njit(**JIT)
+def _dot_except(W, o, a, ai, n, i0, i1):
+    """Sum of W[o+i] * a[ai+i] over i in 0..n-1 except i0..i1-1."""
+    return _dot(W, o, a, ai, i0) + _dot(W, o + i1, a, ai + i1, n - i1)
+
+
+@njit(**JIT)
+def _finish_units(state, lay, l, src, dst, s, act, scaled, linear, j0, j1, i0, i1):
+    """Units j0..j1-1 of layer l + 1 from s.z (see _own_inputs_first) plus the other
+    inputs and the bias: z of a linear or softmax output, or the activation of a
+    hidden (or autoencoder output) unit."""
+    W, B, z, hscale, win = state.W, state.B, s.z, s.hscale, s.win
+    n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
+    wo, bo = lay.w_off[l], lay.b_off[l]
+    for j in range(j0, j1):
+        if linear:
+            dst[ao + j] = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
+            continue
+        sc = hscale[ao + j] if scaled else ONE
+        if sc == ZERO:
+            dst[ao + j] = ZERO
+            continue
+        if m == 1:
+            z0 = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
+            dst[ao + j] = _activate(act, z0) * sc
+        else:
+            r = 2 * j
+            z0 = z[r] + _dot_except(W, wo + r * n_in, src, ai, n_in, i0, i1) + B[bo + r]
+            z1 = z[r + 1] + _dot_except(W, wo + (r + 1) * n_in, src, ai, n_in, i0, i1) + B[bo + r + 1]
+            if z1 > z0:  # ties go to channel 0
+                win[ao + j] = 1
+                dst[ao + j] = z1 * sc
+            else:
+                win[ao + j] = 0
+                dst[ao + j] = z0 * sc
+
+
+@njit(**JIT)
+def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
+    """The member's units of every layer for the sample whose input is in s.a; the
+    softmax probabilities go to the member's own s.a (everyone needs all of them).
+
+    After its units of a hidden layer a member arrives at a barrier; in the next layer it
+    first sums each of its rows over its own units of that layer, and waits for the
+    others only before adding theirs: that work hides the wait."""
+    units, a_off = lay.units, lay.a_off
+    act, out = cfg.activation, cfg.output
+    a = s.a
+    n_layers = len(units) - 1
+    for l in range(n_layers):
+        n_out = units[l + 1]
+        j0, j1 = unit_range(n_out, member, n_members)
+        last = l == n_layers - 1
+        linear = last and out != AUTOENCODER
+        if l == 0 or n_members == 1:
+            src = a if l == 0 else A
+            if linear:
+                _linear_units(state, lay, l, src, A, j0, j1)
+            else:
+                _activated_units(state, lay, l, src, A, s, act, not last, j0, j1)
+        else:
+            i0, i1 = unit_range(units[l], member, n_members)
+            _own_inputs_first(state, lay, l, A, s, not last, j0, j1, i0, i1)
+            waits = _wait(team, member, n_members, epoch, waits)
+            _finish_units(state, lay, l, A, A, s, act, not last, linear, j0, j1, i0, i1)
+        if not last:
+            if n_members > 1:
+                epoch = arrive(team.sync, member, epoch)
+        elif out == SOFTMAX:
+            epoch, waits = _sync(team, member, n_members, epoch, waits)
+            _softmax(A, a, a_off[l + 1], n_out)
+    return epoch, waits
+
+
+@njit(**JIT)
+def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
+    """Update rows r0..r1-1 of weight layer l for one sample, with deltas s.d and inputs
+    ``src[a_off[l]:]``. s.upd[r] marks the rows that change: not of a dropped unit and,
+    with fast_mode, a non-zero delta. With ``errors``, first adds their d * W[r] (the
+    weights before the update) to e, the error for the layer below."""
+    W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
+    d, upd, hscale = s.d, s.upd, s.hscale
+    n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
+    hidden = l < len(lay.units) - 2
+    for r in range(r0, r1):
+        g = d[r]
+        upd[r] = False
+        if hidden and hscale[ao + r // m] == ZERO:
+            continue  # dropped units get no update
+        if g == ZERO and u.keep_zero:
+            continue
+        upd[r] = True
+        o = wo + r * n_in
+        if errors and g != ZERO:
+            _axpy(e, 0, g, W, o, n_in)
+        update_row(W, EgW, EdW, MW, o, src, ai, n_in, g, u)
+
+
+@njit(**JIT)
+def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, epoch, waits):
+    """Backprop of one sample (forward done) with immediate updates of the member's rows:
     output layer first, then hidden layers backwards; the error sent to the previous
-    layer uses each weight before its update."""
-    act = ip[I_ACT]
-    opt = ip[I_OPT]
-    keep_zero = ip[I_FAST] != 0
-    has_max_w2 = ip[I_MAXW2] != 0
-    sparse = ip[I_SPARSE] != 0
-    l1 = np.float32(fp[F_L1])
-    l2 = np.float32(fp[F_L2])
-    rho = np.float32(fp[F_RHO])
-    eps = np.float32(fp[F_EPS])
-    max_w2 = np.float32(fp[F_MAXW2])
-    beta = np.float32(fp[F_BETA])
-    target_act = np.float32(fp[F_AVGACT])
-    rate_t, mom64 = _schedule(fp, opt, n)
-    mom = np.float32(mom64)
-    output_delta(
-        a,
-        a_off,
-        units,
-        win,
-        act,
-        ip[I_OUT],
-        ip[I_LOSS],
-        T[row],
-        X,
-        row,
-        np.float32(fp[F_HUBER]),
-        np.float32(fp[F_QALPHA]),
-        d,
-    )
+    layer uses each weight before its update.
+
+    In a team, each member adds its rows' part of the error for the layer below; after
+    a barrier, each sums the parts at its own units (_add_parts). (Computing the parts
+    in a pass of their own, to arrive before the row updates, would hide the wait,
+    0.1-0.3 us per barrier when both cores are free, but read every row twice.)"""
+    units, mult, a_off, b_off = lay.units, lay.mult, lay.a_off, lay.b_off
+    a, d, upd, rstep = s.a, s.d, s.upd, s.rstep
+    rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
-    n0 = units[0]
+    k0, k1 = unit_range(units[n_layers], member, n_members)
+    probabilities = a if cfg.output == SOFTMAX else A
+    output_delta(cfg, probabilities, a_off[n_layers], units[n_layers], k0, k1, s.win, T[row], X, row, d)
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
-        ai = a_off[l]
         ao = a_off[l + 1]
+        src = a if l == 0 else A
         hidden = l < n_layers - 1
         propagate = l > 0
+        split = propagate and n_members > 1
+        e = team.e[member * n_layers + l] if split else s.e  # this member's part of the error
         if propagate:
-            for i in range(n_in):
-                e[i] = ZERO
-        lr = np.float32(rate_t * fp[F_DECAY] ** l)
-        n_rows = m * units[l + 1]
-        first = (units[l + 1] * part) // n_parts * m
-        for rr in range(n_rows):
-            r = rr + first
-            if r >= n_rows:
-                r -= n_rows
-            g = d[r]
-            upd[r] = False
-            if hidden and hscale[ao + r // m] == ZERO:
-                continue  # dropped units get no update
-            if g == ZERO and keep_zero:
-                continue
-            upd[r] = True
-            o = w_off[l] + r * n_in
-            if propagate and g != ZERO:
-                _axpy(e, 0, g, W, o, n_in)
-            update_row(
-                W,
-                EgW,
-                EdW,
-                MW,
-                o,
-                a,
-                ai,
-                n_in,
-                g,
-                opt,
-                l1,
-                l2,
-                rho,
-                eps,
-                lr,
-                mom,
-                keep_zero,
-                has_max_w2,
-                max_w2,
-            )
-        update_biases(
-            B,
-            EgB,
-            EdB,
-            MB,
-            b_off[l],
-            d,
-            0,
-            ONE,
-            upd,
-            n_rows,
-            opt,
-            rho,
-            eps,
-            lr,
-            mom,
-            rstep,
-        )
-        if sparse and hidden:
-            sparsity_pull(B, b_off[l], AVG, ao - n0, m, upd, n_rows, rstep, beta, target_act)
+            _zero(e, 0, n_in)
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
+        j0, j1 = unit_range(units[l + 1], member, n_members)
+        r0, r1 = m * j0, m * j1
+        _rows(state, lay, l, s, src, e, u, r0, r1, propagate)
+        if split:
+            epoch = arrive(team.sync, member, epoch)  # the bias updates below hide part of the wait
+        update_biases(state, b_off[l] + r0, d, r0, ONE, upd[r0:r1], r1 - r0, u, rstep[r0:r1])
+        if cfg.sparse and hidden:
+            sparsity_pull(state, cfg, b_off[l] + r0, ao - units[0] + j0, m, upd[r0:r1], r1 - r0, rstep[r0:r1])
         if propagate:
-            hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
-
-
-# ---------------------------------------------------------------- mini-batch
+            i0, i1 = unit_range(n_in, member, n_members)
+            if split:
+                waits = _wait(team, member, n_members, epoch, waits)
+                _add_parts(team.e, n_layers, l, n_members, s.e, i0, i1)
+            hidden_delta(cfg.activation, s, A, a_off[l], i0, i1, mult[l - 1])
+    return epoch, waits
 
 
 @njit(**JIT)
-def accumulate_sample(
-    W,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    X,
-    T,
-    row,
-    a,
-    a_off,
-    win,
-    hscale,
-    d,
-    e,
-    GW,
-    GB,
-    active,
-):
-    """Add one sample's data gradient to GW/GB (weights unchanged) and count, per row,
-    the samples in which its unit was not dropped."""
-    act = ip[I_ACT]
-    output_delta(
-        a,
-        a_off,
-        units,
-        win,
-        act,
-        ip[I_OUT],
-        ip[I_LOSS],
-        T[row],
-        X,
-        row,
-        np.float32(fp[F_HUBER]),
-        np.float32(fp[F_QALPHA]),
-        d,
-    )
+def _add_parts(E, n_layers, l, n_members, e, i0, i1):
+    """e[i] = sum over members of their part of the error at unit i of layer l."""
+    for i in range(i0, i1):
+        e[i] = E[l, i]
+    for t in range(1, n_members):
+        part = E[t * n_layers + l]
+        for i in range(i0, i1):
+            e[i] += part[i]
+
+
+# Solo fallback: after 64, 128, 256, ... samples and then every 1024 the members
+# compare the time they spent waiting at barriers with the time that passed. On a
+# machine with more runnable threads than cores, a member often waits for one that is
+# not running, and if the members waited more than SOLO_WAITING of the time, member 0
+# trains the rest of the rows alone. (A quiet machine: about 5%.) The first
+# SOLO_WARMUP samples do not count: threads waking up and caches refilling after other
+# work make them wait in every call.
+SOLO_WARMUP = 16
+SOLO_FIRST_CHECK = 64
+SOLO_CHECK_EVERY = 1024
+SOLO_WAITING = 0.3
+SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
+
+
+@njit(**JIT)
+def _is_check(k):
+    if k < SOLO_FIRST_CHECK:
+        return False
+    if k <= SOLO_CHECK_EVERY:
+        return (k & (k - 1)) == 0  # a power of two
+    return k % SOLO_CHECK_EVERY == 0
+
+
+@njit(**JIT)
+def _go_solo(team, member, n_members, epoch, waits, elapsed):
+    """Collective decision (the same on every member): stop being a team? ``waits``:
+    cycles this member waited since the last check, ``elapsed``: cycles since then."""
+    sync = team.sync
+    store_release(sync, member * SYNC_STRIDE + 1, waits)
+    store_release(sync, member * SYNC_STRIDE + 3, elapsed)
+    epoch, waits = _sync(team, member, n_members, epoch, waits)
+    waited, passed = 0, 0
+    for t in range(n_members):
+        waited += load_acquire(sync, t * SYNC_STRIDE + 1)
+        passed += load_acquire(sync, t * SYNC_STRIDE + 3)
+    epoch, waits = _sync(team, member, n_members, epoch, waits)  # all have read before anyone writes again
+    return waited > SOLO_WAITING * passed, epoch
+
+
+@njit(**JIT)
+def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, member, n_members):
+    """Member ``member`` of the team: train on rows in order together with the others;
+    its working arrays are row ``member`` of ``rows_scratch`` (scratches()).
+
+    Sample k has the global index samples_before + k for its dropout masks and the
+    schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
+    allocated here: a member that failed to would leave the others at a barrier."""
+    s = scratch_of(rows_scratch, member)
+    epoch, waits, since = 0, 0, cycles()
+    for k in range(len(rows)):
+        if k == SOLO_WARMUP:
+            waits, since = 0, cycles()
+        if n_members > 1 and _is_check(k):
+            solo, epoch = _go_solo(team, member, n_members, epoch, waits, cycles() - since)
+            waits, since = 0, cycles()
+            if solo:
+                if member > 0:
+                    return
+                store_release(team.sync, SOLO_AT, k)
+                n_members = 1
+        row = rows[k]
+        A = s.a if n_members == 1 else team.a[k & 1]  # two samples' activations, see team_buffers
+        gidx = samples_before + k
+        prepare_sample(cfg, lay, s, X, row, gidx, key_seed, member, n_members)
+        epoch, waits = forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits)
+        if cfg.sparse:
+            track_activation(state, lay, A, member, n_members)
+        epoch, waits = backward_part(
+            state, lay, cfg, s, A, team, X, T, row, float(gidx), member, n_members, epoch, waits
+        )
+
+
+# ---------------------------------------------------------------- mini-batch (loop engine)
+
+
+@njit(**JIT)
+def accumulate_sample(state, lay, cfg, s, X, T, row, G):
+    """Add one sample's data gradient to G.GW/G.GB (weights unchanged) and count, per
+    row, the samples in which its unit was not dropped."""
+    units, mult, a_off = lay.units, lay.mult, lay.a_off
+    a, d, e, hscale = s.a, s.d, s.e, s.hscale
+    GW, GB, active = G.GW, G.GB, G.active
     n_layers = len(units) - 1
+    output_delta(cfg, a, a_off[n_layers], units[n_layers], 0, units[n_layers], s.win, T[row], X, row, d)
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
@@ -672,515 +870,148 @@ def accumulate_sample(
         hidden = l < n_layers - 1
         propagate = l > 0
         if propagate:
-            for i in range(n_in):
-                e[i] = ZERO
+            _zero(e, 0, n_in)
         for r in range(m * units[l + 1]):
             if hidden and hscale[ao + r // m] == ZERO:
                 continue
-            bk = b_off[l] + r
+            bk = lay.b_off[l] + r
             active[bk] += 1
             g = d[r]
             if g == ZERO:
                 continue
-            o = w_off[l] + r * n_in
+            o = lay.w_off[l] + r * n_in
             GB[bk] += g
             _axpy(GW, o, g, a, ai, n_in)
             if propagate:
-                _axpy(e, 0, g, W, o, n_in)
+                _axpy(e, 0, g, state.W, o, n_in)
         if propagate:
-            hidden_delta(act, e, a, ai, win, hscale, n_in, mult[l - 1], d)
+            hidden_delta(cfg.activation, s, a, ai, 0, n_in, mult[l - 1])
 
 
 @njit(**JIT)
-def apply_batch(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    a_off,
-    ip,
-    fp,
-    n,
-    nb,
-    GW,
-    GB,
-    active,
-    upd,
-    rstep,
-):
-    """One update from the gradient averaged over nb samples; clears GW, GB and active."""
-    opt = ip[I_OPT]
-    keep_zero = ip[I_FAST] != 0
-    has_max_w2 = ip[I_MAXW2] != 0
-    sparse = ip[I_SPARSE] != 0
-    l1 = np.float32(fp[F_L1])
-    l2 = np.float32(fp[F_L2])
-    rho = np.float32(fp[F_RHO])
-    eps = np.float32(fp[F_EPS])
-    max_w2 = np.float32(fp[F_MAXW2])
-    beta = np.float32(fp[F_BETA])
-    target_act = np.float32(fp[F_AVGACT])
+def apply_batch(state, lay, cfg, s, n, nb, G):
+    """One update from the gradient averaged over nb samples; clears G."""
+    units, mult = lay.units, lay.mult
+    GW, GB, active, upd, rstep = G.GW, G.GB, G.active, s.upd, s.rstep
     inv = np.float32(1.0 / nb)
-    rate_t, mom64 = _schedule(fp, opt, n)
-    mom = np.float32(mom64)
+    rate_t, mom64 = schedule(cfg, n)
     n_layers = len(units) - 1
     for l in range(n_layers - 1, -1, -1):
         n_in = units[l]
         m = mult[l]
         hidden = l < n_layers - 1
-        lr = np.float32(rate_t * fp[F_DECAY] ** l)
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         n_rows = m * units[l + 1]
         for r in range(n_rows):
-            bk = b_off[l] + r
-            o = w_off[l] + r * n_in
+            bk = lay.b_off[l] + r
+            o = lay.w_off[l] + r * n_in
             upd[r] = False
             if active[bk] == 0:
                 continue  # dropped in every sample of the batch
             active[bk] = 0
-            if GB[bk] == ZERO and keep_zero:
+            if GB[bk] == ZERO and u.keep_zero:
                 _zero(GW, o, n_in)
                 continue
             upd[r] = True
-            update_row(
-                W,
-                EgW,
-                EdW,
-                MW,
-                o,
-                GW,
-                o,
-                n_in,
-                inv,
-                opt,
-                l1,
-                l2,
-                rho,
-                eps,
-                lr,
-                mom,
-                keep_zero,
-                has_max_w2,
-                max_w2,
-            )
+            update_row(state.W, state.EgW, state.EdW, state.MW, o, GW, o, n_in, inv, u)
             _zero(GW, o, n_in)
-        update_biases(
-            B,
-            EgB,
-            EdB,
-            MB,
-            b_off[l],
-            GB,
-            b_off[l],
-            inv,
-            upd,
-            n_rows,
-            opt,
-            rho,
-            eps,
-            lr,
-            mom,
-            rstep,
-        )
-        if sparse and hidden:
-            sparsity_pull(
-                B,
-                b_off[l],
-                AVG,
-                a_off[l + 1] - units[0],
-                m,
-                upd,
-                n_rows,
-                rstep,
-                beta,
-                target_act,
-            )
-        _zero(GB, b_off[l], n_rows)
+        update_biases(state, lay.b_off[l], GB, lay.b_off[l], inv, upd, n_rows, u, rstep)
+        if cfg.sparse and hidden:
+            sparsity_pull(state, cfg, lay.b_off[l], lay.a_off[l + 1] - units[0], m, upd, n_rows, rstep)
+        _zero(GB, lay.b_off[l], n_rows)
+
+
+# ---------------------------------------------------------------- one thread's rows (mini-batch, loop engine)
 
 
 @njit(**JIT)
-def _zero(x, o, n):
-    xv = x[o : o + n]
-    for i in range(n):
-        xv[i] = ZERO
-
-
-# ---------------------------------------------------------------- drivers
-
-
-@njit(**JIT)
-def _scratch(units, mult):
-    n_total = 0
-    max_rows = 0
-    for l in range(len(units)):
-        n_total += units[l]
-    for l in range(len(units) - 1):
-        max_rows = max(max_rows, mult[l] * units[l + 1])
-    a_off = np.zeros(len(units) + 1, dtype=np.int64)
-    for l in range(len(units)):
-        a_off[l + 1] = a_off[l] + units[l]
-    a = np.zeros(n_total, dtype=np.float32)
-    win = np.zeros(n_total, dtype=np.int64)
-    hscale = np.ones(n_total, dtype=np.float32)
-    d = np.zeros(max_rows, dtype=np.float32)
-    e = np.zeros(n_total, dtype=np.float32)
-    upd = np.zeros(max_rows, dtype=np.bool_)
-    rstep = np.zeros(max_rows, dtype=np.float32)
-    return a_off, a, win, hscale, d, e, upd, rstep
-
-
-@njit(**JIT)
-def train_block(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    hdrop,
-    X,
-    T,
-    rows,
-    start,
-    stop,
-    samples_before,
-    n_threads,
-    key_seed,
-    part,
-):
-    """Train on rows[start:stop] in order, updating the shared state in place.
+def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed):
+    """Train on rows[start:stop] in mini-batches, updating the shared state in place
+    (HOGWILD!: other threads update it at the same time without locks).
 
     Sample k's dropout masks use its global index samples_before + k; the schedules
     (rate annealing, momentum ramp) use samples_before + n_threads * (k - start), an
     estimate of the samples processed by all threads so far.
-
-    Thread ``part`` visits the units of every layer starting at fraction part/n_threads
-    (the order of units within a layer does not change the result). Without this all
-    threads walk the same rows in lock-step and fight over the same cache lines; with
-    Tanh (every unit updated every sample) that made 2 threads 3x slower than one.
     """
-    a_off, a, win, hscale, d, e, upd, rstep = _scratch(units, mult)
-    act = ip[I_ACT]
-    out = ip[I_OUT]
-    sparse = ip[I_SPARSE] != 0
-    batch = ip[I_BATCH]
-    in_drop = fp[F_INDROP]
-    shared_masks = ip[I_SHARED_MASKS] != 0
-    if batch <= 1:
-        for k in range(start, stop):
-            row = rows[k]
-            prepare_sample(
-                X,
-                row,
-                samples_before + k,
-                units,
-                a,
-                a_off,
-                hscale,
-                in_drop,
-                hdrop,
-                key_seed,
-                shared_masks,
-            )
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                act,
-                out,
-                a,
-                a_off,
-                win,
-                hscale,
-                part,
-                n_threads,
-            )
-            if sparse:
-                _track_activation(AVG, a, a_off, units)
-            n = float(samples_before + n_threads * (k - start))
-            train_sample(
-                W,
-                B,
-                EgW,
-                EdW,
-                EgB,
-                EdB,
-                MW,
-                MB,
-                AVG,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip,
-                fp,
-                X,
-                T,
-                row,
-                n,
-                a,
-                a_off,
-                win,
-                hscale,
-                d,
-                e,
-                upd,
-                rstep,
-                part,
-                n_threads,
-            )
-        return
-    GW = np.zeros(len(W), dtype=np.float32)
-    GB = np.zeros(len(B), dtype=np.float32)
-    active = np.zeros(len(B), dtype=np.int64)
+    s = scratch(lay)
+    batch = cfg.mini_batch_size
+    G = Grad(
+        np.zeros(len(state.W), dtype=np.float32),
+        np.zeros(len(state.B), dtype=np.float32),
+        np.zeros(len(state.B), dtype=np.int64),
+    )
     for k0 in range(start, stop, batch):
         k1 = min(k0 + batch, stop)
         for k in range(k0, k1):
             row = rows[k]
-            prepare_sample(
-                X,
-                row,
-                samples_before + k,
-                units,
-                a,
-                a_off,
-                hscale,
-                in_drop,
-                hdrop,
-                key_seed,
-                shared_masks,
-            )
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                act,
-                out,
-                a,
-                a_off,
-                win,
-                hscale,
-                part,
-                n_threads,
-            )
-            if sparse:
-                _track_activation(AVG, a, a_off, units)
-            accumulate_sample(
-                W,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip,
-                fp,
-                X,
-                T,
-                row,
-                a,
-                a_off,
-                win,
-                hscale,
-                d,
-                e,
-                GW,
-                GB,
-                active,
-            )
+            prepare_sample(cfg, lay, s, X, row, samples_before + k, key_seed, 0, 1)
+            forward(state, lay, cfg.activation, cfg.output, s)
+            if cfg.sparse:
+                track_activation(state, lay, s.a, 0, 1)
+            accumulate_sample(state, lay, cfg, s, X, T, row, G)
         n = float(samples_before + n_threads * (k0 - start))
-        apply_batch(
-            W,
-            B,
-            EgW,
-            EdW,
-            EgB,
-            EdB,
-            MW,
-            MB,
-            AVG,
-            units,
-            mult,
-            w_off,
-            b_off,
-            a_off,
-            ip,
-            fp,
-            n,
-            k1 - k0,
-            GW,
-            GB,
-            active,
-            upd,
-            rstep,
-        )
+        apply_batch(state, lay, cfg, s, n, k1 - k0, G)
+
+
+# ---------------------------------------------------------------- inference
+
+# _PARFOR_NOTE: inside a prange body, ``record.field[i] = v`` is lost (numba 0.68's
+# parfor pass writes to a copy); bind the array to a local first. Functions called
+# from the body are compiled normally and may write through record fields.
+
+
+@njit(**JIT)
+def _inference_scratch(lay, cfg):
+    """Scratch whose hidden scales are the keep probabilities (1 - dropout ratio)."""
+    s = scratch(lay)
+    for h in range(len(lay.units) - 2):
+        for j in range(lay.units[h + 1]):
+            s.hscale[lay.a_off[h + 1] + j] = np.float32(1.0 - cfg.hidden_dropout_ratios[h])
+    return s
 
 
 @njit(parallel=True, **JIT)
-def train_hogwild(
-    W,
-    B,
-    EgW,
-    EdW,
-    EgB,
-    EdB,
-    MW,
-    MB,
-    AVG,
-    units,
-    mult,
-    w_off,
-    b_off,
-    ip,
-    fp,
-    hdrop,
-    X,
-    T,
-    rows,
-    samples_before,
-    n_threads,
-    key_seed,
-):
-    """HOGWILD!: n_threads contiguous blocks of rows, trained concurrently without locks."""
-    n_rows = len(rows)
-    for t in prange(n_threads):
-        start = (n_rows * t) // n_threads
-        stop = (n_rows * (t + 1)) // n_threads
-        train_block(
-            W,
-            B,
-            EgW,
-            EdW,
-            EgB,
-            EdB,
-            MW,
-            MB,
-            AVG,
-            units,
-            mult,
-            w_off,
-            b_off,
-            ip,
-            fp,
-            hdrop,
-            X,
-            T,
-            rows,
-            start,
-            stop,
-            samples_before,
-            n_threads,
-            key_seed,
-            t,
-        )
-
-
-@njit(parallel=True, **JIT)
-def infer(W, B, units, mult, w_off, b_off, act, out, hdrop, X, layer, n_blocks):
+def infer(state, lay, cfg, X, layer, n_blocks):
     """Inference-mode activations of layer ``layer`` (1..n_layers) for every row, float64.
     Hidden layers are scaled by (1 - dropout ratio); no input dropout."""
     n_rows = X.shape[0]
+    units = lay.units
     width = units[layer]
     result = np.empty((n_rows, width), dtype=np.float64)
-    sub_units = units[: layer + 1]
-    sub_mult = mult[:layer]
+    # Truncated nets stop at `layer`; a hidden layer reached as the last one keeps
+    # its activation (out=-1 marks "no output layer").
+    sub = Layout(units[: layer + 1], lay.mult[:layer], lay.w_off, lay.b_off, lay.a_off)
+    sub_out = cfg.output if layer == len(units) - 1 else -1
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
-        for h in range(len(units) - 2):
-            for j in range(units[h + 1]):
-                hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
-        # Truncated nets stop at `layer`; a hidden layer reached as the last one keeps
-        # its activation (out=-1 marks "no output layer").
-        sub_out = out if layer == len(units) - 1 else -1
+        s = _inference_scratch(lay, cfg)
+        a = s.a  # see _PARFOR_NOTE
         lo = (n_rows * blk) // n_blocks
         hi = (n_rows * (blk + 1)) // n_blocks
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(
-                W,
-                B,
-                sub_units,
-                sub_mult,
-                w_off,
-                b_off,
-                act,
-                sub_out,
-                a,
-                a_off,
-                win,
-                hscale,
-                0,
-                1,
-            )
-            ao = a_off[layer]
+            forward(state, sub, cfg.activation, sub_out, s)
+            ao = lay.a_off[layer]
             for j in range(width):
                 result[row, j] = a[ao + j]
     return result
 
 
 @njit(parallel=True, **JIT)
-def infer_loss(W, B, units, mult, w_off, b_off, ip, fp, hdrop, X, T, n_blocks):
+def infer_loss(state, lay, cfg, X, T, n_blocks):
     """Per-row loss in inference mode (float64)."""
     n_rows = X.shape[0]
+    units = lay.units
+    n_layers = len(units) - 1
     result = np.empty(n_rows, dtype=np.float64)
     for blk in prange(n_blocks):
-        a_off, a, win, hscale, _d, _e, _upd, _rstep = _scratch(units, mult)
-        for h in range(len(units) - 2):
-            for j in range(units[h + 1]):
-                hscale[a_off[h + 1] + j] = np.float32(1.0 - hdrop[h])
+        s = _inference_scratch(lay, cfg)
+        a = s.a  # see _PARFOR_NOTE
         lo = (n_rows * blk) // n_blocks
         hi = (n_rows * (blk + 1)) // n_blocks
         for row in range(lo, hi):
             for i in range(units[0]):
                 a[i] = X[row, i]
-            forward(
-                W,
-                B,
-                units,
-                mult,
-                w_off,
-                b_off,
-                ip[I_ACT],
-                ip[I_OUT],
-                a,
-                a_off,
-                win,
-                hscale,
-                0,
-                1,
-            )
-            result[row] = row_loss_value(
-                a,
-                a_off,
-                units,
-                ip[I_OUT],
-                ip[I_LOSS],
-                T[row],
-                X,
-                row,
-                fp[F_HUBER],
-                fp[F_QALPHA],
-            )
+            forward(state, lay, cfg.activation, cfg.output, s)
+            result[row] = row_loss_value(cfg, a, lay.a_off[n_layers], units[n_layers], T[row], X, row)
     return result

@@ -1,30 +1,28 @@
 """Mini-batch HOGWILD! at BLAS speed (mini_batch_size > 1).
 
-Same semantics as the loop path in ``_core`` (docs/kernels.md, "Mini-batch"): each
+Same semantics as the loop engine in ``_core`` (docs/kernels.md, "Mini-batch"): each
 thread takes its next B rows, runs all of them forward and backward with the weights
 as they are at the start of the batch, and applies **one** update per layer with the
 data gradient averaged over the batch plus L1/L2, the same optimizer (ADADELTA, SGD,
 momentum, Nesterov), max_w2, fast_mode skips and sparsity rules. Dropout masks and
-schedules are keyed exactly as in the loop path, so both give the same result up to
+schedules are keyed exactly as in the loop engine, so both give the same result up to
 float32 summation order inside the matrix products.
 
 What is different is how: a batch is a (B, n) matrix per layer and the three products
 per layer (forward ``A W^T``, weight gradient ``D^T A``, back-propagated error ``D W``)
 are ``np.dot`` calls on float32 2-D arrays, which Numba lowers to BLAS ``sgemm``
-(scipy's OpenBLAS). Several threads (``prange``) each run their own batches against the
-one shared buffer without locks, so BLAS itself must run single-threaded inside them:
-``blas_threads(1)`` pins it for the duration of a training call (otherwise OpenBLAS
-starts its own threads inside every Numba thread and speed drops 4x).
+(scipy's OpenBLAS). Several threads each run their own batches against the one shared
+buffer without locks, so BLAS itself must run single-threaded inside them: the caller
+pins it with ``hpcdl.threads.blas_threads(1)`` (otherwise OpenBLAS starts its own
+threads inside every Numba thread and speed drops 4x).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import _core as C
 from .rng import hidden_mask_key, layer_key, unit_uniform
@@ -34,72 +32,6 @@ ZERO = C.ZERO
 ONE = C.ONE
 AVG_KEEP = C.AVG_KEEP
 AVG_NEW = C.AVG_NEW
-
-
-# ---------------------------------------------------------------- BLAS threads
-
-
-_SETTERS: list | None = None
-
-
-def _blas_setters() -> list:
-    """(get, set) thread-count functions of every OpenBLAS loaded in this process
-    (scipy's, which Numba's np.dot calls, and numpy's); found once from /proc/self/maps."""
-    global _SETTERS
-    if _SETTERS is not None:
-        return _SETTERS
-    import scipy.linalg.cython_blas  # noqa: F401 - loads the BLAS Numba's np.dot uses
-
-    found, seen = [], set()
-    try:
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh if "blas" in line.lower() and ".so" in line}
-    except OSError:  # not Linux: leave BLAS threads alone
-        paths = set()
-    for path in sorted(paths):
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas", "scipy_openblas64_", "openblas64_"):
-            get = getattr(lib, f"{prefix}_get_num_threads", None)
-            put = getattr(lib, f"{prefix}_set_num_threads", None)
-            if get is not None and put is not None:
-                get.restype = ctypes.c_int
-                put.argtypes = [ctypes.c_int]
-                found.append((get, put))
-                break
-    _SETTERS = found
-    return found
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with every loaded OpenBLAS limited to n threads, then restore."""
-    setters = _blas_setters()
-    before = [get() for get, _ in setters]
-    for _, put in setters:
-        put(int(n))
-    try:
-        yield
-    finally:
-        for (_, put), old in zip(setters, before):
-            put(int(old))
-
-
-def available() -> bool:
-    """np.dot inside Numba needs scipy (its cython BLAS)."""
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# ---------------------------------------------------------------- one batch
 
 
 @njit(**JIT)
@@ -114,11 +46,13 @@ def _offsets(units):
 
 
 @njit(**JIT)
-def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_seed, shared_masks, A0, M):
+def _inputs_and_masks(cfg, lay, X, rows, k0, nb, gidx0, uoff, key_seed, A0, M):
     """A0[b] = input row with input dropout; M[b, uoff[h+1] + j] = keep (1) / drop (0) of
     hidden unit j of hidden layer h; keyed by the global sample index gidx0 + b (and by
-    the layer unless shared_masks, see rng.hidden_mask_key)."""
+    the layer unless shared masks, see rng.hidden_mask_key)."""
+    units = lay.units
     n0 = units[0]
+    in_drop = cfg.input_dropout_ratio
     p_in = np.float32(in_drop)
     for b in range(nb):
         row = rows[k0 + b]
@@ -135,10 +69,10 @@ def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_s
         for h in range(len(units) - 2):
             o = uoff[h + 1]
             n = units[h + 1]
-            p = np.float32(hdrop[h])
+            p = np.float32(cfg.hidden_dropout_ratios[h])
             mrow = M[b, o : o + n]
             if p > ZERO:
-                key = hidden_mask_key(key_seed, gidx, h, shared_masks)
+                key = hidden_mask_key(key_seed, gidx, h, cfg.shared_masks)
                 for j in range(n):
                     mrow[j] = ZERO if unit_uniform(key, j) < p else ONE
             else:
@@ -147,21 +81,23 @@ def _inputs_and_masks(X, rows, k0, nb, gidx0, units, uoff, in_drop, hdrop, key_s
 
 
 @njit(**JIT)
-def _layer_weights(W, w_off, units, mult, l):
-    return W[w_off[l] : w_off[l + 1]].reshape((mult[l] * units[l + 1], units[l]))
+def _layer_weights(W, lay, l):
+    return W[lay.w_off[l] : lay.w_off[l + 1]].reshape((lay.mult[l] * lay.units[l + 1], lay.units[l]))
 
 
 @njit(**JIT)
-def _forward_batch(W, B, units, mult, w_off, b_off, act, out, A0, M, WIN, uoff):
+def _forward_batch(state, lay, cfg, A0, M, WIN, uoff):
     """Activations of every layer for the batch (acts[0] = A0), training mode."""
+    units, mult = lay.units, lay.mult
+    act, out = cfg.activation, cfg.output
     n_layers = len(units) - 1
     nb = A0.shape[0]
     acts = [A0]
     for l in range(n_layers):
         n_out = units[l + 1]
         m = mult[l]
-        Z = np.dot(acts[l], _layer_weights(W, w_off, units, mult, l).T)
-        bl = B[b_off[l] : b_off[l + 1]]
+        Z = np.dot(acts[l], _layer_weights(state.W, lay, l).T)
+        bl = state.B[lay.b_off[l] : lay.b_off[l + 1]]
         last = l == n_layers - 1
         if last and out != C.AUTOENCODER:
             for b in range(nb):
@@ -232,21 +168,12 @@ def _hidden_delta_batch(act, E, A, M, WIN, o, n, m, D):
 
 
 @njit(**JIT)
-def _update_layer(
-    W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, GW, GB, active, l, n_in, n_rows, m, w_off, b_off,
-    avg_o, hidden, ip, fp, rate_t, mom, inv, upd, rstep, first,
-):  # fmt: skip
-    """One update of weight layer l from the summed gradients GW (n_rows, n_in), GB."""
-    opt = ip[C.I_OPT]
-    keep_zero = ip[C.I_FAST] != 0
-    has_max_w2 = ip[C.I_MAXW2] != 0
-    sparse = ip[C.I_SPARSE] != 0
-    l1 = np.float32(fp[C.F_L1])
-    l2 = np.float32(fp[C.F_L2])
-    rho = np.float32(fp[C.F_RHO])
-    eps = np.float32(fp[C.F_EPS])
-    max_w2 = np.float32(fp[C.F_MAXW2])
-    lr = np.float32(rate_t * fp[C.F_DECAY] ** l)
+def _update_layer(state, lay, cfg, l, GW, GB, active, u, inv, upd, rstep, first):
+    """One update of weight layer l from the summed gradients GW (n_rows, n_in), GB;
+    rows are visited from ``first`` on (wrapping), as in _core.train_sample."""
+    n_in = lay.units[l]
+    m = lay.mult[l]
+    n_rows = m * lay.units[l + 1]
     g = GW.reshape(-1)
     for rr in range(n_rows):
         r = rr + first
@@ -255,58 +182,55 @@ def _update_layer(
         upd[r] = False
         if active[r] == 0:
             continue  # dropped in every sample of the batch
-        if GB[r] == ZERO and keep_zero:
+        if GB[r] == ZERO and u.keep_zero:
             continue
         upd[r] = True
-        C.update_row(
-            W, EgW, EdW, MW, w_off[l] + r * n_in, g, r * n_in, n_in, inv, opt, l1, l2,
-            rho, eps, lr, mom, keep_zero, has_max_w2, max_w2,
-        )  # fmt: skip
-    C.update_biases(B, EgB, EdB, MB, b_off[l], GB, 0, inv, upd, n_rows, opt, rho, eps, lr, mom, rstep)
-    if sparse and hidden:
-        C.sparsity_pull(
-            B, b_off[l], AVG, avg_o, m, upd, n_rows, rstep, np.float32(fp[C.F_BETA]), np.float32(fp[C.F_AVGACT])
-        )
+        C.update_row(state.W, state.EgW, state.EdW, state.MW, lay.w_off[l] + r * n_in, g, r * n_in, n_in, inv, u)
+    C.update_biases(state, lay.b_off[l], GB, 0, inv, upd, n_rows, u, rstep)
+    if cfg.sparse and l < len(lay.units) - 2:
+        C.sparsity_pull(state, cfg, lay.b_off[l], lay.a_off[l + 1] - lay.units[0], m, upd, n_rows, rstep)
 
 
 @njit(**JIT)
-def train_batch(
-    W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop,
-    X, T, rows, k0, nb, gidx0, n, key_seed, part, n_parts, uoff,
-):  # fmt: skip
+def _kept_rows(M, o, n, m, nb, active):
+    """active[r] = samples of the batch in which the unit of row r was kept."""
+    for r in range(n * m):
+        active[r] = 0
+    for b in range(nb):
+        keep = M[b, o : o + n]
+        for j in range(n):
+            kept = 1 if keep[j] != ZERO else 0
+            for c in range(m):
+                active[j * m + c] += kept
+
+
+@njit(**JIT)
+def train_batch(state, lay, cfg, X, T, rows, k0, nb, gidx0, n, key_seed, part, n_parts, uoff):
     """Forward, backward and one update for rows[k0:k0+nb] (global samples gidx0...)."""
-    act = ip[C.I_ACT]
-    out = ip[C.I_OUT]
+    units, mult = lay.units, lay.mult
+    act = cfg.activation
     n_layers = len(units) - 1
     A0 = np.empty((nb, units[0]), dtype=np.float32)
     M = np.ones((nb, max(1, uoff[n_layers + 1])), dtype=np.float32)
     WIN = np.zeros((nb, max(1, uoff[n_layers + 1])), dtype=np.int64)
-    _inputs_and_masks(
-        X, rows, k0, nb, gidx0, units, uoff, fp[C.F_INDROP], hdrop, key_seed, ip[C.I_SHARED_MASKS] != 0, A0, M
-    )
-    acts = _forward_batch(W, B, units, mult, w_off, b_off, act, out, A0, M, WIN, uoff)
-    if ip[C.I_SPARSE] != 0:
+    _inputs_and_masks(cfg, lay, X, rows, k0, nb, gidx0, uoff, key_seed, A0, M)
+    acts = _forward_batch(state, lay, cfg, A0, M, WIN, uoff)
+    if cfg.sparse:
         for b in range(nb):
             for l in range(1, n_layers):
                 a = acts[l][b]
                 o = uoff[l]
                 for j in range(units[l]):
-                    AVG[o + j] = AVG_KEEP * AVG[o + j] + AVG_NEW * a[j]
+                    state.AVG[o + j] = AVG_KEEP * state.AVG[o + j] + AVG_NEW * a[j]
     # output deltas, one sample at a time through the per-sample code
-    n_out_rows = mult[n_layers - 1] * units[n_layers]
-    D = np.empty((nb, n_out_rows), dtype=np.float32)
-    zero_off = np.zeros(n_layers + 1, dtype=np.int64)
-    huber = np.float32(fp[C.F_HUBER])
-    alpha = np.float32(fp[C.F_QALPHA])
+    D = np.empty((nb, mult[n_layers - 1] * units[n_layers]), dtype=np.float32)
     o_out = uoff[n_layers]
     for b in range(nb):
         row = rows[k0 + b]
         C.output_delta(
-            acts[n_layers][b], zero_off, units, WIN[b, o_out:], act, out, ip[C.I_LOSS], T[row], X, row,
-            huber, alpha, D[b],
-        )  # fmt: skip
-    rate_t, mom64 = C._schedule(fp, ip[C.I_OPT], n)
-    mom = np.float32(mom64)
+            cfg, acts[n_layers][b], 0, units[n_layers], 0, units[n_layers], WIN[b, o_out:], T[row], X, row, D[b]
+        )
+    rate_t, mom64 = C.schedule(cfg, n)
     inv = np.float32(1.0 / nb)
     max_rows = 0
     for l in range(n_layers):
@@ -319,7 +243,6 @@ def train_batch(
         n_in = units[l]
         m = mult[l]
         n_rows = m * units[l + 1]
-        hidden = l < n_layers - 1
         A = acts[l]
         GW = np.dot(D.T, A)  # (n_rows, n_in): summed data gradient
         for r in range(n_rows):
@@ -328,26 +251,16 @@ def train_batch(
             d = D[b]
             for r in range(n_rows):
                 GB[r] += d[r]
-        if hidden:
-            o = uoff[l + 1]
-            for r in range(n_rows):
-                active[r] = 0
-            for b in range(nb):
-                keep = M[b, o : o + units[l + 1]]
-                for j in range(units[l + 1]):
-                    kept = 1 if keep[j] != ZERO else 0
-                    for c in range(m):
-                        active[j * m + c] += kept
+        if l < n_layers - 1:
+            _kept_rows(M, uoff[l + 1], units[l + 1], m, nb, active)
         else:
             for r in range(n_rows):
                 active[r] = nb
         if l > 0:
-            E = np.dot(D, _layer_weights(W, w_off, units, mult, l))  # error with the pre-update weights
+            E = np.dot(D, _layer_weights(state.W, lay, l))  # error with the pre-update weights
+        u = C.row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         first = (units[l + 1] * part) // n_parts * m
-        _update_layer(
-            W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, GW, GB, active, l, n_in, n_rows, m, w_off, b_off,
-            uoff[l + 1], hidden, ip, fp, rate_t, mom, inv, upd, rstep, first,
-        )  # fmt: skip
+        _update_layer(state, lay, cfg, l, GW, GB, active, u, inv, upd, rstep, first)
         if l > 0:
             Dn = np.empty((nb, mult[l - 1] * n_in), dtype=np.float32)
             _hidden_delta_batch(act, E, acts[l], M, WIN, uoff[l], n_in, mult[l - 1], Dn)
@@ -355,34 +268,12 @@ def train_batch(
 
 
 @njit(**JIT)
-def train_block(
-    W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop,
-    X, T, rows, start, stop, samples_before, n_threads, key_seed, part,
-):  # fmt: skip
-    """One thread's rows[start:stop] in batches of ip[I_BATCH]; schedules and masks
+def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed, part):
+    """One thread's rows[start:stop] in batches of mini_batch_size; schedules and masks
     are keyed as in _core.train_block."""
-    batch = ip[C.I_BATCH]
-    uoff = _offsets(units)
+    batch = cfg.mini_batch_size
+    uoff = _offsets(lay.units)
     for k0 in range(start, stop, batch):
         nb = min(batch, stop - k0)
         n = float(samples_before + n_threads * (k0 - start))
-        train_batch(
-            W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop,
-            X, T, rows, k0, nb, samples_before + k0, n, key_seed, part, n_threads, uoff,
-        )  # fmt: skip
-
-
-@njit(parallel=True, **JIT)
-def train_hogwild(
-    W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop,
-    X, T, rows, samples_before, n_threads, key_seed,
-):  # fmt: skip
-    """HOGWILD! over n_threads contiguous blocks of rows, each in BLAS mini-batches."""
-    n_rows = len(rows)
-    for t in prange(n_threads):
-        start = (n_rows * t) // n_threads
-        stop = (n_rows * (t + 1)) // n_threads
-        train_block(
-            W, B, EgW, EdW, EgB, EdB, MW, MB, AVG, units, mult, w_off, b_off, ip, fp, hdrop,
-            X, T, rows, start, stop, samples_before, n_threads, key_seed, t,
-        )  # fmt: skip
+        train_batch(state, lay, cfg, X, T, rows, k0, nb, samples_before + k0, n, key_seed, part, n_threads, uoff)

@@ -1,0 +1,102 @@
+"""The per-sample engine's team of threads (hpcdl/kernels/_core.py, docs/kernels.md
+"Threads"): every thread trains every sample, each on its own slice of every layer,
+so the result is the one-thread algorithm, checked against the NumPy reference."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from test_kernels import assert_same_state, hyper_for, make_data
+
+from hpcdl.kernels import Hyper, Net, row_loss, train
+from hpcdl.kernels import reference as ref_mod
+from hpcdl.kernels._core import SOLO_FIRST_CHECK, unit_range
+from hpcdl.kernels.reference import RefNet
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 63, 64, 200, 784, 1000])
+@pytest.mark.parametrize("members", [1, 2, 3, 4])
+def test_unit_ranges_cover_each_layer_once(n, members):
+    ranges = [unit_range(n, t, members) for t in range(members)]
+    assert ranges[0][0] == 0 and ranges[-1][1] == n
+    for (lo, hi), (next_lo, _) in zip(ranges, ranges[1:]):
+        assert lo <= hi == next_lo
+    sizes = [hi - lo for lo, hi in ranges]
+    assert max(sizes) - min(sizes) <= 1
+
+
+CASES = [
+    ("Rectifier", "softmax", "CrossEntropy", "adadelta", True),
+    ("Tanh", "softmax", "Quadratic", "nesterov", True),
+    ("Maxout", "softmax", "CrossEntropy", "classic", "independent"),
+    ("Rectifier", "linear", "Huber", "manual", True),
+    ("Maxout", "autoencoder", "Quadratic", "adadelta", True),  # sparse autoencoder (sparsity_beta)
+    ("Tanh", "autoencoder", "Absolute", "adadelta", False),
+]
+
+
+@pytest.mark.parametrize("activation,output,loss,optimizer,dropout", CASES)
+def test_two_threads_over_many_rows_equal_the_reference(activation, output, loss, optimizer, dropout):
+    """One call, 30 rows: the barriers between layers and samples keep every member's
+    reads after the others' writes (a race shows up here as a mismatch)."""
+    X, T = make_data(output, n=60, seed=2)
+    hyper = hyper_for(loss, output, optimizer, True, dropout)
+    n_out = {"softmax": 3, "linear": 1, "autoencoder": 6}[output]
+    net = Net([6, 40, 24, n_out], activation, output, adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
+    net.initialize(seed=3)
+    ref = RefNet.from_net(net)
+    rows = np.random.default_rng(4).permutation(60)[: SOLO_FIRST_CHECK - 2]
+    together = train(net, hyper, X, T, rows, seed=7, samples_before=100, n_threads=2)
+    assert together == len(rows)
+    for k, r in enumerate(rows):
+        ref_mod.train_step(ref, hyper, X[r], T[r], seed=7, sample=100 + k, n=100 + k)
+    assert_same_state(net, ref, rtol=1e-4, atol=1e-5, what=f"{activation} {output} {optimizer}")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_a_team_on_one_core_goes_on_alone():
+    """Two threads pinned to one core wait a scheduler time slice at every barrier: the
+    team notices at its first check and member 0 trains the rest alone; the result is
+    still the one-thread algorithm."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        import numpy as np
+        from hpcdl.kernels import Hyper, Net, train
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 12)).astype(np.float32)
+        T = rng.integers(0, 3, size=200).astype(np.float32)
+        hyper = Hyper(hidden_dropout_ratios=(0.2, 0.2))
+        one = Net([12, 20, 16, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+        one.initialize(seed=1)
+        two = one.copy()
+        train(one, hyper, X, T, np.arange(200), seed=3, samples_before=0, n_threads=1)
+        together = train(two, hyper, X, T, np.arange(200), seed=3, samples_before=0, n_threads=2)
+        np.testing.assert_allclose(two.buffer, one.buffer, rtol=1e-4, atol=1e-6)
+        print("TOGETHER", together)
+        """
+    )
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"TOGETHER {SOLO_FIRST_CHECK}" in proc.stdout, proc.stdout
+
+
+def test_two_thread_team_learns_a_wide_net():
+    """Layers wide enough for cache-line-aligned slices (unit_range), 2 threads, many
+    rows (with solo checks on the way): training converges like one thread."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 64)).astype(np.float32)
+    T = (X[:, :8].sum(axis=1) > 0).astype(np.float32)
+    hyper = Hyper(hidden_dropout_ratios=(0.1, 0.1))
+    losses = []
+    for threads in (1, 2):
+        net = Net([64, 256, 160, 2], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+        net.initialize(seed=5)
+        train(net, hyper, X[:2500], T[:2500], np.arange(2500), seed=1, samples_before=0, n_threads=threads)
+        losses.append(row_loss(net, hyper, X[2500:], T[2500:]).mean())
+    assert losses[1] < 0.3 and abs(losses[1] - losses[0]) < 0.05, losses

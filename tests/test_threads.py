@@ -1,0 +1,73 @@
+"""Thread control (hpcdl/threads.py) and the kernels' compiled signatures."""
+
+import numba
+import numpy as np
+import pytest
+
+from hpcdl import threads
+from hpcdl.kernels import Hyper, Net, predict, train
+from hpcdl.kernels.hogwild import train_hogwild
+
+
+def test_use_threads_is_capped_by_the_pool_and_at_least_one():
+    pool = numba.config.NUMBA_NUM_THREADS
+    assert threads.use_threads(10 * pool) == pool
+    assert numba.get_num_threads() == pool
+    assert threads.use_threads(0) == 1
+    assert numba.get_num_threads() == 1
+    assert threads.use_all_threads() == pool
+
+
+def test_hyper_values_of_any_python_type_compile_once():
+    """Config casts every field, so an int where a float is usual (rate=1, l1=0) or a
+    numpy scalar reuses the compiled driver instead of compiling another one."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 5)).astype(np.float32)
+    T = rng.integers(0, 2, size=20).astype(np.float32)
+    hypers = [
+        Hyper(),
+        Hyper(l1=0, l2=np.float32(1e-3), rate=1, max_w2=3, input_dropout_ratio=np.float64(0.1)),
+        Hyper(adaptive_rate=False, momentum_start=0.5, momentum_ramp=100, fast_mode=np.bool_(False)),
+    ]
+    counts = []
+    for hyper in hypers:
+        net = Net([5, 4, 2], "Tanh", "softmax", adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
+        net.initialize(seed=1)
+        train(net, hyper, X, T, np.arange(20), seed=1, samples_before=0, n_threads=1)
+        predict(net, hyper, X)
+        counts.append(len(train_hogwild.signatures))
+    assert counts == [counts[0]] * len(counts)
+
+
+def test_team_threads_need_a_layer_that_runs_them_at_once(monkeypatch):
+    """The per-sample team waits at barriers: with a layer that may run two members one
+    after the other on one thread (TBB), one thread and a warning instead of a hang."""
+    monkeypatch.setattr(numba, "threading_layer", lambda: "tbb")
+    with pytest.warns(RuntimeWarning, match="'tbb'"):
+        assert threads.team_threads(2) == 1
+    for layer in ("workqueue", "omp"):
+        monkeypatch.setattr(numba, "threading_layer", lambda layer=layer: layer)
+        assert threads.team_threads(2) == 2
+    assert threads.team_threads(1) == 1
+
+
+def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
+    """A cached kernel holds the machine code of everything it calls, so its cache must
+    go stale when any kernel module changes, not only its own file (hpcdl/kernels/_cache.py)."""
+    import os
+    import shutil
+
+    from hpcdl.kernels import _cache, _core, hogwild, minibatch
+
+    for dispatcher in (hogwild.train_hogwild, _core.train_rows, _core.infer, minibatch.train_block):
+        locator = dispatcher._cache._impl.locator
+        assert type(locator).__name__.startswith("Kernels"), type(locator)
+        assert locator.get_source_stamp() == _cache.package_stamp()
+    names = {name for name, _, _ in _cache.package_stamp()}
+    assert {"_core.py", "hogwild.py", "minibatch.py", "sync.py", "rng.py", "records.py"} <= names
+    copy = tmp_path / "kernels"
+    shutil.copytree(os.path.dirname(_cache.__file__), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _cache.package_stamp(str(copy))
+    core = copy / "_core.py"
+    os.utime(core, (core.stat().st_atime, core.stat().st_mtime + 10))
+    assert _cache.package_stamp(str(copy)) != before
