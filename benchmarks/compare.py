@@ -23,10 +23,19 @@ budget of --race-epochs (default 20) epochs, decided by the time to the target:
   Nesterov momentum (PLAIN_HPCDL)
 - ``torch-plain`` the PyTorch script without dropout and L1, Adam, batch 128
 
+Frames: the race runs train on the training images minus a validation split and are
+timed against it: the rows ``split_frame`` holds out for --validation-split/--split-seed
+(default: those of jobs/fashion_mnist_best.toml), the same rows for both systems (checked:
+each reports a digest of its validation rows). The trial-network runs train on all
+60,000 training images without a validation frame (as H2O-3 does in its script). Every
+system scores the 10,000 test images once, after training; nothing is timed, stopped or
+chosen on them.
+
 A missing reference system is skipped with a message. The table shows wall time of
-the training call, training samples/s, test error after the last epoch, the time to
-the target test accuracy (default 88.5%), peak resident memory, and the 1-minute load
-average before and after each run (other users' load makes a run slower).
+the training call, training samples/s, validation and test error after the last
+epoch, the time to the target validation accuracy (default 88.5%), peak resident
+memory, and the 1-minute load average before and after each run (other users' load
+makes a run slower).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RACE = ("hpcdl-plain", "torch-plain")
 
 # The mini-batch settings of the race: no hidden dropout, no L1, input dropout 0.1 (in
 # probes it lifted the plateau from ~88.4% to ~88.8%), Nesterov momentum.
@@ -85,8 +95,10 @@ def machine() -> dict:
 
 def run_system(name: str, args) -> dict | None:
     py = sys.executable
-    epochs = args.race_epochs if name in ("hpcdl-plain", "torch-plain") else args.epochs
+    epochs = args.race_epochs if name in RACE else args.epochs
     common = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", f"{epochs:g}", "--json"]
+    split = f"{args.validation_split:g}" if name in RACE else "0"  # the race is timed on held-out training rows
+    common += ["--validation-split", split, "--split-seed", str(args.split_seed)]
     if name == "hpcdl":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", "1"]
         cmd += [a for s in args.set for a in ("--set", s)]
@@ -155,10 +167,18 @@ def fmt(v, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
+def timed_against(r: dict) -> str:
+    """The frame a system's curve and time to target are measured on."""
+    if not r.get("n_validation_rows"):
+        return "none (all training rows)"
+    return f"split {r['validation_split']:g}, seed {r['split_seed']}: {r['n_validation_rows']:,} rows"
+
+
 def table(results: list[dict], target: float) -> str:
     head = (
-        f"| system | wall s | samples/s | test error | time to {target:.1%} s | peak RSS MB | load before/after |\n"
-        "|---|---|---|---|---|---|---|"
+        f"| system | wall s | samples/s | validation error | test error | time to {target:.1%} (validation) s "
+        "| validation frame | peak RSS MB | load before/after |\n"
+        "|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     labels = {
@@ -176,7 +196,8 @@ def table(results: list[dict], target: float) -> str:
         )
         lines.append(
             f"| {label} | {fmt(r['wall_seconds'], '.1f')} | {fmt(r['samples_per_second'], ',.0f')} | "
-            f"{fmt(r['test_error'], '.4f')} | {fmt(r.get('time_to_target'), '.1f', 'not reached')} | "
+            f"{fmt(r.get('validation_error'), '.4f')} | {fmt(r['test_error'], '.4f')} | "
+            f"{fmt(r.get('time_to_target'), '.1f', 'not reached')} | {timed_against(r)} | "
             f"{fmt(r.get('peak_rss_mb'), ',.0f')} | {r['load_before']:.2f} / {r['load_after']:.2f} |"
         )
     by = {r["name"]: r for r in results}
@@ -187,7 +208,7 @@ def table(results: list[dict], target: float) -> str:
                 ratios.append(
                     f"{name} / H2O samples/s = {by[name]['samples_per_second'] / by['h2o']['samples_per_second']:.1f}x"
                 )
-    for a, b in (("hpcdl-mb", "torch"), ("hpcdl-plain", "torch-plain")):
+    for a, b in (("hpcdl-mb", "torch"), RACE):
         if a in by and b in by:
             ratios.append(f"{a} / {b} samples/s = {by[a]['samples_per_second'] / by[b]['samples_per_second']:.2f}x")
     return "\n".join(lines) + ("\n\n" + "; ".join(ratios) if ratios else "")
@@ -215,7 +236,9 @@ def main(argv=None) -> int:
         help="hpcdl parameter for the race run (after PLAIN_HPCDL)",
     )
     ap.add_argument("--torch-batch", type=int, default=128)
-    ap.add_argument("--target", type=float, default=0.885)
+    ap.add_argument("--target", type=float, default=0.885, help="validation accuracy the race runs to")
+    ap.add_argument("--validation-split", type=float, help="the race's held-out fraction (default: the best-MLP job's)")
+    ap.add_argument("--split-seed", type=int, help="split_frame seed (default: the best-MLP job's)")
     ap.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="hpcdl parameter for both hpcdl runs"
     )
@@ -225,6 +248,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="write all results (with curves) as JSON")
     ap.add_argument("--markdown", help="write the table as Markdown")
     args = ap.parse_args(argv)
+    sys.path.insert(0, HERE)
+    from fashion_mnist import job_split
+
+    split, seed = job_split()
+    args.validation_split = split if args.validation_split is None else args.validation_split
+    args.split_seed = seed if args.split_seed is None else args.split_seed
     info = machine()
     results = []
     for name in [s.strip() for s in args.systems.split(",") if s.strip()]:
@@ -236,6 +265,10 @@ def main(argv=None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+    race_rows = {r.get("validation_digest") for r in results if r["name"] in RACE}
+    if len(race_rows) > 1:  # the race is only fair on the same held-out rows
+        print(f"compare: the race systems were timed against different rows ({race_rows})", file=sys.stderr)
+        return 1
     text = (
         f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; "
         f"{args.threads} threads, {args.epochs:g} epochs\n\n" + table(results, args.target)
