@@ -133,10 +133,24 @@ def _env_count(var: str) -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+def _warn_team_fell_back(threads: int) -> None:
+    """The per-sample team found its cores busy and trained on with one thread: same model
+    (the algorithm is the one-thread algorithm), lower speed; the user should know why."""
+    _warn_once(
+        f"per-sample training on {threads} threads went on with 1 thread for part of an iteration: "
+        "its threads waited for cores that other work kept busy (docs/kernels.md, 'Threads'); "
+        "fewer ranks x threads than cores, or a quieter machine, avoids it",
+        any_rank=True,
+    )
+
+
 @functools.cache
-def _warn_once(message: str) -> None:
-    if comm_mod.world().rank == 0:
-        print(f"hpcdl: warning: {message}", file=sys.stderr, flush=True)
+def _warn_once(message: str, any_rank: bool = False) -> None:
+    """Print a warning once per process: rank 0's, or (``any_rank``: about this rank alone) any rank's."""
+    world = comm_mod.world()
+    if world.rank == 0 or any_rank:
+        where = f"rank {world.rank}: " if any_rank and world.size > 1 else ""
+        print(f"hpcdl: warning: {where}{message}", file=sys.stderr, flush=True)
 
 
 # -- the iteration plan: pure functions of row counts and timings (docs/mpi.md) -------------
@@ -447,7 +461,7 @@ class Trainer:
             t0 = time.perf_counter()
             mine, counts = self._take_rows(setup, iteration, tspi)
             if mine.size:
-                kernels.train(
+                together = kernels.train(
                     model.net,
                     hyper,
                     X,
@@ -458,6 +472,8 @@ class Trainer:
                     n_threads=threads,
                     mini_batch_size=int(eff.get("mini_batch_size", 1)),
                 )
+                if together < mine.size:
+                    _warn_team_fell_back(threads)
             t1 = time.perf_counter()
             ctx.rows = mine + setup.data.offset
             if plan.averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)

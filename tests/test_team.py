@@ -100,3 +100,28 @@ def test_two_thread_team_learns_a_wide_net():
         train(net, hyper, X[:2500], T[:2500], np.arange(2500), seed=1, samples_before=0, n_threads=threads)
         losses.append(row_loss(net, hyper, X[2500:], T[2500:]).mean())
     assert losses[1] < 0.3 and abs(losses[1] - losses[0]) < 0.05, losses
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_the_trainer_says_when_its_team_went_on_alone():
+    """The fallback keeps the model right but costs the speed the user asked threads for:
+    training on two threads squeezed onto one core warns, once, and says why."""
+    script = textwrap.dedent(
+        """
+        import os
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        import numpy as np, hpcdl
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(600, 12))
+        frame = hpcdl.H2OFrame({**{f"x{i}": X[:, i] for i in range(12)}, "y": (X[:, 0] > 0).astype(int)})
+        frame["y"] = frame["y"].asfactor()
+        model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[64, 64], epochs=3, threads=2, seed=1)
+        print("THREADS", model.run_info["threads"])
+        """
+    )
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "HPCDL_NO_MPI": "1"}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "THREADS 2" in proc.stdout
+    warned = [line for line in proc.stderr.splitlines() if "went on with 1 thread" in line]
+    assert len(warned) == 1 and warned[0].startswith("hpcdl: warning: per-sample training on 2 threads"), proc.stderr

@@ -213,18 +213,19 @@ def test_threads_warn_when_the_job_and_the_allocation_disagree(monkeypatch, caps
 
 
 def test_threads_option_outranks_the_allocation_in_the_cli(monkeypatch):
-    from hpcdl.cli import _early_thread_setup
+    from hpcdl.cli import _early_thread_setup, _numba_threads_launched, _restore_env
 
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
-    for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):  # restored after the test: the CLI sets them for its process
+    for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
-    from hpcdl.cli import _numba_threads_launched
-
-    _early_thread_setup(["train", "job.toml", "--threads", "3"])
-    assert os.environ["HPCDL_THREADS"] == "3"
-    # numba's pool takes the count only until it starts (a test run may have started it already)
-    assert os.environ.get("NUMBA_NUM_THREADS") == (None if _numba_threads_launched() else "3")
-    assert resolve_threads(1) == 3
+    replaced = _early_thread_setup(["train", "job.toml", "--threads", "3"])
+    try:
+        assert os.environ["HPCDL_THREADS"] == "3"
+        # numba's pool takes the count only until it starts (a test run may have started it already)
+        assert os.environ.get("NUMBA_NUM_THREADS") == (None if _numba_threads_launched() else "3")
+        assert resolve_threads(1) == 3
+    finally:
+        _restore_env(replaced)  # as cli.main does: later tests must not inherit --threads 3
 
 
 def test_cli_called_in_process_leaves_the_environment_as_it_found_it(monkeypatch):
