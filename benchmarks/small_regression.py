@@ -17,8 +17,8 @@ and shut down at the end; hpcdl runs in this one with one thread.
 
 Data sets: ``cars`` is H2O's cars_20mpg (response ``economy (mpg)``, 6 missing responses,
 missing ``power (hp)``, the car ``name`` a high-cardinality categorical) and ``boston``
-the Boston housing data (response ``medv``), both from ``/work/shared/data`` unless
-``HPCDL_SHARED_DATA`` names another directory.
+the Boston housing data (response ``medv``), both copied from H2O-3's repository into
+``benchmarks/data/`` (its README says from where).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))  # this checkout's hpcdl (the H2O worker never imports it)
-SHARED = os.environ.get("HPCDL_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(HERE, "data")
 DATASETS = {"cars": ("cars.csv", "economy (mpg)"), "boston": ("BostonHousing.csv", "medv")}
 BASE_PARAMS = {"hidden": [50, 50], "epochs": 200, "reproducible": True}
 
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
 
     if args.data in DATASETS:
         name, response = DATASETS[args.data]
-        path = os.path.join(SHARED, name)
+        path = os.path.join(DATA, name)
     else:
         path, response = args.data, args.response
     if not response:
