@@ -278,7 +278,7 @@ def main(argv=None) -> int:
         return 1
     text = (
         f"{info['date']}; {info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; "
-        f"{args.threads} threads, {args.epochs:g} epochs\n\n" + table(results, args.target)
+        f"{args.threads} threads, {args.epochs:g} epochs (race: {args.race_epochs:g})\n\n" + table(results, args.target)
     )
     print(text)
     if args.out:
