@@ -68,14 +68,14 @@ def test_a_team_on_one_core_goes_on_alone():
         import numpy as np
         from hpcdl.kernels import Hyper, Net, train
         rng = np.random.default_rng(0)
-        X = rng.normal(size=(200, 12)).astype(np.float32)
-        T = rng.integers(0, 3, size=200).astype(np.float32)
+        X = rng.normal(size=(600, 12)).astype(np.float32)
+        T = rng.integers(0, 3, size=600).astype(np.float32)
         hyper = Hyper(hidden_dropout_ratios=(0.2, 0.2))
         one = Net([12, 20, 16, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
         one.initialize(seed=1)
         two = one.copy()
-        train(one, hyper, X, T, np.arange(200), seed=3, samples_before=0, n_threads=1)
-        together = train(two, hyper, X, T, np.arange(200), seed=3, samples_before=0, n_threads=2)
+        train(one, hyper, X, T, np.arange(600), seed=3, samples_before=0, n_threads=1)
+        together = train(two, hyper, X, T, np.arange(600), seed=3, samples_before=0, n_threads=2)
         np.testing.assert_allclose(two.buffer, one.buffer, rtol=1e-4, atol=1e-6)
         print("TOGETHER", together)
         """
@@ -112,7 +112,7 @@ def test_the_trainer_says_when_its_team_went_on_alone():
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         import numpy as np, hpcdl
         rng = np.random.default_rng(0)
-        X = rng.normal(size=(600, 12))
+        X = rng.normal(size=(3000, 12))  # iterations of more rows than the team's first check
         frame = hpcdl.H2OFrame({**{f"x{i}": X[:, i] for i in range(12)}, "y": (X[:, 0] > 0).astype(int)})
         frame["y"] = frame["y"].asfactor()
         model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[64, 64], epochs=3, threads=2, seed=1)

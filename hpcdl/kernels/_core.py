@@ -778,15 +778,18 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
             e[i] += part[i]
 
 
-# Solo fallback: after 64, 128, 256, ... samples and then every 1024 the members
+# Solo fallback: after 256, 512 and 1024 samples and then every 1024 the members
 # compare the time they spent waiting at barriers with the time that passed. On a
 # machine with more runnable threads than cores, a member often waits for one that is
 # not running, and if the members waited more than SOLO_WAITING of the time, member 0
 # trains the rest of the rows alone. (A quiet machine: about 5%.) The first
 # SOLO_WARMUP samples do not count: threads waking up and caches refilling after other
-# work make them wait in every call.
-SOLO_WARMUP = 16
-SOLO_FIRST_CHECK = 64
+# work make them wait in every call. (With 16 and a first check at 64, a partner
+# woken from sleep on the benchmark VM was often still late at sample 64: the
+# trainer's calibration call and one iteration in three or four went on alone on a
+# quiet machine, at one thread's speed.)
+SOLO_WARMUP = 64
+SOLO_FIRST_CHECK = 256
 SOLO_CHECK_EVERY = 1024
 SOLO_WAITING = 0.3
 SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
