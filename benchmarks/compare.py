@@ -103,9 +103,10 @@ def machine() -> dict:
 def run_system(name: str, args) -> dict | None:
     py = sys.executable
     epochs = args.race_epochs if name in RACE else args.epochs
-    common = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", f"{epochs:g}", "--json"]
+    base = ["--frames", args.frames, "--threads", str(args.threads), "--epochs", f"{epochs:g}", "--json"]
     split = f"{args.validation_split:g}" if name in RACE else "0"  # the race is timed on held-out training rows
-    common += ["--validation-split", split, "--split-seed", str(args.split_seed)]
+    # hpcdl's and PyTorch's scripts carve the split; H2O-3's runs only the trial network, on all rows
+    common = base + ["--validation-split", split, "--split-seed", str(args.split_seed)]
     if name == "hpcdl":
         cmd = [py, os.path.join(HERE, "fashion_mnist.py"), *common, "--mini-batch", "1"]
         cmd += [a for s in args.set for a in ("--set", s)]
@@ -150,7 +151,7 @@ def run_system(name: str, args) -> dict | None:
         if shutil.which("java") is None:
             print("compare: no java on PATH; skipping H2O-3", file=sys.stderr)
             return None
-        cmd = [py, os.path.join(HERE, "h2o_mlp.py"), *common]
+        cmd = [py, os.path.join(HERE, "h2o_mlp.py"), *base]
     else:
         raise SystemExit(
             f"compare: unknown system {name!r} (use hpcdl, hpcdl-mb, torch, h2o, hpcdl-plain, torch-plain)"

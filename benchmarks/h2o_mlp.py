@@ -94,12 +94,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", type=float, default=0.885)
     ap.add_argument("--max-mem", default="6G")
     ap.add_argument("--json", action="store_true")
-    # compare.py passes the race's split options to every system; H2O-3 runs only the trial network
-    ap.add_argument("--validation-split", type=float, default=0.0, help="only 0: H2O-3 trains on all training images")
-    ap.add_argument("--split-seed", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.validation_split:
-        ap.error("--validation-split: only 0 is supported (the H2O-3 reference runs the trial network on all rows)")
     try:
         import h2o
         from h2o.estimators import H2ODeepLearningEstimator
