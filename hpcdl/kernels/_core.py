@@ -104,14 +104,13 @@ def scratches(lay, n):
         _rows_of(n, n_total, np.float32),
         _rows_of(n, max_rows, np.bool_),
         _rows_of(n, max_rows, np.float32),
-        _rows_of(n, max_rows, np.float32),
     )
 
 
 @njit(**JIT)
 def scratch_of(rows, t):
     """Thread t's Scratch from scratches(): views, nothing allocated."""
-    return Scratch(rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.z[t])
+    return Scratch(rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t])
 
 
 @njit(**JIT)
@@ -173,8 +172,7 @@ def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
         if sc == ZERO:
             dst[ao + j] = ZERO
             continue
-        # written out here and in _finish_units: a function call per unit made
-        # inference 40% slower
+        # written out here: a function call per unit made inference 40% slower
         if m == 1:
             z = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
             dst[ao + j] = _activate(act, z) * sc
@@ -610,64 +608,15 @@ def _wait(team, member, n_members, epoch, waits):
 
 
 @njit(**JIT)
-def _own_inputs_first(state, lay, l, src, s, scaled, j0, j1, i0, i1):
-    """s.z[r] = the part of row r's sum over inputs i0..i1-1 (the member's own units of
-    layer l, ready before the others' are), for the rows of units j0..j1-1 of layer l + 1;
-    rows of dropped units are skipped."""
-    W, hscale, z = state.W, s.hscale, s.z
-    n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
-    for j in range(j0, j1):
-        if scaled and hscale[ao + j] == ZERO:
-            continue
-        for r in range(m * j, m * j + m):
-            z[r] = _dot(W, wo + r * n_in + i0, src, ai + i0, i1 - i0)
-
-
-@njit(**JIT)
-def _dot_except(W, o, a, ai, n, i0, i1):
-    """Sum of W[o+i] * a[ai+i] over i in 0..n-1 except i0..i1-1."""
-    return _dot(W, o, a, ai, i0) + _dot(W, o + i1, a, ai + i1, n - i1)
-
-
-@njit(**JIT)
-def _finish_units(state, lay, l, src, dst, s, act, scaled, linear, j0, j1, i0, i1):
-    """Units j0..j1-1 of layer l + 1 from s.z (see _own_inputs_first) plus the other
-    inputs and the bias: z of a linear or softmax output, or the activation of a
-    hidden (or autoencoder output) unit."""
-    W, B, z, hscale, win = state.W, state.B, s.z, s.hscale, s.win
-    n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
-    wo, bo = lay.w_off[l], lay.b_off[l]
-    for j in range(j0, j1):
-        if linear:
-            dst[ao + j] = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
-            continue
-        sc = hscale[ao + j] if scaled else ONE
-        if sc == ZERO:
-            dst[ao + j] = ZERO
-            continue
-        if m == 1:
-            z0 = z[j] + _dot_except(W, wo + j * n_in, src, ai, n_in, i0, i1) + B[bo + j]
-            dst[ao + j] = _activate(act, z0) * sc
-        else:
-            r = 2 * j
-            z0 = z[r] + _dot_except(W, wo + r * n_in, src, ai, n_in, i0, i1) + B[bo + r]
-            z1 = z[r + 1] + _dot_except(W, wo + (r + 1) * n_in, src, ai, n_in, i0, i1) + B[bo + r + 1]
-            if z1 > z0:  # ties go to channel 0
-                win[ao + j] = 1
-                dst[ao + j] = z1 * sc
-            else:
-                win[ao + j] = 0
-                dst[ao + j] = z0 * sc
-
-
-@njit(**JIT)
 def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
     """The member's units of every layer for the sample whose input is in s.a; the
     softmax probabilities go to the member's own s.a (everyone needs all of them).
 
-    After its units of a hidden layer a member arrives at a barrier; in the next layer it
-    first sums each of its rows over its own units of that layer, and waits for the
-    others only before adding theirs: that work hides the wait."""
+    After its units of a hidden layer a member waits at a barrier: every row of the
+    next layer needs all of them. (Summing first over its
+    own inputs, to hide the wait, cost more than it hid: the wait is ~0.1 us, but two
+    dots of n/2 cost nearly as much per row as two of n, each ending in a scalar
+    remainder; the forward pass of a 200-unit layer went from 1.9 to 1.0 us without it.)"""
     units, a_off = lay.units, lay.a_off
     act, out = cfg.activation, cfg.output
     a = s.a
@@ -677,22 +626,14 @@ def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
         j0, j1 = unit_range(n_out, member, n_members)
         last = l == n_layers - 1
         linear = last and out != AUTOENCODER
-        if l == 0 or n_members == 1:
-            src = a if l == 0 else A
-            if linear:
-                _linear_units(state, lay, l, src, A, j0, j1)
-            else:
-                _activated_units(state, lay, l, src, A, s, act, not last, j0, j1)
+        src = a if l == 0 else A
+        if linear:
+            _linear_units(state, lay, l, src, A, j0, j1)
         else:
-            i0, i1 = unit_range(units[l], member, n_members)
-            _own_inputs_first(state, lay, l, A, s, not last, j0, j1, i0, i1)
-            waits = _wait(team, member, n_members, epoch, waits)
-            _finish_units(state, lay, l, A, A, s, act, not last, linear, j0, j1, i0, i1)
-        if not last:
-            if n_members > 1:
-                epoch = arrive(team.sync, member, epoch)
-        elif out == SOFTMAX:
+            _activated_units(state, lay, l, src, A, s, act, not last, j0, j1)
+        if not last or out == SOFTMAX:
             epoch, waits = _sync(team, member, n_members, epoch, waits)
+        if last and out == SOFTMAX:
             _softmax(A, a, a_off[l + 1], n_out)
     return epoch, waits
 

@@ -93,7 +93,6 @@ class Scratch(NamedTuple):
     e: np.ndarray  # error arriving at the previous layer's units
     upd: np.ndarray  # row was updated (bool), for the bias pass
     rstep: np.ndarray  # step size each bias used (sparsity term)
-    z: np.ndarray  # per weight row: a team member's partial sum over its own inputs
 
 
 class Grad(NamedTuple):
