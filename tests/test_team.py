@@ -13,7 +13,7 @@ from test_kernels import assert_same_state, hyper_for, make_data
 
 from hpcdl.kernels import Hyper, Net, row_loss, train
 from hpcdl.kernels import reference as ref_mod
-from hpcdl.kernels._core import SOLO_FIRST_CHECK, unit_range
+from hpcdl.kernels._core import SOLO_CHECK_EVERY, SOLO_EARLIEST, unit_range
 from hpcdl.kernels.reference import RefNet
 
 
@@ -48,7 +48,7 @@ def test_two_threads_over_many_rows_equal_the_reference(activation, output, loss
     net = Net([6, 40, 24, n_out], activation, output, adaptive_rate=hyper.adaptive_rate, momentum=hyper.has_momentum)
     net.initialize(seed=3)
     ref = RefNet.from_net(net)
-    rows = np.random.default_rng(4).permutation(60)[: SOLO_FIRST_CHECK - 2]
+    rows = np.random.default_rng(4).permutation(60)[: SOLO_CHECK_EVERY - 2]
     together = train(net, hyper, X, T, rows, seed=7, samples_before=100, n_threads=2)
     assert together == len(rows)
     for k, r in enumerate(rows):
@@ -59,7 +59,7 @@ def test_two_threads_over_many_rows_equal_the_reference(activation, output, loss
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
 def test_a_team_on_one_core_goes_on_alone():
     """Two threads pinned to one core wait a scheduler time slice at every barrier: the
-    team notices at its first check and member 0 trains the rest alone; the result is
+    team notices at its first two checks and member 0 trains the rest alone; the result is
     still the one-thread algorithm."""
     script = textwrap.dedent(
         """
@@ -68,14 +68,14 @@ def test_a_team_on_one_core_goes_on_alone():
         import numpy as np
         from hpcdl.kernels import Hyper, Net, train
         rng = np.random.default_rng(0)
-        X = rng.normal(size=(600, 12)).astype(np.float32)
-        T = rng.integers(0, 3, size=600).astype(np.float32)
+        X = rng.normal(size=(1500, 12)).astype(np.float32)  # more rows than the earliest fallback
+        T = rng.integers(0, 3, size=1500).astype(np.float32)
         hyper = Hyper(hidden_dropout_ratios=(0.2, 0.2))
         one = Net([12, 20, 16, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
         one.initialize(seed=1)
         two = one.copy()
-        train(one, hyper, X, T, np.arange(600), seed=3, samples_before=0, n_threads=1)
-        together = train(two, hyper, X, T, np.arange(600), seed=3, samples_before=0, n_threads=2)
+        train(one, hyper, X, T, np.arange(1500), seed=3, samples_before=0, n_threads=1)
+        together = train(two, hyper, X, T, np.arange(1500), seed=3, samples_before=0, n_threads=2)
         np.testing.assert_allclose(two.buffer, one.buffer, rtol=1e-4, atol=1e-6)
         print("TOGETHER", together)
         """
@@ -83,7 +83,7 @@ def test_a_team_on_one_core_goes_on_alone():
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f"TOGETHER {SOLO_FIRST_CHECK}" in proc.stdout, proc.stdout
+    assert f"TOGETHER {SOLO_EARLIEST}" in proc.stdout, proc.stdout
 
 
 def test_two_thread_team_learns_a_wide_net():
@@ -112,10 +112,11 @@ def test_the_trainer_says_when_its_team_went_on_alone():
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         import numpy as np, hpcdl
         rng = np.random.default_rng(0)
-        X = rng.normal(size=(3000, 12))  # iterations of more rows than the team's first check
+        X = rng.normal(size=(3000, 12))  # iterations of more rows than the team's earliest fallback
         frame = hpcdl.H2OFrame({**{f"x{i}": X[:, i] for i in range(12)}, "y": (X[:, 0] > 0).astype(int)})
         frame["y"] = frame["y"].asfactor()
-        model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[64, 64], epochs=3, threads=2, seed=1)
+        model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[64, 64], epochs=3, threads=2, seed=1,
+                                   train_samples_per_iteration=3000)
         print("THREADS", model.run_info["threads"])
         """
     )

@@ -719,36 +719,29 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
             e[i] += part[i]
 
 
-# Solo fallback: after 256, 512 and 1024 samples and then every 1024 the members
-# compare the time they spent waiting at barriers with the time that passed. On a
-# machine with more runnable threads than cores, a member often waits for one that is
-# not running, and if the members waited more than SOLO_WAITING of the time, member 0
-# trains the rest of the rows alone. (A quiet machine: about 5%.) The first
-# SOLO_WARMUP samples do not count: threads waking up and caches refilling after other
-# work make them wait in every call. (With 16 and a first check at 64, a partner
-# woken from sleep on the benchmark VM was often still late at sample 64: the
-# trainer's calibration call and one iteration in three or four went on alone on a
-# quiet machine, at one thread's speed.)
+# Solo fallback: every SOLO_CHECK_EVERY samples the members compare the time they spent
+# waiting at barriers with the time that passed. On a machine with more runnable
+# threads than cores, a member often waits for one that is not running; if the members
+# waited more than SOLO_WAITING of the time in SOLO_STRIKES windows in a row, member 0
+# trains the rest of the rows alone. (A quiet machine: about 5%.) The first SOLO_WARMUP
+# samples do not count: threads waking up and caches refilling after other work make
+# them wait in every call. Why two windows of 512: on the 2-core benchmark VM a member
+# is preempted for 1-4 ms every 50-100 ms even when nothing else runs (kernel threads);
+# one such stall in a short window (the first check used to come after 192 counted
+# samples, ~5 ms) sent one call in ten or twenty on alone at one thread's speed.
 SOLO_WARMUP = 64
-SOLO_FIRST_CHECK = 256
-SOLO_CHECK_EVERY = 1024
+SOLO_CHECK_EVERY = 512
+SOLO_STRIKES = 2
+SOLO_EARLIEST = SOLO_CHECK_EVERY * SOLO_STRIKES  # the first sample a team can go on alone
 SOLO_WAITING = 0.3
 SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
 
 
 @njit(**JIT)
-def _is_check(k):
-    if k < SOLO_FIRST_CHECK:
-        return False
-    if k <= SOLO_CHECK_EVERY:
-        return (k & (k - 1)) == 0  # a power of two
-    return k % SOLO_CHECK_EVERY == 0
-
-
-@njit(**JIT)
 def _go_solo(team, member, n_members, epoch, waits, elapsed):
-    """Collective decision (the same on every member): stop being a team? ``waits``:
-    cycles this member waited since the last check, ``elapsed``: cycles since then."""
+    """Collective verdict on the window since the last check (the same on every member):
+    did the members wait more than SOLO_WAITING of it? ``waits``: cycles this member
+    waited since the last check, ``elapsed``: cycles since then."""
     sync = team.sync
     store_release(sync, member * SYNC_STRIDE + 1, waits)
     store_release(sync, member * SYNC_STRIDE + 3, elapsed)
@@ -770,14 +763,15 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
     schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
     allocated here: a member that failed to would leave the others at a barrier."""
     s = scratch_of(rows_scratch, member)
-    epoch, waits, since = 0, 0, cycles()
+    epoch, waits, since, strikes = 0, 0, cycles(), 0
     for k in range(len(rows)):
         if k == SOLO_WARMUP:
             waits, since = 0, cycles()
-        if n_members > 1 and _is_check(k):
-            solo, epoch = _go_solo(team, member, n_members, epoch, waits, cycles() - since)
+        if n_members > 1 and k > 0 and k % SOLO_CHECK_EVERY == 0:
+            waited_long, epoch = _go_solo(team, member, n_members, epoch, waits, cycles() - since)
             waits, since = 0, cycles()
-            if solo:
+            strikes = strikes + 1 if waited_long else 0
+            if strikes == SOLO_STRIKES:
                 if member > 0:
                     return
                 store_release(team.sync, SOLO_AT, k)
