@@ -11,6 +11,12 @@ one right after the other, so that a burst of load from elsewhere hits all of th
 alike; every run is a fresh ``mpiexec`` process (benchmarks/scaling.py's worker) that
 trains ``--epochs`` epochs after the trainer's own warm-up (calibration).
 
+Before and after every run, benchmarks/pingpong.py measures how long a cache line takes
+to go from one core to the other and back: on the benchmark VM that switches between
+~105 ns and ~520 ns for tens of seconds at a time, and a per-sample team (7 barriers a
+sample) is ~25% slower in the far state, while one thread and MPI ranks are not. The
+summary also splits the ratios by that state.
+
 Speed is the trainer's own count: training samples / seconds inside the training
 kernels and the Allreduce. Printed: every run with the 1-minute load average at its
 start, then per configuration the minimum and median over the rounds, and the ratio
@@ -25,6 +31,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +41,21 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import scaling  # noqa: E402  (benchmarks/scaling.py: frames and one-configuration runs)
 
 QUIET_LOAD = 0.5
+FAR_NS = 250  # benchmarks/pingpong.py: ~105 ns (near) or ~520 ns (far) on the benchmark VM
+
+
+def round_trip() -> float:
+    """benchmarks/pingpong.py in a process of its own: ns per cache-line round trip."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "pingpong.py")], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip())
+
+
+def regime(before: float, after: float) -> str:
+    """'near' or 'far' cores if both probes around a run agree, else 'mixed'."""
+    near = [v < FAR_NS for v in (before, after)]
+    return "near" if all(near) else "far" if not any(near) else "mixed"
 
 
 def run_rounds(configs: list[tuple[int, int]], args, train: str, test: str) -> list[dict]:
@@ -41,12 +63,14 @@ def run_rounds(configs: list[tuple[int, int]], args, train: str, test: str) -> l
     for round_no in range(1, args.runs + 1):
         for ranks, threads in configs:
             load = os.getloadavg()[0]
+            before = round_trip()
             res = scaling.run_config(ranks, threads, args, train, test)
-            res.update(round=round_no, load=load)
+            after = round_trip()
+            res.update(round=round_no, load=load, round_trip_ns=[before, after], cores=regime(before, after))
             rows.append(res)
             print(
                 f"  round {round_no:2d}  {ranks}x{threads}: {res['samples_per_second']:8,.0f} samples/s  "
-                f"test error {res['test_error']:.4f}  (load {load:.2f})",
+                f"test error {res['test_error']:.4f}  (load {load:.2f}, round trip {before:.0f}/{after:.0f} ns)",
                 flush=True,
             )
     return rows
@@ -70,8 +94,21 @@ def summary(rows: list[dict], configs: list[tuple[int, int]]) -> list[dict]:
                 "error_min": min(errors),
                 "error_max": max(errors),
                 "max_load": max(r["load"] for r in mine),
+                "by_cores": _by_cores(mine, base),
             }
         )
+    return out
+
+
+def _by_cores(mine: list[dict], base: dict) -> dict:
+    """Ratio to 1x1 (same round) of the runs made while the cores were near / far / mixed."""
+    out = {}
+    for cores in ("near", "far", "mixed"):
+        ratios = [
+            r["samples_per_second"] / base[r["round"]] for r in mine if r["cores"] == cores and r["round"] in base
+        ]
+        if ratios:
+            out[cores] = {"runs": len(ratios), "ratio_min": min(ratios), "ratio_median": statistics.median(ratios)}
     return out
 
 
@@ -105,6 +142,12 @@ def main() -> None:
             f"| {t['config']} | {t['min']:,.0f} | {t['median']:,.0f} | {ratio_min} | {ratio_med} | "
             f"{t['error_min']:.4f}-{t['error_max']:.4f} | {t['max_load']:.2f} |"
         )
+    print(f"\nBy the cores' round trip around each run (near < {FAR_NS} ns <= far; mixed: the probes disagree):")
+    print("| ranks x threads | cores | runs | vs 1x1, min | vs 1x1, median |")
+    print("|---|---|---:|---:|---:|")
+    for t in table:
+        for cores, v in t["by_cores"].items():
+            print(f"| {t['config']} | {cores} | {v['runs']} | {v['ratio_min']:.2f}x | {v['ratio_median']:.2f}x |")
     loud = [r for r in rows if r["load"] > QUIET_LOAD]
     if loud:
         print(
