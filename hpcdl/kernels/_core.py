@@ -719,29 +719,36 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
             e[i] += part[i]
 
 
-# Solo fallback: every SOLO_CHECK_EVERY samples the members compare the time they spent
-# waiting at barriers with the time that passed. On a machine with more runnable
-# threads than cores, a member often waits for one that is not running; if the members
-# waited more than SOLO_WAITING of the time in SOLO_STRIKES windows in a row, member 0
-# trains the rest of the rows alone. (A quiet machine: about 5%.) The first SOLO_WARMUP
-# samples do not count: threads waking up and caches refilling after other work make
-# them wait in every call. Why two windows of 512: on the 2-core benchmark VM a member
-# is preempted for 1-4 ms every 50-100 ms even when nothing else runs (kernel threads);
-# one such stall in a short window (the first check used to come after 192 counted
-# samples, ~5 ms) sent one call in ten or twenty on alone at one thread's speed.
+# Solo fallback: every SOLO_CHECK_EVERY samples the members add up the time they spent
+# waiting at barriers and the time that passed since the window began; a window ends
+# once SOLO_WINDOW_CYCLES have passed (cycle counter, about 40 ms). On a machine with
+# more runnable threads than cores, a member often waits for one that is not running;
+# if the members waited more than SOLO_WAITING of the time in SOLO_STRIKES windows in a
+# row, member 0 trains the rest of the rows alone. (A quiet machine: about 5%.) The
+# first SOLO_WARMUP samples do not count: threads waking up and caches refilling after
+# other work make them wait in every call. Why windows of time, not of samples: on the
+# 2-core benchmark VM a member is preempted for 1-10 ms every 50-100 ms even when
+# nothing else runs (kernel threads; the other core is busy with its partner), and in
+# a short window one such stall is a third of the time (windows of 192 and then 2 x 512
+# samples, 4-11 ms, still sent a call in ten or twenty on alone at one thread's speed).
+# Oversubscribed, 512 samples take far longer than a window (every barrier costs a
+# time slice), so the team goes on alone at sample 1,024.
 SOLO_WARMUP = 64
 SOLO_CHECK_EVERY = 512
+SOLO_WINDOW_CYCLES = 100_000_000
 SOLO_STRIKES = 2
 SOLO_EARLIEST = SOLO_CHECK_EVERY * SOLO_STRIKES  # the first sample a team can go on alone
 SOLO_WAITING = 0.3
 SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0: never)
+WINDOW_OPEN, WINDOW_QUIET, WINDOW_WAITED = 0, 1, 2
 
 
 @njit(**JIT)
-def _go_solo(team, member, n_members, epoch, waits, elapsed):
-    """Collective verdict on the window since the last check (the same on every member):
-    did the members wait more than SOLO_WAITING of it? ``waits``: cycles this member
-    waited since the last check, ``elapsed``: cycles since then."""
+def _window_verdict(team, member, n_members, epoch, waits, elapsed):
+    """Collective verdict on the window so far (the same on every member, from the sums
+    of all members' numbers): WINDOW_OPEN (not long enough yet), WINDOW_QUIET, or
+    WINDOW_WAITED (more than SOLO_WAITING of it spent waiting). ``waits``: cycles this
+    member waited in the window, ``elapsed``: cycles since it began."""
     sync = team.sync
     store_release(sync, member * SYNC_STRIDE + 1, waits)
     store_release(sync, member * SYNC_STRIDE + 3, elapsed)
@@ -751,7 +758,9 @@ def _go_solo(team, member, n_members, epoch, waits, elapsed):
         waited += load_acquire(sync, t * SYNC_STRIDE + 1)
         passed += load_acquire(sync, t * SYNC_STRIDE + 3)
     epoch, waits = _sync(team, member, n_members, epoch, waits)  # all have read before anyone writes again
-    return waited > SOLO_WAITING * passed, epoch
+    if passed < SOLO_WINDOW_CYCLES * n_members:
+        return WINDOW_OPEN, epoch
+    return (WINDOW_WAITED if waited > SOLO_WAITING * passed else WINDOW_QUIET), epoch
 
 
 @njit(**JIT)
@@ -768,9 +777,10 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
         if k == SOLO_WARMUP:
             waits, since = 0, cycles()
         if n_members > 1 and k > 0 and k % SOLO_CHECK_EVERY == 0:
-            waited_long, epoch = _go_solo(team, member, n_members, epoch, waits, cycles() - since)
-            waits, since = 0, cycles()
-            strikes = strikes + 1 if waited_long else 0
+            verdict, epoch = _window_verdict(team, member, n_members, epoch, waits, cycles() - since)
+            if verdict != WINDOW_OPEN:
+                waits, since = 0, cycles()
+                strikes = strikes + 1 if verdict == WINDOW_WAITED else 0
             if strikes == SOLO_STRIKES:
                 if member > 0:
                     return
