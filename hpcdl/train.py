@@ -37,7 +37,7 @@ from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
 from .rows import mix_seed as _mix_seed
 from .runstate import MonitorState, RunState, StopReason
-from .threads import use_threads
+from .threads import blas_threads, use_threads
 
 
 class TrainingError(RuntimeError):
@@ -452,9 +452,24 @@ class Trainer:
     def run(self) -> Model:
         """Train on every rank until the epochs are done or the ranks agree to stop; returns the model."""
         t_start = time.time()
-        comm, setup = self.comm, self._set_up(t_start)
-        model, eff, hyper, threads, plan = setup.model, setup.eff, setup.hyper, setup.threads, setup.plan
-        X, T, state, ctx = setup.data.X, setup.data.T, model.run, TrainContext(model, comm)
+        setup = self._set_up(t_start)
+        ctx = TrainContext(setup.model, self.comm)
+        # BLAS on one thread for the whole loop, scoring included: after a call on two
+        # threads OpenBLAS's second thread spins ~0.1 s before it sleeps, on the core of a
+        # per-sample team member, whose partner then waits at every barrier (measured: the
+        # team waited 25-37% of the time after each scoring instead of 5%, and went on
+        # with one thread in 3 of 4 ten-epoch runs; 0 of 3 with one BLAS thread). hpcdl's
+        # inference runs on Numba's threads, not on BLAS.
+        with blas_threads(1):
+            decision = self._loop(setup, ctx)
+        self._finish(setup, decision, ctx, t_start)
+        return setup.model
+
+    def _loop(self, setup: _Setup, ctx: TrainContext) -> StopReason:
+        """Iterations until the ranks agree to stop; returns why they stopped."""
+        comm, model, eff, hyper = self.comm, setup.model, setup.eff, setup.hyper
+        threads, plan = setup.threads, setup.plan
+        X, T, state = setup.data.X, setup.data.T, model.run
         tspi, decision = state.train_samples_per_iteration, StopReason.CONTINUE
         while decision is StopReason.CONTINUE:
             iteration, samples = state.iterations + 1, state.samples
@@ -490,8 +505,7 @@ class Trainer:
                 hook.after_iteration(ctx)
             decision, tspi = self._agree(ctx.decision, next_tspi, ctx.stop_requested)
             state.train_samples_per_iteration = tspi
-        self._finish(setup, decision, ctx, t_start)
-        return model
+        return decision
 
     def _take_rows(self, setup: _Setup, iteration: int, tspi: int) -> tuple[np.ndarray, list[int]]:
         """This rank's rows of ``iteration`` (positions in its X) and every rank's count, cut so that the

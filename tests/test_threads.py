@@ -71,3 +71,28 @@ def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
     core = copy / "_core.py"
     os.utime(core, (core.stat().st_atime, core.stat().st_mtime + 10))
     assert _cache.package_stamp(str(copy)) != before
+
+
+def test_blas_stays_on_one_thread_through_training_and_scoring():
+    """OpenBLAS's second thread spins ~0.1 s after each call on two threads, on the core of
+    a per-sample team member: the trainer keeps BLAS on one thread for its whole loop
+    (scoring included) and gives the process its BLAS threads back at the end."""
+    import hpcdl
+    from hpcdl.train import TrainHook
+
+    seen = []
+
+    class Watch(TrainHook):
+        def after_iteration(self, ctx):  # after the monitor's scoring of this iteration
+            seen.append(threads.blas_thread_counts())
+
+    before = threads.blas_thread_counts()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6))
+    frame = hpcdl.H2OFrame({**{f"x{i}": X[:, i] for i in range(6)}, "y": X[:, 0] + X[:, 1]})
+    hpcdl.deeplearning(
+        y="y", training_frame=frame, hidden=[8], epochs=3, train_samples_per_iteration=200, seed=1,
+        hooks=[Watch()], quiet_mode=True,
+    )  # fmt: skip
+    assert len(seen) >= 3 and all(counts and set(counts) == {1} for counts in seen), seen
+    assert threads.blas_thread_counts() == before
