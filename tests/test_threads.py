@@ -96,3 +96,36 @@ def test_blas_stays_on_one_thread_through_training_and_scoring():
     )  # fmt: skip
     assert len(seen) >= 3 and all(counts and set(counts) == {1} for counts in seen), seen
     assert threads.blas_thread_counts() == before
+
+
+def test_the_team_clock_off_x86_is_the_monotonic_clock_in_nanoseconds(tmp_path):
+    """Off x86 the team's clock (waits, fallback windows) must not be LLVM's cycle counter,
+    which on AArch64 reads a register Linux forbids to user code; this machine compiles the
+    other platforms' path and checks it against time.perf_counter_ns."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import time
+        from hpcdl.kernels import sync
+        sync._X86 = False
+        from numba import njit
+
+        @njit
+        def now():
+            return sync.cycles()
+
+        a, t0 = now(), time.perf_counter_ns()
+        time.sleep(0.2)
+        b, t1 = now(), time.perf_counter_ns()
+        print(b - a, t1 - t0)
+        """
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    clock, wall = (int(v) for v in out.stdout.split())
+    assert abs(clock - wall) < 0.01 * wall, (clock, wall)

@@ -721,7 +721,8 @@ def _add_parts(E, n_layers, l, n_members, e, i0, i1):
 
 # Solo fallback: every SOLO_CHECK_EVERY samples the members add up the time they spent
 # waiting at barriers and the time that passed since the window began; a window ends
-# once SOLO_WINDOW_CYCLES have passed (cycle counter, about 40 ms). On a machine with
+# once SOLO_WINDOW_CYCLES have passed (sync.cycles: about 40 ms of x86's time-stamp
+# counter, 100 ms of nanoseconds elsewhere). On a machine with
 # more runnable threads than cores, a member often waits for one that is not running;
 # if the members waited more than SOLO_WAITING of the time in SOLO_STRIKES windows in a
 # row, member 0 trains the rest of the rows alone. (A quiet machine: about 5%.) The

@@ -91,15 +91,34 @@ def cpu_relax(typingctx):
 
 @intrinsic
 def cycles(typingctx):
-    """The CPU's cycle/time-stamp counter (x86 rdtsc); only differences are meaningful."""
+    """A fast clock; only differences are meaningful. x86: the time-stamp counter (rdtsc,
+    ~2-3.5 GHz). Elsewhere, CLOCK_MONOTONIC in nanoseconds: LLVM's cycle counter on
+    AArch64 is PMCCNTR_EL0, which Linux does not let user code read (SIGILL)."""
 
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"
-        )
-        return builder.call(fn, [])
+        if _X86:
+            fnty = ir.FunctionType(ir.IntType(64), [])
+            return builder.call(cgutils.get_or_insert_function(builder.module, fnty, "llvm.readcyclecounter"), [])
+        return _monotonic_ns(builder)
 
     return types.int64(), codegen
+
+
+CLOCK_MONOTONIC = 1  # Linux
+
+
+def _monotonic_ns(builder):
+    """IR: clock_gettime(CLOCK_MONOTONIC) as int64 nanoseconds."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    timespec = ir.LiteralStructType([i64, i64])
+    slot = cgutils.alloca_once(builder, timespec)
+    fnty = ir.FunctionType(i32, [i32, timespec.as_pointer()])
+    builder.call(
+        cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime"), [ir.Constant(i32, CLOCK_MONOTONIC), slot]
+    )
+    sec = builder.load(cgutils.gep_inbounds(builder, slot, 0, 0))
+    nsec = builder.load(cgutils.gep_inbounds(builder, slot, 0, 1))
+    return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
 
 
 @intrinsic
