@@ -2,7 +2,9 @@
 # Run every hpcdl test: lint, the serial suite, the MPI suite under 2 and 3 ranks, then the
 # Slurm suite (tests/slurm: a real Slurm, one node and two, started and stopped by the tests;
 # as root, installing slurm-wlm and munge if missing; it skips, loudly, where it cannot).
-# Creates/updates the virtualenv .venv on first use (pip install -e ".[test]").
+# Creates/updates the virtualenv .venv (pip install -e ".[test,export,plot]") unless every
+# package the tests need imports: a .venv made by the README's first command (".[test]")
+# gets the export and plot extras here, so their tests run instead of skipping.
 # Each MPI run is under `timeout`: a failed assertion on one rank must not leave
 # the others waiting in a collective forever.
 set -u
@@ -12,7 +14,7 @@ case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" || exit 1
 fi
-if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py, ruff, sklearn" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
+if ! "$VENV/bin/python" -c "import hpcdl, pytest, pytest_mpi, mpi4py, ruff, sklearn, onnx, onnxruntime, matplotlib" 2>/dev/null || [ "${HPCDL_REINSTALL:-0}" = 1 ]; then
     "$VENV/bin/python" -m pip install -q -e ".[test,export,plot]" || exit 1
 fi
 export PATH="$VENV/bin:$PATH"
