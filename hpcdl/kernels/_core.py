@@ -104,13 +104,16 @@ def scratches(lay, n):
         _rows_of(n, n_total, np.float32),
         _rows_of(n, max_rows, np.bool_),
         _rows_of(n, max_rows, np.float32),
+        _rows_of(n, max_rows, np.int64),
     )
 
 
 @njit(**JIT)
 def scratch_of(rows, t):
     """Thread t's Scratch from scratches(): views, nothing allocated."""
-    return Scratch(rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t])
+    return Scratch(
+        rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.kept[t]
+    )
 
 
 @njit(**JIT)
@@ -167,6 +170,9 @@ def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
     W, B, hscale, win = state.W, state.B, s.hscale, s.win
     n_in, m, ai, ao = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1]
     wo, bo = lay.w_off[l], lay.b_off[l]
+    if scaled and m == 1:
+        _kept_units(state, lay, l, src, dst, s, act, j0, j1)
+        return
     for j in range(j0, j1):
         sc = hscale[ao + j] if scaled else ONE
         if sc == ZERO:
@@ -186,6 +192,25 @@ def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
             else:
                 win[ao + j] = 0
                 dst[ao + j] = z0 * sc
+
+
+@njit(**JIT)
+def _kept_units(state, lay, l, src, dst, s, act, j0, j1):
+    """_activated_units for a hidden layer without Maxout: first the list of the units
+    dropout kept (no branch), then their activations. Skipping dropped units inside the
+    unit loop branched on the random mask, and half of those branches were mispredicted
+    (+6% samples/s on one thread, booklet net, without them)."""
+    W, B, hscale, kept = state.W, state.B, s.hscale, s.kept
+    n_in, ai, ao, wo, bo = lay.units[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l], lay.b_off[l]
+    n_kept = 0
+    for j in range(j0, j1):
+        dst[ao + j] = ZERO
+        kept[n_kept] = j
+        n_kept += 1 if hscale[ao + j] != ZERO else 0
+    for q in range(n_kept):
+        j = kept[q]
+        z = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
+        dst[ao + j] = _activate(act, z) * hscale[ao + j]
 
 
 @njit(**JIT)
@@ -305,6 +330,12 @@ def hidden_delta(act, s, a, ao, j0, j1, m):
     """Row deltas ``s.d`` of hidden units j0..j1-1 (activations ``a[ao:]``, m rows
     each) from the error ``s.e[j]`` arriving at them."""
     e, win, hscale, d = s.e, s.win, s.hscale, s.d
+    if act == RECTIFIER and m == 1:
+        # A dropped unit's activation is 0, so this one select covers it: no branch on the
+        # random dropout mask (half of them mispredicted; +2% samples/s on one thread).
+        for j in range(j0, j1):
+            d[j] = e[j] if a[ao + j] > ZERO else ZERO
+        return
     for j in range(j0, j1):
         if hscale[ao + j] == ZERO:  # dropped: no gradient flows through it
             for c in range(m):
@@ -645,17 +676,23 @@ def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
     with fast_mode, a non-zero delta. With ``errors``, first adds their d * W[r] (the
     weights before the update) to e, the error for the layer below."""
     W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
-    d, upd, hscale = s.d, s.upd, s.hscale
+    d, upd, hscale, todo = s.d, s.upd, s.hscale, s.kept
     n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
     hidden = l < len(lay.units) - 2
+    keep_zero = u.keep_zero
+    # First the list of rows to update, without branching on the random dropout mask and
+    # ReLU pattern (a branch per row mispredicted about half the time), then the updates.
+    n_todo = 0
     for r in range(r0, r1):
         g = d[r]
-        upd[r] = False
-        if hidden and hscale[ao + r // m] == ZERO:
-            continue  # dropped units get no update
-        if g == ZERO and u.keep_zero:
-            continue
-        upd[r] = True
+        dropped = hidden and hscale[ao + r // m] == ZERO  # dropped units get no update
+        changes = not dropped and not (g == ZERO and keep_zero)
+        upd[r] = changes
+        todo[n_todo] = r
+        n_todo += 1 if changes else 0
+    for q in range(n_todo):
+        r = todo[q]
+        g = d[r]
         o = wo + r * n_in
         if errors and g != ZERO:
             _axpy(e, 0, g, W, o, n_in)
