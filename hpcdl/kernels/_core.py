@@ -112,7 +112,7 @@ def scratches(lay, n):
 def scratch_of(rows, t):
     """Thread t's Scratch from scratches(): views, nothing allocated."""
     return Scratch(
-        rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.kept[t]
+        rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.todo[t]
     )
 
 
@@ -200,7 +200,7 @@ def _kept_units(state, lay, l, src, dst, s, act, j0, j1):
     dropout kept (no branch), then their activations. Skipping dropped units inside the
     unit loop branched on the random mask, and half of those branches were mispredicted
     (+6% samples/s on one thread, booklet net, without them)."""
-    W, B, hscale, kept = state.W, state.B, s.hscale, s.kept
+    W, B, hscale, kept = state.W, state.B, s.hscale, s.todo
     n_in, ai, ao, wo, bo = lay.units[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l], lay.b_off[l]
     n_kept = 0
     for j in range(j0, j1):
@@ -330,27 +330,22 @@ def hidden_delta(act, s, a, ao, j0, j1, m):
     """Row deltas ``s.d`` of hidden units j0..j1-1 (activations ``a[ao:]``, m rows
     each) from the error ``s.e[j]`` arriving at them."""
     e, win, hscale, d = s.e, s.win, s.hscale, s.d
-    if act == RECTIFIER and m == 1:
-        # A dropped unit's activation is 0, so this one select covers it: no branch on the
-        # random dropout mask (half of them mispredicted; +2% samples/s on one thread).
+    if m == 1:
+        # Tanh and Rectifier: selects, no branch on the random dropout mask (half of those
+        # branches were mispredicted; +2% samples/s on one thread without them).
         for j in range(j0, j1):
-            d[j] = e[j] if a[ao + j] > ZERO else ZERO
+            ej = e[j] if hscale[ao + j] != ZERO else ZERO  # dropped: no gradient flows through it
+            aj = a[ao + j]
+            d[j] = ej * (ONE - aj * aj) if act == TANH else (ej if aj > ZERO else ZERO)
         return
-    for j in range(j0, j1):
-        if hscale[ao + j] == ZERO:  # dropped: no gradient flows through it
-            for c in range(m):
-                d[j * m + c] = ZERO
+    for j in range(j0, j1):  # Maxout: the winning channel's row gets the error
+        if hscale[ao + j] == ZERO:
+            d[2 * j] = ZERO
+            d[2 * j + 1] = ZERO
             continue
-        ej = e[j]
-        aj = a[ao + j]
-        if act == TANH:
-            d[j] = ej * (ONE - aj * aj)
-        elif act == RECTIFIER:
-            d[j] = ej if aj > ZERO else ZERO
-        else:
-            w = win[ao + j]
-            d[2 * j + w] = ej
-            d[2 * j + 1 - w] = ZERO
+        w = win[ao + j]
+        d[2 * j + w] = e[j]
+        d[2 * j + 1 - w] = ZERO
 
 
 # ---------------------------------------------------------------- updates of one weight row
@@ -644,10 +639,10 @@ def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
     softmax probabilities go to the member's own s.a (everyone needs all of them).
 
     After its units of a hidden layer a member waits at a barrier: every row of the
-    next layer needs all of them. (Summing first over its
-    own inputs, to hide the wait, cost more than it hid: the wait is ~0.1 us, but two
-    dots of n/2 cost nearly as much per row as two of n, each ending in a scalar
-    remainder; the forward pass of a 200-unit layer went from 1.9 to 1.0 us without it.)"""
+    next layer needs all of them. (Summing first over its own inputs, to hide the wait,
+    cost more than it hid: the wait is ~0.1 us, but two dots of n/2 cost nearly as much
+    per row as two of n, each ending in a remainder loop; the forward pass of a 200-unit
+    layer went from 1.9 to 1.0 us without it.)"""
     units, a_off = lay.units, lay.a_off
     act, out = cfg.activation, cfg.output
     a = s.a
@@ -676,7 +671,7 @@ def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
     with fast_mode, a non-zero delta. With ``errors``, first adds their d * W[r] (the
     weights before the update) to e, the error for the layer below."""
     W, EgW, EdW, MW = state.W, state.EgW, state.EdW, state.MW  # see update_row
-    d, upd, hscale, todo = s.d, s.upd, s.hscale, s.kept
+    d, upd, hscale, todo = s.d, s.upd, s.hscale, s.todo
     n_in, m, ai, ao, wo = lay.units[l], lay.mult[l], lay.a_off[l], lay.a_off[l + 1], lay.w_off[l]
     hidden = l < len(lay.units) - 2
     keep_zero = u.keep_zero

@@ -93,7 +93,7 @@ class Scratch(NamedTuple):
     e: np.ndarray  # error arriving at the previous layer's units
     upd: np.ndarray  # row was updated (bool), for the bias pass
     rstep: np.ndarray  # step size each bias used (sparsity term)
-    kept: np.ndarray  # a list of units or rows to work on (int64): kept units (forward), rows to update (_rows)
+    todo: np.ndarray  # a list of units or rows to work on (int64): kept units (forward), rows to update (_rows)
 
 
 class Grad(NamedTuple):
