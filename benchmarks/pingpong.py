@@ -32,7 +32,7 @@ from hpcdl.threads import use_threads  # noqa: E402
 OTHER = 16  # the second thread's counter: 128 bytes away, on a line of its own
 
 
-@njit(parallel=True)
+@njit(parallel=True, cache=True)
 def _pingpong(flags, n):
     for t in prange(2):
         mine, theirs = (0, OTHER) if t == 0 else (OTHER, 0)

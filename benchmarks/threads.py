@@ -60,10 +60,11 @@ def regime(before: float, after: float) -> str:
 
 def run_rounds(configs: list[tuple[int, int]], args, train: str, test: str) -> list[dict]:
     rows = []
+    after = round_trip()
     for round_no in range(1, args.runs + 1):
         for ranks, threads in configs:
             load = os.getloadavg()[0]
-            before = round_trip()
+            before = after  # the probe after one run is the probe before the next
             res = scaling.run_config(ranks, threads, args, train, test)
             after = round_trip()
             res.update(round=round_no, load=load, round_trip_ns=[before, after], cores=regime(before, after))
