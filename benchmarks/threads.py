@@ -113,6 +113,17 @@ def _by_cores(mine: list[dict], base: dict) -> dict:
     return out
 
 
+def parse_configs(ap: argparse.ArgumentParser, text: str) -> list[tuple[int, int]]:
+    """'1x1,1x2,2x1' -> [(1, 1), (1, 2), (2, 1)]; anything else is a usage error."""
+    configs = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            ap.error(f"--configs: {item!r} is not RANKSxTHREADS (e.g. 1x2)")
+        configs.append((int(parts[0]), int(parts[1])))
+    return configs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=10, help="rounds (each runs every configuration once)")
@@ -121,7 +132,7 @@ def main() -> None:
     scaling.add_run_arguments(ap, epochs=1.0)
     ap.add_argument("--json", help="also write every run and the summary to this file")
     args = ap.parse_args()
-    configs = [tuple(int(v) for v in c.lower().split("x")) for c in args.configs.split(",")]
+    configs = parse_configs(ap, args.configs)
     train, test, what = scaling.prepare_frames(args.frames, args.synthetic_rows)
     net = scaling.MODELS[args.network]
     print(
