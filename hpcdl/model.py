@@ -538,8 +538,8 @@ class Model:
                 "adaptive_rate": self.net.adaptive_rate,
                 "momentum": self.net.momentum,
             },
-            "buffer": self.net.buffer,
-            "best_buffer": self.best_buffer,
+            "buffer": self.net.packed(),
+            "best_buffer": None if self.best_buffer is None else self.net.packed(self.best_buffer),
             "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
             "metrics": {
                 "training": self.training_metrics,
@@ -560,13 +560,14 @@ class Model:
         )
         for name in ("buffer", "best_buffer"):
             part = content.get(name)
-            if part is not None and part.shape != net.buffer.shape:
+            if part is not None and part.shape != (net.packed_size,):
                 raise store.ModelFileError(
                     f"model {content['model_id']}: {name} has {part.size} values, the "
-                    f"network {list(net.units)} needs {net.buffer.size}"
+                    f"network {list(net.units)} needs {net.packed_size}"
                 )
-        net.buffer[...] = content["buffer"]
+        net.buffer[...] = net.unpacked(np.asarray(content["buffer"], dtype=np.float32))
         best = content.get("best_buffer")
+        best = None if best is None else net.unpacked(np.asarray(best, dtype=np.float32))
         params = DeepLearningParameters.from_dict(content["params"]["user"])
         return cls(
             model_id=content["model_id"],
@@ -581,7 +582,7 @@ class Model:
             cv_summary=content["metrics"].get("cross_validation_summary") or {},
             variable_importances=content["extra"].get("variable_importances"),
             run=RunState.from_extra(content["extra"]),
-            best_buffer=None if best is None else np.array(best, dtype=np.float32),
+            best_buffer=best,
         )
 
     # -- printing -------------------------------------------------------------

@@ -76,7 +76,9 @@ def test_round_trip_is_exact(model, saved, prostate, tmp_path):
     # the file is plain HDF5: the weights read with h5py alone are the model's
     with h5py.File(saved, "r") as f:
         assert f.attrs["format"] == "hpcdl-model" and int(f.attrs["format_version"]) == store.FORMAT_VERSION
-        assert np.array_equal(f["net/buffer"][...], model.net.buffer)
+        # the parts back to back, in the documented order (the in-memory padding is not in the file)
+        parts = [getattr(model.net, name) for name in ("W", "B", "EgW", "EdW", "EgB", "EdB", "MW", "MB")]
+        assert np.array_equal(f["net/buffer"][...], np.concatenate(parts + [model.net.avg_activation]))
         assert json.loads(f["params/effective"][()])["hidden"] == [6, 4]
         units = json.loads(f["net"].attrs["units"])  # the docs/model-format.md recipe
         w0 = f["net/buffer"][: units[1] * units[0]].reshape(units[1], units[0])

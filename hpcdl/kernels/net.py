@@ -21,6 +21,18 @@ ALLOWED_LOSSES = {
 
 # Order of the parts inside Net.buffer.
 PARTS = ("W", "B", "EgW", "EdW", "EgB", "EdB", "MW", "MB", "avg_activation")
+# Each part starts on a 128-byte boundary (two cache lines: the adjacent-line prefetcher
+# moves lines in pairs), so that a per-sample team can split every array of the state
+# on line boundaries (_core.split_units): a line written by two cores every sample
+# costs a transfer between them each time.
+ALIGN = 32  # float32s
+
+
+def aligned_zeros(n: int) -> np.ndarray:
+    """float32 zeros starting on a 128-byte boundary (NumPy only promises 16)."""
+    raw = np.zeros(n + ALIGN, dtype=np.float32)
+    skip = (-raw.ctypes.data % (4 * ALIGN)) // 4
+    return raw[skip : skip + n]
 
 
 class Net:
@@ -92,14 +104,33 @@ class Net:
         off = 0
         for name in PARTS:
             self.part_offsets[name] = (off, off + sizes[name])
-            off += sizes[name]
-        self.buffer = np.zeros(off, dtype=np.float32)
+            off += -(-sizes[name] // ALIGN) * ALIGN  # the padding stays 0 (an MPI average keeps it 0)
+        self.buffer = aligned_zeros(off)
+        self.packed_size = sum(sizes.values())
 
     # Views are recomputed from the buffer on every access so that they stay valid
     # even if a caller swaps in a new buffer (e.g. after an MPI average).
     def _part(self, name: str) -> np.ndarray:
         lo, hi = self.part_offsets[name]
         return self.buffer[lo:hi]
+
+    def packed(self, buffer: np.ndarray | None = None) -> np.ndarray:
+        """The parts of ``buffer`` (default: this net's) one after the other, without the
+        alignment padding: the layout of model files, which does not depend on ALIGN."""
+        buffer = self.buffer if buffer is None else buffer
+        return np.concatenate([buffer[lo:hi] for lo, hi in (self.part_offsets[n] for n in PARTS)])
+
+    def unpacked(self, flat: np.ndarray) -> np.ndarray:
+        """A buffer laid out like this net's, from ``packed`` values."""
+        if flat.shape != (self.packed_size,):
+            raise ValueError(f"expected {self.packed_size} packed values, got shape {flat.shape}")
+        buffer = aligned_zeros(self.buffer.size)
+        at = 0
+        for name in PARTS:
+            lo, hi = self.part_offsets[name]
+            buffer[lo:hi] = flat[at : at + hi - lo]
+            at += hi - lo
+        return buffer
 
     W = property(lambda self: self._part("W"))
     B = property(lambda self: self._part("B"))
@@ -143,8 +174,10 @@ class Net:
     def copy(self) -> Net:
         other = Net.__new__(Net)
         other.__dict__.update(self.__dict__)
-        for name in ("units", "mult", "w_off", "b_off", "buffer"):
+        for name in ("units", "mult", "w_off", "b_off"):
             setattr(other, name, getattr(self, name).copy())
+        other.buffer = aligned_zeros(self.buffer.size)
+        other.buffer[...] = self.buffer
         other.part_offsets = dict(self.part_offsets)
         other._sizes = dict(self._sizes)
         return other
