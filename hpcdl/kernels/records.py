@@ -110,3 +110,4 @@ class Team(NamedTuple):
     a: np.ndarray  # (2, n): activations of the hidden and output layers of even / odd samples, laid out like Scratch.a
     e: np.ndarray  # (members * layers, width): row t * layers + l is member t's part of layer l's error
     sync: np.ndarray  # barrier counters, one per member, sync.SYNC_STRIDE apart (int64)
+    split: np.ndarray  # (layers + 1, members + 1): member t owns units split[h, t]:split[h, t + 1] of layer h (int64)
