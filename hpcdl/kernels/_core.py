@@ -561,17 +561,18 @@ def split_units(lay, n_members):
 @njit(**JIT)
 def _line_boundary(lay, l, even, lo):
     """The unit nearest to ``even`` (and not below ``lo``, the previous member's first) at
-    which weight layer l's rows and its biases start on a new cache line, so that no line
-    of W, B or their optimizer state is written by two members; if none is within
-    max(n // 16, 8) units, ``even`` (or ``lo``). A slice may be empty (small layers).
-    A line two cores write every sample moves between them each time: ~0.1 us, ~0.5 us
-    when the cores are far apart, and the booklet net had ~27 such lines per sample,
-    against 4% more units for one member of a 200-unit layer (96/104)."""
+    which weight layer l's rows start on a new cache line, so that no line of W or its
+    optimizer state is written by two members; if none is within max(n // 16, 8) units,
+    ``even`` (or ``lo``). A slice may be empty (small layers). On the Fashion-MNIST nets
+    this is the even split except on the 10-unit output layer (4/6). Biases are left out:
+    aligning them too gave the booklet net 96/104 splits, and the bigger side cost ~1 us a
+    sample, while a bias line written by both members costs little (a store does not wait
+    for its line)."""
     n, m, n_in = lay.units[l + 1], lay.mult[l], lay.units[l]
     for step in range(max(n // 16, 8) + 1):
         for c in (even - step, even + step):
             rows_aligned = (lay.w_off[l] + m * c * n_in) % LINE_FLOATS == 0
-            if lo <= c <= n and rows_aligned and (lay.b_off[l] + m * c) % LINE_FLOATS == 0:
+            if lo <= c <= n and rows_aligned:
                 return c
     return max(even, lo)
 
@@ -580,9 +581,9 @@ def _line_boundary(lay, l, even, lo):
 def unit_range(split, h, member, n_members):
     """The units [lo, hi) of layer h that team member ``member`` owns: slice ``member`` of
     split_units in odd layers, counted from the other end in even ones, so that the line
-    where one layer's biases end and the next one's begin has one owner too (the last
-    member's last units, then its first units of the next layer). With one member (a
-    team that went on alone, or no team), all of them."""
+    where one layer's activations (and biases) end and the next one's begin has one
+    writer (the last member's last units, then its first units of the next layer). With
+    one member (a team that went on alone, or no team), all of them."""
     if n_members == 1:
         return 0, split[h, split.shape[1] - 1]
     member = np.int64(member)  # a prange index may be unsigned: int64 - uint64 would be a float
