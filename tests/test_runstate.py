@@ -92,6 +92,11 @@ def test_a_model_file_of_format_version_1_loads_with_its_run_state():
     assert (run.monitor.frames, run.monitor.best_row) == (state["frames"], state["best_row"])
     report = model.run_info
     assert {k: v for k, v in report.items() if k != "monitor"} == {k: v for k, v in raw.items() if k != "scorer_state"}
+    # its packed state lands in the aligned in-memory buffer: the first layer by model-format.md's recipe
+    with h5py.File(V1, "r") as f:
+        units, buffer = json.loads(f["net"].attrs["units"]), f["net/buffer"][...]
+    assert np.array_equal(model.net.weights(0), buffer[: units[1] * units[0]].reshape(units[1], units[0]))
+    assert np.array_equal(model.net.packed(), buffer) and model.net.buffer.size > buffer.size  # padding in memory only
 
 
 def test_a_version_1_model_is_trained_further_and_saved_as_version_2(tmp_path):
