@@ -82,7 +82,7 @@ def _rows_of(n_rows, n, dtype):
     line, one AVX-512 vector), so rows used by different threads share no line."""
     per_line = 64 // np.zeros(0, dtype).itemsize
     stride = (n + per_line - 1) // per_line * per_line
-    return _aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
+    return aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
 
 
 @njit(**JIT)
@@ -123,11 +123,12 @@ def scratch(lay):
 
 
 @njit(**JIT)
-def _aligned_zeros(n, dtype):
-    """Zeros starting on a 64-byte boundary (a cache line, one AVX-512 vector)."""
-    buf = np.zeros(n + 64, dtype=dtype)
+def aligned_zeros(n, dtype):
+    """Zeros starting on a 128-byte boundary (two cache lines, which the adjacent-line
+    prefetcher moves in pairs; NumPy only promises 16 bytes). Net.buffer uses it too."""
+    buf = np.zeros(n + 128, dtype=dtype)
     item = buf.itemsize
-    off = ((-buf.ctypes.data) % 64) // item
+    off = ((-buf.ctypes.data) % 128) // item
     return buf[off : off + n]
 
 
@@ -655,9 +656,9 @@ def team_buffers(lay, n_members):
     width = 32
     for l in range(1, n_layers):
         width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
-    e = _aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
+    e = aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
     a = _rows_of(2, lay.a_off[len(units)], np.float32)
-    return Team(a, e, _aligned_zeros(n_members * SYNC_STRIDE, np.int64), split_units(lay, n_members))
+    return Team(a, e, aligned_zeros(n_members * SYNC_STRIDE, np.int64), split_units(lay, n_members))
 
 
 @njit(**JIT)
@@ -760,22 +761,22 @@ def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, 
         src = a if l == 0 else A
         hidden = l < n_layers - 1
         propagate = l > 0
-        split = propagate and n_members > 1
-        e = team.e[member * n_layers + l] if split else s.e  # this member's part of the error
+        exchange = propagate and n_members > 1  # the members' error parts cross at a barrier
+        e = team.e[member * n_layers + l] if exchange else s.e  # this member's part of the error
         if propagate:
             _zero(e, 0, n_in)
         u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
         j0, j1 = unit_range(team.split, l + 1, member, n_members)
         r0, r1 = m * j0, m * j1
         _rows(state, lay, l, s, src, e, u, r0, r1, propagate)
-        if split:
+        if exchange:
             epoch = arrive(team.sync, member, epoch)  # the bias updates below hide part of the wait
         update_biases(state, b_off[l] + r0, d, r0, ONE, upd[r0:r1], r1 - r0, u, rstep[r0:r1])
         if cfg.sparse and hidden:
             sparsity_pull(state, cfg, b_off[l] + r0, ao - units[0] + j0, m, upd[r0:r1], r1 - r0, rstep[r0:r1])
         if propagate:
             i0, i1 = unit_range(team.split, l, member, n_members)
-            if split:
+            if exchange:
                 waits = _wait(team, member, n_members, epoch, waits)
                 _add_parts(team.e, n_layers, l, n_members, s.e, i0, i1)
             hidden_delta(cfg.activation, s, A, a_off[l], i0, i1, mult[l - 1])

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._core import aligned_zeros
+
 ACTIVATIONS = ("Tanh", "Rectifier", "Maxout")
 OUTPUTS = ("softmax", "linear", "autoencoder")
 LOSSES = ("CrossEntropy", "Quadratic", "Huber", "Absolute", "Quantile")
@@ -21,19 +23,12 @@ ALLOWED_LOSSES = {
 
 # Order of the parts inside Net.buffer.
 PARTS = ("W", "B", "EgW", "EdW", "EgB", "EdB", "MW", "MB", "avg_activation")
-# Each part starts on a 128-byte boundary (two cache lines: the adjacent-line prefetcher
-# moves lines in pairs). Then a weight row whose length is a multiple of 16 starts on a
+# Each part starts on a 128-byte boundary (ALIGN float32s; the buffer itself comes from
+# _core.aligned_zeros). Then a weight row whose length is a multiple of 16 starts on a
 # cache line and none of its vector loads spans two lines (NumPy's 16-byte alignment
 # split half of them: one thread trains ~8% faster aligned), and a per-sample team can
 # split the weights on line boundaries (_core.split_units).
-ALIGN = 32  # float32s
-
-
-def aligned_zeros(n: int) -> np.ndarray:
-    """float32 zeros starting on a 128-byte boundary (NumPy only promises 16)."""
-    raw = np.zeros(n + ALIGN, dtype=np.float32)
-    skip = (-raw.ctypes.data % (4 * ALIGN)) // 4
-    return raw[skip : skip + n]
+ALIGN = 32
 
 
 class Net:
@@ -106,7 +101,7 @@ class Net:
         for name in PARTS:
             self.part_offsets[name] = (off, off + sizes[name])
             off += -(-sizes[name] // ALIGN) * ALIGN  # the padding stays 0 (an MPI average keeps it 0)
-        self.buffer = aligned_zeros(off)
+        self.buffer = aligned_zeros(off, np.float32)
         self.packed_size = sum(sizes.values())
 
     # Views are recomputed from the buffer on every access so that they stay valid
@@ -125,7 +120,7 @@ class Net:
         """A buffer laid out like this net's, from ``packed`` values."""
         if flat.shape != (self.packed_size,):
             raise ValueError(f"expected {self.packed_size} packed values, got shape {flat.shape}")
-        buffer = aligned_zeros(self.buffer.size)
+        buffer = aligned_zeros(self.buffer.size, np.float32)
         at = 0
         for name in PARTS:
             lo, hi = self.part_offsets[name]
@@ -177,7 +172,7 @@ class Net:
         other.__dict__.update(self.__dict__)
         for name in ("units", "mult", "w_off", "b_off"):
             setattr(other, name, getattr(self, name).copy())
-        other.buffer = aligned_zeros(self.buffer.size)
+        other.buffer = aligned_zeros(self.buffer.size, np.float32)
         other.buffer[...] = self.buffer
         other.part_offsets = dict(self.part_offsets)
         other._sizes = dict(self._sizes)
