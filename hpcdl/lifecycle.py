@@ -357,6 +357,7 @@ class RunLock(TrainHook):
         self.token = uuid.uuid4().hex
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._made: list[str] = []  # the directories acquire() created, deepest first
 
     def _data(self) -> dict:
         return {
@@ -418,10 +419,15 @@ class RunLock(TrainHook):
 
     def acquire(self) -> str | None:
         """Take the lock, or raise OutputDirInUse naming the live holder; returns a note after a takeover."""
-        os.makedirs(self.directory, exist_ok=True)
+        self._made = _missing_dirs(self.directory)
         for _ in range(200):
             note = None
-            if not self._create():
+            try:
+                os.makedirs(self.directory, exist_ok=True)  # again each time: a failed run may have just removed it
+                created = self._create()
+            except FileNotFoundError:
+                continue
+            if not created:
                 seen = _read_lock(self.path)
                 if seen is None and _age(self.path) < 5.0:
                     time.sleep(0.05)  # just created by O_EXCL and not yet written
@@ -468,6 +474,23 @@ class RunLock(TrainHook):
         if current is not None and current.get("token") == self.token:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path)
+        # A run that failed before writing anything (a missing input frame, a bad parameter) leaves
+        # no empty output directory behind; only the directories this run created, and only if empty.
+        for directory in self._made:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
 
 
 def _exclusive_link(source: str, target: str) -> bool:

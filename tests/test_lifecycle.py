@@ -265,6 +265,22 @@ def test_job_parameter_checkpoint_continues_a_model(tmp_path, capsys):
     assert "cannot change 'hidden' on checkpoint restart" in capsys.readouterr().err
 
 
+def test_a_run_that_fails_before_writing_leaves_no_empty_output_directory(tmp_path, capsys):
+    (tmp_path / "jobs").mkdir()
+    job, out = _job(tmp_path / "jobs", "nested", epochs=1)
+    missing = tmp_path / "nowhere.csv"
+    text = (tmp_path / "jobs" / "nested.toml").read_text().replace(PROSTATE_CSV, str(missing))
+    (tmp_path / "jobs" / "nested.toml").write_text(text.replace(str(out), str(out / "deeper")))
+    assert cli.main(["train", job, "--quiet"]) == 1
+    assert str(missing) in capsys.readouterr().err
+    assert not out.exists()  # neither the output directory nor the parent the run created for it
+    (out / "deeper").mkdir(parents=True)  # the user's own (empty) directory stays
+    (out / "keep.txt").write_text("mine")
+    assert cli.main(["train", job, "--quiet"]) == 1
+    assert (out / "deeper").is_dir() and (out / "keep.txt").read_text() == "mine"
+    capsys.readouterr()
+
+
 def _start(job, *extra, n_ranks=None):
     cmd = [os.path.join(BIN, "hpcdl"), "train", job, "--resume", "--quiet", *extra]
     if n_ranks:
