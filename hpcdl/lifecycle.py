@@ -422,10 +422,10 @@ class RunLock(TrainHook):
         self._made = _missing_dirs(self.directory)
         for _ in range(200):
             note = None
+            os.makedirs(self.directory, exist_ok=True)  # again each time: a failed run may have just removed it
             try:
-                os.makedirs(self.directory, exist_ok=True)  # again each time: a failed run may have just removed it
                 created = self._create()
-            except FileNotFoundError:
+            except FileNotFoundError:  # ... between the makedirs and here
                 continue
             if not created:
                 seen = _read_lock(self.path)
