@@ -127,10 +127,12 @@ def test_uncaught_exception_on_one_rank_aborts_all_ranks():
 def test_a_refusal_every_rank_agrees_on_is_printed_once_and_ends_without_abort(tmp_path, option, message):
     """The same error on every rank (a bad parameter, a missing data file): one line from rank 0,
     every rank exits 1 by itself (no MPI_Abort, no rank number)."""
-    argv = [os.path.join(BIN, "hpcdl"), "train", os.path.join(JOBS, "iris.toml"), "--output-dir", str(tmp_path)]
+    out = tmp_path / "out"
+    argv = [os.path.join(BIN, "hpcdl"), "train", os.path.join(JOBS, "iris.toml"), "--output-dir", str(out)]
     proc, seconds = _mpiexec([*argv, "--quiet", *option], {})
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
     assert proc.returncode == 1, report
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hpcdl train: error: ") and message in lines[0], report
     assert "MPI_Abort" not in proc.stderr and "rank" not in lines[0], report
+    assert not out.exists(), report  # nothing written, so no empty output directory (or frame cache) left behind

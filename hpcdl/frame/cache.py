@@ -61,6 +61,7 @@ def import_source(path, destination=None, *, frame_dir=None, comm=None, **option
     path = os.fspath(path)
     if any(comm.allgather(_is_frame_file(path))):
         return _agree(comm, lambda: get_frame(path))
+    _agree(comm, lambda: _check_source(path))  # before any rank makes the cache directory to import into
     if destination is not None:
         target = destination_path(path, destination)
         directory = os.path.dirname(os.path.abspath(target))
@@ -118,8 +119,8 @@ def _is_frame_file(path: str) -> bool:
         return False
 
 
-def _import_by_kind(path: str, target: str | None, directory: str, options: dict) -> Frame:
-    """Import an IDX, Parquet, SVMLight or CSV file (text plain or compressed) into ``target`` or the cache."""
+def _check_source(path: str) -> None:
+    """A clear error for a source that is missing or a directory."""
     if not os.path.exists(path):
         hint = ""
         if path.endswith(".h5"):
@@ -131,6 +132,10 @@ def _import_by_kind(path: str, target: str | None, directory: str, options: dict
         raise FrameError(f"{path}: no such file{hint}")
     if os.path.isdir(path):
         raise FrameError(f"{path}: is a directory (for MNIST-style directories use import_mnist_dir)")
+
+
+def _import_by_kind(path: str, target: str | None, directory: str, options: dict) -> Frame:
+    """Import an IDX, Parquet, SVMLight or CSV file (text plain or compressed) into ``target`` or the cache."""
     kind = _kind_of(path, options.get("parse_type"))
     given = [k for k, v in options.items() if v is not None and k != "parse_type" and k not in OPTIONS_OF[kind]]
     if given:
