@@ -252,14 +252,15 @@ def abort_on_error_by_default() -> None:
         install_abort_on_error()
 
 
-def ranks_on_this_node(comm) -> int:
-    """How many ranks of ``comm`` share this node (for the oversubscription warning)."""
+def on_this_node(comm, value: T) -> list[T]:
+    """``value`` of every rank of ``comm`` that shares this node, in rank order (the thread
+    check compares the cores of the ranks on a node)."""
     if comm.size == 1 or not comm.is_mpi:
-        return 1
+        return [value]
     from mpi4py import MPI
 
     local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
-        return local.Get_size()
+        return local.allgather(value)
     finally:
         local.Free()
