@@ -127,9 +127,25 @@ def world() -> SerialComm | MPIComm:
                 from mpi4py import MPI
             except ImportError:
                 _world = SerialComm()
+            except RuntimeError as exc:  # mpi4py's wheel found no MPI library (hpcdl without the mpich extra)
+                if _launched_ranks() > 1:  # the ranks would each train alone: refuse
+                    raise RuntimeError(
+                        f"mpi4py cannot load an MPI library ({str(exc).splitlines()[0]}): install PyPI's MPICH "
+                        '(pip install -e ".[mpich]") or build mpi4py against your MPI (README, "MPI")'
+                    ) from None
+                _world = SerialComm()
             else:
                 _world = MPIComm(MPI.COMM_WORLD) if MPI.COMM_WORLD.Get_size() > 1 else SerialComm()
     return _world
+
+
+def _launched_ranks() -> int:
+    """How many ranks the launcher says it started (Hydra, Open MPI, srun), from its variables."""
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        value = os.environ.get(var, "")
+        if value.isdigit():
+            return int(value)
+    return 1
 
 
 def from_rank0(comm, make: Callable[[], T]) -> T:
@@ -252,14 +268,15 @@ def abort_on_error_by_default() -> None:
         install_abort_on_error()
 
 
-def ranks_on_this_node(comm) -> int:
-    """How many ranks of ``comm`` share this node (for the oversubscription warning)."""
+def on_this_node(comm, value: T) -> list[T]:
+    """``value`` of every rank of ``comm`` that shares this node, in rank order (the thread
+    check compares the cores of the ranks on a node)."""
     if comm.size == 1 or not comm.is_mpi:
-        return 1
+        return [value]
     from mpi4py import MPI
 
     local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
-        return local.Get_size()
+        return local.allgather(value)
     finally:
         local.Free()

@@ -195,17 +195,14 @@ def _columns(job, frame, autoencoder: bool):
 
 
 def _threads(job, comm) -> int:
+    from .threads import core_shortage, launcher_of, rank_cores
     from .train import resolve_threads
 
-    ranks_here = comm_mod.ranks_on_this_node(comm)
-    threads = resolve_threads(job.threads, ranks_here)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if comm.rank == 0 and ranks_here * threads > cores:
-        warnings.warn(
-            f"{ranks_here} ranks x {threads} threads on this node exceed its {cores} cores: "
-            "HOGWILD! threads will be oversubscribed; lower threads or ranks per node",
-            stacklevel=3,
-        )
+    cores_here = comm_mod.on_this_node(comm, rank_cores())  # each rank's binding, for this node's ranks
+    threads = resolve_threads(job.threads, len(cores_here), len(frozenset().union(*cores_here)))
+    shortage = core_shortage(threads, cores_here, os.cpu_count() or 1, launcher_of(os.environ))
+    if comm.rank == 0 and shortage:
+        warnings.warn(shortage, stacklevel=3)
     return threads
 
 

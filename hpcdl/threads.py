@@ -1,16 +1,20 @@
-"""Thread control for one rank: how many Numba (HOGWILD!) threads run, and BLAS kept
-to one thread inside them.
+"""Thread control for one rank: how many Numba (HOGWILD!) threads run, BLAS kept to one
+thread inside them, and whether the rank's cores can hold its threads.
 
-How many threads a rank should use is decided elsewhere (``train.resolve_threads``);
-this module only applies a decision. BLAS libraries are found and limited through
-threadpoolctl, which knows every OpenBLAS/MKL/BLIS build by name.
+How many threads a rank should use is decided in ``train.resolve_threads`` (the order of
+settings); this module applies a decision and checks it against the cores: ``rank_cores``
+is the one place that reads a rank's cores, ``core_shortage`` the one rule for the
+oversubscription warning (docs/mpi.md, "Threads, cores and binding"). BLAS libraries
+are found and limited through threadpoolctl, which knows every OpenBLAS/MKL/BLIS build
+by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 import numba
 import numpy as np
@@ -61,6 +65,69 @@ def team_threads(n: int) -> int:
         stacklevel=3,
     )
     return 1
+
+
+# -- cores: does each rank have one for each of its threads? --------------------------------
+def rank_cores() -> frozenset[int]:
+    """The cores this process may run on: its binding (mpiexec, srun, taskset), else the node's."""
+    if hasattr(os, "sched_getaffinity"):
+        return frozenset(os.sched_getaffinity(0))
+    return frozenset(range(os.cpu_count() or 1))
+
+
+def launcher_of(environ: Mapping[str, str]) -> str:
+    """Which launcher started this rank, from the variables it sets: "openmpi" (its mpiexec,
+    also inside a Slurm allocation), "slurm" (srun, or MPICH's mpiexec launching through srun),
+    "mpich" (MPICH's Hydra mpiexec), or "" when none is known."""
+    if "OMPI_COMM_WORLD_SIZE" in environ:
+        return "openmpi"
+    if "SLURM_JOB_ID" in environ:
+        return "slurm"
+    if "MPI_LOCALNRANKS" in environ or "PMI_RANK" in environ:
+        return "mpich"
+    return ""
+
+
+def more_cores_option(launcher: str, threads: int) -> str:
+    """The launcher's option that gives each rank ``threads`` cores."""
+    options = {
+        "openmpi": f"Open MPI: mpiexec --map-by slot:PE={threads} (or --bind-to none)",
+        "mpich": f"MPICH: mpiexec -bind-to core:{threads} (or -bind-to none)",
+        "slurm": f"Slurm: --cpus-per-task={threads}",
+    }
+    return options.get(launcher) or "; ".join(options.values())
+
+
+def core_shortage(threads: int, ranks_cores: Sequence[frozenset[int]], node_cores: int, launcher: str) -> str | None:
+    """The warning (one line) when the ranks on a node have fewer cores than threads, else None.
+
+    ``ranks_cores``: the cores each rank on this node may run on (``rank_cores`` of each);
+    ``node_cores``: the node's cores. A rank's binding is told from the node: with Open MPI's
+    default binding 2 ranks x 1 thread on 2 cores is one core each, no shortage, although
+    each rank sees only 1 core. The advice names the cause: too many threads for the node,
+    or a binding that gives a rank fewer cores than its threads (and the option to change)."""
+    ranks = len(ranks_cores)
+    usable = frozenset().union(*ranks_cores)
+    node_cores = max(node_cores, len(usable))
+    if ranks * threads > node_cores:
+        return (
+            f"{ranks} ranks x {threads} threads on this node exceed its {node_cores} cores: "
+            "HOGWILD! threads will be oversubscribed; lower threads or ranks per node"
+        )
+    fewest = min(len(cores) for cores in ranks_cores)
+    if fewest < threads:
+        return (
+            f"{ranks} rank(s) x {threads} threads on this node, but a rank is bound to {fewest} core(s) of the "
+            f"node's {node_cores}: its threads will share them; give each rank {threads} cores "
+            f"({more_cores_option(launcher, threads)})"
+        )
+    if ranks * threads > len(usable):
+        return (
+            f"{ranks} ranks x {threads} threads on this node share {len(usable)} core(s) of its {node_cores}: "
+            f"HOGWILD! threads will be oversubscribed; bind each rank to {threads} cores of its own "
+            f"({more_cores_option(launcher, threads)})"
+        )
+    return None
 
 
 _controller = None

@@ -37,7 +37,7 @@ from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
 from .rows import mix_seed as _mix_seed
 from .runstate import MonitorState, RunState, StopReason
-from .threads import blas_threads, use_threads
+from .threads import blas_threads, rank_cores, use_threads
 
 
 class TrainingError(RuntimeError):
@@ -92,14 +92,15 @@ class TrainHook:
 
 
 # -- threads --------------------------------------------------------------------------
-def resolve_threads(requested: int | None, ranks_per_node: int = 1) -> int:
+def resolve_threads(requested: int | None, ranks_per_node: int = 1, node_cores: int | None = None) -> int:
     """Threads per rank: the first that is set of (README "Threads and ranks")
 
     1. ``HPCDL_THREADS`` (``--threads`` sets it): the user's word for this run;
     2. ``SLURM_CPUS_PER_TASK``: the allocation's CPUs per rank rule over a job file;
     3. ``requested``: the job's ``[job] threads`` or the Python API's ``threads=``;
     4. ``NUMBA_NUM_THREADS``;
-    5. the cores available to the process / the ranks on the node.
+    5. the cores available to the process, at most its share of ``node_cores`` (the cores the
+       ranks on the node may run on together) / the ranks on the node.
 
     Rank 0 warns (once per message) when a job's threads or an explicit value differ
     from the allocation: the user asked for one figure and Slurm granted another.
@@ -124,8 +125,8 @@ def resolve_threads(requested: int | None, ranks_per_node: int = 1) -> int:
     numba_threads = _env_count("NUMBA_NUM_THREADS")
     if numba_threads:
         return numba_threads
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(1, ranks_per_node))
+    cores = len(rank_cores())  # bound ranks (Open MPI: one core each) have their own cores, unshared
+    return max(1, min(cores, (node_cores or cores) // max(1, ranks_per_node)))
 
 
 def _env_count(var: str) -> int | None:

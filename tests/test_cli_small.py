@@ -1,5 +1,7 @@
 """Small things a user meets on day one: --version, ``| head``, warnings, a missing directory, --col-type."""
 
+import importlib.abc
+import importlib.util
 import os
 import subprocess
 import sys
@@ -96,3 +98,37 @@ def test_col_type_without_a_type_says_what_it_expects(tmp_path):
     assert "Traceback" not in run.stderr and not (tmp_path / "p.h5").exists()
     ok = _hpcdl("import", os.path.join(DATA, "prostate.csv"), "--out", str(tmp_path / "p.h5"), "--col-type", "AGE=enum")
     assert ok.returncode == 0 and hpcdl.get_frame(str(tmp_path / "p.h5")).type("AGE") == "enum"
+
+
+class _NoMPILibrary(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """mpi4py's wheel where no MPI library can be loaded (hpcdl installed without the mpich extra)."""
+
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "mpi4py.MPI" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise RuntimeError("cannot load MPI library\nlibmpi.so.12: cannot open shared object file")
+
+
+@pytest.mark.parametrize("launched", [None, "2"])
+def test_an_mpi4py_without_an_mpi_library_trains_one_rank_and_refuses_several(monkeypatch, launched):
+    import mpi4py
+
+    from hpcdl import comm as comm_mod
+
+    monkeypatch.setattr(comm_mod, "_world", None)
+    monkeypatch.delenv("HPCDL_NO_MPI", raising=False)
+    for var in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)
+    monkeypatch.delattr(mpi4py, "MPI", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_NoMPILibrary(), *sys.meta_path])
+    if launched is None:
+        assert comm_mod.world().size == 1  # one process: it trains alone, which is right
+        return
+    monkeypatch.setenv("PMI_SIZE", launched)  # mpiexec -n 2: each rank would train alone, silently
+    with pytest.raises(RuntimeError, match=r"mpi4py cannot load an MPI library \(cannot load MPI library\): .*mpich"):
+        comm_mod.world()

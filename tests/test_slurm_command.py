@@ -62,11 +62,49 @@ def test_scripts_are_valid_bash_with_every_option(tmp_path, launcher):
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
 
 
+def test_srun_takes_the_mpi_plugin_of_the_sites_mpi(tmp_path):
+    opts = ScriptOptions(launcher="srun", mpi="pmix")  # Open MPI (Debian's: pmix; pmi2 fails, docs/mpi.md)
+    text = sbatch_script(_job(tmp_path), opts)
+    assert [line for line in text.splitlines() if line.startswith("launch=")] == ["launch=(srun --mpi=pmix)"]
+    assert " --launcher srun --mpi pmix --venv " in text.splitlines()[2]  # the command that makes it again
+    assert " --mpi " not in sbatch_script(_job(tmp_path)).splitlines()[2]  # mpiexec: no plugin to name
+
+
 def test_defaults_threads_from_the_job_and_no_partition_lines(tmp_path):
     text = sbatch_script(_job(tmp_path, threads=3, name="mnist"))
     assert "#SBATCH --cpus-per-task=3\n" in text and "#SBATCH --job-name=hpcdl-mnist\n" in text
     assert "--partition" not in text and "--account" not in text and "{{" not in text
     assert f"HPCDL_VENV=${{HPCDL_VENV:-{sys.prefix}}}" in text  # this hpcdl's virtualenv
+    # the header names the time limit and the virtualenv, and says that they are defaults
+    header = text.split("#SBATCH", 1)[0]
+    assert "# Time limit: 01:00:00 (the default: no --time given; Slurm ends the job at 01:00:00).\n" in header
+    assert f"# Virtualenv: {sys.prefix} (the default: the virtualenv `hpcdl slurm` ran from);\n" in header
+    given = sbatch_script(_job(tmp_path, threads=3, name="mnist"), ScriptOptions(time="30", venv="/shared/v"))
+    assert "# Time limit: 30.\n# Virtualenv: /shared/v;\n" in given and "the default" not in given
+
+
+def test_no_construct_that_fails_under_set_u_before_bash_4_4():
+    """bash < 4.4 (still on some clusters) stops at "${a[@]}" or ${a[*]} of an empty array under set -u:
+    the only array the script expands is the launch line's, which is never empty."""
+    with open(os.path.join(REPO, "hpcdl", "commands", "slurm.sbatch")) as fh:
+        template = "".join(line for line in fh if not line.lstrip().startswith("#"))  # code, not comments
+    assert "set -u\n" in template
+    assert set(re.findall(r"\$\{!?#?(\w+)\[[@*]\]", template)) == {"launch"}
+    made = re.findall(r"^(?:\{\{\w+\}\})?\s*(\w+)=\((.*)\)$", template, flags=re.M)  # arrays assigned
+    assert [name for name, _ in made] == ["launch", "launch"], made
+    assert all(words.split()[0] in ("mpiexec", "srun") for _, words in made), made  # never empty
+
+
+def test_a_node_local_virtualenv_is_named_on_stderr(tmp_path, capsys):
+    job = _job(tmp_path)
+    assert main(["slurm", job, "--venv", "/tmp/myvenv"]) == 0
+    captured = capsys.readouterr()
+    assert "# Virtualenv: /tmp/myvenv;" in captured.out
+    assert captured.err == (
+        "hpcdl: warning: the script activates /tmp/myvenv, a node-local directory: ranks on other nodes will "
+        "not find it; give --venv a shared path (or set HPCDL_VENV when submitting)\n"
+    )
+    assert main(["slurm", job, "--venv", str(REPO)]) == 0 and capsys.readouterr().err == ""
 
 
 def test_time_limits_in_slurms_formats():
@@ -89,6 +127,7 @@ def test_time_limits_in_slurms_formats():
         (["--partition", "a b"], "--partition 'a b': no spaces"),
         (["--output", "log;rm -rf ~"], "--output"),
         (["--time", "forever"], "--time 'forever'"),
+        (["--launcher", "srun", "--mpi", "pmix;x"], "--mpi 'pmix;x': no spaces"),
     ],
 )
 def test_options_that_would_give_a_wrong_script_are_refused(tmp_path, capsys, options, message):
@@ -186,7 +225,14 @@ def test_script_resumes_a_requeued_run_and_passes_the_exit_code_on(tmp_path):
     code, out, record, calls = _run_script(tmp_path, env={"SLURM_RESTART_COUNT": "1", "FINISH": "7"})
     assert code == 7 and calls == ""
     assert "args -n 2 -ppn 2 hpcdl train jobs/x.toml --resume --set epochs=5\n" in record
-    assert "hpcdl: job 42, run 2, nodes :" in out
+    assert "hpcdl: job 42, run 2, nodes , virtualenv " in out
+
+
+def test_script_runs_with_no_arguments_and_names_its_virtualenv(tmp_path):
+    code, out, record, _ = _run_script(tmp_path, env={"FINISH": "0"}, args=())
+    job = os.path.join(tmp_path, "job.toml")
+    assert code == 0 and f"args -n 2 -ppn 2 hpcdl train {job}\n" in record, out
+    assert f"virtualenv {tmp_path}/venv: mpiexec -n 2 -ppn 2 hpcdl train {job}" in out
 
 
 def test_script_says_so_when_the_requeue_fails_and_defaults_the_job_file(tmp_path):

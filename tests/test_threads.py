@@ -129,3 +129,62 @@ def test_the_team_clock_off_x86_is_the_monotonic_clock_in_nanoseconds(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     clock, wall = (int(v) for v in out.stdout.split())
     assert abs(clock - wall) < 0.01 * wall, (clock, wall)
+
+
+# -- the oversubscription check: a rank's own cores (its binding) against the node's --------------
+def _cores(*sets):
+    return [frozenset(s) for s in sets]
+
+
+def test_open_mpi_default_binding_one_core_per_rank_is_no_shortage():
+    # mpiexec -n 2 under Open MPI binds rank 0 to core 0 and rank 1 to core 1: each sees one core
+    assert threads.core_shortage(1, _cores({0}, {1}), node_cores=2, launcher="openmpi") is None
+    assert threads.core_shortage(4, _cores(range(4), range(4, 8)), node_cores=8, launcher="openmpi") is None
+    assert threads.core_shortage(2, _cores(range(4)), node_cores=4, launcher="") is None  # unbound, room to spare
+
+
+def test_too_many_threads_for_the_node_says_lower_threads_or_ranks():
+    message = threads.core_shortage(2, _cores({0, 1}, {0, 1}), node_cores=2, launcher="mpich")
+    assert message == (
+        "2 ranks x 2 threads on this node exceed its 2 cores: "
+        "HOGWILD! threads will be oversubscribed; lower threads or ranks per node"
+    )
+    # the node's cores count, not one rank's: 3 ranks bound to a core each on a 2-core node
+    assert threads.core_shortage(1, _cores({0}, {1}, {0}), 2, "openmpi").startswith("3 ranks x 1 threads")
+
+
+@pytest.mark.parametrize(
+    ("launcher", "option"),
+    [
+        ("openmpi", "Open MPI: mpiexec --map-by slot:PE=2 (or --bind-to none)"),
+        ("mpich", "MPICH: mpiexec -bind-to core:2 (or -bind-to none)"),
+        ("slurm", "Slurm: --cpus-per-task=2"),
+    ],
+)
+def test_a_binding_that_starves_threads_names_the_launchers_option(launcher, option):
+    # mpiexec -n 1 --threads 2 under Open MPI: the rank is bound to 1 of the node's 2 cores
+    message = threads.core_shortage(2, _cores({0}), node_cores=2, launcher=launcher)
+    assert message == (
+        "1 rank(s) x 2 threads on this node, but a rank is bound to 1 core(s) of the node's 2: "
+        f"its threads will share them; give each rank 2 cores ({option})"
+    )
+    assert "\n" not in message
+
+
+def test_ranks_bound_to_the_same_cores_share_them():
+    message = threads.core_shortage(2, _cores({0, 1}, {0, 1}), node_cores=8, launcher="")
+    assert message.startswith("2 ranks x 2 threads on this node share 2 core(s) of its 8: ")
+    # an unknown launcher: every launcher's option, so the user finds theirs
+    assert all(word in message for word in ("--map-by slot:PE=2", "-bind-to core:2", "--cpus-per-task=2"))
+
+
+def test_the_launcher_is_told_from_the_variables_it_sets():
+    assert threads.launcher_of({"OMPI_COMM_WORLD_SIZE": "2", "SLURM_JOB_ID": "7"}) == "openmpi"
+    assert threads.launcher_of({"SLURM_JOB_ID": "7", "PMI_RANK": "0"}) == "slurm"
+    assert threads.launcher_of({"PMI_RANK": "0", "MPI_LOCALNRANKS": "2"}) == "mpich"
+    assert threads.launcher_of({}) == ""
+
+
+def test_rank_cores_is_the_binding(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3}, raising=False)
+    assert threads.rank_cores() == frozenset({3})

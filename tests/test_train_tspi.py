@@ -182,6 +182,9 @@ def test_threads_precedence(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert resolve_threads(None, ranks_per_node=2) == 4  # last: cores / ranks on the node
     assert resolve_threads(None, ranks_per_node=16) == 1
+    # bound ranks (Open MPI --map-by slot:PE=8): 8 cores of their own each, 16 on the node for 2 ranks
+    assert resolve_threads(None, ranks_per_node=2, node_cores=16) == 8
+    assert resolve_threads(None, ranks_per_node=2, node_cores=8) == 4  # 2 ranks sharing 8 cores
     monkeypatch.setenv("NUMBA_NUM_THREADS", "3")
     assert resolve_threads(None) == 3  # then NUMBA_NUM_THREADS
     assert resolve_threads(7) == 7  # then the job file's threads (or the Python API's threads=)

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm.sbatch")
 LAUNCHERS = ("mpiexec", "srun")
 MAX_SIGNAL_SECONDS = 65535  # sbatch --signal's limit
+DEFAULT_TIME = "01:00:00"
+# Directories that are each node's own on a cluster: a virtualenv there is not on the other nodes.
+NODE_LOCAL = ("/tmp", "/var/tmp", "/dev/shm", "/run", "/local", "/scratch/local")
 _NAME = re.compile(r"[\w.+,-]+")  # partition, account: no spaces, quotes or shell characters
 _PATTERN = re.compile(r"[^\s'\"\\$`;#]+")  # job name, output file pattern (%x, %j are Slurm's)
 
@@ -31,14 +34,15 @@ class ScriptOptions:
     nodes: int = 1
     ntasks_per_node: int = 1
     cpus_per_task: int | None = None  # None: the job's [job] threads, else 1
-    time: str = "01:00:00"
+    time: str | None = None  # None: DEFAULT_TIME, and the header says so
     signal_seconds: int = 120
     job_name: str | None = None  # None: hpcdl-<job name>
     output: str = "hpcdl-%x-%j.out"
     partition: str | None = None
     account: str | None = None
     launcher: str = "mpiexec"
-    venv: str | None = None  # None: this Python's virtualenv, else .venv
+    mpi: str = "pmi2"  # srun's --mpi plugin (launcher srun): pmi2 for PyPI's MPICH, pmix for Open MPI
+    venv: str | None = None  # None: this Python's virtualenv, else .venv; the header says so
 
 
 def time_limit_seconds(text: str) -> int:
@@ -70,14 +74,35 @@ def _check(opts: ScriptOptions) -> None:
         )
     if opts.launcher not in LAUNCHERS:
         raise SlurmScriptError(f"--launcher {opts.launcher!r}: expected one of {', '.join(LAUNCHERS)}")
-    for name, rule in (("partition", _NAME), ("account", _NAME), ("job_name", _PATTERN), ("output", _PATTERN)):
+    named = (("partition", _NAME), ("account", _NAME), ("mpi", _NAME), ("job_name", _PATTERN), ("output", _PATTERN))
+    for name, rule in named:
         value = getattr(opts, name)
         if value is not None and not rule.fullmatch(value):
             raise SlurmScriptError(f"--{name.replace('_', '-')} {value!r}: no spaces, quotes or shell characters")
 
 
-def _default_venv() -> str:
-    return sys.prefix if sys.prefix != sys.base_prefix else ".venv"
+def _default_venv() -> tuple[str, str]:
+    """The virtualenv a script activates when no --venv is given, and what the header says of it."""
+    if sys.prefix != sys.base_prefix:
+        return sys.prefix, "the default: the virtualenv `hpcdl slurm` ran from"
+    return ".venv", "the default: `hpcdl slurm` ran outside a virtualenv; .venv of the directory sbatch runs in"
+
+
+def node_local(path: str) -> bool:
+    """Whether ``path`` lies in a directory that is each node's own (/tmp, $TMPDIR, ...)."""
+    full = os.path.realpath(path)
+    roots = [*NODE_LOCAL, os.environ.get("TMPDIR", "")]
+    return any(root and (full == root or full.startswith(root.rstrip("/") + "/")) for root in roots)
+
+
+def venv_note(venv: str) -> str:
+    """One line for stderr when the script's virtualenv may not be where the ranks run."""
+    if node_local(venv):
+        return (
+            f"hpcdl: warning: the script activates {venv}, a node-local directory: ranks on other nodes "
+            "will not find it; give --venv a shared path (or set HPCDL_VENV when submitting)"
+        )
+    return ""
 
 
 def _command(job_file: str, opts: ScriptOptions) -> str:
@@ -88,7 +113,8 @@ def _command(job_file: str, opts: ScriptOptions) -> str:
     for name in ("partition", "account"):
         if getattr(opts, name):
             words += [f"--{name}", getattr(opts, name)]
-    return shlex.join([*words, "--launcher", opts.launcher, "--venv", opts.venv])
+    words += ["--launcher", opts.launcher] + (["--mpi", opts.mpi] if opts.launcher == "srun" else [])
+    return shlex.join([*words, "--venv", opts.venv])
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -112,7 +138,12 @@ def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path:
     if opts.cpus_per_task is None:
         opts.cpus_per_task = int(job.threads or 1)
     opts.job_name = opts.job_name or "hpcdl-" + re.sub(r"[^\w.+-]", "_", job.name)
-    opts.venv = opts.venv or _default_venv()
+    time_said = "" if opts.time else f" (the default: no --time given; Slurm ends the job at {DEFAULT_TIME})"
+    opts.time = opts.time or DEFAULT_TIME
+    venv_said = ""
+    if not opts.venv:
+        opts.venv, venv_said = _default_venv()
+        venv_said = f" ({venv_said})"
     _check(opts)
     ranks = opts.nodes * opts.ntasks_per_node
     summary = (
@@ -125,6 +156,8 @@ def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path:
         template,
         {
             "summary": summary,
+            "time_said": time_said,
+            "venv_said": venv_said,
             "command": _command(job_file, opts),
             "script": script_path or "SCRIPT",
             "job_name": opts.job_name,
@@ -140,6 +173,7 @@ def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path:
             "venv": shlex.quote(opts.venv),
             "mpiexec": "" if opts.launcher == "mpiexec" else "# ",
             "srun": "" if opts.launcher == "srun" else "# ",
+            "srun_mpi": opts.mpi,
         },
     )
 
@@ -169,6 +203,9 @@ def cmd_slurm(args) -> int:
     if world().rank != 0:  # `mpiexec -n 2 hpcdl slurm ...`: one script, printed or written once
         return 0
     text = sbatch_script(args.job, options_from_args(args), script_path=args.out)
+    note = venv_note(args.venv or _default_venv()[0])
+    if note:
+        print(note, file=sys.stderr)
     if not args.out:
         sys.stdout.write(text)
         return 0
@@ -191,7 +228,7 @@ def register(subparsers) -> None:
     s.add_argument(
         "--cpus-per-task", type=int, default=None, help="threads per rank (default: the job's [job] threads, else 1)"
     )
-    s.add_argument("--time", default=d.time, help=f"time limit, Slurm's format (default {d.time})")
+    s.add_argument("--time", default=None, help=f"time limit, Slurm's format (default {DEFAULT_TIME})")
     s.add_argument(
         "--signal-seconds",
         type=int,
@@ -206,7 +243,12 @@ def register(subparsers) -> None:
         "--launcher",
         choices=LAUNCHERS,
         default=d.launcher,
-        help="mpiexec: PyPI MPICH's, inside the allocation (default); srun: srun --mpi=pmi2",
+        help="mpiexec: PyPI MPICH's, inside the allocation (default); srun: srun --mpi=MPI",
+    )
+    s.add_argument(
+        "--mpi",
+        default=d.mpi,
+        help=f"with --launcher srun: srun's --mpi plugin (default {d.mpi}, for PyPI's MPICH; Open MPI: pmix)",
     )
     s.add_argument("--venv", help="virtualenv to activate (default: this hpcdl's, else .venv)")
     s.add_argument("--out", help="write the script to this file instead of printing it")

@@ -504,13 +504,11 @@ def test_only_rank_0_writes_files(comm, monkeypatch):
     checked(comm, check)
 
 
-@pytest.mark.mpi(min_size=2)
-def test_oversubscription_warning(comm, monkeypatch):
+def _warnings_of_a_small_job(comm) -> list[str]:
     from hpcdl.jobs import Job
     from hpcdl.runner import run_job
 
     base = _on_rank0(comm, lambda d: d)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # pretend one core
     job = Job(
         path=os.path.join(base, "o.toml"),
         name="o",
@@ -525,6 +523,22 @@ def test_oversubscription_warning(comm, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_job(job)
-    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    warned = any(re.search(r"ranks x 1 threads on this node exceed its 1 cores", text) for text in said)
+    return [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.mpi(min_size=2)
+def test_oversubscription_warning(comm, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # every rank on core 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    said = _warnings_of_a_small_job(comm)
+    warned = any(f"{comm.size} ranks x 1 threads on this node share 1 core(s) of its 64" in text for text in said)
     assert_all(comm, warned == (comm.rank == 0), f"warnings {said}")  # rank 0 warns, once for the node
+
+
+@pytest.mark.mpi(min_size=2)
+def test_no_oversubscription_warning_when_each_rank_is_bound_to_its_own_core(comm, monkeypatch):
+    # Open MPI's default binding (<= 2 ranks): one core per rank, each rank sees only its own
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {comm.rank}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: comm.size)
+    said = _warnings_of_a_small_job(comm)
+    assert_all(comm, not [text for text in said if "core" in text], f"warnings {said}")

@@ -180,6 +180,12 @@ class Cluster:
         self._start_munge()
         with open(self.conf, "w") as fh:
             fh.write(self._slurm_conf())
+        # srun --mpi=pmix (Open MPI): the plugin's client directory is named after the job step, not
+        # the node, so two slurmds on one file system collide ("File exists"); each node mounts its
+        # own directory at this path (_slurmd_command), as each real node has its own /tmp.
+        os.makedirs(os.path.join(self.root, "pmix"))
+        with open(os.path.join(self.root, "mpi.conf"), "w") as fh:
+            fh.write(f"PMIxCliTmpDirBase={self.root}/pmix\n")
         self._spawn(["slurmctld", "-D", "-i", "-f", self.conf], "slurmctld")
         self._wait(lambda: _run(["scontrol", "ping"], check=False, env=self.env).returncode == 0, 30, "slurmctld")
         for node in self.nodes:
@@ -195,7 +201,10 @@ class Cluster:
         if not os.path.exists(hosts):
             with open(hosts, "w") as fh:
                 fh.write("127.0.0.1 localhost\n" + "".join(f"{n.addr} {n.name}\n" for n in self.nodes))
-        script = f"mount --bind {hosts} /etc/hosts && "
+        own_pmix = os.path.join(self.root, f"pmix-{node.name}")
+        script = (
+            f"mount --bind {hosts} /etc/hosts && mkdir -p {own_pmix} && mount --bind {own_pmix} {self.root}/pmix && "
+        )
         prefix = ["unshare", "--mount", "--propagation", "private"]
         if node.netns:  # not `ip netns exec`: it remounts /sys, and slurmd then misses /sys/fs/cgroup
             prefix = ["nsenter", f"--net=/run/netns/{node.netns}", "unshare", "--uts", "--mount"]

@@ -7,9 +7,12 @@ talk across the network: different host names, different network stacks, one fil
 from __future__ import annotations
 
 import os
+import subprocess
 
+import pytest
 from slurm_cluster import SECOND_NODE, host_name, veth_bytes
 from slurm_jobs import (
+    REPO,
     SCRIPTS,
     RankWatcher,
     assert_nothing_half_written,
@@ -20,6 +23,8 @@ from slurm_jobs import (
     wait_training,
     write_job,
 )
+
+from hpcdl.commands.slurm import ScriptOptions, sbatch_script
 
 MULTI_NODE = os.path.join(SCRIPTS, "multi_node.sbatch")
 
@@ -69,3 +74,49 @@ def test_multi_node_script_averages_across_two_nodes_and_resumes_after_usr1(two_
     assert log.count("model saved:") == 1, log
     files = assert_nothing_half_written(out)
     assert [f for f in files if os.path.dirname(f) == out] == [os.path.join(out, "nodes.h5")], files
+
+
+def _open_mpi_venv() -> str:
+    """The virtualenv of tests/openmpi_stage.sh (mpi4py built against Debian's Open MPI), or a skip
+    (a failure where the suite must run: CI builds it in the stage before this suite)."""
+    venv = os.environ.get("HPCDL_OPENMPI_VENV") or os.path.join(REPO, ".venv-openmpi")
+    probe = [os.path.join(venv, "bin", "python"), "-c", "from mpi4py import MPI; print(MPI.Get_library_version())"]
+    try:
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=60).stdout
+    except OSError:
+        out = ""
+    if not out.startswith("Open MPI"):
+        reason = f"no virtualenv with mpi4py on Open MPI at {venv} (tests/openmpi_stage.sh makes it)"
+        if os.environ.get("HPCDL_SLURM_REQUIRED") == "1":
+            pytest.fail(reason + " (HPCDL_SLURM_REQUIRED=1)", pytrace=False)
+        pytest.skip(reason)
+    return venv
+
+
+def test_open_mpi_through_srun_pmix_across_two_nodes(two_nodes, tmp_path, monkeypatch):
+    """The site-MPI path: Debian's Open MPI, started by `srun --mpi=pmix` (its pmi2 fails: it has
+    no Slurm PMI-2 support), one rank per node; the same model as PyPI MPICH's 2 ranks on one host."""
+    venv = _open_mpi_venv()
+    job_file = write_job(tmp_path, "ompi", hidden=[20, 20], epochs=50, reproducible=True)
+    reference = reference_run(job_file, str(tmp_path / "reference"))  # PyPI MPICH, 2 ranks, this host
+    opts = ScriptOptions(nodes=2, ntasks_per_node=1, cpus_per_task=1, time="15", launcher="srun", mpi="pmix")
+    script = tmp_path / "ompi.sbatch"
+    script.write_text(sbatch_script(job_file, opts))
+    monkeypatch.setitem(two_nodes.env, "HPCDL_VENV", venv)
+    job_id = two_nodes.sbatch(str(script), [job_file], cwd=tmp_path)
+    with RankWatcher(job_id) as watcher:
+        record = two_nodes.wait_done(job_id, 600)
+    finish(reference)
+    log = read_log(record)
+    assert (record["JobState"], record["ExitCode"]) == ("COMPLETED", "0:0"), log
+    assert f"virtualenv {venv}: srun --mpi=pmix hpcdl train {job_file}" in log.splitlines()[0], log
+    assert "warning" not in log, log  # no false oversubscription warning under srun
+    ranks = watcher.ranks()
+    assert sorted(ranks) == [0, 1] and {p.node for procs in ranks.values() for p in procs} == {
+        host_name(),
+        SECOND_NODE,
+    }, watcher.processes
+    assert all(p.env.get("VIRTUAL_ENV") == venv for procs in ranks.values() for p in procs), watcher.processes
+    out = os.path.join(tmp_path, "runs", "ompi")
+    model = assert_same_model(os.path.join(out, "ompi.h5"), os.path.join(tmp_path, "reference", "ompi.h5"))
+    assert model.run_info["ranks"] == 2
