@@ -158,3 +158,31 @@ def test_rank0_warns_when_a_class_is_missing_from_a_shard(comm, shared_dir, capf
             assert lines == [], lines
 
     checked(comm, check)
+
+
+@pytest.mark.mpi(min_size=2)
+def test_a_sharded_run_continues_on_another_number_of_ranks(comm, shared_dir):
+    """Trained sharded on every rank, then continued by rank 0 alone (and back): the rows are dealt anew
+    for the new number of ranks, the counters go on (docs/mpi.md, "How rows are dealt to ranks")."""
+    path = on_rank0(comm, lambda: hpcdl.import_file(IRIS_CSV, destination=os.path.join(shared_dir, "r.h5")).path)
+    frame = Frame(path)
+    params = {"x": frame.names[:4], "y": "class", "hidden": [5], "seed": 3, "quiet_mode": True}
+    params.update(replicate_training_data=False, train_samples_per_iteration=0, threads=1)
+    first = hpcdl.deeplearning(training_frame=frame, comm=comm, epochs=1, **params)
+    solo = comm.split(comm.rank)
+
+    def continue_alone():
+        model = hpcdl.deeplearning(training_frame=frame, comm=solo, epochs=2, checkpoint=first, **params)
+        return model.save(os.path.join(shared_dir, "alone.h5"))
+
+    alone = hpcdl.load_model(on_rank0(comm, continue_alone))
+    again = hpcdl.deeplearning(training_frame=frame, comm=comm, epochs=3, checkpoint=alone, **params)
+
+    def check():
+        assert first.run_info["rows_per_rank"] == [shard(150, r, comm.size).size for r in range(comm.size)]
+        assert alone.run_info["ranks"] == 1 and alone.run_info["rows_per_rank"] == [150]
+        assert alone.run_info["samples"] == 300 and again.run_info["samples"] == 450
+        assert again.run_info["rows_per_rank"] == first.run_info["rows_per_rank"]
+        assert again.run_info["epochs"] == pytest.approx(3)
+
+    checked(comm, check)

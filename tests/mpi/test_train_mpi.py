@@ -203,7 +203,7 @@ def test_a_rank_without_rows_in_an_iteration_is_left_out_of_that_average(comm):
 
 @pytest.mark.mpi(min_size=2)
 def test_ranks_without_rows_are_left_out_of_the_average(comm):
-    n = 30 * comm.size
+    n = 64 * comm.size  # blocks of 4 rows: the last shard holds both classes (of alternating rows)
     last = _shard_rows(n, comm.size - 1, comm.size)
     frame = _synthetic_frame(comm, n=n, na_rows=last, seed=2)  # the last shard has no usable row
     rec = Recorder()
