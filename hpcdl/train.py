@@ -31,7 +31,7 @@ import numpy as np
 from . import comm as comm_mod
 from . import kernels, metrics
 from . import rows as visiting
-from .frame import Frame, shard_range
+from .frame import Frame
 from .model import Model, base_activation, compute_varimp, hyper_from_params
 from .params import DeepLearningParameters
 from .prep import DataInfo, balance_classes
@@ -381,7 +381,7 @@ class LocalRows:
     T: np.ndarray  # targets (zeros for an autoencoder)
     rows: np.ndarray  # positions in X that training draws from (usable, in the row subset, balanced)
     score_rows: np.ndarray  # positions for the training metrics (the same before class balancing)
-    offset: int  # the frame row of X[0]
+    shard: visiting.Shard  # which frame rows X holds (shard.frame_rows maps positions in X to them)
     replicated: bool
     prior: np.ndarray | None = None  # balance_classes: class shares before and after balancing
     sampled: np.ndarray | None = None
@@ -491,7 +491,7 @@ class Trainer:
                 if together < mine.size:
                     _warn_team_fell_back(threads)
             t1 = time.perf_counter()
-            ctx.rows = mine + setup.data.offset
+            ctx.rows = setup.data.shard.frame_rows(mine)
             if plan.averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)
                 for hook in self.hooks:
                     hook.before_average(ctx)
@@ -656,13 +656,13 @@ class Trainer:
         rows it trains: the usable ones of the row subset, balanced when balance_classes asks."""
         comm, frame = self.comm, self.training_frame
         replicated = bool(eff["replicate_training_data"]) and comm.size > 1
-        start, stop = (0, frame.nrow) if replicated else shard_range(frame.nrow, comm.rank, comm.size)
-        X, y, valid = self.dinfo.transform(frame, start, stop)
+        shard = visiting.shard(frame.nrow, comm.rank, comm.size, replicated=replicated)  # docs/mpi.md
+        X, y, valid = self.dinfo.transform(frame if shard.whole else frame.blocks(shard.first, shard.block, shard.step))
         rows = np.flatnonzero(valid).astype(np.int64)
         if self.training_rows is not None:
             wanted = np.zeros(frame.nrow, dtype=bool)
             wanted[self.training_rows] = True
-            rows = rows[wanted[start + rows]]
+            rows = rows[wanted[shard.frame_rows(rows)]]
         if rows.size == 0 and (replicated or comm.size == 1):  # every rank holds the same rows: agreed
             skip = " or a missing predictor (missing_values_handling=Skip)"
             raise comm_mod.mark_agreed(
@@ -672,10 +672,24 @@ class Trainer:
                 )
             )
         T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
-        data = LocalRows(X, T, rows, score_rows=rows, offset=start, replicated=replicated)
+        data = LocalRows(X, T, rows, score_rows=rows, shard=shard, replicated=replicated)
+        if not shard.whole and self.dinfo.classification:
+            self._warn_unrepresentative(y, rows)
         if eff.get("balance_classes") and self.dinfo.classification:
             self._balance(eff, data, y)
         return data
+
+    def _warn_unrepresentative(self, y: np.ndarray, rows: np.ndarray) -> None:
+        """Rank 0 warns once when a class is missing from a rank's shard, or its share there differs
+        grossly from the whole frame's: the averaged model then drifts (docs/mpi.md)."""
+        n_classes = len(self.dinfo.response_domain)
+        counts = self.comm.allgather(np.bincount(y[rows].astype(np.int64), minlength=n_classes))
+        problem = visiting.unrepresentative_class(np.array(counts), self.dinfo.response_domain)
+        if problem:
+            _warn_once(
+                f"{self.training_frame.display_name}: {problem}; set replicate_training_data = true, "
+                "or shuffle the file's rows"
+            )
 
     def _balance(self, eff: dict, data: LocalRows, y: np.ndarray) -> None:
         """balance_classes: over/under-sample the rows per class. Replicated ranks draw the same balanced

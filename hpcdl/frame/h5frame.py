@@ -13,7 +13,8 @@ Layout (documented for other tools in ``docs/frame-format.md``)::
                            min, max, mean, sd (sample sd, n-1) over non-NA values;
                            for enums counts (int64 per level)
 
-Reading a contiguous row range touches only the HDF5 chunks of that range.
+Reading a contiguous row range touches only the HDF5 chunks of that range; so does reading
+rows in a regular block pattern (a rank's shard: ``Frame.blocks``, one hyperslab per column).
 """
 
 from __future__ import annotations
@@ -428,6 +429,10 @@ class Frame(FrameOps):
 
             yield read
 
+    def blocks(self, first: int, block: int, step: int) -> FrameBlocks:
+        """Rows in a regular block pattern (a rank's shard), read like a frame: :class:`FrameBlocks`."""
+        return FrameBlocks(self, first, block, step)
+
     def column_dtype(self, name: str) -> str:
         """The stored dtype of a numeric column ("float64" or "float32"; enums: "int32")."""
         with self._open() as f:
@@ -474,6 +479,67 @@ class Frame(FrameOps):
 
     def __len__(self) -> int:
         return self.nrow
+
+
+class FrameBlocks:
+    """Some rows of a frame in a regular block pattern, read like a frame of those rows in order:
+    blocks of ``block`` rows from frame row ``first`` on, one every ``step`` rows, the last cut
+    at the frame's end (a rank's shard, ``rows.shard``). Each column read is at most three HDF5
+    hyperslab selections into one array: only the blocks' rows are read, never the whole column."""
+
+    def __init__(self, frame: Frame, first: int, block: int, step: int) -> None:
+        if block < 1 or step < block or first < 0:
+            raise ValueError(f"row blocks need 1 <= block <= step and first >= 0 (got {first}, {block}, {step})")
+        self.frame, self.first, self.block, self.step = frame, int(first), int(block), int(step)
+        n_blocks = 0 if first >= frame.nrow else -(-(frame.nrow - first) // step)
+        last = first + (n_blocks - 1) * step
+        self.nrow = 0 if n_blocks == 0 else (n_blocks - 1) * block + min(block, frame.nrow - last)
+        self.names, self.domains, self.display_name = frame.names, frame.domains, frame.display_name
+
+    def type(self, name: str) -> str:
+        return self.frame.type(name)
+
+    def column(self, name: str | int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """One column's raw values for rows [start, stop) of these rows."""
+        return self.read([name], start, stop)[self.names[self.frame._col_index(name)]]
+
+    def read(
+        self, names: Iterable[str | int] | None = None, start: int = 0, stop: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Several columns for rows [start, stop) of these rows, in one file open."""
+        frame = self.frame
+        names = frame.names if names is None else [frame.names[frame._col_index(n)] for n in names]
+        stop = self.nrow if stop is None else min(stop, self.nrow)
+        start = max(0, min(start, stop))
+        out = {}
+        with frame._open() as f:
+            cols = f["columns"]
+            for n in names:
+                ds = cols[str(frame._index[n])]
+                out[n] = np.empty(stop - start, dtype=ds.dtype)
+                for source, dest in self._selections(start, stop):
+                    ds.read_direct(out[n], source, dest)
+        return out
+
+    def _selections(self, start: int, stop: int) -> list[tuple[object, slice]]:
+        """(frame selection, output slice) pairs covering positions [start, stop): the first block's
+        part, the whole blocks between (one regular hyperslab), the last block's part."""
+        if stop <= start:
+            return []
+        b, step, first = self.block, self.step, self.first
+        j0, j1 = start // b, (stop - 1) // b  # the blocks of the first and the last position
+        if j0 == j1:
+            a = first + j0 * step + start % b
+            return [(np.s_[a : a + stop - start], np.s_[0 : stop - start])]
+        head = b - start % b
+        tail = stop - j1 * b
+        picks = [(np.s_[first + j0 * step + start % b : first + j0 * step + b], np.s_[0:head])]
+        if j1 - j0 > 1:
+            middle = h5py.MultiBlockSlice(start=first + (j0 + 1) * step, count=j1 - j0 - 1, stride=step, block=b)
+            picks.append((middle, np.s_[head : head + (j1 - j0 - 1) * b]))
+        a = first + j1 * step
+        picks.append((np.s_[a : a + tail], np.s_[stop - start - tail : stop - start]))
+        return picks
 
 
 def _str_attr(f: h5py.File, key: str) -> str | None:

@@ -21,9 +21,9 @@ from collective import assert_all, checked, on_rank0
 
 import hpcdl
 from hpcdl import comm as comm_mod
-from hpcdl.frame import Frame, frame_from_numpy, shard_range
+from hpcdl.frame import Frame, frame_from_numpy
 from hpcdl.frame.cache import PROBE_PREFIX
-from hpcdl.rows import chunk_bounds
+from hpcdl.rows import chunk_bounds, shard
 from hpcdl.train import TrainHook, compute_tspi
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
@@ -81,6 +81,12 @@ def _train(frame, comm, hooks=(), **params):
     return hpcdl.deeplearning(x=x, y=y, training_frame=frame, comm=comm, threads=1, hooks=list(hooks), **base)
 
 
+def _shard_rows(nrow, rank, ranks):
+    """The frame rows of a rank's shard (hpcdl/rows.py, tested against a row-by-row twin in tests/test_shards.py)."""
+    s = shard(nrow, rank, ranks)
+    return s.frame_rows(np.arange(s.size))
+
+
 def _usable_rows(frame):
     y = frame.column("y" if "y" in frame.names else "class")
     return np.flatnonzero(~np.isnan(np.asarray(y, dtype=np.float64)) & (np.asarray(y) >= 0))
@@ -110,19 +116,16 @@ def test_shards_cover_every_usable_row_once(comm, shuffle):
 
     def check():
         assert run["replicated"] is False and run["n_training_rows"] == 96
-        # each rank holds exactly the usable rows of its contiguous shard
-        expected_counts = [
-            int(np.sum((usable >= a) & (usable < b)))
-            for a, b in (shard_range(frame.nrow, r, comm.size) for r in range(comm.size))
-        ]
+        # each rank holds exactly the usable rows of its shard (blocks dealt round-robin)
+        shard_rows = [_shard_rows(frame.nrow, r, comm.size) for r in range(comm.size)]
+        expected_counts = [int(np.isin(usable, rows).sum()) for rows in shard_rows]
         assert run["rows_per_rank"] == expected_counts and sum(run["rows_per_rank"]) == 96
         # tspi=-1 sharded: one iteration in which every rank passes over all its rows once
         assert run["iterations"] == 1 and run["samples"] == 96 and run["samples_per_rank"] == expected_counts
-        a, b = shard_range(frame.nrow, comm.rank, comm.size)
-        assert np.all((mine >= a) & (mine < b))
+        assert np.all(np.isin(mine, shard_rows[comm.rank]))
         assert sorted(everyone.tolist()) == usable.tolist()  # every usable row once, no row twice
         if not shuffle:  # no sampling (f = 1): each chunk of the shard in file order, the chunks interleaved
-            local_rows = usable[(usable >= a) & (usable < b)]  # this rank's row list
+            local_rows = usable[np.isin(usable, shard_rows[comm.rank])]  # this rank's row list
             bounds = chunk_bounds(local_rows.size, run["row_chunks_per_rank"][comm.rank])
             chunk_of = np.searchsorted(bounds, np.searchsorted(local_rows, mine), side="right") - 1
             for c in range(len(bounds) - 1):
@@ -200,9 +203,9 @@ def test_a_rank_without_rows_in_an_iteration_is_left_out_of_that_average(comm):
 
 @pytest.mark.mpi(min_size=2)
 def test_ranks_without_rows_are_left_out_of_the_average(comm):
-    n = 30 * comm.size
-    a, b = shard_range(n, comm.size - 1, comm.size)
-    frame = _synthetic_frame(comm, n=n, na_rows=range(a, b), seed=2)  # the last shard has no usable row
+    n = 64 * comm.size  # blocks of 4 rows: the last shard holds both classes (of alternating rows)
+    last = _shard_rows(n, comm.size - 1, comm.size)
+    frame = _synthetic_frame(comm, n=n, na_rows=last, seed=2)  # the last shard has no usable row
     rec = Recorder()
     m = _train(frame, comm, [rec], replicate_training_data=False, train_samples_per_iteration=-1, epochs=2)
     pres = comm.allgather(rec.pre)
