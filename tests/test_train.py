@@ -345,5 +345,7 @@ def test_gathered_rows_train_exactly_as_rows_of_x():
         kernels.train(net, hyper, *args, seed=5, samples_before=7, n_threads=1)
         nets.append(net.buffer)
     assert np.array_equal(nets[0], nets[1])
-    wide = np.zeros((10, GATHER_MAX_BYTES // 4 // 5), np.float32)
+    wide = np.zeros((10, 784), np.float32)
     assert gather_rows(wide, T[:10], np.arange(10))[0] is wide
+    many = np.zeros((GATHER_MAX_BYTES // 40 + 1, 10), np.float32)
+    assert gather_rows(many, np.zeros(len(many), np.float32), np.arange(len(many)))[0] is many
