@@ -28,7 +28,10 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
+
+from threads import parse_configs  # noqa: E402  (benchmarks/threads.py)
 
 N_NUMERIC = 8
 LEVELS = ("a", "b", "c", "d", "e")
@@ -186,23 +189,12 @@ def summary(results: list[dict]) -> None:
         print(f"| {r['round']} | {r['config']} | {r['samples_per_second']:,.0f} | {ratio} | {r['auc']:.4f} |")
 
 
-def parse_configs(ap: argparse.ArgumentParser, text: str) -> list[tuple[int, int]]:
-    """'1x1,1x2,2x1' -> [(1, 1), (1, 2), (2, 1)]; anything else is a usage error."""
-    configs = []
-    for item in filter(None, text.split(",")):
-        parts = item.strip().lower().split("x")
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            ap.error(f"--configs: {item!r} is not RANKSxTHREADS (e.g. 1x2)")
-        configs.append((int(parts[0]), int(parts[1])))
-    return configs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--epochs", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=1, help="rounds (each runs every configuration once)")
-    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS ('' for none)")
+    ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
     ap.add_argument("--h2o", default=H2O_PYTHON, help="python of a venv with h2o installed")
     ap.add_argument("--no-h2o", dest="h2o", action="store_const", const=None)
     ap.add_argument("--data", default=os.path.join(os.path.expanduser("~"), ".cache", "hpcdl", "small_net"))
