@@ -96,9 +96,10 @@ def visit(
     """Positions (0 .. n_rows-1) in one rank's row list that it trains this iteration, in order.
 
     ``fraction`` is :func:`row_fraction`; ``stop_after`` the rows after which the rank
-    starts no new chunk (``fraction * N``). A sampled chunk draws its permutation and its
-    keep/skip decisions from one RNG seeded by (seed, rank, iteration, chunk); every pass
-    walks the same permutation, as H2O does.
+    starts no new chunk (``fraction * N``). A sampled chunk draws from one RNG seeded by
+    (seed, rank, iteration, chunk): with several passes its permutation and its keep/skip
+    decisions, every pass walking the same permutation, as H2O does; with one pass the
+    same law, drawn faster (:func:`bernoulli_in_random_order`).
     """
     repeats, keep = repeats_and_keep(fraction)
     sampled = keep < SAMPLE_BELOW or shuffle
@@ -110,16 +111,30 @@ def visit(
         start, stop = int(bounds[chunk]), int(bounds[chunk + 1])
         if stop == start:
             continue
+        rng = np.random.default_rng(mix_seed(seed, rank, iteration, chunk, _CHUNK_TAG))
         if not sampled:
             part = np.tile(np.arange(start, stop, dtype=np.int64), repeats)
+        elif repeats == 1:
+            part = start + bernoulli_in_random_order(rng, stop - start, keep)
         else:
-            rng = np.random.default_rng(mix_seed(seed, rank, iteration, chunk, _CHUNK_TAG))
             order = start + rng.permutation(stop - start)
             kept = rng.random((repeats, stop - start)) <= keep
             part = np.broadcast_to(order, kept.shape)[kept]
         parts.append(part)
         done += part.size
     return interleave(parts)
+
+
+def bernoulli_in_random_order(rng: np.random.Generator, n: int, keep: float) -> np.ndarray:
+    """Positions 0..n-1, each kept with probability ``keep``, in uniformly random order.
+
+    The same distribution as H2O's one pass (a permutation of the chunk, then a keep/skip
+    draw per row in that order: a Bernoulli subset, in an order independent of which rows
+    it holds), drawn as a binomial count and then that many distinct rows in random order.
+    That costs O(rows kept) random draws instead of O(n): with tspi at 5% of 2M rows the
+    full permutation took 0.47 us per trained row, ~10% of a hidden=[32] net's sample."""
+    count = int(rng.binomial(n, keep))
+    return rng.choice(n, size=count, replace=False, shuffle=True).astype(np.int64, copy=False)
 
 
 def interleave(parts: list[np.ndarray]) -> np.ndarray:

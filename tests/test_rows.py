@@ -197,15 +197,14 @@ def twin_visit(n_rows, *, fraction, n_chunks, shuffle, stop_after, seed, rank, i
 @pytest.mark.parametrize(
     "n_rows, fraction, n_chunks, shuffle, stop_after",
     [
-        (97, 0.37, 1, False, math.inf),
         (97, 2.5, 3, False, math.inf),
-        (97, 1.0, 4, True, math.inf),
         (97, 1.0, 4, False, math.inf),
-        (300, 0.4, 8, False, 60.0),
-        (5, 0.9, 5, True, math.inf),
+        (300, 1.6, 8, False, 300.0),
+        (5, 1.9, 5, True, math.inf),
     ],
 )
 def test_visit_equals_the_row_by_row_twin(n_rows, fraction, n_chunks, shuffle, stop_after):
+    """Several passes and in-order scans draw exactly as H2O's loop (one pass: the next test)."""
     for iteration in (1, 2, 9):
         kw = {
             "fraction": fraction,
@@ -217,6 +216,52 @@ def test_visit_equals_the_row_by_row_twin(n_rows, fraction, n_chunks, shuffle, s
             "iteration": iteration,
         }
         assert visiting.visit(n_rows, **kw).tolist() == twin_visit(n_rows, **kw)
+
+
+def _ordered_subset_law(n: int, keep: float) -> dict:
+    """The exact law of one sampled pass: every ordered subset of k of n rows has probability
+    keep^k (1 - keep)^(n - k) / k! (a Bernoulli subset, each of its k! orders alike)."""
+    import itertools
+
+    law = {}
+    for k in range(n + 1):
+        for subset in itertools.permutations(range(n), k):
+            law[subset] = keep**k * (1 - keep) ** (n - k) / math.factorial(k)
+    return law
+
+
+@pytest.mark.parametrize("keep, shuffle", [(0.45, False), (1.0, True)])
+def test_one_sampled_pass_has_the_law_of_h2os_loop(keep, shuffle):
+    """One pass (repeats 1) is drawn in O(rows kept), not as H2O's permutation plus a draw per row;
+    its outcomes (which rows, in which order) follow the exact law of H2O's loop (chi-square,
+    and the row-by-row twin against the same law as a check of the test)."""
+    from scipy.stats import chisquare
+
+    n, draws = 4, 12000
+    law = _ordered_subset_law(n, keep)
+    outcomes = list(law)
+    for draw in (visiting.visit, twin_visit):
+        seen = dict.fromkeys(outcomes, 0)
+        for iteration in range(draws):
+            got = tuple(draw(n, fraction=keep, **_fixed(shuffle=shuffle, iteration=iteration)))
+            seen[tuple(int(v) for v in got)] += 1
+        expected = np.array([law[o] * draws for o in outcomes])
+        observed = np.array([seen[o] for o in outcomes])
+        mask = expected > 0
+        assert observed[~mask].sum() == 0
+        assert chisquare(observed[mask], expected[mask]).pvalue > 1e-4, draw.__name__
+
+
+def test_one_sampled_pass_on_many_chunks_keeps_rows_of_their_chunk_once():
+    n, k, f = 10_000, 8, 0.05
+    got = visiting.visit(n, fraction=f, **_fixed(n_chunks=k))
+    assert np.unique(got).size == got.size
+    sigma = math.sqrt(n * f * (1 - f))
+    assert abs(got.size - n * f) < 5 * sigma
+    bounds = visiting.chunk_bounds(n, k)
+    chunk_of = np.searchsorted(bounds, got, side="right") - 1
+    per_chunk = np.bincount(chunk_of, minlength=k)
+    assert per_chunk.min() > 0.5 * f * n / k  # every chunk contributes its share
 
 
 def test_sorted_file_with_several_chunks_on_one_thread_is_learned(sorted_by_response):

@@ -92,7 +92,7 @@ def test_two_threads_over_many_rows_equal_the_reference(activation, output, loss
     net.initialize(seed=3)
     ref = RefNet.from_net(net)
     rows = np.random.default_rng(4).permutation(60)[: SOLO_CHECK_EVERY - 2]
-    together = train(net, hyper, X, T, rows, seed=7, samples_before=100, n_threads=2)
+    together = train(net, hyper, X, T, rows, seed=7, samples_before=100, n_threads=2, team=True)
     assert together == len(rows)
     for k, r in enumerate(rows):
         ref_mod.train_step(ref, hyper, X[r], T[r], seed=7, sample=100 + k, n=100 + k)
@@ -118,7 +118,7 @@ def test_a_team_on_one_core_goes_on_alone():
         one.initialize(seed=1)
         two = one.copy()
         train(one, hyper, X, T, np.arange(1500), seed=3, samples_before=0, n_threads=1)
-        together = train(two, hyper, X, T, np.arange(1500), seed=3, samples_before=0, n_threads=2)
+        together = train(two, hyper, X, T, np.arange(1500), seed=3, samples_before=0, n_threads=2, team=True)
         np.testing.assert_allclose(two.buffer, one.buffer, rtol=1e-4, atol=1e-6)
         print("TOGETHER", together)
         """
@@ -158,7 +158,7 @@ def test_the_trainer_says_when_its_team_went_on_alone():
         X = rng.normal(size=(3000, 12))  # iterations of more rows than the team's earliest fallback
         frame = hpcdl.H2OFrame({**{f"x{i}": X[:, i] for i in range(12)}, "y": (X[:, 0] > 0).astype(int)})
         frame["y"] = frame["y"].asfactor()
-        model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[64, 64], epochs=3, threads=2, seed=1,
+        model = hpcdl.deeplearning(y="y", training_frame=frame, hidden=[128, 128], epochs=3, threads=2, seed=1,
                                    train_samples_per_iteration=3000)
         print("THREADS", model.run_info["threads"])
         """
@@ -169,3 +169,28 @@ def test_the_trainer_says_when_its_team_went_on_alone():
     assert "THREADS 2" in proc.stdout
     warned = [line for line in proc.stderr.splitlines() if "went on with 1 thread" in line]
     assert len(warned) == 1 and warned[0].startswith("hpcdl: warning: per-sample training on 2 threads"), proc.stderr
+
+
+def test_small_nets_train_per_sample_as_hogwild_threads_not_as_a_team():
+    """A team's barriers cost more than a few-microsecond sample saves (docs/performance.md,
+    "Small nets"): below TEAM_MIN_WEIGHTS weights the threads take different rows."""
+    small = Net([14, 32, 2], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+    booklet = Net([784, 200, 200, 200, 10], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+    assert int(small.w_off[-1]) < kernels.TEAM_MIN_WEIGHTS <= int(booklet.w_off[-1])
+    assert kernels.team_size(small, 2) == 1 and kernels.team_size(booklet, 2) == 2
+    assert kernels.team_size(small, 2, team=True) == 2 and kernels.team_size(booklet, 2, team=False) == 1
+    assert kernels.team_size(booklet, 1) == 1
+
+
+def test_hogwild_per_sample_thread_trains_its_block_as_one_thread_would():
+    """One row on two HOGWILD! threads: thread 0's block is empty, thread 1 trains the row
+    with its global sample index (dropout masks, schedules) exactly as the reference."""
+    X, T = make_data("softmax", n=20, seed=2)
+    hyper = hyper_for("CrossEntropy", "softmax", "adadelta", True, True)
+    net = Net([6, 40, 24, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+    net.initialize(seed=3)
+    ref = RefNet.from_net(net)
+    together = train(net, hyper, X, T, np.array([11]), seed=7, samples_before=50, n_threads=2, team=False)
+    assert together == 1
+    ref_mod.train_step(ref, hyper, X[11], T[11], seed=7, sample=50, n=50)
+    assert_same_state(net, ref, rtol=1e-4, atol=1e-5, what="hogwild per sample")

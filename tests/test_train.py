@@ -321,3 +321,31 @@ def test_cli_bad_parameter_exits_nonzero_with_message(tmp_path):
     assert r.returncode != 0
     assert "activation" in r.stderr and "Traceback" not in r.stderr
     assert not os.path.exists(tmp_path / "iris.h5")
+
+
+def test_gathered_rows_train_exactly_as_rows_of_x():
+    """train.gather_rows copies an iteration's small rows into one block: the block holds the
+    rows asked for, and training on it is bit-identical to training on X with the indices;
+    rows too wide to copy are passed through."""
+    from hpcdl import kernels
+    from hpcdl.train import GATHER_MAX_BYTES, gather_rows
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 14)).astype(np.float32)
+    T = rng.integers(0, 2, size=5000).astype(np.float32)
+    rows = rng.integers(0, 5000, size=3000)
+    Xi, Ti, at = gather_rows(X, T, rows)
+    for k in (0, 1, 1234, 2999):
+        assert Xi[at[k]].tolist() == X[rows[k]].tolist() and Ti[at[k]] == T[rows[k]]
+    hyper = kernels.Hyper(hidden_dropout_ratios=(0.3,))
+    nets = []
+    for args in ((X, T, rows), (Xi, Ti, at)):
+        net = kernels.Net([14, 32, 2], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
+        net.initialize(seed=1)
+        kernels.train(net, hyper, *args, seed=5, samples_before=7, n_threads=1)
+        nets.append(net.buffer)
+    assert np.array_equal(nets[0], nets[1])
+    wide = np.zeros((10, 784), np.float32)
+    assert gather_rows(wide, T[:10], np.arange(10))[0] is wide
+    many = np.zeros((GATHER_MAX_BYTES // 40 + 1, 10), np.float32)
+    assert gather_rows(many, np.zeros(len(many), np.float32), np.arange(len(many)))[0] is many

@@ -152,18 +152,22 @@ def train(
     n_threads: int,
     mini_batch_size: int = 1,
     engine: str = "auto",
+    team: bool | None = None,
 ) -> int:
     """Train net in place on X[rows] (in that order) with n_threads threads.
 
     ``samples_before`` is the number of samples processed before this call (rate
     annealing, momentum ramp, and the global sample index that keys the dropout masks
     together with ``seed``). Per sample (``mini_batch_size = 1``) the threads train
-    every row together, each updating its own slice of every layer; with
+    every row together, each updating its own slice of every layer (on nets with fewer
+    than TEAM_MIN_WEIGHTS weights thread t trains the t-th block of rows, HOGWILD!); with
     ``mini_batch_size > 1`` thread t takes the t-th contiguous block of ``rows``
     (HOGWILD!) and the BLAS engine (``minibatch.py``) runs (``engine="auto"``/``"blas"``);
     ``engine="loop"`` forces the plain loops. Returns how many rows all threads trained
     together (fewer when an oversubscribed machine made the team fall back to one
-    thread; see docs/kernels.md, "Threads").
+    thread; see docs/kernels.md, "Threads"). ``team`` (per sample, several threads):
+    True a team, False HOGWILD! threads on different rows, None (default) by the net's
+    size (:func:`team_size`).
     """
     if engine not in ("auto", "blas", "loop"):
         raise ValueError(f"engine must be 'auto', 'blas' or 'loop', got {engine!r}")
@@ -183,12 +187,30 @@ def train(
     blas = mini_batch_size > 1 and engine != "loop"
     with blas_threads(1):
         lay = _layout(net)
-        members = n_threads if mini_batch_size <= 1 else 1
+        per_sample = mini_batch_size <= 1
+        members = team_size(net, n_threads, team) if per_sample else 1
         together = train_hogwild(
-            _state(net), lay, cfg, _core.team_buffers(lay, members), _core.scratches(lay, members), X, T, rows,
+            _state(net), lay, cfg, _core.team_buffers(lay, members),
+            _core.scratches(lay, n_threads if per_sample else 1), X, T, rows,
             np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
         )  # fmt: skip
     return int(together)
+
+
+# A per-sample team pays 2 to 3 barriers per layer and sample (~0.1-0.5 us each on the
+# benchmark VM): worth it when a sample's arithmetic is large (784-200-200-200-10:
+# 1.5-1.7x one thread), not when it is a few microseconds (14-32-2, 512 weights: the
+# team 0.9-1.0x one thread, HOGWILD! threads on different rows 1.2-1.8x; docs/performance.md,
+# "Small nets"). Below this many weights the threads train different rows instead.
+TEAM_MIN_WEIGHTS = 10_000
+
+
+def team_size(net: Net, n_threads: int, team: bool | None = None) -> int:
+    """Members of the per-sample team: all n_threads, or 1 (HOGWILD! threads on different
+    rows); ``team=None`` picks 1 for nets with fewer than TEAM_MIN_WEIGHTS weights."""
+    if team is None:
+        team = int(net.w_off[-1]) >= TEAM_MIN_WEIGHTS
+    return n_threads if team else 1
 
 
 def _blocks(n_rows: int) -> int:

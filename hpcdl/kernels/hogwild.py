@@ -32,14 +32,27 @@ def train_hogwild(state, lay, cfg, team, rows_scratch, X, T, rows, samples_befor
     loop, and one record inside another cannot enter it; numba 0.68). ``blas`` picks the BLAS mini-batch engine
     (mini_batch_size > 1) over the loops.
 
+    Per sample with a ``team`` of one member and n_threads > 1 (nets too small for a team,
+    kernels.team_size), thread t trains the t-th contiguous block of rows on its own
+    (HOGWILD!), with its row of ``rows_scratch`` (_core.scratches(lay, n_threads)).
+
     Returns how many of the rows all threads trained together (per-sample engine: fewer
     if the team fell back to one thread, see _core.train_rows)."""
     n_rows = len(rows)
-    if cfg.mini_batch_size <= 1:
+    members = team.split.shape[1] - 1
+    if cfg.mini_batch_size <= 1 and members == n_threads:
         for t in prange(n_threads):
             _core.train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, t, n_threads)
         solo_at = team.sync[_core.SOLO_AT]
         return solo_at if solo_at > 0 else n_rows
+    if cfg.mini_batch_size <= 1:  # a team of one: HOGWILD! per sample (small nets, see kernels.team_size)
+        for t in prange(n_threads):
+            start = (n_rows * t) // n_threads
+            stop = (n_rows * (t + 1)) // n_threads
+            _core.train_rows(
+                state, lay, cfg, team, rows_scratch, X, T, rows[start:stop], samples_before + start, key_seed, t, 1
+            )
+        return n_rows
     for t in prange(n_threads):
         start = (n_rows * t) // n_threads
         stop = (n_rows * (t + 1)) // n_threads
