@@ -227,7 +227,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         fold_metrics.append(score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid]))
         fold_models.append(m)
         fold_sizes.append(int(valid.sum()))
-        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.threshold()))
+        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()))
 
     epochs = [m.epochs_trained for m in fold_models]
     main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)

@@ -287,6 +287,15 @@ def _max_criteria(thr: np.ndarray, criteria: dict[str, np.ndarray]) -> dict[str,
     return out
 
 
+def _label_threshold(thr: np.ndarray, best: int) -> float:
+    """The threshold labels are given with: halfway from the max-F1 threshold (a row's own score, as
+    H2O-3 reports it) to the next lower score (0 below the lowest). On the scored rows it gives the same
+    labels as p1 >= max-F1 threshold, but a row's probability recomputed with a last-bit difference
+    (an exported scorer's float32 sums in another order) no longer flips its label."""
+    below = float(thr[best + 1]) if best + 1 < thr.size else 0.0
+    return (float(thr[best]) + below) / 2.0
+
+
 def _integral(cm: np.ndarray) -> np.ndarray:
     """Counts as ints when they are whole (no weights, or whole weights), else as H2O-3's doubles."""
     return cm.astype(np.int64) if np.all(cm == np.round(cm)) else cm
@@ -350,6 +359,7 @@ def binomial_metrics(
         "pr_auc": pr_auc,
         "max_f1": float(f1[best]) if f1.size else math.nan,
         "max_f1_threshold": threshold,
+        "label_threshold": _label_threshold(thr, best) if f1.size else math.nan,
         "classification_error": float((cm[0, 1] + cm[1, 0]) / sw) if n else math.nan,
         "mean_per_class_error": _mean_per_class_error(cm),
         "confusion_matrix": cm.tolist(),

@@ -33,7 +33,7 @@ from .api import train_model
 from .frame import Frame, frame_from_numpy
 from .fsutil import delete_with, scratch_path
 from .model import Model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters
+from .params import ALIASES, NOT_SUPPORTED, PARAMETERS, DeepLearningParameters
 
 __all__ = ["NOT_ESTIMATOR_PARAMETERS", "DeepLearningClassifier", "DeepLearningRegressor"]
 
@@ -73,6 +73,8 @@ _SIGNATURE = inspect.Signature(
 
 def _unknown_parameter(cls_name: str, name: str) -> TypeError:
     canonical = ALIASES.get(name, name)
+    if canonical in NOT_SUPPORTED:
+        return TypeError(f"{cls_name}: {NOT_SUPPORTED[canonical]} (see docs/differences.md)")
     if canonical in NOT_ESTIMATOR_PARAMETERS:
         return TypeError(f"{cls_name}: {name!r} is not a parameter here: {NOT_ESTIMATOR_PARAMETERS[canonical]}")
     if canonical != name:  # one name per parameter, the one get_params returns (clone rebuilds from it)
