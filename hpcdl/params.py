@@ -27,7 +27,6 @@ __all__ = [
     "Param",
     "ParameterError",
     "check_checkpoint_change",
-    "check_nfolds_with_validation",
     "check_no_cross_validation",
     "parameters_markdown",
     "reject_grid_values",
@@ -282,6 +281,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("fold_assignment", "AUTO", "enum", "Fold assignment (AUTO = Random)", "M", choices=("AUTO", "Random", "Modulo", "Stratified")),
     _p("fold_column", None, "str", "Column holding each row's fold", "M", nullable=True),
     _p("keep_cross_validation_predictions", False, "bool", "Keep the fold models' holdout predictions", "M"),
+    _p("keep_cross_validation_models", True, "bool", "Keep the fold models (False: only their metrics)", "M"),
     _p("checkpoint", None, "str", "Model to continue training from", "M", nullable=True),
     _p("model_id", None, "str", "Name of the model (booklet: key)", "M", nullable=True, aliases=("key",)),
 )
@@ -807,15 +807,6 @@ def check_no_cross_validation(params: DeepLearningParameters) -> None:
     which is not a parameter value)."""
     if params.nfolds or params.fold_column:
         raise ParameterError(CV_ON_CHECKPOINT, "nfolds" if params.nfolds else "fold_column")
-
-
-def check_nfolds_with_validation(params: DeepLearningParameters, has_validation_frame: bool) -> None:
-    """The booklet's rule: cross-validation and a validation frame are exclusive."""
-    if params.nfolds != 0 and has_validation_frame:
-        raise ParameterError(
-            "nfolds cannot be combined with a validation frame (the folds are the validation)",
-            "nfolds",
-        )
 
 
 # --------------------------------------------------------------------------- #
