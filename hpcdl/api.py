@@ -103,7 +103,7 @@ def train_model(
     """Train one model (with its fold models when ``nfolds``/``fold_column`` ask for them) on every
     rank of ``comm``; returns it on every rank. ``checkpoint`` (a Model or a model file; default:
     ``params.checkpoint``) is continued instead of starting from new weights."""
-    from .cv import check_no_validation_frame, cross_validate, excluding_fold_column
+    from .cv import cross_validate, excluding_fold_column
     from .train import Trainer
 
     if checkpoint is None and params.checkpoint:
@@ -122,14 +122,19 @@ def train_model(
         checkpoint_model, dinfo = prepare()
         n_classes = len(dinfo.response_domain) if dinfo.classification else None
         params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
-        if params.nfolds or params.fold_column:
-            check_no_validation_frame(params, validation_frame is not None)
         return checkpoint_model, dinfo
 
     checkpoint_model, dinfo = comm_mod.agree(comm, check, ValueError)
     if params.nfolds or params.fold_column:
         model = cross_validate(
-            params, dinfo, training_frame, comm=comm, threads=threads, hooks=hooks, progress=progress
+            params,
+            dinfo,
+            training_frame,
+            validation_frame,  # as H2O-3: the main model is scored on it too
+            comm=comm,
+            threads=threads,
+            hooks=hooks,
+            progress=progress,
         )
         for fold_model in model.fold_models:  # <model_id>_cv_<k>, findable while the main model holds them
             register(fold_model)

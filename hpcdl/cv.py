@@ -130,17 +130,6 @@ def assign_folds(
     return stratified_folds(response_codes(frame, dinfo), nfolds, seed), nfolds
 
 
-def check_no_validation_frame(params, has_validation_frame: bool) -> None:
-    """The booklet's rule: the folds are the validation, so no validation frame with CV."""
-    from .params import check_nfolds_with_validation
-
-    check_nfolds_with_validation(params, has_validation_frame)
-    if params.fold_column and has_validation_frame:
-        raise ParameterError(
-            "fold_column cannot be combined with a validation frame (the folds are the validation)", "fold_column"
-        )
-
-
 def excluding_fold_column(frame, x, y, fold_column: str | None):
     """Predictors with the fold column left out (H2O never trains on it)."""
     if not fold_column:
@@ -168,8 +157,9 @@ def summarize_folds(fold_metrics: list[dict]) -> dict:
     return out
 
 
-def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None, progress=None):
-    """Train the fold models and the main model; returns the main model with CV metrics attached.
+def cross_validate(params, dinfo, frame, validation_frame=None, *, comm=None, threads=None, hooks=None, progress=None):
+    """Train the fold models and the main model; returns the main model with CV metrics attached
+    (and, with ``validation_frame``, the main model's validation metrics on it, as H2O-3).
 
     Every rank runs this; each model is trained by all ranks of ``comm`` in turn.
     """
@@ -195,6 +185,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         "fold_assignment": "AUTO",
         "fold_column": None,
         "keep_cross_validation_predictions": False,
+        "keep_cross_validation_models": True,
         "seed": seed,
     }
     fold_models, fold_metrics, fold_sizes = [], [], []
@@ -227,14 +218,16 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         fold_metrics.append(score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid]))
         fold_models.append(m)
         fold_sizes.append(int(valid.sum()))
-        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.threshold()))
+        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()))
 
     epochs = [m.epochs_trained for m in fold_models]
     main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)
     main_params = params.replace(
         model_id=model_id, seed=seed, epochs=main_epochs, overwrite_with_best_model=False, stopping_rounds=0
     )
-    main = Trainer(main_params, dinfo, frame, None, comm=comm, threads=threads, hooks=hooks, progress=progress).run()
+    main = Trainer(
+        main_params, dinfo, frame, validation_frame, comm=comm, threads=threads, hooks=hooks, progress=progress
+    ).run()
     main.params = params
 
     # CV metrics from the holdout predictions of all folds together; the summary from the folds apart.
@@ -247,7 +240,7 @@ def cross_validate(params, dinfo, frame, *, comm=None, threads=None, hooks=None,
         _uncorrected(main), out[valid], X[valid], None if y is None else y[valid]
     )
     main.cv_summary = summarize_folds(fold_metrics)
-    main.fold_models = fold_models
+    main.fold_models = fold_models if params.keep_cross_validation_models else []
     main.run.cross_validation = {
         "nfolds": n_folds,
         "fold_assignment": "Column"

@@ -24,24 +24,20 @@ from . import comm as comm_mod
 from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError
+from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, not_supported
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
 
 _PARAMETER_NAMES = frozenset(p.name for p in PARAMETERS) | frozenset(ALIASES)
 # H2O-3 constructor arguments that are the data, not model parameters.
 _DATA_ARGUMENTS = ("training_frame", "validation_frame", "response_column", "ignored_columns")
-# H2O-3 train() arguments hpcdl has no counterpart for (docs/differences.md).
-_UNSUPPORTED_COLUMNS = {"weights_column": "observation weights", "offset_column": "offsets"}
 
 
 def _refuse_unsupported(**columns) -> None:
+    """train()'s weights_column/offset_column: the same message as the constructor (params.py)."""
     for name, value in columns.items():
         if value is not None:
-            raise ParameterError(
-                f"{name}={value!r}: {_UNSUPPORTED_COLUMNS[name]} are not supported by hpcdl (see docs/differences.md)",
-                name,
-            )
+            raise not_supported(name, value)
 
 
 def _column_name(frame: Frame, column, what: str) -> str:

@@ -220,7 +220,7 @@ def check_job(job: Job):
     try:
         if job.grid:  # fixed values one by one; the combinations are checked per model
             for name, value in job.parameters.items():
-                _coerce(_BY_NAME[_resolve_name(name)], value)
+                _coerce(_BY_NAME[_resolve_name(name, value)], value)
             params = None
         else:
             named = any(ALIASES.get(k, k) == "model_id" for k in job.parameters)

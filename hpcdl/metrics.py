@@ -43,8 +43,8 @@ __all__ = [
     "stopping_metric_info",
 ]
 
-LOGLOSS_EPS = 1e-15  # H2O clips p_true from below before the log
-LIFT_TOP_FRACTION = 0.01  # H2O's gains/lift table: the first group is the top 1%
+LOGLOSS_MAX = -math.log(1e-15)  # H2O-3 MathUtils.MAXLL: a row's logloss is at most 34.54
+LIFT_TOP_QUANTILE = 0.99  # H2O-3 GainsLift: the first group is the rows at or above the 0.99 quantile
 
 
 # --------------------------------------------------------------------------- #
@@ -52,23 +52,32 @@ LIFT_TOP_FRACTION = 0.01  # H2O's gains/lift table: the first group is the top 1
 # --------------------------------------------------------------------------- #
 
 
-def _sample_variance(y: np.ndarray, w: np.ndarray) -> float:
-    """Weighted variance of y with the n/(n-1) sample correction (n = rows), as H2O."""
-    n = y.size
-    if n < 2:
-        return math.nan
+def _variance(y: np.ndarray, w: np.ndarray) -> float:
+    """Weighted *population* variance of y (H2O-3's MetricBuilder.weightedSigma squared: its
+    sampleCorrection is 1, so r2 equals scikit-learn's r2_score); 0 for fewer than 2 rows."""
+    if y.size < 2:
+        return 0.0
     mean = np.sum(w * y) / np.sum(w)
-    return float(np.sum(w * (y - mean) ** 2) / np.sum(w) * n / (n - 1))
+    return float(np.sum(w * (y - mean) ** 2) / np.sum(w))
 
 
 def _r2(mse: float, var: float) -> float:
+    # H2O-3 divides anyway (-Infinity for a constant response); NaN here (docs/differences.md)
     return 1.0 - mse / var if var > 0 else math.nan
 
 
-def _logloss_and_mse(p_true: np.ndarray) -> tuple[float, float]:
-    logloss = float(np.mean(-np.log(np.maximum(p_true, LOGLOSS_EPS))))
-    mse = float(np.mean((1.0 - p_true) ** 2))
-    return logloss, mse
+def _weights(n: int, weights) -> np.ndarray:
+    return np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+
+
+def _logloss_and_mse(p_true: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """H2O-3's per-row err = 1 - p(actual class), squared error err^2 and logloss
+    min(-log(1e-15), -log(1 - err)) (MathUtils.logloss), averaged with the row weights."""
+    err = 1.0 - p_true
+    with np.errstate(divide="ignore"):
+        ll = np.minimum(LOGLOSS_MAX, -np.log(1.0 - err))
+    sw = float(np.sum(w))
+    return float(np.sum(w * ll) / sw), float(np.sum(w * err * err) / sw)
 
 
 def _mean_per_class_error(cm: np.ndarray) -> float:
@@ -80,17 +89,28 @@ def _mean_per_class_error(cm: np.ndarray) -> float:
     return float(np.mean(1.0 - np.diag(cm)[present] / rows[present]))
 
 
+def _quantile_interpolated(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """H2O-3's Quantile (combine_method INTERPOLATE): linear interpolation at position q (N - 1)
+    of the sorted values, N the row count; a row of weight w counts as w rows."""
+    order = np.argsort(x, kind="stable")
+    xs, ws = x[order], w[order]
+    ends = np.cumsum(ws)  # the expanded rows of sorted value i are positions ends[i-1] .. ends[i] - 1
+    pos = q * (ends[-1] - 1.0)
+    lo = math.floor(pos)
+    i_lo = min(int(np.searchsorted(ends, lo, side="right")), xs.size - 1)
+    i_hi = min(int(np.searchsorted(ends, lo + 1, side="right")), xs.size - 1)
+    return float(xs[i_lo] + (xs[i_hi] - xs[i_lo]) * (pos - lo))
+
+
 # --------------------------------------------------------------------------- #
 # Regression
 # --------------------------------------------------------------------------- #
 
 
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    """Inverse of the weighted empirical CDF (the smallest x with CDF >= q)."""
-    order = np.argsort(x, kind="stable")
-    cdf = np.cumsum(w[order]) / np.sum(w)
-    i = min(int(np.searchsorted(cdf, q, side="left")), x.size - 1)
-    return float(x[order][i])
+def _h2o_log(x: np.ndarray) -> np.ndarray:
+    """H2O-3's sanitized log (DistributionFactory.LogExpUtil.log): log(max(x, 0)), at least -19."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(-19.0, np.log(np.maximum(x, 0.0)))
 
 
 def _unit_deviance(
@@ -102,7 +122,7 @@ def _unit_deviance(
     huber_alpha: float,
     tweedie_power: float,
 ) -> np.ndarray:
-    """Per-row deviance as H2O's Distribution.deviance (f in response units)."""
+    """Per-row deviance as H2O-3's Distribution.deviance (hex/DistributionFactory.java; f in response units)."""
     r = y - f
     if distribution in ("gaussian", "AUTO"):
         return r * r
@@ -111,17 +131,15 @@ def _unit_deviance(
     if distribution == "quantile":
         return np.where(r > 0, quantile_alpha * r, (quantile_alpha - 1.0) * r)
     if distribution == "huber":
-        # delta = the huber_alpha quantile of |residual| on this scoring frame
+        # delta = the huber_alpha quantile of |residual| on this scoring frame (ModelMetricsRegression.computeHuberDelta)
         a = np.abs(r)
-        delta = _weighted_quantile(a, w, huber_alpha) if a.size else 0.0
-        return np.where(a <= delta, r * r, 2.0 * delta * a - delta * delta)
-    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = _quantile_interpolated(a, w, huber_alpha) if a.size else 0.0
+        return np.where(a <= delta, r * r, (2.0 * a - delta) * delta)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if distribution == "poisson":
-            ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / f), 0.0)
-            return 2.0 * (ylogy - r)
+            return 2.0 * (y * _h2o_log(y / f) - y + f)
         if distribution == "gamma":
-            # H2O's form leaves out the saturated-model terms: 2 (y/f + log f)
-            return 2.0 * (y / f + np.log(f))
+            return 2.0 * (_h2o_log(f / y) + np.where((y == 0) & (f == 0), 1.0, y / f) - 1.0)
         if distribution == "tweedie":
             p = tweedie_power
             return 2.0 * (
@@ -142,31 +160,34 @@ def regression_metrics(
     huber_alpha: float = 0.9,
     tweedie_power: float = 1.5,
 ) -> dict[str, Any]:
-    """MSE, RMSE, MAE, RMSLE, mean_residual_deviance, r2, nobs (rows with NA y skipped)."""
+    """MSE, RMSE, MAE, RMSLE, mean_residual_deviance, r2, nobs, as H2O-3's MetricBuilderRegression:
+    rows with NA y or weight 0 skipped, every sum weighted and divided by the sum of the weights."""
     y = np.asarray(y, dtype=np.float64).ravel()
     f = np.asarray(pred, dtype=np.float64).ravel()
-    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    keep = ~np.isnan(y) & (w != 0)
-    y, f, w = y[keep], f[keep], w[keep]
+    w = _weights(y.size, weights)
+    keep = ~np.isnan(y) & (w != 0) & ~np.isnan(w)
+    y64, f, w = y[keep], f[keep], w[keep]
+    # H2O-3's MetricBuilderRegression receives the actual as a float32 (perRow(double[], float[] yact, ...));
+    # only the huber deviance is computed apart, on the frame's doubles (MeanResidualDeviance)
+    y = y64.astype(np.float32).astype(np.float64)
     sw = float(np.sum(w))
     if y.size == 0:
         nan = math.nan
         return {"MSE": nan, "RMSE": nan, "MAE": nan, "RMSLE": nan, "mean_residual_deviance": nan, "r2": nan, "nobs": 0}
     r = y - f
     mse = float(np.sum(w * r * r) / sw)
-    if (y < 0).any() or (f < 0).any():
-        rmsle = math.nan
-    else:
-        d = np.log1p(f) - np.log1p(y)
-        rmsle = math.sqrt(float(np.sum(w * d * d) / sw))
-    dev = _unit_deviance(y, f, w, distribution, quantile_alpha, huber_alpha, tweedie_power)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.log1p(f) - np.log1p(y)  # NaN for a value below -1, as in H2O-3
+    dev = _unit_deviance(
+        y64 if distribution == "huber" else y, f, w, distribution, quantile_alpha, huber_alpha, tweedie_power
+    )
     return {
         "MSE": mse,
         "RMSE": math.sqrt(mse),
         "MAE": float(np.sum(w * np.abs(r)) / sw),
-        "RMSLE": rmsle,
+        "RMSLE": math.sqrt(float(np.sum(w * d * d) / sw)),
         "mean_residual_deviance": float(np.sum(w * dev) / sw),
-        "r2": _r2(mse, _sample_variance(y, w)),
+        "r2": _r2(mse, _variance(y, w)),
         "nobs": int(y.size),
     }
 
@@ -176,15 +197,45 @@ def regression_metrics(
 # --------------------------------------------------------------------------- #
 
 
-def _threshold_table(y: np.ndarray, p1: np.ndarray):
-    """Distinct thresholds (descending) with TP and FP when predicting 1 for p1 >= t."""
+def _threshold_table(y: np.ndarray, p1: np.ndarray, w: np.ndarray):
+    """Distinct thresholds (descending) with the weighted TP and FP when predicting 1 for p1 >= t
+    (H2O-3's AUC2 with one bin per distinct score; see docs/differences.md for its 400-bin limit)."""
     order = np.argsort(-p1, kind="stable")
-    ps, ys = p1[order], y[order]
-    tp = np.cumsum(ys)
-    fp = np.cumsum(1 - ys)
+    ps, ys, ws = p1[order], y[order], w[order]
+    tp = np.cumsum(ws * ys)
+    fp = np.cumsum(ws * (1 - ys))
     # the last row of each run of equal scores closes that threshold
     last = np.r_[ps[1:] != ps[:-1], True]
     return ps[last], tp[last].astype(np.float64), fp[last].astype(np.float64)
+
+
+def _pr_auc(tp: np.ndarray, fp: np.ndarray) -> float:
+    """H2O-3's AUC2.pr_auc: the area under precision-recall with precision interpolated between
+    thresholds as TP/(TP+FP) along the straight line in (TP, FP) (its XGBoost-style integral)."""
+    npos = tp[-1]
+    if fp[-1] == 0:
+        return 1.0
+    if npos == 0:
+        return 0.0
+    prev_tp = np.r_[0.0, tp[:-1]]
+    prev_fp = np.r_[0.0, fp[:-1]]
+    step = tp != prev_tp
+    h = np.divide(fp - prev_fp, tp - prev_tp, out=np.zeros_like(tp), where=step)
+    a = np.where(step, 1.0 + h, 1.0)
+    b = np.where(step, (prev_fp - h * prev_tp) / npos, 0.0)
+    x, x0 = tp / npos, prev_tp / npos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curved = (x - x0 - b / a * (np.log(a * x + b) - np.log(a * x0 + b))) / a
+    return float(np.sum(np.where(b != 0, curved, (x - x0) / a)))
+
+
+def _lift_top_group(y: np.ndarray, p1: np.ndarray, w: np.ndarray) -> float:
+    """H2O-3's GainsLift: the response rate of the rows scoring at or above the 0.99 quantile
+    (interpolated) of the scores, over the overall response rate."""
+    cutoff = _quantile_interpolated(p1, w, LIFT_TOP_QUANTILE)
+    top = p1 >= cutoff
+    overall = np.sum(w * y) / np.sum(w)
+    return float(np.sum(w[top] * y[top]) / np.sum(w[top]) / overall) if overall > 0 else math.nan
 
 
 # H2O-3's threshold criteria (its "Maximum Metrics" table), each at the threshold that maximizes it.
@@ -236,10 +287,34 @@ def _max_criteria(thr: np.ndarray, criteria: dict[str, np.ndarray]) -> dict[str,
     return out
 
 
+def _label_threshold(thr: np.ndarray, best: int) -> float:
+    """The threshold labels are given with: halfway from the max-F1 threshold (a row's own score, as
+    H2O-3 reports it) to the next lower score (0 below the lowest). On the scored rows it gives the same
+    labels as p1 >= max-F1 threshold, but a row's probability recomputed with a last-bit difference
+    (an exported scorer's float32 sums in another order) no longer flips its label."""
+    below = float(thr[best + 1]) if best + 1 < thr.size else 0.0
+    return (float(thr[best]) + below) / 2.0
+
+
+def _integral(cm: np.ndarray) -> np.ndarray:
+    """Counts as ints when they are whole (no weights, or whole weights), else as H2O-3's doubles."""
+    return cm.astype(np.int64) if np.all(cm == np.round(cm)) else cm
+
+
+def _kept(y: np.ndarray, w: np.ndarray, *arrays: np.ndarray) -> list[np.ndarray]:
+    """Drop the rows H2O-3's metric builders skip: weight 0 or NaN (y is never NA here)."""
+    keep = (w != 0) & ~np.isnan(w)
+    return [y[keep], w[keep], *(x[keep] for x in arrays)]
+
+
 def binomial_metrics(
-    y: np.ndarray, p1: np.ndarray, domain: Sequence[str], p0: np.ndarray | None = None
+    y: np.ndarray,
+    p1: np.ndarray,
+    domain: Sequence[str],
+    p0: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """H2O's binomial metrics; y in {0, 1}, p1 = P(class 1), p0 = P(class 0) (default 1 - p1).
+    """H2O-3's binomial metrics; y in {0, 1}, p1 = P(class 1), p0 = P(class 0) (default 1 - p1).
 
     Give ``p0`` when the model computed it: logloss and MSE use the probability of the actual
     class as H2O-3 does, and 1 - p1 rounds a tiny p0 (float32 outputs) to 0, which the logloss
@@ -249,25 +324,24 @@ def binomial_metrics(
     threshold (predict class 1 when p1 >= threshold; the highest such threshold
     when several reach the same F1). ``max_criteria`` holds each criterion of
     BINOMIAL_CRITERIA at its own best threshold (H2O-3's ``error()``, ``F1()``, ...).
+    ``weights``: observation weights; every figure is weighted, weight-0 rows count for nothing.
     """
     y = np.asarray(y).astype(np.int64).ravel()
     p1 = np.asarray(p1, dtype=np.float64).ravel()
-    n = y.size
-    npos = float(y.sum())
-    nneg = n - npos
     p0 = 1.0 - p1 if p0 is None else np.asarray(p0, dtype=np.float64).ravel()
-    p_true = np.where(y == 1, p1, p0)
-    logloss, mse = _logloss_and_mse(p_true)
+    y, w, p1, p0 = _kept(y, _weights(y.size, weights), p1, p0)
+    n = y.size
+    sw = float(np.sum(w))
+    npos = float(np.sum(w * y))
+    nneg = sw - npos
+    logloss, mse = _logloss_and_mse(np.where(y == 1, p1, p0), w) if n else (math.nan, math.nan)
 
-    thr, tp, fp = _threshold_table(y, p1)
+    thr, tp, fp = _threshold_table(y, p1, w)
     if npos > 0 and nneg > 0:
         tpr = np.r_[0.0, tp / npos]
         fpr = np.r_[0.0, fp / nneg]
         auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-        precision = tp / (tp + fp)
-        recall = np.r_[0.0, tp / npos]
-        prec = np.r_[precision[0], precision]
-        pr_auc = float(np.sum(np.diff(recall) * (prec[1:] + prec[:-1]) / 2))
+        pr_auc = _pr_auc(tp, fp)
     else:
         auc = pr_auc = math.nan
 
@@ -276,15 +350,7 @@ def binomial_metrics(
     best = int(np.argmax(f1)) if f1.size else 0
     threshold = float(thr[best]) if f1.size else math.nan
     TP, FP = (tp[best], fp[best]) if f1.size else (0.0, 0.0)
-    cm = np.array([[nneg - FP, FP], [npos - TP, TP]], dtype=np.int64)
-
-    # lift of the top group: the top 1% of rows by p1 (all rows tied with the cutoff included)
-    lift = math.nan
-    if n > 0 and npos > 0:
-        cutoff = np.sort(p1)[::-1][max(math.ceil(LIFT_TOP_FRACTION * n), 1) - 1]
-        top = p1 >= cutoff
-        lift = float(y[top].mean() / (npos / n))
-
+    cm = _integral(np.array([[nneg - FP, FP], [npos - TP, TP]]))
     return {
         "MSE": mse,
         "RMSE": math.sqrt(mse),
@@ -293,12 +359,13 @@ def binomial_metrics(
         "pr_auc": pr_auc,
         "max_f1": float(f1[best]) if f1.size else math.nan,
         "max_f1_threshold": threshold,
-        "classification_error": float((cm[0, 1] + cm[1, 0]) / n) if n else math.nan,
+        "label_threshold": _label_threshold(thr, best) if f1.size else math.nan,
+        "classification_error": float((cm[0, 1] + cm[1, 0]) / sw) if n else math.nan,
         "mean_per_class_error": _mean_per_class_error(cm),
         "confusion_matrix": cm.tolist(),
         "max_criteria": _max_criteria(thr, criteria),
-        "lift_top_group": lift,
-        "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
+        "lift_top_group": _lift_top_group(y, p1, w) if n else math.nan,
+        "r2": _r2(mse, _variance(y.astype(np.float64), w)),
         "nobs": int(n),
         "domain": list(domain),
     }
@@ -310,27 +377,36 @@ def binomial_metrics(
 
 
 def multinomial_metrics(
-    y: np.ndarray, P: np.ndarray, domain: Sequence[str], max_hit_ratio_k: int = 10
+    y: np.ndarray,
+    P: np.ndarray,
+    domain: Sequence[str],
+    max_hit_ratio_k: int = 10,
+    weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """H2O's multinomial metrics; y = class codes, P = (n, K) class probabilities.
+    """H2O-3's multinomial metrics; y = class codes, P = (n, K) class probabilities.
 
     Predicted class = argmax (ties: lowest class index; H2O breaks ties by priors).
     Hit ratio k = fraction of rows whose true class is among the k most probable
     (ties: lower class index ranks first). r2 uses the variance of the class codes,
-    as H2O does.
+    as H2O does. ``weights``: observation weights; every figure is weighted except, as in
+    H2O-3, the confusion matrix (and so the error and mean per-class error), which counts the rows
+    of nonzero weight.
     """
     y = np.asarray(y).astype(np.int64).ravel()
     P = np.asarray(P, dtype=np.float64)
+    y, w, P = _kept(y, _weights(y.size, weights), P)
     n, K = P.shape
+    sw = float(np.sum(w))
     p_true = P[np.arange(n), y]
-    logloss, mse = _logloss_and_mse(p_true)
+    logloss, mse = _logloss_and_mse(p_true, w) if n else (math.nan, math.nan)
     pred = np.argmax(P, axis=1)
+    # H2O-3 counts the rows of nonzero weight, unweighted (ModelMetricsMultinomial: _cm[act][pred]++)
     cm = np.bincount(y * K + pred, minlength=K * K).reshape(K, K)
     # rank of the true class: classes strictly more probable, or as probable and earlier
     idx = np.arange(K)
     rank = np.sum((P > p_true[:, None]) | ((P == p_true[:, None]) & (idx[None, :] < y[:, None])), axis=1)
     kmax = min(max_hit_ratio_k, K)
-    hit_ratios = [float(np.mean(rank < k)) for k in range(1, kmax + 1)]
+    hit_ratios = [float(np.sum(w * (rank < k)) / sw) for k in range(1, kmax + 1)] if n else []
     return {
         "MSE": mse,
         "RMSE": math.sqrt(mse),
@@ -339,7 +415,7 @@ def multinomial_metrics(
         "mean_per_class_error": _mean_per_class_error(cm),
         "confusion_matrix": cm.tolist(),
         "hit_ratios": hit_ratios,
-        "r2": _r2(mse, _sample_variance(y.astype(np.float64), np.ones(n))),
+        "r2": _r2(mse, _variance(y.astype(np.float64), w)),
         "nobs": int(n),
         "domain": list(domain),
     }
@@ -468,17 +544,22 @@ def _g(x: float) -> str:
     return "NaN" if math.isnan(x) else f"{x:.4f}"
 
 
+def _count(c) -> int | float:
+    """A confusion-matrix cell: an int, or a float when observation weights made it fractional."""
+    return int(c) if float(c).is_integer() else float(c)
+
+
 def _confusion_rows(cm: np.ndarray, domain: Sequence[str]) -> list[list]:
     """One row per actual class and a Totals row: label, counts, error (float), rate ("wrong / total")."""
-    cm = np.asarray(cm, dtype=np.int64)
-    parts = [(str(name), cm[i], int(cm[i].sum()), int(cm[i, i])) for i, name in enumerate(domain)]
-    parts.append(("Totals", cm.sum(axis=0), int(cm.sum()), int(np.trace(cm))))
+    cm = np.asarray(cm, dtype=np.float64)
+    parts = [(str(name), cm[i], _count(cm[i].sum()), _count(cm[i, i])) for i, name in enumerate(domain)]
+    parts.append(("Totals", cm.sum(axis=0), _count(cm.sum()), _count(np.trace(cm))))
     return [
         [
             label,
-            *(int(c) for c in counts),
+            *(_count(c) for c in counts),
             (total - right) / total if total else math.nan,
-            f"{total - right:,} / {total:,}",
+            f"{_count(total - right):,} / {total:,}",
         ]
         for label, counts, total, right in parts
     ]
@@ -605,7 +686,7 @@ class ConfusionMatrix:
     ``as_data_frame()``; ``threshold``: the binomial label threshold it was taken at (max F1)."""
 
     def __init__(self, matrix, domain: Sequence[str], threshold: float | None = None) -> None:
-        self.matrix = np.asarray(matrix, dtype=np.int64)
+        self.matrix = _integral(np.asarray(matrix, dtype=np.float64))
         self.domain = [str(d) for d in domain]
         self.threshold = threshold
 

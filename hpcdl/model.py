@@ -194,7 +194,7 @@ class Model:
         if kind == "autoencoder":
             return self.dinfo.reconstruction_to_original(out)
         probs = out if kind == "regression" else self.correct_probabilities(out)
-        return prediction_columns(self.dinfo, kind, probs, self.threshold() if kind == "binomial" else None)
+        return prediction_columns(self.dinfo, kind, probs, self.label_threshold() if kind == "binomial" else None)
 
     def correct_probabilities(self, probs: np.ndarray) -> np.ndarray:
         prior, sampled = self.run.class_prior, self.run.class_sampled_prior
@@ -205,10 +205,20 @@ class Model:
         return correct_probabilities(probs, np.asarray(prior), np.asarray(sampled))
 
     def threshold(self) -> float:
-        """The binomial label threshold: max-F1 on validation metrics if any, else training."""
+        """The binomial max-F1 threshold, as H2O-3 reports it: on validation metrics if any, else training."""
         for m in (self.validation_metrics, self.training_metrics):
             if m and m.get("max_f1_threshold") is not None:
                 return float(m["max_f1_threshold"])
+        return 0.5
+
+    def label_threshold(self) -> float:
+        """The threshold binomial labels are given with (predict, exported scorers): halfway from
+        :meth:`threshold` to the next lower score of the same metrics' rows, so the labels of those
+        rows are H2O-3's while a last-bit difference in a probability cannot flip one
+        (docs/differences.md). Models saved before it existed label with :meth:`threshold`."""
+        for m in (self.validation_metrics, self.training_metrics):
+            if m and m.get("max_f1_threshold") is not None:
+                return float(m.get("label_threshold", m["max_f1_threshold"]))
         return 0.5
 
     def predict(self, frame, destination: str | None = None, force: bool = False) -> Frame:

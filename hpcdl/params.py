@@ -27,7 +27,6 @@ __all__ = [
     "Param",
     "ParameterError",
     "check_checkpoint_change",
-    "check_nfolds_with_validation",
     "check_no_cross_validation",
     "parameters_markdown",
     "reject_grid_values",
@@ -282,6 +281,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("fold_assignment", "AUTO", "enum", "Fold assignment (AUTO = Random)", "M", choices=("AUTO", "Random", "Modulo", "Stratified")),
     _p("fold_column", None, "str", "Column holding each row's fold", "M", nullable=True),
     _p("keep_cross_validation_predictions", False, "bool", "Keep the fold models' holdout predictions", "M"),
+    _p("keep_cross_validation_models", True, "bool", "Keep the fold models (False: only their metrics)", "M"),
     _p("checkpoint", None, "str", "Model to continue training from", "M", nullable=True),
     _p("model_id", None, "str", "Name of the model (booklet: key)", "M", nullable=True, aliases=("key",)),
 )
@@ -417,11 +417,25 @@ def reject_grid_values(params: Mapping[str, Any]) -> None:
             _reject_grid_value(canonical, name, value)
 
 
-def _resolve_name(name: str) -> str:
+# H2O-3 Deep Learning parameters hpcdl refuses, and why: the one message for every entry point
+# (constructor, train(), hpcdl.deeplearning, job files, CLI). See docs/differences.md.
+NOT_SUPPORTED: dict[str, str] = {
+    "weights_column": "observation weights are not supported by hpcdl yet",
+    "offset_column": "offsets are not supported by hpcdl yet",
+}
+
+
+def not_supported(name: str, value: Any) -> ParameterError:
+    return ParameterError(f"{name}={value!r}: {NOT_SUPPORTED[name]} (see docs/differences.md)", name)
+
+
+def _resolve_name(name: str, value: Any = None) -> str:
     if name in _BY_NAME:
         return name
     if name in ALIASES:
         return ALIASES[name]
+    if name in NOT_SUPPORTED:
+        raise not_supported(name, value)
     candidates = list(_BY_NAME) + list(ALIASES)
     close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -447,7 +461,7 @@ class DeepLearningParameters:
         given: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         for raw_name, value in kwargs.items():
-            name = _resolve_name(raw_name)
+            name = _resolve_name(raw_name, value)
             if name in given:
                 raise ParameterError(f"parameter '{name}' given twice (as '{spelled[name]}' and '{raw_name}')", name)
             _reject_grid_value(_BY_NAME[name], raw_name, value)
@@ -793,15 +807,6 @@ def check_no_cross_validation(params: DeepLearningParameters) -> None:
     which is not a parameter value)."""
     if params.nfolds or params.fold_column:
         raise ParameterError(CV_ON_CHECKPOINT, "nfolds" if params.nfolds else "fold_column")
-
-
-def check_nfolds_with_validation(params: DeepLearningParameters, has_validation_frame: bool) -> None:
-    """The booklet's rule: cross-validation and a validation frame are exclusive."""
-    if params.nfolds != 0 and has_validation_frame:
-        raise ParameterError(
-            "nfolds cannot be combined with a validation frame (the folds are the validation)",
-            "nfolds",
-        )
 
 
 # --------------------------------------------------------------------------- #

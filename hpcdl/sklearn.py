@@ -33,7 +33,7 @@ from .api import train_model
 from .frame import Frame, frame_from_numpy
 from .fsutil import delete_with, scratch_path
 from .model import Model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters
+from .params import ALIASES, NOT_SUPPORTED, PARAMETERS, DeepLearningParameters
 
 __all__ = ["NOT_ESTIMATOR_PARAMETERS", "DeepLearningClassifier", "DeepLearningRegressor"]
 
@@ -62,6 +62,9 @@ def _signature_default(default: Any) -> Any:
 
 _PARAMS = tuple(p for p in PARAMETERS if p.name not in NOT_ESTIMATOR_PARAMETERS)
 _DEFAULTS: dict[str, Any] = {p.name: _signature_default(p.default) for p in _PARAMS}
+# scikit-learn's name for the seed (check_estimator and set_random_state set it): an int or a
+# numpy RandomState gives seed and reproducible=True, so that two fits give the same model.
+_DEFAULTS["random_state"] = None
 _SIGNATURE = inspect.Signature(
     [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=d) for name, d in _DEFAULTS.items()]
@@ -70,6 +73,8 @@ _SIGNATURE = inspect.Signature(
 
 def _unknown_parameter(cls_name: str, name: str) -> TypeError:
     canonical = ALIASES.get(name, name)
+    if canonical in NOT_SUPPORTED:
+        return TypeError(f"{cls_name}: {NOT_SUPPORTED[canonical]} (see docs/differences.md)")
     if canonical in NOT_ESTIMATOR_PARAMETERS:
         return TypeError(f"{cls_name}: {name!r} is not a parameter here: {NOT_ESTIMATOR_PARAMETERS[canonical]}")
     if canonical != name:  # one name per parameter, the one get_params returns (clone rebuilds from it)
@@ -153,7 +158,7 @@ class _DeepLearningEstimator(BaseEstimator):
         tags.input_tags.allow_nan = True  # missing values: missing_values_handling (MeanImputation)
         tags.input_tags.categorical = True  # pandas categorical/object columns become enum columns
         # HOGWILD! threads and seed=-1 make runs differ; reproducible=True with a seed does not
-        tags.non_deterministic = not (self.reproducible and self.seed != -1)
+        tags.non_deterministic = not (self.reproducible and self.seed != -1) and self.random_state is None
         return tags
 
     # -- fit -----------------------------------------------------------------
@@ -161,8 +166,11 @@ class _DeepLearningEstimator(BaseEstimator):
         """The one gate. Values left at their defaults count as not given, as in hpcdl.deeplearning
         (e.g. Rectifier's max_w2 cap applies unless max_w2 is set to another value)."""
         values = self.get_params(deep=False)
+        random_state = values.pop("random_state")
         # in declaration order, so the first of several bad values is the one hpcdl.deeplearning names
-        given = {n: values[n] for n, d in _DEFAULTS.items() if not _is_default(values[n], d)}
+        given = {n: values[n] for n, d in _DEFAULTS.items() if n in values and not _is_default(values[n], d)}
+        if random_state is not None:
+            given.update(_seed_from_random_state(type(self).__name__, random_state))
         return DeepLearningParameters(**given)
 
     def _check_fit(self, X, y, y_numeric: bool) -> tuple[DeepLearningParameters, dict[str, np.ndarray], np.ndarray]:
@@ -239,6 +247,21 @@ class _DeepLearningEstimator(BaseEstimator):
         return list(self.model_.predict_arrays(inputs).values())
 
 
+def _seed_from_random_state(cls_name: str, random_state: Any) -> dict[str, Any]:
+    """``seed`` and ``reproducible=True`` from scikit-learn's ``random_state`` (an int, or a numpy
+    RandomState/Generator to draw one from, as scikit-learn's estimators do)."""
+    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        draw = random_state.randint if isinstance(random_state, np.random.RandomState) else random_state.integers
+        value = int(draw(0, 2**31 - 1))
+    elif isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        value = int(random_state)
+    else:
+        raise ValueError(f"{cls_name}: random_state={random_state!r}; give an int, a numpy RandomState or None")
+    # random_state wins over seed: scikit-learn's tools (check_estimator, set_random_state) set it on
+    # estimators that may carry a seed already
+    return {"seed": value, "reproducible": True}
+
+
 def _refuse_several_ranks(cls_name: str) -> None:
     """Under mpiexec every rank runs the script: each would train its own model on a copy of X,
     and scikit-learn's meta-estimators cannot keep ranks in step for a collective fit (see
@@ -255,8 +278,8 @@ class DeepLearningClassifier(ClassifierMixin, _DeepLearningEstimator):
     """H2O-3 Deep Learning classification as a scikit-learn classifier.
 
     Parameters: H2O-3's Deep Learning parameters and defaults (docs/parameters.md), except those
-    in ``NOT_ESTIMATOR_PARAMETERS``. ``seed`` (with ``reproducible=True``) plays ``random_state``'s
-    part. Fitted attributes: ``classes_`` (the labels of y, in their dtype), ``n_features_in_``,
+    in ``NOT_ESTIMATOR_PARAMETERS``, plus scikit-learn's ``random_state`` (an int or a RandomState:
+    it sets ``seed`` and ``reproducible=True``). Fitted attributes: ``classes_`` (the labels of y, in their dtype), ``n_features_in_``,
     ``feature_names_in_`` (DataFrame X), ``model_`` (the hpcdl Model).
     """
 

@@ -189,10 +189,6 @@ def test_fold_models_standardize_by_their_own_training_rows(binomial):
 
 def test_cv_errors(binomial, tmp_path):
     frame, _, _, _ = binomial
-    with pytest.raises(ParameterError, match="validation frame"):
-        hpcdl.deeplearning(y="y", training_frame=frame, validation_frame=frame, nfolds=3, epochs=1, threads=1)
-    with pytest.raises(ParameterError, match="validation frame"):
-        hpcdl.deeplearning(y="y", training_frame=frame, validation_frame=frame, fold_column="fold", epochs=1)
     with pytest.raises(ParameterError, match="nfolds"):
         hpcdl.deeplearning(y="y", training_frame=frame, nfolds=1, epochs=1)
     with pytest.raises(ParameterError, match="fold_column"):
@@ -300,3 +296,24 @@ def test_cv_not_on_checkpoint_restart(binomial, tmp_path):
             fold_column="fold",
             checkpoint=path,
         )
+
+
+def test_cv_beside_a_validation_frame_and_keep_cross_validation_models(binomial, tmp_path):
+    """H2O-3 allows nfolds with a validation_frame: CV metrics from the folds, and the main model scored
+    on the validation frame (equal to scoring it there afterwards). keep_cross_validation_models=False
+    keeps the folds' metrics but not the fold models."""
+    frame, X, y, _ = binomial
+    n = len(y)
+    valid = frame_from_numpy(
+        {"a": X[: n // 4, 0], "b": X[: n // 4, 1], "c": X[: n // 4, 2], "y": np.array(["n", "p"])[y[: n // 4]]},
+        str(tmp_path / "valid.h5"),
+    )
+    kw = dict(x=["a", "b", "c"], y="y", training_frame=frame, nfolds=3, hidden=[4], epochs=2, seed=5, reproducible=True)
+    m = hpcdl.deeplearning(validation_frame=valid, **kw)
+    assert m.cross_validation_metrics and len(m.fold_models) == 3
+    again = m.model_performance(valid)
+    for key in ("logloss", "AUC", "MSE"):
+        assert m.validation_metrics[key] == pytest.approx(again[key], rel=1e-9)
+    plain = hpcdl.deeplearning(keep_cross_validation_models=False, **kw)
+    assert plain.fold_models == [] and plain.cv_summary and not plain.validation_metrics
+    assert plain.cross_validation_metrics["logloss"] == pytest.approx(m.cross_validation_metrics["logloss"], rel=1e-12)

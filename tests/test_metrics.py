@@ -5,6 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import (
+    mean_gamma_deviance,
+    mean_pinball_loss,
+    mean_poisson_deviance,
+    mean_tweedie_deviance,
+    r2_score,
+)
 
 from hpcdl.metrics import (
     autoencoder_metrics,
@@ -80,20 +87,45 @@ def test_binomial_logloss_mse_and_threshold_metrics_against_loops():
     assert (m["confusion_matrix"] == cm).all()
     assert m["classification_error"] == pytest.approx((cm[0, 1] + cm[1, 0]) / n)
     assert m["mean_per_class_error"] == pytest.approx((cm[0, 1] / cm[0].sum() + cm[1, 0] / cm[1].sum()) / 2)
-    sst = np.sum((y - y.mean()) ** 2)
-    assert m["r2"] == pytest.approx(1 - (mse / n) / (sst / (n - 1)))
+    # H2O-3's r2 divides by the population variance of the response (MetricBuilder.weightedSigma)
+    assert m["r2"] == pytest.approx(r2_score(y, p1))
     assert m["nobs"] == n
 
 
-def test_pr_auc_and_lift_on_a_small_case():
-    y = np.array([1, 0, 1, 0])
-    p = np.array([0.9, 0.8, 0.7, 0.1])
+def numeric_pr_auc(y, s, w, steps=20000):
+    """H2O-3's AUCPR by numeric integration: between two thresholds, TP and FP move along the straight
+    line joining their values, and the area is the integral of TP/(TP+FP) over recall (midpoint rule)."""
+    pts = [(0.0, 0.0)]
+    for t in sorted(set(s), reverse=True):
+        pts.append((w[(s >= t) & (y == 1)].sum(), w[(s >= t) & (y == 0)].sum()))
+    npos, area = w[y == 1].sum(), 0.0
+    for (tp0, fp0), (tp1, fp1) in zip(pts, pts[1:]):
+        if tp1 == tp0:
+            continue
+        u = (np.arange(steps) + 0.5) / steps
+        tp, fp = tp0 + u * (tp1 - tp0), fp0 + u * (fp1 - fp0)
+        area += np.mean(tp / (tp + fp)) * (tp1 - tp0) / npos
+    return area
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pr_auc_is_h2o_interpolated_integral(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.random(n) * 0.6 + 0.3 * y, 2)
+    w = rng.integers(1, 4, n).astype(float)
+    m = binomial_metrics(y, s, "01", weights=w)
+    assert m["pr_auc"] == pytest.approx(numeric_pr_auc(y, s, w), abs=1e-6)
+
+
+def test_lift_top_group_is_the_rows_above_the_interpolated_99th_percentile():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 380)
+    p = rng.random(380)
     m = binomial_metrics(y, p, "01")
-    # points (recall, precision): (0,1) (.5,1) (.5,.5) (1,2/3) (1,.5)
-    expected = 0.5 * 1 + 0 + 0.5 * (0.5 + 2 / 3) / 2 + 0
-    assert m["pr_auc"] == pytest.approx(expected)
-    # top 1% of 4 rows is the single best row, which is positive: lift = 1 / 0.5
-    assert m["lift_top_group"] == pytest.approx(2.0)
+    top = p >= np.quantile(p, 0.99)  # H2O-3's Quantile interpolates as numpy's default
+    assert m["lift_top_group"] == pytest.approx(y[top].mean() / y.mean())
 
 
 def test_multinomial_against_loops_and_sorting():
@@ -124,7 +156,7 @@ def test_multinomial_against_loops_and_sorting():
     pt = P[np.arange(n), y]
     assert m["logloss"] == pytest.approx(np.mean(-np.log(pt)))
     assert m["MSE"] == pytest.approx(np.mean((1 - pt) ** 2))
-    assert m["r2"] == pytest.approx(1 - m["MSE"] / np.var(y, ddof=1))
+    assert m["r2"] == pytest.approx(1 - m["MSE"] / np.var(y))
 
 
 def test_regression_against_direct_formulas():
@@ -140,12 +172,15 @@ def test_regression_against_direct_formulas():
     assert m["MAE"] == pytest.approx(np.mean(np.abs(y - f)))
     assert m["RMSLE"] == pytest.approx(np.sqrt(np.mean((np.log1p(f) - np.log1p(y)) ** 2)))
     assert m["mean_residual_deviance"] == pytest.approx(sse / n)
-    # H2O's r2 divides MSE by the sample variance: 1 - (SSE/n) / (SST/(n-1))
-    assert m["r2"] == pytest.approx(1 - (sse / n) / (sst / (n - 1)))
-    assert m["r2"] == pytest.approx(1 - sse / sst, abs=2.0 / n)
+    # H2O-3's r2 divides MSE by the population variance: scikit-learn's r2_score
+    assert m["r2"] == pytest.approx(1 - sse / sst)
+    assert m["r2"] == pytest.approx(r2_score(y, f))
     assert m["nobs"] == n
 
+    # RMSLE: log1p is defined above -1 (H2O-3 gives NaN only below it)
     assert math.isnan(regression_metrics(np.array([1.0, -2.0]), np.array([1.0, 1.0]))["RMSLE"])
+    half = regression_metrics(np.array([1.0, -0.5]), np.array([1.0, 1.0]))["RMSLE"]
+    assert half == pytest.approx(math.sqrt((math.log(2) - math.log(0.5)) ** 2 / 2))
     yn = y.copy()
     yn[0] = np.nan
     assert regression_metrics(yn, f)["nobs"] == n - 1
@@ -164,16 +199,23 @@ def test_regression_deviances():
     assert dev("quantile", quantile_alpha=a) == pytest.approx(np.mean(pin))
     pois = [2 * ((yi * math.log(yi / fi) if yi > 0 else 0) - yi + fi) for yi, fi in zip(y, f)]
     assert dev("poisson") == pytest.approx(np.mean(pois))
-    gam = [2 * (yi / fi + math.log(fi)) for yi, fi in zip(y, f)]
-    assert dev("gamma") == pytest.approx(np.mean(gam))
+    # gamma: H2O-3's 2 (log(f/y) + y/f - 1) is scikit-learn's mean_gamma_deviance (y > 0)
+    gamma = regression_metrics(y[1:], f[1:], "gamma")["mean_residual_deviance"]
+    assert gamma == pytest.approx(mean_gamma_deviance(y[1:], f[1:]))
+    assert dev("poisson") == pytest.approx(mean_poisson_deviance(y, f))
+    assert dev("tweedie", tweedie_power=1.5) == pytest.approx(mean_tweedie_deviance(y, f, power=1.5))
+    assert dev("quantile", quantile_alpha=a) == pytest.approx(mean_pinball_loss(y, f, alpha=a))
     p = 1.5
     tw = [
         2 * (yi ** (2 - p) / ((1 - p) * (2 - p)) - yi * fi ** (1 - p) / (1 - p) + fi ** (2 - p) / (2 - p))
         for yi, fi in zip(y, f)
     ]
     assert dev("tweedie", tweedie_power=p) == pytest.approx(np.mean(tw))
-    # huber: |r| = .5,.5,1,0 ; 0.5-quantile delta = 0.5 ; r=1 gets 2*.5*1 - .25
+    # huber: |r| = .5,.5,1,0 ; delta = the interpolated 0.5-quantile = 0.5 ; r=1 gets (2*1 - .5)*.5
     assert dev("huber", huber_alpha=0.5) == pytest.approx((0.25 + 0.25 + 0.75 + 0) / 4)
+    # huber_alpha 0.8: delta = .5 + (1 - .5) * (0.8 * 3 - 2) = 0.7 (numpy's linear quantile, as H2O-3's Quantile)
+    assert np.quantile(np.abs(y - f), 0.8) == pytest.approx(0.7)
+    assert dev("huber", huber_alpha=0.8) == pytest.approx((0.25 + 0.25 + (2 - 0.7) * 0.7 + 0) / 4)
     w = np.array([1.0, 2.0, 0.0, 1.0])
     mw = regression_metrics(y, f, weights=w)
     assert mw["MSE"] == pytest.approx(np.sum(w * (y - f) ** 2) / w.sum()) and mw["nobs"] == 3

@@ -15,7 +15,6 @@ from hpcdl.params import (
 from hpcdl.params import (
     ParameterError,
     check_checkpoint_change,
-    check_nfolds_with_validation,
     parameters_markdown,
 )
 
@@ -93,6 +92,7 @@ H2O3_DEFAULTS = {
     "fold_column": None,
     "fold_assignment": "AUTO",
     "keep_cross_validation_predictions": False,
+    "keep_cross_validation_models": True,
     "max_confusion_matrix_size": 20,
     "max_hit_ratio_k": 10,
     "checkpoint": None,
@@ -288,14 +288,6 @@ def test_problem_dependent_validation():
         P(distribution="bernoulli").validate(classification=True, n_classes=4)
     with pytest.raises(ParameterError, match="classification"):
         P(classification=False).validate(classification=True, n_classes=2)
-
-
-def test_nfolds_with_validation_frame():
-    check_nfolds_with_validation(P(nfolds=3), has_validation_frame=False)
-    check_nfolds_with_validation(P(), has_validation_frame=True)
-    with pytest.raises(ParameterError) as e:
-        check_nfolds_with_validation(P(nfolds=3), has_validation_frame=True)
-    assert e.value.parameter == "nfolds"
 
 
 # ----- effective parameters (docs/parameters.md) -------------------------------

@@ -124,6 +124,34 @@ def test_seed_with_reproducible_repeats_a_fit_and_another_seed_does_not():
     assert not np.array_equal(p1, p3)
 
 
+def test_random_state_is_the_seed_and_makes_fits_repeatable():
+    """scikit-learn's name for the seed: an unseeded estimator given random_state fits the same model
+    twice (check_estimator's idempotency checks set it), the same as seed + reproducible=True."""
+    from sklearn.utils.estimator_checks import check_fit_idempotent
+
+    X, y, _ = _blobs([0, 1, 2])
+    small = {"hidden": (16,), "epochs": 20}
+    est = DeepLearningClassifier(**small, random_state=3)
+    assert est.get_params()["random_state"] == 3 and not est.__sklearn_tags__().non_deterministic
+    p1 = est.fit(X, y).predict_proba(X)
+    p2 = DeepLearningClassifier(**small, seed=3, reproducible=True).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+    assert est.model_.effective["seed"] == 3 and est.model_.effective["reproducible"] is True
+    check_fit_idempotent("DeepLearningRegressor", DeepLearningRegressor(**small))  # sets random_state itself
+    with pytest.raises(ValueError, match="random_state='x'; give an int"):
+        DeepLearningClassifier(**small, random_state="x").fit(X, y)
+
+
+def test_regressor_score_is_the_models_r2_and_r2_score(tmp_path):
+    """H2O-3's r2 divides by the population variance, so the model's r2 is scikit-learn's r2_score."""
+    from sklearn.metrics import r2_score
+
+    X, y = make_regression(n_samples=40, n_features=3, noise=20.0, random_state=1)
+    est = DeepLearningRegressor(hidden=(4,), epochs=2, seed=1, reproducible=True).fit(X, y)
+    assert est.model_.r2() == pytest.approx(est.score(X, y), rel=1e-6)
+    assert est.score(X, y) == pytest.approx(r2_score(y, est.predict(X)))
+
+
 # -- classes ------------------------------------------------------------------
 
 

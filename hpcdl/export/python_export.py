@@ -387,7 +387,7 @@ def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> s
     else:
         binomial = spec.kind == "binomial"
         threshold_line = (
-            f"THRESHOLD = {spec.threshold!r}  # label = CLASSES[1] when its probability >= THRESHOLD (max-F1)"
+            f"THRESHOLD = {spec.threshold!r}  # label = CLASSES[1] when its probability >= THRESHOLD (model.label_threshold())"
             if binomial
             else ""
         )

@@ -67,7 +67,7 @@ class ScorerSpec:
     layers: list[Layer]
     response: str | None
     response_domain: list[str] | None
-    threshold: float | None  # binomial: label = 1 when p1 >= threshold
+    threshold: float | None  # binomial: label = 1 when p1 >= threshold (model.label_threshold())
     prior_weights: list[float] | None  # balance_classes: p_k ~ p_k * prior_k / sampled_prior_k
     y_sub: float
     y_mul: float
@@ -151,7 +151,7 @@ def scorer_spec(model) -> ScorerSpec:
             )
 
     kind = model.kind
-    threshold = float(model.threshold()) if kind == "binomial" else None
+    threshold = float(model.label_threshold()) if kind == "binomial" else None
     prior_weights = None
     prior, sampled = model.run_info.get("class_prior"), model.run_info.get("class_sampled_prior")
     if d.classification and prior is not None and sampled is not None:
