@@ -857,6 +857,8 @@ def load_model(path: str) -> Model:
     foreign, newer-format, truncated or corrupted file.
     """
     path = os.fspath(path)
+    if not os.path.exists(path) and os.path.isfile(path + ".h5"):
+        path += ".h5"  # H2O-3 scripts name a saved model <dir>/<model_id>; save_model wrote <model_id>.h5
     content = store.read_model_file(path)
     try:
         return register(Model.from_content(content))
@@ -928,7 +930,8 @@ def save_model(
     model, path: str = "", force: bool = False, export_cross_validation_predictions: bool = False, filename=None
 ) -> str:
     """Write ``model`` into the directory ``path`` (default: the current one; created if missing) as
-    the file named ``filename`` or, by default, its model id, like ``h2o.save_model``; returns the
+    the file named ``filename`` or, by default, ``<model id>.h5`` (``h2o.save_model``'s name plus the
+    extension), like ``h2o.save_model``; returns the
     file's path. An existing file is replaced only with ``force=True``. hpcdl's model files do not
     keep cross-validation predictions: ask for them with ``model.cross_validation_holdout_predictions``."""
     model = as_model(model)
@@ -943,7 +946,9 @@ def save_model(
             f"save_model: path {directory!r} is a file, not a directory (as in H2O-3, path is the directory "
             "and filename= names the file; model.save(file) writes a file of your choosing)"
         )
-    target = os.path.join(directory, filename or model.model_id)
+    # H2O-3 names the file after the model id with no extension; hpcdl adds ``.h5`` (model files are
+    # HDF5, and ``hpcdl models list`` finds them by it); load_model(<dir>/<model_id>) still finds it
+    target = os.path.join(directory, filename or model.model_id + ".h5")
     if os.path.isdir(target):
         raise ValueError(f"save_model: {target} is a directory; give another filename=")
     os.makedirs(directory, exist_ok=True)

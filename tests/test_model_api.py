@@ -299,7 +299,8 @@ def test_save_model_is_h2o3_save_model(iris, tmp_path, monkeypatch):
     m = hpcdl.deeplearning(y="class", training_frame=iris, **FAST)
     monkeypatch.chdir(tmp_path)
     path = hpcdl.save_model(m)
-    assert path == os.path.join(str(tmp_path), m.model_id)  # the current directory, the model id
+    assert path == os.path.join(str(tmp_path), m.model_id + ".h5")  # the current directory, the model id
+    assert hpcdl.load_model(os.path.join(str(tmp_path), m.model_id)).model_id == m.model_id  # H2O-3's name loads
     with pytest.raises(Exception, match="exists"):
         hpcdl.save_model(m)
     assert hpcdl.save_model(m, force=True) == path
