@@ -262,7 +262,11 @@ def install_abort_on_error() -> None:
                     sys.stderr.write(f"hpcdl: error on all {comm.size} ranks: {error_line(exc_type, exc, tb)}\n")
                     sys.stderr.flush()
                 return  # every rank raised it: each exits 1, none waits for another
-            hint = "" if issubclass(exc_type, (ValueError, OSError, RuntimeError, KeyError)) else " (HPCDL_TRACEBACK=1: traceback)"
+            hint = (
+                ""
+                if issubclass(exc_type, (ValueError, OSError, RuntimeError, KeyError))
+                else " (HPCDL_TRACEBACK=1: traceback)"
+            )
             sys.stderr.write(
                 f"hpcdl: rank {comm.rank} failed; aborting all {comm.size} ranks: {error_line(exc_type, exc, tb)}{hint}\n"
             )

@@ -262,7 +262,9 @@ def _check_grid_table(job) -> None:
             if not values:
                 raise JobError(f"{where}: an empty list; give the values to search, one per model")
             if p.kind.endswith("_list") and not all(isinstance(v, list) for v in values):
-                raise JobError(f"{where}: takes a list of lists, one per model, e.g. [[200, 200], [100]]; got {values!r}")
+                raise JobError(
+                    f"{where}: takes a list of lists, one per model, e.g. [[200, 200], [100]]; got {values!r}"
+                )
             for v in values:
                 _coerce(p, v)
         except ParameterError as exc:

@@ -310,6 +310,10 @@ def test_save_model_is_h2o3_save_model(iris, tmp_path, monkeypatch):
         hpcdl.save_model(m, path=nested)
     est = H2ODeepLearningEstimator(**FAST).train(y="class", training_frame=iris)
     assert hpcdl.load_model(hpcdl.save_model(est, path=str(tmp_path))).model_id == est.model_id
+    from hpcdl.commands.models import list_models
+
+    rows, _ = list_models(str(tmp_path))  # models/ subfolders are listed too (issue 25)
+    assert os.path.join("a", "b", "best.h5") in [r["file"] for r in rows]
 
 
 # -- refused builds --------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from ..output import print_json
 from ..runstate import RunState
 from ..store import ModelFileError
 
-
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
