@@ -294,6 +294,8 @@ class MungeOps:
         how = {(False, False): "inner", (True, False): "left", (False, True): "right", (True, True): "outer"}
         left, right = df
         out = left.merge(right, how=how[(bool(all_x), bool(all_y))], left_on=keys[0], right_on=keys[1], sort=True)
+        first = list(keys[0])  # H2O-3's column order: the keys, then this frame's others, then other's
+        out = out[first + [c for c in out.columns if c not in first]]
         return type(self).from_python(out.reset_index(drop=True), destination_frame=f"{self._where()} (merge())")
 
     def _merge_frames(self, other, by_x, by_y):
