@@ -20,26 +20,18 @@ from ..output import print_json
 from ..runstate import RunState
 from ..store import ModelFileError
 
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _is_hdf5(path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(8) == HDF5_SIGNATURE
-    except OSError:
-        return False
-
 
 def _model_files(directory: str) -> list[str]:
     """The ``.h5`` files in ``directory`` and its subfolders (a run's checkpoints, ``h2o.save_model``'s
     ``models/`` folder), and HDF5 files without an extension (what older hpcdl's save_model wrote)."""
+    from ..frame.cache import _is_frame_file  # an HDF5 signature check
+
     if not os.path.isdir(directory):
         raise ModelFileError(f"{directory}: no such model directory")
     found = []
     for path in glob.glob(os.path.join(glob.escape(directory), "**", "*"), recursive=True):
         name = os.path.basename(path)
-        if os.path.isfile(path) and (name.endswith(".h5") or ("." not in name and _is_hdf5(path))):
+        if os.path.isfile(path) and (name.endswith(".h5") or ("." not in name and _is_frame_file(path))):
             found.append(path)
     return sorted(found)
 
