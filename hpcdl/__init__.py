@@ -34,6 +34,9 @@ from .frame import H2OFrame  # noqa: E402
 from .metrics import ConfusionMatrix, ModelMetrics, TwoDimTable  # noqa: E402
 from .model import ModelBuildError, get_model, save_model  # noqa: E402
 
+# H2O-3's session calls (issue 25): h2o.init(), h2o.cluster().shutdown(), ls, remove ... (hpcdl/session.py)
+from .session import cluster, export_file, init, ls, no_progress, remove, remove_all, show_progress  # noqa: E402
+
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
     """Import a CSV, Parquet, SVMLight or IDX file (or open an hpcdl frame) like h2o.import_file; returns a Frame.
@@ -47,9 +50,27 @@ def import_file(path: str, destination: str | None = None, force: bool = False, 
     from .frame import check_import_destination
     from .frame import import_file as _import_file
 
+    kw.pop("destination_frame", None)  # H2O-3's key name for the frame in its cluster; a frame here is a file
     if destination is not None:
         check_import_destination(path, destination, force=force, labels_path=kw.get("labels_path"))
     return _import_file(path, destination, **kw)
+
+
+def upload_file(path: str, destination_frame: str | None = None, **kw) -> Frame:
+    """H2O-3's ``h2o.upload_file``: the file is local, so this is :func:`import_file`."""
+    return import_file(path, **kw)
+
+
+def download_model(model, path: str = "", filename: str | None = None) -> str:
+    """H2O-3's ``h2o.download_model``: the model is in this process, so this is :func:`save_model`."""
+    return save_model(model, path=path, filename=filename)
+
+
+def __getattr__(name: str):
+    """An H2O-3 call hpcdl does not have: the reason, not a bare AttributeError (hpcdl/surface.py)."""
+    from .surface import refusal
+
+    raise refusal("module", "module 'hpcdl'", name)
 
 
 def get_frame(path: str) -> Frame:
@@ -92,4 +113,15 @@ __all__ = [
     "TwoDimTable",
     "get_model",
     "save_model",
+    # H2O-3's session calls (issue 25)
+    "cluster",
+    "download_model",
+    "export_file",
+    "init",
+    "ls",
+    "no_progress",
+    "remove",
+    "remove_all",
+    "show_progress",
+    "upload_file",
 ]

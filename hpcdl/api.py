@@ -36,8 +36,9 @@ def check_columns(
     frame: Frame, x: Sequence[str] | str | None, y: str | None, autoencoder: bool, source: str | None = None
 ) -> None:
     """``x`` and ``y`` are columns of the training frame (``source``: the file to name, default the
-    frame's), and ``y`` is not also a predictor (an autoencoder's x may hold y, booklet 4.2)."""
-    where = source or frame.path
+    frame's display name: the user's file, or for a derived frame what it came from, never the
+    cache or scratch file), and ``y`` is not also a predictor (an autoencoder's x may hold y, booklet 4.2)."""
+    where = source or frame.display_name
     predictors = [x] if isinstance(x, str) else list(x or [])
     unknown = [c for c in predictors if c not in frame.names]
     if unknown:

@@ -235,10 +235,30 @@ def timed_allreduce(comm, nbytes: int, repeats: int = 3) -> float:
     return float(comm.allreduce_scalar(float(np.median(times)), op="max"))
 
 
-def install_abort_on_error() -> None:
-    """Make an uncaught exception on any rank abort the whole MPI job.
+def _where_raised(tb) -> str:
+    """``file:line`` of the innermost frame of the traceback outside hpcdl (the user's script line)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    where = ""
+    for frame in traceback.extract_tb(tb):
+        if not os.path.abspath(frame.filename).startswith(package):
+            where = f"{frame.filename}:{frame.lineno}"
+    return where
 
-    Without this, the other ranks would wait forever in their next collective.
+
+def error_line(exc_type, exc, tb) -> str:
+    """One line for an uncaught error of a script: where the script called, the type, the message."""
+    where = _where_raised(tb)
+    text = "".join(traceback.format_exception_only(exc_type, exc)).strip().replace("\n", " ")
+    return f"{where}: {text}" if where else text
+
+
+def install_abort_on_error() -> None:
+    """Make an uncaught exception on any rank end the whole MPI job with one message, as the CLI does.
+
+    An error the ranks agreed on (``mark_agreed``: every rank raised it alike) is printed once, by
+    rank 0, and every rank exits 1 by itself. Any other error is printed on one line by the rank that
+    raised it, which then ends every rank (MPI_Abort): without that the other ranks would wait
+    forever in their next collective. ``HPCDL_TRACEBACK=1`` prints the full traceback as well.
     """
     comm = world()
     if comm.size == 1:
@@ -251,8 +271,21 @@ def install_abort_on_error() -> None:
             code = exc.code if isinstance(exc.code, int) else 1
         else:
             code = 1
-            sys.stderr.write(f"hpcdl: rank {comm.rank} failed; aborting all {comm.size} ranks\n")
-            traceback.print_exception(exc_type, exc, tb)
+            if os.environ.get("HPCDL_TRACEBACK"):
+                traceback.print_exception(exc_type, exc, tb)
+            if is_agreed(exc):
+                if comm.rank == 0:
+                    sys.stderr.write(f"hpcdl: error on all {comm.size} ranks: {error_line(exc_type, exc, tb)}\n")
+                    sys.stderr.flush()
+                return  # every rank raised it: each exits 1, none waits for another
+            hint = (
+                ""
+                if issubclass(exc_type, (ValueError, OSError, RuntimeError, KeyError))
+                else " (HPCDL_TRACEBACK=1: traceback)"
+            )
+            sys.stderr.write(
+                f"hpcdl: rank {comm.rank} failed; aborting all {comm.size} ranks: {error_line(exc_type, exc, tb)}{hint}\n"
+            )
         sys.stderr.flush()
         comm.abort(code)
 

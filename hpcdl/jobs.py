@@ -17,6 +17,7 @@ the ``--set`` argument that gave the value.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -228,6 +229,7 @@ def check_job(job: Job):
     except ParameterError as exc:
         raw = next((k for k in job.parameters if exc.parameter in (k, ALIASES.get(k))), exc.parameter)
         raise JobError(f"{job.where('parameters', raw)}: {exc}") from None
+    _check_grid_table(job)
     _check_validation_split(job)
     autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
     if not job.data.get("y") and not autoencoder:
@@ -237,6 +239,36 @@ def check_job(job: Job):
             else "--y (the response column) is required unless --set autoencoder=true",
         )
     return params
+
+
+def _check_grid_table(job) -> None:
+    """[grid]: each key a parameter not also fixed in [parameters], each value a non-empty list of values
+    the parameter takes; errors name the file and line, as [parameters] errors do. (Ranges that hold only
+    per model are checked per model: a failing model is reported and left out, as in H2O-3.)"""
+    from .params import _BY_NAME, ParameterError, _coerce, _resolve_name
+
+    fixed = set()
+    for name in job.parameters:
+        with contextlib.suppress(ParameterError):
+            fixed.add(_resolve_name(name))
+    for name, values in job.grid.items():
+        where = job.where("grid", name)
+        try:
+            canonical = _resolve_name(name)
+            p = _BY_NAME[canonical]
+            if canonical in fixed:
+                raise JobError(f"{where}: {canonical!r} is also fixed in [parameters]; give it in one table")
+            values = values if isinstance(values, list) else [values]
+            if not values:
+                raise JobError(f"{where}: an empty list; give the values to search, one per model")
+            if p.kind.endswith("_list") and not all(isinstance(v, list) for v in values):
+                raise JobError(
+                    f"{where}: takes a list of lists, one per model, e.g. [[200, 200], [100]]; got {values!r}"
+                )
+            for v in values:
+                _coerce(p, v)
+        except ParameterError as exc:
+            raise JobError(f"{where}: {exc}") from None
 
 
 def _check_validation_split(job) -> None:

@@ -873,12 +873,9 @@ class ModelMetricsBinomial(ModelMetrics):
 
     kind = "binomial"
 
+    scored: tuple | None = None  # (class codes, P(class 1)) when the object comes from scoring a frame
+
     def _criterion(self, name: str, thresholds) -> tuple[float, float]:
-        if thresholds is not None:
-            raise ValueError(
-                "thresholds=: hpcdl keeps each threshold metric at its best threshold only "
-                "(leave thresholds=None; see docs/differences.md)"
-            )
         table = self._m.get("max_criteria")
         if not table:
             raise ValueError("these binomial metrics have no per-threshold maxima (saved by an older hpcdl?)")
@@ -889,12 +886,91 @@ class ModelMetricsBinomial(ModelMetrics):
         return threshold, value
 
     def metric(self, metric: str, thresholds=None) -> ThresholdValues:
-        """``[[threshold, value]]`` of a criterion of BINOMIAL_CRITERIA at its maximizing threshold."""
+        """``[[threshold, value]]`` of a criterion of BINOMIAL_CRITERIA at its maximizing threshold, or
+        at each of ``thresholds`` (metrics of a scored frame: ``model.model_performance(frame)``)."""
+        if thresholds is not None:
+            canonical = _CRITERION_ALIASES.get(metric.lower(), metric.lower())
+            if canonical not in BINOMIAL_CRITERIA:
+                raise ValueError(f"unknown threshold metric {metric!r}; use one of {list(BINOMIAL_CRITERIA)}")
+            return ThresholdValues([[t, float(self._at(t)[canonical])] for t in _threshold_list(thresholds)])
         return ThresholdValues([list(self._criterion(metric, thresholds))])
 
     def _one_minus(self, criterion: str, thresholds) -> ThresholdValues:
+        if thresholds is not None:
+            return ThresholdValues([[t, 1.0 - v] for t, v in self.metric(criterion, thresholds)])
         threshold, value = self._criterion(criterion, thresholds)
         return ThresholdValues([[threshold, 1.0 - value]])
+
+    # -- per-threshold answers (issue 25): need the scored rows ---------------------------------
+    def _rows(self, what: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.scored is None:
+            raise ValueError(
+                f"{what}: these metrics keep each criterion at its best threshold only; per-threshold answers "
+                "need the scored rows: use model.model_performance(frame)"
+            )
+        return self.scored
+
+    def _counts(self, threshold: float) -> tuple[float, float, float, float]:
+        y, p1 = self._rows("thresholds=")
+        pred = p1 >= threshold
+        tp = float(np.sum(pred & (y == 1)))
+        fp = float(np.sum(pred & (y == 0)))
+        return tp, fp, float(np.sum(y == 1)), float(np.sum(y == 0))
+
+    def _at(self, threshold: float) -> dict[str, float]:
+        tp, fp, npos, nneg = self._counts(threshold)
+        crit = _threshold_criteria(np.array([tp]), np.array([fp]), npos, nneg)
+        return {k: float(v[0]) for k, v in crit.items()}
+
+    def thresholds_and_metric_scores(self) -> TwoDimTable:
+        """H2O-3's table: one row per distinct score of the scored rows (highest first), each criterion of
+        BINOMIAL_CRITERIA when predicting class 1 for P(1) >= threshold, then tns, fns, fps, tps, tnr,
+        fnr, fpr, tpr, idx. (H2O-3 bins scores into at most 400 thresholds; hpcdl keeps every one.)"""
+        y, p1 = self._rows("thresholds_and_metric_scores()")
+        thr, tp, fp = _threshold_table(y, p1)
+        npos, nneg = float(np.sum(y == 1)), float(np.sum(y == 0))
+        crit = _threshold_criteria(tp, fp, npos, nneg)
+        fn, tn = npos - tp, nneg - fp
+        extra = {
+            "tns": tn, "fns": fn, "fps": fp, "tps": tp,
+            "tnr": _ratio(tn, nneg), "fnr": _ratio(fn, npos), "fpr": _ratio(fp, nneg), "tpr": _ratio(tp, npos),
+        }  # fmt: skip
+        cols = ["threshold", *BINOMIAL_CRITERIA, *extra, "idx"]
+        columns = [thr, *(crit[c] for c in BINOMIAL_CRITERIA), *extra.values(), np.arange(thr.size)]
+        rows = [
+            [float(c[i]) if k < len(cols) - 1 else int(c[i]) for k, c in enumerate(columns)] for i in range(thr.size)
+        ]
+        return TwoDimTable("Metrics for Thresholds", cols, rows)
+
+    def roc(self) -> tuple[list[float], list[float]]:
+        """``(fprs, tprs)`` over the thresholds of :meth:`thresholds_and_metric_scores`, as H2O-3's ``roc()``."""
+        table = self.thresholds_and_metric_scores()
+        return list(table["fpr"]), list(table["tpr"])
+
+    def gains_lift(self) -> TwoDimTable:
+        """H2O-3's Gains/Lift table: the rows sorted by P(1), cut at the cumulative fractions H2O-3 uses
+        (1, 2, 3, 4, 5, 10, 15, ..., 100 %; ties with a cut's score go into its group)."""
+        y, p1 = self._rows("gains_lift()")
+        n, npos = y.size, float(np.sum(y == 1))
+        order = np.argsort(-p1, kind="stable")
+        ys, ps = y[order].astype(np.float64), p1[order]
+        rate = npos / n if n else math.nan
+        rows, prev_end = [], 0
+        for g, frac in enumerate(GAINS_LIFT_FRACTIONS, start=1):
+            end = max(int(math.ceil(frac * n)), 1)
+            end = int(np.searchsorted(-ps, -ps[end - 1], side="right"))  # ties with the cut's score join it
+            if end <= prev_end:
+                continue
+            grp = ys[prev_end:end]
+            cum = ys[:end]
+            rows.append(
+                [g, end / n, float(ps[end - 1]), grp.mean() / rate, cum.mean() / rate, grp.mean(), cum.mean(),
+                 grp.sum() / npos, cum.sum() / npos, 100 * (grp.mean() / rate - 1), 100 * (cum.mean() / rate - 1)]
+            )  # fmt: skip
+            prev_end = end
+        cols = ["group", "cumulative_data_fraction", "lower_threshold", "lift", "cumulative_lift", "response_rate",
+                "cumulative_response_rate", "capture_rate", "cumulative_capture_rate", "gain", "cumulative_gain"]  # fmt: skip
+        return TwoDimTable("Gains/Lift Table", cols, rows)
 
     def find_threshold_by_max_metric(self, metric: str) -> float:
         return self._criterion(metric, None)[0]
@@ -920,14 +996,30 @@ class ModelMetricsBinomial(ModelMetrics):
     def max_per_class_error(self, thresholds=None) -> ThresholdValues:
         return self._one_minus("min_per_class_accuracy", thresholds)
 
-    def confusion_matrix(self, metrics=None, thresholds=None) -> ConfusionMatrix:
-        """The confusion matrix at the max-F1 threshold (H2O-3's default ``metrics="f1"``)."""
-        if metrics not in (None, "f1", ["f1"]) or thresholds is not None:
-            raise ValueError(
-                "confusion_matrix(): hpcdl keeps the binomial confusion matrix at the max-F1 threshold only "
-                "(metrics='f1', thresholds=None; see docs/differences.md)"
-            )
-        return ConfusionMatrix(self._m["confusion_matrix"], self.domain or [], self._m.get("max_f1_threshold"))
+    def confusion_matrix(self, metrics=None, thresholds=None):
+        """The confusion matrix at the max-F1 threshold (H2O-3's default), at the threshold that maximizes
+        each of ``metrics``, or at each of ``thresholds``; a list when several are asked, as H2O-3."""
+        if metrics in (None, "f1", ["f1"]) and thresholds is None:
+            return ConfusionMatrix(self._m["confusion_matrix"], self.domain or [], self._m.get("max_f1_threshold"))
+        if metrics is not None and thresholds is not None:
+            raise ValueError("confusion_matrix(): give metrics= or thresholds=, not both (as H2O-3)")
+        if thresholds is None:
+            names = [metrics] if isinstance(metrics, str) else list(metrics)
+            thresholds = [self.find_threshold_by_max_metric(m) for m in names]
+        cms = []
+        for t in _threshold_list(thresholds):
+            tp, fp, npos, nneg = self._counts(t)
+            cm = [[int(nneg - fp), int(fp)], [int(npos - tp), int(tp)]]
+            cms.append(ConfusionMatrix(cm, self.domain or [], t))
+        return cms[0] if len(cms) == 1 else cms
+
+
+GAINS_LIFT_FRACTIONS = (0.01, 0.02, 0.03, 0.04, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _threshold_list(thresholds) -> list[float]:
+    items = thresholds if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
+    return [float(t) for t in items]
 
 
 _METRICS_CLASSES = {

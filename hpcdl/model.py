@@ -259,7 +259,11 @@ class Model:
             if valid:
                 return self._metrics_object(self.validation_metrics, "validation")
             return self._metrics_object(self.cross_validation_metrics, "cross-validation")
-        return self._metrics_object(self.score_frame(test_data), "test")
+        m, scored = self._score(test_data)
+        perf = self._metrics_object(m, "test")
+        if perf is not None and scored is not None:
+            perf.scored = scored  # the rows behind it: thresholds, ROC and gains/lift at any threshold
+        return perf
 
     def _metrics_object(self, m: dict, on: str) -> ModelMetrics | None:
         size = int(self.effective.get("max_confusion_matrix_size", 20))
@@ -267,6 +271,10 @@ class Model:
 
     def score_frame(self, data) -> dict:
         """The metrics dict of this model on every row of ``data`` that has a response."""
+        return self._score(data)[0]
+
+    def _score(self, data) -> tuple[dict, tuple | None]:
+        """(the metrics dict, (class codes, P(class 1)) of a binomial model's scored rows, else None)."""
         frame = as_frame(data, "performance_input")
         if self.dinfo.response and self.dinfo.response not in frame.names:
             raise ValueError(
@@ -281,7 +289,10 @@ class Model:
         out = np.concatenate(outs)
         X = np.concatenate(Xs)
         y = None if ys[0] is None else np.concatenate(ys)
-        return score_outputs(self, out, X, y)
+        scored = None
+        if self.kind == "binomial":
+            scored = (np.asarray(y).astype(np.int64), self.correct_probabilities(out)[:, 1].astype(np.float64))
+        return score_outputs(self, out, X, y), scored
 
     def cross_validation_holdout_predictions(self, destination: str | None = None, force: bool = False) -> Frame:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
@@ -653,6 +664,42 @@ class Model:
     def show(self) -> None:
         print(self)
 
+    # -- H2O-3's remaining model surface (issue 25) ----------------------------
+    def summary(self) -> metrics.TwoDimTable:
+        """H2O-3's ``model.summary()`` of a Deep Learning model: the "Status of Neuron Layers" table."""
+        cols = ["layer", "units", "type", "dropout", "l1", "l2", "mean_rate", "weight_mean", "weight_rms"]
+        cols += ["bias_mean", "bias_rms"]
+        rows = [[row.get(c, "") for c in cols] for row in self.layer_table()]
+        return metrics.TwoDimTable("Status of Neuron Layers", cols, rows)
+
+    @property
+    def full_parameters(self) -> dict[str, dict]:
+        """H2O-3's ``model.full_parameters``: every parameter's dict (``default_value``, ``input_value``,
+        ``actual_value``), the same as :attr:`parms`."""
+        return self.parms
+
+    def cross_validation_predictions(self):
+        """H2O-3's per-fold prediction frames are not kept; the holdout predictions of all folds are."""
+        raise ValueError(
+            "cross_validation_predictions(): hpcdl keeps the holdout predictions of all folds together: "
+            "train with keep_cross_validation_predictions=True and call cross_validation_holdout_predictions()"
+        )
+
+    def cross_validation_fold_assignment(self):
+        """H2O-3's fold assignment frame: not kept by hpcdl's cross-validation."""
+        raise ValueError(
+            "cross_validation_fold_assignment(): hpcdl does not keep the fold of each row; give a fold_column "
+            "to choose (and know) the folds"
+        )
+
+    def __getattr__(self, name: str):
+        # only for names that are not attributes: an H2O-3 call hpcdl does not have gets its reason
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from .surface import refusal
+
+        raise refusal("model", "Model", name)
+
 
 def prediction_columns(dinfo: DataInfo, kind: str, out: np.ndarray, threshold=None) -> dict[str, np.ndarray]:
     """H2O's prediction columns: ``predict`` (+ one probability per class) from network outputs.
@@ -867,6 +914,8 @@ def load_model(path: str) -> Model:
     foreign, newer-format, truncated or corrupted file.
     """
     path = os.fspath(path)
+    if not os.path.exists(path) and os.path.isfile(path + ".h5"):
+        path += ".h5"  # H2O-3 scripts name a saved model <dir>/<model_id>; save_model wrote <model_id>.h5
     content = store.read_model_file(path)
     try:
         return register(Model.from_content(content))
@@ -938,7 +987,8 @@ def save_model(
     model, path: str = "", force: bool = False, export_cross_validation_predictions: bool = False, filename=None
 ) -> str:
     """Write ``model`` into the directory ``path`` (default: the current one; created if missing) as
-    the file named ``filename`` or, by default, its model id, like ``h2o.save_model``; returns the
+    the file named ``filename`` or, by default, ``<model id>.h5`` (``h2o.save_model``'s name plus the
+    extension), like ``h2o.save_model``; returns the
     file's path. An existing file is replaced only with ``force=True``. hpcdl's model files do not
     keep cross-validation predictions: ask for them with ``model.cross_validation_holdout_predictions``."""
     model = as_model(model)
@@ -953,7 +1003,9 @@ def save_model(
             f"save_model: path {directory!r} is a file, not a directory (as in H2O-3, path is the directory "
             "and filename= names the file; model.save(file) writes a file of your choosing)"
         )
-    target = os.path.join(directory, filename or model.model_id)
+    # H2O-3 names the file after the model id with no extension; hpcdl adds ``.h5`` (model files are
+    # HDF5, and ``hpcdl models list`` finds them by it); load_model(<dir>/<model_id>) still finds it
+    target = os.path.join(directory, filename or model.model_id + ".h5")
     if os.path.isdir(target):
         raise ValueError(f"save_model: {target} is a directory; give another filename=")
     os.makedirs(directory, exist_ok=True)

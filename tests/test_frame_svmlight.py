@@ -65,14 +65,23 @@ def test_qid_comments_blank_lines_and_compression(tmp_path):
         np.testing.assert_array_equal(import_file(packed).as_numpy(), fr.as_numpy())
 
 
-def test_zero_based_and_broken_lines_are_refused_with_their_line(tmp_path):
+def test_zero_based_files_are_read_as_scikit_learns_auto_reader_reads_them(tmp_path):
     X, y = sparse_data(n=10, d=4, seed=2)
     X[:, 0] = 0.0
-    X[4, 0] = 1.5  # the first index 0 is on line 5
+    X[4, 0] = 1.5  # the first index 0 is on line 5: lines before it were read as if one-based
+    X[:, 3] = 0.5  # a real column at the end, so that a shift of the int/real flags would show
     zero = str(tmp_path / "zero.svm")
-    dump_svmlight_file(X, y, zero, zero_based=True)
-    with pytest.raises(FrameError, match=rf"^{zero}: line 5: feature index 0; SVMLight indices start at 1"):
-        import_file(zero)
+    dump_svmlight_file(X, y, zero)  # scikit-learn's default: zero_based=True
+    with pytest.warns(UserWarning, match="read as zero-based"):
+        fr = import_file(zero)
+    X2, y2 = load_svmlight_file(zero, zero_based="auto")
+    assert fr.names == ["C1", "C2", "C3", "C4", "C5"]  # the label, then feature k as C<k+2>
+    np.testing.assert_array_equal(fr.as_numpy()[:, 0], y2)
+    np.testing.assert_array_equal(fr.as_numpy()[:, 1:], X2.toarray())
+    assert [fr.types[n] for n in fr.names] == ["int", "real", "real", "int", "real"]
+
+
+def test_broken_lines_are_refused_with_their_line(tmp_path):
     cases = {
         "1 3:1 2:5\n": "line 1: feature indices must increase (2 after 3)",
         "0 1:1\n1 1:2 1:3\n": "line 2: feature indices must increase (1 after 1)",

@@ -144,3 +144,21 @@ def test_validation_split_holds_out_split_frames_rows(tmp_path, capsys):
     assert model.validation_metrics["nobs"] == valid.nrow == 150 - train.nrow
     again = model.model_performance(valid)  # the stored validation metrics are those of the held-out rows
     assert again["logloss"] == pytest.approx(model.validation_metrics["logloss"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('l1 = [0.0, "x"]', "invalid value for parameter 'l1': 'x'"),
+        ("l2x = [0.0]", "unknown parameter 'l2x'; did you mean 'l2'?"),
+        ("hidden_dropout_ratios = [0.5, 0.1]", "takes a list of lists, one per model"),
+        ("l1 = []", "an empty list"),
+        ("hidden = [[4], [8]]", "'hidden' is also fixed in [parameters]"),
+    ],
+)
+def test_a_refused_grid_entry_names_the_job_file_and_line(tmp_path, line, message):
+    path = _job_file(tmp_path, parameters=f"\n[grid]\n{line}")
+    with pytest.raises(JobError) as info:
+        load_job(path)
+    assert str(info.value).startswith(f"{path}:12: [grid] {line.split()[0]}: ")
+    assert message in str(info.value)

@@ -299,7 +299,8 @@ def test_save_model_is_h2o3_save_model(iris, tmp_path, monkeypatch):
     m = hpcdl.deeplearning(y="class", training_frame=iris, **FAST)
     monkeypatch.chdir(tmp_path)
     path = hpcdl.save_model(m)
-    assert path == os.path.join(str(tmp_path), m.model_id)  # the current directory, the model id
+    assert path == os.path.join(str(tmp_path), m.model_id + ".h5")  # the current directory, the model id
+    assert hpcdl.load_model(os.path.join(str(tmp_path), m.model_id)).model_id == m.model_id  # H2O-3's name loads
     with pytest.raises(Exception, match="exists"):
         hpcdl.save_model(m)
     assert hpcdl.save_model(m, force=True) == path
@@ -309,6 +310,10 @@ def test_save_model_is_h2o3_save_model(iris, tmp_path, monkeypatch):
         hpcdl.save_model(m, path=nested)
     est = H2ODeepLearningEstimator(**FAST).train(y="class", training_frame=iris)
     assert hpcdl.load_model(hpcdl.save_model(est, path=str(tmp_path))).model_id == est.model_id
+    from hpcdl.commands.models import list_models
+
+    rows, _ = list_models(str(tmp_path))  # models/ subfolders are listed too (issue 25)
+    assert os.path.join("a", "b", "best.h5") in [r["file"] for r in rows]
 
 
 # -- refused builds --------------------------------------------------------------------------------

@@ -136,3 +136,20 @@ def test_a_refusal_every_rank_agrees_on_is_printed_once_and_ends_without_abort(t
     assert len(lines) == 1 and lines[0].startswith("hpcdl train: error: ") and message in lines[0], report
     assert "MPI_Abort" not in proc.stderr and "rank" not in lines[0], report
     assert not out.exists(), report  # nothing written, so no empty output directory (or frame cache) left behind
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(BIN, "mpiexec")), reason="no mpiexec beside the interpreter")
+def test_a_script_error_every_rank_agrees_on_is_one_line_naming_the_script_line(tmp_path):
+    """Issue 25: a refused build under mpiexec -n 2 is one line from rank 0 (the script's file:line and the
+    message naming the user's file), no traceback per rank, and every rank exits 1 without MPI_Abort."""
+    iris = os.path.join(os.path.dirname(JOBS), "hpcdl", "datasets", "iris_wheader.csv")
+    script = tmp_path / "bad_y.py"
+    script.write_text(
+        f"import hpcdl\nfr = hpcdl.import_file({iris!r})\nhpcdl.deeplearning(y='clas', training_frame=fr)\n"
+    )
+    proc, seconds = _mpiexec([sys.executable, str(script)], {"HPCDL_FRAME_DIR": str(tmp_path / "cache")})
+    report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, report
+    assert lines[0].startswith(f"hpcdl: error on all 2 ranks: {script}:3: ParameterError: "), report
+    assert "iris_wheader.csv: response column y='clas' not found" in lines[0] and "Traceback" not in proc.stderr, report

@@ -22,9 +22,18 @@ from ..store import ModelFileError
 
 
 def _model_files(directory: str) -> list[str]:
+    """The ``.h5`` files in ``directory`` and its subfolders (a run's checkpoints, ``h2o.save_model``'s
+    ``models/`` folder), and HDF5 files without an extension (what older hpcdl's save_model wrote)."""
+    from ..frame.cache import _is_frame_file  # an HDF5 signature check
+
     if not os.path.isdir(directory):
         raise ModelFileError(f"{directory}: no such model directory")
-    return sorted(p for p in glob.glob(os.path.join(glob.escape(directory), "*.h5")) if os.path.isfile(p))
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "**", "*"), recursive=True):
+        name = os.path.basename(path)
+        if os.path.isfile(path) and (name.endswith(".h5") or ("." not in name and _is_frame_file(path))):
+            found.append(path)
+    return sorted(found)
 
 
 def _kind(summary: dict) -> str:
@@ -62,7 +71,7 @@ def list_models(directory: str) -> tuple[list[dict], list[str]]:
         rows.append(
             {
                 "key": s["model_id"],
-                "file": os.path.basename(path),
+                "file": os.path.relpath(path, directory),
                 "kind": _kind(s),
                 "response": s["datainfo"].get("response") or "",
                 "epochs": run.epochs,
@@ -99,7 +108,7 @@ def find_model(key: str, directory: str = ".") -> str:
     if len(matches) > 1:
         raise ModelFileError(
             f"model {key!r}: several files in {directory} hold it: "
-            f"{[os.path.basename(m) for m in matches]}; give the file name"
+            f"{[os.path.relpath(m, directory) for m in matches]}; give the file name"
         )
     return matches[0]
 

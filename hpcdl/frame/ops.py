@@ -34,6 +34,7 @@ import numpy as np
 from ..fsutil import delete_with, scratch_path
 from . import display, plan
 from .errors import FrameError
+from .munge import MungeOps
 from .plan import Col, ListRows, MaskRows, Rows, SliceRows, UniformRows, copy_of
 from .pydata import from_python as _columns_from_python
 from .rng import missing_cells, random_seed, uniform_rows
@@ -93,7 +94,7 @@ def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (numbers.Number, str, np.generic))
 
 
-class FrameOps:
+class FrameOps(MungeOps):
     """H2OFrame's methods and operators for a frame file (see the module docstring)."""
 
     __hash__ = object.__hash__  # frames stay usable as dict keys although == makes a mask frame
@@ -659,13 +660,6 @@ class FrameOps:
             raise self._fail(f"{what}: no numeric column")
         return names
 
-    def mean(self, skipna: bool = True, axis: int = 0, **kwargs) -> list[float]:
-        """Per column mean (NaN for enums; with ``skipna=False`` NaN where a column has NA)."""
-        if axis != 0 or kwargs.get("return_frame"):
-            raise self._fail("mean: only column means (axis=0) as a list")
-        skipna = kwargs.get("na_rm", skipna)
-        return [self._stat(n, "mean", skipna) for n in self._names]
-
     def sd(self, na_rm: bool = False) -> list[float]:
         """Per column sample standard deviation (NaN for enums; NaN where a column has NA unless ``na_rm``)."""
         return [self._stat(n, "sd", na_rm) for n in self._names]
@@ -732,6 +726,14 @@ class FrameOps:
 
     def __str__(self) -> str:
         return display.frame_text(self)
+
+    def __getattr__(self, name: str):
+        # only for names that are not attributes: an H2O-3 frame call hpcdl lacks gets its reason
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from ..surface import refusal
+
+        raise refusal("frame", "'Frame' object", name)
 
 
 # -- helpers building columns -------------------------------------------------------------

@@ -4,10 +4,11 @@ Each non-blank line that is not a comment is ``<label> [qid:<n>] <index>:<value>
 [# comment]``. As in H2O-3 the label is column ``C1`` and feature ``k`` is column
 ``C<k+1>`` (indices start at 1 and increase along a line); a feature a line leaves out
 is 0; the frame has ``max index + 1`` columns, each ``int`` when all its values are
-whole numbers, else ``real``. ``qid`` is skipped. A file with an index 0 (scikit-learn's
-``dump_svmlight_file`` writes those unless ``zero_based=False``), an index that does not
-increase or a token that is not ``index:value`` is refused with its line number (H2O-3
-skips such lines with a warning; hpcdl reads no data silently wrong). Plain, gzip or
+whole numbers, else ``real``. ``qid`` is skipped. A file with an index 0 anywhere is
+zero-based (scikit-learn's ``dump_svmlight_file`` default), read as scikit-learn's reader
+reads it with ``zero_based="auto"``: feature ``k`` is then column ``C<k+2>``, and a warning
+says so. An index that does not increase or a token that is not ``index:value`` is refused
+with its line number (H2O-3 skips such lines with a warning; hpcdl reads no data silently wrong). Plain, gzip or
 bzip2 text; read twice (pass 1: rows, width, integrality; pass 2: dense blocks of rows
 into the frame writer), so memory is one block whatever the file size.
 """
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .csv import READ_ERRORS, destination_path, open_stream, unreadable
-from .errors import FrameError
+from .errors import FrameError, warn_import
 from .h5frame import Frame, FrameWriter
 from .plan import BLOCK_BYTES
 from .source import cached_import, check_unchanged, source_attrs, source_identity
@@ -83,7 +84,7 @@ def _number(path: str, lineno: int, token: str, what: str) -> float:
 def _parse(path: str, lineno: int, tokens: list[str]) -> tuple[float, list[int], list[float]]:
     label = _number(path, lineno, tokens[0], "label")
     idx, vals = [], []
-    last = 0
+    last = -1
     for tok in tokens[1:]:
         key, colon, value = tok.partition(":")
         if key == "qid" and colon:
@@ -91,11 +92,6 @@ def _parse(path: str, lineno: int, tokens: list[str]) -> tuple[float, list[int],
         if not colon or not key.isdigit():
             raise FrameError(f"{path}: line {lineno}: {tok!r} is not index:value")
         k = int(key)
-        if k == 0:
-            raise FrameError(
-                f"{path}: line {lineno}: feature index 0; SVMLight indices start at 1 (H2O-3 reads them so: "
-                "feature k is column C<k+1>); scikit-learn writes such files with dump_svmlight_file(..., zero_based=False)"
-            )
         if k <= last:
             raise FrameError(f"{path}: line {lineno}: feature indices must increase ({k} after {last})")
         last = k
@@ -108,12 +104,20 @@ def _is_whole(x: float) -> bool:
     return not np.isfinite(x) or x == np.floor(x)
 
 
-def _scan(path: str) -> tuple[int, int, np.ndarray]:
-    """Pass 1: rows, columns (label + highest index), and per column whether every value is whole."""
+def _scan(path: str) -> tuple[int, int, np.ndarray, int]:
+    """Pass 1: rows, columns (label + highest index, + 1 for a zero-based file), per column whether
+    every value is whole, and the index shift (1 when some index is 0: scikit-learn's "auto" rule)."""
     nrow, ncol = 0, 1
     whole = [True]
+    zero_based = False
     for _, label, idx, vals in _records(path):
         nrow += 1
+        if idx and idx[0] == 0 and not zero_based:  # indices increase: 0 can only come first
+            zero_based = True
+            whole.insert(1, True)
+            ncol += 1
+        shift = int(zero_based)
+        idx = [k + shift for k in idx]
         if idx and idx[-1] + 1 > ncol:
             whole.extend([True] * (idx[-1] + 1 - ncol))
             ncol = idx[-1] + 1
@@ -121,13 +125,18 @@ def _scan(path: str) -> tuple[int, int, np.ndarray]:
         for k, v in zip(idx, vals):
             if whole[k] and not _is_whole(v):
                 whole[k] = False
-    return nrow, ncol, np.array(whole, dtype=bool)
+    return nrow, ncol, np.array(whole, dtype=bool), int(zero_based)
 
 
 def _import(path: str, dest: str, identity: str) -> Frame:
-    nrow, ncol, whole = _scan(path)
+    nrow, ncol, whole, shift = _scan(path)
     if nrow == 0:
         raise FrameError(f"{path}: no data lines (an empty SVMLight file)")
+    if shift:
+        warn_import(
+            f"{path}: feature index 0 found: read as zero-based (scikit-learn's dump_svmlight_file default; "
+            "zero_based='auto' as scikit-learn's reader): feature k is column C<k+2>"
+        )
     names = [f"C{j + 1}" for j in range(ncol)]
     types = ["int" if w else "real" for w in whole]
     step = max(1, BLOCK_BYTES // (8 * ncol))
@@ -136,6 +145,7 @@ def _import(path: str, dest: str, identity: str) -> Frame:
         block = np.zeros((step, ncol))
         filled = 0
         for lineno, label, idx, vals in _records(path):
+            idx = [k + shift for k in idx]
             if idx and idx[-1] >= ncol:  # only if the file changed since pass 1
                 check_unchanged(path, identity)
                 raise FrameError(f"{path}: line {lineno}: feature {idx[-1]} beyond the {ncol - 1} seen before")
