@@ -409,7 +409,8 @@ def test_reproducible_runs_are_bit_identical(comm, replicate):
     everyone = comm.allgather(a.net.buffer)
 
     def check():
-        assert a.run_info["threads"] == 1 and a.run_info["iterations"] == 12
+        # 4 epochs of 120 rows at tspi 40: about 12 iterations (binomial rows per iteration)
+        assert a.run_info["threads"] == 1 and 10 <= a.run_info["iterations"] == b.run_info["iterations"] <= 14
         assert np.array_equal(a.net.buffer, b.net.buffer)
         assert not np.array_equal(a.net.buffer, c.net.buffer)
         assert a.scoring_events[-1]["training_logloss"] == b.scoring_events[-1]["training_logloss"]
