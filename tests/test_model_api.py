@@ -117,10 +117,13 @@ def test_metrics_objects_refuse_what_their_kind_lacks_and_thresholds():
     perf = ModelMetricsBinomial(binomial_metrics(y, np.array([0.2, 0.7, 0.6, 0.4, 0.9]), ["a", "b"]))
     with pytest.raises(ValueError, match=r"mae\(\) is not defined for binomial metrics \(only for regression\)"):
         perf.mae()
-    with pytest.raises(ValueError, match="thresholds="):
+    with pytest.raises(ValueError, match="need the scored rows"):  # stored metrics keep only the maxima
         perf.F1(thresholds=[0.5])
-    with pytest.raises(ValueError, match="max-F1 threshold only"):
+    with pytest.raises(ValueError, match="need the scored rows"):
         perf.confusion_matrix(metrics="accuracy")
+    perf.scored = (y, np.array([0.2, 0.7, 0.6, 0.4, 0.9]))  # as model_performance(frame) leaves it
+    assert perf.F1(thresholds=[0.5]) == [[0.5, 1.0]]
+    assert perf.confusion_matrix(thresholds=0.65).to_list() == [[2, 0], [1, 2]]
     old = {k: v for k, v in perf.items() if k != "max_criteria"}  # metrics saved before max_criteria existed
     with pytest.raises(ValueError, match="older hpcdl"):
         ModelMetricsBinomial(old).error()
