@@ -82,7 +82,7 @@ def _train(frame, comm, hooks=(), **params):
 
 
 def _shard_rows(nrow, rank, ranks):
-    """The frame rows of a rank's shard (hpcdl/rows.py, tested against a row-by-row twin in tests/test_shards.py)."""
+    """The frame rows of a rank's shard (hpcdl/rows.py, tested against a row-by-row twin in tests/test_shard_deal.py)."""
     s = shard(nrow, rank, ranks)
     return s.frame_rows(np.arange(s.size))
 
