@@ -51,6 +51,10 @@ def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
         momentum_ramp=float(eff["momentum_ramp"]),
         momentum_stable=float(eff["momentum_stable"]),
         nesterov_accelerated_gradient=bool(eff["nesterov_accelerated_gradient"]),
+        optimizer=str(eff.get("optimizer", "AUTO")),  # models from before Adam have none
+        beta1=float(eff.get("beta1", 0.0)),
+        beta2=float(eff.get("beta2", 0.0)),
+        weight_decay=float(eff.get("weight_decay", 0.0)),
         fast_mode=bool(eff["fast_mode"]),
         sparsity_beta=float(eff.get("sparsity_beta", 0.0)),
         average_activation=float(eff.get("average_activation", 0.0)),
@@ -537,6 +541,7 @@ class Model:
                 "output": self.net.output,
                 "adaptive_rate": self.net.adaptive_rate,
                 "momentum": self.net.momentum,
+                "adam": self.net.adam,
             },
             "buffer": self.net.packed(),
             "best_buffer": None if self.best_buffer is None else self.net.packed(self.best_buffer),
@@ -556,7 +561,12 @@ class Model:
     def from_content(cls, content: dict) -> Model:
         na = content["net_attrs"]
         net = kernels.Net(
-            na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"], momentum=na["momentum"]
+            na["units"],
+            na["activation"],
+            na["output"],
+            adaptive_rate=na["adaptive_rate"],
+            momentum=na["momentum"],
+            adam=bool(na.get("adam", False)),  # model files from before Adam have no such attribute
         )
         for name in ("buffer", "best_buffer"):
             part = content.get(name)

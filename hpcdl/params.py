@@ -141,6 +141,7 @@ ACTIVATIONS = (
     "MaxoutWithDropout",
 )
 LOSSES = ("Automatic", "CrossEntropy", "Quadratic", "Huber", "Absolute", "Quantile")
+OPTIMIZERS = ("AUTO", "Adam")
 DISTRIBUTIONS = (
     "AUTO",
     "bernoulli",
@@ -209,6 +210,10 @@ PARAMETERS: tuple[Param, ...] = (
     _p("momentum_ramp", 1e6, "float", "Samples over which momentum ramps from start to stable", "F", _NONNEG),
     _p("momentum_stable", 0.0, "float", "Momentum after the ramp (manual rate only)", "F", _UNIT_OPEN),
     _p("nesterov_accelerated_gradient", True, "bool", "Nesterov momentum variant", "F", aliases=("neverov_accelerated_gradient",)),
+    _p("optimizer", "AUTO", "enum", "AUTO: H2O's choice (ADADELTA with adaptive_rate, else the manual rate and momentum_*); Adam (hpcdl extension): rate, beta1, beta2, epsilon, weight_decay", "F", choices=OPTIMIZERS),
+    _p("beta1", 0.9, "float", "Adam: decay of the running mean of gradients (optimizer=Adam only)", "F", _UNIT_OPEN),
+    _p("beta2", 0.999, "float", "Adam: decay of the running mean of squared gradients (optimizer=Adam only)", "F", _UNIT_OPEN),
+    _p("weight_decay", 0.0, "float", "Adam: decoupled weight decay, w -= rate * weight_decay * w per update (AdamW; optimizer=Adam only)", "F", _NONNEG),
     # --- regularization ----------------------------------------------------
     _p("input_dropout_ratio", 0.0, "float", "Fraction of input values dropped per training row", "M", _UNIT_OPEN),
     _p("hidden_dropout_ratios", None, "float_list", "Per-hidden-layer dropout fraction (*WithDropout only; default 0.5 each)", "M", _UNIT_OPEN, nullable=True, aliases=("hidden_dropout_ratio",)),
@@ -291,6 +296,17 @@ _BY_NAME: dict[str, Param] = {p.name: p for p in PARAMETERS}
 ALIASES: dict[str, str] = {a: p.name for p in PARAMETERS for a in p.aliases}
 
 _DROPOUT_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a.endswith("WithDropout"))
+_ADAM_ONLY = ("beta1", "beta2", "weight_decay")
+# H2O's optimizer knobs that Adam replaces: its own momentum is beta1, its squared-gradient decay beta2
+_NOT_WITH_ADAM = {
+    "adaptive_rate": "Adam replaces ADADELTA (leave adaptive_rate out or set it to false)",
+    "rho": "rho is ADADELTA's; Adam's decay is beta2",
+    "momentum_start": "Adam's momentum is beta1",
+    "momentum_ramp": "Adam's momentum is beta1",
+    "momentum_stable": "Adam's momentum is beta1",
+    "nesterov_accelerated_gradient": "Adam has no Nesterov variant here",
+}
+ADAM_DEFAULT_RATE = 0.001  # rate with optimizer=Adam when the user gives none (the usual Adam rate)
 _MANUAL_RATE_PARAMS = (
     "rate",
     "rate_annealing",
@@ -552,7 +568,9 @@ class DeepLearningParameters:
                     f"hidden_dropout_ratios has {len(ratios)} entries but hidden has {len(v['hidden'])} layers",
                 )
 
-        if v["adaptive_rate"]:
+        if v["optimizer"] == "Adam":
+            _check_adam(v, self._user_given, err)
+        elif v["adaptive_rate"]:
             if v["rho"] <= 0:
                 err.add("rho", f"rho must be > 0 with adaptive_rate (got {v['rho']!r})")
             if v["epsilon"] <= 0:
@@ -566,6 +584,10 @@ class DeepLearningParameters:
                 err.add(
                     "momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})"
                 )
+        if v["optimizer"] != "Adam":
+            for name in _ADAM_ONLY:
+                if name in self._user_given:
+                    err.add(name, f"{name} applies to optimizer='Adam' only (optimizer is '{v['optimizer']}')")
 
         # loss against distribution (problem-independent part)
         loss, dist = v["loss"], v["distribution"]
@@ -688,7 +710,11 @@ class DeepLearningParameters:
             v["categorical_encoding"] = "OneHotInternal"
         # 6. mini_batch_size: honoured (H2O resets it to 1; we do not)
         # 7. one optimizer's knobs are meaningless under the other
-        if v["adaptive_rate"]:
+        if v["optimizer"] == "Adam":
+            v["adaptive_rate"], v["rho"], v["momentum_start"], v["momentum_stable"] = False, 0.0, 0.0, 0.0
+            if "rate" not in self._user_given:
+                v["rate"] = ADAM_DEFAULT_RATE
+        elif v["adaptive_rate"]:
             ignored = [n for n in _MANUAL_RATE_PARAMS if n in self._user_given]
             if ignored:
                 warnings.warn(
@@ -701,6 +727,9 @@ class DeepLearningParameters:
         else:
             v["rho"] = 0.0
             v["epsilon"] = 0.0
+        if v["optimizer"] != "Adam":
+            for n in _ADAM_ONLY:
+                v[n] = 0.0
         # 8. Rectifier auto-cap, which H2O intends but never triggers (docs/differences.md)
         if act.startswith("Rectifier") and v["max_w2"] == math.inf and "max_w2" not in self._user_given:
             v["max_w2"] = 1000.0
@@ -737,6 +766,16 @@ LOSS_BY_DISTRIBUTION = {
     "bernoulli": "CrossEntropy",
     "multinomial": "CrossEntropy",
 }
+
+
+def _check_adam(v: dict[str, Any], user_given: frozenset[str], err: _Errors) -> None:
+    """optimizer='Adam': its own knobs in range, none of the H2O knobs it replaces."""
+    for name, why in _NOT_WITH_ADAM.items():
+        if name in user_given and not (name == "adaptive_rate" and not v[name]):
+            err.add(name, f"{name} cannot be used with optimizer='Adam': {why}")
+    for name in ("rate", "rate_decay", "epsilon"):
+        if v[name] <= 0:
+            err.add(name, f"{name} must be > 0 with optimizer='Adam' (got {v[name]!r})")
 
 
 def resolved_loss(loss: str, distribution: str) -> str:

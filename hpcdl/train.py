@@ -644,6 +644,7 @@ class Trainer:
             output,
             adaptive_rate=bool(eff["adaptive_rate"]),
             momentum=hyper.has_momentum,
+            adam=hyper.adam,
         )
         net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
         self.comm.bcast_array(net.buffer, root=0)

@@ -35,6 +35,10 @@ __all__ = [
 
 
 def optimizer_code(hyper: Hyper) -> int:
+    if hyper.optimizer not in ("AUTO", "Adam"):
+        raise ValueError(f"optimizer must be 'AUTO' or 'Adam', got {hyper.optimizer!r}")
+    if hyper.adam:
+        return _core.ADAM
     if hyper.adaptive_rate:
         return _core.ADADELTA
     if hyper.momentum_start != 0.0 or hyper.momentum_stable != 0.0:
@@ -70,6 +74,12 @@ def _check_training(net: Net, hyper: Hyper, mini_batch_size: int) -> None:
         raise ValueError("adaptive_rate training needs a Net built with adaptive_rate=True")
     if opt in (_core.MOMENTUM, _core.NESTEROV) and not net.momentum:
         raise ValueError("momentum training needs a Net built with momentum=True")
+    if (opt == _core.ADAM) != net.adam:
+        raise ValueError(f"optimizer {hyper.optimizer!r} does not fit a Net built with adam={net.adam}")
+    if opt == _core.ADAM and hyper.adaptive_rate:
+        raise ValueError("optimizer 'Adam' needs adaptive_rate=False")
+    if opt == _core.ADAM and not (0.0 <= hyper.beta1 < 1.0 and 0.0 <= hyper.beta2 < 1.0 and hyper.epsilon > 0.0):
+        raise ValueError("Adam needs beta1 and beta2 in [0, 1) and epsilon > 0")
     if hyper.sparsity_beta > 0.0 and net.output != "autoencoder":
         raise ValueError("sparsity_beta applies to autoencoders only")
     if not 0.0 <= hyper.input_dropout_ratio < 1.0:
@@ -80,7 +90,7 @@ def _check_training(net: Net, hyper: Hyper, mini_batch_size: int) -> None:
         raise ValueError("ADADELTA needs rho > 0 and epsilon > 0")
 
 
-def _config(net: Net, hyper: Hyper, mini_batch_size: int = 1) -> Config:
+def _config(net: Net, hyper: Hyper, mini_batch_size: int = 1, samples_before: int = 0) -> Config:
     """Hyper as the kernels' Config; every field cast so that its Numba type never changes."""
     loss = LOSSES.index(hyper.loss) if hyper.loss in LOSSES else 0  # inference ignores an unknown loss
     return Config(
@@ -110,6 +120,11 @@ def _config(net: Net, hyper: Hyper, mini_batch_size: int = 1) -> Config:
         momentum_stable=float(hyper.momentum_stable),
         sparsity_beta=float(hyper.sparsity_beta),
         average_activation=float(hyper.average_activation),
+        beta1=float(hyper.beta1),
+        beta2=float(hyper.beta2),
+        weight_decay=float(hyper.weight_decay),
+        adam_steps=float(net.adam_steps[0]) if net.adam else 0.0,
+        adam_samples=float(samples_before),
     )
 
 
@@ -169,7 +184,7 @@ def train(
         raise ValueError(f"engine must be 'auto', 'blas' or 'loop', got {engine!r}")
     _check_loss(net, hyper)
     _check_training(net, hyper, mini_batch_size)
-    cfg = _config(net, hyper, mini_batch_size)
+    cfg = _config(net, hyper, mini_batch_size, samples_before)
     X = _inputs(net, X)
     T = _targets(net, T, X.shape[0])
     rows = np.ascontiguousarray(rows, dtype=np.int64).reshape(-1)
@@ -188,7 +203,18 @@ def train(
             _state(net), lay, cfg, _core.team_buffers(lay, members), _core.scratches(lay, members), X, T, rows,
             np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
         )  # fmt: skip
+    if net.adam:
+        net.adam_steps[0] += np.float32(_updates(len(rows), n_threads, mini_batch_size))
     return int(together)
+
+
+def _updates(n_rows: int, n_threads: int, mini_batch_size: int) -> int:
+    """How many updates training n_rows makes (Adam's step count): one per row per sample,
+    else one per mini-batch of each thread's block (hogwild.train_hogwild's split)."""
+    if mini_batch_size <= 1:
+        return n_rows
+    blocks = [(n_rows * (t + 1)) // n_threads - (n_rows * t) // n_threads for t in range(n_threads)]
+    return sum(-(-b // mini_batch_size) for b in blocks)
 
 
 def _blocks(n_rows: int) -> int:

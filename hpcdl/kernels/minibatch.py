@@ -4,7 +4,7 @@ Same semantics as the loop engine in ``_core`` (docs/kernels.md, "Mini-batch"): 
 thread takes its next B rows, runs all of them forward and backward with the weights
 as they are at the start of the batch, and applies **one** update per layer with the
 data gradient averaged over the batch plus L1/L2, the same optimizer (ADADELTA, SGD,
-momentum, Nesterov), max_w2, fast_mode skips and sparsity rules. Dropout masks and
+momentum, Nesterov, Adam), max_w2, fast_mode skips and sparsity rules. Dropout masks and
 schedules are keyed exactly as in the loop engine, so both give the same result up to
 float32 summation order inside the matrix products.
 
@@ -258,7 +258,7 @@ def train_batch(state, lay, cfg, X, T, rows, k0, nb, gidx0, n, key_seed, part, n
                 active[r] = nb
         if l > 0:
             E = np.dot(D, _layer_weights(state.W, lay, l))  # error with the pre-update weights
-        u = C.row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
+        u = C.row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64), n)
         first = (units[l + 1] * part) // n_parts * m
         _update_layer(state, lay, cfg, l, GW, GB, active, u, inv, upd, rstep, first)
         if l > 0:
