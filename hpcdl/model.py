@@ -184,8 +184,8 @@ class Model:
         return self.run.report()
 
     # -- scoring ------------------------------------------------------------
-    def _raw_outputs(self, X: np.ndarray) -> np.ndarray:
-        return kernels.predict(self.net, self.hyper, X)
+    def _raw_outputs(self, X: np.ndarray, engine: str = "loop") -> np.ndarray:
+        return kernels.predict(self.net, self.hyper, X, engine=engine)
 
     def _chunks(self, frame: Frame):
         for start in range(0, frame.nrow, SCORE_CHUNK_ROWS):
@@ -232,9 +232,10 @@ class Model:
             cols, destination, stem="predictions", domains=domains, force=force, inputs=input_paths(data, frame)
         )
 
-    def score_arrays(self, X: np.ndarray, y: np.ndarray | None) -> dict:
-        """Metrics of this model on transformed rows (y as DataInfo.transform returns it)."""
-        out = self._raw_outputs(X)
+    def score_arrays(self, X: np.ndarray, y: np.ndarray | None, engine: str = "loop") -> dict:
+        """Metrics of this model on transformed rows (y as DataInfo.transform returns it); ``engine``:
+        kernels.predict's (the trainer's scoring uses "blas")."""
+        out = self._raw_outputs(X, engine)
         return score_outputs(self, out, X, y)
 
     def model_performance(

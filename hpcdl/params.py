@@ -297,9 +297,10 @@ ALIASES: dict[str, str] = {a: p.name for p in PARAMETERS for a in p.aliases}
 
 _DROPOUT_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a.endswith("WithDropout"))
 _ADAM_ONLY = ("beta1", "beta2", "weight_decay")
-# H2O's optimizer knobs that Adam replaces: its own momentum is beta1, its squared-gradient decay beta2
+# H2O's optimizer knobs that Adam replaces: its own momentum is beta1, its squared-gradient decay beta2.
+# A knob left at its default is no contradiction (a round trip of all values gives them all), so
+# adaptive_rate (default True) is simply overridden by optimizer='Adam'.
 _NOT_WITH_ADAM = {
-    "adaptive_rate": "Adam replaces ADADELTA (leave adaptive_rate out or set it to false)",
     "rho": "rho is ADADELTA's; Adam's decay is beta2",
     "momentum_start": "Adam's momentum is beta1",
     "momentum_ramp": "Adam's momentum is beta1",
@@ -586,7 +587,7 @@ class DeepLearningParameters:
                 )
         if v["optimizer"] != "Adam":
             for name in _ADAM_ONLY:
-                if name in self._user_given:
+                if _set_off_default(v, self._user_given, name):
                     err.add(name, f"{name} applies to optimizer='Adam' only (optimizer is '{v['optimizer']}')")
 
         # loss against distribution (problem-independent part)
@@ -711,7 +712,7 @@ class DeepLearningParameters:
         # 6. mini_batch_size: honoured (H2O resets it to 1; we do not)
         # 7. one optimizer's knobs are meaningless under the other
         if v["optimizer"] == "Adam":
-            v["adaptive_rate"], v["rho"], v["momentum_start"], v["momentum_stable"] = False, 0.0, 0.0, 0.0
+            v["adaptive_rate"] = False  # momentum_start/stable are 0 (checked), rho is not read
             if "rate" not in self._user_given:
                 v["rate"] = ADAM_DEFAULT_RATE
         elif v["adaptive_rate"]:
@@ -727,9 +728,6 @@ class DeepLearningParameters:
         else:
             v["rho"] = 0.0
             v["epsilon"] = 0.0
-        if v["optimizer"] != "Adam":
-            for n in _ADAM_ONLY:
-                v[n] = 0.0
         # 8. Rectifier auto-cap, which H2O intends but never triggers (docs/differences.md)
         if act.startswith("Rectifier") and v["max_w2"] == math.inf and "max_w2" not in self._user_given:
             v["max_w2"] = 1000.0
@@ -768,10 +766,15 @@ LOSS_BY_DISTRIBUTION = {
 }
 
 
+def _set_off_default(v: dict[str, Any], user_given: frozenset[str], name: str) -> bool:
+    """Given with a value other than its default (a round trip of every value gives defaults too)."""
+    return name in user_given and v[name] != _BY_NAME[name].default
+
+
 def _check_adam(v: dict[str, Any], user_given: frozenset[str], err: _Errors) -> None:
     """optimizer='Adam': its own knobs in range, none of the H2O knobs it replaces."""
     for name, why in _NOT_WITH_ADAM.items():
-        if name in user_given and not (name == "adaptive_rate" and not v[name]):
+        if _set_off_default(v, user_given, name):
             err.add(name, f"{name} cannot be used with optimizer='Adam': {why}")
     for name in ("rate", "rate_decay", "epsilon"):
         if v[name] <= 0:

@@ -15,7 +15,7 @@ from . import _cache
 _cache.install()  # before any module with cached Numba functions is imported
 
 from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
-from . import _core  # noqa: E402
+from . import _core, minibatch  # noqa: E402
 from .hogwild import train_hogwild  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
@@ -227,10 +227,20 @@ def _infer(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
     return _core.infer(_state(net), _layout(net), cfg, X, np.int64(layer), np.int64(_blocks(X.shape[0])))
 
 
-def predict(net: Net, hyper: Hyper, X) -> np.ndarray:
+def predict(net: Net, hyper: Hyper, X, engine: str = "loop") -> np.ndarray:
     """Inference-mode outputs (n, n_out), float64: softmax probabilities, the linear
-    value, or the reconstruction."""
-    return _infer(net, hyper, X, net.n_layers)
+    value, or the reconstruction. ``engine="blas"``: in blocks of rows through BLAS
+    (minibatch.infer_batches; the same up to float32 summation order, ~3x faster on
+    wide nets), which scoring during training uses; BLAS stays on one thread per Numba thread."""
+    if engine not in ("loop", "blas"):
+        raise ValueError(f"engine must be 'loop' or 'blas', got {engine!r}")
+    if engine == "loop":
+        return _infer(net, hyper, X, net.n_layers)
+    X = _inputs(net, X)
+    with blas_threads(1):
+        return minibatch.infer_batches(
+            _state(net), _layout(net), _config(net, hyper), X, np.int64(min(max(1, X.shape[0]), use_all_threads()))
+        )
 
 
 def hidden_activations(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
