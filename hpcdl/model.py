@@ -51,6 +51,10 @@ def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
         momentum_ramp=float(eff["momentum_ramp"]),
         momentum_stable=float(eff["momentum_stable"]),
         nesterov_accelerated_gradient=bool(eff["nesterov_accelerated_gradient"]),
+        optimizer=str(eff.get("optimizer", "AUTO")),  # models from before Adam have none
+        beta1=float(eff.get("beta1", 0.0)),
+        beta2=float(eff.get("beta2", 0.0)),
+        weight_decay=float(eff.get("weight_decay", 0.0)),
         fast_mode=bool(eff["fast_mode"]),
         sparsity_beta=float(eff.get("sparsity_beta", 0.0)),
         average_activation=float(eff.get("average_activation", 0.0)),
@@ -180,8 +184,8 @@ class Model:
         return self.run.report()
 
     # -- scoring ------------------------------------------------------------
-    def _raw_outputs(self, X: np.ndarray) -> np.ndarray:
-        return kernels.predict(self.net, self.hyper, X)
+    def _raw_outputs(self, X: np.ndarray, engine: str = "loop") -> np.ndarray:
+        return kernels.predict(self.net, self.hyper, X, engine=engine)
 
     def _chunks(self, frame: Frame):
         for start in range(0, frame.nrow, SCORE_CHUNK_ROWS):
@@ -238,9 +242,10 @@ class Model:
             cols, destination, stem="predictions", domains=domains, force=force, inputs=input_paths(data, frame)
         )
 
-    def score_arrays(self, X: np.ndarray, y: np.ndarray | None) -> dict:
-        """Metrics of this model on transformed rows (y as DataInfo.transform returns it)."""
-        out = self._raw_outputs(X)
+    def score_arrays(self, X: np.ndarray, y: np.ndarray | None, engine: str = "loop") -> dict:
+        """Metrics of this model on transformed rows (y as DataInfo.transform returns it); ``engine``:
+        kernels.predict's (the trainer's scoring uses "blas")."""
+        out = self._raw_outputs(X, engine)
         return score_outputs(self, out, X, y)
 
     def model_performance(
@@ -558,6 +563,7 @@ class Model:
                 "output": self.net.output,
                 "adaptive_rate": self.net.adaptive_rate,
                 "momentum": self.net.momentum,
+                "adam": self.net.adam,
             },
             "buffer": self.net.packed(),
             "best_buffer": None if self.best_buffer is None else self.net.packed(self.best_buffer),
@@ -577,7 +583,12 @@ class Model:
     def from_content(cls, content: dict) -> Model:
         na = content["net_attrs"]
         net = kernels.Net(
-            na["units"], na["activation"], na["output"], adaptive_rate=na["adaptive_rate"], momentum=na["momentum"]
+            na["units"],
+            na["activation"],
+            na["output"],
+            adaptive_rate=na["adaptive_rate"],
+            momentum=na["momentum"],
+            adam=bool(na.get("adam", False)),  # model files from before Adam have no such attribute
         )
         for name in ("buffer", "best_buffer"):
             part = content.get(name)

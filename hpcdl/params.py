@@ -140,6 +140,7 @@ ACTIVATIONS = (
     "MaxoutWithDropout",
 )
 LOSSES = ("Automatic", "CrossEntropy", "Quadratic", "Huber", "Absolute", "Quantile")
+OPTIMIZERS = ("AUTO", "Adam")
 DISTRIBUTIONS = (
     "AUTO",
     "bernoulli",
@@ -208,6 +209,10 @@ PARAMETERS: tuple[Param, ...] = (
     _p("momentum_ramp", 1e6, "float", "Samples over which momentum ramps from start to stable", "F", _NONNEG),
     _p("momentum_stable", 0.0, "float", "Momentum after the ramp (manual rate only)", "F", _UNIT_OPEN),
     _p("nesterov_accelerated_gradient", True, "bool", "Nesterov momentum variant", "F", aliases=("neverov_accelerated_gradient",)),
+    _p("optimizer", "AUTO", "enum", "AUTO: H2O's choice (ADADELTA with adaptive_rate, else the manual rate and momentum_*); Adam (hpcdl extension): rate, beta1, beta2, epsilon, weight_decay", "F", choices=OPTIMIZERS),
+    _p("beta1", 0.9, "float", "Adam: decay of the running mean of gradients (optimizer=Adam only)", "F", _UNIT_OPEN),
+    _p("beta2", 0.999, "float", "Adam: decay of the running mean of squared gradients (optimizer=Adam only)", "F", _UNIT_OPEN),
+    _p("weight_decay", 0.0, "float", "Adam: decoupled weight decay, w -= rate * weight_decay * w per update (AdamW; optimizer=Adam only)", "F", _NONNEG),
     # --- regularization ----------------------------------------------------
     _p("input_dropout_ratio", 0.0, "float", "Fraction of input values dropped per training row", "M", _UNIT_OPEN),
     _p("hidden_dropout_ratios", None, "float_list", "Per-hidden-layer dropout fraction (*WithDropout only; default 0.5 each)", "M", _UNIT_OPEN, nullable=True, aliases=("hidden_dropout_ratio",)),
@@ -291,6 +296,18 @@ _BY_NAME: dict[str, Param] = {p.name: p for p in PARAMETERS}
 ALIASES: dict[str, str] = {a: p.name for p in PARAMETERS for a in p.aliases}
 
 _DROPOUT_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a.endswith("WithDropout"))
+_ADAM_ONLY = ("beta1", "beta2", "weight_decay")
+# H2O's optimizer knobs that Adam replaces: its own momentum is beta1, its squared-gradient decay beta2.
+# A knob left at its default is no contradiction (a round trip of all values gives them all), so
+# adaptive_rate (default True) is simply overridden by optimizer='Adam'.
+_NOT_WITH_ADAM = {
+    "rho": "rho is ADADELTA's; Adam's decay is beta2",
+    "momentum_start": "Adam's momentum is beta1",
+    "momentum_ramp": "Adam's momentum is beta1",
+    "momentum_stable": "Adam's momentum is beta1",
+    "nesterov_accelerated_gradient": "Adam has no Nesterov variant here",
+}
+ADAM_DEFAULT_RATE = 0.001  # rate with optimizer=Adam when the user gives none (the usual Adam rate)
 _MANUAL_RATE_PARAMS = (
     "rate",
     "rate_annealing",
@@ -566,7 +583,9 @@ class DeepLearningParameters:
                     f"hidden_dropout_ratios has {len(ratios)} entries but hidden has {len(v['hidden'])} layers",
                 )
 
-        if v["adaptive_rate"]:
+        if v["optimizer"] == "Adam":
+            _check_adam(v, self._user_given, err)
+        elif v["adaptive_rate"]:
             if v["rho"] <= 0:
                 err.add("rho", f"rho must be > 0 with adaptive_rate (got {v['rho']!r})")
             if v["epsilon"] <= 0:
@@ -580,6 +599,10 @@ class DeepLearningParameters:
                 err.add(
                     "momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})"
                 )
+        if v["optimizer"] != "Adam":
+            for name in _ADAM_ONLY:
+                if _set_off_default(v, self._user_given, name):
+                    err.add(name, f"{name} applies to optimizer='Adam' only (optimizer is '{v['optimizer']}')")
 
         # loss against distribution (problem-independent part)
         loss, dist = v["loss"], v["distribution"]
@@ -702,7 +725,11 @@ class DeepLearningParameters:
             v["categorical_encoding"] = "OneHotInternal"
         # 6. mini_batch_size: honoured (H2O resets it to 1; we do not)
         # 7. one optimizer's knobs are meaningless under the other
-        if v["adaptive_rate"]:
+        if v["optimizer"] == "Adam":
+            v["adaptive_rate"] = False  # momentum_start/stable are 0 (checked), rho is not read
+            if "rate" not in self._user_given:
+                v["rate"] = ADAM_DEFAULT_RATE
+        elif v["adaptive_rate"]:
             ignored = [n for n in _MANUAL_RATE_PARAMS if n in self._user_given]
             if ignored:
                 warnings.warn(
@@ -751,6 +778,21 @@ LOSS_BY_DISTRIBUTION = {
     "bernoulli": "CrossEntropy",
     "multinomial": "CrossEntropy",
 }
+
+
+def _set_off_default(v: dict[str, Any], user_given: frozenset[str], name: str) -> bool:
+    """Given with a value other than its default (a round trip of every value gives defaults too)."""
+    return name in user_given and v[name] != _BY_NAME[name].default
+
+
+def _check_adam(v: dict[str, Any], user_given: frozenset[str], err: _Errors) -> None:
+    """optimizer='Adam': its own knobs in range, none of the H2O knobs it replaces."""
+    for name, why in _NOT_WITH_ADAM.items():
+        if _set_off_default(v, user_given, name):
+            err.add(name, f"{name} cannot be used with optimizer='Adam': {why}")
+    for name in ("rate", "rate_decay", "epsilon"):
+        if v[name] <= 0:
+            err.add(name, f"{name} must be > 0 with optimizer='Adam' (got {v[name]!r})")
 
 
 def resolved_loss(loss: str, distribution: str) -> str:

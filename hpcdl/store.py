@@ -4,7 +4,7 @@ Layout (any HDF5 tool can read it; no pickle anywhere; docs/model-format.md)::
 
     /                 attrs: format="hpcdl-model", format_version, hpcdl_version,
                              model_id, created (ISO time), checksum (CRC-32 of all content)
-    /net              attrs: units, activation, output, adaptive_rate, momentum (JSON each)
+    /net              attrs: units, activation, output, adaptive_rate, momentum, adam (JSON each; adam since Adam, absent = false)
                       datasets: buffer (float32: weights, biases, optimizer state),
                                 best_buffer (float32, optional: the best model so far)
     /params           datasets: user, effective (JSON text)

@@ -44,6 +44,7 @@ def make_net(activation, output, hyper, hidden=(5, 4), seed=1):
         output,
         adaptive_rate=hyper.adaptive_rate,
         momentum=hyper.has_momentum,
+        adam=hyper.adam,
     )
     net.initialize(seed=seed)
     return net
@@ -61,6 +62,14 @@ def assert_same_state(net, ref, rtol=1e-5, atol=2e-6, what=""):
             if refpart:
                 got = getattr(net, part)[net.b_off[l] : net.b_off[l + 1]]
                 np.testing.assert_allclose(got, refpart[l], rtol=rtol, atol=atol, err_msg=f"{what} {part}[{l}]")
+    if ref.AmW is not None:
+        assert net.adam_steps[0] == ref.t, f"{what} Adam's step count"
+        for l in range(net.n_layers):
+            w, b = slice(net.w_off[l], net.w_off[l + 1]), slice(net.b_off[l], net.b_off[l + 1])
+            for got, want, part in ((net.MW[w], ref.AmW, "m"), (net.EgW[w], ref.AvW, "v")):
+                np.testing.assert_allclose(got, want[l].ravel(), rtol=rtol, atol=atol, err_msg=f"{what} W {part}[{l}]")
+            for got, want, part in ((net.MB[b], ref.AmB, "m"), (net.EgB[b], ref.AvB, "v")):
+                np.testing.assert_allclose(got, want[l], rtol=rtol, atol=atol, err_msg=f"{what} B {part}[{l}]")
     if ref.avg is not None:
         np.testing.assert_allclose(
             net.avg_activation,
@@ -81,6 +90,10 @@ OPTIMIZERS = {
     "nesterov": {
         "adaptive_rate": False, "rate": 0.05, "rate_annealing": 0.001, "momentum_start": 0.5,
         "momentum_stable": 0.9, "momentum_ramp": 60, "nesterov_accelerated_gradient": True, "l1": 1e-3, "l2": 1e-2,
+    },
+    "adam": {
+        "adaptive_rate": False, "optimizer": "Adam", "rate": 0.02, "rate_annealing": 0.001, "rate_decay": 0.8,
+        "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6, "weight_decay": 0.05, "l2": 1e-3, "max_w2": 0.6,
     },
 }  # fmt: skip
 
@@ -262,6 +275,45 @@ def test_adadelta_first_step_formula():
         eg = 0.05 * g * g
         r = np.sqrt(1e-6 / (eg + 1e-6))
         np.testing.assert_allclose(dw, -r * g, rtol=1e-4, atol=1e-9)
+
+
+def _adam(**kw):
+    return Hyper(loss="Quadratic", adaptive_rate=False, optimizer="Adam", rate_annealing=0.0, fast_mode=False, **kw)
+
+
+def test_adam_first_step_is_rate_times_the_gradient_sign():
+    """Bias-corrected, Adam's first step is rate * g / (|g| + eps) per weight, g the
+    finite-difference-checked gradient; decoupled decay adds rate * weight_decay * w."""
+    hyper = _adam(rate=0.01, epsilon=1e-8, weight_decay=0.1)
+    deltas, gW, before = _first_step(hyper, 0)
+    for l, (dw, g) in enumerate(zip(deltas, gW)):
+        w = before.weights(l).astype(np.float64)
+        np.testing.assert_allclose(dw, -0.01 * 0.1 * w - 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-3, atol=1e-7)
+
+
+def test_adam_continues_from_the_step_count_in_the_buffer():
+    """A late step (count 10,000 in the buffer) uses the stored moments with the bias
+    corrections of step 10,001; the count advances by one per sample."""
+    hyper = _adam(rate=0.01, beta1=0.8, beta2=0.9, epsilon=1e-6)
+    X, T = make_data("linear", zeros=0.0, seed=4)
+    net = make_net("Tanh", "linear", hyper, hidden=(4,), seed=3)
+    rng = np.random.default_rng(0)
+    net.MW[:] = rng.normal(scale=0.1, size=net.MW.shape)
+    net.EgW[:] = rng.uniform(0.01, 0.1, size=net.EgW.shape)
+    net.adam_steps[0] = 10_000
+    gW, _ = ref_mod.gradients(RefNet.from_net(net), hyper, X[0], float(T[0]))
+    before = net.copy()
+    train(net, hyper, X, T, [0, 0], seed=0, samples_before=0, n_threads=1, mini_batch_size=2)
+    assert net.adam_steps[0] == 10_001
+    c1, c2 = 1 - 0.8**10_001, 1 - 0.9**10_001
+    for l, g in enumerate(gW):
+        w = slice(net.w_off[l], net.w_off[l + 1])
+        m = 0.8 * before.MW[w].reshape(g.shape) + 0.2 * g
+        v = 0.9 * before.EgW[w].reshape(g.shape) + 0.1 * g * g
+        expected = -0.01 / c1 * m / (np.sqrt(v / c2) + 1e-6)
+        np.testing.assert_allclose(net.weights(l) - before.weights(l), expected, rtol=1e-3, atol=1e-7)
+    train(net, hyper, X, T, np.arange(11), seed=0, samples_before=2, n_threads=2, mini_batch_size=4)
+    assert net.adam_steps[0] == 10_001 + 2 + 2  # two threads, blocks of 5 and 6 rows, batches of up to 4
 
 
 def test_fast_mode_leaves_zero_inputs_untouched():

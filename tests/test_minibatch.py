@@ -126,3 +126,16 @@ def test_engine_is_validated():
     X, T = make_data("softmax")
     with pytest.raises(ValueError, match="engine"):
         train(net, hyper, X, T, [0, 1], seed=0, samples_before=0, n_threads=1, mini_batch_size=2, engine="gpu")
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_batched_inference_equals_reference(activation):
+    """predict(engine="blas") (the trainer's scoring) against the NumPy twin: hidden layers
+    scaled by their keep probability, every output kind, more rows than blocks."""
+    for output, loss in (("softmax", "CrossEntropy"), ("linear", "Quadratic"), ("autoencoder", "Quadratic")):
+        hyper = Hyper(loss=loss, hidden_dropout_ratios=(0.5, 0.25))
+        X, _ = make_data(output, n=37)
+        net = make_net(activation, output, hyper)
+        want = ref_mod.predict(RefNet.from_net(net), hyper, X)
+        got = predict(net, hyper, X, engine="blas")
+        np.testing.assert_allclose(got, want.reshape(got.shape), rtol=1e-5, atol=1e-6, err_msg=f"{output}")

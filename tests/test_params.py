@@ -27,6 +27,10 @@ H2O3_DEFAULTS = {
     "target_ratio_comm_to_comp": 0.05,
     "seed": -1,
     "adaptive_rate": True,
+    "optimizer": "AUTO",  # optimizer, beta1, beta2, weight_decay: hpcdl's Adam (PyTorch's defaults)
+    "beta1": 0.9,
+    "beta2": 0.999,
+    "weight_decay": 0.0,
     "rho": 0.99,
     "epsilon": 1e-8,
     "rate": 0.005,
@@ -447,3 +451,39 @@ def test_effective_round_trips_and_pickles():
 def test_docs_table_is_generated_from_declarations():
     doc = Path(__file__).resolve().parents[1] / "docs" / "parameters.md"
     assert parameters_markdown() in doc.read_text(encoding="utf-8")
+
+
+# ----- optimizer="Adam" (an hpcdl extension) ---------------------------------------
+
+
+def test_adam_replaces_adadelta_and_momentum():
+    eff = P(optimizer="adam").effective(classification=True, n_classes=3)
+    assert (eff.optimizer, eff.adaptive_rate, eff.rate, eff.beta1, eff.beta2, eff.epsilon) == (
+        "Adam",
+        False,
+        0.001,
+        0.9,
+        0.999,
+        1e-8,
+    )
+    assert P(optimizer="Adam", rate=0.01).effective(classification=True, n_classes=3).rate == 0.01
+    plain = P().effective(classification=True, n_classes=3)
+    assert plain.optimizer == "AUTO" and plain.adaptive_rate  # H2O's default is unchanged
+    assert P(**eff.to_dict()).effective(classification=True, n_classes=3) == eff  # a model file's round trip
+
+
+@pytest.mark.parametrize(
+    "given,named",
+    [
+        ({"optimizer": "Adam", "rho": 0.9}, "rho"),
+        ({"optimizer": "Adam", "momentum_stable": 0.9}, "momentum_stable"),
+        ({"optimizer": "Adam", "nesterov_accelerated_gradient": False}, "nesterov_accelerated_gradient"),
+        ({"optimizer": "Adam", "epsilon": 0.0}, "epsilon"),
+        ({"beta1": 0.5}, "beta1"),
+        ({"adaptive_rate": False, "weight_decay": 0.1}, "weight_decay"),
+    ],
+)
+def test_adam_contradictions_name_the_parameter(given, named):
+    with pytest.raises(ParameterError, match=named) as info:
+        P(**given)
+    assert info.value.parameter == named

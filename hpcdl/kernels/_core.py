@@ -26,7 +26,7 @@ JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
 SOFTMAX, LINEAR, AUTOENCODER = 0, 1, 2
 CROSSENTROPY, QUADRATIC, HUBER, ABSOLUTE, QUANTILE = 0, 1, 2, 3, 4
-ADADELTA, SGD, MOMENTUM, NESTEROV = 0, 1, 2, 3
+ADADELTA, SGD, MOMENTUM, NESTEROV, ADAM = 0, 1, 2, 3, 4
 
 ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
@@ -358,8 +358,11 @@ def hidden_delta(act, s, a, ao, j0, j1, m):
 
 
 @njit(**JIT)
-def row_update(cfg, lr, mom):
-    """The float32 update settings of one weight layer (lr, mom: this sample's schedule)."""
+def row_update(cfg, lr, mom, n):
+    """The float32 update settings of one weight layer (lr, mom: this sample's schedule
+    after n samples); Adam's come from adam_update."""
+    if cfg.optimizer == ADAM:
+        return adam_update(cfg, lr, n)
     return RowUpdate(
         cfg.optimizer,
         np.float32(cfg.l1),
@@ -371,6 +374,33 @@ def row_update(cfg, lr, mom):
         cfg.fast_mode,
         cfg.has_max_w2,
         np.float32(cfg.max_w2),
+        ZERO,
+    )
+
+
+@njit(**JIT)
+def adam_update(cfg, lr, n):
+    """Adam's settings for the update after n samples: step t = adam_steps + (n - adam_samples)
+    / mini_batch_size + 1 (per sample: the sample's place in the call; a HOGWILD! mini-batch
+    thread: the estimate of the updates all threads made, as for the rate schedule). The bias
+    corrections fold into the rate and epsilon, so that the row loops stay one multiply-add:
+    lr / c1 * m / (sqrt(v) / sqrt(c2) + eps) = (lr sqrt(c2) / c1) * m / (sqrt(v) + eps sqrt(c2)),
+    with c_i = 1 - beta_i^t (PyTorch's Adam)."""
+    t = cfg.adam_steps + (n - cfg.adam_samples) / cfg.mini_batch_size + 1.0
+    root_c2 = math.sqrt(1.0 - cfg.beta2**t)
+    c1 = 1.0 - cfg.beta1**t
+    return RowUpdate(
+        ADAM,
+        np.float32(cfg.l1),
+        np.float32(cfg.l2),
+        np.float32(cfg.beta2),
+        np.float32(cfg.epsilon * root_c2),
+        np.float32(lr * root_c2 / c1),
+        np.float32(cfg.beta1),
+        cfg.fast_mode,
+        cfg.has_max_w2,
+        np.float32(cfg.max_w2),
+        np.float32(lr * cfg.weight_decay),
     )
 
 
@@ -433,6 +463,26 @@ def _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
 
 
 @njit(**JIT)
+def _row_adam(W, V, M, o, x, xi, n, g, l1, l2, beta1, beta2, lr, eps, decay, keep_zero):
+    """Adam (AdamW with decay > 0): V, M are the running second and first moments; lr and
+    eps carry the bias corrections (adam_update)."""
+    one_m_b1, one_m_b2 = ONE - beta1, ONE - beta2
+    Wr, Vr, Mr, xr = W[o : o + n], V[o : o + n], M[o : o + n], x[xi : xi + n]
+    for i in range(n):
+        xv = xr[i]
+        w = Wr[i]
+        grad = g * xv + l1 * _sign(w) + l2 * w
+        m0 = Mr[i]
+        v0 = Vr[i]
+        m = beta1 * m0 + one_m_b1 * grad
+        v = beta2 * v0 + one_m_b2 * grad * grad
+        skip = keep_zero and xv == ZERO
+        Wr[i] = w if skip else w - decay * w - lr * m / (np.sqrt(v) + eps)
+        Mr[i] = m0 if skip else m
+        Vr[i] = v0 if skip else v
+
+
+@njit(**JIT)
 def _max_w2(W, o, n, max_w2):
     Wr = W[o : o + n]
     s = ZERO
@@ -458,6 +508,8 @@ def update_row(W, EgW, EdW, MW, o, x, xi, n, g, u):
         _row_sgd(W, o, x, xi, n, g, u.l1, u.l2, u.lr, u.keep_zero)
     elif u.optimizer == MOMENTUM:
         _row_momentum(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
+    elif u.optimizer == ADAM:  # v lives in EgW, m in MW (net.py)
+        _row_adam(W, EgW, MW, o, x, xi, n, g, u.l1, u.l2, u.momentum, u.rho, u.lr, u.epsilon, u.decay, u.keep_zero)
     else:
         _row_nesterov(W, MW, o, x, xi, n, g, u.l1, u.l2, u.lr, u.momentum, u.keep_zero)
     if u.has_max_w2:
@@ -493,6 +545,8 @@ def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
         for r in range(n):
             Bv[r] = Bv[r] - lr * (Gv[r] * scale) if upd[r] else Bv[r]
             rstep[r] = lr
+    elif opt == ADAM:
+        _biases_adam(Bv, state.EgB[bo : bo + n], state.MB[bo : bo + n], Gv, scale, upd, n, u, rstep)
     elif opt == MOMENTUM:
         M = state.MB[bo : bo + n]
         for r in range(n):
@@ -511,6 +565,26 @@ def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
             Bv[r] = Bv[r] + lr * v if ok else Bv[r]
             M[r] = v if ok else v0
             rstep[r] = lr
+
+
+@njit(**JIT)
+def _biases_adam(Bv, V, M, Gv, scale, upd, n, u, rstep):
+    """Adam on the biases whose upd flag is set; no weight decay (biases are not regularized).
+    rstep[r]: the bias's own rate lr / (sqrt(v) + eps), as ADADELTA's (sparsity term)."""
+    beta1, beta2, lr, eps = u.momentum, u.rho, u.lr, u.epsilon
+    one_m_b1, one_m_b2 = ONE - beta1, ONE - beta2
+    for r in range(n):
+        gb = Gv[r] * scale
+        m0 = M[r]
+        v0 = V[r]
+        m = beta1 * m0 + one_m_b1 * gb
+        v = beta2 * v0 + one_m_b2 * gb * gb
+        rate = lr / (np.sqrt(v) + eps)
+        ok = upd[r]
+        Bv[r] = Bv[r] - rate * m if ok else Bv[r]
+        M[r] = m if ok else m0
+        V[r] = v if ok else v0
+        rstep[r] = rate
 
 
 @njit(**JIT)
@@ -765,7 +839,7 @@ def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, 
         e = team.e[member * n_layers + l] if exchange else s.e  # this member's part of the error
         if propagate:
             _zero(e, 0, n_in)
-        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64), n)
         j0, j1 = unit_range(team.split, l + 1, member, n_members)
         r0, r1 = m * j0, m * j1
         _rows(state, lay, l, s, src, e, u, r0, r1, propagate)
@@ -924,7 +998,7 @@ def apply_batch(state, lay, cfg, s, n, nb, G):
         n_in = units[l]
         m = mult[l]
         hidden = l < n_layers - 1
-        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
+        u = row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64), n)
         n_rows = m * units[l + 1]
         for r in range(n_rows):
             bk = lay.b_off[l] + r

@@ -4,7 +4,7 @@ Same semantics as the loop engine in ``_core`` (docs/kernels.md, "Mini-batch"): 
 thread takes its next B rows, runs all of them forward and backward with the weights
 as they are at the start of the batch, and applies **one** update per layer with the
 data gradient averaged over the batch plus L1/L2, the same optimizer (ADADELTA, SGD,
-momentum, Nesterov), max_w2, fast_mode skips and sparsity rules. Dropout masks and
+momentum, Nesterov, Adam), max_w2, fast_mode skips and sparsity rules. Dropout masks and
 schedules are keyed exactly as in the loop engine, so both give the same result up to
 float32 summation order inside the matrix products.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from . import _core as C
 from .rng import hidden_mask_key, layer_key, unit_uniform
@@ -258,7 +258,7 @@ def train_batch(state, lay, cfg, X, T, rows, k0, nb, gidx0, n, key_seed, part, n
                 active[r] = nb
         if l > 0:
             E = np.dot(D, _layer_weights(state.W, lay, l))  # error with the pre-update weights
-        u = C.row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64))
+        u = C.row_update(cfg, np.float32(rate_t * cfg.rate_decay**l), np.float32(mom64), n)
         first = (units[l + 1] * part) // n_parts * m
         _update_layer(state, lay, cfg, l, GW, GB, active, u, inv, upd, rstep, first)
         if l > 0:
@@ -277,3 +277,33 @@ def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_thre
         nb = min(batch, stop - k0)
         n = float(samples_before + n_threads * (k0 - start))
         train_batch(state, lay, cfg, X, T, rows, k0, nb, samples_before + k0, n, key_seed, part, n_threads, uoff)
+
+
+# ---------------------------------------------------------------- inference in batches (scoring while training)
+
+
+@njit(parallel=True, **JIT)
+def infer_batches(state, lay, cfg, X, n_blocks):
+    """Inference-mode outputs of every row (float64), as _core.infer, but a block of rows at a
+    time through the batch forward pass (sgemm on BLAS's one thread in each Numba thread):
+    about 3x faster on the Fashion-MNIST race net, which makes frequent scoring affordable.
+    Hidden layers are scaled by their keep probability; equal to _core.infer up to float32
+    summation order inside the products."""
+    n_rows = X.shape[0]
+    units = lay.units
+    n_layers = len(units) - 1
+    uoff = _offsets(units)
+    width = max(1, uoff[n_layers + 1])
+    result = np.empty((n_rows, units[n_layers]), dtype=np.float64)
+    for blk in prange(n_blocks):
+        lo = (n_rows * blk) // n_blocks
+        hi = (n_rows * (blk + 1)) // n_blocks
+        keep = np.ones((hi - lo, width), dtype=np.float32)
+        for h in range(n_layers - 1):
+            keep[:, uoff[h + 1] : uoff[h + 1] + units[h + 1]] = np.float32(1.0 - cfg.hidden_dropout_ratios[h])
+        WIN = np.zeros((hi - lo, width), dtype=np.int64)
+        out = _forward_batch(state, lay, cfg, np.ascontiguousarray(X[lo:hi]), keep, WIN, uoff)[n_layers]
+        for b in range(hi - lo):
+            for j in range(units[n_layers]):
+                result[lo + b, j] = out[b, j]
+    return result

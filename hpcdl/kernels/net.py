@@ -21,8 +21,10 @@ ALLOWED_LOSSES = {
     "autoencoder": ("Quadratic", "Huber", "Absolute"),
 }
 
-# Order of the parts inside Net.buffer.
-PARTS = ("W", "B", "EgW", "EdW", "EgB", "EdB", "MW", "MB", "avg_activation")
+# Order of the parts inside Net.buffer. Adam keeps v in EgW/EgB, m in MW/MB and its step
+# count (float32, for the bias corrections) in adam_steps; the new part comes last, so the
+# packed layout of nets without Adam is the one of older model files.
+PARTS = ("W", "B", "EgW", "EdW", "EgB", "EdB", "MW", "MB", "avg_activation", "adam_steps")
 # Each part starts on a 128-byte boundary (ALIGN float32s; the buffer itself comes from
 # _core.aligned_zeros). Then a weight row whose length is a multiple of 16 starts on a
 # cache line and none of its vector loads spans two lines (NumPy's 16-byte alignment
@@ -38,7 +40,10 @@ class Net:
     ``(mult[l] * units[l+1], units[l])`` at ``W[w_off[l]:w_off[l+1]]``; Maxout layers
     have ``mult = 2`` and channel ``k`` of unit ``j`` is row ``2*j + k``.
     ``avg_activation`` (sparse autoencoder running means, one per hidden unit) exists
-    only for autoencoders; unused parts have length 0.
+    only for autoencoders; unused parts have length 0. With ``adam``, EgW/EgB hold Adam's
+    second moments, MW/MB its first moments and ``adam_steps`` (one value) the number of
+    updates so far: in the buffer, so that ranks average it, checkpoints keep it and
+    ``--resume`` continues its bias correction exactly (kernels.train advances it).
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class Net:
         *,
         adaptive_rate: bool,
         momentum: bool,
+        adam: bool = False,
     ):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
@@ -63,11 +69,14 @@ class Net:
             raise ValueError("a linear (regression) output has exactly 1 unit")
         if output == "softmax" and units[-1] < 2:
             raise ValueError("a softmax output needs at least 2 units")
+        if adam and (adaptive_rate or momentum):
+            raise ValueError("a Net with adam=True has neither adaptive_rate nor momentum state")
         self.units = units
         self.activation = activation
         self.output = output
         self.adaptive_rate = bool(adaptive_rate)
         self.momentum = bool(momentum)
+        self.adam = bool(adam)
         n_layers = len(units) - 1
         self.n_layers = n_layers
         # The autoencoder output uses the hidden activation, so a Maxout autoencoder
@@ -87,13 +96,14 @@ class Net:
         sizes = {
             "W": n_w,
             "B": n_b,
-            "EgW": n_w if self.adaptive_rate else 0,
+            "EgW": n_w if self.adaptive_rate or self.adam else 0,
             "EdW": n_w if self.adaptive_rate else 0,
-            "EgB": n_b if self.adaptive_rate else 0,
+            "EgB": n_b if self.adaptive_rate or self.adam else 0,
             "EdB": n_b if self.adaptive_rate else 0,
-            "MW": n_w if self.momentum else 0,
-            "MB": n_b if self.momentum else 0,
+            "MW": n_w if self.momentum or self.adam else 0,
+            "MB": n_b if self.momentum or self.adam else 0,
             "avg_activation": n_hidden_units,
+            "adam_steps": 1 if self.adam else 0,
         }
         self._sizes = sizes
         self.part_offsets = {}
@@ -137,6 +147,7 @@ class Net:
     MW = property(lambda self: self._part("MW"))
     MB = property(lambda self: self._part("MB"))
     avg_activation = property(lambda self: self._part("avg_activation"))
+    adam_steps = property(lambda self: self._part("adam_steps"))
 
     def weights(self, l: int) -> np.ndarray:
         """2-D view ``(mult*units[l+1], units[l])`` of weight layer ``l``."""
@@ -181,7 +192,8 @@ class Net:
     def __repr__(self) -> str:
         return (
             f"Net(units={self.units.tolist()}, activation={self.activation!r}, output={self.output!r}, "
-            f"adaptive_rate={self.adaptive_rate}, momentum={self.momentum}, n_weights={int(self.w_off[-1])})"
+            f"adaptive_rate={self.adaptive_rate}, momentum={self.momentum}, adam={self.adam}, "
+            f"n_weights={int(self.w_off[-1])})"
         )
 
 
@@ -210,12 +222,24 @@ class Hyper:
     momentum_ramp: float = 1e6
     momentum_stable: float = 0.0
     nesterov_accelerated_gradient: bool = True
+    # "Adam" (an hpcdl extension; adaptive_rate must be False), else H2O's choice from
+    # adaptive_rate and momentum_*. Adam uses rate (with rate_annealing and rate_decay), epsilon, l1, l2.
+    optimizer: str = "AUTO"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 0.0  # decoupled (AdamW): w -= rate * weight_decay * w per update
     fast_mode: bool = True
     sparsity_beta: float = 0.0
     average_activation: float = 0.0
 
     @property
+    def adam(self) -> bool:
+        return self.optimizer == "Adam"
+
+    @property
     def has_momentum(self) -> bool:
+        if self.adam:
+            return False
         return (not self.adaptive_rate) and (self.momentum_start != 0.0 or self.momentum_stable != 0.0)
 
     def momentum_at(self, n: float) -> float:

@@ -18,11 +18,11 @@ class State(NamedTuple):
 
     W: np.ndarray  # all weight layers, row-major, layer l at w_off[l]
     B: np.ndarray  # all biases, layer l at b_off[l]
-    EgW: np.ndarray  # ADADELTA running mean of squared gradients, per weight
+    EgW: np.ndarray  # running mean of squared gradients, per weight: ADADELTA's E[g^2], Adam's v
     EdW: np.ndarray  # ADADELTA running mean of squared steps, per weight
     EgB: np.ndarray
     EdB: np.ndarray
-    MW: np.ndarray  # momentum, per weight
+    MW: np.ndarray  # momentum per weight, or Adam's first moment m
     MB: np.ndarray
     AVG: np.ndarray  # sparse autoencoder: running mean activation per hidden unit
 
@@ -43,7 +43,7 @@ class Config(NamedTuple):
     activation: int  # TANH, RECTIFIER, MAXOUT
     output: int  # SOFTMAX, LINEAR, AUTOENCODER
     loss: int  # CROSSENTROPY, ...
-    optimizer: int  # ADADELTA, SGD, MOMENTUM, NESTEROV
+    optimizer: int  # ADADELTA, SGD, MOMENTUM, NESTEROV, ADAM
     fast_mode: bool
     mini_batch_size: int
     has_max_w2: bool
@@ -66,6 +66,13 @@ class Config(NamedTuple):
     momentum_stable: float
     sparsity_beta: float
     average_activation: float
+    # Adam (0 otherwise): its decay rates, decoupled weight decay, and where its step count t
+    # starts in this call: t = adam_steps + (n - adam_samples) / mini_batch_size + 1 (_core.row_update)
+    beta1: float
+    beta2: float
+    weight_decay: float
+    adam_steps: float
+    adam_samples: float
 
 
 class RowUpdate(NamedTuple):
@@ -74,13 +81,14 @@ class RowUpdate(NamedTuple):
     optimizer: int
     l1: np.float32
     l2: np.float32
-    rho: np.float32
-    epsilon: np.float32
-    lr: np.float32  # manual rate of this layer, (1 - momentum) applied
-    momentum: np.float32
+    rho: np.float32  # ADADELTA's rho; Adam's beta2
+    epsilon: np.float32  # Adam: epsilon * sqrt(1 - beta2^t) (see _core.row_update)
+    lr: np.float32  # manual rate of this layer, (1 - momentum) applied; Adam: times sqrt(1 - beta2^t) / (1 - beta1^t)
+    momentum: np.float32  # Adam's beta1
     keep_zero: bool  # fast_mode: weights whose input is 0 are left untouched
     has_max_w2: bool
     max_w2: np.float32
+    decay: np.float32  # Adam's decoupled weight decay of this step: rate * weight_decay (0 otherwise)
 
 
 class Scratch(NamedTuple):

@@ -55,6 +55,12 @@ class RefNet:
     MW: list | None = None
     MB: list | None = None
     avg: list | None = None  # sparse autoencoder running mean per hidden layer
+    # Adam: first and second moments per weight and bias, and the updates made so far
+    AmW: list | None = None
+    AvW: list | None = None
+    AmB: list | None = None
+    AvB: list | None = None
+    t: int = 0
 
     @classmethod
     def from_net(cls, net) -> RefNet:
@@ -75,7 +81,8 @@ class RefNet:
             copy(net.W, net.w_off, wshape),
             copy(net.B, net.b_off, bshape),
         )
-        if len(net.EgW):
+        adam = getattr(net, "adam", False)
+        if len(net.EgW) and not adam:
             ref.EgW, ref.EdW = (
                 copy(net.EgW, net.w_off, wshape),
                 copy(net.EdW, net.w_off, wshape),
@@ -84,11 +91,15 @@ class RefNet:
                 copy(net.EgB, net.b_off, bshape),
                 copy(net.EdB, net.b_off, bshape),
             )
-        if len(net.MW):
+        if len(net.MW) and not adam:
             ref.MW, ref.MB = (
                 copy(net.MW, net.w_off, wshape),
                 copy(net.MB, net.b_off, bshape),
             )
+        if adam:
+            ref.AmW, ref.AvW = copy(net.MW, net.w_off, wshape), copy(net.EgW, net.w_off, wshape)
+            ref.AmB, ref.AvB = copy(net.MB, net.b_off, bshape), copy(net.EgB, net.b_off, bshape)
+            ref.t = int(net.adam_steps[0])
         if len(net.avg_activation):
             sizes = np.cumsum([0] + [int(u) for u in net.units[1:-1]])
             ref.avg = [net.avg_activation[sizes[h] : sizes[h + 1]].astype(np.float64) for h in range(len(sizes) - 1)]
@@ -268,11 +279,48 @@ def _step(hyper, value, grad, Eg, Ed, M, lr, mom):
     return value + step + mom * M, Eg, Ed, step, lr
 
 
+def _adam_step(hyper, value, grad, m, v, lr, t, decay):
+    """Adam (PyTorch's form, bias-corrected moments) with decoupled weight decay (AdamW)
+    at step t: new (value, m, v) and the step size lr / c1 / (sqrt(v_hat) + eps)."""
+    b1, b2, eps = hyper.beta1, hyper.beta2, hyper.epsilon
+    m = b1 * m + (1 - b1) * grad
+    v = b2 * v + (1 - b2) * grad**2
+    v_hat = v / (1 - b2**t)
+    size = lr / (1 - b1**t) / (np.sqrt(v_hat) + eps)
+    return value - lr * decay * value - size * m, m, v, size
+
+
+def _update_layer_adam(ref: RefNet, hyper, l, data_gW, gb, row_active, weight_touched, lr):
+    """_update_layer for Adam at step ref.t + 1; biases are not decayed."""
+    t = ref.t + 1
+    W, b = ref.W[l], ref.b[l]
+    for r in np.flatnonzero(row_active):
+        touched = weight_touched[r]
+        grad = data_gW[r] + hyper.l1 * np.sign(W[r]) + hyper.l2 * W[r]
+        w, m, v, _ = _adam_step(hyper, W[r], grad, ref.AmW[l][r], ref.AvW[l][r], lr, t, hyper.weight_decay)
+        W[r] = np.where(touched, w, W[r])
+        ref.AmW[l][r] = np.where(touched, m, ref.AmW[l][r])
+        ref.AvW[l][r] = np.where(touched, v, ref.AvW[l][r])
+        if np.isfinite(hyper.max_w2):
+            s = np.sum(W[r] ** 2)
+            if s > hyper.max_w2:
+                W[r] *= np.sqrt(hyper.max_w2 / s)
+        b[r], ref.AmB[l][r], ref.AvB[l][r], size = _adam_step(
+            hyper, b[r], gb[r], ref.AmB[l][r], ref.AvB[l][r], lr, t, 0.0
+        )
+        if hyper.sparsity_beta > 0 and l < ref.n_layers - 1:
+            unit = r // 2 if ref.is_maxout(l) else r
+            b[r] -= size * hyper.sparsity_beta * (ref.avg[l][unit] - hyper.average_activation)
+
+
 def _update_layer(ref: RefNet, hyper, l, data_gW, gb, row_active, weight_touched, n):
     """Apply one update to layer l. data_gW: data gradient per weight, gb: per bias.
     row_active[r]: False for rows that must not change (dropped unit, or fast_mode and
     zero delta); weight_touched[r, i]: False for weights fast_mode leaves untouched."""
     lr = hyper.rate / (1 + hyper.rate_annealing * n) * hyper.rate_decay**l
+    if getattr(hyper, "optimizer", "AUTO") == "Adam":
+        _update_layer_adam(ref, hyper, l, data_gW, gb, row_active, weight_touched, lr)
+        return
     mom = momentum_at(hyper, n) if uses_momentum(hyper) else 0.0
     lr *= 1 - mom  # H2O's effective step size with momentum
     W, b = ref.W[l], ref.b[l]
@@ -356,6 +404,7 @@ def train_step(ref: RefNet, hyper, x, t, *, seed: int, sample: int, n: float) ->
             active &= d != 0
             touched &= (acts[l] != 0)[None, :]
         _update_layer(ref, hyper, l, np.outer(d, acts[l]), d, active, touched, n)
+    ref.t += 1
 
 
 def minibatch_step(ref: RefNet, hyper, xs, ts, *, seed: int, first_sample: int, n: float) -> None:
@@ -381,3 +430,4 @@ def minibatch_step(ref: RefNet, hyper, xs, ts, *, seed: int, first_sample: int, 
             active &= gb[l] != 0
             touched = gW[l] != 0
         _update_layer(ref, hyper, l, gW[l] / nb, gb[l] / nb, active, touched, n)
+    ref.t += 1
