@@ -1,18 +1,17 @@
 """CSV import: H2O-like parse setup (separator, header, column types) and a streaming writer.
 
-Two streaming passes over the file with ``pyarrow.csv.open_csv`` (every column
-read as strings, ``chunk_bytes`` per block, quoted fields may span lines), so
-memory stays bounded by a few blocks whatever the file size:
-
-1. *guess*: per column, how many values are numbers, dates/times and other
-   text; the majority decides the type as in H2O-3 (see :class:`ColumnGuess`
-   and ``docs/frame-format.md``);
-2. *convert*: each block is converted column by column (numbers -> float64,
-   times -> ms since the epoch UTC, enums -> codes into a growing provisional
-   domain; a value that does not fit its column's type becomes NA and is
-   reported in one warning) and appended to a
-   :class:`~hpcdl.frame.h5frame.FrameWriter`, which sorts the domains and moves
-   the file into place atomically.
+One streaming pass over the file with ``pyarrow.csv.open_csv`` (every column
+read as strings, NA spellings as nulls, blocks of ``BLOCK_BYTES`` or more, at most
+``chunk_bytes``; quoted fields may span lines), parsed by a second thread one block
+ahead of the conversion, so memory stays bounded by Arrow's read-ahead whatever the
+file size. Each column is converted in the storage its first records suggest
+(:class:`~hpcdl.frame.textrules.BlockColumn`) while the whole file's type evidence
+is counted; the majority then decides as in H2O-3 (see :class:`ColumnGuess` and
+``docs/frame-format.md``), and a column whose type differs from its plan is
+converted again in a second pass (that column only). A value that does not fit
+its column's type becomes NA and is reported in one warning. The
+:class:`~hpcdl.frame.h5frame.FrameWriter` sorts the domains and moves the file
+into place atomically.
 
 Text that is not UTF-8 is read as Windows-1252 (Latin-1 with the printable
 0x80-0x9F range), with one warning naming the first such line. Every bad input
