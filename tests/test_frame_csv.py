@@ -637,7 +637,7 @@ def test_majority_decided_by_rows_after_the_sample(tmp_path, monkeypatch):
 
 def test_windows_1252_text_in_a_late_block(tmp_path, monkeypatch):
     """cp1252 bytes far past the sample, in small blocks: one warning naming their line, the letters kept."""
-    rows = [f"{k},plain" for k in range(300)] + ["300,Caf\xe9 \x80"]
+    rows = [f"{k},plain" for k in range(300)] + ["300,Caf\xe9 \u20ac"]
     p = tmp_path / "cp.csv"
     p.write_bytes(("id,s\n" + "\n".join(rows) + "\n").encode("cp1252"))
     f, msgs = _import_warnings(lambda: import_csv(str(p), tmp_path / "cp.h5", **_tiny_blocks(monkeypatch)))
