@@ -582,3 +582,64 @@ def test_corrupt_compressed_files_are_one_line_errors(tmp_path, name, make):
         msg = str(e.value)
         assert msg.startswith(f"{p}: not a readable {kind} file (corrupt or truncated): ") and "\n" not in msg
     assert sorted(os.listdir(tmp_path)) == [name]  # nothing written, no temporary file left
+
+
+def _tiny_blocks(monkeypatch):
+    import hpcdl.frame.csv as csvmod
+
+    monkeypatch.setattr(csvmod, "SAMPLE_BYTES", 256)  # the plan comes from the first lines only
+    return {"chunk_bytes": 1024}  # blocks of 1 KiB: many block boundaries
+
+
+def test_stray_tokens_across_block_boundaries_against_pandas(tmp_path, monkeypatch):
+    """Stray tokens at known lines in many 1 KiB blocks: NA, counted, the first named by its line;
+    every other value as pandas reads it."""
+    pd = pytest.importorskip("pandas")
+    rng = random.Random(11)
+    lines = ["a,b,c"]
+    strays = {137: "n/a", 412: "oops", 777: "x"}  # record index -> token in column b
+    for k in range(900):
+        b = strays.get(k, f"{rng.gauss(0, 10):.3f}")
+        lines.append(f"{k},{b},{rng.choice(['lo', 'mid', 'hi'])}")
+    p = write(tmp_path, "s.csv", "\n".join(lines) + "\n")
+    f, msgs = _import_warnings(lambda: import_csv(p, tmp_path / "s.h5", **_tiny_blocks(monkeypatch)))
+    assert msgs == [
+        f"{p}: 3 value(s) that do not fit their column's type read as NA; column 'b' (real): 3, first at line 139: 'n/a'"
+    ]
+    ref = pd.read_csv(p, na_values=sorted(strays.values()), keep_default_na=True)
+    assert list(f.types.values()) == ["int", "real", "enum"]
+    np.testing.assert_array_equal(f.column("a"), ref["a"].to_numpy(float))
+    np.testing.assert_array_equal(f.column("b"), ref["b"].to_numpy(float))
+    assert decoded(f)["c"] == list(ref["c"]) and f.domains["c"] == ["hi", "lo", "mid"]
+
+
+def test_majority_decided_by_rows_after_the_sample(tmp_path, monkeypatch):
+    """The first lines look numeric (or text), the whole file says otherwise: the whole file's majority
+    wins and every value is converted as its type says, across block boundaries."""
+    first = [f"{k},{k % 7}" for k in range(40)]  # 'u' numbers here ...
+    rest = [f"{k},t{k % 5}" for k in range(40, 300)]  # ... text after: enum
+    p = write(tmp_path, "flip.csv", "v,u\n" + "\n".join(first + rest) + "\n")
+    f = import_csv(p, tmp_path / "flip.h5", **_tiny_blocks(monkeypatch))
+    assert list(f.types.values()) == ["int", "enum"]
+    want = [str(k % 7) for k in range(40)] + [f"t{k % 5}" for k in range(40, 300)]
+    assert decoded(f)["u"] == want and f.domains["u"] == sorted(set(want))
+    # text first, numbers after (and a time column the other way round): numeric, the texts are NA
+    rows = [f"x{k % 3},{k}" for k in range(40)] + [f"{k / 2},2020-01-0{1 + k % 9}" for k in range(40, 300)]
+    q = write(tmp_path, "flip2.csv", "w,d\n" + "\n".join(rows) + "\n")
+    g, msgs = _import_warnings(lambda: import_csv(q, tmp_path / "flip2.h5", **_tiny_blocks(monkeypatch)))
+    assert list(g.types.values()) == ["real", "time"]
+    assert decoded(g)["w"] == [None] * 40 + [k / 2 for k in range(40, 300)]
+    days = [dt.datetime(2020, 1, 1 + k % 9, tzinfo=dt.UTC).timestamp() * 1000 for k in range(40, 300)]
+    assert decoded(g)["d"] == [None] * 40 + days
+    assert len(msgs) == 1 and "column 'w' (real): 40, first at line 2: 'x0'" in msgs[0]
+    assert "column 'd' (time): 40, first at line 2: '0'" in msgs[0]
+
+
+def test_windows_1252_text_in_a_late_block(tmp_path, monkeypatch):
+    """cp1252 bytes far past the sample, in small blocks: one warning naming their line, the letters kept."""
+    rows = [f"{k},plain" for k in range(300)] + ["300,Caf\xe9 \u20ac"]
+    p = tmp_path / "cp.csv"
+    p.write_bytes(("id,s\n" + "\n".join(rows) + "\n").encode("cp1252"))
+    f, msgs = _import_warnings(lambda: import_csv(str(p), tmp_path / "cp.h5", **_tiny_blocks(monkeypatch)))
+    assert msgs == [f"{p}: not UTF-8 text (first at line 302); read as Windows-1252/Latin-1"]
+    assert decoded(f)["s"][-1] == "Café €" and f.nrow == 301 and f.domains["s"] == ["Café €", "plain"]

@@ -1,18 +1,17 @@
 """CSV import: H2O-like parse setup (separator, header, column types) and a streaming writer.
 
-Two streaming passes over the file with ``pyarrow.csv.open_csv`` (every column
-read as strings, ``chunk_bytes`` per block, quoted fields may span lines), so
-memory stays bounded by a few blocks whatever the file size:
-
-1. *guess*: per column, how many values are numbers, dates/times and other
-   text; the majority decides the type as in H2O-3 (see :class:`ColumnGuess`
-   and ``docs/frame-format.md``);
-2. *convert*: each block is converted column by column (numbers -> float64,
-   times -> ms since the epoch UTC, enums -> codes into a growing provisional
-   domain; a value that does not fit its column's type becomes NA and is
-   reported in one warning) and appended to a
-   :class:`~hpcdl.frame.h5frame.FrameWriter`, which sorts the domains and moves
-   the file into place atomically.
+One streaming pass over the file with ``pyarrow.csv.open_csv`` (every column
+read as strings, NA spellings as nulls, blocks of ``BLOCK_BYTES`` or more, at most
+``chunk_bytes``; quoted fields may span lines), parsed by a second thread one block
+ahead of the conversion, so memory stays bounded by Arrow's read-ahead whatever the
+file size. Each column is converted in the storage its first records suggest
+(:class:`~hpcdl.frame.textrules.BlockColumn`) while the whole file's type evidence
+is counted; the majority then decides as in H2O-3 (see :class:`ColumnGuess` and
+``docs/frame-format.md``), and a column whose type differs from its plan is
+converted again in a second pass (that column only). A value that does not fit
+its column's type becomes NA and is reported in one warning. The
+:class:`~hpcdl.frame.h5frame.FrameWriter` sorts the domains and moves the file
+into place atomically.
 
 Text that is not UTF-8 is read as Windows-1252 (Latin-1 with the printable
 0x80-0x9F range), with one warning naming the first such line. Every bad input
@@ -23,13 +22,15 @@ ends in one :class:`FrameError` naming the file and, where known, the line
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv as _pycsv
 import io
 import os
+import queue
+import threading
 import zlib
 from collections.abc import Mapping
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -37,22 +38,22 @@ from .h5frame import Frame, FrameError, FrameWriter, warn_import
 from .source import cached_import, check_unchanged, frame_basename, source_attrs, source_identity
 from .textrules import (
     DEFAULT_NA_STRINGS,
+    KIND_OF_TYPE,
+    PLAN_TYPE,
     TIME_RE,
+    BlockColumn,
     ColumnGuess,
     Strays,
     clean,
-    encode,
     is_number,
     na_set,
     normalise_col_types,
-    present,
-    to_float,
-    to_time,
 )
 
 SEPARATORS = (",", "\t", ";", "|", " ")
 SAMPLE_BYTES = 1 << 20
 SAMPLE_ROWS = 1000
+BLOCK_BYTES = 2 << 20
 
 # -- text encoding ----------------------------------------------------------------
 # Windows-1252 as browsers decode it (WHATWG): cp1252, with the five bytes cp1252 leaves
@@ -313,6 +314,10 @@ class _NotUtf8(FrameError):
     """Pass 1 met bytes that are not UTF-8 beyond the sample: start again with the fallback encoding."""
 
 
+class _BlockTooSmall(FrameError):
+    """A record longer than the block the sample suggested: start again with blocks of ``chunk_bytes``."""
+
+
 class _Setup:
     def __init__(self, path, header, sep, na_strings, chunk_bytes):
         self.path = path
@@ -349,7 +354,12 @@ class _Setup:
         self.names = names
         self.skip_lines = _header_lines(text, sep) if self.header else 0
         self.na = [na_set(na_strings, n) for n in names]
+        self.fast_na = frozenset.intersection(*self.na)  # the reader turns these into nulls (every column's)
+        self.sample = rows[1:] if self.header else rows
         self.chunk_bytes = int(chunk_bytes)
+        # Arrow's reader reads up to 32 blocks ahead of its parser: small blocks bound the memory
+        longest = max((len(line) for line in text.splitlines()), default=0)
+        self.block_bytes = min(self.chunk_bytes, max(BLOCK_BYTES, 64 * longest))
         self._fields = [f"f{j}" for j in range(self.ncol)]
 
     def _warn_encoding(self, line: int | None) -> None:
@@ -365,7 +375,7 @@ class _Setup:
         ro = pacsv.ReadOptions(
             column_names=self._fields,
             skip_rows=self.skip_lines,  # physical lines (a quoted header field may span lines)
-            block_size=max(self.chunk_bytes, 1 << 10),
+            block_size=max(self.block_bytes, 1 << 10),
             use_threads=True,
             encoding="utf8" if self.encoding == "utf-8" else self.encoding,
         )
@@ -374,8 +384,9 @@ class _Setup:
         )
         co = pacsv.ConvertOptions(
             column_types={f: pa.string() for f in self._fields},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
+            null_values=sorted(self.fast_na),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
         )
         try:
             stream = open_stream(self.path)
@@ -399,6 +410,8 @@ class _Setup:
                 name = self.names[col] if col is not None and col < self.ncol else None
                 return _fail(self.path, what, line, name)
         if "straddling" in msg or "straddles" in msg:
+            if self.block_bytes < self.chunk_bytes:
+                return _BlockTooSmall(msg)
             return _fail(self.path, f"a row is longer than chunk_bytes={self.chunk_bytes}; raise chunk_bytes")
         if ("UTF8" in msg or "utf8" in msg.lower()) and self.encoding == "utf-8":
             return _NotUtf8(f"{self.path}: not UTF-8 text")
@@ -448,62 +461,115 @@ def import_csv(
 def _import(path, dest, identity, header, sep, col_types, na_strings, chunk_bytes) -> Frame:
     setup = _Setup(path, header, sep, na_strings, chunk_bytes)
     forced = normalise_col_types(path, setup.names, col_types)
-    try:
-        guesses, nrow = _guess_types(setup, forced)
-    except _NotUtf8:
-        setup.fall_back_to_windows_1252()
-        guesses, nrow = _guess_types(setup, forced)
-    if nrow == 0:
-        raise _fail(path, "header only, no data rows" if setup.header else "no data rows")
-    types = []
+    while True:  # each retry changes the setup once (encoding, block size), so this ends
+        try:
+            return _one_pass(setup, dest, forced, identity)
+        except _NotUtf8:
+            setup.fall_back_to_windows_1252()
+        except _BlockTooSmall:
+            setup.block_bytes = setup.chunk_bytes
+
+
+def _plan(setup: _Setup, forced: dict[int, str]) -> list[BlockColumn]:
+    """Each column's storage for the pass: its forced type, else the majority of the sampled records."""
+    cols = []
     for j in range(setup.ncol):
-        t = forced.get(j) or guesses[j].decide()
-        if t == "int" and j in forced and not guesses[j].integral:
-            t = "real"  # forced numeric with non-integral values: H2O's numeric
-        types.append(t)
-    return _convert(setup, dest, types, identity)
+        t = forced.get(j)
+        if t is None:
+            guess = ColumnGuess()
+            guess.add(clean(pa.array([r[j] if j < len(r) else "" for r in setup.sample], pa.string()), setup.na[j]))
+            t = guess.decide()
+        cols.append(BlockColumn(setup.na[j], KIND_OF_TYPE[t], setup.fast_na))
+    return cols
 
 
-def _guess_types(setup: _Setup, forced: dict[int, str]) -> tuple[list[ColumnGuess], int]:
-    """Pass 1: the type evidence of every column (forced columns only need "int" checked for integrality)."""
-    guesses = [ColumnGuess() for _ in range(setup.ncol)]
-    nrow = 0
-    for batch in setup.batches():
-        nrow += batch.num_rows
-        for j, g in enumerate(guesses):
-            if j not in forced or forced[j] == "int":
-                g.add(clean(batch.column(j), setup.na[j]))
-    return guesses, nrow
-
-
-def _convert(setup: _Setup, dest: str, types: list[str], identity: str) -> Frame:
-    """Pass 2: convert and write; values that do not fit their column's type become NA (one warning)."""
-    path, names, ncol = setup.path, setup.names, setup.ncol
-    domains: list[dict[str, int]] = [dict() for _ in range(ncol)]
-    strays = [Strays() for _ in range(ncol)]
-    writer = FrameWriter(dest, names, types, attrs=source_attrs(path, identity), display_name=path)
-    offset = 0
+def _one_pass(setup: _Setup, dest: str, forced: dict[int, str], identity: str) -> Frame:
+    """Read, type and write the file in one pass; convert again only the columns (if any) whose
+    whole-file majority differs from the plan; values that do not fit become NA (one warning)."""
+    path, names = setup.path, setup.names
+    cols = _plan(setup, forced)
+    writer = FrameWriter(
+        dest,
+        names,
+        [PLAN_TYPE[c.kind] for c in cols],
+        compression=None,
+        attrs=source_attrs(path, identity),
+        display_name=path,
+    )
     with writer:
-        for batch in setup.batches():
-            cols = []
-            for j, t in enumerate(types):
-                arr = clean(batch.column(j), setup.na[j])
-                stray = None
-                if t in ("real", "int"):
-                    values, stray = to_float(arr)
-                elif t == "time":
-                    values = to_time(arr)[0]
-                    stray = present(arr) & np.isnan(values)
-                else:
-                    values = encode(arr, domains[j])
-                strays[j].add(arr, stray, offset)
-                cols.append(values)
-            writer.append(cols)
-            offset += batch.num_rows
+        nrow = _write_blocks(setup, cols, range(setup.ncol), writer.append)
+        if nrow == 0:
+            raise _fail(path, "header only, no data rows" if setup.header else "no data rows")
+        types = []
+        for j, c in enumerate(cols):
+            t = forced.get(j) or c.guess.decide()
+            if t == "int" and j in forced and not c.guess.integral:
+                t = "real"  # forced numeric with non-integral values: H2O's numeric
+            types.append(t)
+        again = [j for j, c in enumerate(cols) if KIND_OF_TYPE[types[j]] != c.kind]
+        for j in range(setup.ncol):
+            writer.retype(j, types[j], keep=j not in again)
+            if j in again:
+                cols[j].restart(KIND_OF_TYPE[types[j]])
+        if again:
+            _write_blocks(
+                setup, cols, again, lambda values: [writer.append_column(j, v) for j, v in zip(again, values)]
+            )
         check_unchanged(path, identity)
-    frame = writer.close({names[j]: list(domains[j]) for j in range(ncol) if types[j] == "enum"})
-    _warn_strays(setup, types, strays)
+    frame = writer.close({names[j]: list(cols[j].domain) for j in range(setup.ncol) if types[j] == "enum"})
+    _warn_strays(setup, types, [c.strays for c in cols])
     return frame
+
+
+def _write_blocks(setup: _Setup, cols: list[BlockColumn], which, write) -> int:
+    """Convert the columns ``which`` of every block (parsing the next block meanwhile) and ``write``
+    their values; returns the number of records."""
+    offset = 0
+    for batch in _prefetched(setup.batches()):
+        write([cols[j].convert(batch.column(j), offset) for j in which])
+        offset += batch.num_rows
+    return offset
+
+
+def _prefetched(batches):
+    """``batches`` produced by a thread one block ahead: Arrow parses the next block (without the
+    GIL) while this thread converts and writes the last one; the reader's errors come through."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        with contextlib.closing(batches):
+            try:
+                for b in batches:
+                    if not put((None, b)):
+                        return
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+                put((exc, None))
+                return
+        put((None, None))
+
+    thread = threading.Thread(target=produce, name="hpcdl-csv-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            exc, batch = q.get()
+            if exc is not None:
+                raise exc
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _warn_strays(setup: _Setup, types: list[str], strays: list[Strays]) -> None:

@@ -128,21 +128,32 @@ class FrameWriter:
         self._stats = [_RunningStats() for _ in names]
         self._copied: set[int] = set()  # columns copied whole from another frame (their attrs come along)
         self.nrow = 0
-        dtypes = float_dtype or ["float64"] * len(names)
-        opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
-        for i, (n, t) in enumerate(zip(names, types)):
-            dt = np.int32 if _is_enum(t) else np.dtype(dtypes[i])
-            ds = self._cols.create_dataset(
-                str(i),
-                shape=(0,),
-                maxshape=(None,),
-                dtype=dt,
-                chunks=(CHUNK_ROWS,),
-                shuffle=compression is not None,
-                **opts,
-            )
-            ds.attrs["name"] = n
-            ds.attrs["type"] = t
+        self._dtypes = float_dtype or ["float64"] * len(names)
+        self._opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
+        self._opts["shuffle"] = compression is not None
+        for i in range(len(names)):
+            self._create(i)
+
+    def _create(self, i: int) -> None:
+        t = self.types[i]
+        dt = np.int32 if _is_enum(t) else np.dtype(self._dtypes[i])
+        ds = self._cols.create_dataset(
+            str(i), shape=(0,), maxshape=(None,), dtype=dt, chunks=(CHUNK_ROWS,), **self._opts
+        )
+        ds.attrs["name"] = self.names[i]
+        ds.attrs["type"] = t
+
+    def retype(self, i: int, t: str, keep: bool) -> None:
+        """Column ``i`` becomes type ``t``: with ``keep`` its stored values stay (int <-> real),
+        else it starts again empty (a CSV column whose type the whole file decided otherwise
+        than its first lines: the importer writes it again)."""
+        self.types[i] = t
+        if keep:
+            self._cols[str(i)].attrs["type"] = t
+            return
+        del self._cols[str(i)]
+        self._stats[i] = _RunningStats()
+        self._create(i)
 
     def append(self, columns: Sequence[np.ndarray]) -> None:
         """Append one chunk: a sequence of equal-length arrays in column order."""

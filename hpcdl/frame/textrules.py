@@ -165,6 +165,22 @@ class ColumnGuess:
             self.times += n_times
             self.texts += n_other - n_times
 
+    def add_numbers(self, n: int, vals: np.ndarray) -> None:
+        """``n`` present values, all numbers, ``vals`` (NaN = NA)."""
+        self.numbers += n
+        if self.integral and n:
+            v = vals[np.isfinite(vals)]
+            self.integral = bool(np.all(v == np.floor(v)))
+
+    def add_counts(self, counts, is_num, is_time, is_text, nums) -> None:
+        """Distinct values occurring ``counts`` times each, by kind; ``nums`` their numbers."""
+        self.numbers += int(counts[is_num].sum())
+        self.times += int(counts[is_time].sum())
+        self.texts += int(counts[is_text].sum())
+        if self.integral:
+            v = nums[is_num & np.isfinite(nums)]
+            self.integral = bool(np.all(v == np.floor(v)))
+
     def decide(self) -> str:
         if self.numbers + self.times + self.texts == 0:
             return "real"  # all NA: a real column of NaN (summary flags it)
@@ -188,6 +204,14 @@ class Strays:
         if n and self.first is None:
             k = int(np.argmax(stray))
             self.first, self.text = offset + k, arr[k].as_py()
+        self.count += n
+
+    def add_levels(self, levels: pa.Array, idx: np.ndarray, stray: np.ndarray, offset: int) -> None:
+        """``stray`` marks the block's records whose value (``levels[idx]``) does not fit."""
+        n = int(stray.sum())
+        if n and self.first is None:
+            k = int(np.argmax(stray))
+            self.first, self.text = offset + k, levels[int(idx[k])].as_py()
         self.count += n
 
 
@@ -247,3 +271,72 @@ def normalise_col_types(
     for j, t in enumerate(col_types):
         put(j, t)
     return out
+
+
+# -- one pass: a block's evidence and values at once (the CSV importer) --------------------
+KIND_OF_TYPE = {"real": "num", "int": "num", "time": "time", "enum": "text"}
+PLAN_TYPE = {"num": "real", "time": "time", "text": "enum"}
+
+
+class BlockColumn:
+    """One column of a streamed file: its type evidence (:class:`ColumnGuess`) and its values,
+    converted block by block in the storage of a planned kind ("num", "time" or "text").
+
+    A block's values are classified through its distinct values (``dictionary_encode``), so
+    each distinct text is trimmed and matched against the number and date patterns once, and
+    the counts come from how often each occurs. A numeric column whose block casts to float64
+    as a whole (no stray token, no NA spelling beyond the reader's ``fast_na``) skips that.
+    When the whole file's majority (:meth:`ColumnGuess.decide`) names another kind than the
+    plan, the importer converts the column again (:meth:`restart`).
+    """
+
+    __slots__ = ("na", "kind", "fast", "guess", "strays", "domain")
+
+    def __init__(self, na: frozenset, kind: str, fast_na: frozenset) -> None:
+        self.na = na
+        self.fast = na == fast_na  # the reader already made every NA spelling of this column null
+        self.guess = ColumnGuess()
+        self.restart(kind)
+
+    def restart(self, kind: str) -> None:
+        self.kind = kind
+        self.strays = Strays()
+        self.domain: dict[str, int] = {}
+
+    def convert(self, arr: pa.Array, offset: int) -> np.ndarray:
+        """The block's values in the planned kind (float64 NaN = NA, or int32 codes -1 = NA)."""
+        if self.kind == "num" and self.fast and arr.type == pa.string():
+            try:
+                vals = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass  # a stray token, an NA spelling with spaces, ...: the general path below
+            else:
+                self.guess.add_numbers(len(arr) - arr.null_count, vals)
+                return vals
+        return self._by_levels(arr, offset)
+
+    def _by_levels(self, arr: pa.Array, offset: int) -> np.ndarray:
+        enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
+        levels = clean(enc.dictionary.cast(pa.string()), self.na)
+        idx = pc.fill_null(enc.indices, len(levels)).to_numpy(zero_copy_only=False)  # NA: the extra slot
+        counts = np.bincount(idx, minlength=len(levels) + 1)[:-1]
+        nums, stray = to_float(levels)
+        have = present(levels)
+        is_num = have if stray is None else have & ~stray
+        ms = np.full(len(levels), np.nan)
+        other = have & ~is_num
+        if other.any():
+            ms[other] = to_time(levels.filter(pa.array(other)))[0]
+        is_time = other & np.isfinite(ms)
+        self.guess.add_counts(counts, is_num, is_time, other & ~is_time, nums)
+        if self.kind == "text":
+            lut = np.full(len(levels) + 1, -1, dtype=np.int32)
+            for k, s in enumerate(levels.to_pylist()):  # distinct values only
+                if s is not None:
+                    lut[k] = self.domain.setdefault(s, len(self.domain))
+            return lut[idx]
+        fits = is_num if self.kind == "num" else is_time
+        lut = np.append(np.where(fits, nums if self.kind == "num" else ms, np.nan), np.nan)
+        bad = np.append(have & ~fits, False)[idx]
+        self.strays.add_levels(levels, idx, bad, offset)
+        return lut[idx]
