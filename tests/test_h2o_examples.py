@@ -222,7 +222,7 @@ def test_booklet_grid_then_checkpoint_and_saved_model(files, tmp_path):
     assert best.scoring_history()["epochs"].iloc[-1] == pytest.approx(5.0)  # the checkpoint is unchanged
 
     path = h2o.save_model(model=checkpoint_model, path=str(tmp_path / "mymodel"), force=True)
-    assert path == os.path.join(str(tmp_path / "mymodel"), checkpoint_model.model_id)
+    assert path == os.path.join(str(tmp_path / "mymodel"), checkpoint_model.model_id + ".h5")
     loaded = h2o.load_model(path)
     assert loaded.model_id == checkpoint_model.model_id
     p1 = checkpoint_model.predict(test_images_hex).as_data_frame()

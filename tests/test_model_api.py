@@ -294,7 +294,7 @@ def test_checkpoint_by_id_and_a_file_of_the_same_name(iris, tmp_path, monkeypatc
     other.save(str(tmp_path / "ckpt_id"))  # a file named like the model id, holding another model
     with pytest.raises(ValueError, match="names a model of this process and also the file"):
         hpcdl.deeplearning(y="class", training_frame=iris, checkpoint="ckpt_id", **{**FAST, "epochs": 5})
-    hpcdl.save_model(first, force=True)  # now the file holds that very model: no ambiguity
+    hpcdl.save_model(first, force=True, filename="ckpt_id")  # now the file holds that very model: no ambiguity
     assert hpcdl.deeplearning(y="class", training_frame=iris, checkpoint="ckpt_id", **{**FAST, "epochs": 5})
 
 

@@ -151,5 +151,5 @@ def test_a_script_error_every_rank_agrees_on_is_one_line_naming_the_script_line(
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, report
-    assert lines[0].startswith(f"hpcdl: error on all 2 ranks: {script}:3: ParameterError: "), report
+    assert lines[0].startswith(f"hpcdl: error on all 2 ranks: {script}:3: hpcdl.params.ParameterError: "), report
     assert "iris_wheader.csv: response column y='clas' not found" in lines[0] and "Traceback" not in proc.stderr, report
