@@ -7,6 +7,7 @@ differences from H2O-3 are in docs/kernels.md.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -15,8 +16,7 @@ from . import _cache
 _cache.install()  # before any module with cached Numba functions is imported
 
 from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
-from . import _core  # noqa: E402
-from .hogwild import train_hogwild  # noqa: E402
+from . import _core, hogwild  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
 from .rng import seed_to_uint64  # noqa: E402
@@ -31,7 +31,13 @@ __all__ = [
     "predict",
     "row_loss",
     "train",
+    "warm_up",
 ]
+
+# Seconds to compile each engine and the inference kernel with an empty Numba cache,
+# measured on the 2-core benchmark machine (docs/kernels.md, "Compiling"): the notice's
+# estimate, not a limit.
+COMPILE_SECONDS = {"per-sample": 30, "blas": 30, "loop": 25, "inference": 8}
 
 
 def optimizer_code(hyper: Hyper) -> int:
@@ -180,14 +186,17 @@ def train(
     n_threads = use_threads(n_threads)
     if mini_batch_size <= 1:
         n_threads = team_threads(n_threads)
-    blas = mini_batch_size > 1 and engine != "loop"
     with blas_threads(1):
         lay = _layout(net)
-        members = n_threads if mini_batch_size <= 1 else 1
-        together = train_hogwild(
-            _state(net), lay, cfg, _core.team_buffers(lay, members), _core.scratches(lay, members), X, T, rows,
-            np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
-        )  # fmt: skip
+        args = (_state(net), lay, cfg)
+        data = (X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed))
+        if mini_batch_size <= 1:
+            team = (_core.team_buffers(lay, n_threads), _core.scratches(lay, n_threads))
+            together = hogwild.train_team(*args, *team, *data)
+        elif engine == "loop":
+            together = hogwild.train_blocks_loop(*args, *data)
+        else:
+            together = hogwild.train_blocks_blas(*args, *data)
     return int(together)
 
 
@@ -221,3 +230,66 @@ def row_loss(net: Net, hyper: Hyper, X, T) -> np.ndarray:
     X = _inputs(net, X)
     T = _targets(net, None if net.output == "autoencoder" else T, X.shape[0])
     return _core.infer_loss(_state(net), _layout(net), cfg, X, T, np.int64(_blocks(X.shape[0])))
+
+
+def engine_of(mini_batch_size: int, engine: str = "auto") -> str:
+    """The engine ``train`` runs: "per-sample", "blas" or "loop"."""
+    if mini_batch_size <= 1:
+        return "per-sample"
+    return "loop" if engine == "loop" else "blas"
+
+
+class _CompileWatch:
+    """Listens to Numba's compile events (a cache miss; a load from the cache sends none):
+    calls ``on_compile`` once, at the first, and adds up the seconds spent compiling."""
+
+    def __init__(self, on_compile) -> None:
+        from numba.core import event
+
+        self.on_compile, self.depth, self.started, self.seconds = on_compile, 0, 0.0, 0.0
+        watch = self
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                if watch.depth == 0:
+                    watch.started = time.perf_counter()
+                    if watch.on_compile is not None:
+                        watch.on_compile()
+                        watch.on_compile = None
+                watch.depth += 1
+
+            def on_end(self, ev):
+                watch.depth -= 1
+                if watch.depth == 0:
+                    watch.seconds += time.perf_counter() - watch.started
+
+        self.listener = Listener()
+
+    def __enter__(self):
+        from numba.core import event
+
+        event.register("numba:compile", self.listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from numba.core import event
+
+        event.unregister("numba:compile", self.listener)
+
+
+def warm_up(net: Net, hyper: Hyper, *, mini_batch_size: int = 1, engine: str = "auto", on_compile=None) -> float:
+    """Compile, or load from Numba's cache, the kernels a training run of ``net`` uses: its
+    engine and inference (``predict``), and nothing else. Runs them on two zero rows of a
+    copy of ``net``. Every net and Hyper gives the kernels the same types, so this is the
+    only compile of the run. ``on_compile()`` is called once, before the first kernel that
+    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached)."""
+    probe = net.copy()
+    X = np.zeros((2, net.units[0]), dtype=np.float32)
+    T = np.zeros(2, dtype=np.float32)
+    with _CompileWatch(on_compile) as watch:
+        train(
+            probe, hyper, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
+            mini_batch_size=mini_batch_size, engine=engine,
+        )  # fmt: skip
+        predict(probe, hyper, X)
+    return watch.seconds
