@@ -313,3 +313,25 @@ def on_this_node(comm, value: T) -> list[T]:
         return local.allgather(value)
     finally:
         local.Free()
+
+
+def node_leader_first(comm, work: Callable[[], T]) -> T:
+    """``work()`` on the first rank of each node, then, once it is done, on the node's other
+    ranks: one rank compiles the Numba kernels into the node's cache while the others wait
+    and then load them, instead of every rank compiling the same code. The leader reaches
+    the node's barrier even if ``work`` fails (its error is raised on it afterwards)."""
+    if comm.size == 1 or not comm.is_mpi:
+        return work()
+    from mpi4py import MPI
+
+    local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        if local.Get_rank() == 0:
+            try:
+                return work()
+            finally:
+                local.Barrier()
+        local.Barrier()
+        return work()
+    finally:
+        local.Free()

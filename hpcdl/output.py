@@ -109,7 +109,9 @@ def progress_printer(total_epochs: float, t0: float):
     def show(row: dict, model) -> None:
         epochs = row.get("epochs", 0.0)
         elapsed = time.time() - t0
-        eta = elapsed / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
+        # the run's own time (its scoring-history "duration"): frame import and kernel compiling left out
+        training = float(row.get("duration", elapsed))
+        eta = training / epochs * (total_epochs - epochs) if epochs > 0 else float("nan")
         parts = [
             f"epochs {epochs:8.3f}/{total_epochs:g}",
             f"iter {row.get('iterations', 0):4d}",

@@ -585,6 +585,7 @@ class Trainer:
         threads = use_threads(threads)
         data = self._local_rows(eff)
         layout = self._layout(eff, data)
+        self._warm_up(model.net, hyper, eff)
         seconds_per_row = 1e-4
         if int(eff["train_samples_per_iteration"]) == -2 and data.rows.size:
             mini_batch_size = int(eff.get("mini_batch_size", 1))
@@ -622,6 +623,17 @@ class Trainer:
         )
         trains = layout.training[comm.rank]
         return _Setup(model, eff, hyper, threads, data, plan, row_visits, trains, target_samples, monitor)
+
+    def _warm_up(self, net: kernels.Net, hyper: kernels.Hyper, eff: dict) -> None:
+        """Compile (or load) the kernels this run uses before anything is timed, so that samples/s and
+        the ETA leave compile time out; the first rank of a node compiles, the others then load."""
+        mini_batch_size = int(eff.get("mini_batch_size", 1))
+        notice = CompileNotice(kernels.engine_of(mini_batch_size), self.comm, quiet=bool(eff.get("quiet_mode")))
+        try:
+            work = functools.partial(kernels.warm_up, net, hyper, mini_batch_size=mini_batch_size)
+            comm_mod.node_leader_first(self.comm, functools.partial(work, on_compile=notice.start))
+        finally:
+            notice.stop()
 
     def _start_model(self, eff: dict, hyper: kernels.Hyper) -> tuple[Model, RunState | None, int | None]:
         """The checkpoint's model (resuming is no restart: its seed, counters and plan continue) or a new
@@ -811,6 +823,43 @@ class Trainer:
             None if vf is None else int(vf.nrow),
         ]
         return ScoringData(train_X, train_y, valid_X, valid_y, frames)
+
+
+class CompileNotice:
+    """The lines a rank prints while it compiles kernels (a Numba cache miss): one that says so and
+    about how long it takes, then one every TICK seconds, so the terminal is never silent for long."""
+
+    TICK = 5.0
+
+    def __init__(self, engine: str, comm, quiet: bool) -> None:
+        self.engine, self.quiet = engine, quiet
+        self.who = f"rank {comm.rank}: " if comm.size > 1 else ""
+        self.started = None
+        self.done = None
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"hpcdl: {self.who}{text}", file=sys.stderr, flush=True)
+
+    def start(self) -> None:
+        import threading
+
+        self.started, self.done = time.perf_counter(), threading.Event()
+        estimate = kernels.COMPILE_SECONDS[self.engine] + kernels.COMPILE_SECONDS["inference"]
+        self._say(
+            f"compiling the {self.engine} training and inference kernels for this CPU (first run of this "
+            f"install; about {estimate} s on 2 cores, then loaded from Numba's cache)"
+        )
+        threading.Thread(target=self._tick, daemon=True).start()
+
+    def _tick(self) -> None:
+        while not self.done.wait(self.TICK):
+            self._say(f"still compiling ({time.perf_counter() - self.started:.0f} s)")
+
+    def stop(self) -> None:
+        if self.started is not None and not self.done.is_set():
+            self.done.set()
+            self._say(f"kernels compiled in {time.perf_counter() - self.started:.1f} s")
 
 
 # -- rank 0: scoring, the best model, the stop decision -------------------------------------

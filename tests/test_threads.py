@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 from hpcdl import threads
-from hpcdl.kernels import Hyper, Net, predict, train
-from hpcdl.kernels.hogwild import train_hogwild
+from hpcdl.kernels import Hyper, Net, hogwild, predict, train
 
 
 def test_use_threads_is_capped_by_the_pool_and_at_least_one():
@@ -35,7 +34,7 @@ def test_hyper_values_of_any_python_type_compile_once():
         net.initialize(seed=1)
         train(net, hyper, X, T, np.arange(20), seed=1, samples_before=0, n_threads=1)
         predict(net, hyper, X)
-        counts.append(len(train_hogwild.signatures))
+        counts.append(len(hogwild.train_team.signatures))
     assert counts == [counts[0]] * len(counts)
 
 
@@ -59,7 +58,13 @@ def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
 
     from hpcdl.kernels import _cache, _core, hogwild, minibatch
 
-    for dispatcher in (hogwild.train_hogwild, _core.train_rows, _core.infer, minibatch.train_block):
+    for dispatcher in (
+        hogwild.train_team,
+        hogwild.train_blocks_blas,
+        _core.train_rows,
+        _core.infer,
+        minibatch.train_block,
+    ):
         locator = dispatcher._cache._impl.locator
         assert type(locator).__name__.startswith("Kernels"), type(locator)
         assert locator.get_source_stamp() == _cache.package_stamp()
@@ -188,3 +193,68 @@ def test_the_launcher_is_told_from_the_variables_it_sets():
 def test_rank_cores_is_the_binding(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3}, raising=False)
     assert threads.rank_cores() == frozenset({3})
+def test_a_job_compiles_only_the_engine_it_uses(tmp_path):
+    """A per-sample job compiles (or loads) the per-sample driver and inference only: the
+    other drivers (the team's: this net is too small for one) and their callees stay uncompiled (docs/kernels.md, "Compiling").
+    A fresh process, so that no other test has compiled them already."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import hpcdl
+        from hpcdl.kernels import _core, hogwild, minibatch
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(60, 3))
+        frame = hpcdl.H2OFrame({"a": X[:, 0], "b": X[:, 1], "y": X[:, 0] - X[:, 2]})
+        hpcdl.deeplearning(y="y", training_frame=frame, hidden=[4], epochs=2, seed=1, quiet_mode=True)
+        used = [len(d.signatures) for d in (hogwild.train_rows_apart, _core.infer)]
+        unused = [len(d.signatures) + len(d.stats.cache_hits) for d in
+                  (hogwild.train_team, hogwild.train_blocks_blas, hogwild.train_blocks_loop, minibatch.train_block,
+                   _core.train_block)]
+        print(used, unused)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[-2] == "[1, 1] [0, 0, 0, 0, 0]", out
+
+
+def test_the_compile_notice_says_so_once_then_ticks_and_ends(monkeypatch, capsys):
+    """A cache miss prints one line that kernels compile and about how long; while they
+    compile a line every TICK seconds; then how long it took. Nothing when loaded from the cache."""
+    from numba import njit
+
+    from hpcdl import kernels
+    from hpcdl.comm import SerialComm
+    from hpcdl.train import CompileNotice
+
+    monkeypatch.setattr(CompileNotice, "TICK", 0.05)
+    notice = CompileNotice("per-sample", SerialComm(), quiet=False)
+    watch = kernels._CompileWatch(notice.start)
+
+    @njit  # a new function: always a compile, never a cache hit
+    def fresh(x):
+        return x + 1
+
+    import time
+
+    with watch:
+        fresh(1)
+        time.sleep(0.2)
+    notice.stop()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("hpcdl: compiling the per-sample training and inference kernels")
+    assert f"about {kernels.COMPILE_SECONDS['per-sample'] + kernels.COMPILE_SECONDS['inference']} s" in lines[0]
+    assert any(line.startswith("hpcdl: still compiling") for line in lines[1:-1])
+    assert lines[-1].startswith("hpcdl: kernels compiled in ")
+    assert watch.seconds > 0.0
+    quiet = CompileNotice("blas", SerialComm(), quiet=True)
+    quiet.start()
+    quiet.stop()
+    cached = CompileNotice("blas", SerialComm(), quiet=False)
+    with kernels._CompileWatch(cached.start) as again:
+        fresh(2)  # compiled above: no event
+    cached.stop()
+    assert capsys.readouterr().err == "" and again.seconds == 0.0

@@ -7,6 +7,7 @@ differences from H2O-3 are in docs/kernels.md.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -15,8 +16,7 @@ from . import _cache
 _cache.install()  # before any module with cached Numba functions is imported
 
 from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
-from . import _core, minibatch  # noqa: E402
-from .hogwild import train_hogwild  # noqa: E402
+from . import _core, hogwild  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
 from .rng import seed_to_uint64  # noqa: E402
@@ -31,7 +31,13 @@ __all__ = [
     "predict",
     "row_loss",
     "train",
+    "warm_up",
 ]
+
+# Seconds to compile each engine and the inference kernel with an empty Numba cache,
+# measured on the 2-core benchmark machine (docs/kernels.md, "Compiling"): the notice's
+# estimate, not a limit.
+COMPILE_SECONDS = {"per-sample": 30, "blas": 30, "loop": 25, "inference": 8}
 
 
 def optimizer_code(hyper: Hyper) -> int:
@@ -199,16 +205,18 @@ def train(
     n_threads = use_threads(n_threads)
     if mini_batch_size <= 1:
         n_threads = team_threads(n_threads)
-    blas = mini_batch_size > 1 and engine != "loop"
     with blas_threads(1):
         lay = _layout(net)
-        per_sample = mini_batch_size <= 1
-        members = team_size(net, n_threads, team) if per_sample else 1
-        together = train_hogwild(
-            _state(net), lay, cfg, _core.team_buffers(lay, members),
-            _core.scratches(lay, n_threads if per_sample else 1), X, T, rows,
-            np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed), blas,
-        )  # fmt: skip
+        args = (_state(net), lay, cfg)
+        data = (X, T, rows, np.int64(samples_before), np.int64(n_threads), seed_to_uint64(seed))
+        if mini_batch_size <= 1:
+            buffers = (_core.team_buffers(lay, team_size(net, n_threads, team)), _core.scratches(lay, n_threads))
+            drive = hogwild.train_team if _as_team(net, team) else hogwild.train_rows_apart
+            together = drive(*args, *buffers, *data)
+        elif engine == "loop":
+            together = hogwild.train_blocks_loop(*args, *data)
+        else:
+            together = hogwild.train_blocks_blas(*args, *data)
     if net.adam:
         net.adam_steps[0] += np.float32(_updates(len(rows), n_threads, mini_batch_size))
     return int(together)
@@ -225,14 +233,18 @@ TEAM_MIN_WEIGHTS = 10_000
 def team_size(net: Net, n_threads: int, team: bool | None = None) -> int:
     """Members of the per-sample team: all n_threads, or 1 (HOGWILD! threads on different
     rows); ``team=None`` picks 1 for nets with fewer than TEAM_MIN_WEIGHTS weights."""
-    if team is None:
-        team = int(net.w_off[-1]) >= TEAM_MIN_WEIGHTS
-    return n_threads if team else 1
+    return n_threads if _as_team(net, team) else 1
+
+
+def _as_team(net: Net, team: bool | None) -> bool:
+    """Whether per-sample threads form a team (else train_rows_apart), decided by the net
+    alone so that warm_up on one thread compiles the driver a run on several uses."""
+    return int(net.w_off[-1]) >= TEAM_MIN_WEIGHTS if team is None else team
 
 
 def _updates(n_rows: int, n_threads: int, mini_batch_size: int) -> int:
     """How many updates training n_rows makes (Adam's step count): one per row per sample,
-    else one per mini-batch of each thread's block (hogwild.train_hogwild's split)."""
+    else one per mini-batch of each thread's block (hogwild.train_blocks_*'s split)."""
     if mini_batch_size <= 1:
         return n_rows
     blocks = [(n_rows * (t + 1)) // n_threads - (n_rows * t) // n_threads for t in range(n_threads)]
@@ -279,3 +291,66 @@ def row_loss(net: Net, hyper: Hyper, X, T) -> np.ndarray:
     X = _inputs(net, X)
     T = _targets(net, None if net.output == "autoencoder" else T, X.shape[0])
     return _core.infer_loss(_state(net), _layout(net), cfg, X, T, np.int64(_blocks(X.shape[0])))
+
+
+def engine_of(mini_batch_size: int, engine: str = "auto") -> str:
+    """The engine ``train`` runs: "per-sample", "blas" or "loop"."""
+    if mini_batch_size <= 1:
+        return "per-sample"
+    return "loop" if engine == "loop" else "blas"
+
+
+class _CompileWatch:
+    """Listens to Numba's compile events (a cache miss; a load from the cache sends none):
+    calls ``on_compile`` once, at the first, and adds up the seconds spent compiling."""
+
+    def __init__(self, on_compile) -> None:
+        from numba.core import event
+
+        self.on_compile, self.depth, self.started, self.seconds = on_compile, 0, 0.0, 0.0
+        watch = self
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                if watch.depth == 0:
+                    watch.started = time.perf_counter()
+                    if watch.on_compile is not None:
+                        watch.on_compile()
+                        watch.on_compile = None
+                watch.depth += 1
+
+            def on_end(self, ev):
+                watch.depth -= 1
+                if watch.depth == 0:
+                    watch.seconds += time.perf_counter() - watch.started
+
+        self.listener = Listener()
+
+    def __enter__(self):
+        from numba.core import event
+
+        event.register("numba:compile", self.listener)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from numba.core import event
+
+        event.unregister("numba:compile", self.listener)
+
+
+def warm_up(net: Net, hyper: Hyper, *, mini_batch_size: int = 1, engine: str = "auto", on_compile=None) -> float:
+    """Compile, or load from Numba's cache, the kernels a training run of ``net`` uses: its
+    engine and inference (``predict``), and nothing else. Runs them on two zero rows of a
+    copy of ``net``. Every net and Hyper gives the kernels the same types, so this is the
+    only compile of the run. ``on_compile()`` is called once, before the first kernel that
+    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached)."""
+    probe = net.copy()
+    X = np.zeros((2, net.units[0]), dtype=np.float32)
+    T = np.zeros(2, dtype=np.float32)
+    with _CompileWatch(on_compile) as watch:
+        train(
+            probe, hyper, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
+            mini_batch_size=mini_batch_size, engine=engine,
+        )  # fmt: skip
+        predict(probe, hyper, X)
+    return watch.seconds

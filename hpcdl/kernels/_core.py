@@ -33,6 +33,7 @@ ONE = np.float32(1.0)
 TWO = np.float32(2.0)
 AVG_KEEP = np.float32(0.999)
 AVG_NEW = np.float32(0.001)
+ZERO_I = np.int64(0)  # a zero that Numba types as int64, not as the literal 0
 P_MIN = 1e-15
 
 
@@ -922,14 +923,16 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
     schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
     allocated here: a member that failed to would leave the others at a barrier."""
     s = scratch_of(rows_scratch, member)
-    epoch, waits, since, strikes = 0, 0, cycles(), 0
+    # int64 zeros, not literals: a literal 0 compiled forward_part, _sync and the barrier
+    # a second time, for Literal[int](0) (numba 0.68; docs/kernels.md, "Compiling")
+    epoch, waits, since, strikes = ZERO_I, ZERO_I, cycles(), 0
     for k in range(len(rows)):
         if k == SOLO_WARMUP:
-            waits, since = 0, cycles()
+            waits, since = ZERO_I, cycles()
         if n_members > 1 and k > 0 and k % SOLO_CHECK_EVERY == 0:
             verdict, epoch = _window_verdict(team, member, n_members, epoch, waits, cycles() - since)
             if verdict != WINDOW_OPEN:
-                waits, since = 0, cycles()
+                waits, since = ZERO_I, cycles()
                 strikes = strikes + 1 if verdict == WINDOW_WAITED else 0
             if strikes == SOLO_STRIKES:
                 if member > 0:
