@@ -895,8 +895,9 @@ class Monitor:
         s = self.scoring
         # batched BLAS inference: 3x faster than the row loop on wide nets, so scoring can come
         # often within score_duty_cycle (docs/scoring.md)
-        train_m = model.score_arrays(s.train_X, s.train_y, engine="blas")
-        valid_m = model.score_arrays(s.valid_X, s.valid_y, engine="blas") if s.valid_X is not None else {}
+        engine = kernels.scoring_engine(model.net)
+        train_m = model.score_arrays(s.train_X, s.train_y, engine=engine)
+        valid_m = model.score_arrays(s.valid_X, s.valid_y, engine=engine) if s.valid_X is not None else {}
         model.training_metrics, model.validation_metrics = train_m, valid_m
         if self.eff.get("variable_importances") and not first:
             model.variable_importances = compute_varimp(model)

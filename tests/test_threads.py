@@ -193,6 +193,8 @@ def test_the_launcher_is_told_from_the_variables_it_sets():
 def test_rank_cores_is_the_binding(monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3}, raising=False)
     assert threads.rank_cores() == frozenset({3})
+
+
 def test_a_job_compiles_only_the_engine_it_uses(tmp_path):
     """A per-sample job compiles (or loads) the per-sample driver and inference only: the
     other drivers (the team's: this net is too small for one) and their callees stay uncompiled (docs/kernels.md, "Compiling").

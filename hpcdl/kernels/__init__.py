@@ -16,7 +16,7 @@ from . import _cache
 _cache.install()  # before any module with cached Numba functions is imported
 
 from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
-from . import _core, hogwild  # noqa: E402
+from . import _core, hogwild, minibatch  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
 from .rng import seed_to_uint64  # noqa: E402
@@ -236,6 +236,13 @@ def team_size(net: Net, n_threads: int, team: bool | None = None) -> int:
     return n_threads if _as_team(net, team) else 1
 
 
+def scoring_engine(net: Net) -> str:
+    """The inference engine scoring during training uses: BLAS blocks on nets big enough for
+    a team (~3x faster there), the row loop below (no second inference kernel to compile
+    for a small net's first job; docs/kernels.md, "Compiling")."""
+    return "blas" if _as_team(net, None) else "loop"
+
+
 def _as_team(net: Net, team: bool | None) -> bool:
     """Whether per-sample threads form a team (else train_rows_apart), decided by the net
     alone so that warm_up on one thread compiles the driver a run on several uses."""
@@ -352,5 +359,5 @@ def warm_up(net: Net, hyper: Hyper, *, mini_batch_size: int = 1, engine: str = "
             probe, hyper, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
             mini_batch_size=mini_batch_size, engine=engine,
         )  # fmt: skip
-        predict(probe, hyper, X)
+        predict(probe, hyper, X, engine=scoring_engine(net))
     return watch.seconds
