@@ -927,7 +927,7 @@ class ModelMetricsBinomial(ModelMetrics):
         BINOMIAL_CRITERIA when predicting class 1 for P(1) >= threshold, then tns, fns, fps, tps, tnr,
         fnr, fpr, tpr, idx. (H2O-3 bins scores into at most 400 thresholds; hpcdl keeps every one.)"""
         y, p1 = self._rows("thresholds_and_metric_scores()")
-        thr, tp, fp = _threshold_table(y, p1)
+        thr, tp, fp = _threshold_table(y, p1, np.ones(len(y)))  # scored rows carry no weights (training takes none)
         npos, nneg = float(np.sum(y == 1)), float(np.sum(y == 0))
         crit = _threshold_criteria(tp, fp, npos, nneg)
         fn, tn = npos - tp, nneg - fp
