@@ -893,8 +893,8 @@ class Monitor:
         model, run = self.model, self.model.run
         t0 = time.time()
         s = self.scoring
-        # batched BLAS inference: 3x faster than the row loop on wide nets, so scoring can come
-        # often within score_duty_cycle (docs/scoring.md)
+        # wide nets score through batched BLAS inference (3x faster than the row loop there), so
+        # scoring can come often within score_duty_cycle; small nets keep the loop (docs/scoring.md)
         engine = kernels.scoring_engine(model.net)
         train_m = model.score_arrays(s.train_X, s.train_y, engine=engine)
         valid_m = model.score_arrays(s.valid_X, s.valid_y, engine=engine) if s.valid_X is not None else {}
