@@ -12,45 +12,16 @@ Under MPI every rank runs the checks; a refusal is raised on every rank alike (`
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Sequence
 
 from . import comm as comm_mod
 from .frame import Frame
 from .model import Model, as_frame, register
-from .params import DeepLearningParameters, ParameterError, check_no_cross_validation
-from .prep import DataInfo
+from .params import DeepLearningParameters, check_no_cross_validation, check_response_given
+from .prep import DataInfo, check_columns
 
 __all__ = ["check_checkpoint_use", "check_columns", "check_response_given", "deeplearning", "train_model"]
-
-
-def check_response_given(autoencoder: bool, y: str | None) -> None:
-    """A model learns a response unless it is an autoencoder: without ``y`` it would train
-    on all-zero targets, so this is an error before any frame is read."""
-    if not y and not autoencoder:
-        raise ParameterError("y (the response column) is required unless autoencoder=True", "y")
-
-
-def check_columns(
-    frame: Frame, x: Sequence[str] | str | None, y: str | None, autoencoder: bool, source: str | None = None
-) -> None:
-    """``x`` and ``y`` are columns of the training frame (``source``: the file to name, default the
-    frame's display name: the user's file, or for a derived frame what it came from, never the
-    cache or scratch file), and ``y`` is not also a predictor (an autoencoder's x may hold y, booklet 4.2)."""
-    where = source or frame.display_name
-    predictors = [x] if isinstance(x, str) else list(x or [])
-    unknown = [c for c in predictors if c not in frame.names]
-    if unknown:
-        raise ParameterError(f"{where}: x: column(s) {unknown} not found (columns: {list(frame.names)})", "x")
-    if y is None:
-        return
-    if y not in frame.names:
-        close = difflib.get_close_matches(y, frame.names, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"columns: {list(frame.names)}"
-        raise ParameterError(f"{where}: response column y={y!r} not found ({hint})", "y")
-    if y in predictors and not autoencoder:
-        raise ParameterError(f"{where}: y={y!r} is also listed in x; the response cannot be a predictor", "y")
 
 
 def check_checkpoint_use(

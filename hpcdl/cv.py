@@ -15,26 +15,11 @@ import os
 
 import numpy as np
 
+from .metrics import metric_keys
 from .model import prediction_columns
 from .params import ParameterError
 
 FOLD_ASSIGNMENTS = ("Random", "Modulo", "Stratified")
-# Scalar metrics summarized across folds (mean and sd), H2O's cross_validation_metrics_summary.
-SUMMARY_METRICS = (
-    "MSE",
-    "RMSE",
-    "logloss",
-    "classification_error",
-    "mean_per_class_error",
-    "AUC",
-    "pr_auc",
-    "max_f1",
-    "lift_top_group",
-    "r2",
-    "mean_residual_deviance",
-    "MAE",
-    "RMSLE",
-)
 
 
 class CrossValidationError(ValueError):
@@ -144,7 +129,7 @@ def excluding_fold_column(frame, x, y, fold_column: str | None):
 def summarize_folds(fold_metrics: list[dict]) -> dict:
     """Per metric: mean and sample sd over the folds, and each fold's value (H2O's CV summary table)."""
     out = {}
-    for key in SUMMARY_METRICS:
+    for key in metric_keys("cv"):  # H2O's cross_validation_metrics_summary
         values = [m.get(key) for m in fold_metrics]
         if any(v is None for v in values):
             continue

@@ -23,13 +23,18 @@ import json
 import math
 import os
 import random
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .params import _BY_NAME, _coerce, _is_list, _resolve_name
+from . import api, metrics
+from . import comm as comm_mod
+from .fsutil import atomic_path, check_output
+from .metrics import _pandas
+from .model import Model, as_frame, format_table, load_model, register
+from .params import DeepLearningParameters, any_autoencoder, check_response_given, check_value, is_list, lookup
+from .store import dumps, loads
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
 SEARCH_KEYS = (
@@ -43,43 +48,6 @@ SEARCH_KEYS = (
 )
 NOT_SEARCHABLE = ("model_id", "checkpoint")
 LIST_KINDS = ("int_list", "float_list")
-# Scalar metrics kept per model in the summary (keys of the metrics dicts).
-SUMMARY_METRICS = (
-    "logloss",
-    "MSE",
-    "RMSE",
-    "classification_error",
-    "mean_per_class_error",
-    "AUC",
-    "pr_auc",
-    "r2",
-    "mean_residual_deviance",
-    "MAE",
-)
-# What users may call a metric in sorted_by / sort_by -> the metrics key.
-METRIC_NAMES = {
-    "logloss": "logloss",
-    "mse": "MSE",
-    "rmse": "RMSE",
-    "auc": "AUC",
-    "aucpr": "pr_auc",
-    "pr_auc": "pr_auc",
-    "r2": "r2",
-    "mae": "MAE",
-    "err": "classification_error",
-    "classification_error": "classification_error",
-    "misclassification": "classification_error",
-    "mean_per_class_error": "mean_per_class_error",
-    "residual_deviance": "mean_residual_deviance",
-    "mean_residual_deviance": "mean_residual_deviance",
-    "deviance": "mean_residual_deviance",
-}
-DEFAULT_SORT = {
-    "binomial": "logloss",
-    "multinomial": "logloss",
-    "regression": "mean_residual_deviance",
-    "autoencoder": "MSE",
-}
 
 
 class GridError(ValueError):
@@ -95,30 +63,28 @@ def check_hyper_params(hyper_params: dict, fixed: dict) -> dict[str, list]:
     """Canonical names -> lists of values; one error naming the parameter for anything unusable."""
     if not isinstance(hyper_params, dict) or not hyper_params:
         raise GridError("hyper_params must be a non-empty dict of parameter name -> list of values")
-    fixed_names = {}
-    for name in fixed:
-        fixed_names[_resolve_name(name)] = name
+    fixed_names = {lookup(name).name: name for name in fixed}
     out: dict[str, list] = {}
     for name, values in hyper_params.items():
-        canonical = _resolve_name(name)
-        p = _BY_NAME[canonical]
+        p = lookup(name)
+        canonical = p.name
         if canonical in NOT_SEARCHABLE:
             raise GridError(f"hyper_params: {name!r} cannot be searched (the grid names its models)")
         if canonical in out:
             raise GridError(f"hyper_params: {canonical!r} given twice")
         if canonical in fixed_names:
             raise GridError(f"{canonical!r} is given both as a fixed parameter and in hyper_params; give it once")
-        if not _is_list(values):
+        if not is_list(values):
             values = [values]
         values = list(values)
         if not values:
             raise GridError(f"hyper_params: {name!r} has an empty list of values")
-        if p.kind in LIST_KINDS and not all(v is None or _is_list(v) for v in values):
+        if p.kind in LIST_KINDS and not all(v is None or is_list(v) for v in values):
             raise GridError(
                 f"hyper_params: {name!r} takes a list of lists, one per model, e.g. "
                 f"{{'{canonical}': [[200, 200], [100, 300, 100]]}}; got {values!r}"
             )
-        out[canonical] = [list(v) if _is_list(v) else v for v in values]
+        out[canonical] = [list(v) if is_list(v) else v for v in values]
     return out
 
 
@@ -191,9 +157,11 @@ def n_combinations(hyper: dict[str, list], criteria: dict) -> int:
 
 
 def metric_key(metric: str) -> str:
-    key = METRIC_NAMES.get(str(metric).lower())
+    """The metrics key of what a user may call a metric in sorted_by / sort_by (metrics.METRICS)."""
+    names = metrics.sort_names()
+    key = names.get(str(metric).lower())
     if key is None:
-        raise GridError(f"unknown metric {metric!r}; use one of {sorted(set(METRIC_NAMES))}")
+        raise GridError(f"unknown metric {metric!r}; use one of {sorted(set(names))}")
     return key
 
 
@@ -247,7 +215,7 @@ def _model_metrics(model) -> tuple[dict, str]:
         m, source = model.validation_metrics, "valid"
     else:
         m, source = model.training_metrics, "train"
-    return {k: float(m[k]) for k in SUMMARY_METRICS if m.get(k) is not None}, source
+    return {k: float(m[k]) for k in metrics.metric_keys("grid") if m.get(k) is not None}, source
 
 
 class Grid:
@@ -274,7 +242,7 @@ class Grid:
         self._comm = comm
         kind = next((e.kind for e in self.entries if e.kind), None)
         self.kind = kind
-        self.sort_metric = metric_key(sort_by) if sort_by else metric_key(DEFAULT_SORT.get(kind, "logloss"))
+        self.sort_metric = metric_key(sort_by) if sort_by else metrics.default_metric(kind)
         self.decreasing = bool(decreasing)
         self._sort()
 
@@ -301,8 +269,6 @@ class Grid:
     def _load(self, e: GridEntry):
         if e.model is None:
             if self.directory and e.model_file:
-                from .model import load_model
-
                 e.model = load_model(os.path.join(self.directory, e.model_file))
             else:
                 raise GridError(
@@ -340,7 +306,7 @@ class Grid:
 
     def get_param(self, name: str, effective: bool = False) -> list:
         """One parameter across the models, best first (the booklet's lapply(grid@model, ...$params$l1))."""
-        canonical = _resolve_name(name)
+        canonical = lookup(name).name
         if not effective and canonical in self.hyper_params:
             return [e.hyper[canonical] for e in self.succeeded]
         out = []
@@ -377,8 +343,6 @@ class Grid:
         ]
         if not use_pandas:
             return rows
-        from .metrics import _pandas
-
         return _pandas("sorted_metric_table()").DataFrame(
             rows, columns=["model_id", *self.hyper_names, self.sort_metric]
         )
@@ -420,15 +384,13 @@ class Grid:
         return rows
 
     def __str__(self) -> str:
-        from .model import format_table
-
         title = (
             f"Hyper-Parameter Search Summary: grid {self.grid_id}, ordered by "
             f"{'decreasing' if self.decreasing else 'increasing'} {self.sort_metric}"
         )
         cols = ["model_id", *self.hyper_names, self.sort_metric, "metric_source", "epochs", "train_seconds"]
         rows = [
-            {**r, **{n: json.dumps(r[n]) if _is_list(r[n]) else r[n] for n in self.hyper_names}}
+            {**r, **{n: json.dumps(r[n]) if is_list(r[n]) else r[n] for n in self.hyper_names}}
             for r in self.summary_table()
             if r["status"] == "ok"
         ]
@@ -471,8 +433,6 @@ def _check_grid_directory(directory: str, force: bool) -> None:
     """The output rules (docs/outputs.md) for a grid directory, created if missing: a saved grid
     there is replaced only with ``force``. (Saving a grid back where it was loaded from is allowed
     with ``force``: each model is read before its own file is replaced, atomically.)"""
-    from .fsutil import check_output
-
     if directory != "-":
         os.makedirs(directory, exist_ok=True)
     check_output(directory if directory == "-" else os.path.join(directory, "summary.json"), force=force, what="grid")
@@ -481,16 +441,13 @@ def _check_grid_directory(directory: str, force: bool) -> None:
 def _csv_value(v) -> str:
     if v is None:
         return ""
-    if _is_list(v) or isinstance(v, dict):
+    if is_list(v) or isinstance(v, dict):
         return json.dumps(v)
     return str(v)
 
 
 def write_summary(grid: Grid, directory: str) -> None:
     """summary.csv (the table, best first) and summary.json (everything load_grid needs), atomically."""
-    from .fsutil import atomic_path
-    from .store import dumps
-
     rows = grid.summary_table()
     columns: list[str] = []
     for r in rows:
@@ -519,8 +476,6 @@ def write_summary(grid: Grid, directory: str) -> None:
 
 def load_grid(directory: str) -> Grid:
     """A grid saved by Grid.save or by a grid job; models are read from their files when used."""
-    from .store import loads
-
     path = os.path.join(directory, "summary.json")
     if not os.path.exists(path):
         raise GridError(f"{directory}: not a saved grid (no summary.json)")
@@ -552,9 +507,6 @@ def _train_one(
     index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads, remaining_secs: float | None
 ) -> GridEntry:
     """Train one combination on the ranks of ``group``; a failure becomes a failed entry."""
-    from .api import train_model
-    from .params import DeepLearningParameters
-
     entry = GridEntry(index=index, model_id=model_id, hyper=hyper)
     params = {**fixed, **hyper, "model_id": model_id}
     if remaining_secs is not None:  # the grid's time budget caps each model's own
@@ -562,7 +514,7 @@ def _train_one(
         params["max_runtime_secs"] = min(own, remaining_secs) if own > 0 else remaining_secs
     t0 = time.time()
     try:
-        model = train_model(
+        model = api.train_model(
             DeepLearningParameters(**params),
             data["training_frame"],
             data["validation_frame"],
@@ -588,17 +540,11 @@ def _train_one(
 
 def _should_stop_early(entries: list[GridEntry], criteria: dict) -> bool:
     """Grid-level early stopping on the best-so-far stopping metric, models in build order."""
-    from . import metrics
-
     k = criteria["stopping_rounds"]
     done = sorted((e for e in entries if e.status == "ok"), key=lambda e: e.index)
     if k <= 0 or not done:
         return False
-    name = criteria["stopping_metric"]
-    if name == "AUTO":
-        key, higher = metric_key(DEFAULT_SORT[done[0].kind]), False
-    else:
-        key, higher = metrics.metric_for_stopping(name, done[0].kind)
+    key, higher = metrics.metric_for_stopping(criteria["stopping_metric"], done[0].kind)
     best, values = None, []
     for e in done:
         v = e.metrics.get(key, math.nan)
@@ -635,29 +581,10 @@ def grid(
     group's rank 0) and the summary after each round (world rank 0). ``progress``:
     True to print a line per model, or a callable(entry, done, total).
     """
-    from . import comm as comm_mod
-    from .model import Model, as_frame, register
-
     if comm is None:
         comm_mod.abort_on_error_by_default()
-    if training_frame is None:
-        raise ValueError("training_frame is required")
     world = comm or comm_mod.world()
-    for name, value in params.items():  # each fixed value on its own (combinations are checked per model)
-        p = _BY_NAME[_resolve_name(name)]
-        _coerce(p, value)
-    if "model_id" in params or "key" in params:
-        raise GridError("model_id is set by the grid (<grid_id>_model_<n>); give grid_id instead")
-    hyper = check_hyper_params(hyper_params, params)
-    criteria = check_search_criteria(search_criteria)
-    from .api import check_response_given
-
-    check_response_given(bool(params.get("autoencoder")) or any(hyper.get("autoencoder", [])), y)
-    parallelism = int(parallelism)
-    if not 1 <= parallelism <= world.size:
-        raise GridError(f"parallelism must be between 1 and the number of ranks ({world.size}); got {parallelism}")
-    if sort_by:
-        metric_key(sort_by)
+    hyper, criteria = _check_call(world, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params)
     criteria["seed"] = comm_mod.shared_seed(world, criteria["seed"])
     grid_id = grid_id or comm_mod.from_rank0(world, lambda: f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}")
     data = {
@@ -668,180 +595,146 @@ def grid(
         if validation_frame is not None
         else None,
     }
+    search = _Search(world, int(parallelism), grid_id, hyper, criteria, params, data, threads, save_dir)
+    search.sort_by, search.decreasing = sort_by, decreasing
+    search.progress = _print_progress if progress is True else progress
+    search.run()
+    return search.result(comm=world)
 
-    group_index = world.rank * parallelism // world.size  # contiguous blocks of ranks
-    group = world.split(group_index, world.rank) if parallelism > 1 else world
-    total = n_combinations(hyper, criteria)
-    if progress is True:
-        progress = _print_progress
-    todo = combinations(hyper, criteria["strategy"], criteria["seed"])
-    entries: list[GridEntry] = []
-    t_start = time.time()
-    remaining = criteria["max_runtime_secs"] or None
-    started = 0
-    while True:
+
+def _check_call(world, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params):
+    """What ``grid`` is given, checked before any model trains: (canonical hyper_params, search criteria)."""
+    if training_frame is None:
+        raise ValueError("training_frame is required")
+    for name, value in params.items():  # each fixed value on its own (combinations are checked per model)
+        check_value(name, value)
+    if "model_id" in params or "key" in params:
+        raise GridError("model_id is set by the grid (<grid_id>_model_<n>); give grid_id instead")
+    hyper = check_hyper_params(hyper_params, params)
+    criteria = check_search_criteria(search_criteria)
+    check_response_given(any_autoencoder(params, hyper), y)
+    parallelism = int(parallelism)
+    if not 1 <= parallelism <= world.size:
+        raise GridError(f"parallelism must be between 1 and the number of ranks ({world.size}); got {parallelism}")
+    if sort_by:
+        metric_key(sort_by)
+    return hyper, criteria
+
+
+class _Search:
+    """One grid search on every rank: rounds of ``parallelism`` models, one per group of ranks
+    (contiguous blocks of world ranks), gathered on world rank 0, which decides whether to go on."""
+
+    def __init__(self, world, parallelism, grid_id, hyper, criteria, fixed, data, threads, save_dir) -> None:
+        self.world, self.parallelism, self.grid_id = world, parallelism, grid_id
+        self.hyper, self.criteria, self.fixed, self.data = hyper, criteria, fixed, data
+        self.threads, self.save_dir = threads, save_dir
+        self.sort_by, self.decreasing, self.progress = None, False, None
+        self.group_index = world.rank * parallelism // world.size
+        self.group = world.split(self.group_index, world.rank) if parallelism > 1 else world
+        self.total = n_combinations(hyper, criteria)
+        self.entries: list[GridEntry] = []
+        self.started = 0
+        self.t_start = time.time()
+
+    def run(self) -> None:
+        todo = combinations(self.hyper, self.criteria["strategy"], self.criteria["seed"])
+        remaining = self.criteria["max_runtime_secs"] or None
+        while batch := self._next_batch(todo):
+            mine = self._train_mine(batch, remaining)
+            gathered = self.world.gather(self._contribution(mine), root=0)
+            decision = self._decide(self._collect(gathered, mine)) if self.world.rank == 0 else None
+            stop, remaining, records = self.world.bcast(decision, root=0)
+            if self.world.rank != 0:
+                self.entries += [self._entry(record, mine) for record in records]
+            if stop:
+                break
+
+    def _next_batch(self, todo) -> list:
+        """The next round: up to one combination per group, within max_models."""
         batch = []
-        while len(batch) < parallelism and not (criteria["max_models"] and started >= criteria["max_models"]):
+        cap = self.criteria["max_models"]
+        while len(batch) < self.parallelism and not (cap and self.started >= cap):
             nxt = next(todo, None)
             if nxt is None:
                 break
             batch.append(nxt)
-            started += 1
-        if not batch:
-            break
-        mine = None
-        if group_index < len(batch):
-            index, combo = batch[group_index]
-            mine = _train_one(index, f"{grid_id}_model_{index}", combo, params, data, group, threads, remaining)
-            if save_dir and group.rank == 0 and mine.status == "ok":
-                mine.model_file = f"{mine.model_id}.h5"
-                mine.model.save(os.path.join(save_dir, mine.model_file), force=True)
-        # World rank 0 collects every group's result (and, from other groups, the model itself).
-        contribution = None
-        if mine is not None and group.rank == 0:
-            content = mine.model.to_content() if (mine.model is not None and world.rank != 0) else None
-            contribution = (mine.record(), content)
-        gathered = world.gather(contribution, root=0)
-        decision = None
-        if world.rank == 0:
-            round_entries = []
-            for item in gathered:
-                if item is None:
-                    continue
-                record, content = item
-                e = GridEntry(**record)
-                if mine is not None and e.index == mine.index:
-                    e.model = mine.model
-                elif content is not None:  # trained by another group: findable by its id here too
-                    e.model = register(Model.from_content(content))
-                round_entries.append(e)
-            round_entries.sort(key=lambda e: e.index)
-            entries += round_entries
-            if progress:
-                for e in round_entries:
-                    progress(e, len(entries), total)
-            elapsed = time.time() - t_start
-            stop = False
-            if criteria["max_runtime_secs"] and elapsed >= criteria["max_runtime_secs"]:
-                stop = True
-            if _should_stop_early(entries, criteria):
-                stop = True
-            if save_dir:
-                write_summary(
-                    Grid(
-                        grid_id,
-                        hyper,
-                        entries,
-                        search_criteria=criteria,
-                        sort_by=sort_by,
-                        decreasing=decreasing,
-                        directory=save_dir,
-                    ),
-                    save_dir,
-                )
-            left = criteria["max_runtime_secs"] - elapsed if criteria["max_runtime_secs"] else None
-            decision = (stop, left, [e.record() for e in round_entries])
-        stop, remaining, records = world.bcast(decision, root=0)
-        if world.rank != 0:
-            for record in records:
-                e = GridEntry(**record)
-                if mine is not None and e.index == mine.index:
-                    e.model = mine.model
-                entries.append(e)
-        if stop:
-            break
-    return Grid(
-        grid_id,
-        hyper,
-        entries,
-        search_criteria=criteria,
-        sort_by=sort_by,
-        decreasing=decreasing,
-        directory=save_dir,
-        comm=world,
-    )
+            self.started += 1
+        return batch
+
+    def _train_mine(self, batch: list, remaining: float | None) -> GridEntry | None:
+        """This group's model of the round (None when the round has fewer models than groups)."""
+        if self.group_index >= len(batch):
+            return None
+        index, combo = batch[self.group_index]
+        mine = _train_one(
+            index, f"{self.grid_id}_model_{index}", combo, self.fixed, self.data, self.group, self.threads, remaining
+        )
+        if self.save_dir and self.group.rank == 0 and mine.status == "ok":
+            mine.model_file = f"{mine.model_id}.h5"
+            mine.model.save(os.path.join(self.save_dir, mine.model_file), force=True)
+        return mine
+
+    def _contribution(self, mine: GridEntry | None):
+        """What a group's rank 0 sends world rank 0: its record and, from another group, the model itself."""
+        if mine is None or self.group.rank != 0:
+            return None
+        content = mine.model.to_content() if (mine.model is not None and self.world.rank != 0) else None
+        return mine.record(), content
+
+    @staticmethod
+    def _entry(record: dict, mine: GridEntry | None) -> GridEntry:
+        e = GridEntry(**record)
+        if mine is not None and e.index == mine.index:
+            e.model = mine.model
+        return e
+
+    def _collect(self, gathered: list, mine: GridEntry | None) -> list[GridEntry]:
+        """World rank 0: the round's entries in build order, every model findable by its id here."""
+        round_entries = []
+        for item in gathered:
+            if item is None:
+                continue
+            record, content = item
+            e = self._entry(record, mine)
+            if e.model is None and content is not None:  # trained by another group
+                e.model = register(Model.from_content(content))
+            round_entries.append(e)
+        round_entries.sort(key=lambda e: e.index)
+        self.entries += round_entries
+        if self.progress:
+            for e in round_entries:
+                self.progress(e, len(self.entries), self.total)
+        return round_entries
+
+    def _decide(self, round_entries: list[GridEntry]) -> tuple:
+        """World rank 0: (stop?, seconds left, the round's records); the summary so far is saved."""
+        elapsed = time.time() - self.t_start
+        budget = self.criteria["max_runtime_secs"]
+        stop = bool(budget and elapsed >= budget) or _should_stop_early(self.entries, self.criteria)
+        if self.save_dir:
+            write_summary(self.result(directory=self.save_dir), self.save_dir)
+        return stop, (budget - elapsed if budget else None), [e.record() for e in round_entries]
+
+    def result(self, comm=None, directory: str | None = None) -> Grid:
+        return Grid(
+            self.grid_id,
+            self.hyper,
+            self.entries,
+            search_criteria=self.criteria,
+            sort_by=self.sort_by,
+            decreasing=self.decreasing,
+            directory=directory or self.save_dir,
+            comm=comm,
+        )
 
 
 def _print_progress(entry: GridEntry, done: int, total: int) -> None:
     hyper = ", ".join(f"{k}={json.dumps(v)}" for k, v in entry.hyper.items())
     if entry.status == "ok":
-        key = DEFAULT_SORT.get(entry.kind, "logloss")
+        key = metrics.default_metric(entry.kind)
         value = entry.metrics.get(key)
         shown = f"{entry.metric_source} {key} {value:.6g}" if value is not None else "trained"
     else:
         shown = f"FAILED: {entry.error}"
     print(f"grid model {done}/{total} {entry.model_id} ({hyper}): {shown} [{entry.train_seconds:.1f} s]", flush=True)
-
-
-# --------------------------------------------------------------------------- #
-# Job files: `hpcdl train JOB` / `hpcdl grid JOB` with a [grid] table
-# --------------------------------------------------------------------------- #
-
-
-def run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json: bool = False) -> Grid:
-    """Run a job file's grid on every rank; world rank 0 prints the summary. Returns the grid."""
-    from . import comm as comm_mod
-    from .output import print_json
-
-    world = comm_mod.world()
-    fixed = {k: v for k, v in job.parameters.items() if k not in ("model_id", "key")}
-    out_dir = os.path.join(job.output_dir, "grid")
-    if world.rank == 0:
-        os.makedirs(out_dir, exist_ok=True)
-    world.barrier()
-    quiet = job.quiet or as_json or fixed.get("quiet_mode")
-    if world.rank == 0:
-        print(
-            f"hpcdl: grid job {job.name}: {world.size} rank(s) in {job.parallelism} group(s); "
-            f"hyper-parameters {sorted(job.grid)}; output {out_dir}",
-            flush=True,
-            file=sys.stderr if as_json else sys.stdout,
-        )
-    g = grid(
-        x,
-        y,
-        train_frame,
-        valid_frame,
-        hyper_params=job.grid,
-        search_criteria=job.search_criteria,
-        grid_id=job.name,
-        threads=job.threads,
-        comm=world,
-        parallelism=job.parallelism,
-        save_dir=out_dir if job.save_model else None,
-        progress=None if quiet else True,
-        **fixed,
-    )
-    if world.rank == 0:
-        if not job.save_model:
-            write_summary(g, out_dir)
-        test_metrics = None
-        if len(g) and test_frame is not None:
-            test_metrics = g[0].model_performance(test_frame)
-        if as_json:
-            print_json(
-                {
-                    "grid_id": g.grid_id,
-                    "directory": out_dir,
-                    "sort_by": g.sort_metric,
-                    "models": g.summary_table(),
-                    "best_model_test_metrics": test_metrics,
-                }
-            )
-        else:
-            print()
-            print(g)
-            if test_metrics:
-                from .metrics import format_metrics
-
-                print()
-                print(
-                    format_metrics(
-                        test_metrics,
-                        g[0].kind,
-                        f"Best model {g[0].model_id} on the test frame {test_frame.display_name}",
-                        domain=g[0].dinfo.response_domain,
-                    )
-                )
-            print(f"\ngrid summary: {os.path.join(out_dir, 'summary.csv')}")
-    return g

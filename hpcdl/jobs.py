@@ -23,6 +23,16 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from .params import (
+    ALIASES,
+    DeepLearningParameters,
+    ParameterError,
+    any_autoencoder,
+    check_response_given,
+    check_value,
+    lookup,
+)
+
 DATA_KEYS = {
     "training_frame",
     "validation_frame",
@@ -214,14 +224,12 @@ def check_job(job: Job):
 
     Parameter errors name the job file and line, or the --set argument, with the message the
     Python API gives for the same value (``DeepLearningParameters`` is the one gate)."""
-    from .params import _BY_NAME, ALIASES, DeepLearningParameters, ParameterError, _coerce, _resolve_name
-
     if not job.data.get("training_frame"):
         raise JobError(f"{job.where('data', 'training_frame')}: the training frame is required")
     try:
         if job.grid:  # fixed values one by one; the combinations are checked per model
             for name, value in job.parameters.items():
-                _coerce(_BY_NAME[_resolve_name(name, value)], value)
+                check_value(name, value)
             params = None
         else:
             named = any(ALIASES.get(k, k) == "model_id" for k in job.parameters)
@@ -231,13 +239,14 @@ def check_job(job: Job):
         raise JobError(f"{job.where('parameters', raw)}: {exc}") from None
     _check_grid_table(job)
     _check_validation_split(job)
-    autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
-    if not job.data.get("y") and not autoencoder:
+    try:
+        check_response_given(any_autoencoder(job.parameters, job.grid), job.data.get("y"))
+    except ParameterError:  # the rule is the gate's; the message names the job's own spelling
         raise JobError(
             f"{job.path}: [data] y (the response column) is required unless [parameters] autoencoder = true"
             if job.from_file
             else "--y (the response column) is required unless --set autoencoder=true",
-        )
+        ) from None
     return params
 
 
@@ -245,17 +254,15 @@ def _check_grid_table(job) -> None:
     """[grid]: each key a parameter not also fixed in [parameters], each value a non-empty list of values
     the parameter takes; errors name the file and line, as [parameters] errors do. (Ranges that hold only
     per model are checked per model: a failing model is reported and left out, as in H2O-3.)"""
-    from .params import _BY_NAME, ParameterError, _coerce, _resolve_name
-
     fixed = set()
     for name in job.parameters:
         with contextlib.suppress(ParameterError):
-            fixed.add(_resolve_name(name))
+            fixed.add(lookup(name).name)
     for name, values in job.grid.items():
         where = job.where("grid", name)
         try:
-            canonical = _resolve_name(name)
-            p = _BY_NAME[canonical]
+            p = lookup(name)
+            canonical = p.name
             if canonical in fixed:
                 raise JobError(f"{where}: {canonical!r} is also fixed in [parameters]; give it in one table")
             values = values if isinstance(values, list) else [values]
@@ -268,7 +275,7 @@ def _check_grid_table(job) -> None:
             for v in values:
                 if p.kind in ("int", "float") and isinstance(v, int | float) and not isinstance(v, bool):
                     continue  # a number out of range fails its own model, listed as failed, as in H2O-3's grids
-                _coerce(p, v)
+                check_value(p.name, v)
         except ParameterError as exc:
             raise JobError(f"{where}: {exc}") from None
 

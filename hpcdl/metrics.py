@@ -20,6 +20,9 @@ import numpy as np
 
 __all__ = [
     "BINOMIAL_CRITERIA",
+    "DEFAULT_METRIC",
+    "METRICS",
+    "Metric",
     "ConfusionMatrix",
     "ModelMetrics",
     "ModelMetricsAutoEncoder",
@@ -35,7 +38,12 @@ __all__ = [
     "format_confusion_matrix",
     "format_hit_ratios",
     "format_metrics",
+    "default_metric",
+    "default_stopping_metric",
     "metric_for_stopping",
+    "metric_keys",
+    "sort_names",
+    "stopping_metric_names",
     "model_loss",
     "multinomial_metrics",
     "regression_metrics",
@@ -433,6 +441,96 @@ def autoencoder_metrics(row_mse: np.ndarray) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 
 
+class Metric(NamedTuple):
+    """One scalar metric: every list of metrics (stopping_metric's choices, a grid's sort names and
+    summary, the CV summary, the scoring history, the UI, the printed block) is derived from ``METRICS``."""
+
+    key: str  # the key in a metrics dict (``perf["AUC"]``)
+    kinds: tuple[str, ...]  # the model kinds that report it
+    higher_is_better: bool = False
+    bounded_below_by_zero: bool = True  # for the early-stopping rule (H2O's ScoreKeeper)
+    stopping: str | None = None  # H2O-3's stopping_metric name; None: it cannot stop training
+    method: str | None = None  # H2O-3's ModelMetrics method (``perf.auc()``); None: none
+    sort_names: tuple[str, ...] = ()  # what grids take as sort_by (lower case)
+    listed: frozenset[str] = frozenset()  # where it is shown: LISTS
+
+
+_ALL_KINDS = ("binomial", "multinomial", "regression", "autoencoder")
+_CLASSIFICATION = ("binomial", "multinomial")
+# The places a metric can be listed: printed (format_metrics), a grid's summary, the CV summary,
+# the scoring history's columns, the web UI.
+LISTS = ("print", "grid", "cv", "history", "ui")
+_MOST = frozenset(LISTS)
+# In the order H2O-3 prints them; every derived list keeps this order.
+METRICS: tuple[Metric, ...] = (
+    Metric("MSE", _ALL_KINDS, stopping="MSE", method="mse", sort_names=("mse",), listed=_MOST),
+    Metric("RMSE", _ALL_KINDS, stopping="RMSE", method="rmse", sort_names=("rmse",), listed=_MOST),
+    Metric("logloss", _CLASSIFICATION, stopping="logloss", method="logloss", sort_names=("logloss",), listed=_MOST),
+    Metric("AUC", ("binomial",), True, False, "AUC", "auc", ("auc",), _MOST),
+    Metric("pr_auc", ("binomial",), True, False, "AUCPR", "aucpr", ("aucpr", "pr_auc"), _MOST),
+    Metric(
+        "classification_error",
+        _CLASSIFICATION,
+        stopping="misclassification",
+        sort_names=("err", "classification_error", "misclassification"),
+        listed=_MOST - {"print"},
+    ),
+    Metric(
+        "mean_per_class_error",
+        _CLASSIFICATION,
+        stopping="mean_per_class_error",
+        method="mean_per_class_error",
+        sort_names=("mean_per_class_error",),
+        listed=_MOST,
+    ),
+    Metric("max_f1", ("binomial",), True, listed=frozenset({"cv", "ui"})),
+    Metric("lift_top_group", ("binomial",), True, False, "lift_top_group", listed=_MOST - {"grid"}),
+    Metric("MAE", ("regression",), stopping="MAE", method="mae", sort_names=("mae",), listed=_MOST),
+    Metric("RMSLE", ("regression",), stopping="RMSLE", method="rmsle", listed=frozenset({"print", "cv"})),
+    Metric(
+        "mean_residual_deviance",
+        ("regression",),
+        bounded_below_by_zero=False,  # gamma/tweedie deviances can go < 0
+        stopping="deviance",
+        method="mean_residual_deviance",
+        sort_names=("residual_deviance", "mean_residual_deviance", "deviance"),
+        listed=_MOST,
+    ),
+    Metric("r2", ("binomial", "multinomial", "regression"), True, False, None, "r2", ("r2",), _MOST),
+    Metric("nobs", _ALL_KINDS, method="nobs", listed=frozenset({"ui"})),
+    Metric("max_f1_threshold", ("binomial",), listed=frozenset({"ui"})),
+)
+# The metric a model of each kind is judged by unless told otherwise: stopping_metric AUTO, a grid's sort.
+DEFAULT_METRIC = {
+    "binomial": "logloss",
+    "multinomial": "logloss",
+    "regression": "mean_residual_deviance",
+    "autoencoder": "MSE",
+}
+
+
+def default_metric(kind: str | None) -> str:
+    """The key a model of ``kind`` is judged by; logloss while the kind is not known (no model yet)."""
+    return DEFAULT_METRIC.get(kind, "logloss")
+
+
+def metric_keys(where: str, kind: str | None = None) -> tuple[str, ...]:
+    """The keys listed in ``where`` (one of LISTS), for one model kind or any."""
+    if where not in LISTS:
+        raise ValueError(f"unknown metric list {where!r}; expected one of {LISTS}")
+    return tuple(m.key for m in METRICS if where in m.listed and (kind is None or kind in m.kinds))
+
+
+def stopping_metric_names(only: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """H2O-3's stopping_metric names (without AUTO); with ``only``: those that only models of these kinds report."""
+    return tuple(m.stopping for m in METRICS if m.stopping and (only is None or set(m.kinds) <= set(only)))
+
+
+def sort_names() -> dict[str, str]:
+    """What a grid may be sorted by (lower case) -> the metrics key."""
+    return {name: m.key for m in METRICS for name in m.sort_names}
+
+
 class StoppingMetric(NamedTuple):
     key: str  # the key in a metrics dict
     higher_is_better: bool
@@ -440,19 +538,14 @@ class StoppingMetric(NamedTuple):
 
 
 _STOPPING = {
-    "deviance": StoppingMetric("mean_residual_deviance", False, False),  # gamma/tweedie can go < 0
-    "logloss": StoppingMetric("logloss", False, True),
-    "MSE": StoppingMetric("MSE", False, True),
-    "RMSE": StoppingMetric("RMSE", False, True),
-    "MAE": StoppingMetric("MAE", False, True),
-    "RMSLE": StoppingMetric("RMSLE", False, True),
-    "AUC": StoppingMetric("AUC", True, False),
-    "AUCPR": StoppingMetric("pr_auc", True, False),
-    "lift_top_group": StoppingMetric("lift_top_group", True, False),
-    "misclassification": StoppingMetric("classification_error", False, True),
-    "mean_per_class_error": StoppingMetric("mean_per_class_error", False, True),
+    m.stopping: StoppingMetric(m.key, m.higher_is_better, m.bounded_below_by_zero) for m in METRICS if m.stopping
 }
-_AUTO = {"binomial": "logloss", "multinomial": "logloss", "regression": "deviance", "autoencoder": "MSE"}
+_AUTO = {kind: next(m.stopping for m in METRICS if m.key == key) for kind, key in DEFAULT_METRIC.items()}
+
+
+def default_stopping_metric(kind: str) -> str:
+    """The stopping_metric AUTO means for a model of ``kind`` (H2O-3: logloss, deviance, or MSE)."""
+    return _AUTO[kind]
 
 
 def stopping_metric_info(stopping_metric: str, kind: str) -> StoppingMetric:
@@ -579,12 +672,6 @@ def format_hit_ratios(hit_ratios: Sequence[float]) -> str:
     return f"Top-{len(hit_ratios)} Hit Ratios:\n" + _table(["k", "hit_ratio"], rows)
 
 
-_SHOWN = {
-    "regression": ["MSE", "RMSE", "MAE", "RMSLE", "mean_residual_deviance", "r2"],
-    "binomial": ["MSE", "RMSE", "logloss", "AUC", "pr_auc", "mean_per_class_error", "lift_top_group", "r2"],
-    "multinomial": ["MSE", "RMSE", "logloss", "mean_per_class_error", "r2"],
-    "autoencoder": ["MSE", "RMSE"],
-}
 _TITLES = {
     "regression": "ModelMetricsRegression",
     "binomial": "ModelMetricsBinomial",
@@ -610,7 +697,7 @@ def format_metrics(
     if title:
         lines.append(f"** {title} **")
     lines.append("")
-    lines += [f"{key}: {metrics[key]:.7g}" for key in _SHOWN[kind] if key in metrics]
+    lines += [f"{key}: {metrics[key]:.7g}" for key in metric_keys("print", kind) if key in metrics]
     cm = metrics.get("confusion_matrix")
     if cm is not None and len(cm) <= max_confusion_matrix_size:
         names = list(domain) if domain is not None else metrics.get("domain") or [str(i) for i in range(len(cm))]
@@ -720,21 +807,8 @@ class ThresholdValues(list):
         self.value = pairs[0][1] if len(pairs) == 1 else [p[1] for p in pairs]
 
 
-_ALL_KINDS = ("binomial", "multinomial", "regression", "autoencoder")
 # method -> (key of the metrics dict, the kinds of model that report it), as H2O-3's metrics classes
-_METRIC_METHODS = {
-    "mse": ("MSE", _ALL_KINDS),
-    "rmse": ("RMSE", _ALL_KINDS),
-    "nobs": ("nobs", _ALL_KINDS),
-    "r2": ("r2", ("binomial", "multinomial", "regression")),
-    "logloss": ("logloss", ("binomial", "multinomial")),
-    "mean_per_class_error": ("mean_per_class_error", ("binomial", "multinomial")),
-    "auc": ("AUC", ("binomial",)),
-    "aucpr": ("pr_auc", ("binomial",)),
-    "mae": ("MAE", ("regression",)),
-    "rmsle": ("RMSLE", ("regression",)),
-    "mean_residual_deviance": ("mean_residual_deviance", ("regression",)),
-}
+_METRIC_METHODS = {m.method: (m.key, m.kinds) for m in METRICS if m.method}
 
 
 class ModelMetrics(Mapping):

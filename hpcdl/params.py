@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .metrics import default_stopping_metric, stopping_metric_names
+
 __all__ = [
     "ALIASES",
     "PARAMETERS",
@@ -155,30 +157,11 @@ DISTRIBUTIONS = (
 )
 # H2O-3 distributions without a loss gradient in hpcdl's kernels (docs/differences.md).
 UNSUPPORTED_DISTRIBUTIONS = ("poisson", "gamma", "tweedie")
-STOPPING_METRICS = (
-    "AUTO",
-    "deviance",
-    "logloss",
-    "MSE",
-    "RMSE",
-    "MAE",
-    "RMSLE",
-    "AUC",
-    "AUCPR",
-    "lift_top_group",
-    "misclassification",
-    "mean_per_class_error",
-)
-CLASSIFICATION_ONLY_METRICS = (
-    "logloss",
-    "AUC",
-    "AUCPR",
-    "lift_top_group",
-    "misclassification",
-    "mean_per_class_error",
-)
-BINOMIAL_ONLY_METRICS = ("AUC", "AUCPR", "lift_top_group")
-REGRESSION_ONLY_METRICS = ("deviance", "MAE", "RMSLE")
+# stopping_metric's choices and the kinds of response each needs: from the one metric registry.
+STOPPING_METRICS = ("AUTO", *stopping_metric_names())
+CLASSIFICATION_ONLY_METRICS = stopping_metric_names(only=("binomial", "multinomial"))
+BINOMIAL_ONLY_METRICS = stopping_metric_names(only=("binomial",))
+REGRESSION_ONLY_METRICS = stopping_metric_names(only=("regression",))
 
 
 def _p(*args, **kw) -> Param:
@@ -408,6 +391,36 @@ def _is_list(v: Any) -> bool:
     return isinstance(v, (list, tuple))
 
 
+# The public way in for callers that check one value at a time (a grid's fixed values and its lists,
+# a job file's [grid] table): the same name resolution and per-value checks as the constructor.
+is_list = _is_list
+
+
+def lookup(name: str, value: Any = None) -> Param:
+    """The table's row for ``name`` (an H2O name or an alias); ParameterError for an unknown name
+    (with close matches) or one hpcdl does not support (``value`` goes into that message)."""
+    return _BY_NAME[_resolve_name(name, value)]
+
+
+def check_value(name: str, value: Any) -> Any:
+    """``value`` of parameter ``name`` in its canonical type, checked on its own (type, range, support)
+    exactly as ``DeepLearningParameters`` checks it; the rules between parameters are not run."""
+    return _coerce(lookup(name, value), value)
+
+
+def check_response_given(autoencoder: bool, y: str | None) -> None:
+    """A model learns a response unless it is an autoencoder: without ``y`` it would train
+    on all-zero targets, so this is an error before any frame is read."""
+    if not y and not autoencoder:
+        raise ParameterError("y (the response column) is required unless autoencoder=True", "y")
+
+
+def any_autoencoder(fixed: Mapping[str, Any], hyper: Mapping[str, Any] | None = None) -> bool:
+    """Whether a model of these parameters is an autoencoder (for a grid: any of its models), before
+    they are checked: such a model learns no response, so it needs no ``y``."""
+    return bool(fixed.get("autoencoder")) or any((hyper or {}).get("autoencoder", []))
+
+
 def _reject_grid_value(p: Param, name: str, value: Any) -> None:
     """One model takes one value per parameter; lists of values are a grid (hpcdl.grid)."""
     grid_like = _is_list(value) and (p.kind not in ("int_list", "float_list") or any(_is_list(e) for e in value))
@@ -572,119 +585,15 @@ class DeepLearningParameters:
         if n_classes is not None and classification is None:
             classification = True
 
-        act = v["activation"]
-        ratios = v["hidden_dropout_ratios"]
-        if ratios is not None:
-            if act not in _DROPOUT_ACTIVATIONS:
-                err.add("hidden_dropout_ratios", f"hidden_dropout_ratios needs a *WithDropout activation, not '{act}'")
-            elif len(ratios) != len(v["hidden"]):
-                err.add(
-                    "hidden_dropout_ratios",
-                    f"hidden_dropout_ratios has {len(ratios)} entries but hidden has {len(v['hidden'])} layers",
-                )
-
-        if v["optimizer"] == "Adam":
-            _check_adam(v, self._user_given, err)
-        elif v["adaptive_rate"]:
-            if v["rho"] <= 0:
-                err.add("rho", f"rho must be > 0 with adaptive_rate (got {v['rho']!r})")
-            if v["epsilon"] <= 0:
-                err.add("epsilon", f"epsilon must be > 0 with adaptive_rate (got {v['epsilon']!r})")
-        else:
-            if v["rate"] <= 0:
-                err.add("rate", f"rate must be > 0 without adaptive_rate (got {v['rate']!r})")
-            if v["rate_decay"] <= 0:
-                err.add("rate_decay", f"rate_decay must be > 0 without adaptive_rate (got {v['rate_decay']!r})")
-            if v["momentum_ramp"] <= 0:
-                err.add(
-                    "momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})"
-                )
-        if v["optimizer"] != "Adam":
-            for name in _ADAM_ONLY:
-                if _set_off_default(v, self._user_given, name):
-                    err.add(name, f"{name} applies to optimizer='Adam' only (optimizer is '{v['optimizer']}')")
-
-        # loss against distribution (problem-independent part)
-        loss, dist = v["loss"], v["distribution"]
-        allowed_loss = {
-            "gaussian": ("Automatic", "Quadratic"),
-            "laplace": ("Automatic", "Absolute"),
-            "quantile": ("Automatic", "Quantile"),
-            "huber": ("Automatic", "Huber"),
-            "bernoulli": ("Automatic", "CrossEntropy", "Quadratic"),
-            "multinomial": ("Automatic", "CrossEntropy", "Quadratic"),
-        }.get(dist)
-        if allowed_loss is not None and loss not in allowed_loss:
-            err.add(
-                "loss", f"loss '{loss}' cannot be used with distribution '{dist}'; use one of {', '.join(allowed_loss)}"
-            )
-
-        if v["autoencoder"]:
-            if loss == "CrossEntropy":
-                err.add("loss", "loss 'CrossEntropy' is not allowed for an autoencoder")
-            if act == "Maxout":
-                err.add("activation", "activation 'Maxout' is not allowed for an autoencoder")
-            if v["nfolds"] != 0:
-                err.add("nfolds", "nfolds is not allowed for an autoencoder")
-            if v["stopping_metric"] not in ("AUTO", "MSE"):
-                err.add(
-                    "stopping_metric",
-                    f"stopping_metric must be AUTO or MSE for an autoencoder (got '{v['stopping_metric']}')",
-                )
-            if v["balance_classes"]:
-                err.add("balance_classes", "balance_classes is not allowed for an autoencoder")
-            if classification:
-                err.add("autoencoder", "an autoencoder cannot be a classification model")
-        elif v["sparsity_beta"] > 0:
-            err.add("sparsity_beta", "sparsity_beta is only for autoencoders")
-        if v["autoencoder"] and v["sparsity_beta"] > 0:
-            a = v["average_activation"]
-            if act.startswith("Tanh") and not -1 < a < 1:
-                err.add("average_activation", f"average_activation must be in (-1, 1) for Tanh (got {a!r})")
-            if act.startswith("Rectifier") and not a > 0:
-                err.add("average_activation", f"average_activation must be > 0 for Rectifier (got {a!r})")
-
-        if v["class_sampling_factors"] is not None and not v["balance_classes"]:
-            err.add("class_sampling_factors", "class_sampling_factors requires balance_classes=True")
-        if v["fold_column"] is not None and v["nfolds"] != 0:
-            err.add("fold_column", "give either fold_column or nfolds, not both")
-        if v["fold_assignment"] != "AUTO" and v["nfolds"] == 0:
-            err.add("fold_assignment", "fold_assignment requires nfolds >= 2")
-        if v["checkpoint"] is not None and (v["nfolds"] != 0 or v["fold_column"] is not None):
-            err.add("nfolds" if v["nfolds"] else "fold_column", CV_ON_CHECKPOINT)
-
-        metric = v["stopping_metric"]
+        _check_dropout(v, err)
+        _check_optimizer(v, self._user_given, err)
+        _check_loss_for_distribution(v, err)
+        _check_autoencoder(v, classification, err)
+        _check_folds_and_sampling(v, err)
         if classification is True:
-            if loss not in ("Automatic", "CrossEntropy", "Quadratic"):
-                err.add(
-                    "loss", f"loss '{loss}' is not allowed for classification; use Automatic, CrossEntropy or Quadratic"
-                )
-            if dist not in ("AUTO", "bernoulli", "multinomial"):
-                err.add("distribution", f"distribution '{dist}' is not allowed for classification")
-            if dist == "bernoulli" and n_classes is not None and n_classes != 2:
-                err.add("distribution", f"distribution 'bernoulli' needs 2 classes, the response has {n_classes}")
-            if metric in REGRESSION_ONLY_METRICS:
-                err.add("stopping_metric", f"stopping_metric '{metric}' is for regression only")
-            if metric in BINOMIAL_ONLY_METRICS and n_classes is not None and n_classes != 2:
-                err.add("stopping_metric", f"stopping_metric '{metric}' needs a binary response ({n_classes} classes)")
-            if (
-                v["class_sampling_factors"] is not None
-                and n_classes is not None
-                and len(v["class_sampling_factors"]) != n_classes
-            ):
-                err.add(
-                    "class_sampling_factors",
-                    f"class_sampling_factors needs {n_classes} entries, got {len(v['class_sampling_factors'])}",
-                )
+            _check_classification(v, n_classes, err)
         elif classification is False:
-            if loss == "CrossEntropy":
-                err.add("loss", "loss 'CrossEntropy' needs a categorical response")
-            if dist in ("bernoulli", "multinomial"):
-                err.add("distribution", f"distribution '{dist}' needs a categorical response")
-            if v["balance_classes"]:
-                err.add("balance_classes", "balance_classes requires classification")
-            if metric in CLASSIFICATION_ONLY_METRICS:
-                err.add("stopping_metric", f"stopping_metric '{metric}' is for classification only")
+            _check_regression(v, err)
         err.raise_if_any()
 
     # -- effective parameters ------------------------------------------------
@@ -754,7 +663,8 @@ class DeepLearningParameters:
                 dist = {"Absolute": "laplace", "Quantile": "quantile", "Huber": "huber"}.get(loss, "gaussian")
         v["distribution"], v["loss"] = dist, resolved_loss(loss, dist)
         if v["stopping_metric"] == "AUTO":
-            v["stopping_metric"] = "MSE" if v["autoencoder"] else ("logloss" if classification else "deviance")
+            kind = "autoencoder" if v["autoencoder"] else ("binomial" if classification else "regression")
+            v["stopping_metric"] = default_stopping_metric(kind)
         if v["fold_assignment"] == "AUTO" and v["nfolds"] != 0:
             v["fold_assignment"] = "Random"
         # 12. reproducible: only what determinism needs
@@ -778,6 +688,137 @@ LOSS_BY_DISTRIBUTION = {
     "bernoulli": "CrossEntropy",
     "multinomial": "CrossEntropy",
 }
+
+
+def _check_dropout(v: dict[str, Any], err: _Errors) -> None:
+    """hidden_dropout_ratios: a *WithDropout activation and one ratio per hidden layer."""
+    act = v["activation"]
+    ratios = v["hidden_dropout_ratios"]
+    if ratios is not None:
+        if act not in _DROPOUT_ACTIVATIONS:
+            err.add("hidden_dropout_ratios", f"hidden_dropout_ratios needs a *WithDropout activation, not '{act}'")
+        elif len(ratios) != len(v["hidden"]):
+            err.add(
+                "hidden_dropout_ratios",
+                f"hidden_dropout_ratios has {len(ratios)} entries but hidden has {len(v['hidden'])} layers",
+            )
+
+
+def _check_optimizer(v: dict[str, Any], user_given: frozenset[str], err: _Errors) -> None:
+    """The learning-rate settings the chosen optimizer reads (Adam, ADADELTA or a manual rate)."""
+    if v["optimizer"] == "Adam":
+        _check_adam(v, user_given, err)
+    elif v["adaptive_rate"]:
+        if v["rho"] <= 0:
+            err.add("rho", f"rho must be > 0 with adaptive_rate (got {v['rho']!r})")
+        if v["epsilon"] <= 0:
+            err.add("epsilon", f"epsilon must be > 0 with adaptive_rate (got {v['epsilon']!r})")
+    else:
+        if v["rate"] <= 0:
+            err.add("rate", f"rate must be > 0 without adaptive_rate (got {v['rate']!r})")
+        if v["rate_decay"] <= 0:
+            err.add("rate_decay", f"rate_decay must be > 0 without adaptive_rate (got {v['rate_decay']!r})")
+        if v["momentum_ramp"] <= 0:
+            err.add("momentum_ramp", f"momentum_ramp must be > 0 without adaptive_rate (got {v['momentum_ramp']!r})")
+    if v["optimizer"] != "Adam":
+        for name in _ADAM_ONLY:
+            if _set_off_default(v, user_given, name):
+                err.add(name, f"{name} applies to optimizer='Adam' only (optimizer is '{v['optimizer']}')")
+
+
+def _check_loss_for_distribution(v: dict[str, Any], err: _Errors) -> None:
+    """The loss against the distribution (the part that holds for any response)."""
+    loss, dist = v["loss"], v["distribution"]
+    allowed_loss = {
+        "gaussian": ("Automatic", "Quadratic"),
+        "laplace": ("Automatic", "Absolute"),
+        "quantile": ("Automatic", "Quantile"),
+        "huber": ("Automatic", "Huber"),
+        "bernoulli": ("Automatic", "CrossEntropy", "Quadratic"),
+        "multinomial": ("Automatic", "CrossEntropy", "Quadratic"),
+    }.get(dist)
+    if allowed_loss is not None and loss not in allowed_loss:
+        err.add(
+            "loss", f"loss '{loss}' cannot be used with distribution '{dist}'; use one of {', '.join(allowed_loss)}"
+        )
+
+
+def _check_autoencoder(v: dict[str, Any], classification: bool | None, err: _Errors) -> None:
+    """What an autoencoder may not have, and sparsity (autoencoders only)."""
+    loss, act = v["loss"], v["activation"]
+    if v["autoencoder"]:
+        if loss == "CrossEntropy":
+            err.add("loss", "loss 'CrossEntropy' is not allowed for an autoencoder")
+        if act == "Maxout":
+            err.add("activation", "activation 'Maxout' is not allowed for an autoencoder")
+        if v["nfolds"] != 0:
+            err.add("nfolds", "nfolds is not allowed for an autoencoder")
+        if v["stopping_metric"] not in ("AUTO", "MSE"):
+            err.add(
+                "stopping_metric",
+                f"stopping_metric must be AUTO or MSE for an autoencoder (got '{v['stopping_metric']}')",
+            )
+        if v["balance_classes"]:
+            err.add("balance_classes", "balance_classes is not allowed for an autoencoder")
+        if classification:
+            err.add("autoencoder", "an autoencoder cannot be a classification model")
+    elif v["sparsity_beta"] > 0:
+        err.add("sparsity_beta", "sparsity_beta is only for autoencoders")
+    if v["autoencoder"] and v["sparsity_beta"] > 0:
+        a = v["average_activation"]
+        if act.startswith("Tanh") and not -1 < a < 1:
+            err.add("average_activation", f"average_activation must be in (-1, 1) for Tanh (got {a!r})")
+        if act.startswith("Rectifier") and not a > 0:
+            err.add("average_activation", f"average_activation must be > 0 for Rectifier (got {a!r})")
+
+
+def _check_folds_and_sampling(v: dict[str, Any], err: _Errors) -> None:
+    """Cross-validation and class sampling settings that need each other."""
+    if v["class_sampling_factors"] is not None and not v["balance_classes"]:
+        err.add("class_sampling_factors", "class_sampling_factors requires balance_classes=True")
+    if v["fold_column"] is not None and v["nfolds"] != 0:
+        err.add("fold_column", "give either fold_column or nfolds, not both")
+    if v["fold_assignment"] != "AUTO" and v["nfolds"] == 0:
+        err.add("fold_assignment", "fold_assignment requires nfolds >= 2")
+    if v["checkpoint"] is not None and (v["nfolds"] != 0 or v["fold_column"] is not None):
+        err.add("nfolds" if v["nfolds"] else "fold_column", CV_ON_CHECKPOINT)
+
+
+def _check_classification(v: dict[str, Any], n_classes: int | None, err: _Errors) -> None:
+    """A categorical response: the losses, distributions and stopping metrics it allows."""
+    loss, dist, metric = v["loss"], v["distribution"], v["stopping_metric"]
+    if loss not in ("Automatic", "CrossEntropy", "Quadratic"):
+        err.add("loss", f"loss '{loss}' is not allowed for classification; use Automatic, CrossEntropy or Quadratic")
+    if dist not in ("AUTO", "bernoulli", "multinomial"):
+        err.add("distribution", f"distribution '{dist}' is not allowed for classification")
+    if dist == "bernoulli" and n_classes is not None and n_classes != 2:
+        err.add("distribution", f"distribution 'bernoulli' needs 2 classes, the response has {n_classes}")
+    if metric in REGRESSION_ONLY_METRICS:
+        err.add("stopping_metric", f"stopping_metric '{metric}' is for regression only")
+    if metric in BINOMIAL_ONLY_METRICS and n_classes is not None and n_classes != 2:
+        err.add("stopping_metric", f"stopping_metric '{metric}' needs a binary response ({n_classes} classes)")
+    if (
+        v["class_sampling_factors"] is not None
+        and n_classes is not None
+        and len(v["class_sampling_factors"]) != n_classes
+    ):
+        err.add(
+            "class_sampling_factors",
+            f"class_sampling_factors needs {n_classes} entries, got {len(v['class_sampling_factors'])}",
+        )
+
+
+def _check_regression(v: dict[str, Any], err: _Errors) -> None:
+    """A numeric response: no classification-only loss, distribution, balancing or stopping metric."""
+    loss, dist, metric = v["loss"], v["distribution"], v["stopping_metric"]
+    if loss == "CrossEntropy":
+        err.add("loss", "loss 'CrossEntropy' needs a categorical response")
+    if dist in ("bernoulli", "multinomial"):
+        err.add("distribution", f"distribution '{dist}' needs a categorical response")
+    if v["balance_classes"]:
+        err.add("balance_classes", "balance_classes requires classification")
+    if metric in CLASSIFICATION_ONLY_METRICS:
+        err.add("stopping_metric", f"stopping_metric '{metric}' is for classification only")
 
 
 def _set_off_default(v: dict[str, Any], user_given: frozenset[str], name: str) -> bool:

@@ -15,9 +15,13 @@ Numpy only: the frame is used through its object (``names``, ``types``,
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Sequence
 
 import numpy as np
+
+from .params import ParameterError
 
 NUMERIC = ("real", "int", "time")
 MISSING_VALUES_HANDLING = ("MeanImputation", "Skip")
@@ -35,6 +39,101 @@ _MASK32 = 0xFFFFFFFF
 
 class PrepError(ValueError):
     """The columns cannot be turned into a training problem; the message names the column."""
+
+
+class ColumnError(PrepError, ParameterError):
+    """``x`` or ``y`` does not fit the training frame: a parameter error (it names x or y) found here."""
+
+
+def check_columns(frame, x: Sequence[str] | str | None, y: str | None, autoencoder: bool, source: str | None = None):
+    """``x`` and ``y`` are columns of the training frame (``source``: the file to name, default the
+    frame's display name: the user's file, or for a derived frame what it came from, never the
+    cache or scratch file), each predictor listed once, and ``y`` is not also a predictor (an
+    autoencoder's x may hold y, booklet 4.2). The one check of them: the API, job files and
+    ``DataInfo.fit`` all come here."""
+    where = source or frame.display_name
+    predictors = [x] if isinstance(x, str) else list(x or [])
+    unknown = [c for c in predictors if c not in frame.names]
+    if unknown:
+        raise ColumnError(f"{where}: x: column(s) {unknown} not found (columns: {list(frame.names)})", "x")
+    if y is not None and y not in frame.names:
+        close = difflib.get_close_matches(y, frame.names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"columns: {list(frame.names)}"
+        raise ColumnError(f"{where}: response column y={y!r} not found ({hint})", "y")
+    if y is not None and y in predictors and not autoencoder:
+        raise ColumnError(f"{where}: y={y!r} is also listed in x; the response cannot be a predictor", "y")
+    dups = sorted({c for c in predictors if predictors.count(c) > 1})
+    if dups:
+        raise ColumnError(f"{where}: predictor column(s) {dups} listed more than once", "x")
+
+
+def _check_fit_options(missing_values_handling, unseen_level_policy, max_categorical_features) -> None:
+    if missing_values_handling not in MISSING_VALUES_HANDLING:
+        raise PrepError(
+            f"missing_values_handling must be one of {MISSING_VALUES_HANDLING}, got {missing_values_handling!r}"
+        )
+    if unseen_level_policy not in UNSEEN_LEVEL_POLICIES:
+        raise PrepError(f"unseen_level_policy must be one of {UNSEEN_LEVEL_POLICIES}, got {unseen_level_policy!r}")
+    if int(max_categorical_features) < 1:
+        raise PrepError(f"max_categorical_features must be >= 1, got {max_categorical_features}")
+
+
+def _kept_predictors(frame, x: list[str], types: dict, ignore_const_cols: bool) -> tuple[list[str], dict[str, str]]:
+    """The predictors that stay (frame order) and the dropped ones with why (all NA, constant)."""
+    where = frame.display_name
+    dropped: dict[str, str] = {}
+    kept = []
+    for col in x:
+        st = frame.stats[col]
+        all_na = int(st.get("na_count", 0)) >= frame.nrow
+        if types[col] == "enum":
+            constant = not all_na and int(np.count_nonzero(st.get("counts", []))) <= 1
+        else:
+            constant = not all_na and float(st.get("min")) == float(st.get("max"))
+        if all_na and not ignore_const_cols:
+            raise PrepError(f"{where}: predictor column {col!r} is all NA; drop it or set ignore_const_cols=True")
+        if ignore_const_cols and (all_na or constant):
+            dropped[col] = "all NA" if all_na else "constant"
+            continue
+        kept.append(col)
+    if not kept:
+        raise PrepError(
+            f"{where}: no predictor columns left" + (f" (dropped by ignore_const_cols: {dropped})" if dropped else "")
+        )
+    return kept, dropped
+
+
+def _predictor_layout(frame, kept: list[str], types: dict, use_all_factor_levels, standardize, autoencoder) -> dict:
+    """The input layout's fields of DataInfo: categoricals first (by decreasing cardinality), then numerics."""
+    cats = [c for c in kept if types[c] == "enum"]
+    cats.sort(key=lambda c: -len(frame.domains[c]))  # sort is stable: ties keep frame order
+    nums = [c for c in kept if types[c] != "enum"]
+    domains = {c: [str(v) for v in frame.domains[c]] for c in cats}
+    widths = [len(domains[c]) - (0 if use_all_factor_levels else 1) + 1 for c in cats]
+    offsets = [int(v) for v in np.cumsum([0] + widths)[:-1]] if cats else []
+    sub, mul, impute = [], [], []
+    for c in nums:
+        st = frame.stats[c]
+        s, m, fill = _numeric_transform(
+            float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]), standardize, autoencoder
+        )
+        sub.append(s)
+        mul.append(m)
+        impute.append(fill)
+    return {
+        "predictors": cats + nums,
+        "cat_cols": cats,
+        "num_cols": nums,
+        "domains": domains,
+        "cat_offsets": offsets,
+        "cat_widths": widths,
+        "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
+        "use_all_factor_levels": bool(use_all_factor_levels),
+        "norm_sub": sub,
+        "norm_mul": mul,
+        "num_impute": impute,
+        "column_types": {c: types[c] for c in cats + nums},
+    }
 
 
 def _level_string(value: float) -> str:
@@ -247,102 +346,37 @@ class DataInfo:
         """Fit on a frame from the statistics the frame stored at import (no pass over the data,
         except reading the response for ``classification=True`` on a numeric response and the
         columns with NAs for the Skip-mode row check)."""
-        where = frame.display_name
-        names = list(frame.names)
-        if missing_values_handling not in MISSING_VALUES_HANDLING:
-            raise PrepError(
-                f"missing_values_handling must be one of {MISSING_VALUES_HANDLING}, got {missing_values_handling!r}"
-            )
-        if unseen_level_policy not in UNSEEN_LEVEL_POLICIES:
-            raise PrepError(f"unseen_level_policy must be one of {UNSEEN_LEVEL_POLICIES}, got {unseen_level_policy!r}")
-        if int(max_categorical_features) < 1:
-            raise PrepError(f"max_categorical_features must be >= 1, got {max_categorical_features}")
-        if y is not None and y not in names:
-            raise PrepError(f"{where}: response column {y!r} not found (columns: {names})")
-        if x is None:
-            x = [n for n in names if n != y]
-        elif isinstance(x, str):
-            x = [x]
-        x = list(x)
-        unknown = [c for c in x if c not in names]
-        if unknown:
-            raise PrepError(f"{where}: predictor column(s) {unknown} not found (columns: {names})")
-        dups = sorted({c for c in x if x.count(c) > 1})
-        if dups:
-            raise PrepError(f"{where}: predictor column(s) {dups} listed more than once")
-        if y is not None and y in x and not autoencoder:  # h2o R: an autoencoder's x may hold y (booklet 4.2)
-            raise PrepError(f"{where}: the response {y!r} is also listed as a predictor")
+        _check_fit_options(missing_values_handling, unseen_level_policy, max_categorical_features)
+        check_columns(frame, x, y, autoencoder)
+        x = [n for n in frame.names if n != y] if x is None else [x] if isinstance(x, str) else list(x)
         if autoencoder:
             y = None  # an autoencoder has no response; a given y only stays out of the default x
             use_all_factor_levels = True
             if classification:
                 raise PrepError("classification=True does not apply to an autoencoder")
-        types = {n: frame.type(n) for n in names}
-        dropped: dict[str, str] = {}
-        kept = []
-        for col in x:
-            st = frame.stats[col]
-            all_na = int(st.get("na_count", 0)) >= frame.nrow
-            if types[col] == "enum":
-                constant = not all_na and int(np.count_nonzero(st.get("counts", []))) <= 1
-            else:
-                constant = not all_na and float(st.get("min")) == float(st.get("max"))
-            if all_na and not ignore_const_cols:
-                raise PrepError(f"{where}: predictor column {col!r} is all NA; drop it or set ignore_const_cols=True")
-            if ignore_const_cols and (all_na or constant):
-                dropped[col] = "all NA" if all_na else "constant"
-                continue
-            kept.append(col)
-        if not kept:
-            raise PrepError(
-                f"{where}: no predictor columns left"
-                + (f" (dropped by ignore_const_cols: {dropped})" if dropped else "")
-            )
-        cats = [c for c in kept if types[c] == "enum"]
-        cats.sort(key=lambda c: -len(frame.domains[c]))  # sort is stable: ties keep frame order
-        nums = [c for c in kept if types[c] != "enum"]
-        domains = {c: [str(v) for v in frame.domains[c]] for c in cats}
-        widths = [len(domains[c]) - (0 if use_all_factor_levels else 1) + 1 for c in cats]
-        offsets = [int(v) for v in np.cumsum([0] + widths)[:-1]] if cats else []
-        sub, mul, impute = [], [], []
-        for c in nums:
-            st = frame.stats[c]
-            s, m, fill = _numeric_transform(
-                float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]), standardize, autoencoder
-            )
-            sub.append(s)
-            mul.append(m)
-            impute.append(fill)
-        info = {
-            "predictors": cats + nums,
-            "cat_cols": cats,
-            "num_cols": nums,
-            "domains": domains,
-            "cat_offsets": offsets,
-            "cat_widths": widths,
-            "cat_na_seen": [int(frame.stats[c].get("na_count", 0)) > 0 for c in cats],
-            "use_all_factor_levels": bool(use_all_factor_levels),
-            "norm_sub": sub,
-            "norm_mul": mul,
-            "num_impute": impute,
-            "response": y,
-            "response_type": types[y] if y is not None else None,
-            "response_domain": None,
-            "response_numeric_levels": None,
-            "classification": False,
-            "autoencoder": bool(autoencoder),
-            "y_sub": 0.0,
-            "y_mul": 1.0,
-            "missing_values_handling": missing_values_handling,
-            "dropped": dropped,
-            "hash_buckets": 0,
-            "seed": int(seed),
-            "column_types": {c: types[c] for c in cats + nums},
-            "unseen_level_policy": unseen_level_policy,
-            "standardize": bool(standardize),
-            "max_categorical_features": int(max_categorical_features),
-        }
-        if sum(widths) > int(max_categorical_features):
+        types = {n: frame.type(n) for n in frame.names}
+        kept, dropped = _kept_predictors(frame, x, types, ignore_const_cols)
+        info = _predictor_layout(frame, kept, types, use_all_factor_levels, standardize, autoencoder)
+        info.update(
+            {
+                "response": y,
+                "response_type": types[y] if y is not None else None,
+                "response_domain": None,
+                "response_numeric_levels": None,
+                "classification": False,
+                "autoencoder": bool(autoencoder),
+                "y_sub": 0.0,
+                "y_mul": 1.0,
+                "missing_values_handling": missing_values_handling,
+                "dropped": dropped,
+                "hash_buckets": 0,
+                "seed": int(seed),
+                "unseen_level_policy": unseen_level_policy,
+                "standardize": bool(standardize),
+                "max_categorical_features": int(max_categorical_features),
+            }
+        )
+        if sum(info["cat_widths"]) > int(max_categorical_features):
             info["hash_buckets"] = int(max_categorical_features)
         if y is not None:
             cls._fit_response(info, frame, y, types[y], classification)

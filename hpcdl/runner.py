@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from . import comm as comm_mod
 from .jobs import JobError, check_job
+from .metrics import format_metrics
 from .output import print_json, progress_printer
+from .params import any_autoencoder
 from .runstate import StopReason
 
 
@@ -207,17 +209,76 @@ def _threads(job, comm) -> int:
 
 
 def _run_grid(job, comm, notes: list[str], as_json: bool) -> Outcome:
-    from .grid import run_grid_job
+    """A job file's grid on every rank (grid.py prints each model's line); world rank 0 reports."""
+    from .grid import grid, write_summary
 
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
-    autoencoder = bool(job.parameters.get("autoencoder")) or any(job.grid.get("autoencoder", []))
+    autoencoder = any_autoencoder(job.parameters, job.grid)
     x, y = comm_mod.agree(comm, lambda: _columns(job, train_frame, autoencoder), JobError)
     for note in notes:
         _say(note, comm, as_json)
-    g = run_grid_job(job, x, y, train_frame, valid_frame, test_frame, as_json=as_json)
+    fixed = {k: v for k, v in job.parameters.items() if k not in ("model_id", "key")}
+    out_dir = os.path.join(job.output_dir, "grid")
+    if comm.rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+    comm.barrier()
+    quiet = job.quiet or as_json or fixed.get("quiet_mode")
+    _say(
+        f"hpcdl: grid job {job.name}: {comm.size} rank(s) in {job.parallelism} group(s); "
+        f"hyper-parameters {sorted(job.grid)}; output {out_dir}",
+        comm,
+        as_json,
+    )
+    g = grid(
+        x,
+        y,
+        train_frame,
+        valid_frame,
+        hyper_params=job.grid,
+        search_criteria=job.search_criteria,
+        grid_id=job.name,
+        threads=job.threads,
+        comm=comm,
+        parallelism=job.parallelism,
+        save_dir=out_dir if job.save_model else None,
+        progress=None if quiet else True,
+        **fixed,
+    )
+    if comm.rank == 0:
+        if not job.save_model:
+            write_summary(g, out_dir)
+        _report_grid(g, out_dir, test_frame, as_json)
     if not len(g):
         return Outcome(Status.FAILED, message=f"every model of grid {g.grid_id} failed")
     return Outcome(Status.FINISHED)
+
+
+def _report_grid(g, out_dir: str, test_frame, as_json: bool) -> None:
+    """Rank 0: the grid's summary, best model first, and the best model's metrics on the test frame."""
+    test_metrics = g[0].model_performance(test_frame) if len(g) and test_frame is not None else None
+    if as_json:
+        print_json(
+            {
+                "grid_id": g.grid_id,
+                "directory": out_dir,
+                "sort_by": g.sort_metric,
+                "models": g.summary_table(),
+                "best_model_test_metrics": test_metrics,
+            }
+        )
+        return
+    print()
+    print(g)
+    if test_metrics:
+        _print_test_metrics(
+            test_metrics, g[0], f"Best model {g[0].model_id} on the test frame {test_frame.display_name}"
+        )
+    print(f"\ngrid summary: {os.path.join(out_dir, 'summary.csv')}")
+
+
+def _print_test_metrics(test_metrics: dict, model, title: str) -> None:
+    print()
+    print(format_metrics(test_metrics, model.kind, title, domain=model.dinfo.response_domain))
 
 
 def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: list[str], as_json: bool) -> Outcome:
@@ -345,17 +406,7 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
         return
     print(model)
     if test_metrics:
-        from .metrics import format_metrics
-
-        print()
-        print(
-            format_metrics(
-                test_metrics,
-                model.kind,
-                f"ModelMetrics (test frame {test_frame.display_name})",
-                domain=model.dinfo.response_domain,
-            )
-        )
+        _print_test_metrics(test_metrics, model, f"ModelMetrics (test frame {test_frame.display_name})")
     if anomaly_errors is not None:
         from .output import format_error_table
 

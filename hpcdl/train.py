@@ -1020,19 +1020,7 @@ def _stratified_sample(y: np.ndarray, wanted: int, seed: int) -> np.ndarray | No
 
 
 def _flatten_metrics(prefix: str, m: dict) -> dict:
-    keys = (
-        "MSE",
-        "RMSE",
-        "logloss",
-        "classification_error",
-        "mean_per_class_error",
-        "AUC",
-        "pr_auc",
-        "r2",
-        "mean_residual_deviance",
-        "MAE",
-        "lift_top_group",
-    )
+    keys = metrics.metric_keys("history")
     return {f"{prefix}_{k.lower()}": m[k] for k in keys if k in m and m[k] is not None}
 
 

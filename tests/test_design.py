@@ -176,3 +176,48 @@ def test_the_import_reader_sees_package_and_function_level_imports():
     assert "hpcdl.comm" in _imports("hpcdl.train")  # from . import comm as comm_mod
     assert "hpcdl.frame.summary" in _imports("hpcdl.frame.h5frame")  # inside Frame.summary()
     assert "hpcdl.frame.h5frame" not in _imports("hpcdl.frame.summary")
+
+
+# Functions longer than this are hard to read in one go (docs/design.md, "Functions").
+MAX_FUNCTION_LINES = 80
+# Functions still over the limit, each split by a later session: train.py, kernels/ and model.py wait
+# for the branches that change them now (issue 26, items 1 and 4); cli.py's parser and cv.py's
+# cross_validate likewise (the front-door and parity work). Remove a line when its function is split.
+LONG_FUNCTIONS_ALLOWED = {
+    "hpcdl.cli.build_parser",
+    "hpcdl.cv.cross_validate",
+    "hpcdl.model.format_model",
+}
+
+
+def _long_functions(limit: int) -> dict[str, int]:
+    """module.function (module.Class.method) -> lines, for every function longer than ``limit`` lines."""
+    out = {}
+    for module, path in MODULES.items():
+        tree = ast.parse(open(path, encoding="utf-8").read(), path)
+        stack = [(tree, module)]
+        while stack:
+            node, prefix = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    name = f"{prefix}.{child.name}"
+                    if not isinstance(child, ast.ClassDef):
+                        lines = child.end_lineno - child.lineno + 1
+                        if lines > limit:
+                            out[name] = lines
+                    stack.append((child, name))
+    return out
+
+
+def test_no_function_is_longer_than_the_limit():
+    long = _long_functions(MAX_FUNCTION_LINES)
+    over = {name: n for name, n in long.items() if name not in LONG_FUNCTIONS_ALLOWED}
+    assert not over, f"functions over {MAX_FUNCTION_LINES} lines (split them): {over}"
+    fixed = sorted(LONG_FUNCTIONS_ALLOWED - set(long))
+    assert not fixed, f"no longer over the limit: remove them from LONG_FUNCTIONS_ALLOWED: {fixed}"
+
+
+def test_the_length_reader_measures_functions():
+    long = _long_functions(5)
+    assert long["hpcdl.grid.Grid.save"] > 5  # a method, named with its class
+    assert "hpcdl.grid.check_search_criteria" in long

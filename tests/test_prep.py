@@ -382,7 +382,7 @@ def test_errors_name_the_problem(frame, tmp_path):
         DataInfo.fit(frame, ["num1", "nope"], "resp")
     with pytest.raises(PrepError, match="'ghost'"):
         DataInfo.fit(frame, ["num1"], "ghost")
-    with pytest.raises(PrepError, match="also listed as a predictor"):
+    with pytest.raises(PrepError, match="also listed in x"):
         DataInfo.fit(frame, ["num1", "resp"], "resp")
     with pytest.raises(PrepError, match="no predictor columns left"):
         DataInfo.fit(frame, ["const", "allna"], "resp")

@@ -78,8 +78,29 @@ def build_onnx(spec: ScorerSpec):
     g = _Graph(helper, numpy_helper)
     inputs, blocks = [], []
     axis1 = g.const("axis1", np.array([1], dtype=np.int64))
+    _categorical_inputs(g, spec, TensorProto, inputs, blocks)
+    _numeric_inputs(g, spec, TensorProto, axis1, inputs, blocks)
+    a = g.op("Concat", blocks, "network_input", axis=1) if len(blocks) > 1 else blocks[0]
+    out = g.op("Cast", [_network(g, spec, a)], "network_output", to=TensorProto.DOUBLE)
+    outputs = _prediction_outputs(g, spec, TensorProto, axis1, out)
+    graph = helper.make_graph(g.nodes, f"hpcdl_{spec.kind}", inputs, outputs, initializer=g.initializers)
+    proto = helper.make_model(
+        graph,
+        producer_name="hpcdl",
+        producer_version=_version(),
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        doc_string=_doc(spec),
+    )
+    proto.ir_version = min(proto.ir_version, 8)  # opset 17 needs IR 8; older runtimes refuse newer IRs
+    helper.set_model_props(proto, _metadata(spec))
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
 
-    # Categoricals: level string -> code (unknown -> NA code L) -> row of a one-hot table.
+
+def _categorical_inputs(g: _Graph, spec: ScorerSpec, TensorProto, inputs: list, blocks: list) -> None:
+    """One string input per categorical; its one-hot block of the network input."""
+    helper = g.helper
+    # level string -> code (unknown -> NA code L) -> row of a one-hot table.
     for cat in spec.categoricals:
         inputs.append(helper.make_tensor_value_info(cat.name, TensorProto.STRING, ["N"]))
         n_levels = len(cat.levels)
@@ -99,7 +120,11 @@ def build_onnx(spec: ScorerSpec):
                 table[c if c >= 0 else n_levels, slot] = 1.0
         blocks.append(g.op("Gather", [g.const(f"{cat.name}_onehot", table), code], f"{cat.name}_onehot", axis=0))
 
-    # Numerics: NaN -> training mean, then (x - sub) * mul in double, then float32 like the trainer.
+
+def _numeric_inputs(g: _Graph, spec: ScorerSpec, TensorProto, axis1: str, inputs: list, blocks: list) -> None:
+    """One double input per numeric; their standardized float32 block of the network input."""
+    helper = g.helper
+    # NaN -> training mean, then (x - sub) * mul in double, then float32 like the trainer.
     if spec.numerics:
         cols = []
         for num in spec.numerics:
@@ -111,9 +136,10 @@ def build_onnx(spec: ScorerSpec):
         x = g.op("Sub", [x, g.const("norm_sub", np.array([[n.sub for n in spec.numerics]], dtype=np.float64))])
         x = g.op("Mul", [x, g.const("norm_mul", np.array([[n.mul for n in spec.numerics]], dtype=np.float64))])
         blocks.append(g.op("Cast", [x], "numerics_std", to=TensorProto.FLOAT))
-    a = g.op("Concat", blocks, "network_input", axis=1) if len(blocks) > 1 else blocks[0]
 
-    # The network, float32 like the trainer's kernels.
+
+def _network(g: _Graph, spec: ScorerSpec, a: str) -> str:
+    """The layers on the network input ``a``, float32 like the trainer's kernels; returns the output."""
     for l, layer in enumerate(spec.layers):
         z = g.op(
             "Gemm",
@@ -137,8 +163,12 @@ def build_onnx(spec: ScorerSpec):
             raise ExportError(f"layer {l}: activation {layer.activation!r} cannot be exported")
         if layer.scale != 1.0:  # inference-mode dropout: scale hidden units by (1 - ratio)
             a = g.op("Mul", [a, g.const(f"dropout_scale{l}", np.array(layer.scale, dtype=np.float32))], f"a{l}_scaled")
-    out = g.op("Cast", [a], "network_output", to=TensorProto.DOUBLE)
+    return a
 
+
+def _prediction_outputs(g: _Graph, spec: ScorerSpec, TensorProto, axis1: str, out: str) -> list:
+    """H2O's predictions from the network output (double): predict, probabilities or reconstruction."""
+    helper = g.helper
     outputs = []
     if spec.kind == "regression":
         v = g.op("Reshape", [out, g.const("flat", np.array([-1], dtype=np.int64))])
@@ -174,16 +204,11 @@ def build_onnx(spec: ScorerSpec):
         )
         outputs.append(helper.make_tensor_value_info("predict", TensorProto.STRING, ["N"]))
         outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.DOUBLE, ["N", k]))
+    return outputs
 
-    graph = helper.make_graph(g.nodes, f"hpcdl_{spec.kind}", inputs, outputs, initializer=g.initializers)
-    proto = helper.make_model(
-        graph,
-        producer_name="hpcdl",
-        producer_version=_version(),
-        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
-        doc_string=_doc(spec),
-    )
-    proto.ir_version = min(proto.ir_version, 8)  # opset 17 needs IR 8; older runtimes refuse newer IRs
+
+def _metadata(spec: ScorerSpec) -> dict[str, str]:
+    """What the graph's outputs and inputs mean, for a scorer that reads the file alone."""
     meta = {
         "model_id": spec.model_id,
         "kind": spec.kind,
@@ -196,9 +221,7 @@ def build_onnx(spec: ScorerSpec):
         meta["classes"] = json.dumps(spec.response_domain)
     if spec.threshold is not None:
         meta["threshold"] = repr(spec.threshold)
-    helper.set_model_props(proto, meta)
-    onnx.checker.check_model(proto, full_check=True)
-    return proto
+    return meta
 
 
 def _version() -> str:

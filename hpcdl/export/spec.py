@@ -85,9 +85,34 @@ class ScorerSpec:
 def scorer_spec(model) -> ScorerSpec:
     """Collect everything scoring needs; raise ExportError for what an export cannot reproduce."""
     d = model.dinfo
-    eff = model.effective
-    net = model.net
     where = f"model {model.model_id}"
+    _check_exportable(model, where)
+    cats, nums = _inputs(d, where)
+    layers = _layers(model.net, model.effective, where)
+    kind = model.kind
+    threshold = float(model.label_threshold()) if kind == "binomial" else None
+    return ScorerSpec(
+        model_id=model.model_id,
+        kind=kind,
+        categoricals=cats,
+        numerics=nums,
+        use_all_factor_levels=bool(d.use_all_factor_levels),
+        n_inputs=int(d.n_inputs),
+        input_names=list(d.input_names),
+        layers=layers,
+        response=d.response,
+        response_domain=None if d.response_domain is None else [str(v) for v in d.response_domain],
+        threshold=threshold,
+        prior_weights=_prior_weights(model),
+        y_sub=float(d.y_sub),
+        y_mul=float(d.y_mul),
+        output_columns=_output_columns(kind, d),
+    )
+
+
+def _check_exportable(model, where: str) -> None:
+    """What an export cannot reproduce: each refusal says why and what to change."""
+    d, eff, net = model.dinfo, model.effective, model.net
     if d.hash_buckets:
         raise ExportError(
             f"{where}: categorical hashing (max_categorical_features={d.hash_buckets}) cannot be exported "
@@ -115,6 +140,9 @@ def scorer_spec(model) -> ScorerSpec:
     if not (np.all(np.isfinite(net.W)) and np.all(np.isfinite(net.B))):
         raise ExportError(f"{where}: the model is unstable (non-finite weights or biases) and cannot be exported")
 
+
+def _inputs(d, where: str) -> tuple[list[Categorical], list[Numeric]]:
+    """The predictors as the scorer reads them: one-hot blocks, then standardized numerics."""
     cats = [
         Categorical(c, [str(v) for v in d.domains[c]], int(d.cat_offsets[k]), int(d.cat_widths[k]))
         for k, c in enumerate(d.cat_cols)
@@ -124,7 +152,11 @@ def scorer_spec(model) -> ScorerSpec:
     ]
     if not all(math.isfinite(v) for n in nums for v in (n.impute, n.sub, n.mul)):
         raise ExportError(f"{where}: non-finite imputation/standardization constants; cannot export")
+    return cats, nums
 
+
+def _layers(net, eff, where: str) -> list[Layer]:
+    """The layers in float32, each with its activation and inference-mode dropout scale."""
     n_hidden = net.n_layers - 1
     ratios = list(eff.get("hidden_dropout_ratios") or [0.0] * n_hidden)
     if len(ratios) != n_hidden:
@@ -149,35 +181,25 @@ def scorer_spec(model) -> ScorerSpec:
                 f"{where}: Maxout layer {l} has {layers[-1].weights.shape[0]} rows, "
                 f"expected 2 x {int(net.units[l + 1])}"
             )
+    return layers
 
-    kind = model.kind
-    threshold = float(model.label_threshold()) if kind == "binomial" else None
+
+def _prior_weights(model) -> list[float] | None:
+    """balance_classes: the factors that bring probabilities back to the training class priors."""
+    d = model.dinfo
     prior_weights = None
     prior, sampled = model.run_info.get("class_prior"), model.run_info.get("class_sampled_prior")
     if d.classification and prior is not None and sampled is not None:
         prior, sampled = np.asarray(prior, dtype=np.float64), np.asarray(sampled, dtype=np.float64)
         w = np.divide(prior, sampled, out=np.zeros_like(prior), where=sampled > 0)
         prior_weights = [float(v) for v in w]
+    return prior_weights
+
+
+def _output_columns(kind: str, d) -> list[str]:
+    """The columns a scorer's predictions have, named as predict() names them."""
     if kind == "autoencoder":
-        outputs = [f"reconstr_{n}" for n in d.input_names]
-    elif kind == "regression":
-        outputs = ["predict"]
-    else:
-        outputs = ["predict"] + probability_names(d.response_domain)  # p0, p1 for integer labels, as predict()
-    return ScorerSpec(
-        model_id=model.model_id,
-        kind=kind,
-        categoricals=cats,
-        numerics=nums,
-        use_all_factor_levels=bool(d.use_all_factor_levels),
-        n_inputs=int(d.n_inputs),
-        input_names=list(d.input_names),
-        layers=layers,
-        response=d.response,
-        response_domain=None if d.response_domain is None else [str(v) for v in d.response_domain],
-        threshold=threshold,
-        prior_weights=prior_weights,
-        y_sub=float(d.y_sub),
-        y_mul=float(d.y_mul),
-        output_columns=outputs,
-    )
+        return [f"reconstr_{n}" for n in d.input_names]
+    if kind == "regression":
+        return ["predict"]
+    return ["predict"] + probability_names(d.response_domain)  # p0, p1 for integer labels, as predict()

@@ -6,25 +6,11 @@ import time
 
 import numpy as np
 
+from ..metrics import metric_keys
 from ..store import plain_json
 
 # Scalar metrics shown side by side (training / validation), in H2O's order.
-METRIC_KEYS = (
-    "MSE",
-    "RMSE",
-    "logloss",
-    "AUC",
-    "pr_auc",
-    "max_f1",
-    "max_f1_threshold",
-    "classification_error",
-    "mean_per_class_error",
-    "r2",
-    "mean_residual_deviance",
-    "MAE",
-    "lift_top_group",
-    "nobs",
-)
+METRIC_KEYS = metric_keys("ui")
 
 
 def browser_json(obj):
