@@ -16,10 +16,14 @@ import os
 from collections.abc import Sequence
 
 from . import comm as comm_mod
+from .comm import Comm
+from .cv import cross_validate, excluding_fold_column
 from .frame import Frame
+from .lifecycle import prepare_checkpoint
 from .model import Model, as_frame, register
 from .params import DeepLearningParameters, check_no_cross_validation, check_response_given
 from .prep import DataInfo, check_columns
+from .train import Trainer
 
 __all__ = ["check_checkpoint_use", "check_columns", "check_response_given", "deeplearning", "train_model"]
 
@@ -33,8 +37,6 @@ def check_checkpoint_use(
     checkpoint: Model | str | os.PathLike,
 ) -> tuple[Model, DataInfo]:
     """Everything continuing ``checkpoint`` requires (docs/checkpoints.md); returns a copy to train on."""
-    from .lifecycle import prepare_checkpoint
-
     check_response_given(params.autoencoder, y)
     check_no_cross_validation(params)
     continued = prepare_checkpoint(checkpoint, params, training_frame, x, y, validation_frame)
@@ -67,7 +69,7 @@ def train_model(
     x: Sequence[str] | None = None,
     y: str | None = None,
     checkpoint: Model | str | os.PathLike | None = None,
-    comm=None,
+    comm: Comm | None = None,
     threads: int | None = None,
     hooks: list | None = None,
     progress=None,
@@ -75,9 +77,6 @@ def train_model(
     """Train one model (with its fold models when ``nfolds``/``fold_column`` ask for them) on every
     rank of ``comm``; returns it on every rank. ``checkpoint`` (a Model or a model file; default:
     ``params.checkpoint``) is continued instead of starting from new weights."""
-    from .cv import cross_validate, excluding_fold_column
-    from .train import Trainer
-
     if checkpoint is None and params.checkpoint:
         checkpoint = params.checkpoint
     comm = comm or comm_mod.world()
@@ -132,7 +131,7 @@ def deeplearning(
     validation_frame=None,
     *,
     threads: int | None = None,
-    comm=None,
+    comm: Comm | None = None,
     hooks: list | None = None,
     progress=None,
     **params,

@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,33 @@ T = TypeVar("T")
 E = TypeVar("E", bound=BaseException)
 # Before MPI_Abort: time for mpiexec to forward what this rank printed (it kills every rank at once).
 ABORT_GRACE_SECONDS = 1.0
+
+
+class Comm(Protocol):
+    """What every function that takes a ``comm`` may use: a group of ranks (``SerialComm`` on one
+    process, ``MPIComm`` over mpi4py). Type functions' ``comm`` arguments with it, never with mpi4py's."""
+
+    rank: int
+    size: int
+    is_mpi: bool
+
+    def barrier(self) -> None: ...
+
+    def bcast(self, obj: Any, root: int = 0) -> Any: ...
+
+    def allgather(self, obj: Any) -> list: ...
+
+    def gather(self, obj: Any, root: int = 0) -> list | None: ...
+
+    def allreduce_sum(self, array: np.ndarray) -> np.ndarray: ...
+
+    def allreduce_scalar(self, value: float, op: str = "sum") -> float: ...
+
+    def bcast_array(self, array: np.ndarray, root: int = 0) -> np.ndarray: ...
+
+    def split(self, color: int, key: int = 0) -> Comm: ...
+
+    def abort(self, code: int = 1) -> None: ...
 
 
 class SerialComm:
@@ -116,7 +143,7 @@ class MPIComm:
 _world: SerialComm | MPIComm | None = None
 
 
-def world() -> SerialComm | MPIComm:
+def world() -> Comm:
     """The communicator of all ranks of this job (created on first use)."""
     global _world
     if _world is None:
@@ -148,12 +175,12 @@ def _launched_ranks() -> int:
     return 1
 
 
-def from_rank0(comm, make: Callable[[], T]) -> T:
+def from_rank0(comm: Comm, make: Callable[[], T]) -> T:
     """``make()`` on rank 0 only, its result on every rank: random draws every rank must share."""
     return comm.bcast(make() if comm.rank == 0 else None)
 
 
-def shared_seed(comm, seed: int | None) -> int:
+def shared_seed(comm: Comm, seed: int | None) -> int:
     """``seed``, or for -1 (None: the same) a random seed drawn once for all ranks, as H2O draws one."""
     if seed is not None and int(seed) != -1:
         return int(seed)
@@ -172,7 +199,7 @@ def is_agreed(exc: BaseException) -> bool:
     return bool(getattr(exc, "hpcdl_agreed", False))
 
 
-def agree(comm, work: Callable[[], T], error_type: type[Exception] = RuntimeError) -> T:
+def agree(comm: Comm, work: Callable[[], T], error_type: type[Exception] = RuntimeError) -> T:
     """``work()`` on every rank; if it fails on any, every rank raises the first failure's message
     (marked agreed): a rank that failed with that message its own error, the others ``error_type``.
 
@@ -188,7 +215,7 @@ def agree(comm, work: Callable[[], T], error_type: type[Exception] = RuntimeErro
     return result
 
 
-def on_rank0(comm, work: Callable[[], T]) -> T:
+def on_rank0(comm: Comm, work: Callable[[], T]) -> T:
     """``work()`` on rank 0 and its result on every rank, or its error (a ValueError, OSError or
     RuntimeError) raised on every rank, marked agreed."""
     result = error = None
@@ -203,7 +230,7 @@ def on_rank0(comm, work: Callable[[], T]) -> T:
     return result
 
 
-def reduce_sum_ordered(comm, array: np.ndarray) -> np.ndarray:
+def reduce_sum_ordered(comm: Comm, array: np.ndarray) -> np.ndarray:
     """Sum over ranks in rank order 0, 1, ..., n-1 (bit-reproducible).
 
     MPI's Allreduce may associate the additions differently from run to run;
@@ -221,7 +248,7 @@ def reduce_sum_ordered(comm, array: np.ndarray) -> np.ndarray:
     return comm.bcast_array(array, root=0)
 
 
-def timed_allreduce(comm, nbytes: int, repeats: int = 3) -> float:
+def timed_allreduce(comm: Comm, nbytes: int, repeats: int = 3) -> float:
     """Seconds for one Allreduce of ``nbytes`` (median of a few), for auto-tuning."""
     if comm.size == 1:
         return 0.0

@@ -15,9 +15,11 @@ import os
 
 import numpy as np
 
+from . import comm as comm_mod
 from .metrics import metric_keys
-from .model import prediction_columns
+from .model import Model, prediction_columns, score_outputs
 from .params import ParameterError
+from .train import Trainer
 
 FOLD_ASSIGNMENTS = ("Random", "Modulo", "Stratified")
 
@@ -142,16 +144,22 @@ def summarize_folds(fold_metrics: list[dict]) -> dict:
     return out
 
 
-def cross_validate(params, dinfo, frame, validation_frame=None, *, comm=None, threads=None, hooks=None, progress=None):
+def cross_validate(
+    params,
+    dinfo,
+    frame,
+    validation_frame=None,
+    *,
+    comm: comm_mod.Comm | None = None,
+    threads=None,
+    hooks=None,
+    progress=None,
+):
     """Train the fold models and the main model; returns the main model with CV metrics attached
     (and, with ``validation_frame``, the main model's validation metrics on it, as H2O-3).
 
     Every rank runs this; each model is trained by all ranks of ``comm`` in turn.
     """
-    from . import comm as comm_mod
-    from .model import Model, score_outputs
-    from .train import Trainer
-
     comm = comm or comm_mod.world()
     if dinfo.autoencoder:
         raise ParameterError("cross-validation is not allowed for an autoencoder", "nfolds")

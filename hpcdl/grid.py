@@ -30,6 +30,7 @@ from typing import Any
 
 from . import api, metrics
 from . import comm as comm_mod
+from .comm import Comm
 from .fsutil import atomic_path, check_output
 from .metrics import _pandas
 from .model import Model, as_frame, format_table, load_model, register
@@ -231,7 +232,7 @@ class Grid:
         sort_by: str | None = None,
         decreasing: bool = False,
         directory: str | None = None,
-        comm=None,
+        comm: Comm | None = None,
     ) -> None:
         self.grid_id = grid_id
         self.hyper_params = hyper_params
@@ -564,7 +565,7 @@ def grid(
     grid_id: str | None = None,
     *,
     threads: int | None = None,
-    comm=None,
+    comm: Comm | None = None,
     parallelism: int = 1,
     save_dir: str | None = None,
     progress=None,
@@ -602,7 +603,7 @@ def grid(
     return search.result(comm=world)
 
 
-def _check_call(world, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params):
+def _check_call(world: Comm, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params):
     """What ``grid`` is given, checked before any model trains: (canonical hyper_params, search criteria)."""
     if training_frame is None:
         raise ValueError("training_frame is required")
@@ -716,7 +717,7 @@ class _Search:
             write_summary(self.result(directory=self.save_dir), self.save_dir)
         return stop, (budget - elapsed if budget else None), [e.record() for e in round_entries]
 
-    def result(self, comm=None, directory: str | None = None) -> Grid:
+    def result(self, comm: Comm | None = None, directory: str | None = None) -> Grid:
         return Grid(
             self.grid_id,
             self.hyper,

@@ -14,12 +14,31 @@ import time
 import warnings
 from dataclasses import dataclass
 
+from . import api
 from . import comm as comm_mod
-from .jobs import JobError, check_job
+from .api import check_checkpoint_use, check_columns
+from .comm import Comm
+from .cv import save_cross_validation_outputs
+from .frame import import_source
+from .grid import grid, write_summary
+from .jobs import JobError, check_job, load_job
+from .lifecycle import (
+    CheckpointHook,
+    RunLock,
+    checkpoint_files,
+    clear_checkpoints,
+    newest_checkpoint,
+    set_aside_checkpoints,
+)
 from .metrics import format_metrics
-from .output import print_json, progress_printer
-from .params import any_autoencoder
+from .model import Model, load_model
+from .output import format_error_table, print_json, progress_printer, write_anomaly_csv
+from .params import ParameterError, any_autoencoder
 from .runstate import StopReason
+from .store import ModelFileError, read_model_summary
+from .threads import core_shortage, launcher_of, rank_cores
+from .train import resolve_threads
+from .ui import start_live_ui
 
 
 class Status(enum.Enum):
@@ -44,7 +63,7 @@ class UnfinishedRun(RuntimeError):
     """The output directory holds checkpoints a fresh run would lose; the message names --resume and --fresh."""
 
 
-def _say(text: str, comm, as_json: bool = False) -> None:
+def _say(text: str, comm: Comm, as_json: bool = False) -> None:
     """Status lines from rank 0; on stderr when stdout carries JSON."""
     if comm.rank == 0:
         print(text, flush=True, file=sys.stderr if as_json else sys.stdout)
@@ -53,11 +72,9 @@ def _say(text: str, comm, as_json: bool = False) -> None:
 DEFAULT_SPLIT_SEED = 1  # [data] split_seed: a fixed default, so a re-run holds out the same rows
 
 
-def open_job_frame(path: str, frames_dir: str, comm, **import_kw):
+def open_job_frame(path: str, frames_dir: str, comm: Comm, **import_kw):
     """The frame of a job's data file: an .h5 frame as it is, a CSV/IDX file imported into the
     frame cache ``frames_dir`` (one writer per directory, reused while the file is unchanged)."""
-    from .frame import import_source
-
     return import_source(path, frame_dir=frames_dir, comm=comm, **{k: v for k, v in import_kw.items() if v is not None})
 
 
@@ -77,8 +94,6 @@ def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = Fals
     if job.grid:  # a [grid] table: one model per combination (hpcdl/grid.py)
         with _owning(job, comm, 0.0) as (_, notes):
             return _run_grid(job, comm, notes, as_json)
-    from .lifecycle import CheckpointHook
-
     # From here on SIGTERM/SIGUSR1/SIGINT mean: stop after the iteration, checkpoint (docs/checkpoints.md).
     checkpoint_hook = CheckpointHook(job, comm)
     try:
@@ -91,11 +106,9 @@ def run_job(job, resume: bool = False, fresh: bool = False, as_json: bool = Fals
 
 
 @contextlib.contextmanager
-def _owning(job, comm, total_epochs: float):
+def _owning(job, comm: Comm, total_epochs: float):
     """Rank 0 holds the job's RunLock while the job runs; yields it (None on other ranks) and the
     notes to print (a stale lock taken over)."""
-    from .lifecycle import RunLock
-
     lock = RunLock(job.output_dir, total_epochs) if comm.rank == 0 else None
     note = comm_mod.on_rank0(comm, lambda: lock.acquire())
     try:
@@ -109,8 +122,6 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
     """Rank 0, holding the lock: apply the fresh/resume rules to old checkpoints (docs/checkpoints.md).
 
     Returns the checkpoint to resume from (or None) and the notes to print."""
-    from .lifecycle import checkpoint_files, newest_checkpoint, set_aside_checkpoints
-
     directory = job.checkpoint_dir
     if fresh:
         if os.path.isdir(directory) and os.listdir(directory):
@@ -142,9 +153,6 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
 def _supersede_finished_run(job, model) -> str:
     """A new run of a finished job: its checkpoints go if the model file holds its final state (the newest
     checkpoint is a copy of it), else they are moved aside: then they are the only copy of that model."""
-    from .lifecycle import clear_checkpoints, set_aside_checkpoints
-    from .store import ModelFileError, read_model_summary
-
     try:
         saved = read_model_summary(job.model_path) if os.path.exists(job.model_path) else None
     except ModelFileError:
@@ -160,7 +168,7 @@ def _supersede_finished_run(job, model) -> str:
     return f"hpcdl: the previous run of {job.name} finished; its checkpoints are kept in {kept}"
 
 
-def _open_frames(job, comm):
+def _open_frames(job, comm: Comm):
     frames_dir = os.path.join(job.output_dir, "frames")
     kw = {key: job.data.get(key) for key in ("col_types", "header", "sep", "na_strings")}
     train, valid, test = (
@@ -177,9 +185,6 @@ def _open_frames(job, comm):
 
 def _columns(job, frame, autoencoder: bool):
     """x and y of the job, checked against the training frame; errors name the job file and line."""
-    from .api import check_columns
-    from .params import ParameterError
-
     y = job.data.get("y") or None
     x = job.data.get("x") or None
     ignored = job.data.get("ignored_columns") or []
@@ -196,10 +201,7 @@ def _columns(job, frame, autoencoder: bool):
     return x, y
 
 
-def _threads(job, comm) -> int:
-    from .threads import core_shortage, launcher_of, rank_cores
-    from .train import resolve_threads
-
+def _threads(job, comm: Comm) -> int:
     cores_here = comm_mod.on_this_node(comm, rank_cores())  # each rank's binding, for this node's ranks
     threads = resolve_threads(job.threads, len(cores_here), len(frozenset().union(*cores_here)))
     shortage = core_shortage(threads, cores_here, os.cpu_count() or 1, launcher_of(os.environ))
@@ -208,10 +210,8 @@ def _threads(job, comm) -> int:
     return threads
 
 
-def _run_grid(job, comm, notes: list[str], as_json: bool) -> Outcome:
+def _run_grid(job, comm: Comm, notes: list[str], as_json: bool) -> Outcome:
     """A job file's grid on every rank (grid.py prints each model's line); world rank 0 reports."""
-    from .grid import grid, write_summary
-
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
     autoencoder = any_autoencoder(job.parameters, job.grid)
     x, y = comm_mod.agree(comm, lambda: _columns(job, train_frame, autoencoder), JobError)
@@ -281,10 +281,10 @@ def _print_test_metrics(test_metrics: dict, model, title: str) -> None:
     print(format_metrics(test_metrics, model.kind, title, domain=model.dinfo.response_domain))
 
 
-def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: list[str], as_json: bool) -> Outcome:
+def _train_job(
+    job, comm: Comm, params, hooks: list, resume_path: str | None, notes: list[str], as_json: bool
+) -> Outcome:
     """Frames, the model to continue, training, then the report; ``hooks[0]`` is the CheckpointHook."""
-    from .api import check_checkpoint_use, train_model
-
     checkpoint_hook = hooks[0]
     t0 = time.time()
     train_frame, valid_frame, test_frame = _open_frames(job, comm)
@@ -304,8 +304,6 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
         run = checkpoint.run
         _say(f"hpcdl: {how} from {resume_path} ({run.epochs:.3f} epochs, {run.iterations} iterations)", comm, as_json)
     if job.ui and comm.rank == 0:  # live web view, served by a daemon thread on rank 0
-        from .ui import start_live_ui
-
         live_ui, ui_server = start_live_ui(job, ranks=comm.size, threads=threads)
         hooks = [*hooks, live_ui]
         _say(f"hpcdl: web UI of this job at {ui_server.url} (read-only; docs/ui.md)", comm, as_json)
@@ -320,7 +318,7 @@ def _train_job(job, comm, params, hooks: list, resume_path: str | None, notes: l
                 as_json,
             )
         else:
-            model = train_model(
+            model = api.train_model(  # by its module: the one way in, as every caller sees it
                 params,
                 train_frame,
                 valid_frame,
@@ -346,15 +344,11 @@ def _checkpoint_to_continue(job, params, resume_path: str | None):
     """--resume's checkpoint (loaded on every rank), else parameters.checkpoint's path, else None."""
     if resume_path is None:
         return resolve_checkpoint_path(params.checkpoint, job) if params.checkpoint else None
-    from .model import load_model
-
     return load_model(resume_path)
 
 
 def _already_finished(checkpoint, params) -> bool:
     """A resumed checkpoint of a finished run is not trained further unless the job asks for more epochs."""
-    from .model import Model
-
     if not isinstance(checkpoint, Model) or not checkpoint.run.finished:
         return False
     run = checkpoint.run
@@ -362,10 +356,8 @@ def _already_finished(checkpoint, params) -> bool:
     return not more
 
 
-def _stopped(job, comm, model, checkpoint_hook) -> Outcome:
+def _stopped(job, comm: Comm, model, checkpoint_hook) -> Outcome:
     """Stopped by a signal: the signal (agreed by all ranks) and the newest complete checkpoint."""
-    from .lifecycle import checkpoint_files
-
     signum = int(comm.allreduce_scalar(checkpoint_hook.signalled, op="max"))
     newest = comm.bcast((checkpoint_files(job.checkpoint_dir) or [None])[-1] if comm.rank == 0 else None)
     return Outcome(
@@ -379,14 +371,10 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
     if job.save_model:
         _save_final_model(job, model)
         if model.fold_models:  # fold models (and holdout predictions) beside the main model
-            from .cv import save_cross_validation_outputs
-
             cv_files = save_cross_validation_outputs(model, job.output_dir)
     test_metrics = model.model_performance(test_frame) if test_frame is not None else None
     anomaly_csv = anomaly_errors = None
     if test_frame is not None and model.kind == "autoencoder":  # per-row Reconstruction.MSE of the test frame
-        from .output import write_anomaly_csv
-
         anomaly_csv = os.path.join(job.output_dir, f"{job.name}_anomaly.csv")
         anomaly_errors = write_anomaly_csv(anomaly_csv, model, test_frame)
     if as_json:
@@ -408,8 +396,6 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
     if test_metrics:
         _print_test_metrics(test_metrics, model, f"ModelMetrics (test frame {test_frame.display_name})")
     if anomaly_errors is not None:
-        from .output import format_error_table
-
         print(f"\nReconstruction error per row of the test frame (sorted; all rows in {anomaly_csv}):")
         print(format_error_table(anomaly_errors))
     run = model.run
@@ -428,8 +414,6 @@ def _save_and_report(job, model, test_frame, t0: float, as_json: bool) -> None:
 
 def _save_final_model(job, model) -> None:
     """The one write whose failure is an error: say how not to lose the trained model."""
-    from .lifecycle import checkpoint_files
-
     try:
         model.save(job.model_path, force=True)
     except OSError as exc:
@@ -457,8 +441,6 @@ def resolve_checkpoint_path(value: str, job) -> str:
 
 def demo(threads: int | None = None, as_json: bool = False) -> Outcome:
     """H2O's deeplearning demo: prostate.csv, CAPSULE as a binary response."""
-    from .jobs import load_job
-
     here = os.path.dirname(os.path.abspath(__file__))
     job_file = os.path.join(here, "datasets", "demo.toml")
     job = load_job(job_file)

@@ -14,18 +14,21 @@ import os
 
 import numpy as np
 
-from ..output import ERROR_COLUMN, TOP_ROWS, format_error_table
+from ..comm import world
+from ..fsutil import check_output
+from ..output import ERROR_COLUMN, TOP_ROWS, format_error_table, say, write_columns_csv
+from ..plotting import check_plot, plot_reconstruction_error
 
 
 def _open_frame(path: str, header: str):
-    from ..frame import import_file
+    from ..frame import import_file  # lazy: cli.py imports every command module at start-up
 
     kw = {} if header == "auto" else {"header": header == "yes"}
     return import_file(path, **kw)
 
 
 def _load_autoencoder(path: str):
-    from ..model import load_model
+    from ..model import load_model  # lazy: cli.py imports every command module at start-up
 
     model = load_model(path)
     if not model.dinfo.autoencoder:
@@ -62,7 +65,6 @@ def error_summary(errors: np.ndarray) -> str:
 
 def _check_outputs(args, *extra_inputs: str) -> None:
     """Every output of the command against the overwrite rules, before any work (docs/outputs.md)."""
-    from ..fsutil import check_output
 
     inputs = [args.model, args.frame, *extra_inputs]
     check_output(args.out, inputs=inputs, force=args.force, what="table", stdout_ok=True)
@@ -74,7 +76,7 @@ def _check_outputs(args, *extra_inputs: str) -> None:
 
 def _score_setup(args, load):
     """Check the outputs, load the model and the frame, check again against the frame file."""
-    from ..model import input_paths
+    from ..model import input_paths  # lazy: cli.py imports every command module at start-up
 
     _check_outputs(args)
     model = load(args.model)
@@ -84,16 +86,12 @@ def _score_setup(args, load):
 
 
 def cmd_anomaly(args) -> int:
-    from ..comm import world
-    from ..output import say, write_columns_csv
 
     if world().rank != 0:  # scoring is cheap and serial: rank 0 does it, other ranks have nothing to do
         return 0
     if args.top < 0:
         raise ValueError(f"--top must be >= 0, got {args.top}")
     if args.plot:
-        from ..plotting import check_plot
-
         check_plot(args.plot)  # fail before writing anything
     model, frame = _score_setup(args, _load_autoencoder)
     result = model.anomaly(frame, per_feature=args.per_feature)
@@ -111,8 +109,6 @@ def cmd_anomaly(args) -> int:
         lines.append(f"threshold: {threshold:.6g} (quantile {args.quantile:g} of these errors)")
     lines.append(format_error_table(errors, threshold, limit=args.top))
     if args.plot:
-        from ..plotting import plot_reconstruction_error
-
         plot_reconstruction_error(
             errors,
             args.plot,
@@ -125,9 +121,7 @@ def cmd_anomaly(args) -> int:
 
 
 def cmd_deepfeatures(args) -> int:
-    from ..comm import world
-    from ..model import load_model
-    from ..output import say, write_columns_csv
+    from ..model import load_model  # lazy: cli.py imports every command module at start-up
 
     if world().rank != 0:
         return 0

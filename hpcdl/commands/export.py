@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def cmd_export(args) -> int:
-    from ..export import export_model
+    from ..export import export_model  # lazy: cli.py imports every command module at start-up
 
     written = export_model(args.model, args.out, args.format, force=args.force, weights=args.weights)
     for path in written:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 import sys
 
+from ..comm import world
+from ..fsutil import check_output
+from ..jobs import JobError, load_job, parse_value
 from ..output import print_json
+from ..plot_varimp import plot_varimp
+from ..plotting import check_plot
 
 
 def _split_overrides(items: list[str]) -> tuple[list[str], dict, dict]:
     """--set grid.KEY=[...] and search_criteria.KEY=V go to those tables; the rest to the job."""
-    from ..jobs import JobError, parse_value
 
     rest, grid, criteria = [], {}, {}
     for item in items or []:
@@ -28,7 +32,7 @@ def _split_overrides(items: list[str]) -> tuple[list[str], dict, dict]:
 
 
 def cmd_grid(args) -> int:
-    from ..grid import load_grid
+    from ..grid import load_grid  # lazy: cli.py imports every command module at start-up
 
     if os.path.isdir(args.target):
         g = load_grid(args.target)
@@ -39,9 +43,7 @@ def cmd_grid(args) -> int:
         else:
             print(g)
         return 0
-    from ..comm import world
-    from ..jobs import JobError, load_job
-    from ..runner import Status, run_job
+    from ..runner import Status, run_job  # lazy: cli.py imports every command module at start-up
 
     rest, grid, criteria = _split_overrides(args.set)
     job = load_job(args.target, rest)
@@ -69,8 +71,7 @@ def cmd_grid(args) -> int:
 
 
 def cmd_varimp(args) -> int:
-    from ..fsutil import check_output
-    from ..model import format_table, load_model
+    from ..model import format_table, load_model  # lazy: cli.py imports every command module at start-up
 
     model = load_model(args.model)
     table = model.varimp_table()
@@ -79,9 +80,6 @@ def cmd_varimp(args) -> int:
     if args.top < 1:
         raise ValueError(f"--top must be >= 1, got {args.top}")
     if args.plot:
-        from ..plot_varimp import plot_varimp
-        from ..plotting import check_plot
-
         check_plot(args.plot)
         check_output(args.plot, inputs=[args.model], force=args.force, what="plot")
     if args.json:

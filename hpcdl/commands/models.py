@@ -18,7 +18,7 @@ import sys
 
 from ..output import print_json
 from ..runstate import RunState
-from ..store import ModelFileError
+from ..store import ModelFileError, read_model_summary
 
 
 def _model_files(directory: str) -> list[str]:
@@ -56,7 +56,6 @@ def _headline_metric(summary: dict) -> tuple[str, float | None]:
 
 def list_models(directory: str) -> tuple[list[dict], list[str]]:
     """(one row per readable model file, one message per file that is not a readable model)."""
-    from ..store import read_model_summary
 
     rows, problems = [], []
     for path in _model_files(directory):
@@ -87,7 +86,6 @@ def list_models(directory: str) -> tuple[list[dict], list[str]]:
 
 def find_model(key: str, directory: str = ".") -> str:
     """The file of model ``key``: a path, a file name in ``directory``, or a model id saved there."""
-    from ..store import read_model_summary
 
     for candidate in (key, os.path.join(directory, key), os.path.join(directory, key + ".h5")):
         if os.path.isfile(candidate):
@@ -114,7 +112,7 @@ def find_model(key: str, directory: str = ".") -> str:
 
 
 def cmd_list(args) -> int:
-    from ..model import format_table
+    from ..model import format_table  # lazy: cli.py imports every command module at start-up
 
     rows, problems = list_models(args.dir)
     if args.json:
@@ -135,7 +133,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..model import format_table, load_model
+    from ..model import format_table, load_model  # lazy: cli.py imports every command module at start-up
 
     path = find_model(args.key, args.dir)
     model = load_model(path)
@@ -173,7 +171,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_save(args) -> int:
-    from ..model import load_model
+    from ..model import load_model  # lazy: cli.py imports every command module at start-up
 
     source = find_model(args.model, args.dir)
     model = load_model(source)
@@ -183,7 +181,7 @@ def cmd_save(args) -> int:
 
 
 def cmd_load(args) -> int:
-    from ..model import load_model
+    from ..model import load_model  # lazy: cli.py imports every command module at start-up
 
     path = find_model(args.model, args.dir)
     model = load_model(path)

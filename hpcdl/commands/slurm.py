@@ -13,6 +13,10 @@ import shlex
 import sys
 from dataclasses import dataclass
 
+from ..comm import world
+from ..fsutil import atomic_path
+from ..jobs import load_job
+
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm.sbatch")
 LAUNCHERS = ("mpiexec", "srun")
 MAX_SIGNAL_SECONDS = 65535  # sbatch --signal's limit
@@ -131,7 +135,6 @@ def render(template: str, values: dict[str, str]) -> str:
 
 def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path: str | None = None) -> str:
     """The sbatch script for ``job_file`` (checked: it must load) with ``opts``."""
-    from ..jobs import load_job
 
     job = load_job(job_file)
     opts = ScriptOptions(**vars(opts)) if opts else ScriptOptions()
@@ -180,7 +183,6 @@ def sbatch_script(job_file: str, opts: ScriptOptions | None = None, script_path:
 
 def write_script(text: str, path: str, job_file: str, force: bool = False) -> None:
     """Write the script atomically; never over the job file, over another file only with --force."""
-    from ..fsutil import atomic_path
 
     if os.path.isdir(path):
         raise SlurmScriptError(f"--out {path}: is a directory; give a file name")
@@ -198,7 +200,6 @@ def options_from_args(args) -> ScriptOptions:
 
 
 def cmd_slurm(args) -> int:
-    from ..comm import world
 
     if world().rank != 0:  # `mpiexec -n 2 hpcdl slurm ...`: one script, printed or written once
         return 0

@@ -7,7 +7,7 @@ import sys
 
 
 def cmd_ui(args) -> int:
-    from ..ui import DEFAULT_HOST, serve_directory
+    from ..ui import DEFAULT_HOST, serve_directory  # lazy: cli.py imports every command module at start-up
 
     if not os.path.isdir(args.dir):
         raise ValueError(f"{args.dir}: no such directory (give a job output dir like runs/ or a dir of model files)")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 
+from ..fsutil import check_output
+from ..model import load_model
+from . import onnx_export, python_export
 from .spec import ExportError, ScorerSpec, scorer_spec
 
 FORMATS = ("onnx", "python")
@@ -20,18 +23,14 @@ def export_onnx(model, path, *, force: bool = False, inputs=()) -> str:
     """Write an ONNX graph (needs the ``onnx`` package: ``pip install 'hpcdl[export]'``).
 
     An existing file is replaced only with ``force``, never one of ``inputs`` (docs/outputs.md)."""
-    from .onnx_export import export_onnx as _export
-
-    return _export(model, path, force=force, inputs=inputs)
+    return onnx_export.export_onnx(model, path, force=force, inputs=inputs)
 
 
 def export_python(model, path, *, weights: str = "auto", force: bool = False, inputs=()) -> list[str]:
     """Write a self-contained numpy-only ``.py`` scorer (and a sibling ``.npz`` if weights go there).
 
     Existing files are replaced only with ``force``, never one of ``inputs`` (docs/outputs.md)."""
-    from .python_export import export_python as _export
-
-    return _export(model, path, weights=weights, force=force, inputs=inputs)
+    return python_export.export_python(model, path, weights=weights, force=force, inputs=inputs)
 
 
 def export_model(
@@ -42,9 +41,6 @@ def export_model(
         raise ExportError(f"format must be one of {FORMATS}, got {format!r}")
     inputs = []
     if isinstance(model, (str, os.PathLike)):
-        from ..fsutil import check_output
-        from ..model import load_model
-
         inputs = [os.fspath(model)]
         check_output(path, inputs=inputs, force=force, what="export")  # before loading the model
         model = load_model(inputs[0])

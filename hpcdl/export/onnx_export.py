@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from .. import model
 from ..fsutil import atomic_path, check_output
 from .spec import ExportError, ScorerSpec, scorer_spec
 
@@ -24,7 +25,7 @@ ML_OPSET = 3  # ai.onnx.ml: LabelEncoder-2 (string -> int64 with a default)
 
 
 def _onnx():
-    try:
+    try:  # optional (pip install 'hpcdl[export]'): imported when a graph is built
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
@@ -225,8 +226,6 @@ def _metadata(spec: ScorerSpec) -> dict[str, str]:
 
 
 def _version() -> str:
-    from .. import model
-
     return model.__version__
 
 

@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from .. import model as _model
+from ..frame.csv import DEFAULT_NA_STRINGS
 from ..fsutil import atomic_path, check_output
 from .spec import ExportError, ScorerSpec, scorer_spec
 
@@ -22,8 +24,6 @@ EMBED_MAX_PARAMETERS = 50_000  # "auto": above this the weights go to a sibling 
 
 
 def _na_strings() -> list[str]:
-    from ..frame.csv import DEFAULT_NA_STRINGS
-
     return sorted(DEFAULT_NA_STRINGS)
 
 
@@ -328,8 +328,6 @@ if __name__ == "__main__":
 
 def render_python(spec: ScorerSpec, *, filename: str, npz_name: str | None) -> str:
     """The scorer's source text; weights embedded unless ``npz_name`` is given."""
-    from .. import model as _model
-
     cats = "".join(f"    ({c.name!r}, {c.levels!r}, {c.offset}, {c.width}),\n" for c in spec.categoricals)
     nums = "".join(f"    ({n.name!r}, {n.impute!r}, {n.sub!r}, {n.mul!r}),\n" for n in spec.numerics)
     example = ", ".join(f"{c.name!r}: {c.levels[0]!r}" for c in spec.categoricals[:2])
