@@ -176,3 +176,23 @@ def test_the_import_reader_sees_package_and_function_level_imports():
     assert "hpcdl.comm" in _imports("hpcdl.train")  # from . import comm as comm_mod
     assert "hpcdl.frame.summary" in _imports("hpcdl.frame.h5frame")  # inside Frame.summary()
     assert "hpcdl.frame.h5frame" not in _imports("hpcdl.frame.summary")
+
+
+def test_import_hpcdl_loads_no_heavy_library_and_the_api_still_resolves():
+    """``import hpcdl`` (and the CLI module) stays light; the lazy names are the real objects."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hpcdl, hpcdl.cli\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'h5py', 'pyarrow', 'mpi4py', 'pandas'})\n"
+        "print(heavy)\n"
+        "from hpcdl.api import deeplearning\n"
+        "from hpcdl.grid import grid\n"
+        "from hpcdl.frame import Frame\n"
+        "from hpcdl.runner import run_job\n"  # imports the grid module again: hpcdl.grid stays the function
+        "print(hpcdl.deeplearning is deeplearning, hpcdl.grid is grid, hpcdl.Frame is Frame,\n"
+        "      hpcdl.estimators.H2ODeepLearningEstimator.__name__, 'load_model' in dir(hpcdl))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "True True True H2ODeepLearningEstimator True"]
