@@ -19,23 +19,40 @@ import os as _os
 # Numba's workqueue layer never forks after its threads start: safe beside MPI.
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
-from .api import deeplearning  # noqa: E402
-from .frame import Frame, frame_from_numpy  # noqa: E402
-from .grid import Grid, grid, load_grid  # noqa: E402  (after this, ``hpcdl.grid`` is the function)
-from .model import Model, load_model  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+# light modules (the standard library only) come at once: ``hpcdl.grid`` stays the function after them
+from .grid import Grid, grid, load_grid  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
+from .session import cluster, export_file, init, ls, no_progress, remove, remove_all, show_progress  # noqa: E402
 
 __version__ = "0.1.0"
 
-# H2O-3's model surface (issue 16; docs/python-api.md, "Models and estimators")
-# -- frames as H2O-3's Python package has them (issue 16): H2OFrame(python_obj), Frame.from_pandas, the
-# H2OFrame methods on every Frame; Parquet and SVMLight in import_file (docs/python-api.md, "Frames")
-from .frame import H2OFrame  # noqa: E402
-from .metrics import ConfusionMatrix, ModelMetrics, TwoDimTable  # noqa: E402
-from .model import ModelBuildError, get_model, save_model  # noqa: E402
+# The rest of the public API loads on first use (PEP 562 ``__getattr__`` below): ``import hpcdl`` and
+# the ``hpcdl`` command do not pay for numba, h5py and the trainer before they need them (issue 24).
+# name -> the module that defines it
+_LAZY = {
+    "deeplearning": "api",
+    # frames as H2O-3's Python package has them (issue 16): H2OFrame(python_obj), Frame.from_pandas, ...
+    "Frame": "frame",
+    "H2OFrame": "frame",
+    "frame_from_numpy": "frame",
+    # H2O-3's model surface (issue 16; docs/python-api.md, "Models and estimators")
+    "Model": "model",
+    "ModelBuildError": "model",
+    "get_model": "model",
+    "load_model": "model",
+    "save_model": "model",
+    "ConfusionMatrix": "metrics",
+    "ModelMetrics": "metrics",
+    "TwoDimTable": "metrics",
+}
 
-# H2O-3's session calls (issue 25): h2o.init(), h2o.cluster().shutdown(), ls, remove ... (hpcdl/session.py)
-from .session import cluster, export_file, init, ls, no_progress, remove, remove_all, show_progress  # noqa: E402
+if TYPE_CHECKING:  # what the names are, for readers, type checkers and tests/test_design.py's import map
+    from .api import deeplearning
+    from .frame import Frame, H2OFrame, frame_from_numpy
+    from .metrics import ConfusionMatrix, ModelMetrics, TwoDimTable
+    from .model import Model, ModelBuildError, get_model, load_model, save_model
 
 
 def import_file(path: str, destination: str | None = None, force: bool = False, **kw) -> Frame:
@@ -63,14 +80,30 @@ def upload_file(path: str, destination_frame: str | None = None, **kw) -> Frame:
 
 def download_model(model, path: str = "", filename: str | None = None) -> str:
     """H2O-3's ``h2o.download_model``: the model is in this process, so this is :func:`save_model`."""
+    from .model import save_model
+
     return save_model(model, path=path, filename=filename)
 
 
 def __getattr__(name: str):
-    """An H2O-3 call hpcdl does not have: the reason, not a bare AttributeError (hpcdl/surface.py)."""
+    """A public name not loaded yet (``_LAZY``) or a submodule (``hpcdl.estimators``): loaded now.
+    An H2O-3 call hpcdl does not have: the reason, not a bare AttributeError (hpcdl/surface.py)."""
+    import importlib
+    import importlib.util
+
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)
     from .surface import refusal
 
     raise refusal("module", "module 'hpcdl'", name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def get_frame(path: str) -> Frame:

@@ -221,3 +221,21 @@ def test_the_length_reader_measures_functions():
     long = _long_functions(5)
     assert long["hpcdl.grid.Grid.save"] > 5  # a method, named with its class
     assert "hpcdl.grid.check_search_criteria" in long
+def test_import_hpcdl_loads_no_heavy_library_and_the_api_still_resolves():
+    """``import hpcdl`` (and the CLI module) stays light; the lazy names are the real objects."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hpcdl, hpcdl.cli\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'h5py', 'pyarrow', 'mpi4py', 'pandas'})\n"
+        "print(heavy)\n"
+        "from hpcdl.api import deeplearning\n"
+        "from hpcdl.grid import grid\n"
+        "from hpcdl.frame import Frame\n"
+        "from hpcdl.runner import run_job\n"  # imports the grid module again: hpcdl.grid stays the function
+        "print(hpcdl.deeplearning is deeplearning, hpcdl.grid is grid, hpcdl.Frame is Frame,\n"
+        "      hpcdl.estimators.H2ODeepLearningEstimator.__name__, 'load_model' in dir(hpcdl))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "True True True H2ODeepLearningEstimator True"]

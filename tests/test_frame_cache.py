@@ -152,8 +152,8 @@ def test_source_changed_while_importing_is_an_error(tmp_path, cache, monkeypatch
     p = write_csv(tmp_path / "d.csv", [(k, k) for k in range(2000)])
     real_append = FrameWriter.append
 
-    def append_and_touch(self, columns):
-        real_append(self, columns)
+    def append_and_touch(self, columns, *args):
+        real_append(self, columns, *args)
         with open(p, "a") as fh:
             fh.write("1,1\n")
 

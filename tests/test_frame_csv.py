@@ -383,11 +383,11 @@ def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
     calls = {"n": 0}
     real_append = FrameWriter.append
 
-    def failing_append(self, columns):
+    def failing_append(self, columns, *args):
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("disk on fire")
-        real_append(self, columns)
+        real_append(self, columns, *args)
 
     monkeypatch.setattr(FrameWriter, "append", failing_append)
     with pytest.raises(RuntimeError, match="disk on fire"):

@@ -30,11 +30,13 @@ import queue
 import threading
 import zlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .h5frame import Frame, FrameError, FrameWriter, warn_import
+from .h5frame import Frame, FrameError, FrameWriter, block_stats, warn_import
 from .source import cached_import, check_unchanged, frame_basename, source_attrs, source_identity
 from .textrules import (
     DEFAULT_NA_STRINGS,
@@ -54,6 +56,7 @@ SEPARATORS = (",", "\t", ";", "|", " ")
 SAMPLE_BYTES = 1 << 20
 SAMPLE_ROWS = 1000
 BLOCK_BYTES = 2 << 20
+WORKERS = 2  # threads converting a block's columns, beside the reader's and the writing one
 
 # -- text encoding ----------------------------------------------------------------
 # Windows-1252 as browsers decode it (WHATWG): cp1252, with the five bytes cp1252 leaves
@@ -513,7 +516,10 @@ def _one_pass(setup: _Setup, dest: str, forced: dict[int, str], identity: str) -
                 cols[j].restart(KIND_OF_TYPE[types[j]])
         if again:
             _write_blocks(
-                setup, cols, again, lambda values: [writer.append_column(j, v) for j, v in zip(again, values)]
+                setup,
+                cols,
+                again,
+                lambda values, stats: [writer.append_column(j, v, st) for j, v, st in zip(again, values, stats)],
             )
         check_unchanged(path, identity)
     frame = writer.close({names[j]: list(cols[j].domain) for j in range(setup.ncol) if types[j] == "enum"})
@@ -522,13 +528,29 @@ def _one_pass(setup: _Setup, dest: str, forced: dict[int, str], identity: str) -
 
 
 def _write_blocks(setup: _Setup, cols: list[BlockColumn], which, write) -> int:
-    """Convert the columns ``which`` of every block (parsing the next block meanwhile) and ``write``
-    their values; returns the number of records."""
-    offset = 0
-    for batch in _prefetched(setup.batches()):
-        write([cols[j].convert(batch.column(j), offset) for j in which])
-        offset += batch.num_rows
+    """Convert the columns ``which`` of every block and ``write(values, stats)`` them; returns the
+    number of records. Three things run at once: Arrow parses block b+1 (the reader's thread),
+    ``WORKERS`` threads convert block b's columns (Arrow's casts release the GIL) and this thread
+    writes block b-1. A column's blocks are converted in order, one at a time (its evidence,
+    domain and strays accumulate)."""
+    offset, pending = 0, None
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="hpcdl-csv-convert") as pool:
+        for batch in _prefetched(setup.batches()):
+            futures = [pool.submit(_convert, cols[j], batch.column(j), offset) for j in which]
+            if pending is not None:
+                write(*pending)
+            done = [f.result() for f in futures]
+            pending = [v for v, _ in done], [st for _, st in done]
+            offset += batch.num_rows
+        if pending is not None:
+            write(*pending)
     return offset
+
+
+def _convert(col: BlockColumn, arr, offset: int) -> tuple:
+    """One column of one block: its values and, for numbers, their statistics (in the worker)."""
+    values = col.convert(arr, offset)
+    return values, block_stats(values) if values.dtype == np.float64 else None
 
 
 def _prefetched(batches):

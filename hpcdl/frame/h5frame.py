@@ -44,6 +44,21 @@ def _is_enum(t: str) -> bool:
     return t == "enum"
 
 
+def block_stats(values: np.ndarray) -> tuple:
+    """(NA count, n, mean, M2, min, max) of one block's non-NA values, for :meth:`FrameWriter.append`'s
+    ``stats``: an importer computes them in its worker threads, beside the writes."""
+    values = np.asarray(values, dtype=np.float64)
+    nan = np.isnan(values)
+    na = int(np.count_nonzero(nan))
+    finite = values[~nan] if na else values
+    if finite.size == 0:
+        return na, 0, 0.0, 0.0, np.inf, -np.inf
+    with np.errstate(invalid="ignore", over="ignore"):  # ±inf values (x / 0): mean ±inf, sd NaN
+        mean_b = float(finite.mean())
+        m2_b = float(((finite - mean_b) ** 2).sum())
+    return na, finite.size, mean_b, m2_b, float(finite.min()), float(finite.max())
+
+
 class _RunningStats:
     """Mergeable count/mean/M2/min/max over non-NA values (Chan et al.)."""
 
@@ -56,22 +71,21 @@ class _RunningStats:
         self.na = 0
 
     def add(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64)
-        finite = values[~np.isnan(values)]
-        self.na += values.size - finite.size
-        if finite.size == 0:
+        self.merge(block_stats(values))
+
+    def merge(self, part: tuple) -> None:
+        """Fold in one block's :func:`block_stats`."""
+        na, n_b, mean_b, m2_b, lo, hi = part
+        self.na += na
+        if n_b == 0:
             return
-        n_b = finite.size
-        with np.errstate(invalid="ignore", over="ignore"):  # ±inf values (x / 0): mean ±inf, sd NaN
-            mean_b = float(finite.mean())
-            m2_b = float(((finite - mean_b) ** 2).sum())
         n = self.n + n_b
         delta = mean_b - self.mean
         self.mean += delta * n_b / n
         self.m2 += m2_b + delta * delta * self.n * n_b / n
         self.n = n
-        self.min = min(self.min, float(finite.min()))
-        self.max = max(self.max, float(finite.max()))
+        self.min = min(self.min, lo)
+        self.max = max(self.max, hi)
 
     def attrs(self) -> dict:
         if self.n == 0:
@@ -131,13 +145,14 @@ class FrameWriter:
         self._dtypes = float_dtype or ["float64"] * len(names)
         self._opts = {"compression": compression, "compression_opts": 1} if compression == "gzip" else {}
         self._opts["shuffle"] = compression is not None
+        self._ds: dict[int, h5py.Dataset] = {}  # by column: h5py's lookup by name costs more than a small write
         for i in range(len(names)):
             self._create(i)
 
     def _create(self, i: int) -> None:
         t = self.types[i]
         dt = np.int32 if _is_enum(t) else np.dtype(self._dtypes[i])
-        ds = self._cols.create_dataset(
+        ds = self._ds[i] = self._cols.create_dataset(
             str(i), shape=(0,), maxshape=(None,), dtype=dt, chunks=(CHUNK_ROWS,), **self._opts
         )
         ds.attrs["name"] = self.names[i]
@@ -149,14 +164,15 @@ class FrameWriter:
         than its first lines: the importer writes it again)."""
         self.types[i] = t
         if keep:
-            self._cols[str(i)].attrs["type"] = t
+            self._ds[i].attrs["type"] = t
             return
         del self._cols[str(i)]
         self._stats[i] = _RunningStats()
         self._create(i)
 
-    def append(self, columns: Sequence[np.ndarray]) -> None:
-        """Append one chunk: a sequence of equal-length arrays in column order."""
+    def append(self, columns: Sequence[np.ndarray], stats: Sequence[tuple | None] | None = None) -> None:
+        """Append one chunk: a sequence of equal-length arrays in column order; ``stats``: each
+        numeric column's :func:`block_stats` when the caller has them (None: computed here)."""
         lengths = {len(c) for c in columns}
         if len(columns) != len(self.names) or len(lengths) > 1:
             raise FrameError(f"{self.path}: chunk has {len(columns)} columns of lengths {sorted(lengths)}")
@@ -164,22 +180,23 @@ class FrameWriter:
         if n == 0:
             return
         for i, col in enumerate(columns):
-            ds = self._cols[str(i)]
+            ds = self._ds[i]
             ds.resize((self.nrow + n,))
             if _is_enum(self.types[i]):
                 ds[self.nrow :] = np.asarray(col, dtype=np.int32)
             else:
                 arr = np.asarray(col, dtype=ds.dtype)
                 ds[self.nrow :] = arr
-                self._stats[i].add(arr)
+                part = stats[i] if stats is not None and stats[i] is not None and arr.dtype == np.float64 else None
+                self._stats[i].merge(part or block_stats(arr))
         self.nrow += n
         self._out.check()  # stop at the first failed write, not after parsing the rest of the input
 
-    def append_column(self, i: int, values: np.ndarray) -> None:
+    def append_column(self, i: int, values: np.ndarray, stats: tuple | None = None) -> None:
         """Append rows to column ``i`` alone: a frame derived from another is written a column at a
         time (each HDF5 chunk read and written once). Every column must reach the same length by
-        :meth:`close`; do not mix with :meth:`append`."""
-        ds = self._cols[str(i)]
+        :meth:`close`; do not mix with :meth:`append`. ``stats``: as in :meth:`append`."""
+        ds = self._ds[i]
         start, n = ds.shape[0], len(values)
         if n == 0:
             return
@@ -187,7 +204,7 @@ class FrameWriter:
         arr = np.asarray(values, dtype=np.int32 if _is_enum(self.types[i]) else ds.dtype)
         ds[start:] = arr
         if not _is_enum(self.types[i]):
-            self._stats[i].add(arr)
+            self._stats[i].merge(stats if stats is not None and arr.dtype == np.float64 else block_stats(arr))
         self._out.check()
 
     def copy_column(self, i: int, frame: Frame, name: str) -> None:
@@ -199,7 +216,8 @@ class FrameWriter:
                 raise FrameError(f"{self.path}: column {self.names[i]!r} is {self.types[i]}, not {src.attrs['type']}")
             del self._cols[str(i)]
             self._cols.copy(src, str(i))
-        self._cols[str(i)].attrs["name"] = self.names[i]
+        self._ds[i] = self._cols[str(i)]
+        self._ds[i].attrs["name"] = self.names[i]
         self._copied.add(i)
         self._out.check()
 

@@ -278,19 +278,29 @@ KIND_OF_TYPE = {"real": "num", "int": "num", "time": "time", "enum": "text"}
 PLAN_TYPE = {"num": "real", "time": "time", "text": "enum"}
 
 
+class _LevelPlan:
+    """How the distinct values of a block turn into values: their kinds (for the type evidence) and
+    lookup tables from a level's index to its value (``lut``) and to whether it is a stray (``bad``)."""
+
+    __slots__ = ("levels", "n", "is_num", "is_time", "is_text", "nums", "lut", "bad")
+
+
 class BlockColumn:
     """One column of a streamed file: its type evidence (:class:`ColumnGuess`) and its values,
     converted block by block in the storage of a planned kind ("num", "time" or "text").
 
     A block's values are classified through its distinct values (``dictionary_encode``), so
     each distinct text is trimmed and matched against the number and date patterns once, and
-    the counts come from how often each occurs. A numeric column whose block casts to float64
-    as a whole (no stray token, no NA spelling beyond the reader's ``fast_na``) skips that.
-    When the whole file's majority (:meth:`ColumnGuess.decide`) names another kind than the
-    plan, the importer converts the column again (:meth:`restart`).
+    the counts come from how often each occurs; a block with the same few distinct values as
+    an earlier one (a categorical column) reuses that block's classification. A numeric column
+    whose block casts to float64 as a whole (no stray token, no NA spelling beyond the reader's
+    ``fast_na``) skips that. When the whole file's majority (:meth:`ColumnGuess.decide`) names
+    another kind than the plan, the importer converts the column again (:meth:`restart`).
     """
 
-    __slots__ = ("na", "kind", "fast", "guess", "strays", "domain")
+    __slots__ = ("na", "kind", "fast", "guess", "strays", "domain", "_plans")
+
+    MAX_CACHED_LEVELS = 256  # blocks with more distinct values are classified afresh
 
     def __init__(self, na: frozenset, kind: str, fast_na: frozenset) -> None:
         self.na = na
@@ -302,6 +312,7 @@ class BlockColumn:
         self.kind = kind
         self.strays = Strays()
         self.domain: dict[str, int] = {}
+        self._plans: dict[tuple, _LevelPlan] = {}
 
     def convert(self, arr: pa.Array, offset: int) -> np.ndarray:
         """The block's values in the planned kind (float64 NaN = NA, or int32 codes -1 = NA)."""
@@ -317,26 +328,45 @@ class BlockColumn:
 
     def _by_levels(self, arr: pa.Array, offset: int) -> np.ndarray:
         enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(arr)
-        levels = clean(enc.dictionary.cast(pa.string()), self.na)
-        idx = pc.fill_null(enc.indices, len(levels)).to_numpy(zero_copy_only=False)  # NA: the extra slot
-        counts = np.bincount(idx, minlength=len(levels) + 1)[:-1]
-        nums, stray = to_float(levels)
+        plan = self._level_plan(enc.dictionary)
+        idx = pc.fill_null(enc.indices, plan.n).to_numpy(zero_copy_only=False)  # NA: the extra slot
+        counts = np.bincount(idx, minlength=plan.n + 1)[:-1]
+        self.guess.add_counts(counts, plan.is_num, plan.is_time, plan.is_text, plan.nums)
+        if plan.bad is not None:
+            self.strays.add_levels(plan.levels, idx, plan.bad[idx], offset)
+        return plan.lut[idx]
+
+    def _level_plan(self, dictionary: pa.Array) -> _LevelPlan:
+        key = tuple(dictionary.to_pylist()) if len(dictionary) <= self.MAX_CACHED_LEVELS else None
+        plan = self._plans.get(key) if key is not None else None
+        if plan is None:
+            plan = self._classify(dictionary)
+            if key is not None:
+                self._plans[key] = plan
+        return plan
+
+    def _classify(self, dictionary: pa.Array) -> _LevelPlan:
+        plan = _LevelPlan()
+        plan.levels = levels = clean(dictionary.cast(pa.string()), self.na)
+        plan.n = len(levels)
+        plan.nums, stray = to_float(levels)
         have = present(levels)
-        is_num = have if stray is None else have & ~stray
+        plan.is_num = have if stray is None else have & ~stray
         ms = np.full(len(levels), np.nan)
-        other = have & ~is_num
+        other = have & ~plan.is_num
         if other.any():
             ms[other] = to_time(levels.filter(pa.array(other)))[0]
-        is_time = other & np.isfinite(ms)
-        self.guess.add_counts(counts, is_num, is_time, other & ~is_time, nums)
+        plan.is_time = other & np.isfinite(ms)
+        plan.is_text = other & ~plan.is_time
+        plan.bad = None
         if self.kind == "text":
-            lut = np.full(len(levels) + 1, -1, dtype=np.int32)
+            plan.lut = np.full(len(levels) + 1, -1, dtype=np.int32)
             for k, s in enumerate(levels.to_pylist()):  # distinct values only
                 if s is not None:
-                    lut[k] = self.domain.setdefault(s, len(self.domain))
-            return lut[idx]
-        fits = is_num if self.kind == "num" else is_time
-        lut = np.append(np.where(fits, nums if self.kind == "num" else ms, np.nan), np.nan)
-        bad = np.append(have & ~fits, False)[idx]
-        self.strays.add_levels(levels, idx, bad, offset)
-        return lut[idx]
+                    plan.lut[k] = self.domain.setdefault(s, len(self.domain))
+            return plan
+        fits = plan.is_num if self.kind == "num" else plan.is_time
+        plan.lut = np.append(np.where(fits, plan.nums if self.kind == "num" else ms, np.nan), np.nan)
+        bad = np.append(have & ~fits, False)
+        plan.bad = bad if bad.any() else None
+        return plan
