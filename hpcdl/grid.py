@@ -28,14 +28,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import api, metrics
 from . import comm as comm_mod
+from . import metrics
 from .comm import Comm
 from .fsutil import atomic_path, check_output
 from .metrics import _pandas
-from .model import Model, as_frame, format_table, load_model, register
 from .params import DeepLearningParameters, any_autoencoder, check_response_given, check_value, is_list, lookup
-from .store import dumps, loads
+
+# api, model and store (numba, h5py, pyarrow under them) are imported inside the functions that use
+# them: hpcdl/__init__.py imports this module eagerly, and `import hpcdl` must stay light.
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
 SEARCH_KEYS = (
@@ -270,6 +271,8 @@ class Grid:
     def _load(self, e: GridEntry):
         if e.model is None:
             if self.directory and e.model_file:
+                from .model import load_model
+
                 e.model = load_model(os.path.join(self.directory, e.model_file))
             else:
                 raise GridError(
@@ -395,6 +398,8 @@ class Grid:
             for r in self.summary_table()
             if r["status"] == "ok"
         ]
+        from .model import format_table
+
         lines = [format_table(rows, cols, title) if rows else f"{title}\n(no model trained)"]
         if self.failed:
             lines.append(f"\nFailed models ({len(self.failed)}):")
@@ -472,6 +477,8 @@ def write_summary(grid: Grid, directory: str) -> None:
         "models": [e.record() for e in grid.entries],
     }
     with atomic_path(os.path.join(directory, "summary.json")) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        from .store import dumps
+
         fh.write(dumps(doc))
 
 
@@ -482,6 +489,8 @@ def load_grid(directory: str) -> Grid:
         raise GridError(f"{directory}: not a saved grid (no summary.json)")
     try:
         with open(path, encoding="utf-8") as fh:
+            from .store import loads
+
             doc = loads(fh.read())
         if doc.get("format") != "hpcdl-grid":
             raise GridError(f"{path}: not an hpcdl grid summary")
@@ -515,6 +524,8 @@ def _train_one(
         params["max_runtime_secs"] = min(own, remaining_secs) if own > 0 else remaining_secs
     t0 = time.time()
     try:
+        from . import api
+
         model = api.train_model(
             DeepLearningParameters(**params),
             data["training_frame"],
@@ -555,6 +566,12 @@ def _should_stop_early(entries: list[GridEntry], criteria: dict) -> bool:
     return metrics.stop_early(values, k, criteria["stopping_tolerance"], higher)
 
 
+def _as_frame(frame, name, world):
+    from .model import as_frame
+
+    return as_frame(frame, name, world)
+
+
 def grid(
     x=None,
     y=None,
@@ -591,8 +608,8 @@ def grid(
     data = {
         "x": x,
         "y": y,
-        "training_frame": as_frame(training_frame, "training_frame", world),
-        "validation_frame": as_frame(validation_frame, "validation_frame", world)
+        "training_frame": _as_frame(training_frame, "training_frame", world),
+        "validation_frame": _as_frame(validation_frame, "validation_frame", world)
         if validation_frame is not None
         else None,
     }
@@ -699,6 +716,8 @@ class _Search:
             record, content = item
             e = self._entry(record, mine)
             if e.model is None and content is not None:  # trained by another group
+                from .model import Model, register
+
                 e.model = register(Model.from_content(content))
             round_entries.append(e)
         round_entries.sort(key=lambda e: e.index)
