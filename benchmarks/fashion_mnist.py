@@ -146,6 +146,8 @@ def run(
         "samples_per_second": info.get("samples_per_second"),
         "allreduce_seconds": info.get("allreduce_seconds_total", 0.0),
         "score_seconds": _score_seconds(history, info, wall),
+        "scoring_seconds": info.get("scoring_seconds_total"),  # the Monitor's own count of its scorings
+        "scoring_share": (info.get("scoring_seconds_total") or 0.0) / wall,
         "validation_split": split[0],
         "split_seed": split[1],
         "n_training_rows": train.nrow,

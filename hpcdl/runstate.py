@@ -78,6 +78,7 @@ class RunState:
     seconds_per_row_calibrated: float = 0.0
     allreduce_seconds: float = 0.0
     allreduce_seconds_total: float = 0.0
+    scoring_seconds_total: float | None = None  # rank 0's time in scoring this run (Monitor); None: not measured
     # -- what predictions and reports need from the run
     class_prior: list[float] | None = None  # balance_classes: class shares before and after balancing
     class_sampled_prior: list[float] | None = None

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import comm as comm_mod
-from . import kernels, metrics
+from . import kernels, metrics, scoring
 from . import rows as visiting
 from .frame import Frame
 from .model import Model, base_activation, compute_varimp, hyper_from_params
@@ -565,7 +565,7 @@ class Trainer:
         for key in ("training_metrics", "validation_metrics", "variable_importances"):
             setattr(model, key, comm.bcast(getattr(model, key) if comm.rank == 0 else None))
         run = model.run
-        ending = ("stop_reason", "diverged", "best_iteration", "samples_per_second", "monitor")
+        ending = ("stop_reason", "diverged", "best_iteration", "samples_per_second", "monitor", "scoring_seconds_total")
         for key, value in zip(ending, comm.bcast([getattr(run, k) for k in ending] if comm.rank == 0 else None)):
             setattr(run, key, value)
         run.wall_seconds = time.time() - t_start
@@ -880,6 +880,10 @@ class Monitor:
         self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
         self.last_score_start = 0.0
         self.last_score_duration = 0.0
+        # the wait before the next scoring: H2O's score_interval, or what score_progress's rule says
+        self.wait = float(eff["score_interval"])
+        self.curve: tuple[list[float], list[float]] = ([], [])  # (seconds since start, loss) per scoring
+        model.run.scoring_seconds_total = 0.0  # this run's time in scoring, as allreduce_seconds_total
         self.last_good = model.net.buffer.copy()
         self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), model.kind)
         state = model.run.monitor
@@ -913,6 +917,7 @@ class Monitor:
         row.update(_flatten_metrics("validation", valid_m))
         model.scoring_events.append(row)
         self.last_score_duration = time.time() - t0
+        run.scoring_seconds_total += self.last_score_duration
         if self.progress is not None:
             self.progress(row, model)
 
@@ -930,10 +935,7 @@ class Monitor:
             or out_of_time
             or not model.scoring_events
             or eff.get("score_each_iteration")
-            or (
-                since > float(eff["score_interval"])
-                and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"])
-            )
+            or (since > self.wait and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"]))
         )
         if not due:
             return StopReason.CONTINUE
@@ -945,6 +947,7 @@ class Monitor:
         self.last_good = model.net.buffer.copy()
         m = model.validation_metrics or model.training_metrics
         loss = metrics.model_loss(m, eff.get("stopping_metric", "AUTO"), model.kind)
+        self._plan_next(now - self.start, loss)
         best = run.monitor
         if not finished and not (loss >= best.best_loss):
             best.best_loss, best.best_row = loss, len(model.scoring_events)
@@ -954,6 +957,23 @@ class Monitor:
         if out_of_time:
             return StopReason.TIME_LIMIT
         return self._stop_early(m, best)
+
+    def _plan_next(self, at: float, loss: float) -> None:
+        """score_progress > 0: the next wait follows the loss curve (hpcdl/scoring.py); else H2O's interval."""
+        step = float(self.eff.get("score_progress") or 0.0)
+        if step <= 0:
+            return
+        times, losses = self.curve
+        times.append(at)
+        losses.append(loss)
+        self.wait = scoring.progress_wait(
+            times,
+            losses,
+            step=step,
+            interval=float(self.eff["score_interval"]),
+            duty_cycle=float(self.eff["score_duty_cycle"]),
+            last_duration=self.last_score_duration,
+        )
 
     def _stop_early(self, m: dict, best: MonitorState) -> StopReason:
         """classification_stop / regression_stop on the training metrics, then stopping_rounds."""

@@ -58,6 +58,7 @@ H2O3_DEFAULTS = {
     "score_duty_cycle": 0.1,
     "score_validation_sampling": "Uniform",
     "score_each_iteration": False,
+    "score_progress": 0.0,  # hpcdl's progress-following cadence, off: H2O's score_interval
     "classification_stop": 0,
     "regression_stop": 1e-6,
     "stopping_rounds": 5,
