@@ -16,13 +16,25 @@ import difflib
 import os
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import comm as comm_mod
 from .frame import Frame
 from .model import Model, as_frame, register
 from .params import DeepLearningParameters, ParameterError, check_no_cross_validation
 from .prep import DataInfo
 
-__all__ = ["check_checkpoint_use", "check_columns", "check_response_given", "deeplearning", "train_model"]
+__all__ = [
+    "check_checkpoint_use",
+    "check_columns",
+    "check_response_given",
+    "check_special_columns",
+    "deeplearning",
+    "without_special_columns",
+    "train_model",
+]
+
+SPECIAL_COLUMNS = ("weights_column", "offset_column")
 
 
 def check_response_given(autoencoder: bool, y: str | None) -> None:
@@ -51,6 +63,53 @@ def check_columns(
         raise ParameterError(f"{where}: response column y={y!r} not found ({hint})", "y")
     if y in predictors and not autoencoder:
         raise ParameterError(f"{where}: y={y!r} is also listed in x; the response cannot be a predictor", "y")
+
+
+def check_special_columns(params: DeepLearningParameters, frame: Frame, y: str | None) -> None:
+    """The training frame's weights and offset columns, as H2O-3's ModelBuilder checks them (numeric,
+    no NA; weights >= 0 with one > 0; not the response), from the frame's stored statistics."""
+    where = frame.display_name
+    for name, col in _special(params).items():
+        role = name.split("_")[0]
+        if col not in frame.names:
+            close = difflib.get_close_matches(col, frame.names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"columns: {list(frame.names)}"
+            raise ParameterError(f"{where}: {name}={col!r} not found ({hint})", name)
+        if col == y:
+            raise ParameterError(f"{where}: {name}={col!r} is the response; it cannot also be the {role}", name)
+        st = frame.stats[col]
+        if frame.type(col) == "enum":
+            raise ParameterError(f"{where}: {name}={col!r} is categorical; the {role} must be numeric", name)
+        if int(st.get("na_count", 0)) > 0:
+            raise ParameterError(f"{where}: {name}={col!r} has missing values; H2O-3 refuses them", name)
+        if role == "weights" and float(st["min"]) < 0:
+            raise ParameterError(
+                f"{where}: {name}={col!r} has negative weights (min {st['min']}); weights must be >= 0", name
+            )
+        if role == "weights" and float(st["max"]) <= 0:
+            raise ParameterError(f"{where}: {name}={col!r}: every weight is 0; at least one must be > 0", name)
+
+
+def _special(params: DeepLearningParameters) -> dict[str, str]:
+    return {name: getattr(params, name) for name in SPECIAL_COLUMNS if getattr(params, name)}
+
+
+def without_special_columns(params: DeepLearningParameters, frame: Frame, x, y: str | None):
+    """The predictors ``x`` without the weights and offset columns: never predictors, as in H2O-3
+    (h2o-py lists every column but y in x); the default x is every other column."""
+    special = _special(params)
+    if not special:
+        return x
+    if x is None:
+        skip = {y, params.fold_column, *special.values()}
+        return [n for n in frame.names if n not in skip]
+    return [c for c in ([x] if isinstance(x, str) else x) if c not in special.values()]
+
+
+def with_special_columns(dinfo: DataInfo, params: DeepLearningParameters) -> DataInfo:
+    """``dinfo`` knowing the run's weights and offset columns (a continued model's too: they are the run's)."""
+    dinfo.weights_column, dinfo.offset_column = params.weights_column, params.offset_column
+    return dinfo
 
 
 def check_checkpoint_use(
@@ -113,16 +172,25 @@ def train_model(
 
     def prepare() -> tuple[Model | None, DataInfo]:
         if checkpoint is not None:
-            return check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
+            continued, dinfo = check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
+            return continued, with_special_columns(dinfo, params)
         check_response_given(params.autoencoder, y)
         check_columns(training_frame, x, y, params.autoencoder)
-        predictors = excluding_fold_column(training_frame, x, y, params.fold_column)
-        return None, fit_data_info(params, training_frame, predictors, y)
+        predictors = without_special_columns(params, training_frame, x, y)
+        predictors = excluding_fold_column(training_frame, predictors, y, params.fold_column)
+        return None, with_special_columns(fit_data_info(params, training_frame, predictors, y), params)
 
     def check() -> tuple[Model | None, DataInfo]:
         checkpoint_model, dinfo = prepare()
         n_classes = len(dinfo.response_domain) if dinfo.classification else None
         params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+        check_special_columns(params, training_frame, dinfo.response)
+        special = set(_special(params).values()) & set(dinfo.predictors)
+        if special:  # a continued model that took one of them as a predictor
+            raise ParameterError(f"{sorted(special)} are predictors of the checkpoint; they cannot be weights/offsets")
+        weights = dinfo.standardization_weights(training_frame) if checkpoint_model is None else None
+        if weights is not None:  # H2O-3 standardizes with the weighted means and sds
+            dinfo = dinfo.refit_numeric(training_frame, np.arange(training_frame.nrow), weights)
         return checkpoint_model, dinfo
 
     checkpoint_model, dinfo = comm_mod.agree(comm, check, ValueError)
