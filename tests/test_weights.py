@@ -46,7 +46,7 @@ def _preds(m, df) -> dict:
 
 
 def _fit(df, **kw):
-    return hpcdl.deeplearning(x=X, training_frame=df, **{**FAST, **kw})
+    return hpcdl.deeplearning(x=kw.pop("x", X), training_frame=df, **{**FAST, **kw})
 
 
 @pytest.mark.parametrize("mini_batch_size", [1, 4])
