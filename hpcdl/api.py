@@ -15,17 +15,50 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import comm as comm_mod
 from .comm import Comm
 from .cv import cross_validate, excluding_fold_column
 from .frame import Frame
 from .lifecycle import prepare_checkpoint
 from .model import Model, as_frame, register
-from .params import DeepLearningParameters, check_no_cross_validation, check_response_given
-from .prep import DataInfo, check_columns
+from .params import DeepLearningParameters, ParameterError, check_no_cross_validation, check_response_given
+from .prep import DataInfo, check_columns, check_special_columns
 from .train import Trainer
 
-__all__ = ["check_checkpoint_use", "check_columns", "check_response_given", "deeplearning", "train_model"]
+__all__ = [
+    "check_checkpoint_use",
+    "check_columns",
+    "check_response_given",
+    "deeplearning",
+    "without_special_columns",
+    "train_model",
+]
+
+SPECIAL_COLUMNS = ("weights_column", "offset_column")
+
+
+def _special(params: DeepLearningParameters) -> dict[str, str]:
+    return {name: getattr(params, name) for name in SPECIAL_COLUMNS if getattr(params, name)}
+
+
+def without_special_columns(params: DeepLearningParameters, frame: Frame, x, y: str | None):
+    """The predictors ``x`` without the weights and offset columns: never predictors, as in H2O-3
+    (h2o-py lists every column but y in x); the default x is every other column."""
+    special = _special(params)
+    if not special:
+        return x
+    if x is None:
+        skip = {y, params.fold_column, *special.values()}
+        return [n for n in frame.names if n not in skip]
+    return [c for c in ([x] if isinstance(x, str) else x) if c not in special.values()]
+
+
+def with_special_columns(dinfo: DataInfo, params: DeepLearningParameters) -> DataInfo:
+    """``dinfo`` knowing the run's weights and offset columns (a continued model's too: they are the run's)."""
+    dinfo.weights_column, dinfo.offset_column = params.weights_column, params.offset_column
+    return dinfo
 
 
 def check_checkpoint_use(
@@ -83,16 +116,25 @@ def train_model(
 
     def prepare() -> tuple[Model | None, DataInfo]:
         if checkpoint is not None:
-            return check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
+            continued, dinfo = check_checkpoint_use(params, training_frame, validation_frame, x, y, checkpoint)
+            return continued, with_special_columns(dinfo, params)
         check_response_given(params.autoencoder, y)
         check_columns(training_frame, x, y, params.autoencoder)
-        predictors = excluding_fold_column(training_frame, x, y, params.fold_column)
-        return None, fit_data_info(params, training_frame, predictors, y)
+        predictors = without_special_columns(params, training_frame, x, y)
+        predictors = excluding_fold_column(training_frame, predictors, y, params.fold_column)
+        return None, with_special_columns(fit_data_info(params, training_frame, predictors, y), params)
 
     def check() -> tuple[Model | None, DataInfo]:
         checkpoint_model, dinfo = prepare()
         n_classes = len(dinfo.response_domain) if dinfo.classification else None
         params.validate(classification=bool(dinfo.classification), n_classes=n_classes)
+        check_special_columns(training_frame, _special(params), dinfo.response)
+        special = set(_special(params).values()) & set(dinfo.predictors)
+        if special:  # a continued model that took one of them as a predictor
+            raise ParameterError(f"{sorted(special)} are predictors of the checkpoint; they cannot be weights/offsets")
+        weights = dinfo.standardization_weights(training_frame) if checkpoint_model is None else None
+        if weights is not None:  # H2O-3 standardizes with the weighted means and sds
+            dinfo = dinfo.refit_numeric(training_frame, np.arange(training_frame.nrow), weights)
         return checkpoint_model, dinfo
 
     checkpoint_model, dinfo = comm_mod.agree(comm, check, ValueError)

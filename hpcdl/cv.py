@@ -192,7 +192,8 @@ def cross_validate(
                 f"{train_rows.size} training rows; use fewer folds"
             )
         p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)
-        fold_dinfo = dinfo.refit_numeric(frame, train_rows)  # standardized by its own training rows, as H2O
+        # standardized by its own training rows (weighted, with observation weights), as H2O
+        fold_dinfo = dinfo.refit_numeric(frame, train_rows, dinfo.standardization_weights(frame))
         trainer = Trainer(
             p_k,
             fold_dinfo,
@@ -205,13 +206,17 @@ def cross_validate(
         )
         m = trainer.run()
         X, y, valid = fold_dinfo.transform_rows(frame, hold_rows)
-        out = m._raw_outputs(X)
+        w, o = fold_dinfo.special_rows(frame, hold_rows)  # observation weights and offsets, if any
+        w = np.ones(len(hold_rows)) if w is None else w
+        out = m._raw_outputs(X, offsets=o)
         if m.kind in ("binomial", "multinomial"):
             out = m.correct_probabilities(out)
-        fold_metrics.append(score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid]))
+        fold_metrics.append(
+            score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid], w[valid])
+        )
         fold_models.append(m)
         fold_sizes.append(int(valid.sum()))
-        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()))
+        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()), w)
 
     epochs = [m.epochs_trained for m in fold_models]
     main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)
@@ -229,8 +234,9 @@ def cross_validate(
     X = np.concatenate([holdout[k][2] for k in range(n_folds)])
     valid = np.concatenate([holdout[k][4] for k in range(n_folds)])
     y = None if holdout[0][3] is None else np.concatenate([holdout[k][3] for k in range(n_folds)])
+    w = np.concatenate([holdout[k][6] for k in range(n_folds)])
     main.cross_validation_metrics = score_outputs(
-        _uncorrected(main), out[valid], X[valid], None if y is None else y[valid]
+        _uncorrected(main), out[valid], X[valid], None if y is None else y[valid], w[valid]
     )
     main.cv_summary = summarize_folds(fold_metrics)
     main.fold_models = fold_models if params.keep_cross_validation_models else []

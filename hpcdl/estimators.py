@@ -24,20 +24,13 @@ from . import comm as comm_mod
 from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, not_supported
+from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
 
 _PARAMETER_NAMES = frozenset(p.name for p in PARAMETERS) | frozenset(ALIASES)
 # H2O-3 constructor arguments that are the data, not model parameters.
 _DATA_ARGUMENTS = ("training_frame", "validation_frame", "response_column", "ignored_columns")
-
-
-def _refuse_unsupported(**columns) -> None:
-    """train()'s weights_column/offset_column: the same message as the constructor (params.py)."""
-    for name, value in columns.items():
-        if value is not None:
-            raise not_supported(name, value)
 
 
 def _column_name(frame: Frame, column, what: str) -> str:
@@ -179,8 +172,13 @@ class H2ODeepLearningEstimator:
         """Train on ``training_frame`` (a Frame, a file path, or numpy/pandas data) with H2O-3's
         arguments; x and y by name or index. Returns the estimator. ``verbose``: print each scoring
         event. ``comm``/``threads``/``hooks``: as :func:`hpcdl.deeplearning` (MPI ranks, threads)."""
-        _refuse_unsupported(weights_column=weights_column, offset_column=offset_column)
-        given = {"fold_column": fold_column, "max_runtime_secs": max_runtime_secs, "model_id": model_id}
+        given = {
+            "fold_column": fold_column,
+            "weights_column": weights_column,
+            "offset_column": offset_column,
+            "max_runtime_secs": max_runtime_secs,
+            "model_id": model_id,
+        }
         changes = {k: v for k, v in given.items() if v is not None}
         params = self._params.replace(**changes) if changes else self._params
         train, valid, frame_comm = _frames(
@@ -301,10 +299,14 @@ class H2OGridSearch:
     ) -> H2OGridSearch:
         """Train every model (``params``: more fixed parameters); returns the grid search. Models
         that fail are reported (a warning each) and left out, as H2O-3 does; none trained is an error."""
-        _refuse_unsupported(weights_column=weights_column, offset_column=offset_column)
         fixed = {**self.model._params.to_dict(user_given_only=True), **params}
-        if fold_column is not None:
-            fixed["fold_column"] = fold_column
+        for name, value in (
+            ("fold_column", fold_column),
+            ("weights_column", weights_column),
+            ("offset_column", offset_column),
+        ):
+            if value is not None:
+                fixed[name] = value
         supervised = not (fixed.get("autoencoder") or any(self.hyper_params.get("autoencoder", [])))
         if not supervised and y is not None:
             raise ParameterError("y should not be specified for an autoencoder (as in H2O-3)", "y")

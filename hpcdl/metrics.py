@@ -976,20 +976,24 @@ class ModelMetricsBinomial(ModelMetrics):
         return ThresholdValues([[threshold, 1.0 - value]])
 
     # -- per-threshold answers (issue 25): need the scored rows ---------------------------------
-    def _rows(self, what: str) -> tuple[np.ndarray, np.ndarray]:
+    def _rows(self, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(class codes, P(1), observation weights) of the scored rows of nonzero weight."""
         if self.scored is None:
             raise ValueError(
                 f"{what}: these metrics keep each criterion at its best threshold only; per-threshold answers "
                 "need the scored rows: use model.model_performance(frame)"
             )
-        return self.scored
+        y, p1 = self.scored[:2]
+        w = self.scored[2] if len(self.scored) > 2 else np.ones(len(y))
+        y, w, p1 = _kept(y, np.asarray(w, dtype=np.float64), p1)
+        return y, p1, w
 
     def _counts(self, threshold: float) -> tuple[float, float, float, float]:
-        y, p1 = self._rows("thresholds=")
+        y, p1, w = self._rows("thresholds=")
         pred = p1 >= threshold
-        tp = float(np.sum(pred & (y == 1)))
-        fp = float(np.sum(pred & (y == 0)))
-        return tp, fp, float(np.sum(y == 1)), float(np.sum(y == 0))
+        tp = float(np.sum(w[pred & (y == 1)]))
+        fp = float(np.sum(w[pred & (y == 0)]))
+        return tp, fp, float(np.sum(w[y == 1])), float(np.sum(w[y == 0]))
 
     def _at(self, threshold: float) -> dict[str, float]:
         tp, fp, npos, nneg = self._counts(threshold)
@@ -1000,9 +1004,9 @@ class ModelMetricsBinomial(ModelMetrics):
         """H2O-3's table: one row per distinct score of the scored rows (highest first), each criterion of
         BINOMIAL_CRITERIA when predicting class 1 for P(1) >= threshold, then tns, fns, fps, tps, tnr,
         fnr, fpr, tpr, idx. (H2O-3 bins scores into at most 400 thresholds; hpcdl keeps every one.)"""
-        y, p1 = self._rows("thresholds_and_metric_scores()")
-        thr, tp, fp = _threshold_table(y, p1, np.ones(len(y)))  # scored rows carry no weights (training takes none)
-        npos, nneg = float(np.sum(y == 1)), float(np.sum(y == 0))
+        y, p1, w = self._rows("thresholds_and_metric_scores()")
+        thr, tp, fp = _threshold_table(y, p1, w)
+        npos, nneg = float(np.sum(w[y == 1])), float(np.sum(w[y == 0]))
         crit = _threshold_criteria(tp, fp, npos, nneg)
         fn, tn = npos - tp, nneg - fp
         extra = {
@@ -1024,7 +1028,9 @@ class ModelMetricsBinomial(ModelMetrics):
     def gains_lift(self) -> TwoDimTable:
         """H2O-3's Gains/Lift table: the rows sorted by P(1), cut at the cumulative fractions H2O-3 uses
         (1, 2, 3, 4, 5, 10, 15, ..., 100 %; ties with a cut's score go into its group)."""
-        y, p1 = self._rows("gains_lift()")
+        y, p1, w = self._rows("gains_lift()")
+        if np.any(w != w[:1]):
+            raise ValueError("gains_lift(): the table of rows with different observation weights is not implemented")
         n, npos = y.size, float(np.sum(y == 1))
         order = np.argsort(-p1, kind="stable")
         ys, ps = y[order].astype(np.float64), p1[order]

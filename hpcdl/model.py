@@ -184,16 +184,22 @@ class Model:
         return self.run.report()
 
     # -- scoring ------------------------------------------------------------
-    def _raw_outputs(self, X: np.ndarray, engine: str = "loop") -> np.ndarray:
-        return kernels.predict(self.net, self.hyper, X, engine=engine)
+    def _raw_outputs(self, X: np.ndarray, engine: str = "loop", offsets: np.ndarray | None = None) -> np.ndarray:
+        """Network outputs of rows X; a regression's ``offsets`` added before the link (identity), in the
+        net's standardized units: prediction = net / mul + sub + offset (docs/differences.md)."""
+        out = kernels.predict(self.net, self.hyper, X, engine=engine)
+        if offsets is None:
+            return out
+        return out + (np.asarray(offsets, dtype=np.float64) * self.dinfo.y_mul)[:, None]
 
     def _chunks(self, frame: Frame):
         for start in range(0, frame.nrow, SCORE_CHUNK_ROWS):
             yield self.dinfo.transform(frame, start, min(frame.nrow, start + SCORE_CHUNK_ROWS))
 
-    def predict_arrays(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Predictions for transformed rows: H2O's columns as a dict of arrays."""
-        out = self._raw_outputs(X)
+    def predict_arrays(self, X: np.ndarray, offsets: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Predictions for transformed rows (and their offsets, for a model with offset_column): H2O's
+        columns as a dict of arrays."""
+        out = self._raw_outputs(X, offsets=offsets)
         kind = self.kind
         if kind == "autoencoder":
             return self.dinfo.reconstruction_to_original(out)
@@ -233,7 +239,11 @@ class Model:
         _refuse_early(destination, force, "predictions", frame)
         data = frame
         frame = as_frame(frame, "predict_input")
-        parts = [self.predict_arrays(X) for X, _, _ in self._chunks(frame)]
+        offsets = self.dinfo.special_rows(frame)[1] if self.dinfo.offset_column else None
+        parts = [
+            self.predict_arrays(X, None if offsets is None else offsets[k * SCORE_CHUNK_ROWS :][: len(X)])
+            for k, (X, _, _) in enumerate(self._chunks(frame))
+        ]
         cols = {
             k: np.concatenate([p[k] for p in parts]) if parts else np.array([]) for k in (parts[0] if parts else {})
         }
@@ -242,11 +252,12 @@ class Model:
             cols, destination, stem="predictions", domains=domains, force=force, inputs=input_paths(data, frame)
         )
 
-    def score_arrays(self, X: np.ndarray, y: np.ndarray | None, engine: str = "loop") -> dict:
-        """Metrics of this model on transformed rows (y as DataInfo.transform returns it); ``engine``:
-        kernels.predict's (the trainer's scoring uses "blas")."""
-        out = self._raw_outputs(X, engine)
-        return score_outputs(self, out, X, y)
+    def score_arrays(self, X: np.ndarray, y: np.ndarray | None, engine: str = "loop", special=(None, None)) -> dict:
+        """Metrics of this model on transformed rows (y as DataInfo.transform returns it; ``special``:
+        their (weights, offsets) or None each); ``engine``: kernels.predict's (the trainer's scoring uses "blas")."""
+        weights, offsets = special
+        out = self._raw_outputs(X, engine, offsets)
+        return score_outputs(self, out, X, y, weights)
 
     def model_performance(
         self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False
@@ -285,19 +296,24 @@ class Model:
             raise ValueError(
                 f"{frame.display_name}: no response column {self.dinfo.response!r}: metrics need the true values"
             )
-        outs, Xs, ys = [], [], []
-        for X, y, valid_rows in self._chunks(frame):
+        weights, offsets = self.dinfo.special_rows(frame)
+        outs, Xs, ys, keeps = [], [], [], []
+        for k, (X, y, valid_rows) in enumerate(self._chunks(frame)):
             keep = valid_rows if not self.dinfo.autoencoder else np.ones(len(X), bool)
-            outs.append(self._raw_outputs(X[keep]))
+            o = None if offsets is None else offsets[k * SCORE_CHUNK_ROWS :][: len(X)][keep]
+            outs.append(self._raw_outputs(X[keep], offsets=o))
             Xs.append(X[keep])
             ys.append(None if y is None else y[keep])
+            keeps.append(keep)
         out = np.concatenate(outs)
         X = np.concatenate(Xs)
         y = None if ys[0] is None else np.concatenate(ys)
+        w = None if weights is None else weights[np.concatenate(keeps)]
         scored = None
         if self.kind == "binomial":
             scored = (np.asarray(y).astype(np.int64), self.correct_probabilities(out)[:, 1].astype(np.float64))
-        return score_outputs(self, out, X, y), scored
+            scored = scored if w is None else (*scored, w)
+        return score_outputs(self, out, X, y, w), scored
 
     def cross_validation_holdout_predictions(self, destination: str | None = None, force: bool = False) -> Frame:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
@@ -741,8 +757,11 @@ def probability_names(domain) -> list[str]:
     return [f"p{level}" if _java_int(str(level)) else str(level) for level in domain]
 
 
-def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> dict:
-    """Metrics from raw network outputs, in original units like H2O's metric builders."""
+def score_outputs(
+    model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None, weights: np.ndarray | None = None
+) -> dict:
+    """Metrics from raw network outputs (offsets included), in original units like H2O's metric
+    builders; ``weights``: the rows' observation weights (every metric weighted, as H2O-3's)."""
     kind = model.kind
     eff = model.effective
     if kind == "autoencoder":
@@ -758,13 +777,20 @@ def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | 
             quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
             huber_alpha=float(eff.get("huber_alpha", 0.9)),
             tweedie_power=float(eff.get("tweedie_power", 1.5)),
+            weights=weights,
         )
     probs = model.correct_probabilities(out)
     codes = np.asarray(y).astype(np.int64)
     if kind == "binomial":
-        return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain, p0=probs[:, 0])
+        return metrics.binomial_metrics(
+            codes, probs[:, 1], model.dinfo.response_domain, p0=probs[:, 0], weights=weights
+        )
     return metrics.multinomial_metrics(
-        codes, probs, model.dinfo.response_domain, max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10))
+        codes,
+        probs,
+        model.dinfo.response_domain,
+        max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)),
+        weights=weights,
     )
 
 

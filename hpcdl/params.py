@@ -269,6 +269,8 @@ PARAMETERS: tuple[Param, ...] = (
     _p("nfolds", 0, "int", "Cross-validation folds (0 = none, else >= 2)", "F", Interval(2, math.inf, "left"), special=(0,)),
     _p("fold_assignment", "AUTO", "enum", "Fold assignment (AUTO = Random)", "M", choices=("AUTO", "Random", "Modulo", "Stratified")),
     _p("fold_column", None, "str", "Column holding each row's fold", "M", nullable=True),
+    _p("weights_column", None, "str", "Column of observation weights (>= 0; rows of weight 0 count for nothing)", "M", nullable=True),
+    _p("offset_column", None, "str", "Column added to the output before the link (regression only)", "F", nullable=True),
     _p("keep_cross_validation_predictions", False, "bool", "Keep the fold models' holdout predictions", "M"),
     _p("keep_cross_validation_models", True, "bool", "Keep the fold models (False: only their metrics)", "M"),
     _p("checkpoint", None, "str", "Model to continue training from", "M", nullable=True),
@@ -450,10 +452,10 @@ def reject_grid_values(params: Mapping[str, Any]) -> None:
 
 # H2O-3 Deep Learning parameters hpcdl refuses, and why: the one message for every entry point
 # (constructor, train(), hpcdl.deeplearning, job files, CLI). See docs/differences.md.
-NOT_SUPPORTED: dict[str, str] = {
-    "weights_column": "observation weights are not supported by hpcdl yet",
-    "offset_column": "offsets are not supported by hpcdl yet",
-}
+NOT_SUPPORTED: dict[str, str] = {}
+
+# H2O-3 (hex/deeplearning/DeepLearningModel.java, checkParams): "Offset is only supported for regression."
+OFFSET_REGRESSION_ONLY = "offsets apply to regression only (H2O-3 refuses them for classification and autoencoders)"
 
 
 def not_supported(name: str, value: Any) -> ParameterError:
@@ -591,6 +593,7 @@ class DeepLearningParameters:
         _check_loss_for_distribution(v, err)
         _check_autoencoder(v, classification, err)
         _check_folds_and_sampling(v, err)
+        _check_special_columns(v, classification, err)
         if classification is True:
             _check_classification(v, n_classes, err)
         elif classification is False:
@@ -881,6 +884,20 @@ def check_checkpoint_change(old: DeepLearningParameters, new: DeepLearningParame
             for n in changed
         )
         raise ParameterError(msg, changed[0])
+
+
+def _check_special_columns(v: dict, classification: bool | None, err: _Errors) -> None:
+    """weights_column / offset_column against each other, the fold column and the problem type: one
+    message for every entry point (the frame checks are prep.check_special_columns)."""
+    roles = {k: v[k] for k in ("weights_column", "offset_column", "fold_column") if v[k] is not None}
+    for i, (a, col) in enumerate(roles.items()):
+        for b, other in list(roles.items())[i + 1 :]:
+            if col == other:
+                err.add(b, f"{b}={col!r} is also the {a}; each column has one role")
+    offset = v["offset_column"]
+    classifies = classification is True or v["distribution"] in ("bernoulli", "multinomial")
+    if offset is not None and (v["autoencoder"] or classifies):
+        err.add("offset_column", f"offset_column={offset!r}: {OFFSET_REGRESSION_ONLY}")
 
 
 CV_ON_CHECKPOINT = "cross-validation is not allowed on a checkpoint restart (nfolds must be 0, fold_column unset)"

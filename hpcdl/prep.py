@@ -57,14 +57,42 @@ def check_columns(frame, x: Sequence[str] | str | None, y: str | None, autoencod
     if unknown:
         raise ColumnError(f"{where}: x: column(s) {unknown} not found (columns: {list(frame.names)})", "x")
     if y is not None and y not in frame.names:
-        close = difflib.get_close_matches(y, frame.names, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"columns: {list(frame.names)}"
-        raise ColumnError(f"{where}: response column y={y!r} not found ({hint})", "y")
+        raise ColumnError(f"{where}: response column y={y!r} not found ({_hint(y, frame.names)})", "y")
     if y is not None and y in predictors and not autoencoder:
         raise ColumnError(f"{where}: y={y!r} is also listed in x; the response cannot be a predictor", "y")
     dups = sorted({c for c in predictors if predictors.count(c) > 1})
     if dups:
         raise ColumnError(f"{where}: predictor column(s) {dups} listed more than once", "x")
+
+
+def _hint(name: str, names: Sequence[str]) -> str:
+    """The closest column name, else the list of columns: what a mistyped name gets told."""
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"columns: {list(names)}"
+
+
+def check_special_columns(frame, columns: dict[str, str], y: str | None) -> None:
+    """The training frame's weights and offset columns (``columns``: parameter name -> column), as
+    H2O-3's ModelBuilder checks them: numeric, no NA; weights >= 0 with one > 0; not the response.
+    Read from the frame's stored statistics, named by the user's file."""
+    where = frame.display_name
+    for name, col in columns.items():
+        role = name.split("_")[0]
+        if col not in frame.names:
+            raise ColumnError(f"{where}: {name}={col!r} not found ({_hint(col, frame.names)})", name)
+        if col == y:
+            raise ColumnError(f"{where}: {name}={col!r} is the response; it cannot also be the {role}", name)
+        st = frame.stats[col]
+        if frame.type(col) == "enum":
+            raise ColumnError(f"{where}: {name}={col!r} is categorical; the {role} must be numeric", name)
+        if int(st.get("na_count", 0)) > 0:
+            raise ColumnError(f"{where}: {name}={col!r} has missing values; H2O-3 refuses them", name)
+        if role == "weights" and float(st["min"]) < 0:
+            raise ColumnError(
+                f"{where}: {name}={col!r} has negative weights (min {st['min']}); weights must be >= 0", name
+            )
+        if role == "weights" and float(st["max"]) <= 0:
+            raise ColumnError(f"{where}: {name}={col!r}: every weight is 0; at least one must be > 0", name)
 
 
 def _check_fit_options(missing_values_handling, unseen_level_policy, max_categorical_features) -> None:
@@ -210,6 +238,22 @@ def _numeric_transform(
     return sub, mul, (mean if np.isfinite(mean) else 0.0)
 
 
+def _column_stats(v: np.ndarray, w: np.ndarray | None) -> tuple[float, float, float, float] | None:
+    """(mean, sd, min, max) of a column's values, None when it has none. Without weights the sample sd,
+    as the frame statistics; with weights H2O-3's BasicStats (water/util/MathUtils.java): the weighted
+    mean and n/(n-1) x the weighted mean square deviation, n the rows of nonzero weight, which alone count."""
+    keep = np.isfinite(v) if w is None else np.isfinite(v) & (w != 0)
+    v = v[keep]
+    if v.size == 0:
+        return None
+    if w is None:
+        return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, float(v.min()), float(v.max())
+    w = w[keep]
+    mean = float(np.sum(w * v) / np.sum(w))
+    var = v.size / (v.size - 1.0) * float(np.sum(w * (v - mean) ** 2) / np.sum(w)) if v.size > 1 else 0.0
+    return mean, math.sqrt(var), float(v.min()), float(v.max())
+
+
 class DataInfo:
     """The fitted transform. Every field is a plain list/dict/str/number (saved with the model, no pickle).
 
@@ -246,6 +290,8 @@ class DataInfo:
         "unseen_level_policy",
         "standardize",
         "max_categorical_features",
+        "weights_column",
+        "offset_column",
     )
 
     def __init__(self, **fields) -> None:
@@ -627,6 +673,49 @@ class DataInfo:
         v = raw.astype(np.float64)
         return ((v - self.y_sub) * self.y_mul).astype(np.float32)
 
+    # -- observation weights and offsets (docs/differences.md, "Observation weights and offsets") --
+    def special_rows(self, frame, rows: np.ndarray | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(weights, offsets) of the frame rows ``rows`` (None = all), float64; None where the model
+        has no such column. A frame without the weights column weighs every row 1 (as H2O-3 does for
+        a scoring frame); one without the offset column is an error, as in H2O-3: the offset is part
+        of the prediction."""
+        where = frame.display_name
+        out = []
+        for role, col in (("weights", self.weights_column), ("offset", self.offset_column)):
+            if not col:
+                out.append(None)
+                continue
+            if col not in frame.names:
+                if role == "offset":
+                    raise PrepError(
+                        f"{where}: offset column {col!r} (the model's offset_column) is missing; "
+                        "add it (a column of zeros to disable the offset)"
+                    )
+                n = frame.nrow if rows is None else len(rows)
+                out.append(np.ones(n))
+                continue
+            out.append(self._special_values(frame, col, role, rows))
+        return out[0], out[1]
+
+    def standardization_weights(self, frame) -> np.ndarray | None:
+        """The training frame's weights when they change the standardization: None when there are
+        none or all are equal (equal weights train exactly as no weights)."""
+        w = self.special_rows(frame)[0] if self.weights_column else None
+        return None if w is None or w.size == 0 or np.all(w == w[0]) else w
+
+    @staticmethod
+    def _special_values(frame, col: str, role: str, rows) -> np.ndarray:
+        where = frame.display_name
+        if frame.type(col) == "enum":
+            raise PrepError(f"{where}: {role} column {col!r} is categorical; {role} must be numeric")
+        v = np.asarray(frame.column(col), dtype=np.float64)
+        v = v if rows is None else v[np.asarray(rows, dtype=np.int64)]
+        bad = np.flatnonzero(np.isnan(v) if role == "offset" else v < 0)
+        if bad.size:
+            what = "missing values" if role == "offset" else "negative values"
+            raise PrepError(f"{where}: {role} column {col!r} has {what} ({bad.size} rows); H2O-3 refuses them")
+        return v
+
     # -- back to the user's scale -------------------------------------------------
     def response_to_original(self, pred: np.ndarray) -> np.ndarray:
         """Regression: network output (standardized) -> the response's scale (``out / mul + sub``)."""
@@ -660,23 +749,28 @@ class DataInfo:
         ]
 
     # -- persistence --------------------------------------------------------------
-    def refit_numeric(self, frame, rows: np.ndarray) -> DataInfo:
+    def refit_numeric(self, frame, rows: np.ndarray, weights: np.ndarray | None = None) -> DataInfo:
         """A copy whose numeric transform (means, scales, imputation values) comes from the
         frame rows ``rows`` alone: H2O's cross-validation fold models compute those from
         their own training rows. Column layout, domains and dropped columns stay, so fold
-        and main models read the same expanded inputs."""
+        and main models read the same expanded inputs.
+
+        ``weights`` (one per frame row): observation weights, which H2O-3's Deep Learning uses for
+        the predictors' and a regression response's mean and sd (DeepLearning.java,
+        ``updateWeightedSigmaAndMean``; not with an offset): rows of weight 0 count for nothing."""
         d = self.to_dict()
         sub, mul, impute = list(self.norm_sub), list(self.norm_mul), list(self.num_impute)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[rows]
         for k, col in enumerate(self.num_cols):
-            v = np.asarray(frame.column(col), dtype=np.float64)[rows]
-            v = v[np.isfinite(v)]
-            if v.size == 0:
-                continue  # no value in these rows: keep the whole frame's statistics
-            sd = float(v.std(ddof=1)) if v.size > 1 else 0.0  # sample sd, as the frame statistics
-            sub[k], mul[k], impute[k] = _numeric_transform(
-                float(v.mean()), sd, float(v.min()), float(v.max()), self.standardize, self.autoencoder
-            )
+            stats = _column_stats(np.asarray(frame.column(col), dtype=np.float64)[rows], w)
+            if stats is not None:  # else no value in these rows: keep the whole frame's statistics
+                sub[k], mul[k], impute[k] = _numeric_transform(*stats, self.standardize, self.autoencoder)
         d.update(norm_sub=sub, norm_mul=mul, num_impute=impute)
+        refit_response = w is not None and self.standardize and not self.offset_column
+        if refit_response and self.response and not self.classification and not self.autoencoder:
+            stats = _column_stats(np.asarray(frame.column(self.response), dtype=np.float64)[rows], w)
+            if stats is not None:
+                d.update(y_sub=stats[0], y_mul=1.0 / stats[1] if stats[1] > 0 else 1.0)
         return DataInfo.from_dict(d)
 
     def to_dict(self) -> dict:

@@ -19,7 +19,7 @@ number to visit the rows an uninterrupted run would. docs/mpi.md, "Rows per iter
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -92,8 +92,12 @@ def visit(
     seed: int,
     rank: int,
     iteration: int,
+    weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Positions (0 .. n_rows-1) in one rank's row list that it trains this iteration, in order.
+
+    ``weights`` (one per position, all > 0, not all equal): observation weights, visited as H2O-3
+    does (:func:`weighted_pass`).
 
     ``fraction`` is :func:`row_fraction`; ``stop_after`` the rows after which the rank
     starts no new chunk (``fraction * N``). A sampled chunk draws from one RNG seeded by
@@ -112,7 +116,9 @@ def visit(
         if stop == start:
             continue
         rng = np.random.default_rng(mix_seed(seed, rank, iteration, chunk, _CHUNK_TAG))
-        if not sampled:
+        if weights is not None:
+            part = start + weighted_pass(rng, weights[start:stop], fraction, float(np.mean(weights)))
+        elif not sampled:
             part = np.tile(np.arange(start, stop, dtype=np.int64), repeats)
         elif repeats == 1:
             part = start + bernoulli_in_random_order(rng, stop - start, keep)
@@ -123,6 +129,25 @@ def visit(
         parts.append(part)
         done += part.size
     return interleave(parts)
+
+
+def weighted_pass(rng: np.random.Generator, w: np.ndarray, fraction: float, mean_weight: float) -> np.ndarray:
+    """One chunk's positions in an iteration with observation weights ``w`` (all > 0), H2O-3's
+    importance sampling (hex/FrameTask.java, ``map``): the chunk's share of the iteration grows
+    with its weight (fraction x chunk mean weight / the rank's mean weight), and every second row
+    trained is drawn from the chunk's weight distribution (so a row of weight 2 comes twice as
+    often there), the others in a shuffled order of the chunk's rows. The count of rows is drawn
+    as without weights (binomial, :func:`repeats_and_keep`); H2O-3 trains every row of every pass
+    instead, ignoring a fraction below one pass (docs/differences.md)."""
+    n = w.size
+    repeats, keep = repeats_and_keep(fraction * float(np.mean(w)) / mean_weight)
+    count = int(rng.binomial(n * repeats, min(1.0, keep)))
+    cdf = np.cumsum(w, dtype=np.float64)
+    drawn = np.searchsorted(cdf / cdf[-1], rng.random((count + 1) // 2), side="left")
+    shuffled = np.concatenate([rng.permutation(n) for _ in range(-(-(count // 2) // n))] or [np.empty(0, np.int64)])
+    out = np.empty(count, np.int64)
+    out[0::2], out[1::2] = np.minimum(drawn, n - 1), shuffled[: count // 2]
+    return out
 
 
 def bernoulli_in_random_order(rng: np.random.Generator, n: int, keep: float) -> np.ndarray:
@@ -187,6 +212,7 @@ class Visiting:
     shuffle: bool
     seed: int
     rank: int
+    weights: np.ndarray | None = field(default=None, compare=False, repr=False)  # per position, or None
 
     def positions(self, iteration: int, tspi: int) -> np.ndarray:
         """Positions in the rank's row list to train in ``iteration`` with ``tspi`` cluster-wide."""
@@ -200,6 +226,7 @@ class Visiting:
             seed=self.seed,
             rank=self.rank,
             iteration=iteration,
+            weights=self.weights,
         )
 
 

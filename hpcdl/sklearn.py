@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted, validate_data
 
 from . import comm as comm_mod
 from .api import train_model
@@ -52,6 +52,7 @@ NOT_ESTIMATOR_PARAMETERS: dict[str, str] = {
 }
 
 _RESPONSE = "y"  # the response column's name in the training frame (a feature of that name shifts it)
+_WEIGHTS = "sample_weight"  # fit's sample_weight as the frame's weights column (likewise shifted)
 
 
 def _signature_default(default: Any) -> Any:
@@ -186,11 +187,23 @@ class _DeepLearningEstimator(BaseEstimator):
             raise ValueError(f"{type(self).__name__}.fit needs at least 2 samples; got n_samples={n_samples}")
         return params, columns, y
 
-    def _train(self, params: DeepLearningParameters, columns: dict[str, np.ndarray], y: np.ndarray) -> Model:
+    def _train(
+        self, params: DeepLearningParameters, columns: dict[str, np.ndarray], y: np.ndarray, sample_weight=None
+    ) -> Model:
         response = _RESPONSE
         while response in columns:
             response += "_"
-        frame = _scratch_frame({**columns, response: y}, "fit(X, y)")
+        data = {**columns, response: y}
+        if sample_weight is not None:  # the one path: a weights column, as weights_column (docs/python-api.md)
+            weights = _WEIGHTS
+            while weights in data:
+                weights += "_"
+            w = _check_sample_weight(sample_weight, columns[next(iter(columns))], dtype=np.float64)
+            if np.any(w < 0) or not np.all(np.isfinite(w)):
+                raise ValueError("sample_weight: weights must be finite and >= 0")
+            data[weights] = w
+            params = params.replace(weights_column=weights)
+        frame = _scratch_frame(data, "fit(X, y)")
         # in-process and silent: a serial communicator, no progress callback
         return train_model(params, frame, x=list(columns), y=response, comm=comm_mod.SerialComm())
 
@@ -283,8 +296,9 @@ class DeepLearningClassifier(ClassifierMixin, _DeepLearningEstimator):
     ``feature_names_in_`` (DataFrame X), ``model_`` (the hpcdl Model).
     """
 
-    def fit(self, X, y) -> DeepLearningClassifier:
-        """Train on X (array or DataFrame) and the class labels y; returns self."""
+    def fit(self, X, y, sample_weight=None) -> DeepLearningClassifier:
+        """Train on X (array or DataFrame) and the class labels y; returns self. ``sample_weight``:
+        observation weights (H2O-3's weights_column; 0 = the row counts for nothing)."""
         params, columns, y = self._check_fit(X, y, y_numeric=False)
         check_classification_targets(y)
         classes = np.unique(y)
@@ -297,7 +311,8 @@ class DeepLearningClassifier(ClassifierMixin, _DeepLearningEstimator):
             raise ValueError(f"y: class labels {classes.tolist()} are not distinct as strings")
         # the response is an enum column of the labels' strings; the frame sorts its levels as
         # strings (as H2O does: '10' before '2'), so classes_ finds its columns by level name
-        self.model_ = self._train(params, columns, np.array(levels, dtype=object)[np.searchsorted(classes, y)])
+        labels = np.array(levels, dtype=object)[np.searchsorted(classes, y)]
+        self.model_ = self._train(params, columns, labels, sample_weight)
         position = {level: k for k, level in enumerate(self.model_.dinfo.response_domain)}
         self._class_columns = [1 + position[level] for level in levels]  # column 0 is "predict"
         self.classes_ = classes
@@ -322,10 +337,11 @@ class DeepLearningRegressor(RegressorMixin, _DeepLearningEstimator):
     (gaussian by default). Fitted attributes: ``n_features_in_``, ``feature_names_in_``, ``model_``.
     """
 
-    def fit(self, X, y) -> DeepLearningRegressor:
-        """Train on X (array or DataFrame) and the numeric target y; returns self."""
+    def fit(self, X, y, sample_weight=None) -> DeepLearningRegressor:
+        """Train on X (array or DataFrame) and the numeric target y; returns self. ``sample_weight``:
+        as :meth:`DeepLearningClassifier.fit`."""
         params, columns, y = self._check_fit(X, y, y_numeric=True)
-        self.model_ = self._train(params, columns, np.asarray(y, dtype=np.float64))
+        self.model_ = self._train(params, columns, np.asarray(y, dtype=np.float64), sample_weight)
         return self
 
     def predict(self, X) -> np.ndarray:

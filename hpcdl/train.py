@@ -396,13 +396,24 @@ class LocalRows:
     """This rank's part of the training frame, transformed, and the rows of it that it trains."""
 
     X: np.ndarray  # network inputs of the rank's frame rows
-    T: np.ndarray  # targets (zeros for an autoencoder)
-    rows: np.ndarray  # positions in X that training draws from (usable, in the row subset, balanced)
+    T: np.ndarray  # targets (zeros for an autoencoder; minus the offset when there is one)
+    rows: np.ndarray  # positions in X that training draws from (usable, weight > 0, in the row subset, balanced)
     score_rows: np.ndarray  # positions for the training metrics (the same before class balancing)
     shard: visiting.Shard  # which frame rows X holds (shard.frame_rows maps positions in X to them)
     replicated: bool
     prior: np.ndarray | None = None  # balance_classes: class shares before and after balancing
     sampled: np.ndarray | None = None
+    weights: np.ndarray | None = None  # observation weights of X's rows (weights_column), or None
+    offsets: np.ndarray | None = None  # offsets of X's rows (offset_column), or None
+    truth: np.ndarray | None = None  # the response of X's rows when T holds it minus the offset
+
+    def visit_weights(self) -> np.ndarray | None:
+        """The weights of ``rows`` when they differ: equal weights train as no weights (H2O-3 treats
+        a constant weights column as none), bit for bit."""
+        if self.weights is None or self.rows.size == 0:
+            return None
+        w = self.weights[self.rows]
+        return None if np.all(w == w[0]) else w
 
 
 @dataclass
@@ -414,6 +425,8 @@ class ScoringData:
     valid_X: np.ndarray | None
     valid_y: np.ndarray | None
     frames: list  # training and validation frame (absolute path, rows): best losses compare only on these
+    train_special: tuple = (None, None)  # (weights, offsets) of the training sample's rows
+    valid_special: tuple = (None, None)
 
 
 @dataclass
@@ -619,7 +632,14 @@ class Trainer:
             if model.dinfo.autoencoder and not model.scoring_events:
                 monitor.score(0.0, first=True)  # H2O scores the untrained autoencoder once
         row_visits = visiting.Visiting(
-            data.rows.size, layout.n_rows, plan.replicas, plan.n_chunks, plan.shuffle, int(eff["seed"]), comm.rank
+            data.rows.size,
+            layout.n_rows,
+            plan.replicas,
+            plan.n_chunks,
+            plan.shuffle,
+            int(eff["seed"]),
+            comm.rank,
+            weights=data.visit_weights(),
         )
         trains = layout.training[comm.rank]
         return _Setup(model, eff, hyper, threads, data, plan, row_visits, trains, target_samples, monitor)
@@ -689,7 +709,11 @@ class Trainer:
         comm, frame = self.comm, self.training_frame
         replicated = bool(eff["replicate_training_data"]) and comm.size > 1
         shard = visiting.shard(frame.nrow, comm.rank, comm.size, replicated=replicated)  # docs/mpi.md
-        X, y, valid = self.dinfo.transform(frame if shard.whole else frame.blocks(shard.first, shard.block, shard.step))
+        part = frame if shard.whole else frame.blocks(shard.first, shard.block, shard.step)
+        X, y, valid = self.dinfo.transform(part)
+        weights, offsets = self.dinfo.special_rows(part)
+        if weights is not None:
+            valid &= weights > 0  # a row of weight 0 counts for nothing: not trained, not in N
         rows = np.flatnonzero(valid).astype(np.int64)
         if self.training_rows is not None:
             wanted = np.zeros(frame.nrow, dtype=bool)
@@ -697,14 +721,19 @@ class Trainer:
             rows = rows[wanted[shard.frame_rows(rows)]]
         if rows.size == 0 and (replicated or comm.size == 1):  # every rank holds the same rows: agreed
             skip = " or a missing predictor (missing_values_handling=Skip)"
+            zero = f" or weight 0 in {self.dinfo.weights_column!r}" if weights is not None else ""
             raise comm_mod.mark_agreed(
                 TrainingError(
                     f"{frame.display_name}: no usable training rows (all rows have a missing response"
-                    f"{skip if eff['missing_values_handling'] == 'Skip' else ''})"
+                    f"{skip if eff['missing_values_handling'] == 'Skip' else ''}{zero})"
                 )
             )
         T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
+        truth = None
+        if offsets is not None:  # the net learns y - offset: every loss here is one of f - y (identity link)
+            truth, T = T, (T - offsets * self.dinfo.y_mul).astype(np.float32)
         data = LocalRows(X, T, rows, score_rows=rows, shard=shard, replicated=replicated)
+        data.weights, data.offsets, data.truth = weights, offsets, truth
         if not shard.whole and self.dinfo.classification:
             self._warn_unrepresentative(y, rows)
         if eff.get("balance_classes") and self.dinfo.classification:
@@ -795,17 +824,20 @@ class Trainer:
         if data.replicated or self.comm.size == 1:
             pick = _score_sample(data.score_rows.size, n_score, seed)
             idx = data.score_rows if pick is None else data.score_rows[pick]
-            train_X, train_y = data.X[idx], None if dinfo.autoencoder else data.T[idx]
+            truth = data.T if data.truth is None else data.truth
+            train_X, train_y = data.X[idx], None if dinfo.autoencoder else truth[idx]
+            train_special = tuple(None if v is None else v[idx] for v in (data.weights, data.offsets))
         else:  # sharded: draw the sample from the whole frame
             subset = self.training_rows
             pick = _score_sample(frame.nrow if subset is None else len(subset), n_score, seed)
             if subset is not None:
                 pick = subset if pick is None else subset[pick]
-            train_X, train_y, _ = dinfo.transform_rows(frame, pick, usable_only=True)
+            train_X, train_y, train_special = _usable_rows(dinfo, frame, pick)
         valid_X = valid_y = None
+        valid_special: tuple = (None, None)
         vf = self.validation_frame
         if vf is not None:
-            Xv, yv, _ = dinfo.transform_rows(vf, self.validation_rows, usable_only=True)
+            Xv, yv, special = _usable_rows(dinfo, vf, self.validation_rows)
             n_valid = int(eff["score_validation_samples"])
             if (
                 eff.get("score_validation_sampling") == "Stratified"
@@ -816,13 +848,21 @@ class Trainer:
             else:
                 pick = _score_sample(len(Xv), n_valid, seed + 1)
             valid_X, valid_y = (Xv, yv) if pick is None else (Xv[pick], None if yv is None else yv[pick])
+            valid_special = tuple(v if v is None or pick is None else v[pick] for v in special)
         frames = [
             os.path.abspath(frame.path),
             int(frame.nrow),
             None if vf is None else os.path.abspath(vf.path),
             None if vf is None else int(vf.nrow),
         ]
-        return ScoringData(train_X, train_y, valid_X, valid_y, frames)
+        return ScoringData(train_X, train_y, valid_X, valid_y, frames, train_special, valid_special)
+
+
+def _usable_rows(dinfo: DataInfo, frame: Frame, rows: np.ndarray | None) -> tuple:
+    """(X, y, (weights, offsets)) of the usable rows among frame rows ``rows`` (None = all)."""
+    X, y, valid = dinfo.transform_rows(frame, rows)
+    special = dinfo.special_rows(frame, rows)
+    return X[valid], None if y is None else y[valid], tuple(None if v is None else v[valid] for v in special)
 
 
 class CompileNotice:
@@ -900,8 +940,12 @@ class Monitor:
         # wide nets score through batched BLAS inference (3x faster than the row loop there), so
         # scoring can come often within score_duty_cycle; small nets keep the loop (docs/scoring.md)
         engine = kernels.scoring_engine(model.net)
-        train_m = model.score_arrays(s.train_X, s.train_y, engine=engine)
-        valid_m = model.score_arrays(s.valid_X, s.valid_y, engine=engine) if s.valid_X is not None else {}
+        train_m = model.score_arrays(s.train_X, s.train_y, engine=engine, special=s.train_special)
+        valid_m = (
+            model.score_arrays(s.valid_X, s.valid_y, engine=engine, special=s.valid_special)
+            if s.valid_X is not None
+            else {}
+        )
         model.training_metrics, model.validation_metrics = train_m, valid_m
         if self.eff.get("variable_importances") and not first:
             model.variable_importances = compute_varimp(model)

@@ -375,18 +375,19 @@ def test_estimator_parameters_go_through_the_parameters_object(iris):
         est.epochs = 0
     with pytest.raises(ParameterError, match="did you mean 'hidden'"):
         H2ODeepLearningEstimator(hiden=[3])
-    # weights_column / offset_column: one message from the constructor, train() and hpcdl.deeplearning
-    message = "weights_column='w': observation weights are not supported by hpcdl yet (see docs/differences.md)"
+    # an offset on a classification: one message from the constructor, train(), hpcdl.deeplearning
+    message = (
+        "offset_column='o': offsets apply to regression only (H2O-3 refuses them for classification and autoencoders)"
+    )
     for call in (
-        lambda: est.train(y="class", training_frame=iris, weights_column="w"),
-        lambda: H2ODeepLearningEstimator(weights_column="w"),
-        lambda: hpcdl.deeplearning(y="class", training_frame=iris, weights_column="w"),
+        lambda: est.train(y="class", training_frame=iris, offset_column="o"),
+        lambda: H2ODeepLearningEstimator(offset_column="o", distribution="multinomial"),
+        lambda: hpcdl.deeplearning(y="class", training_frame=iris, offset_column="o"),
+        lambda: H2OAutoEncoderEstimator(offset_column="o"),
     ):
         with pytest.raises(ParameterError) as err:
             call()
         assert str(err.value) == message
-    with pytest.raises(ParameterError, match="offset_column='o': offsets are not supported"):
-        H2ODeepLearningEstimator(offset_column="o")
     with pytest.raises(AttributeError, match="not trained yet"):
         est.predict(iris)
     assert "no model trained yet" in str(est)

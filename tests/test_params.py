@@ -95,6 +95,8 @@ H2O3_DEFAULTS = {
     "categorical_encoding": "AUTO",
     "nfolds": 0,
     "fold_column": None,
+    "weights_column": None,  # H2O-3 DeepLearningParameters: _weights_column null
+    "offset_column": None,
     "fold_assignment": "AUTO",
     "keep_cross_validation_predictions": False,
     "keep_cross_validation_models": True,

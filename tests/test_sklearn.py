@@ -28,7 +28,17 @@ from hpcdl.sklearn import NOT_ESTIMATOR_PARAMETERS, DeepLearningClassifier, Deep
 FAST = {"hidden": (16,), "epochs": 20, "seed": 1, "reproducible": True}
 
 
-@parametrize_with_checks([DeepLearningClassifier(**FAST), DeepLearningRegressor(**FAST)])
+# A row of weight 2 is visited as H2O-3 visits it (more often, by importance sampling), not as two copies
+# of it: the same in expectation, not the same fitted model. Zero and unit weights are exact (checked).
+_WEIGHT_2_IS_NOT_TWO_ROWS = {
+    "check_sample_weight_equivalence_on_dense_data": "SGD with importance sampling: weight 2 != two copies"
+}
+
+
+@parametrize_with_checks(
+    [DeepLearningClassifier(**FAST), DeepLearningRegressor(**FAST)],
+    expected_failed_checks=lambda estimator: _WEIGHT_2_IS_NOT_TWO_ROWS,
+)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
