@@ -221,6 +221,8 @@ def test_the_length_reader_measures_functions():
     long = _long_functions(5)
     assert long["hpcdl.grid.Grid.save"] > 5  # a method, named with its class
     assert "hpcdl.grid.check_search_criteria" in long
+
+
 def test_import_hpcdl_loads_no_heavy_library_and_the_api_still_resolves():
     """``import hpcdl`` (and the CLI module) stays light; the lazy names are the real objects."""
     import subprocess
