@@ -15,7 +15,7 @@ from . import _cache
 
 _cache.install()  # before any module with cached Numba functions is imported
 
-from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
+from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
@@ -203,8 +203,6 @@ def train(
     if rows.min() < 0 or rows.max() >= X.shape[0]:
         raise IndexError("rows holds an index outside X")
     n_threads = use_threads(n_threads)
-    if mini_batch_size <= 1:
-        n_threads = team_threads(n_threads)
     with blas_threads(1):
         lay = _layout(net)
         args = (_state(net), lay, cfg)
@@ -258,30 +256,30 @@ def _updates(n_rows: int, n_threads: int, mini_batch_size: int) -> int:
     return sum(-(-b // mini_batch_size) for b in blocks)
 
 
-def _blocks(n_rows: int) -> int:
-    return int(max(1, min(n_rows, 4 * use_all_threads())))
-
-
 def _infer(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
     cfg = _config(net, hyper)
     X = _inputs(net, X)
-    return _core.infer(_state(net), _layout(net), cfg, X, np.int64(layer), np.int64(_blocks(X.shape[0])))
+    result = np.empty((X.shape[0], int(net.units[layer])), dtype=np.float64)
+    args = (_state(net), _layout(net), cfg, X, np.int64(layer), result)
+    hogwild.in_blocks(_core.infer, X.shape[0], use_all_threads(), *args)
+    return result
 
 
 def predict(net: Net, hyper: Hyper, X, engine: str = "loop") -> np.ndarray:
     """Inference-mode outputs (n, n_out), float64: softmax probabilities, the linear
     value, or the reconstruction. ``engine="blas"``: in blocks of rows through BLAS
     (minibatch.infer_batches; the same up to float32 summation order, ~3x faster on
-    wide nets), which scoring during training uses; BLAS stays on one thread per Numba thread."""
+    wide nets), which scoring during training uses; BLAS stays on one thread in each thread."""
     if engine not in ("loop", "blas"):
         raise ValueError(f"engine must be 'loop' or 'blas', got {engine!r}")
     if engine == "loop":
         return _infer(net, hyper, X, net.n_layers)
     X = _inputs(net, X)
+    result = np.empty((X.shape[0], int(net.units[-1])), dtype=np.float64)
     with blas_threads(1):
-        return minibatch.infer_batches(
-            _state(net), _layout(net), _config(net, hyper), X, np.int64(min(max(1, X.shape[0]), use_all_threads()))
-        )
+        args = (_state(net), _layout(net), _config(net, hyper), X, result)
+        hogwild.in_blocks(minibatch.infer_batches, X.shape[0], use_all_threads(), *args)
+    return result
 
 
 def hidden_activations(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
@@ -297,7 +295,9 @@ def row_loss(net: Net, hyper: Hyper, X, T) -> np.ndarray:
     cfg = _config(net, hyper)
     X = _inputs(net, X)
     T = _targets(net, None if net.output == "autoencoder" else T, X.shape[0])
-    return _core.infer_loss(_state(net), _layout(net), cfg, X, T, np.int64(_blocks(X.shape[0])))
+    result = np.empty(X.shape[0], dtype=np.float64)
+    hogwild.in_blocks(_core.infer_loss, X.shape[0], use_all_threads(), _state(net), _layout(net), cfg, X, T, result)
+    return result
 
 
 def engine_of(mini_batch_size: int, engine: str = "auto") -> str:
