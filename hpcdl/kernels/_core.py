@@ -20,10 +20,14 @@ from .sync import SYNC_STRIDE, arrive, barrier, cycles, load_acquire, store_rele
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
+# Functions called from Python get a CPython wrapper (PY); the kernels called only by other
+# kernels (JIT) get none, and no C-callable wrapper either: each wrapper is compiled with the
+# whole code under it, ~20% of a first job's compile (docs/kernels.md, "Compiling").
+PY = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
+JIT = {**PY, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 # Entry points that hogwild.py's Python threads call: they release the GIL (no parallel=True
 # driver, whose lowering compiled everything a second time; docs/kernels.md, "Compiling").
-ENTRY = {**JIT, "nogil": True}
+ENTRY = {**PY, "nogil": True}
 
 # activation / output / loss / optimizer codes (Config fields)
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
@@ -90,7 +94,7 @@ def _rows_of(n_rows, n, dtype):
     return aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
 
 
-@njit(**JIT)
+@njit(**PY)
 def scratches(lay, n):
     """Working arrays for n threads: a Scratch whose fields are (n, size) arrays; thread
     t works on row t (scratch_of)."""
@@ -127,7 +131,7 @@ def scratch(lay):
     return scratch_of(scratches(lay, ONE_I), ZERO_I)
 
 
-@njit(**JIT)
+@njit(**PY)
 def aligned_zeros(n, dtype):
     """Zeros starting on a 128-byte boundary (two cache lines, which the adjacent-line
     prefetcher moves in pairs; NumPy only promises 16 bytes). Net.buffer uses it too."""
@@ -623,7 +627,7 @@ def schedule(cfg, n):
 LINE_FLOATS = 16  # float32s in a 64-byte cache line
 
 
-@njit(**JIT)
+@njit(**PY)
 def split_units(lay, n_members):
     """Which units of every layer each member of a team owns: member t has units
     [split[h, t], split[h, t + 1]) of layer h (contiguous, nearly even; see _line_boundary).
@@ -657,7 +661,7 @@ def _line_boundary(lay, l, even, lo):
     return max(even, lo)
 
 
-@njit(**JIT)
+@njit(**PY)
 def unit_range(split, h, member, n_members):
     """The units [lo, hi) of layer h that team member ``member`` owns: slice ``member`` of
     split_units in odd layers, counted from the other end in even ones, so that the line
@@ -724,7 +728,7 @@ def track_activation(state, lay, split, a, member, n_members):
 # member's own Scratch.a.
 
 
-@njit(**JIT)
+@njit(**PY)
 def team_buffers(lay, n_members):
     """The arrays the members share; every member's part starts on its own cache lines.
     Activations alternate between two rows by sample: a member still using sample k's
