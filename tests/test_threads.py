@@ -245,3 +245,31 @@ def test_the_compile_notice_says_so_once_then_ticks_and_ends(monkeypatch, capsys
         fresh(2)  # compiled above: no event
     cached.stop()
     assert capsys.readouterr().err == "" and again.seconds == 0.0
+
+
+def test_a_helper_process_compiles_the_training_kernel_only_into_an_empty_cache(monkeypatch, tmp_path):
+    """warm_up hands the training kernel's compile to a helper process (and says so at once)
+    only when that kernel has no cache index yet and a second core is there to run it."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from hpcdl import kernels
+
+    index = tmp_path / "train_rows.nbi"
+    fake = SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_index_path=str(index))))
+    monkeypatch.setattr(kernels, "_training_kernel", lambda engine: fake)
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: started.append(cmd) or "helper")
+
+    def decide(cores):
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+        notices = []
+        helper = kernels._compile_elsewhere("per-sample", kernels._CompileWatch(lambda: notices.append(1)))
+        return helper, len(notices)
+
+    assert decide(2) == ("helper", 1) and started[-1][-1] == "per-sample"
+    assert decide(1) == (None, 0)  # one core: nothing to gain
+    index.write_bytes(b"")
+    assert decide(2) == (None, 0)  # cached (or cached for another CPU type or source: compiled here)
+    assert len(started) == 1
+    kernels.compile_engine("per-sample")  # what the helper runs (here from the warm cache)

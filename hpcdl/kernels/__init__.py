@@ -333,6 +333,23 @@ class _CompileWatch:
 
         self.listener = Listener()
 
+    def compiling(self) -> None:
+        """Compiling goes on elsewhere (a helper process): the notice, as at a compile event."""
+        if self.on_compile is not None:
+            self.on_compile()
+            self.on_compile = None
+
+    def wait_for(self, helper) -> None:
+        """Wait for the helper process; its time counts as compile time. Its failure is not an
+        error: what it did not write to the cache compiles here."""
+        started = time.perf_counter()
+        try:
+            helper.wait()
+        finally:
+            if helper.poll() is None:
+                helper.kill()
+        self.seconds += time.perf_counter() - started
+
     def __enter__(self):
         from numba.core import event
 
@@ -350,14 +367,63 @@ def warm_up(net: Net, hyper: Hyper, *, mini_batch_size: int = 1, engine: str = "
     engine and inference (``predict``), and nothing else. Runs them on two zero rows of a
     copy of ``net``. Every net and Hyper gives the kernels the same types, so this is the
     only compile of the run. ``on_compile()`` is called once, before the first kernel that
-    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached)."""
+    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached).
+
+    With an empty cache and a second core, a helper process compiles the training kernel
+    into the cache (:func:`compile_engine`) while this one compiles inference; training then
+    loads it (docs/kernels.md, "Compiling")."""
     probe = net.copy()
     X = np.zeros((2, net.units[0]), dtype=np.float32)
     T = np.zeros(2, dtype=np.float32)
+    used = engine_of(mini_batch_size, engine)
     with _CompileWatch(on_compile) as watch:
+        helper = _compile_elsewhere(used, watch)
+        predict(probe, hyper, X, engine=scoring_engine(net))
+        if helper is not None:
+            watch.wait_for(helper)
         train(
             probe, hyper, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
             mini_batch_size=mini_batch_size, engine=engine,
         )  # fmt: skip
-        predict(probe, hyper, X, engine=scoring_engine(net))
     return watch.seconds
+
+
+def _training_kernel(engine: str):
+    return {"per-sample": _core.train_rows, "blas": minibatch.train_block, "loop": _core.train_block}[engine]
+
+
+def _compile_elsewhere(engine: str, watch: _CompileWatch):
+    """A helper process compiling ``engine``'s training kernel into Numba's cache, or None: when
+    the kernel's cache has no index yet (a first run; a cache of another CPU type or an older
+    source is not guessed at, it compiles here) and this process may run on a second core."""
+    import os
+    import subprocess
+    import sys
+
+    index = _training_kernel(engine)._cache._cache_file._index_path
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if os.path.exists(index) or cores < 2:
+        return None
+    watch.compiling()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    code = "import sys; from hpcdl.kernels import compile_engine; compile_engine(sys.argv[1])"
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, engine], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    except OSError:
+        return None  # compiled here instead
+
+
+def compile_engine(engine: str) -> None:
+    """Compile (or load) ``engine``'s training kernel on a two-row net: the helper process of
+    :func:`warm_up`. The kernel's types do not depend on the net, so the cache entry is the one
+    the run loads."""
+    net = Net([2, 2, 2], "Tanh", "softmax", adaptive_rate=True, momentum=False)
+    X, T = np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.float32)
+    mini_batch_size = 1 if engine == "per-sample" else 2
+    train(
+        net, Hyper(), X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
+        mini_batch_size=mini_batch_size, engine="loop" if engine == "loop" else "auto",
+    )  # fmt: skip
