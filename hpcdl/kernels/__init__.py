@@ -34,10 +34,11 @@ __all__ = [
     "warm_up",
 ]
 
-# Seconds to compile each engine and the inference kernel with an empty Numba cache,
-# measured on the 2-core benchmark machine (docs/kernels.md, "Compiling"): the notice's
-# estimate, not a limit.
-COMPILE_SECONDS = {"per-sample": 30, "blas": 30, "loop": 25, "inference": 8}
+# Seconds to compile each engine and the inference kernel with an empty Numba cache on the
+# 2-core benchmark machine (docs/kernels.md, "Compiling"; per-sample measured 2026-12-08 with
+# the helper process, 16.6-20 s in all; the mini-batch engines' figures are older, before the
+# prange drivers went): the notice's estimate, not a limit.
+COMPILE_SECONDS = {"per-sample": 14, "blas": 25, "loop": 20, "inference": 6}
 
 
 def optimizer_code(hyper: Hyper) -> int:
