@@ -357,8 +357,16 @@ def node_leader_first(comm, work: Callable[[], T]) -> T:
             try:
                 return work()
             finally:
-                local.Barrier()
-        local.Barrier()
+                _idle_barrier(local)
+        _idle_barrier(local)
         return work()
     finally:
         local.Free()
+
+
+def _idle_barrier(local, poll_seconds: float = 0.05) -> None:
+    """A barrier that sleeps while it waits: MPICH's Barrier spins on a core, the core the
+    leader's compile could use (2 ranks on 2 cores)."""
+    request = local.Ibarrier()
+    while not request.Test():
+        time.sleep(poll_seconds)

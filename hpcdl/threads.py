@@ -13,58 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 
 import numba
-import numpy as np
 
 
 def use_threads(n: int) -> int:
-    """Run Numba's parallel regions on n threads, at most NUMBA_NUM_THREADS (the pool
-    size fixed at start-up); returns the number set."""
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
+    """How many threads the kernels run (kernels/hogwild.py starts them as Python threads): n,
+    capped at NUMBA_NUM_THREADS (the cores by default, or the variable's value), at least 1."""
+    return max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
 
 def use_all_threads() -> int:
-    """Every thread of Numba's pool (inference, which has no shared writes)."""
+    """NUMBA_NUM_THREADS (inference, which has no shared writes)."""
     return use_threads(numba.config.NUMBA_NUM_THREADS)
-
-
-# Threading layers that run the n iterations of prange(n) on n threads at once (one
-# task per thread). TBB may run two iterations one after the other on one thread, which
-# would leave a per-sample team waiting at its first barrier for ever.
-_CONCURRENT_LAYERS = ("workqueue", "omp")
-
-
-@numba.njit(parallel=True, cache=True)
-def _start_pool(out):
-    for i in numba.prange(len(out)):
-        out[i] = i
-
-
-def team_threads(n: int) -> int:
-    """Threads for the per-sample engine, whose threads wait for each other: n (already
-    capped by use_threads) if Numba's threading layer runs them all at once, else 1
-    with a warning."""
-    if n <= 1:
-        return 1
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel region has run yet: the layer is chosen on the first
-        _start_pool(np.zeros(2, dtype=np.int64))
-        layer = numba.threading_layer()
-    if layer in _CONCURRENT_LAYERS:
-        return n
-    warnings.warn(
-        f"per-sample training runs its {n} threads as one team, which needs Numba's workqueue or omp "
-        f"threading layer (NUMBA_THREADING_LAYER), not {layer!r}: training on 1 thread",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-    return 1
 
 
 # -- cores: does each rank have one for each of its threads? --------------------------------

@@ -5,15 +5,13 @@ import numpy as np
 import pytest
 
 from hpcdl import threads
-from hpcdl.kernels import Hyper, Net, hogwild, predict, train
+from hpcdl.kernels import Hyper, Net, _core, predict, train
 
 
 def test_use_threads_is_capped_by_the_pool_and_at_least_one():
     pool = numba.config.NUMBA_NUM_THREADS
     assert threads.use_threads(10 * pool) == pool
-    assert numba.get_num_threads() == pool
     assert threads.use_threads(0) == 1
-    assert numba.get_num_threads() == 1
     assert threads.use_all_threads() == pool
 
 
@@ -34,20 +32,8 @@ def test_hyper_values_of_any_python_type_compile_once():
         net.initialize(seed=1)
         train(net, hyper, X, T, np.arange(20), seed=1, samples_before=0, n_threads=1)
         predict(net, hyper, X)
-        counts.append(len(hogwild.train_team.signatures))
+        counts.append(len(_core.train_rows.signatures) + len(_core.infer.signatures))
     assert counts == [counts[0]] * len(counts)
-
-
-def test_team_threads_need_a_layer_that_runs_them_at_once(monkeypatch):
-    """The per-sample team waits at barriers: with a layer that may run two members one
-    after the other on one thread (TBB), one thread and a warning instead of a hang."""
-    monkeypatch.setattr(numba, "threading_layer", lambda: "tbb")
-    with pytest.warns(RuntimeWarning, match="'tbb'"):
-        assert threads.team_threads(2) == 1
-    for layer in ("workqueue", "omp"):
-        monkeypatch.setattr(numba, "threading_layer", lambda layer=layer: layer)
-        assert threads.team_threads(2) == 2
-    assert threads.team_threads(1) == 1
 
 
 def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
@@ -56,11 +42,9 @@ def test_kernel_caches_are_stamped_with_every_kernel_module(tmp_path):
     import os
     import shutil
 
-    from hpcdl.kernels import _cache, _core, hogwild, minibatch
+    from hpcdl.kernels import _cache, minibatch
 
     for dispatcher in (
-        hogwild.train_team,
-        hogwild.train_blocks_blas,
         _core.train_rows,
         _core.infer,
         minibatch.train_block,
@@ -196,9 +180,10 @@ def test_rank_cores_is_the_binding(monkeypatch):
 
 
 def test_a_job_compiles_only_the_engine_it_uses(tmp_path):
-    """A per-sample job compiles (or loads) the per-sample driver and inference only: the
-    other drivers (the team's: this net is too small for one) and their callees stay uncompiled (docs/kernels.md, "Compiling").
-    A fresh process, so that no other test has compiled them already."""
+    """A per-sample job compiles (or loads) the per-sample kernel and the row-loop inference
+    only, each for one signature: the mini-batch engines, BLAS inference and the loss kernel
+    stay uncompiled (docs/kernels.md, "Compiling"). A fresh process, so that no other test
+    has compiled them already."""
     import subprocess
     import sys
     import textwrap
@@ -207,15 +192,15 @@ def test_a_job_compiles_only_the_engine_it_uses(tmp_path):
         """
         import numpy as np
         import hpcdl
-        from hpcdl.kernels import _core, hogwild, minibatch
+        from hpcdl.kernels import _core, minibatch
         rng = np.random.default_rng(0)
         X = rng.normal(size=(60, 3))
         frame = hpcdl.H2OFrame({"a": X[:, 0], "b": X[:, 1], "y": X[:, 0] - X[:, 2]})
         hpcdl.deeplearning(y="y", training_frame=frame, hidden=[4], epochs=2, seed=1, quiet_mode=True)
-        used = [len(d.signatures) for d in (hogwild.train_rows_apart, _core.infer)]
+        used = [len(d.signatures) for d in (_core.train_rows, _core.infer)]
         unused = [len(d.signatures) + len(d.stats.cache_hits) for d in
-                  (hogwild.train_team, hogwild.train_blocks_blas, hogwild.train_blocks_loop, minibatch.train_block,
-                   _core.train_block)]
+                  (minibatch.train_block, minibatch.train_batch, _core.train_block, minibatch.infer_batches,
+                   _core.infer_loss)]
         print(used, unused)
         """
     )
@@ -260,3 +245,31 @@ def test_the_compile_notice_says_so_once_then_ticks_and_ends(monkeypatch, capsys
         fresh(2)  # compiled above: no event
     cached.stop()
     assert capsys.readouterr().err == "" and again.seconds == 0.0
+
+
+def test_a_helper_process_compiles_the_training_kernel_only_into_an_empty_cache(monkeypatch, tmp_path):
+    """warm_up hands the training kernel's compile to a helper process (and says so at once)
+    only when that kernel has no cache index yet and a second core is there to run it."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from hpcdl import kernels
+
+    index = tmp_path / "train_rows.nbi"
+    fake = SimpleNamespace(_cache=SimpleNamespace(_cache_file=SimpleNamespace(_index_path=str(index))))
+    monkeypatch.setattr(kernels, "_training_kernel", lambda engine: fake)
+    started = []
+    monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: started.append(cmd) or "helper")
+
+    def decide(cores):
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+        notices = []
+        helper = kernels._compile_elsewhere("per-sample", kernels._CompileWatch(lambda: notices.append(1)))
+        return helper, len(notices)
+
+    assert decide(2) == ("helper", 1) and started[-1][-1] == "per-sample"
+    assert decide(1) == (None, 0)  # one core: nothing to gain
+    index.write_bytes(b"")
+    assert decide(2) == (None, 0)  # cached (or cached for another CPU type or source: compiled here)
+    assert len(started) == 1
+    kernels.compile_engine("per-sample")  # what the helper runs (here from the warm cache)

@@ -15,7 +15,7 @@ from . import _cache
 
 _cache.install()  # before any module with cached Numba functions is imported
 
-from ..threads import blas_threads, team_threads, use_all_threads, use_threads  # noqa: E402
+from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
 from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
@@ -34,10 +34,11 @@ __all__ = [
     "warm_up",
 ]
 
-# Seconds to compile each engine and the inference kernel with an empty Numba cache,
-# measured on the 2-core benchmark machine (docs/kernels.md, "Compiling"): the notice's
-# estimate, not a limit.
-COMPILE_SECONDS = {"per-sample": 30, "blas": 30, "loop": 25, "inference": 8}
+# Seconds to compile each engine and the inference kernel with an empty Numba cache on the
+# 2-core benchmark machine (docs/kernels.md, "Compiling"; per-sample measured 2026-12-08 with
+# the helper process, 16.6-20 s in all; the mini-batch engines' figures are older, before the
+# prange drivers went): the notice's estimate, not a limit.
+COMPILE_SECONDS = {"per-sample": 14, "blas": 25, "loop": 20, "inference": 6}
 
 
 def optimizer_code(hyper: Hyper) -> int:
@@ -197,8 +198,6 @@ def train(
     if rows.min() < 0 or rows.max() >= X.shape[0]:
         raise IndexError("rows holds an index outside X")
     n_threads = use_threads(n_threads)
-    if mini_batch_size <= 1:
-        n_threads = team_threads(n_threads)
     with blas_threads(1):
         lay = _layout(net)
         args = (_state(net), lay, cfg)
@@ -252,30 +251,30 @@ def _updates(n_rows: int, n_threads: int, mini_batch_size: int) -> int:
     return sum(-(-b // mini_batch_size) for b in blocks)
 
 
-def _blocks(n_rows: int) -> int:
-    return int(max(1, min(n_rows, 4 * use_all_threads())))
-
-
 def _infer(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
     cfg = _config(net, hyper)
     X = _inputs(net, X)
-    return _core.infer(_state(net), _layout(net), cfg, X, np.int64(layer), np.int64(_blocks(X.shape[0])))
+    result = np.empty((X.shape[0], int(net.units[layer])), dtype=np.float64)
+    args = (_state(net), _layout(net), cfg, X, np.int64(layer), result)
+    hogwild.in_blocks(_core.infer, X.shape[0], use_all_threads(), *args)
+    return result
 
 
 def predict(net: Net, hyper: Hyper, X, engine: str = "loop") -> np.ndarray:
     """Inference-mode outputs (n, n_out), float64: softmax probabilities, the linear
     value, or the reconstruction. ``engine="blas"``: in blocks of rows through BLAS
     (minibatch.infer_batches; the same up to float32 summation order, ~3x faster on
-    wide nets), which scoring during training uses; BLAS stays on one thread per Numba thread."""
+    wide nets), which scoring during training uses; BLAS stays on one thread in each thread."""
     if engine not in ("loop", "blas"):
         raise ValueError(f"engine must be 'loop' or 'blas', got {engine!r}")
     if engine == "loop":
         return _infer(net, hyper, X, net.n_layers)
     X = _inputs(net, X)
+    result = np.empty((X.shape[0], int(net.units[-1])), dtype=np.float64)
     with blas_threads(1):
-        return minibatch.infer_batches(
-            _state(net), _layout(net), _config(net, hyper), X, np.int64(min(max(1, X.shape[0]), use_all_threads()))
-        )
+        args = (_state(net), _layout(net), _config(net, hyper), X, result)
+        hogwild.in_blocks(minibatch.infer_batches, X.shape[0], use_all_threads(), *args)
+    return result
 
 
 def hidden_activations(net: Net, hyper: Hyper, X, layer: int) -> np.ndarray:
@@ -291,7 +290,9 @@ def row_loss(net: Net, hyper: Hyper, X, T) -> np.ndarray:
     cfg = _config(net, hyper)
     X = _inputs(net, X)
     T = _targets(net, None if net.output == "autoencoder" else T, X.shape[0])
-    return _core.infer_loss(_state(net), _layout(net), cfg, X, T, np.int64(_blocks(X.shape[0])))
+    result = np.empty(X.shape[0], dtype=np.float64)
+    hogwild.in_blocks(_core.infer_loss, X.shape[0], use_all_threads(), _state(net), _layout(net), cfg, X, T, result)
+    return result
 
 
 def engine_of(mini_batch_size: int, engine: str = "auto") -> str:
@@ -327,6 +328,23 @@ class _CompileWatch:
 
         self.listener = Listener()
 
+    def compiling(self) -> None:
+        """Compiling goes on elsewhere (a helper process): the notice, as at a compile event."""
+        if self.on_compile is not None:
+            self.on_compile()
+            self.on_compile = None
+
+    def wait_for(self, helper) -> None:
+        """Wait for the helper process; its time counts as compile time. Its failure is not an
+        error: what it did not write to the cache compiles here."""
+        started = time.perf_counter()
+        try:
+            helper.wait()
+        finally:
+            if helper.poll() is None:
+                helper.kill()
+        self.seconds += time.perf_counter() - started
+
     def __enter__(self):
         from numba.core import event
 
@@ -344,14 +362,63 @@ def warm_up(net: Net, hyper: Hyper, *, mini_batch_size: int = 1, engine: str = "
     engine and inference (``predict``), and nothing else. Runs them on two zero rows of a
     copy of ``net``. Every net and Hyper gives the kernels the same types, so this is the
     only compile of the run. ``on_compile()`` is called once, before the first kernel that
-    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached)."""
+    is not in the cache compiles. Returns the seconds spent compiling (0.0: all cached).
+
+    With an empty cache and a second core, a helper process compiles the training kernel
+    into the cache (:func:`compile_engine`) while this one compiles inference; training then
+    loads it (docs/kernels.md, "Compiling")."""
     probe = net.copy()
     X = np.zeros((2, net.units[0]), dtype=np.float32)
     T = np.zeros(2, dtype=np.float32)
+    used = engine_of(mini_batch_size, engine)
     with _CompileWatch(on_compile) as watch:
+        helper = _compile_elsewhere(used, watch)
+        predict(probe, hyper, X, engine=scoring_engine(net))
+        if helper is not None:
+            watch.wait_for(helper)
         train(
             probe, hyper, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
             mini_batch_size=mini_batch_size, engine=engine,
         )  # fmt: skip
-        predict(probe, hyper, X, engine=scoring_engine(net))
     return watch.seconds
+
+
+def _training_kernel(engine: str):
+    return {"per-sample": _core.train_rows, "blas": minibatch.train_block, "loop": _core.train_block}[engine]
+
+
+def _compile_elsewhere(engine: str, watch: _CompileWatch):
+    """A helper process compiling ``engine``'s training kernel into Numba's cache, or None: when
+    the kernel's cache has no index yet (a first run; a cache of another CPU type or an older
+    source is not guessed at, it compiles here) and this process may run on a second core."""
+    import os
+    import subprocess
+    import sys
+
+    index = _training_kernel(engine)._cache._cache_file._index_path
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if os.path.exists(index) or cores < 2:
+        return None
+    watch.compiling()
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    code = "import sys; from hpcdl.kernels import compile_engine; compile_engine(sys.argv[1])"
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-c", code, engine], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    except OSError:
+        return None  # compiled here instead
+
+
+def compile_engine(engine: str) -> None:
+    """Compile (or load) ``engine``'s training kernel on a two-row net: the helper process of
+    :func:`warm_up`. The kernel's types do not depend on the net, so the cache entry is the one
+    the run loads."""
+    net = Net([2, 2, 2], "Tanh", "softmax", adaptive_rate=True, momentum=False)
+    X, T = np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.float32)
+    mini_batch_size = 1 if engine == "per-sample" else 2
+    train(
+        net, Hyper(), X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
+        mini_batch_size=mini_batch_size, engine="loop" if engine == "loop" else "auto",
+    )  # fmt: skip

@@ -12,7 +12,7 @@ so the kernels compile once.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .records import Grad, Layout, RowUpdate, Scratch, Team
 from .rng import hidden_mask_key, layer_key, unit_uniform
@@ -20,7 +20,14 @@ from .sync import SYNC_STRIDE, arrive, barrier, cycles, load_acquire, store_rele
 
 # fastmath without 'nnan'/'ninf': max_w2 defaults to +inf and must compare correctly.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
-JIT = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
+# Functions called from Python get a CPython wrapper (PY); the kernels called only by other
+# kernels (JIT) get none, and no C-callable wrapper either: each wrapper is compiled with the
+# whole code under it, ~20% of a first job's compile (docs/kernels.md, "Compiling").
+PY = {"cache": True, "error_model": "numpy", "fastmath": FASTMATH}
+JIT = {**PY, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+# Entry points that hogwild.py's Python threads call: they release the GIL (no parallel=True
+# driver, whose lowering compiled everything a second time; docs/kernels.md, "Compiling").
+ENTRY = {**PY, "nogil": True}
 
 # activation / output / loss / optimizer codes (Config fields)
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
@@ -34,6 +41,7 @@ TWO = np.float32(2.0)
 AVG_KEEP = np.float32(0.999)
 AVG_NEW = np.float32(0.001)
 ZERO_I = np.int64(0)  # a zero that Numba types as int64, not as the literal 0
+ONE_I = np.int64(1)  # (a literal argument compiles a callee a second time; docs/kernels.md)
 P_MIN = 1e-15
 
 
@@ -86,7 +94,7 @@ def _rows_of(n_rows, n, dtype):
     return aligned_zeros(n_rows * stride, dtype).reshape((n_rows, stride))
 
 
-@njit(**JIT)
+@njit(**PY)
 def scratches(lay, n):
     """Working arrays for n threads: a Scratch whose fields are (n, size) arrays; thread
     t works on row t (scratch_of)."""
@@ -120,10 +128,10 @@ def scratch_of(rows, t):
 @njit(**JIT)
 def scratch(lay):
     """Fresh working arrays for one thread."""
-    return scratch_of(scratches(lay, 1), 0)
+    return scratch_of(scratches(lay, ONE_I), ZERO_I)
 
 
-@njit(**JIT)
+@njit(**PY)
 def aligned_zeros(n, dtype):
     """Zeros starting on a 128-byte boundary (two cache lines, which the adjacent-line
     prefetcher moves in pairs; NumPy only promises 16 bytes). Net.buffer uses it too."""
@@ -226,11 +234,11 @@ def forward(state, lay, act, out, s):
         n_out = lay.units[l + 1]
         last = l == n_layers - 1 and out >= 0  # out = -1: a truncated net ending in a hidden layer
         if last and out != AUTOENCODER:
-            _linear_units(state, lay, l, a, a, 0, n_out)
+            _linear_units(state, lay, l, a, a, ZERO_I, n_out)
             if out == SOFTMAX:
                 _softmax(a, a, lay.a_off[l + 1], n_out)
         else:
-            _activated_units(state, lay, l, a, a, s, act, not last, 0, n_out)
+            _activated_units(state, lay, l, a, a, s, act, not last, ZERO_I, n_out)
 
 
 # ---------------------------------------------------------------- loss and output delta
@@ -619,7 +627,7 @@ def schedule(cfg, n):
 LINE_FLOATS = 16  # float32s in a 64-byte cache line
 
 
-@njit(**JIT)
+@njit(**PY)
 def split_units(lay, n_members):
     """Which units of every layer each member of a team owns: member t has units
     [split[h, t], split[h, t + 1]) of layer h (contiguous, nearly even; see _line_boundary).
@@ -653,7 +661,7 @@ def _line_boundary(lay, l, even, lo):
     return max(even, lo)
 
 
-@njit(**JIT)
+@njit(**PY)
 def unit_range(split, h, member, n_members):
     """The units [lo, hi) of layer h that team member ``member`` owns: slice ``member`` of
     split_units in odd layers, counted from the other end in even ones, so that the line
@@ -676,7 +684,7 @@ def prepare_sample(cfg, lay, split, s, X, row, gidx, key_seed, member, n_members
     n0 = units[0]
     in_drop = cfg.input_dropout_ratio
     if in_drop > 0.0:
-        key = layer_key(key_seed, gidx, 0)
+        key = layer_key(key_seed, gidx, ZERO_I)
         p = np.float32(in_drop)
         for i in range(n0):
             a[i] = ZERO if unit_uniform(key, i) < p else X[row, i]
@@ -720,7 +728,7 @@ def track_activation(state, lay, split, a, member, n_members):
 # member's own Scratch.a.
 
 
-@njit(**JIT)
+@njit(**PY)
 def team_buffers(lay, n_members):
     """The arrays the members share; every member's part starts on its own cache lines.
     Activations alternate between two rows by sample: a member still using sample k's
@@ -732,7 +740,7 @@ def team_buffers(lay, n_members):
     for l in range(1, n_layers):
         width = max(width, (units[l] + 31) // 32 * 32)  # 128-byte rows
     e = aligned_zeros(n_members * n_layers * width, np.float32).reshape((n_members * n_layers, width))
-    a = _rows_of(2, lay.a_off[len(units)], np.float32)
+    a = _rows_of(np.int64(2), lay.a_off[len(units)], np.float32)
     return Team(a, e, aligned_zeros(n_members * SYNC_STRIDE, np.int64), split_units(lay, n_members))
 
 
@@ -914,7 +922,7 @@ def _window_verdict(team, member, n_members, epoch, waits, elapsed):
     return (WINDOW_WAITED if waited > SOLO_WAITING * passed else WINDOW_QUIET), epoch
 
 
-@njit(**JIT)
+@njit(**ENTRY)
 def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, member, n_members):
     """Member ``member`` of the team: train on rows in order together with the others;
     its working arrays are row ``member`` of ``rows_scratch`` (scratches()).
@@ -1025,7 +1033,7 @@ def apply_batch(state, lay, cfg, s, n, nb, G):
 # ---------------------------------------------------------------- one thread's rows (mini-batch, loop engine)
 
 
-@njit(**JIT)
+@njit(**ENTRY)
 def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_threads, key_seed):
     """Train on rows[start:stop] in mini-batches, updating the shared state in place
     (HOGWILD!: other threads update it at the same time without locks).
@@ -1035,7 +1043,7 @@ def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_thre
     estimate of the samples processed by all threads so far.
     """
     s = scratch(lay)
-    whole = split_units(lay, 1)
+    whole = split_units(lay, ONE_I)
     batch = cfg.mini_batch_size
     G = Grad(
         np.zeros(len(state.W), dtype=np.float32),
@@ -1046,20 +1054,16 @@ def train_block(state, lay, cfg, X, T, rows, start, stop, samples_before, n_thre
         k1 = min(k0 + batch, stop)
         for k in range(k0, k1):
             row = rows[k]
-            prepare_sample(cfg, lay, whole, s, X, row, samples_before + k, key_seed, 0, 1)
+            prepare_sample(cfg, lay, whole, s, X, row, samples_before + k, key_seed, ZERO_I, ONE_I)
             forward(state, lay, cfg.activation, cfg.output, s)
             if cfg.sparse:
-                track_activation(state, lay, whole, s.a, 0, 1)
+                track_activation(state, lay, whole, s.a, ZERO_I, ONE_I)
             accumulate_sample(state, lay, cfg, s, X, T, row, G)
         n = float(samples_before + n_threads * (k0 - start))
         apply_batch(state, lay, cfg, s, n, k1 - k0, G)
 
 
 # ---------------------------------------------------------------- inference
-
-# _PARFOR_NOTE: inside a prange body, ``record.field[i] = v`` is lost (numba 0.68's
-# parfor pass writes to a copy); bind the array to a local first. Functions called
-# from the body are compiled normally and may write through record fields.
 
 
 @njit(**JIT)
@@ -1072,48 +1076,37 @@ def _inference_scratch(lay, cfg):
     return s
 
 
-@njit(parallel=True, **JIT)
-def infer(state, lay, cfg, X, layer, n_blocks):
-    """Inference-mode activations of layer ``layer`` (1..n_layers) for every row, float64.
-    Hidden layers are scaled by (1 - dropout ratio); no input dropout."""
-    n_rows = X.shape[0]
+@njit(**ENTRY)
+def infer(state, lay, cfg, X, layer, result, lo, hi):
+    """Inference-mode activations of layer ``layer`` (1..n_layers) of rows lo..hi-1 of X into
+    the same rows of ``result`` (float64, (n, units[layer])); hogwild.in_blocks runs blocks of
+    rows on threads. Hidden layers are scaled by (1 - dropout ratio); no input dropout."""
     units = lay.units
     width = units[layer]
-    result = np.empty((n_rows, width), dtype=np.float64)
     # Truncated nets stop at `layer`; a hidden layer reached as the last one keeps
     # its activation (out=-1 marks "no output layer").
     sub = Layout(units[: layer + 1], lay.mult[:layer], lay.w_off, lay.b_off, lay.a_off)
     sub_out = cfg.output if layer == len(units) - 1 else -1
-    for blk in prange(n_blocks):
-        s = _inference_scratch(lay, cfg)
-        a = s.a  # see _PARFOR_NOTE
-        lo = (n_rows * blk) // n_blocks
-        hi = (n_rows * (blk + 1)) // n_blocks
-        for row in range(lo, hi):
-            for i in range(units[0]):
-                a[i] = X[row, i]
-            forward(state, sub, cfg.activation, sub_out, s)
-            ao = lay.a_off[layer]
-            for j in range(width):
-                result[row, j] = a[ao + j]
-    return result
+    s = _inference_scratch(lay, cfg)
+    a = s.a
+    ao = lay.a_off[layer]
+    for row in range(lo, hi):
+        for i in range(units[0]):
+            a[i] = X[row, i]
+        forward(state, sub, cfg.activation, sub_out, s)
+        for j in range(width):
+            result[row, j] = a[ao + j]
 
 
-@njit(parallel=True, **JIT)
-def infer_loss(state, lay, cfg, X, T, n_blocks):
-    """Per-row loss in inference mode (float64)."""
-    n_rows = X.shape[0]
+@njit(**ENTRY)
+def infer_loss(state, lay, cfg, X, T, result, lo, hi):
+    """Per-row loss in inference mode (float64) of rows lo..hi-1 into result[lo:hi]."""
     units = lay.units
     n_layers = len(units) - 1
-    result = np.empty(n_rows, dtype=np.float64)
-    for blk in prange(n_blocks):
-        s = _inference_scratch(lay, cfg)
-        a = s.a  # see _PARFOR_NOTE
-        lo = (n_rows * blk) // n_blocks
-        hi = (n_rows * (blk + 1)) // n_blocks
-        for row in range(lo, hi):
-            for i in range(units[0]):
-                a[i] = X[row, i]
-            forward(state, lay, cfg.activation, cfg.output, s)
-            result[row] = row_loss_value(cfg, a, lay.a_off[n_layers], units[n_layers], T[row], X, row)
-    return result
+    s = _inference_scratch(lay, cfg)
+    a = s.a
+    for row in range(lo, hi):
+        for i in range(units[0]):
+            a[i] = X[row, i]
+        forward(state, lay, cfg.activation, cfg.output, s)
+        result[row] = row_loss_value(cfg, a, lay.a_off[n_layers], units[n_layers], T[row], X, row)
