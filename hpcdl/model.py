@@ -13,7 +13,7 @@ from . import kernels, metrics, store
 from .frame import Frame, frame_from_numpy
 from .fsutil import check_output, delete_with, scratch_path
 from .metrics import BINOMIAL_CRITERIA, ModelMetrics, metrics_object
-from .params import PARAMETERS, DeepLearningParameters, resolved_loss
+from .params import PARAMETERS, DeepLearningParameters, check_auc_type, reported_actual_values, resolved_loss
 from .prep import DataInfo
 from .runstate import RunState
 
@@ -249,7 +249,7 @@ class Model:
         return score_outputs(self, out, X, y)
 
     def model_performance(
-        self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False
+        self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False, auc_type=None
     ) -> ModelMetrics | None:
         """Metrics on ``test_data`` (every row with a response), like H2O-3's: a :class:`ModelMetrics`
         object (``perf.auc()``, ``perf.confusion_matrix()``, ``perf["logloss"]``).
@@ -257,14 +257,21 @@ class Model:
         Without ``test_data``: the stored training metrics (the default, or ``train=True``), validation
         metrics (``valid=True``) or cross-validation metrics (``xval=True``), checked in that order as
         H2O-3 does; None when the model has none of that kind (no validation frame, no folds).
+        ``auc_type``: the multinomial AUC that ``auc()`` reports instead of the model's ``auc_type``.
         """
+        if auc_type is not None:
+            auc_type = check_auc_type(auc_type)
         if test_data is None:
             if train or not (valid or xval):
-                return self._metrics_object(self.training_metrics, "train")
-            if valid:
-                return self._metrics_object(self.validation_metrics, "validation")
-            return self._metrics_object(self.cross_validation_metrics, "cross-validation")
-        m, scored = self._score(test_data)
+                stored, on = self.training_metrics, "train"
+            elif valid:
+                stored, on = self.validation_metrics, "validation"
+            else:
+                stored, on = self.cross_validation_metrics, "cross-validation"
+            if auc_type is not None and stored:
+                stored = metrics.with_auc_type(stored, auc_type)
+            return self._metrics_object(stored, on)
+        m, scored = self._score(test_data, auc_type)
         perf = self._metrics_object(m, "test")
         if perf is not None and scored is not None:
             perf.scored = scored  # the rows behind it: thresholds, ROC and gains/lift at any threshold
@@ -278,7 +285,7 @@ class Model:
         """The metrics dict of this model on every row of ``data`` that has a response."""
         return self._score(data)[0]
 
-    def _score(self, data) -> tuple[dict, tuple | None]:
+    def _score(self, data, auc_type=None) -> tuple[dict, tuple | None]:
         """(the metrics dict, (class codes, P(class 1)) of a binomial model's scored rows, else None)."""
         frame = as_frame(data, "performance_input")
         if self.dinfo.response and self.dinfo.response not in frame.names:
@@ -297,7 +304,7 @@ class Model:
         scored = None
         if self.kind == "binomial":
             scored = (np.asarray(y).astype(np.int64), self.correct_probabilities(out)[:, 1].astype(np.float64))
-        return score_outputs(self, out, X, y), scored
+        return score_outputs(self, out, X, y, auc_type), scored
 
     def cross_validation_holdout_predictions(self, destination: str | None = None, force: bool = False) -> Frame:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
@@ -389,14 +396,16 @@ class Model:
     @property
     def parms(self) -> dict[str, dict]:
         """H2O-3's ``model.parms``: per parameter its ``default_value``, ``input_value`` (as given, else
-        the default) and ``actual_value`` (what training used: H2O-3's effective value)."""
+        the default) and ``actual_value`` as H2O-3 reports it (params.reported_actual_values; what
+        training read is ``effective``)."""
         given = self.params.to_dict()
+        actual = reported_actual_values(self.params, self.effective)
         out = {
             p.name: {
                 "name": p.name,
                 "default_value": p.default,
                 "input_value": given[p.name],
-                "actual_value": self.effective.get(p.name, given[p.name]),
+                "actual_value": actual[p.name],
             }
             for p in PARAMETERS
         }
@@ -741,8 +750,9 @@ def probability_names(domain) -> list[str]:
     return [f"p{level}" if _java_int(str(level)) else str(level) for level in domain]
 
 
-def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None) -> dict:
-    """Metrics from raw network outputs, in original units like H2O's metric builders."""
+def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None, auc_type=None) -> dict:
+    """Metrics from raw network outputs, in original units like H2O's metric builders (``auc_type``:
+    the multinomial AUC to compute, default the model's)."""
     kind = model.kind
     eff = model.effective
     if kind == "autoencoder":
@@ -764,7 +774,11 @@ def score_outputs(model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | 
     if kind == "binomial":
         return metrics.binomial_metrics(codes, probs[:, 1], model.dinfo.response_domain, p0=probs[:, 0])
     return metrics.multinomial_metrics(
-        codes, probs, model.dinfo.response_domain, max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10))
+        codes,
+        probs,
+        model.dinfo.response_domain,
+        max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)),
+        auc_type=auc_type or eff.get("auc_type", "AUTO"),
     )
 
 
