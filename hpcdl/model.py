@@ -156,6 +156,7 @@ class Model:
     cv_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds: cross_validation_metrics_summary()
     fold_models: list = field(default_factory=list, repr=False)  # in memory only: cross_validation_models()
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
+    cross_validation_folds: np.ndarray | None = field(default=None, repr=False)  # fold of each row, 0-based
     variable_importances: list[dict] | None = None
     run: RunState = field(default_factory=RunState)  # counters, layout, stop reason: what a checkpoint continues
     best_buffer: np.ndarray | None = None  # the best-scoring state so far (overwrite_with_best_model, resume)
@@ -698,19 +699,47 @@ class Model:
         ``actual_value``), the same as :attr:`parms`."""
         return self.parms
 
-    def cross_validation_predictions(self):
-        """H2O-3's per-fold prediction frames are not kept; the holdout predictions of all folds are."""
-        raise ValueError(
-            "cross_validation_predictions(): hpcdl keeps the holdout predictions of all folds together: "
-            "train with keep_cross_validation_predictions=True and call cross_validation_holdout_predictions()"
+    def cross_validation_predictions(self, destination: str | None = None, force: bool = False) -> list[Frame]:
+        """One frame per fold (H2O-3's method): the fold model's predictions on its holdout rows, 0 on every
+        other training row (a class column's first level). ``destination``: a directory for the frames
+        ``fold_<k>.h5``. Needs keep_cross_validation_predictions=True; not kept in saved model files."""
+        self._kept_for_cv("cross_validation_predictions()", "keep_cross_validation_predictions")
+        if self.cross_validation_holdout is None or self.cross_validation_folds is None:
+            raise ValueError(
+                f"model {self.model_id}: no cross-validation predictions in memory (model files do not keep them)"
+            )
+        n = int(self.cross_validation_folds.max()) + 1
+        domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
+        return [
+            result_frame(
+                fold_prediction_columns(self.cross_validation_holdout, self.cross_validation_folds, k),
+                None if destination is None else os.path.join(destination, f"fold_{k + 1}.h5"),
+                stem=f"cv_predictions_fold_{k + 1}",
+                domains=domains,
+                force=force,
+            )
+            for k in range(n)
+        ]
+
+    def cross_validation_fold_assignment(self, destination: str | None = None, force: bool = False) -> Frame:
+        """The fold (0-based) of every training row, one int column ``fold_assignment`` (H2O-3's
+        method). Needs keep_cross_validation_fold_assignment=True; not kept in saved model files."""
+        self._kept_for_cv("cross_validation_fold_assignment()", "keep_cross_validation_fold_assignment")
+        if self.cross_validation_folds is None:
+            raise ValueError(f"model {self.model_id}: no fold assignment in memory (model files do not keep it)")
+        return result_frame(
+            {"fold_assignment": self.cross_validation_folds.astype(np.int64)},
+            destination,
+            stem="cv_fold_assignment",
+            force=force,
         )
 
-    def cross_validation_fold_assignment(self):
-        """H2O-3's fold assignment frame: not kept by hpcdl's cross-validation."""
-        raise ValueError(
-            "cross_validation_fold_assignment(): hpcdl does not keep the fold of each row; give a fold_column "
-            "to choose (and know) the folds"
-        )
+    def _kept_for_cv(self, what: str, flag: str) -> None:
+        """H2O-3 returns None when the model is not cross-validated or ``flag`` was off; say which."""
+        if not self.is_cross_validated():
+            raise ValueError(f"{what}: model {self.model_id} is not cross-validated (train with nfolds or fold_column)")
+        if not self.params[flag]:
+            raise ValueError(f"{what}: model {self.model_id} was trained without {flag}=True")
 
     def __getattr__(self, name: str):
         # only for names that are not attributes: an H2O-3 call hpcdl does not have gets its reason
@@ -736,6 +765,13 @@ def prediction_columns(dinfo: DataInfo, kind: str, out: np.ndarray, threshold=No
     for k, name in enumerate(probability_names(dinfo.response_domain)):
         cols[name] = out[:, k]
     return cols
+
+
+def fold_prediction_columns(holdout: dict[str, np.ndarray], folds: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Fold ``k``'s predictions over every training row, 0 outside the fold (H2O-3's
+    cross_validation_predictions(): a class column's 0 is its first level)."""
+    outside = folds != k
+    return {name: np.where(outside, np.zeros((), dtype=col.dtype), col) for name, col in holdout.items()}
 
 
 def _java_int(text: str) -> bool:

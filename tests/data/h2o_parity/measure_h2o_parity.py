@@ -1,4 +1,5 @@
 """H2O-3 3.46 measurements for hpcdl's parity branch: model.parms, CV prediction/fold frames, multinomial AUC."""
+
 import json
 import sys
 
@@ -22,8 +23,20 @@ cases = {
     "regression": (E(hidden=[5], epochs=1, seed=1, reproducible=True), bos, "medv"),
     "regression_cv": (E(hidden=[5], epochs=1, seed=1, nfolds=3), bos, "medv"),
     "regression_huber": (E(hidden=[5], epochs=1, seed=1, loss="Huber"), bos, "medv"),
-    "manual_rate": (E(hidden=[5], epochs=1, seed=1, adaptive_rate=False, rate=0.01, momentum_start=0.5,
-                      activation="RectifierWithDropout", hidden_dropout_ratios=[0.2]), bos, "medv"),
+    "manual_rate": (
+        E(
+            hidden=[5],
+            epochs=1,
+            seed=1,
+            adaptive_rate=False,
+            rate=0.01,
+            momentum_start=0.5,
+            activation="RectifierWithDropout",
+            hidden_dropout_ratios=[0.2],
+        ),
+        bos,
+        "medv",
+    ),
     "autoencoder": (H2OAutoEncoderEstimator(hidden=[5], epochs=1, seed=1), bos, None),
 }
 models = {}
@@ -33,9 +46,12 @@ for name, (est, frame, y) in cases.items():
     else:
         est.train(y=y, training_frame=frame)
     models[name] = est
-    out["parms"][name] = {k: {"input": v["input_value"], "actual": v["actual_value"], "default": v["default_value"]}
-                          for k, v in est.parms.items()}
+    out["parms"][name] = {
+        k: {"input": v["input_value"], "actual": v["actual_value"], "default": v["default_value"]}
+        for k, v in est.parms.items()
+    }
     print(name, "done", file=sys.stderr)
+
 
 # --- CV: per-fold prediction frames and the fold assignment
 def frame_info(f):
@@ -43,9 +59,17 @@ def frame_info(f):
         return None
     return {"names": f.names, "types": f.types, "nrow": f.nrow, "data": f.as_data_frame(use_pandas=False)}
 
+
 for name, frame, y in (("binomial", pro, "CAPSULE"), ("multinomial", iris, "class"), ("regression", bos, "medv")):
-    est = E(hidden=[5], epochs=1, seed=1, nfolds=3, fold_assignment="Modulo",
-            keep_cross_validation_predictions=True, keep_cross_validation_fold_assignment=True)
+    est = E(
+        hidden=[5],
+        epochs=1,
+        seed=1,
+        nfolds=3,
+        fold_assignment="Modulo",
+        keep_cross_validation_predictions=True,
+        keep_cross_validation_fold_assignment=True,
+    )
     est.train(y=y, training_frame=frame)
     preds = est.cross_validation_predictions()
     out["cv"][name] = {
@@ -57,12 +81,17 @@ for name, frame, y in (("binomial", pro, "CAPSULE"), ("multinomial", iris, "clas
     }
     print("cv", name, "done", file=sys.stderr)
 est = models["binomial_cv"]
-for call in ("cross_validation_predictions", "cross_validation_fold_assignment", "cross_validation_holdout_predictions"):
+for call in (
+    "cross_validation_predictions",
+    "cross_validation_fold_assignment",
+    "cross_validation_holdout_predictions",
+):
     try:
         r = getattr(est, call)()
         out["cv"]["without_keep_" + call] = repr(r)[:300] if not isinstance(r, list) else [repr(x)[:100] for x in r]
     except Exception as e:  # noqa
         out["cv"]["without_keep_" + call] = "raised " + type(e).__name__ + ": " + str(e)[:300]
+
 
 # --- multinomial AUC
 def tab(t):
@@ -70,15 +99,20 @@ def tab(t):
         return t
     return {"header": t._col_header, "rows": t._cell_values, "title": t._table_header}
 
+
 for auc_type in ("AUTO", "NONE", "MACRO_OVR", "WEIGHTED_OVR", "MACRO_OVO", "WEIGHTED_OVO"):
     est = E(hidden=[2], epochs=1, seed=1, auc_type=auc_type, reproducible=True)
     est.train(y="class", training_frame=iris)
     perf = est.model_performance(iris)
-    rec = {"auc": repr(perf.auc()), "aucpr": repr(perf.aucpr()),
-           "auc_table": tab(perf.multinomial_auc_table()), "aucpr_table": tab(perf.multinomial_aucpr_table()),
-           "train_auc": repr(est.auc(train=True)),
-           "parms_auc_type": est.parms["auc_type"],
-           "preds": est.predict(iris).as_data_frame(use_pandas=False)}
+    rec = {
+        "auc": repr(perf.auc()),
+        "aucpr": repr(perf.aucpr()),
+        "auc_table": tab(perf.multinomial_auc_table()),
+        "aucpr_table": tab(perf.multinomial_aucpr_table()),
+        "train_auc": repr(est.auc(train=True)),
+        "parms_auc_type": est.parms["auc_type"],
+        "preds": est.predict(iris).as_data_frame(use_pandas=False),
+    }
     try:
         p2 = est.model_performance(iris, auc_type="WEIGHTED_OVO")
         rec["perf_override_weighted_ovo"] = [repr(p2.auc()), repr(p2.aucpr())]
