@@ -255,6 +255,8 @@ def cross_validate(
     if params.keep_cross_validation_predictions:
         thresholds = np.concatenate([holdout[k][5] for k in range(n_folds)])
         main.cross_validation_holdout = _holdout_columns(main, order, out, thresholds, frame.nrow)
+    if params.keep_cross_validation_predictions or params.keep_cross_validation_fold_assignment:
+        main.cross_validation_folds = folds  # per-fold prediction frames and the fold assignment
     return main
 
 
@@ -276,10 +278,11 @@ def _holdout_columns(
 
 def save_cross_validation_outputs(model, directory: str) -> dict:
     """Write what cross-validation kept beside the main model file: every fold model as
-    ``<model_id>_cv_<k>.h5`` (H2O keeps them under those keys) and, with
-    keep_cross_validation_predictions, the holdout predictions as a frame
-    ``<model_id>_cv_holdout_predictions.h5``. Returns the paths written."""
-    written = {"fold_models": [], "holdout_predictions": None}
+    ``<model_id>_cv_<k>.h5`` (H2O keeps them under those keys), with
+    keep_cross_validation_predictions the holdout predictions as a frame
+    ``<model_id>_cv_holdout_predictions.h5``, and with keep_cross_validation_fold_assignment the folds
+    as ``<model_id>_cv_fold_assignment.h5``. Returns the paths written."""
+    written = {"fold_models": [], "holdout_predictions": None, "fold_assignment": None}
     for fold_model in model.fold_models or []:
         path = os.path.join(directory, f"{fold_model.model_id}.h5")
         fold_model.save(path, force=True)
@@ -288,4 +291,8 @@ def save_cross_validation_outputs(model, directory: str) -> dict:
         path = os.path.join(directory, f"{model.model_id}_cv_holdout_predictions.h5")
         model.cross_validation_holdout_predictions(path, force=True)  # the job's own output: replaced atomically
         written["holdout_predictions"] = path
+    if model.cross_validation_folds is not None and model.params.keep_cross_validation_fold_assignment:
+        path = os.path.join(directory, f"{model.model_id}_cv_fold_assignment.h5")
+        model.cross_validation_fold_assignment(path, force=True)  # the job's own output, as above
+        written["fold_assignment"] = path
     return written

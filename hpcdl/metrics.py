@@ -390,6 +390,7 @@ def multinomial_metrics(
     domain: Sequence[str],
     max_hit_ratio_k: int = 10,
     weights: np.ndarray | None = None,
+    auc_type: str = "AUTO",
 ) -> dict[str, Any]:
     """H2O-3's multinomial metrics; y = class codes, P = (n, K) class probabilities.
 
@@ -426,7 +427,93 @@ def multinomial_metrics(
         "r2": _r2(mse, _variance(y.astype(np.float64), w)),
         "nobs": int(n),
         "domain": list(domain),
+        **_multinomial_auc_entries(y, P, domain, w, auc_type),
     }
+
+
+def _multinomial_auc_entries(y, P, domain, w, auc_type: str) -> dict[str, Any]:
+    """With an auc_type other than AUTO/NONE (and at most 50 classes, as H2O-3): the AUC tables, and
+    AUC/pr_auc of that type."""
+    if auc_type not in MULTINOMIAL_AUC_TYPES or P.shape[1] > MAX_AUC_CLASSES or y.size == 0:
+        return {}
+    tables = multinomial_auc(y, P, domain, w)
+    auc, pr_auc = tables[auc_type]
+    return {"AUC": auc, "pr_auc": pr_auc, "auc_type": auc_type, "multinomial_auc": tables}
+
+
+# H2O-3's multinomial AUC (hex/MultinomialAUC.java): auc_type picks the figure auc() and aucpr() report.
+MULTINOMIAL_AUC_TYPES = ("MACRO_OVR", "WEIGHTED_OVR", "MACRO_OVO", "WEIGHTED_OVO")
+MAX_AUC_CLASSES = 50  # H2O-3 computes no multinomial AUC above this many classes
+
+
+def _auc2(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    """(AUC, AUCPR, weighted positives) of positives y == 1 ranked by p, as H2O-3's AUC2 reports them
+    (one threshold per distinct score): no negatives -> AUC 1, no positives -> AUC 0, no rows -> NaN."""
+    if y.size == 0:
+        return math.nan, math.nan, 0.0
+    _, tp, fp = _threshold_table(y, p, w)
+    npos, nneg = float(tp[-1]), float(fp[-1])
+    if nneg == 0 or npos == 0:
+        auc = 1.0 if nneg == 0 else 0.0
+    else:
+        tpr, fpr = np.r_[0.0, tp / npos], np.r_[0.0, fp / nneg]
+        auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    return auc, _pr_auc(tp, fp), npos
+
+
+def multinomial_auc(
+    y: np.ndarray, P: np.ndarray, domain: Sequence[str], weights: np.ndarray | None = None
+) -> dict[str, Any]:
+    """H2O-3's multinomial AUC and AUCPR tables (exact: one threshold per distinct score).
+
+    One-vs-rest: class i's rows against all others, ranked by P[:, i]; weighted by class i's weight.
+    One-vs-one (Hand & Till): the mean of (j against i by P[:, j]) and (i against j by P[:, i]) on the
+    rows of the two classes; weighted by the two classes' weight. A pair with no rows counts 0, as
+    H2O-3's PairwiseAUC. Returns ``{"ovr": [[class, auc, aucpr, weight]], "ovo": [[first, second, auc,
+    aucpr, weight]], "<TYPE>": [auc, aucpr] for each of MULTINOMIAL_AUC_TYPES}``.
+    """
+    y = np.asarray(y).astype(np.int64).ravel()
+    P = np.asarray(P, dtype=np.float64)
+    y, w, P = _kept(y, _weights(y.size, weights), P)
+    K = P.shape[1]
+    ovr = [[str(domain[i]), *_auc2((y == i).astype(np.int64), P[:, i], w)] for i in range(K)]
+    ovo = []
+    for i in range(K - 1):
+        for j in range(i + 1, K):
+            rows = (y == i) | (y == j)
+            a_j = _auc2((y[rows] == j).astype(np.int64), P[rows, j], w[rows])
+            a_i = _auc2((y[rows] == i).astype(np.int64), P[rows, i], w[rows])
+            auc, pr = (a_j[0] + a_i[0]) / 2, (a_j[1] + a_i[1]) / 2
+            ovo.append(
+                [
+                    str(domain[i]),
+                    str(domain[j]),
+                    0.0 if math.isnan(auc) else auc,
+                    0.0 if math.isnan(pr) else pr,
+                    a_j[2] + a_i[2],
+                ]
+            )
+    out: dict[str, Any] = {"ovr": ovr, "ovo": ovo}
+    for name, table, first in (("OVR", ovr, 1), ("OVO", ovo, 2)):
+        vals = np.array([r[first : first + 2] for r in table], dtype=np.float64)
+        wts = np.array([r[first + 2] for r in table], dtype=np.float64)
+        out["MACRO_" + name] = vals.mean(axis=0).tolist()
+        out["WEIGHTED_" + name] = (wts @ vals / wts.sum()).tolist()
+    return out
+
+
+def multinomial_auc_table(tables: Mapping[str, Any], pr: bool = False) -> TwoDimTable:
+    """H2O-3's "Multinomial AUC values" (``pr``: "auc_pr") table: per class vs rest, macro and weighted
+    OVR, per pair, macro and weighted OVO."""
+    k = int(pr)  # [auc, aucpr][k]
+    rows = [[f"{r[0]} vs Rest", r[0], None, r[1 + k]] for r in tables["ovr"]]
+    rows += [[f"{a} OVR", None, None, tables[f"{a.upper()}_OVR"][k]] for a in ("Macro", "Weighted")]
+    rows += [[f"Class {r[0]} vs. {r[1]}", r[0], r[1], r[2 + k]] for r in tables["ovo"]]
+    rows += [[f"{a} OVO", None, None, tables[f"{a.upper()}_OVO"][k]] for a in ("Macro", "Weighted")]
+    metric = "auc_pr" if pr else "AUC"
+    return TwoDimTable(
+        f"Multinomial {metric} values", ["type", "first_class_domain", "second_class_domain", metric.lower()], rows
+    )
 
 
 def autoencoder_metrics(row_mse: np.ndarray) -> dict[str, Any]:
@@ -926,6 +1013,47 @@ class ModelMetricsMultinomial(ModelMetrics):
         """Top-k hit ratios (fraction of rows whose class is among the k most probable), k = 1..max_hit_ratio_k."""
         ratios = self._m.get("hit_ratios") or []
         return TwoDimTable(f"Top-{len(ratios)} Hit Ratios", ["k", "hit_ratio"], list(enumerate(ratios, start=1)))
+
+    def _auc_tables(self, what: str) -> dict:
+        tables = self._m.get("multinomial_auc")
+        if tables is None:
+            raise ValueError(
+                f"{what}: multinomial AUC was not computed (auc_type AUTO means NONE, as in H2O-3, which "
+                "reports 'NaN'); train with auc_type='MACRO_OVR', 'WEIGHTED_OVR', 'MACRO_OVO' or 'WEIGHTED_OVO', "
+                "or call model_performance(frame, auc_type=...)"
+            )
+        return tables
+
+    def auc(self) -> float:
+        """The multinomial AUC of the model's ``auc_type`` (H2O-3's MultinomialAUC.auc())."""
+        self._auc_tables("auc()")
+        return self._m["AUC"]
+
+    def aucpr(self) -> float:
+        """The multinomial AUCPR of the model's ``auc_type``."""
+        self._auc_tables("aucpr()")
+        return self._m["pr_auc"]
+
+    def multinomial_auc_table(self) -> TwoDimTable:
+        """One-vs-rest and one-vs-one AUCs with their macro and weighted means (H2O-3's table)."""
+        return multinomial_auc_table(self._auc_tables("multinomial_auc_table()"))
+
+    def multinomial_aucpr_table(self) -> TwoDimTable:
+        """The same for AUCPR."""
+        return multinomial_auc_table(self._auc_tables("multinomial_aucpr_table()"), pr=True)
+
+
+def with_auc_type(m: Mapping, auc_type: str) -> dict:
+    """Multinomial metrics whose AUC and pr_auc are those of ``auc_type`` (their tables hold every type)."""
+    out = dict(m)
+    tables = m.get("multinomial_auc")
+    if tables is not None and auc_type in MULTINOMIAL_AUC_TYPES:
+        out["AUC"], out["pr_auc"] = tables[auc_type]
+        out["auc_type"] = auc_type
+    elif auc_type not in MULTINOMIAL_AUC_TYPES:
+        for key in ("AUC", "pr_auc", "auc_type", "multinomial_auc"):
+            out.pop(key, None)
+    return out
 
 
 _CRITERION_ALIASES = {"mcc": "absolute_mcc", "tpr": "recall", "tnr": "specificity", "sensitivity": "recall"}

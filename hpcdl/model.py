@@ -13,7 +13,7 @@ from . import kernels, metrics, store
 from .frame import Frame, frame_from_numpy
 from .fsutil import check_output, delete_with, scratch_path
 from .metrics import BINOMIAL_CRITERIA, ModelMetrics, metrics_object
-from .params import PARAMETERS, DeepLearningParameters, resolved_loss
+from .params import PARAMETERS, DeepLearningParameters, check_auc_type, reported_actual_values, resolved_loss
 from .prep import DataInfo
 from .runstate import RunState
 
@@ -156,6 +156,7 @@ class Model:
     cv_summary: dict = field(default_factory=dict)  # metric -> mean, sd, folds: cross_validation_metrics_summary()
     fold_models: list = field(default_factory=list, repr=False)  # in memory only: cross_validation_models()
     cross_validation_holdout: dict | None = field(default=None, repr=False)  # keep_cross_validation_predictions
+    cross_validation_folds: np.ndarray | None = field(default=None, repr=False)  # fold of each row, 0-based
     variable_importances: list[dict] | None = None
     run: RunState = field(default_factory=RunState)  # counters, layout, stop reason: what a checkpoint continues
     best_buffer: np.ndarray | None = None  # the best-scoring state so far (overwrite_with_best_model, resume)
@@ -260,7 +261,7 @@ class Model:
         return score_outputs(self, out, X, y, weights)
 
     def model_performance(
-        self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False
+        self, test_data=None, train: bool = False, valid: bool = False, xval: bool = False, auc_type=None
     ) -> ModelMetrics | None:
         """Metrics on ``test_data`` (every row with a response), like H2O-3's: a :class:`ModelMetrics`
         object (``perf.auc()``, ``perf.confusion_matrix()``, ``perf["logloss"]``).
@@ -268,14 +269,21 @@ class Model:
         Without ``test_data``: the stored training metrics (the default, or ``train=True``), validation
         metrics (``valid=True``) or cross-validation metrics (``xval=True``), checked in that order as
         H2O-3 does; None when the model has none of that kind (no validation frame, no folds).
+        ``auc_type``: the multinomial AUC that ``auc()`` reports instead of the model's ``auc_type``.
         """
+        if auc_type is not None:
+            auc_type = check_auc_type(auc_type)
         if test_data is None:
             if train or not (valid or xval):
-                return self._metrics_object(self.training_metrics, "train")
-            if valid:
-                return self._metrics_object(self.validation_metrics, "validation")
-            return self._metrics_object(self.cross_validation_metrics, "cross-validation")
-        m, scored = self._score(test_data)
+                stored, on = self.training_metrics, "train"
+            elif valid:
+                stored, on = self.validation_metrics, "validation"
+            else:
+                stored, on = self.cross_validation_metrics, "cross-validation"
+            if auc_type is not None and stored:
+                stored = metrics.with_auc_type(stored, auc_type)
+            return self._metrics_object(stored, on)
+        m, scored = self._score(test_data, auc_type)
         perf = self._metrics_object(m, "test")
         if perf is not None and scored is not None:
             perf.scored = scored  # the rows behind it: thresholds, ROC and gains/lift at any threshold
@@ -289,7 +297,7 @@ class Model:
         """The metrics dict of this model on every row of ``data`` that has a response."""
         return self._score(data)[0]
 
-    def _score(self, data) -> tuple[dict, tuple | None]:
+    def _score(self, data, auc_type=None) -> tuple[dict, tuple | None]:
         """(the metrics dict, (class codes, P(class 1)) of a binomial model's scored rows, else None)."""
         frame = as_frame(data, "performance_input")
         if self.dinfo.response and self.dinfo.response not in frame.names:
@@ -313,7 +321,7 @@ class Model:
         if self.kind == "binomial":
             scored = (np.asarray(y).astype(np.int64), self.correct_probabilities(out)[:, 1].astype(np.float64))
             scored = scored if w is None else (*scored, w)
-        return score_outputs(self, out, X, y, w), scored
+        return score_outputs(self, out, X, y, w, auc_type), scored
 
     def cross_validation_holdout_predictions(self, destination: str | None = None, force: bool = False) -> Frame:
         """Every training row predicted by the fold model that held it out (H2O's method of this name);
@@ -405,14 +413,16 @@ class Model:
     @property
     def parms(self) -> dict[str, dict]:
         """H2O-3's ``model.parms``: per parameter its ``default_value``, ``input_value`` (as given, else
-        the default) and ``actual_value`` (what training used: H2O-3's effective value)."""
+        the default) and ``actual_value`` as H2O-3 reports it (params.reported_actual_values; what
+        training read is ``effective``)."""
         given = self.params.to_dict()
+        actual = reported_actual_values(self.params, self.effective)
         out = {
             p.name: {
                 "name": p.name,
                 "default_value": p.default,
                 "input_value": given[p.name],
-                "actual_value": self.effective.get(p.name, given[p.name]),
+                "actual_value": actual[p.name],
             }
             for p in PARAMETERS
         }
@@ -705,19 +715,47 @@ class Model:
         ``actual_value``), the same as :attr:`parms`."""
         return self.parms
 
-    def cross_validation_predictions(self):
-        """H2O-3's per-fold prediction frames are not kept; the holdout predictions of all folds are."""
-        raise ValueError(
-            "cross_validation_predictions(): hpcdl keeps the holdout predictions of all folds together: "
-            "train with keep_cross_validation_predictions=True and call cross_validation_holdout_predictions()"
+    def cross_validation_predictions(self, destination: str | None = None, force: bool = False) -> list[Frame]:
+        """One frame per fold (H2O-3's method): the fold model's predictions on its holdout rows, 0 on every
+        other training row (a class column's first level). ``destination``: a directory for the frames
+        ``fold_<k>.h5``. Needs keep_cross_validation_predictions=True; not kept in saved model files."""
+        self._kept_for_cv("cross_validation_predictions()", "keep_cross_validation_predictions")
+        if self.cross_validation_holdout is None or self.cross_validation_folds is None:
+            raise ValueError(
+                f"model {self.model_id}: no cross-validation predictions in memory (model files do not keep them)"
+            )
+        n = int(self.cross_validation_folds.max()) + 1
+        domains = {"predict": self.dinfo.response_domain} if self.kind in ("binomial", "multinomial") else None
+        return [
+            result_frame(
+                fold_prediction_columns(self.cross_validation_holdout, self.cross_validation_folds, k),
+                None if destination is None else os.path.join(destination, f"fold_{k + 1}.h5"),
+                stem=f"cv_predictions_fold_{k + 1}",
+                domains=domains,
+                force=force,
+            )
+            for k in range(n)
+        ]
+
+    def cross_validation_fold_assignment(self, destination: str | None = None, force: bool = False) -> Frame:
+        """The fold (0-based) of every training row, one int column ``fold_assignment`` (H2O-3's
+        method). Needs keep_cross_validation_fold_assignment=True; not kept in saved model files."""
+        self._kept_for_cv("cross_validation_fold_assignment()", "keep_cross_validation_fold_assignment")
+        if self.cross_validation_folds is None:
+            raise ValueError(f"model {self.model_id}: no fold assignment in memory (model files do not keep it)")
+        return result_frame(
+            {"fold_assignment": self.cross_validation_folds.astype(np.int64)},
+            destination,
+            stem="cv_fold_assignment",
+            force=force,
         )
 
-    def cross_validation_fold_assignment(self):
-        """H2O-3's fold assignment frame: not kept by hpcdl's cross-validation."""
-        raise ValueError(
-            "cross_validation_fold_assignment(): hpcdl does not keep the fold of each row; give a fold_column "
-            "to choose (and know) the folds"
-        )
+    def _kept_for_cv(self, what: str, flag: str) -> None:
+        """H2O-3 returns None when the model is not cross-validated or ``flag`` was off; say which."""
+        if not self.is_cross_validated():
+            raise ValueError(f"{what}: model {self.model_id} is not cross-validated (train with nfolds or fold_column)")
+        if not self.params[flag]:
+            raise ValueError(f"{what}: model {self.model_id} was trained without {flag}=True")
 
     def __getattr__(self, name: str):
         # only for names that are not attributes: an H2O-3 call hpcdl does not have gets its reason
@@ -745,6 +783,13 @@ def prediction_columns(dinfo: DataInfo, kind: str, out: np.ndarray, threshold=No
     return cols
 
 
+def fold_prediction_columns(holdout: dict[str, np.ndarray], folds: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Fold ``k``'s predictions over every training row, 0 outside the fold (H2O-3's
+    cross_validation_predictions(): a class column's 0 is its first level)."""
+    outside = folds != k
+    return {name: np.where(outside, np.zeros((), dtype=col.dtype), col) for name, col in holdout.items()}
+
+
 def _java_int(text: str) -> bool:
     """Whether Java's Integer.valueOf accepts ``text``: optional sign, decimal digits, 32-bit range."""
     digits = text[1:] if text[:1] in "+-" else text
@@ -758,10 +803,16 @@ def probability_names(domain) -> list[str]:
 
 
 def score_outputs(
-    model: Model, out: np.ndarray, X: np.ndarray, y: np.ndarray | None, weights: np.ndarray | None = None
+    model: Model,
+    out: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray | None,
+    weights: np.ndarray | None = None,
+    auc_type=None,
 ) -> dict:
     """Metrics from raw network outputs (offsets included), in original units like H2O's metric
-    builders; ``weights``: the rows' observation weights (every metric weighted, as H2O-3's)."""
+    builders; ``weights``: the rows' observation weights (every metric weighted, as H2O-3's);
+    ``auc_type``: the multinomial AUC to compute, default the model's."""
     kind = model.kind
     eff = model.effective
     if kind == "autoencoder":
@@ -791,6 +842,7 @@ def score_outputs(
         model.dinfo.response_domain,
         max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)),
         weights=weights,
+        auc_type=auc_type or eff.get("auc_type", "AUTO"),
     )
 
 

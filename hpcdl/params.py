@@ -143,6 +143,7 @@ ACTIVATIONS = (
 )
 LOSSES = ("Automatic", "CrossEntropy", "Quadratic", "Huber", "Absolute", "Quantile")
 OPTIMIZERS = ("AUTO", "Adam")
+AUC_TYPES = ("AUTO", "NONE", "MACRO_OVR", "WEIGHTED_OVR", "MACRO_OVO", "WEIGHTED_OVO")  # H2O-3's MultinomialAucType
 DISTRIBUTIONS = (
     "AUTO",
     "bernoulli",
@@ -264,6 +265,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("diagnostics", True, "bool", "Deprecated no-op, kept for H2O scripts", "M"),
     _p("max_confusion_matrix_size", 20, "int", "Largest number of classes for which the confusion matrix is printed", "M", _NONNEG),
     _p("max_hit_ratio_k", 10, "int", "Largest k for top-k hit ratios (0 disables; H2O-3 removed it)", "M", _NONNEG),
+    _p("auc_type", "AUTO", "enum", "Multinomial AUC and AUCPR: AUTO = NONE (not computed), or MACRO_OVR, WEIGHTED_OVR, MACRO_OVO, WEIGHTED_OVO (the one auc() reports)", "M", choices=AUC_TYPES),
     _p("export_weights_and_biases", False, "bool", "Keep per-layer weights and biases as frames", "M"),
     # --- cross-validation and model identity -------------------------------
     _p("nfolds", 0, "int", "Cross-validation folds (0 = none, else >= 2)", "F", Interval(2, math.inf, "left"), special=(0,)),
@@ -273,6 +275,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("offset_column", None, "str", "Column added to the output before the link (regression only)", "F", nullable=True),
     _p("keep_cross_validation_predictions", False, "bool", "Keep the fold models' holdout predictions", "M"),
     _p("keep_cross_validation_models", True, "bool", "Keep the fold models (False: only their metrics)", "M"),
+    _p("keep_cross_validation_fold_assignment", False, "bool", "Keep each training row's fold: cross_validation_fold_assignment()", "M"),
     _p("checkpoint", None, "str", "Model to continue training from", "M", nullable=True),
     _p("model_id", None, "str", "Name of the model (booklet: key)", "M", nullable=True, aliases=("key",)),
 )
@@ -460,6 +463,11 @@ OFFSET_REGRESSION_ONLY = "offsets apply to regression only (H2O-3 refuses them f
 
 def not_supported(name: str, value: Any) -> ParameterError:
     return ParameterError(f"{name}={value!r}: {NOT_SUPPORTED[name]} (see docs/differences.md)", name)
+
+
+def check_auc_type(value: Any) -> str:
+    """An ``auc_type`` given outside the parameters (model_performance): checked as the parameter is."""
+    return _convert(_BY_NAME["auc_type"], value)
 
 
 def _resolve_name(name: str, value: Any = None) -> str:
@@ -799,8 +807,13 @@ def _check_classification(v: dict[str, Any], n_classes: int | None, err: _Errors
         err.add("distribution", f"distribution 'bernoulli' needs 2 classes, the response has {n_classes}")
     if metric in REGRESSION_ONLY_METRICS:
         err.add("stopping_metric", f"stopping_metric '{metric}' is for regression only")
-    if metric in BINOMIAL_ONLY_METRICS and n_classes is not None and n_classes != 2:
-        err.add("stopping_metric", f"stopping_metric '{metric}' needs a binary response ({n_classes} classes)")
+    # AUC/AUCPR of several classes: H2O-3 computes them with an auc_type (MultinomialAUC)
+    several_classes_auc = metric in ("AUC", "AUCPR") and v["auc_type"] not in ("AUTO", "NONE")
+    if metric in BINOMIAL_ONLY_METRICS and n_classes is not None and n_classes != 2 and not several_classes_auc:
+        hint = (
+            "; or set auc_type (MACRO_OVR, WEIGHTED_OVR, MACRO_OVO, WEIGHTED_OVO)" if metric != "lift_top_group" else ""
+        )
+        err.add("stopping_metric", f"stopping_metric '{metric}' needs a binary response ({n_classes} classes){hint}")
     if (
         v["class_sampling_factors"] is not None
         and n_classes is not None
@@ -823,6 +836,38 @@ def _check_regression(v: dict[str, Any], err: _Errors) -> None:
         err.add("balance_classes", "balance_classes requires classification")
     if metric in CLASSIFICATION_ONLY_METRICS:
         err.add("stopping_metric", f"stopping_metric '{metric}' is for classification only")
+
+
+# Parameters H2O-3 reports as given in model.parms' actual_value although its trainer reads a resolved
+# value (measured on H2O-3 3.46.0.12: tests/test_params.py::test_reported_actual_values_are_h2o3s).
+_REPORTED_AS_GIVEN = (
+    "loss",  # "Automatic" stays "Automatic"
+    "hidden_dropout_ratios",  # None for *WithDropout, though 0.5 per layer is used
+    "replicate_training_data",  # True on one node
+    "single_node_mode",
+    "score_each_iteration",  # not forced by reproducible
+    "train_samples_per_iteration",  # -2 stays -2 under reproducible
+)
+
+
+def reported_actual_values(given: DeepLearningParameters, effective: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter's ``actual_value`` as H2O-3 reports it in ``model.parms``: the effective value
+    training used, except what H2O-3 reports as given (above, and the knobs of the optimizer not in
+    use), fold_assignment None without cross-validation, and stopping_metric None for a
+    cross-validated main model (it trains with stopping_rounds 0). ``model.effective`` keeps what
+    training read."""
+    out = {p.name: _copy(effective.get(p.name, given[p.name])) for p in PARAMETERS}
+    unused = ()
+    if effective.get("optimizer", "AUTO") == "AUTO":  # H2O-3's optimizers; Adam is hpcdl's own
+        unused = _MANUAL_RATE_PARAMS if effective.get("adaptive_rate", True) else ("rho", "epsilon")
+    for name in (*_REPORTED_AS_GIVEN, *unused):
+        out[name] = _copy(given[name])
+    cross_validated = bool(given.nfolds or given.fold_column)
+    if not cross_validated:
+        out["fold_assignment"] = None
+    elif effective.get("stopping_rounds") == 0:
+        out["stopping_metric"] = None
+    return out
 
 
 def _set_off_default(v: dict[str, Any], user_given: frozenset[str], name: str) -> bool:

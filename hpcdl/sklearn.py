@@ -47,6 +47,8 @@ NOT_ESTIMATOR_PARAMETERS: dict[str, str] = {
     "fold_assignment": "cross-validate with sklearn.model_selection (cross_val_score, GridSearchCV)",
     "fold_column": "cross-validate with sklearn.model_selection (cross_val_score, GridSearchCV)",
     "keep_cross_validation_predictions": "use sklearn.model_selection.cross_val_predict",
+    "keep_cross_validation_fold_assignment": "cross-validate with sklearn.model_selection (its splitters give the folds)",
+    "keep_cross_validation_models": "cross-validate with sklearn.model_selection (cross_validate(return_estimator=True))",
     "checkpoint": "continue a model with hpcdl.deeplearning(checkpoint=estimator.model_)",
     "model_id": "the estimator holds its model as model_",
 }

@@ -5,6 +5,7 @@ save_model, and refused builds as EnvironmentError."""
 
 import csv
 import gc
+import json
 import math
 import os
 
@@ -185,7 +186,7 @@ def test_metric_shortcuts_follow_h2o3_train_valid_xval_rule(binomial, iris):
     assert cv.hit_ratio_table(xval=True)["hit_ratio"] == cv.cross_validation_metrics["hit_ratios"]
     with pytest.raises(ValueError, match=r"error\(\) is not defined for multinomial models"):
         cv.error()
-    with pytest.raises(ValueError, match=r"auc\(\) is not defined for multinomial metrics"):
+    with pytest.raises(ValueError, match=r"auc\(\): multinomial AUC was not computed .*auc_type"):
         cv.auc()
 
 
@@ -209,6 +210,87 @@ def test_cross_validation_accessors_are_h2o3_methods(iris, binomial, tmp_path):
     assert not binomial.is_cross_validated() and binomial.xval_keys() is None
 
 
+# H2O-3 3.46.0.12's cross-validation frames, measured by tests/data/h2o_parity/measure_h2o_parity.py
+# (iris, nfolds=3, fold_assignment="Modulo", keep_cross_validation_predictions and
+# keep_cross_validation_fold_assignment; h2o.init(ip="127.0.0.1", nthreads=2)) into h2o_parity.json.
+with open(os.path.join(os.path.dirname(__file__), "data", "h2o_parity", "h2o_parity.json")) as _f:
+    H2O_PARITY = json.load(_f)
+H2O_CV = H2O_PARITY["cv"]
+
+
+def test_cross_validation_predictions_and_fold_assignment_as_h2o3(iris, prostate, tmp_path):
+    h2o = H2O_CV["multinomial"]
+    assert h2o["keep_defaults"] == {
+        "keep_cross_validation_models": True,
+        "keep_cross_validation_predictions": False,
+        "keep_cross_validation_fold_assignment": False,
+    }
+    assert {n: hpcdl.params.DeepLearningParameters()[n] for n in h2o["keep_defaults"]} == h2o["keep_defaults"]
+    cv = hpcdl.deeplearning(
+        y="class",
+        training_frame=iris,
+        nfolds=3,
+        fold_assignment="Modulo",
+        keep_cross_validation_predictions=True,
+        keep_cross_validation_fold_assignment=True,
+        **FAST,
+    )
+    fa = cv.cross_validation_fold_assignment()
+    theirs = h2o["fold_assignment"]
+    assert fa.names == theirs["names"] == ["fold_assignment"] and fa.types == theirs["types"]
+    folds = fa.as_data_frame()["fold_assignment"].to_numpy()
+    assert folds.tolist() == [int(r[0]) for r in theirs["data"][1:]]  # Modulo: row % 3, 0-based
+    per_fold = cv.cross_validation_predictions()
+    assert len(per_fold) == len(h2o["per_fold"]) == 3
+    holdout = cv.cross_validation_holdout_predictions().as_data_frame()
+    for k, (ours, their) in enumerate(zip(per_fold, h2o["per_fold"])):
+        assert ours.names == their["names"] and ours.types == their["types"] and ours.nrow == their["nrow"]
+        df = ours.as_data_frame()
+        inside = folds == k
+        # H2O-3 fills the other folds' rows with 0: the first level, probabilities 0.0
+        their_outside = {tuple(r) for i, r in enumerate(their["data"][1:]) if i % 3 != k}
+        assert their_outside == {("Iris-setosa", "0.0", "0.0", "0.0")}
+        assert (df.loc[~inside, "predict"] == "Iris-setosa").all() and (df.loc[~inside, IRIS_P] == 0).all().all()
+        assert df[inside].equals(holdout[inside])  # and the fold model's own predictions inside the fold
+    # the fold models' predictions of their own rows (what H2O-3 puts inside the fold)
+    X = iris.as_data_frame()
+    for k, fm in enumerate(cv.cross_validation_models()):
+        own = fm.predict(iris).as_data_frame()[IRIS_P].to_numpy()[folds == k]
+        assert np.allclose(per_fold[k].as_data_frame()[IRIS_P].to_numpy()[folds == k], own, atol=1e-6)
+    assert len(X) == len(folds)
+    assert cv.parms["keep_cross_validation_fold_assignment"]["actual_value"] is True
+    # a cross-validated main model's parms as H2O-3 reports them (its multinomial_cv case: Modulo, 3 folds)
+    h2o_parms = H2O_PARITY["parms"]["multinomial_cv"]
+    for name in (
+        "fold_assignment",
+        "nfolds",
+        "stopping_rounds",
+        "stopping_metric",
+        "overwrite_with_best_model",
+        "loss",
+    ):
+        assert cv.parms[name]["actual_value"] == h2o_parms[name]["actual"], name
+    assert cv.parms["epochs"]["actual_value"] == pytest.approx(np.mean(cv.run_info["cross_validation"]["fold_epochs"]))
+    # binomial names and types as H2O-3's
+    b = hpcdl.deeplearning(
+        x=["AGE", "PSA"], y="CAPSULE", training_frame=prostate, nfolds=2, keep_cross_validation_predictions=True, **FAST
+    )
+    h2o_b = H2O_CV["binomial"]["per_fold"][0]
+    assert b.cross_validation_predictions()[0].names == h2o_b["names"]
+    assert b.cross_validation_predictions()[0].types == h2o_b["types"]
+    # not kept: H2O-3 returns None; hpcdl says which parameter keeps it
+    with pytest.raises(ValueError, match="keep_cross_validation_fold_assignment=True"):
+        b.cross_validation_fold_assignment()
+    assert H2O_CV["without_keep"]["without_keep_cross_validation_fold_assignment"] == "None"
+    with pytest.raises(ValueError, match="not cross-validated"):
+        hpcdl.deeplearning(y="class", training_frame=iris, **FAST).cross_validation_predictions()
+    written = cv.cross_validation_predictions(destination=str(tmp_path))
+    assert [os.path.basename(f.path) for f in written] == ["fold_1.h5", "fold_2.h5", "fold_3.h5"]
+
+
+IRIS_P = ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
+
+
 def test_scoring_history_is_a_data_frame_of_the_stored_rows(binomial, tmp_path):
     df = binomial.scoring_history()
     rows = binomial.scoring_events
@@ -226,9 +308,11 @@ def test_parms_type_and_actual_params(iris, binomial):
     m = hpcdl.deeplearning(y="class", training_frame=iris, activation="RectifierWithDropout", **FAST)
     p = m.parms
     assert p["hidden_dropout_ratios"]["input_value"] is None  # not given
-    assert p["hidden_dropout_ratios"]["actual_value"] == [0.5]  # H2O-3's effective default for *WithDropout
+    # H2O-3 3.46 reports None and "Automatic" (tests/test_params.py); training used these:
+    assert p["hidden_dropout_ratios"]["actual_value"] is None and m.effective["hidden_dropout_ratios"] == [0.5]
     assert p["epochs"] == {"name": "epochs", "default_value": 10.0, "input_value": 3.0, "actual_value": 3.0}
-    assert p["loss"]["input_value"] == "Automatic" and p["loss"]["actual_value"] == "CrossEntropy"
+    assert p["loss"]["input_value"] == p["loss"]["actual_value"] == "Automatic"
+    assert m.effective["loss"] == "CrossEntropy"
     assert p["response_column"]["actual_value"] == {"column_name": "class"}
     assert m.actual_params["model_id"] == m.model_id and m.actual_params["response_column"] == "class"
     assert m.default_params["epochs"] == 10.0

@@ -16,6 +16,7 @@ from hpcdl.params import (
     ParameterError,
     check_checkpoint_change,
     parameters_markdown,
+    reported_actual_values,
 )
 
 # H2O-3 defaults (docs/parameters.md); max_w2 and max_hit_ratio_k are ours.
@@ -100,6 +101,8 @@ H2O3_DEFAULTS = {
     "fold_assignment": "AUTO",
     "keep_cross_validation_predictions": False,
     "keep_cross_validation_models": True,
+    "keep_cross_validation_fold_assignment": False,
+    "auc_type": "AUTO",
     "max_confusion_matrix_size": 20,
     "max_hit_ratio_k": 10,
     "checkpoint": None,
@@ -490,3 +493,64 @@ def test_adam_contradictions_name_the_parameter(given, named):
     with pytest.raises(ParameterError, match=named) as info:
         P(**given)
     assert info.value.parameter == named
+
+
+# model.parms as H2O-3 3.46.0.12 reports it (input_value, actual_value of every parameter), measured by
+# tests/data/h2o_parity/measure_h2o_parity.py (h2o.init(ip="127.0.0.1", nthreads=2); the trimmed output is
+# tests/data/h2o_parity/h2o_parity.json). The cross-validated cases are checked end to end in test_cv.py.
+H2O_PARITY = Path(__file__).parent / "data" / "h2o_parity" / "h2o_parity.json"
+# differences listed in docs/differences.md ("model.parms"): max_w2's default is +inf (H2O-3: Float.MAX_VALUE,
+# and Rectifier's cap of 1000 that H2O-3 intends but never applies); model_id/response_column carry no
+# __meta/URL (compared by name below)
+_PARMS_DIFFER_ON_PURPOSE = {"max_w2", "model_id", "response_column"}
+_PARMS_CASES = {  # case -> (hpcdl parameters as measure_h2o_parity.py gave them to H2O-3, classification, n_classes)
+    "binomial": (dict(hidden=[5], epochs=1, seed=1), True, 2),
+    "multinomial": (dict(hidden=[5], epochs=1, seed=1, activation="TanhWithDropout"), True, 3),
+    "regression": (dict(hidden=[5], epochs=1, seed=1, reproducible=True), False, None),
+    "regression_huber": (dict(hidden=[5], epochs=1, seed=1, loss="Huber"), False, None),
+    "manual_rate": (
+        dict(
+            hidden=[5],
+            epochs=1,
+            seed=1,
+            adaptive_rate=False,
+            rate=0.01,
+            momentum_start=0.5,
+            activation="RectifierWithDropout",
+            hidden_dropout_ratios=[0.2],
+        ),
+        False,
+        None,
+    ),
+    "autoencoder": (dict(hidden=[5], epochs=1, seed=1, autoencoder=True), False, None),
+}
+
+
+def _same_parm(h2o, ours) -> bool:
+    if isinstance(h2o, list) and isinstance(ours, list):
+        return [float(a) for a in h2o] == [float(b) for b in ours]
+    if isinstance(h2o, float) or isinstance(ours, float):
+        return h2o is not None and ours is not None and float(h2o) == float(ours)
+    return h2o == ours
+
+
+@pytest.mark.parametrize("case", sorted(_PARMS_CASES))
+def test_reported_actual_values_are_h2o3s(case):
+    kw, classification, n_classes = _PARMS_CASES[case]
+    h2o = json.loads(H2O_PARITY.read_text())["parms"][case]
+    given = P(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # adaptive_rate=True ignoring nothing here; keep the run quiet
+        eff = given.effective(classification=classification, n_classes=n_classes).to_dict()
+    actual = reported_actual_values(given, eff)
+    inputs = given.to_dict()
+    compared = 0
+    for name, h in h2o.items():
+        if name not in actual or name in _PARMS_DIFFER_ON_PURPOSE:
+            continue
+        assert _same_parm(h["actual"], actual[name]), f"{case} {name}: H2O-3 {h['actual']!r}, hpcdl {actual[name]!r}"
+        assert _same_parm(h["input"], inputs[name]), f"{case} {name}: H2O-3 input {h['input']!r}"
+        compared += 1
+    assert compared >= 70  # every parameter both have (76)
+    if "loss" not in kw:  # what training reads is not what H2O-3 reports (the rule above is no no-op)
+        assert eff["loss"] != "Automatic" and actual["loss"] == "Automatic"
