@@ -14,6 +14,8 @@ import time
 import pytest
 
 import hpcdl
+from hpcdl.params import ParameterError
+from hpcdl.prep import ColumnError
 
 BIN = os.path.dirname(sys.executable)
 JOBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(hpcdl.__file__))), "jobs")
@@ -151,5 +153,7 @@ def test_a_script_error_every_rank_agrees_on_is_one_line_naming_the_script_line(
     report = f"exit {proc.returncode} after {seconds:.1f} s\nstderr:\n{proc.stderr}"
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1, report
-    assert lines[0].startswith(f"hpcdl: error on all 2 ranks: {script}:3: hpcdl.params.ParameterError: "), report
+    # the column check's error (issue 26: one check in prep) is a ParameterError, named by its own class
+    assert issubclass(ColumnError, ParameterError)
+    assert lines[0].startswith(f"hpcdl: error on all 2 ranks: {script}:3: hpcdl.prep.ColumnError: "), report
     assert "iris_wheader.csv: response column y='clas' not found" in lines[0] and "Traceback" not in proc.stderr, report
