@@ -51,6 +51,7 @@ _REWRITES = [
         r"\1from hpcdl.estimators import H2OGridSearch",
     ),
     (r"^(\s*)from tests import pyunit_utils\b", r"\1import pyunit_utils"),
+    (r"^(\s*)from tests\.pyunit_utils import ", r"\1from pyunit_utils import "),
 ]
 
 
