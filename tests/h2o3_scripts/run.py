@@ -83,7 +83,11 @@ def error_line(stderr: str) -> str:
 
 def run_one(name: str, workdir: Path, timeout: float) -> tuple[str, str]:
     path = workdir / f"{name}.py"
-    path.write_text(rewrite(read_script(name)))
+    try:
+        source = read_script(name)
+    except subprocess.CalledProcessError:
+        return "fail", f"no {FOLDER}/{name}.py in the mirror"
+    path.write_text(rewrite(source))
     env = dict(os.environ, PYTHONPATH=str(HERE), MPLBACKEND="Agg")
     try:
         res = subprocess.run(
