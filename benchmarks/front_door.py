@@ -1,6 +1,6 @@
 """The front door a new user meets, side by side in one run (issue 24 goal 5): hpcdl, pyarrow and H2O-3.
 
-    python benchmarks/front_door.py                       # first, csv, model; print the tables
+    python benchmarks/front_door.py                       # first, csv, small, model; print the tables
     python benchmarks/front_door.py --parts first,csv     # some parts: first, csv, small, model
     python benchmarks/front_door.py --append              # also append the tables to BENCHMARKS.md
 
@@ -13,9 +13,9 @@ Parts (each system in a fresh process, one after the other; data generated with 
   imported by the hpcdl API, the ``hpcdl import`` command (interpreter start included), pyarrow's
   ``read_csv`` and H2O-3's ``import_file`` (``benchmarks/csv_import.py``; goal 2: <= 1.5x pyarrow).
 - ``small``: ``hidden=[32]`` per sample, 1x2 and 2x1 against H2O-3's ``training_speed``
-  (``benchmarks/small_net.py``; goal 3: 1x2 >= 2x, the better >= 3x H2O-3). Only when asked
-  (``--parts small``): its first try here (2026-12-08) printed nothing for 10 minutes (not
-  yet understood); ``benchmarks/small_net.py`` itself is the tested way to goal 3's figures.
+  (``benchmarks/small_net.py``; goal 3: 1x2 >= 2x, the better >= 3x H2O-3). Each run prints a
+  line when it starts (its output is captured until it ends; a first run compiles kernels
+  before it trains) and is stopped, with the tail of its output, after ``--small-timeout`` s.
 - ``model``: CSV to model, one process, the same 2M-row CSV, ``hidden=[32]``, 0.5 epochs: hpcdl
   with an empty Numba cache and warm (import + train, interpreter start included) against
   H2O-3 (JVM start + import + train + shutdown; 127.0.0.1, nthreads=2) (goal 4: empty <= 1x,
@@ -108,7 +108,9 @@ def part_csv(args) -> list[str]:
 
 def part_small(args) -> list[str]:
     frame, csv = small_net.prepare(args.data_dir, args.small_rows)
-    ns = argparse.Namespace(epochs=args.small_epochs, runs=1, h2o=H2O_PYTHON if args.h2o else None, timeout=900.0)
+    ns = argparse.Namespace(
+        epochs=args.small_epochs, runs=1, h2o=H2O_PYTHON if args.h2o else None, timeout=args.small_timeout
+    )
     results = small_net.run_rounds(ns, [(1, 2), (2, 1)], frame, csv)
     h2o = next((r["samples_per_second"] for r in results if r["system"] == "h2o"), None)
     out = [f"| hidden=[32], {args.small_rows:,} rows, {args.small_epochs:g} epoch | samples/s | vs H2O-3 |"]
@@ -178,10 +180,11 @@ def machine() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", default="first,csv,model", help="comma-separated: " + ",".join(PARTS))
+    ap.add_argument("--parts", default="first,csv,small,model", help="comma-separated: " + ",".join(PARTS))
     ap.add_argument("--csv-rows", type=int, action="append", help="rows of the import file (repeatable; 2M)")
     ap.add_argument("--small-rows", type=int, default=500_000, help="rows of the small-net data")
     ap.add_argument("--small-epochs", type=float, default=1.0)
+    ap.add_argument("--small-timeout", type=float, default=900.0, help="seconds per small-net run")
     ap.add_argument("--model-rows", type=int, default=2_000_000)
     ap.add_argument("--no-h2o", dest="h2o", action="store_false", help="leave H2O-3 out")
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "runs", "front_door"))

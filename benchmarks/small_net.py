@@ -116,7 +116,7 @@ def run_hpcdl(ranks: int, threads: int, args, frame: str) -> dict:
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     cmd = [mpiexec, "-n", str(ranks), sys.executable, os.path.abspath(__file__), "--worker", "--frame", frame]
     cmd += ["--threads", str(threads), "--epochs", str(args.epochs)]
-    return _result(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout), cmd)
+    return _run(cmd, args.timeout, env=env)
 
 
 # -- H2O-3 (runs in H2O-3's venv) -------------------------------------------------------------------------
@@ -151,7 +151,22 @@ def h2o_worker(args) -> None:
 
 def run_h2o(args, csv: str) -> dict:
     cmd = [args.h2o, os.path.abspath(__file__), "--h2o-worker", "--csv", csv, "--epochs", str(args.epochs)]
-    return _result(subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout), cmd)
+    return _run(cmd, args.timeout)
+
+
+def _run(cmd: list[str], timeout: float, env: dict | None = None) -> dict:
+    """The child's RESULT; a child still running after ``timeout`` seconds is stopped and named
+    with the tail of what it printed (its output is captured, so nothing shows while it runs)."""
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        tail = "".join(
+            x.decode(errors="replace") if isinstance(x, bytes) else x for x in (exc.stdout or "", exc.stderr or "")
+        )
+        raise SystemExit(
+            f"{' '.join(cmd)} still running after {timeout:g} s (--timeout); stopped:\n{tail[-3000:]}"
+        ) from None
+    return _result(proc, cmd)
 
 
 def _result(proc: subprocess.CompletedProcess, cmd: list[str]) -> dict:
@@ -168,7 +183,10 @@ def run_rounds(args, configs: list[tuple[int, int]], frame: str, csv: str) -> li
         todo = [(f"{r}x{t}", lambda r=r, t=t: run_hpcdl(r, t, args, frame)) for r, t in configs]
         if args.h2o:
             todo.append(("h2o", lambda: run_h2o(args, csv)))
-        for _, run in todo:
+        for label, run in todo:
+            # A line before each child: its output is captured, and a first run compiles kernels
+            # (a minute or more on a busy machine) before it prints anything.
+            print(f"  round {round_no}  {label:>15}: running ...", flush=True)
             load = os.getloadavg()[0]
             res = dict(run(), round=round_no, load=load)
             results.append(res)
