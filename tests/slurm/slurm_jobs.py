@@ -124,12 +124,19 @@ class RankProcess:
     env: dict
     cpu: dict = field(default_factory=dict)  # thread id -> CPU seconds (user + system), last seen
 
-    def busy_threads(self, share: float = 0.25) -> int:
-        """Threads besides the main one with at least ``share`` of the busiest one's CPU time:
-        the HOGWILD! threads (Numba's pool runs the training kernels; the main thread scores)."""
-        others = [seconds for tid, seconds in self.cpu.items() if tid != self.pid]
-        top = max(others, default=0.0)
-        return sum(seconds >= share * top for seconds in others) if top > 0 else 0
+    seen_at: float = 0.0  # monotonic time of the last sample
+    most_at_once: int = 0  # the most threads seen running at the same time (one sample to the next)
+
+    def record(self, cpu: dict, now: float) -> None:
+        """A new sample of every thread's CPU time: a thread that got at least half the wall time
+        since the last sample was running through it. hpcdl starts a team's helper threads per
+        training call, so counting thread ids over the whole run would count every call's threads."""
+        if self.seen_at:
+            span = now - self.seen_at
+            running = sum(seconds - self.cpu.get(tid, 0.0) >= 0.5 * span for tid, seconds in cpu.items())
+            self.most_at_once = max(self.most_at_once, running)
+        self.cpu.update(cpu)
+        self.seen_at = now
 
 
 class RankWatcher(threading.Thread):
@@ -161,10 +168,12 @@ class RankWatcher(threading.Thread):
             proc = self.processes.get(pid) or self._identify(pid)
             if proc is None:
                 return
+            cpu = {}
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with open(f"/proc/{pid}/task/{tid}/stat") as fh:
                     fields = fh.read().rsplit(")", 1)[1].split()
-                proc.cpu[int(tid)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+                cpu[int(tid)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            proc.record(cpu, time.monotonic())
         except (OSError, ValueError, IndexError):
             return  # the process or thread ended between two reads
 

@@ -141,7 +141,7 @@ def test_cpus_per_task_gives_every_rank_that_many_threads(one_node, tmp_path):
     assert sorted(ranks) == [0], watcher.processes
     for rank, (proc,) in ranks.items():
         assert proc.env.get("SRUN_CPUS_PER_TASK") == "2" and proc.env.get("NUMBA_NUM_THREADS") == "2"
-        assert proc.busy_threads() == 2, f"rank {rank}: CPU seconds per thread {proc.cpu}"
+        assert proc.most_at_once == 2, f"rank {rank}: {proc.most_at_once} at once; CPU seconds per thread {proc.cpu}"
 
 
 def test_hpcdl_slurm_prints_a_script_that_slurm_runs_with_srun(one_node, tmp_path):
