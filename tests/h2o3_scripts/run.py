@@ -24,6 +24,32 @@ from pathlib import Path
 MIRROR = Path(os.environ.get("H2O3_MIRROR", "/work/.mirror/h2oai+h2o-3/repo"))
 FOLDER = "h2o-py/tests/testdir_algos/deeplearning"
 HERE = Path(__file__).resolve().parent
+# The Python code of H2O's Deep Learning booklet (2015 edition; H2O-3 keeps it in its docs).
+BOOKLET = "h2o-docs/src/booklets/v2_2015/source/DeepLearning_Vignette_code_examples"
+# The booklet's snippets continue each other (one session: x, y, model ...): run as one script, in
+# the booklet's order of sections (its own DeepLearning_Vignette.py runs crossval before examplerun
+# defines x and y, and is R syntax). Standalone snippets run alone.
+BOOKLET_RUNS = {
+    "mnist_session": [
+        "importfile_example",
+        "examplerun",
+        "crossval",
+        "inspect_model",
+        "predict",
+        "varimp",
+        "checkpoint",
+        "savemodel",
+        "loadmodel_checkpoint",
+        "getmodel",
+        "extractmodelparams",
+        "gridsearch",
+        "gridsearch_result",
+        "gridsearch_random",
+    ],
+    "quantile": ["quantile"],
+    "anomaly": ["anomaly"],
+}
+_S3 = re.compile(r"""(["'])https?://(?:s3\.amazonaws\.com/)?h2o-public-test-data(?:\.s3\.amazonaws\.com)?/([^"']+)\1""")
 
 
 def all_scripts() -> list[str]:
@@ -58,9 +84,20 @@ def rewrite(source: str) -> str:
     return source
 
 
-def read_script(name: str) -> str:
+def booklet_source(snippets: list[str]) -> str:
+    """The snippets as one script: their imports rewritten, H2O's public-data URLs read through the
+    shim's locate() (the same files, from this machine), and ``import h2o`` first (the booklet's
+    session has it; some snippets do not repeat it)."""
+    parts = ["import h2o\nfrom tests import pyunit_utils\n"]
+    for name in snippets:
+        text = read_script(f"deeplearning_{name}", BOOKLET)
+        parts.append(f"# --- {BOOKLET}/deeplearning_{name}.py\n" + _S3.sub(r"pyunit_utils.locate('\2')", text))
+    return rewrite("\n".join(parts))
+
+
+def read_script(name: str, folder: str = FOLDER) -> str:
     out = subprocess.run(
-        ["git", "-C", str(MIRROR), "show", f"HEAD:{FOLDER}/{name}.py"],
+        ["git", "-C", str(MIRROR), "show", f"HEAD:{folder}/{name}.py"],
         capture_output=True,
         text=True,
         check=True,
@@ -77,14 +114,16 @@ def error_line(stderr: str) -> str:
     return lines[-1].strip() if lines else "(no output)"
 
 
-def run_one(name: str, workdir: Path, timeout: float) -> tuple[str, str]:
+def run_one(name: str, workdir: Path, timeout: float, booklet: bool = False) -> tuple[str, str]:
     path = workdir / f"{name}.py"
     try:
-        source = read_script(name)
+        source = booklet_source(BOOKLET_RUNS[name]) if booklet else rewrite(read_script(name))
     except subprocess.CalledProcessError:
         return "fail", f"no {FOLDER}/{name}.py in the mirror"
-    path.write_text(rewrite(source))
+    path.write_text(source)
     env = dict(os.environ, PYTHONPATH=str(HERE / "shim"), MPLBACKEND="Agg")
+    if booklet:
+        env["H2O_MNIST_STANDIN"] = "fashion"
     try:
         res = subprocess.run(
             [sys.executable, str(path)],
@@ -106,16 +145,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="script names (without .py)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per script")
+    ap.add_argument(
+        "--booklet",
+        action="store_true",
+        help="run the DL booklet's (2015) Python snippets instead; MNIST is replaced by Fashion-MNIST",
+    )
     args = ap.parse_args(argv)
     if not (MIRROR / "HEAD").exists():
         print(f"skipped: no H2O-3 mirror at {MIRROR} (set H2O3_MIRROR)")
         return 0
-    names = args.only or all_scripts()
+    names = args.only or (list(BOOKLET_RUNS) if args.booklet else all_scripts())
     print("| script | result |\n|---|---|")
     failed = 0
     with tempfile.TemporaryDirectory(prefix="h2o3_scripts_") as tmp:
         for name in names:
-            status, err = run_one(name, Path(tmp), args.timeout)
+            status, err = run_one(name, Path(tmp), args.timeout, booklet=args.booklet)
             failed += status != "pass"
             shown = "pass" if status == "pass" else f"{status}: `{err}`"
             print(f"| {name} | {shown} |", flush=True)

@@ -11,7 +11,12 @@ Where the data comes from, in order:
 2. the H2O-2 repository mirror (``H2O2_MIRROR``, default ``/work/.mirror/h2oai+h2o-2/repo``),
    whose git tree holds ``smalldata/``: a file is extracted with ``git show`` at run time into a
    per-user cache folder (``H2O_SMALLDATA_CACHE``), never into this repository;
-3. two files H2O-3 keeps and H2O-2 does not, derived from H2O-2's ``iris/iris.csv`` by class:
+3. only when ``H2O_MNIST_STANDIN=fashion`` is set (run.py --booklet sets it): H2O's
+   ``bigdata/laptop/mnist/{train,test}.csv.gz`` are replaced by Fashion-MNIST
+   (``/usr/share/datasets/fashion-mnist``) written in MNIST's CSV layout (784 pixel columns, then
+   the label as C785, no header). This is *not* H2O's data: the API path runs as in the booklet, its
+   figures are not the booklet's;
+4. two files H2O-3 keeps and H2O-2 does not, derived from H2O-2's ``iris/iris.csv`` by class:
    ``iris/setosa_versicolor.csv`` (its first 100 rows) and ``iris/virginica.csv`` (the last 50).
    H2O-3's own copies could not be compared (not on this machine); the scripts that read them use
    the columns by index and only need the classes split, which the derivation does exactly.
@@ -75,6 +80,30 @@ def _derived_iris(path: str) -> Path:
     return dst
 
 
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _mnist_standin(path: str) -> Path:
+    part = "train" if path.endswith("train.csv.gz") else "t10k"
+    dst = CACHE / "fashion_as_mnist" / f"{part}.csv.gz"
+    if dst.is_file():
+        return dst
+    import gzip
+
+    import numpy as np
+
+    with gzip.open(FASHION / f"{part}-images-idx3-ubyte.gz") as fh:
+        images = np.frombuffer(fh.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(FASHION / f"{part}-labels-idx1-ubyte.gz") as fh:
+        labels = np.frombuffer(fh.read(), dtype=np.uint8, offset=8)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(f".{os.getpid()}.part")
+    with gzip.open(tmp, "wt", compresslevel=1) as out:
+        np.savetxt(out, np.column_stack([images, labels]), fmt="%d", delimiter=",")
+    os.replace(tmp, dst)
+    return dst
+
+
 def _find(name: str) -> str:
     for folder in _LOCAL:
         if (folder / name).is_file():
@@ -83,6 +112,8 @@ def _find(name: str) -> str:
 
 
 def locate(path: str) -> str:
+    if path.startswith("bigdata/laptop/mnist/") and os.environ.get("H2O_MNIST_STANDIN") == "fashion":
+        return str(_mnist_standin(path))
     if path in DERIVED_IRIS:
         return str(_derived_iris(path))
     where = SMALLDATA.get(path)
