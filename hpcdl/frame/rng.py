@@ -59,11 +59,7 @@ def missing_cells(seed: int, column: int, start: int, stop: int, fraction: float
     with np.errstate(over="ignore"):
         rows = np.arange(start, stop, dtype=np.uint64)
         seeds = np.uint64((int(seed) + 1234 * int(column)) & _MASK64) ^ (np.uint64(1723) * rows)
-        first, state = _next_long_low(_seeded(seeds))
-        second, _ = _next_long_low(state)
-    high = (first & np.uint32((1 << 26) - 1)).astype(np.uint64)
-    low = (second & np.uint32((1 << 27) - 1)).astype(np.uint64)
-    draws = ((high << np.uint64(27)) + low).astype(np.float64) * (1.0 / (1 << 53))
+        draws, _ = next_double(_seeded(seeds))
     return draws < fraction
 
 
