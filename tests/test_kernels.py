@@ -516,3 +516,18 @@ def test_hyper_validation():
             samples_before=0,
             n_threads=1,
         )
+
+
+def test_per_sample_tree_compiles_without_reference_counts():
+    """train_rows and the kernels under it are compiled with NRT off (_core.NO_RC): reference
+    counting on every call was ~30% of a hidden=[32] sample (docs/performance.md, "Small nets",
+    item 5). Their arrays are borrowed, so none of them may allocate or return an array."""
+    from hpcdl.kernels import _core
+
+    tree = (_core.train_rows, _core.prepare_sample, _core.forward_part, _core.backward_part, _core._rows)
+    tree += (_core.update_row, _core._row_adadelta, _core.update_biases, _core.hidden_delta, _core.output_delta)
+    for kernel in tree:
+        assert kernel.targetoptions.get("_nrt") is False, kernel.py_func.__name__
+    # the kernels that hand arrays to counting callers keep their counts
+    for kernel in (_core.scratch_of, _core.scratch, _core.scratches, _core.team_buffers):
+        assert kernel.targetoptions.get("_nrt", True) is not False, kernel.py_func.__name__
