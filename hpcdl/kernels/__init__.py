@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from . import _cache
+from . import _cache, _linking
 
 _cache.install()  # before any module with cached Numba functions is imported
+_linking.install()  # kernels that only kernels call: compiled for linking only
 
 from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
