@@ -71,6 +71,8 @@ PLAIN_OPTIMIZERS = {
         "rate_annealing=5e-6",
         "momentum_start=0.9",
         "momentum_stable=0.9",
+        # iterations of 15,000 rows (~0.2 s), the grain at which scoring can land
+        "train_samples_per_iteration=15000",
     ],
     "adam": [
         "optimizer=Adam",
@@ -78,6 +80,13 @@ PLAIN_OPTIMIZERS = {
         "rate_annealing=0",
         "initial_weight_distribution=Uniform",
         "initial_weight_scale=0.05",
+        # one shuffled pass over the rows per iteration (~0.45 s), scored after each, as PyTorch's
+        # epochs: with iterations of 15,000 rows H2O keeps each row with probability 15,000/N per
+        # iteration (rows.py), so over 3 epochs some rows are seen 0 times and some 5; after 3 epochs
+        # that left 11.8-12.4% validation error where one permutation per epoch left 11.1-11.6%
+        # (PyTorch: 11.1-11.4%; probes of 2026-12-08 in BENCHMARKS.md)
+        "train_samples_per_iteration=0",
+        "shuffle_training_data=true",
     ],
 }
 # The race's network and scoring, whatever the optimizer: no dropout, no L1.
@@ -85,11 +94,9 @@ PLAIN_HPCDL = [
     "activation=Rectifier",
     "input_dropout_ratio=0",
     "l1=0",
-    # iterations of 15,000 rows (~0.2 s), the grain at which scoring can land; scoring follows the
-    # validation curve (score_progress: often while it falls, rarely on the plateau), within the
+    # scoring follows the validation curve (score_progress: often while it falls, rarely on the plateau), within the
     # default 10% duty cycle; 1,000 training rows per scoring (the validation rows are all scored);
     # stopping_rounds=0: frequent scorings must not stop the run early (it counts scorings)
-    "train_samples_per_iteration=15000",
     "score_interval=0.1",
     # step 0.005 rather than 0.02: at 0.02 the wait stretched to 1.5 s where the curve flattens just
     # above 88.5% (race 28-4); at 0.005 scoring keeps the duty cycle's ~0.5 s pace through the crossing.
