@@ -169,7 +169,7 @@ def project(seconds_per_row: float, state_bytes: int, rows: int, epochs: float, 
     """Throughput and efficiency for 1..64 nodes under two tspi policies (see docs/scaling.md)."""
     import math
 
-    from hpcdl.train import comm_seconds_estimate, compute_tspi, corrected_tspi
+    from hpcdl.planning import comm_seconds_estimate, compute_tspi, corrected_tspi
 
     out = []
     for name, (alpha, beta) in NETWORKS.items():

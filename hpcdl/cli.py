@@ -31,7 +31,7 @@ def _early_thread_setup(argv: list[str]) -> dict[str, str | None]:
             value = arg.split("=", 1)[1]
     wanted = {"NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER", "workqueue")}
     if value and value.isdigit() and int(value) > 0:
-        wanted["HPCDL_THREADS"] = value  # explicit: outranks the Slurm allocation (train.resolve_threads)
+        wanted["HPCDL_THREADS"] = value  # explicit: outranks the Slurm allocation (threads.resolve_threads)
         if not _numba_threads_launched():
             wanted["NUMBA_NUM_THREADS"] = value
     # The threading layer default (workqueue) never forks after threads start: safe beside MPI.

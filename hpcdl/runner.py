@@ -36,8 +36,7 @@ from .output import format_error_table, print_json, progress_printer, write_anom
 from .params import ParameterError, any_autoencoder
 from .runstate import StopReason
 from .store import ModelFileError, read_model_summary
-from .threads import core_shortage, launcher_of, rank_cores
-from .train import resolve_threads
+from .threads import core_shortage, launcher_of, rank_cores, resolve_threads
 from .ui import start_live_ui
 
 

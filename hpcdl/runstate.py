@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the model diverged); the message says why."""
+
+
 class StopReason(enum.Enum):
     """Why training ended (or ``CONTINUE``: it goes on). The value is the text that model files,
     ``run_info["stop_reason"]`` and ``--json`` output carry."""

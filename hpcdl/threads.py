@@ -1,21 +1,104 @@
 """Thread control for one rank: how many Numba (HOGWILD!) threads run, BLAS kept to one
 thread inside them, and whether the rank's cores can hold its threads.
 
-How many threads a rank should use is decided in ``train.resolve_threads`` (the order of
-settings); this module applies a decision and checks it against the cores: ``rank_cores``
-is the one place that reads a rank's cores, ``core_shortage`` the one rule for the
-oversubscription warning (docs/mpi.md, "Threads, cores and binding"). BLAS libraries
-are found and limited through threadpoolctl, which knows every OpenBLAS/MKL/BLIS build
-by name.
+The one place a rank's thread count is decided: ``resolve_threads`` (the order of
+settings: ``--threads``, the Slurm allocation, the job or API, NUMBA_NUM_THREADS, the
+cores) gives a :class:`ThreadCount`, and ``training_threads`` the count a run trains on
+(1 when reproducible; at most Numba's pool). A count already resolved (the runner
+resolves the job's with the node's ranks in view) passes through unchanged, so nothing
+resolves it a second time. ``rank_cores`` is the one place that reads a rank's cores,
+``core_shortage`` the one rule for the oversubscription warning (docs/mpi.md, "Threads,
+cores and binding"). BLAS libraries are found and limited through threadpoolctl, which
+knows every OpenBLAS/MKL/BLIS build by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 import numba
+
+from . import comm as comm_mod
+
+
+# -- how many threads: the one decision -----------------------------------------------------
+class ThreadCount(int):
+    """A rank's thread count as :func:`resolve_threads` decided it: resolving it again gives it back."""
+
+
+def resolve_threads(requested: int | None, ranks_per_node: int = 1, node_cores: int | None = None) -> ThreadCount:
+    """Threads per rank: the first that is set of (README "Threads and ranks")
+
+    1. ``HPCDL_THREADS`` (``--threads`` sets it): the user's word for this run;
+    2. ``SLURM_CPUS_PER_TASK``: the allocation's CPUs per rank rule over a job file;
+    3. ``requested``: the job's ``[job] threads`` or the Python API's ``threads=``;
+    4. ``NUMBA_NUM_THREADS``;
+    5. the cores available to the process, at most its share of ``node_cores`` (the cores the
+       ranks on the node may run on together) / the ranks on the node.
+
+    A count already resolved (a :class:`ThreadCount`) is given back as it is.
+    Rank 0 warns (once per message) when a job's threads or an explicit value differ
+    from the allocation: the user asked for one figure and Slurm granted another.
+    """
+    if isinstance(requested, ThreadCount):
+        return requested
+    explicit, allocation = _env_count("HPCDL_THREADS"), _env_count("SLURM_CPUS_PER_TASK")
+    if explicit:
+        if allocation and explicit != allocation:
+            warn_once(
+                f"--threads/HPCDL_THREADS {explicit} differs from the Slurm allocation's --cpus-per-task="
+                f"{allocation}: using {explicit} threads per rank"
+            )
+        return ThreadCount(explicit)
+    if allocation:
+        if requested and int(requested) != allocation:
+            warn_once(
+                f"the job's threads = {int(requested)} differs from the Slurm allocation's --cpus-per-task="
+                f"{allocation}: using {allocation} threads per rank (--threads N overrides the allocation)"
+            )
+        return ThreadCount(allocation)
+    if requested:
+        return ThreadCount(requested)
+    numba_threads = _env_count("NUMBA_NUM_THREADS")
+    if numba_threads:
+        return ThreadCount(numba_threads)
+    cores = len(rank_cores())  # bound ranks (Open MPI: one core each) have their own cores, unshared
+    return ThreadCount(max(1, min(cores, (node_cores or cores) // max(1, ranks_per_node))))
+
+
+def _env_count(var: str) -> int | None:
+    value = os.environ.get(var, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def warn_team_fell_back(threads: int) -> None:
+    """The per-sample team found its cores busy and trained on with one thread: same model
+    (the algorithm is the one-thread algorithm), lower speed; the user should know why."""
+    warn_once(
+        f"per-sample training on {threads} threads went on with 1 thread for part of an iteration: "
+        "its threads waited for cores that other work kept busy (docs/kernels.md, 'Threads'); "
+        "fewer ranks x threads than cores, or a quieter machine, avoids it",
+        any_rank=True,
+    )
+
+
+@functools.cache
+def warn_once(message: str, any_rank: bool = False) -> None:
+    """Print a warning once per process: rank 0's, or (``any_rank``: about this rank alone) any rank's."""
+    world = comm_mod.world()
+    if world.rank == 0 or any_rank:
+        where = f"rank {world.rank}: " if any_rank and world.size > 1 else ""
+        print(f"hpcdl: warning: {where}{message}", file=sys.stderr, flush=True)
+
+
+def training_threads(requested: int | None, *, reproducible: bool = False) -> int:
+    """The threads a run trains on: 1 when reproducible, else ``resolve_threads(requested)``, at most
+    Numba's pool (:func:`use_threads`)."""
+    return 1 if reproducible else use_threads(resolve_threads(requested))
 
 
 def use_threads(n: int) -> int:

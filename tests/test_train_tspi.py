@@ -8,12 +8,12 @@ import os
 
 import pytest
 
-from hpcdl.train import (
+from hpcdl.planning import (
     comm_seconds_estimate,
     compute_tspi,
     corrected_tspi,
-    resolve_threads,
 )
+from hpcdl.threads import resolve_threads
 
 
 def tspi(
@@ -196,12 +196,12 @@ def test_threads_precedence(monkeypatch):
 
 
 def test_threads_warn_when_the_job_and_the_allocation_disagree(monkeypatch, capsys):
-    from hpcdl import train
+    from hpcdl import threads
 
     for var in ("HPCDL_THREADS", "NUMBA_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "32")
-    train._warn_once.cache_clear()
+    threads.warn_once.cache_clear()
     assert resolve_threads(32) == 32 and capsys.readouterr().err == ""  # they agree: no warning
     assert resolve_threads(2) == 32
     assert resolve_threads(2) == 32  # a second model of the same run: warned once

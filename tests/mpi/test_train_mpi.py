@@ -23,8 +23,9 @@ import hpcdl
 from hpcdl import comm as comm_mod
 from hpcdl.frame import Frame, frame_from_numpy
 from hpcdl.frame.cache import PROBE_PREFIX
+from hpcdl.planning import compute_tspi
 from hpcdl.rows import chunk_bounds, shard
-from hpcdl.train import TrainHook, compute_tspi
+from hpcdl.train import TrainHook
 
 DATA = os.path.join(os.path.dirname(hpcdl.__file__), "datasets")
 IRIS_CSV = os.path.join(DATA, "iris_wheader.csv")
