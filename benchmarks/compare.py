@@ -62,7 +62,8 @@ RACE = ("hpcdl-plain", "torch-plain")
 # - "adam": Adam at PyTorch's rate (1e-3, no annealing) with weights drawn from U(-0.05, 0.05)
 #   (H2O's initial_weight_distribution=Uniform). H2O's default UniformAdaptive draws the softmax
 #   layer 4x wider than Glorot's range (U(+-0.68) for 200 -> 10; PyTorch: U(+-0.07)): with it Adam
-#   was 1-2 points of validation error behind PyTorch's per epoch, with U(+-0.05) level with it.
+#   was 1-2 points of validation error behind PyTorch's per epoch; with U(+-0.05) ~0.5-1 point, the
+#   rest of the gap being the row visiting (below).
 PLAIN_OPTIMIZERS = {
     "nesterov": [
         "max_w2=10",
