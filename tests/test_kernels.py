@@ -317,6 +317,35 @@ def test_adam_continues_from_the_step_count_in_the_buffer():
     assert net.adam_steps[0] == 10_001 + 2 + 2  # two threads, blocks of 5 and 6 rows, batches of up to 4
 
 
+@pytest.mark.parametrize("batch, engine", [(1, "auto"), (4, "blas"), (4, "loop")])
+def test_adam_step_count_advances_inside_a_call(batch, engine):
+    """The bias corrections follow the updates taken, not the calls: within one call the k-th
+    update uses step adam_steps + k (per sample and per mini-batch), so one call over 8 updates
+    leaves the same bits as 8 calls of one update each, whose counts come from the buffer."""
+    hyper = _adam(rate=0.01, beta1=0.8, beta2=0.9, epsilon=1e-6)
+    X, T = make_data("linear", n=32, seed=4)
+    one, many = (make_net("Tanh", "linear", hyper, seed=3) for _ in range(2))
+    train(
+        one,
+        hyper,
+        X,
+        T,
+        np.arange(8 * batch),
+        seed=0,
+        samples_before=0,
+        n_threads=1,
+        mini_batch_size=batch,
+        engine=engine,
+    )
+    for k in range(8):
+        rows = np.arange(k * batch, (k + 1) * batch)
+        train(
+            many, hyper, X, T, rows, seed=0, samples_before=k * batch, n_threads=1, mini_batch_size=batch, engine=engine
+        )
+    assert one.adam_steps[0] == many.adam_steps[0] == 8
+    np.testing.assert_array_equal(one.buffer, many.buffer)
+
+
 def test_fast_mode_leaves_zero_inputs_untouched():
     hyper = Hyper(loss="Quadratic", adaptive_rate=True, fast_mode=True, l2=0.1)
     X, T = make_data("linear", zeros=0.0)
