@@ -315,7 +315,7 @@ class Grid:
             return [e.hyper[canonical] for e in self.succeeded]
         out = []
         for m in self.models:
-            out.append(m.effective.get(canonical) if effective else m.params[canonical])
+            out.append(m.effective[canonical] if effective else m.params[canonical])
         return out
 
     def get_grid(self, sort_by: str | None = None, decreasing: bool | None = None) -> Grid:
