@@ -111,13 +111,13 @@ class MPIComm:
 
     def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
         """Sum ``array`` elementwise over ranks, in place."""
-        from mpi4py import MPI
+        from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
 
         self._comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
         return array
 
     def allreduce_scalar(self, value: float, op: str = "sum") -> float:
-        from mpi4py import MPI
+        from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
 
         ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         return self._comm.allreduce(value, op=ops[op])
@@ -151,7 +151,7 @@ def world() -> Comm:
             _world = SerialComm()
         else:
             try:
-                from mpi4py import MPI
+                from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
             except ImportError:
                 _world = SerialComm()
             except RuntimeError as exc:  # mpi4py's wheel found no MPI library (hpcdl without the mpich extra)
@@ -328,12 +328,12 @@ def abort_on_error_by_default() -> None:
         install_abort_on_error()
 
 
-def on_this_node(comm, value: T) -> list[T]:
+def on_this_node(comm: Comm, value: T) -> list[T]:
     """``value`` of every rank of ``comm`` that shares this node, in rank order (the thread
     check compares the cores of the ranks on a node)."""
     if comm.size == 1 or not comm.is_mpi:
         return [value]
-    from mpi4py import MPI
+    from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
 
     local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
@@ -342,14 +342,14 @@ def on_this_node(comm, value: T) -> list[T]:
         local.Free()
 
 
-def node_leader_first(comm, work: Callable[[], T]) -> T:
+def node_leader_first(comm: Comm, work: Callable[[], T]) -> T:
     """``work()`` on the first rank of each node, then, once it is done, on the node's other
     ranks: one rank compiles the Numba kernels into the node's cache while the others wait
     and then load them, instead of every rank compiling the same code. The leader reaches
     the node's barrier even if ``work`` fails (its error is raised on it afterwards)."""
     if comm.size == 1 or not comm.is_mpi:
         return work()
-    from mpi4py import MPI
+    from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
 
     local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:

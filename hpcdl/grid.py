@@ -278,7 +278,7 @@ class Grid:
     def _load(self, e: GridEntry):
         if e.model is None:
             if self.directory and e.model_file:
-                from .model import load_model
+                from .model import load_model  # light `import hpcdl` (see the note on the imports)
 
                 e.model = load_model(os.path.join(self.directory, e.model_file))
             else:
@@ -405,7 +405,7 @@ class Grid:
             for r in self.summary_table()
             if r["status"] == "ok"
         ]
-        from .model import format_table
+        from .model import format_table  # light `import hpcdl` (see the note on the imports)
 
         lines = [format_table(rows, cols, title) if rows else f"{title}\n(no model trained)"]
         if self.failed:
@@ -484,7 +484,7 @@ def write_summary(grid: Grid, directory: str) -> None:
         "models": [e.record() for e in grid.entries],
     }
     with atomic_path(os.path.join(directory, "summary.json")) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        from .store import dumps
+        from .store import dumps  # light `import hpcdl` (see the note on the imports)
 
         fh.write(dumps(doc))
 
@@ -496,7 +496,7 @@ def load_grid(directory: str) -> Grid:
         raise GridError(f"{directory}: not a saved grid (no summary.json)")
     try:
         with open(path, encoding="utf-8") as fh:
-            from .store import loads
+            from .store import loads  # light `import hpcdl` (see the note on the imports)
 
             doc = loads(fh.read())
         if doc.get("format") != "hpcdl-grid":
@@ -521,13 +521,20 @@ def load_grid(directory: str) -> Grid:
 
 
 def _train_one(
-    index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads, remaining_secs: float | None
+    index: int,
+    model_id: str,
+    hyper: dict,
+    fixed: dict,
+    data: dict,
+    group: Comm,
+    threads: int | None,
+    remaining_secs: float | None,
 ) -> GridEntry:
     """Train one combination on the ranks of ``group``; a failure becomes a failed entry."""
     entry = GridEntry(index=index, model_id=model_id, hyper=hyper)
     t0 = time.time()
     try:
-        from . import api
+        from . import api  # light `import hpcdl` (see the note on the imports)
 
         params = DeepLearningParameters(**{**fixed, **hyper, "model_id": model_id})
         if remaining_secs is not None:  # the grid's time budget caps each model's own
@@ -573,8 +580,8 @@ def _should_stop_early(entries: list[GridEntry], criteria: SearchCriteria) -> bo
     return metrics.stop_early(values, k, criteria.stopping_tolerance, higher)
 
 
-def _as_frame(frame, name, world):
-    from .model import as_frame
+def _as_frame(frame, name: str, world: Comm):
+    from .model import as_frame  # light `import hpcdl` (see the note on the imports)
 
     return as_frame(frame, name, world)
 
@@ -650,7 +657,9 @@ class _Search:
     """One grid search on every rank: rounds of ``parallelism`` models, one per group of ranks
     (contiguous blocks of world ranks), gathered on world rank 0, which decides whether to go on."""
 
-    def __init__(self, world, parallelism, grid_id, hyper, criteria, fixed, data, threads, save_dir) -> None:
+    def __init__(
+        self, world: Comm, parallelism, grid_id, hyper, criteria: SearchCriteria, fixed, data, threads, save_dir
+    ) -> None:
         self.world, self.parallelism, self.grid_id = world, parallelism, grid_id
         self.hyper, self.criteria, self.fixed, self.data = hyper, criteria, fixed, data
         self.threads, self.save_dir = threads, save_dir
@@ -723,7 +732,7 @@ class _Search:
             record, content = item
             e = self._entry(record, mine)
             if e.model is None and content is not None:  # trained by another group
-                from .model import Model, register
+                from .model import Model, register  # light `import hpcdl` (see the note on the imports)
 
                 e.model = register(Model.from_content(content))
             round_entries.append(e)

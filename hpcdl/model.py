@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels, metrics, store
-from .frame import Frame, frame_from_numpy
+from .comm import Comm
+from .frame import Frame, frame_from_numpy, import_source
 from .fsutil import check_output, delete_with, scratch_path
 from .metrics import BINOMIAL_CRITERIA, ModelMetrics, metrics_object
 from .params import (
@@ -21,8 +22,9 @@ from .params import (
     reported_actual_values,
     resolved_loss,
 )
-from .prep import DataInfo
+from .prep import DataInfo, correct_probabilities
 from .runstate import RunState
+from .surface import refusal
 
 __version__ = "0.1.0"
 SCORE_CHUNK_ROWS = 65536
@@ -81,7 +83,7 @@ def model_kind(dinfo: DataInfo) -> str:
     return "binomial" if len(dinfo.response_domain) == 2 else "multinomial"
 
 
-def as_frame(data, what: str = "frame", comm=None) -> Frame:
+def as_frame(data, what: str = "frame", comm: Comm | None = None) -> Frame:
     """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame).
 
     A path goes through the frame cache; ``comm``: the ranks calling this together (one
@@ -90,8 +92,6 @@ def as_frame(data, what: str = "frame", comm=None) -> Frame:
     if isinstance(data, Frame):
         return data
     if isinstance(data, (str, os.PathLike)):
-        from .frame import import_source
-
         return import_source(data, comm=comm)
     return Frame.from_python(data)  # pandas/numpy/dict/rows by H2OFrame's type rules, in a scratch file
 
@@ -219,8 +219,6 @@ class Model:
         prior, sampled = self.run.class_prior, self.run.class_sampled_prior
         if prior is None or sampled is None:
             return probs
-        from .prep import correct_probabilities
-
         return correct_probabilities(probs, np.asarray(prior), np.asarray(sampled))
 
     def threshold(self) -> float:
@@ -767,8 +765,6 @@ class Model:
         # only for names that are not attributes: an H2O-3 call hpcdl does not have gets its reason
         if name.startswith("_"):
             raise AttributeError(name)
-        from .surface import refusal
-
         raise refusal("model", "Model", name)
 
 
