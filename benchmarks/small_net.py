@@ -215,7 +215,10 @@ def main() -> None:
     ap.add_argument("--configs", default="1x1,1x2,2x1", help="comma-separated RANKSxTHREADS")
     ap.add_argument("--h2o", default=H2O_PYTHON, help="python of a venv with h2o installed")
     ap.add_argument("--no-h2o", dest="h2o", action="store_const", const=None)
-    ap.add_argument("--data", default=os.path.join(os.path.expanduser("~"), ".cache", "hpcdl", "small_net"))
+    # Not under ~/.cache: H2O-3 3.46 refused to import from there ("access denied", 2026-12-08).
+    ap.add_argument(
+        "--data", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "small_net")
+    )
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     ap.add_argument("--json", help="also write every run to this file")
     # worker modes (internal)

@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _LAZY = {
     "deeplearning": "api",
+    "create_frame": "frame.synth",  # H2O-3's random frame (issue 25)
     # frames as H2O-3's Python package has them (issue 16): H2OFrame(python_obj), Frame.from_pandas, ...
     "Frame": "frame",
     "H2OFrame": "frame",

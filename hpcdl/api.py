@@ -86,6 +86,7 @@ def fit_data_info(params: DeepLearningParameters, frame: Frame, x, y) -> DataInf
         autoencoder=params.autoencoder,
         classification=params.classification,
         standardize=params.standardize,
+        sparse=params.sparse,
         use_all_factor_levels=params.use_all_factor_levels,
         missing_values_handling=params.missing_values_handling,
         ignore_const_cols=params.ignore_const_cols,

@@ -109,6 +109,8 @@ class H2ODeepLearningEstimator:
     # -- parameters as attributes (H2O-3) -------------------------------------------
     def __getattr__(self, name: str):
         # only called for names that are not ordinary attributes; private ones are never delegated
+        if name in ("_id", "key"):  # H2O-3's ModelBase keeps the model id in _id (the booklet reads it); None untrained
+            return self._model.model_id if self._model is not None else None
         if name.startswith("_"):
             raise AttributeError(name)
         if name in _DATA_ARGUMENTS:

@@ -244,7 +244,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("categorical_encoding", "AUTO", "enum", "Categorical encoding (AUTO = OneHotInternal, the only one supported)", "F", choices=("AUTO", "OneHotInternal")),
     _p("max_categorical_features", 2147483647, "int", "Hash expanded categoricals into this many inputs", "F", Interval(1, math.inf, "left")),
     _p("unseen_level_policy", "NA", "enum", "Scoring rule for categorical levels unseen in training (NA = the level's NA slot, as H2O)", "F", choices=("NA",)),
-    _p("sparse", False, "bool", "Sparse inputs: scale by 1/sd without centering", "F", unsupported=(True,)),
+    _p("sparse", False, "bool", "Sparse inputs: scale by 1/sd without centering", "F"),
     # --- autoencoder -------------------------------------------------------
     _p("autoencoder", False, "bool", "Train an autoencoder (target = input)", "F"),
     _p("sparsity_beta", 0.0, "float", "Sparse autoencoder penalty weight (autoencoder only)", "F", _NONNEG),

@@ -131,7 +131,9 @@ def _kept_predictors(frame, x: list[str], types: dict, ignore_const_cols: bool) 
     return kept, dropped
 
 
-def _predictor_layout(frame, kept: list[str], types: dict, use_all_factor_levels, standardize, autoencoder) -> dict:
+def _predictor_layout(
+    frame, kept: list[str], types: dict, use_all_factor_levels, standardize, autoencoder, sparse=False
+) -> dict:
     """The input layout's fields of DataInfo: categoricals first (by decreasing cardinality), then numerics."""
     cats = [c for c in kept if types[c] == "enum"]
     cats.sort(key=lambda c: -len(frame.domains[c]))  # sort is stable: ties keep frame order
@@ -143,7 +145,7 @@ def _predictor_layout(frame, kept: list[str], types: dict, use_all_factor_levels
     for c in nums:
         st = frame.stats[c]
         s, m, fill = _numeric_transform(
-            float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]), standardize, autoencoder
+            float(st["mean"]), float(st["sd"]), float(st["min"]), float(st["max"]), standardize, autoencoder, sparse
         )
         sub.append(s)
         mul.append(m)
@@ -223,16 +225,18 @@ def _numbers_to_codes(values: np.ndarray, index: dict[str, int]) -> np.ndarray:
 
 
 def _numeric_transform(
-    mean: float, sd: float, lo: float, hi: float, standardize: bool, autoencoder: bool
+    mean: float, sd: float, lo: float, hi: float, standardize: bool, autoencoder: bool, sparse: bool = False
 ) -> tuple[float, float, float]:
     """(norm_sub, norm_mul, imputation value) of one numeric column from its statistics:
-    NORMALIZE (autoencoders: (x - mean) / (max - min)), STANDARDIZE ((x - mean) / sd) or
-    NONE; a zero or undefined spread scales by 1, an undefined mean imputes 0."""
+    NORMALIZE (autoencoders: (x - mean) / (max - min)), STANDARDIZE ((x - mean) / sd),
+    DESCALE (``sparse=True``: x / sd, zeros stay zeros) or NONE, as H2O-3's Deep Learning chooses
+    them (DeepLearning.java; DataInfo.java's DESCALE: normSub 0, normMul 1/sigma); a zero or
+    undefined spread scales by 1, an undefined mean imputes 0."""
     if standardize and autoencoder:
         spread = hi - lo
         sub, mul = mean, (1.0 / spread if spread > 0 and np.isfinite(spread) else 1.0)
     elif standardize:
-        sub, mul = mean, (1.0 / sd if sd > 0 and np.isfinite(sd) else 1.0)
+        sub, mul = (0.0 if sparse else mean), (1.0 / sd if sd > 0 and np.isfinite(sd) else 1.0)
     else:
         sub, mul = 0.0, 1.0
     return sub, mul, (mean if np.isfinite(mean) else 0.0)
@@ -289,6 +293,7 @@ class DataInfo:
         "column_types",
         "unseen_level_policy",
         "standardize",
+        "sparse",
         "max_categorical_features",
         "weights_column",
         "offset_column",
@@ -317,6 +322,7 @@ class DataInfo:
         self.y_sub = float(0.0 if self.y_sub is None else self.y_sub)
         self.y_mul = float(1.0 if self.y_mul is None else self.y_mul)
         self.classification = bool(self.classification)
+        self.sparse = bool(self.sparse)  # None in files written before sparse=True was supported
         self.autoencoder = bool(self.autoencoder)
         self.use_all_factor_levels = bool(True if self.use_all_factor_levels is None else self.use_all_factor_levels)
         self.missing_values_handling = self.missing_values_handling or "MeanImputation"
@@ -382,6 +388,7 @@ class DataInfo:
         autoencoder=False,
         classification=None,
         standardize=True,
+        sparse=False,
         use_all_factor_levels=True,
         missing_values_handling="MeanImputation",
         ignore_const_cols=True,
@@ -402,7 +409,7 @@ class DataInfo:
                 raise PrepError("classification=True does not apply to an autoencoder")
         types = {n: frame.type(n) for n in frame.names}
         kept, dropped = _kept_predictors(frame, x, types, ignore_const_cols)
-        info = _predictor_layout(frame, kept, types, use_all_factor_levels, standardize, autoencoder)
+        info = _predictor_layout(frame, kept, types, use_all_factor_levels, standardize, autoencoder, sparse)
         info.update(
             {
                 "response": y,
@@ -419,6 +426,7 @@ class DataInfo:
                 "seed": int(seed),
                 "unseen_level_policy": unseen_level_policy,
                 "standardize": bool(standardize),
+                "sparse": bool(sparse),
                 "max_categorical_features": int(max_categorical_features),
             }
         )
@@ -764,7 +772,7 @@ class DataInfo:
         for k, col in enumerate(self.num_cols):
             stats = _column_stats(np.asarray(frame.column(col), dtype=np.float64)[rows], w)
             if stats is not None:  # else no value in these rows: keep the whole frame's statistics
-                sub[k], mul[k], impute[k] = _numeric_transform(*stats, self.standardize, self.autoencoder)
+                sub[k], mul[k], impute[k] = _numeric_transform(*stats, self.standardize, self.autoencoder, self.sparse)
         d.update(norm_sub=sub, norm_mul=mul, num_impute=impute)
         refit_response = w is not None and self.standardize and not self.offset_column
         if refit_response and self.response and not self.classification and not self.autoencoder:

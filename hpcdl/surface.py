@@ -25,7 +25,6 @@ REFUSED: dict[str, dict[str, str]] = {
         "lazy_import": "import files with hpcdl.import_file",
         "rapids": "there is no Rapids server; frame operations run in this process",
         "set_timezone": "time columns are UTC milliseconds (docs/frame-format.md)",
-        "create_frame": "hpcdl makes no random frames: build one with numpy and hpcdl.H2OFrame(array)",
         "upload_custom_metric": "hpcdl has no custom metrics (docs/differences.md, Not supported)",
     },
     "model": {

@@ -55,7 +55,7 @@ def test_the_response_must_be_a_column_and_not_a_predictor(iris):
 
 
 # -- item 6: the parameters object is the only gate ----------------------------------------------
-@pytest.mark.parametrize("kw", [{"distribution": "poisson"}, {"elastic_averaging": True}, {"sparse": True}])
+@pytest.mark.parametrize("kw", [{"distribution": "poisson"}, {"elastic_averaging": True}, {"distribution": "gamma"}])
 def test_unsupported_values_are_refused_before_a_frame_is_read(kw):
     with pytest.raises(ParameterError, match="is not supported by hpcdl") as info:
         hpcdl.deeplearning(y="y", training_frame=MISSING, **kw)

@@ -45,7 +45,7 @@ def test_toml_line_finds_a_key_in_its_table(tmp_path):
     [
         ('distribution = "poisson"', {"distribution": "poisson"}),
         ("elastic_averaging = true", {"elastic_averaging": True}),
-        ("sparse = true", {"sparse": True}),
+        ('distribution = "gamma"', {"distribution": "gamma"}),
         ("epochs = -1", {"epochs": -1}),
         ("l1 = [0.1, 0.2]", {"l1": [0.1, 0.2]}),
     ],

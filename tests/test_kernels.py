@@ -320,6 +320,35 @@ def test_adam_continues_from_the_step_count_in_the_buffer():
     assert net.adam_steps[0] == 10_001 + 2 + 2  # two threads, blocks of 5 and 6 rows, batches of up to 4
 
 
+@pytest.mark.parametrize("batch, engine", [(1, "auto"), (4, "blas"), (4, "loop")])
+def test_adam_step_count_advances_inside_a_call(batch, engine):
+    """The bias corrections follow the updates taken, not the calls: within one call the k-th
+    update uses step adam_steps + k (per sample and per mini-batch), so one call over 8 updates
+    leaves the same bits as 8 calls of one update each, whose counts come from the buffer."""
+    hyper = _adam(rate=0.01, beta1=0.8, beta2=0.9, epsilon=1e-6)
+    X, T = make_data("linear", n=32, seed=4)
+    one, many = (make_net("Tanh", "linear", hyper, seed=3) for _ in range(2))
+    train(
+        one,
+        hyper,
+        X,
+        T,
+        np.arange(8 * batch),
+        seed=0,
+        samples_before=0,
+        n_threads=1,
+        mini_batch_size=batch,
+        engine=engine,
+    )
+    for k in range(8):
+        rows = np.arange(k * batch, (k + 1) * batch)
+        train(
+            many, hyper, X, T, rows, seed=0, samples_before=k * batch, n_threads=1, mini_batch_size=batch, engine=engine
+        )
+    assert one.adam_steps[0] == many.adam_steps[0] == 8
+    np.testing.assert_array_equal(one.buffer, many.buffer)
+
+
 def test_fast_mode_leaves_zero_inputs_untouched():
     hyper = make_hyper(loss="Quadratic", adaptive_rate=True, fast_mode=True, l2=0.1)
     X, T = make_data("linear", zeros=0.0)
@@ -519,3 +548,18 @@ def test_hyper_validation():
             samples_before=0,
             n_threads=1,
         )
+
+
+def test_per_sample_tree_compiles_without_reference_counts():
+    """train_rows and the kernels under it are compiled with NRT off (_core.NO_RC): reference
+    counting on every call was ~30% of a hidden=[32] sample (docs/performance.md, "Small nets",
+    item 5). Their arrays are borrowed, so none of them may allocate or return an array."""
+    from hpcdl.kernels import _core
+
+    tree = (_core.train_rows, _core.prepare_sample, _core.forward_part, _core.backward_part, _core._rows)
+    tree += (_core.update_row, _core._row_adadelta, _core.update_biases, _core.hidden_delta, _core.output_delta)
+    for kernel in tree:
+        assert kernel.targetoptions.get("_nrt") is False, kernel.py_func.__name__
+    # the kernels that hand arrays to counting callers keep their counts
+    for kernel in (_core.scratch_of, _core.scratch, _core.scratches, _core.team_buffers):
+        assert kernel.targetoptions.get("_nrt", True) is not False, kernel.py_func.__name__

@@ -395,7 +395,10 @@ def test_save_model_is_h2o3_save_model(iris, tmp_path, monkeypatch):
     assert nested == str(tmp_path / "a" / "b" / "best.h5") and hpcdl.load_model(nested).model_id == m.model_id
     with pytest.raises(ValueError, match="is a file, not a directory"):
         hpcdl.save_model(m, path=nested)
-    est = H2ODeepLearningEstimator(**FAST).train(y="class", training_frame=iris)
+    est = H2ODeepLearningEstimator(**FAST)
+    assert est._id is None and est.key is None  # H2O-3's ModelBase: the id is in _id (the booklet reads it)
+    est.train(y="class", training_frame=iris)
+    assert est._id == est.key == est.model_id and hpcdl.get_model(model_id=est._id).model_id == est.model_id
     assert hpcdl.load_model(hpcdl.save_model(est, path=str(tmp_path))).model_id == est.model_id
     from hpcdl.commands.models import list_models
 

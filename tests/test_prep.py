@@ -155,6 +155,24 @@ def test_standardize_false_keeps_raw_values_and_imputes_mean(frame, cols):
     np.testing.assert_allclose(X, _reference(cols, [], ["num1", "num2"], standardize=False), rtol=1e-6)
 
 
+def test_sparse_scales_by_the_sd_without_centering(frame, cols):
+    # H2O-3's Deep Learning with sparse=True uses DataInfo's DESCALE: normSub 0, normMul 1/sigma
+    # (DeepLearning.java line 107; DataInfo.java, "case DESCALE"); NA still imputes the mean.
+    d = DataInfo.fit(frame, ["num1", "num2"], "resp", sparse=True)
+    X, _, _ = d.transform(frame)
+    want = []
+    for c in ("num1", "num2"):
+        v = np.asarray(cols[c], dtype=np.float64)
+        mean, sd = np.nanmean(v), np.nanstd(v, ddof=1)
+        want.append(np.where(np.isnan(v), mean, v) / sd)
+    np.testing.assert_allclose(X, np.stack(want, axis=1), rtol=1e-6)
+    assert d.sparse and list(d.norm_sub) == [0.0, 0.0]
+    assert DataInfo.from_dict(d.to_dict()).sparse  # kept in the model file
+    assert not DataInfo.from_dict({**d.to_dict(), "sparse": None}).sparse  # files from before: dense
+    auto = DataInfo.fit(frame, ["num1", "num2"], None, autoencoder=True, sparse=True)
+    assert list(auto.norm_sub) != [0.0, 0.0]  # autoencoders NORMALIZE whatever sparse says (as H2O-3)
+
+
 # -- NA, unseen levels, other frames ------------------------------------------------------
 def test_unseen_level_and_other_domain_go_by_string(tmp_path, frame, cols):
     d = DataInfo.fit(frame, ["cat_a", "num1"], "resp")

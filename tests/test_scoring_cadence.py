@@ -22,6 +22,7 @@ def test_unknown_pace_waits_as_h2o():
 
 
 def test_linear_curve_waits_for_the_step():
+    assert scoring.relative_scatter([0, 1, 2], [1.0, 0.9, 0.8]) == pytest.approx(0.0, abs=1e-12)
     # loss 1.0, 0.9, 0.8 one second apart: -0.1 per second, 12.5% of the latest 0.8 per second;
     # a step of 5% is then 0.4 s away
     assert wait([0, 1, 2], [1.0, 0.9, 0.8]) == pytest.approx(0.05 / (0.1 / 0.8))
@@ -44,6 +45,21 @@ def test_only_the_recent_window_sets_the_pace():
     times, losses = [0, 1, 2, 3, 4], [3.0, 1.0, 0.5, 0.5, 0.5]
     assert wait(times, losses) == pytest.approx(scoring.MAX_STRETCH * 0.1)
     assert wait(times[:3], losses[:3]) == pytest.approx(0.1)  # while falling: the floor
+
+
+def test_a_noisy_plateau_is_scored_at_the_floor():
+    # validation error of a race on its plateau: no trend, but scorings 0.4% apart (3% of 0.12): the next
+    # scoring may already show a move of 0.5%, so the wait is the floor, not the stretch of a flat curve
+    times, errors = [0.75, 1.2, 1.65], [0.1213, 0.1267, 0.1212]
+    assert wait(times, errors, step=0.005) == pytest.approx(0.1)
+    # by hand: the least-squares line is 0.12307 at t = 1.2 with slope -0.00011 per second, residuals
+    # -0.00182, 0.00363, -0.00182; sd = sqrt(sum r^2 / (3 - 2)) = 0.00445, 3.67% of 0.1212
+    assert scoring.relative_scatter(times, errors) == pytest.approx(0.00445 / 0.1212, rel=2e-3)
+    # a scatter short of the step only shortens the wait: 1.0, 0.9, 0.8 +- 0.001 at 12.5%/s of 0.8
+    noisy = [1.0, 0.902, 0.8]  # slope -0.1, residuals -0.00067, 0.00133, -0.00067: sd 0.00163, 0.204% of 0.8
+    sd = math.sqrt(0.000667**2 * 2 + 0.001333**2) / 0.8
+    assert scoring.relative_scatter([0, 1, 2], noisy) == pytest.approx(sd, rel=1e-3)
+    assert wait([0, 1, 2], noisy) == pytest.approx((0.05 - sd) / (0.1 / 0.8))
 
 
 def test_rising_loss_is_movement_and_nan_is_skipped():

@@ -36,6 +36,7 @@ from . import display, plan
 from .errors import FrameError
 from .munge import MungeOps
 from .plan import Col, ListRows, MaskRows, Rows, SliceRows, UniformRows, copy_of
+from .pydata import Columns
 from .pydata import from_python as _columns_from_python
 from .rng import missing_cells, random_seed, uniform_rows
 
@@ -185,11 +186,20 @@ class FrameOps(MungeOps):
             na_strings=na_strings,
             skipped_columns=skipped_columns,
         )
+        return cls._from_columns(data, destination_frame or f"H2OFrame({type(python_obj).__name__})")
+
+    @classmethod
+    def _from_columns(cls, data: Columns, where: str, sort_levels: bool = True):
+        """A new frame (scratch file, removed with the object) of ready columns; ``where`` names it in
+        messages. ``sort_levels=False`` keeps each domain's order as given."""
         step = cls.chunk_rows
         columns = ((v[s : s + step] for s in range(0, data.nrow, step)) for v in data.values)
-        where = destination_frame or f"H2OFrame({type(python_obj).__name__})"
         path = scratch_path("frame")
-        return _owned(cls._write_new(path, data.names, data.types, columns, data.domains, display_name=where))
+        return _owned(
+            cls._write_new(
+                path, data.names, data.types, columns, data.domains, display_name=where, sort_levels=sort_levels
+            )
+        )
 
     @classmethod
     def from_pandas(cls, df, column_types=None, **kwargs):

@@ -59,14 +59,70 @@ def missing_cells(seed: int, column: int, start: int, stop: int, fraction: float
     with np.errstate(over="ignore"):
         rows = np.arange(start, stop, dtype=np.uint64)
         seeds = np.uint64((int(seed) + 1234 * int(column)) & _MASK64) ^ (np.uint64(1723) * rows)
-        first, state = _next_long_low(_seeded(seeds))
-        second, _ = _next_long_low(state)
-    high = (first & np.uint32((1 << 26) - 1)).astype(np.uint64)
-    low = (second & np.uint32((1 << 27) - 1)).astype(np.uint64)
-    draws = ((high << np.uint64(27)) + low).astype(np.float64) * (1.0 / (1 << 53))
+        draws, _ = next_double(_seeded(seeds))
     return draws < fraction
 
 
 def random_seed() -> int:
     """A seed for ``seed=None`` (H2O-3 draws one too): a non-negative 63-bit integer."""
     return secrets.randbits(63)
+
+
+# -- h2o.create_frame (water/fvec/FrameCreator.java, water/util/ArrayUtils.shuffleArray) ----------
+def _next_int(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``nextInt()`` as an unsigned 32-bit value, the state after it)."""
+    return _output(state), _advance(state)
+
+
+def _next_long(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(``nextLong()`` as uint64 bits, the state after it): ``(nextInt() << 32) | (nextInt() & 0xFFFFFFFF)``."""
+    hi, state = _next_int(state)
+    lo, state = _next_int(state)
+    return (hi.astype(np.uint64) << np.uint64(32)) | lo.astype(np.uint64), state
+
+
+def frame_cells(seed: int, ncols: int, column: int, nrow: int) -> np.ndarray:
+    """The generator state of each cell of ``column`` (rows 0..nrow-1) in ``create_frame``:
+    ``setSeed(seed + ncols * row + column)`` then ``setSeed(nextLong())`` (``FrameRandomizer.setSeed``)."""
+    with np.errstate(over="ignore"):
+        rows = np.arange(nrow, dtype=np.uint64)
+        value, _ = _next_long(_seeded(np.uint64(int(seed) & _MASK64) + np.uint64(ncols) * rows + np.uint64(column)))
+        return _seeded(value)
+
+
+def next_double(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Java's ``nextDouble()`` of each state, the states after it)."""
+    with np.errstate(over="ignore"):
+        first, state = _next_long_low(state)
+        second, state = _next_long_low(state)
+    high = (first & np.uint32((1 << 26) - 1)).astype(np.uint64)
+    low = (second & np.uint32((1 << 27) - 1)).astype(np.uint64)
+    return ((high << np.uint64(27)) + low).astype(np.float64) * (1.0 / (1 << 53)), state
+
+
+def next_float(state: np.ndarray) -> np.ndarray:
+    """Java's ``nextFloat()`` of each state (float64 holding the float)."""
+    with np.errstate(over="ignore"):
+        low, _ = _next_long_low(state)
+    return ((low & np.uint32(0xFFFFFF)).astype(np.float32) / np.float32(1 << 24)).astype(np.float64)
+
+
+def next_long(state: np.ndarray) -> np.ndarray:
+    """Java's ``nextLong()`` of each state, as int64."""
+    with np.errstate(over="ignore"):
+        value, _ = _next_long(state)
+    return value.view(np.int64)
+
+
+def shuffled(values: list[int], seed: int) -> list[int]:
+    """``ArrayUtils.shuffleArray(a, n, result, seed, 0)`` with H2O-3's PCG generator. Its ``nextInt(bound)``
+    rejects draws below ``-bound % bound``, which is 0 in Java's signed arithmetic: a plain ``r % bound``."""
+    out = list(values[:1])
+    with np.errstate(over="ignore"):
+        state = _seeded(np.array([int(seed) & _MASK64], dtype=np.uint64))
+        for i in range(1, len(values)):
+            r, state = _next_int(state)
+            j = int(r[0]) % (i + 1)
+            out.append(out[j] if j != i else 0)
+            out[j] = values[i]
+    return out

@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from . import _cache
+from . import _cache, _linking
 
 _cache.install()  # before any module with cached Numba functions is imported
+_linking.install()  # kernels that only kernels call: compiled for linking only
 
 from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
@@ -35,10 +36,10 @@ __all__ = [
 ]
 
 # Seconds to compile each engine and the inference kernel with an empty Numba cache on the
-# 2-core benchmark machine (docs/kernels.md, "Compiling"; per-sample measured 2026-12-08 with
-# the helper process, 16.6-20 s in all; the mini-batch engines' figures are older, before the
-# prange drivers went): the notice's estimate, not a limit.
-COMPILE_SECONDS = {"per-sample": 14, "blas": 25, "loop": 20, "inference": 6}
+# 2-core benchmark machine (docs/kernels.md, "Compiling"; measured 2026-12-08 with internal
+# kernels compiled for linking only: per-sample 7.6-9.9 s in all with the helper process,
+# the mini-batch training kernels 8-9 s alone): the notice's estimate, not a limit.
+COMPILE_SECONDS = {"per-sample": 7, "blas": 8, "loop": 9, "inference": 3}
 
 
 def optimizer_code(hyper: Hyper) -> int:

@@ -28,6 +28,14 @@ JIT = {**PY, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 # Entry points that hogwild.py's Python threads call: they release the GIL (no parallel=True
 # driver, whose lowering compiled everything a second time; docs/kernels.md, "Compiling").
 ENTRY = {**PY, "nogil": True}
+# The per-sample call tree (train_rows and everything it calls) is compiled without NRT
+# reference counting: called without inlining, every function incremented and later
+# decremented the count of each array it was handed (~40 atomic calls on entering
+# backward_part, whose records hold ~30 arrays), and that was ~30% of a hidden=[32] sample
+# (2.65 -> 1.88 us; docs/performance.md, "Small nets"). Safe only for functions that
+# allocate no array and return none: their arrays are all borrowed from a caller that keeps
+# them alive (an allocation would not compile). Results are bit-identical.
+NO_RC = {**JIT, "_nrt": False}
 
 # activation / output / loss / optimizer codes (Config fields)
 TANH, RECTIFIER, MAXOUT = 0, 1, 2
@@ -53,7 +61,7 @@ def _sign(w):
     return ONE if w > ZERO else (-ONE if w < ZERO else ZERO)
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _dot(W, o, a, ai, n):
     w = W[o : o + n]
     x = a[ai : ai + n]
@@ -63,7 +71,7 @@ def _dot(W, o, a, ai, n):
     return s
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _axpy(y, yi, alpha, x, xi, n):
     yv = y[yi : yi + n]
     xv = x[xi : xi + n]
@@ -71,7 +79,7 @@ def _axpy(y, yi, alpha, x, xi, n):
         yv[i] += alpha * xv[i]
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _zero(x, o, n):
     xv = x[o : o + n]
     for i in range(n):
@@ -125,6 +133,16 @@ def scratch_of(rows, t):
     )
 
 
+@njit(**NO_RC)
+def _member_scratch(rows, t):
+    """scratch_of for a function compiled without reference counts (NO_RC): the views are
+    not counted, so they must not outlive ``rows`` (scratch_of's, returned to a counting
+    caller, are counted)."""
+    return Scratch(
+        rows.a[t], rows.win[t], rows.hscale[t], rows.d[t], rows.e[t], rows.upd[t], rows.rstep[t], rows.todo[t]
+    )
+
+
 @njit(**JIT)
 def scratch(lay):
     """Fresh working arrays for one thread."""
@@ -148,7 +166,7 @@ def aligned_zeros(n, dtype):
 # in a team, the hidden and output units go to the team's shared vector).
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _linear_units(state, lay, l, src, dst, j0, j1):
     """z of units j0..j1-1 of a softmax or linear output layer l."""
     W, B = state.W, state.B
@@ -157,7 +175,7 @@ def _linear_units(state, lay, l, src, dst, j0, j1):
         dst[ao + j] = _dot(W, wo + j * n_in, src, ai, n_in) + B[bo + j]
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _softmax(z, p, o, n):
     """p[o:o+n] = softmax(z[o:o+n]), summed in float64 (z and p may be one array)."""
     mx = z[o]
@@ -170,7 +188,7 @@ def _softmax(z, p, o, n):
         p[o + j] = np.float32(math.exp(float(z[o + j] - mx)) / tot)
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
     """Activations of units j0..j1-1 of hidden layer l + 1 (or the autoencoder output).
 
@@ -204,7 +222,7 @@ def _activated_units(state, lay, l, src, dst, s, act, scaled, j0, j1):
                 dst[ao + j] = z0 * sc
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _kept_units(state, lay, l, src, dst, s, act, j0, j1):
     """_activated_units for a hidden layer without Maxout: first the list of the units
     dropout kept (no branch), then their activations. Skipping dropped units inside the
@@ -223,7 +241,7 @@ def _kept_units(state, lay, l, src, dst, s, act, j0, j1):
         dst[ao + j] = _activate(act, z) * hscale[ao + j]
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def forward(state, lay, act, out, s):
     """Forward pass of one row whose input is already in ``s.a[0:units[0]]``, on one
     thread (inference, loop mini-batch engine). ``out = -1`` treats the last layer as
@@ -276,7 +294,7 @@ def _loss_value(loss, f, y, huber_delta, alpha):
     return (1.0 - alpha) * (float(f) - float(y))
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def output_delta(cfg, a, ao, k_out, k0, k1, win, t, x, xr, d):
     """d[r] = dE/dz for the rows r of output units k0..k1-1, whose activations are
     ``a[ao:ao+k_out]`` (Maxout winners ``win[ao:]``), for target t (class index or
@@ -335,7 +353,7 @@ def row_loss_value(cfg, a, ao, k_out, t, x, xr):
     return tot
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def hidden_delta(act, s, a, ao, j0, j1, m):
     """Row deltas ``s.d`` of hidden units j0..j1-1 (activations ``a[ao:]``, m rows
     each) from the error ``s.e[j]`` arriving at them."""
@@ -413,7 +431,7 @@ def adam_update(cfg, lr, n):
     )
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero):
     one_m_rho = ONE - rho
     Wr, Eg, Ed, xr = W[o : o + n], EgW[o : o + n], EdW[o : o + n], x[xi : xi + n]
@@ -432,7 +450,7 @@ def _row_adadelta(W, EgW, EdW, o, x, xi, n, g, l1, l2, rho, eps, keep_zero):
         Ed[i] = ed0 if skip else ed
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _row_sgd(W, o, x, xi, n, g, l1, l2, lr, keep_zero):
     Wr, xr = W[o : o + n], x[xi : xi + n]
     for i in range(n):
@@ -443,7 +461,7 @@ def _row_sgd(W, o, x, xi, n, g, l1, l2, lr, keep_zero):
         Wr[i] = w if skip else w - lr * grad
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _row_momentum(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
     Wr, Mr, xr = W[o : o + n], MW[o : o + n], x[xi : xi + n]
     for i in range(n):
@@ -457,7 +475,7 @@ def _row_momentum(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
         Mr[i] = v if skip else step
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
     Wr, Mr, xr = W[o : o + n], MW[o : o + n], x[xi : xi + n]
     for i in range(n):
@@ -471,7 +489,7 @@ def _row_nesterov(W, MW, o, x, xi, n, g, l1, l2, lr, mom, keep_zero):
         Mr[i] = v0 if skip else v
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _row_adam(W, V, M, o, x, xi, n, g, l1, l2, beta1, beta2, lr, eps, decay, keep_zero):
     """Adam (AdamW with decay > 0): V, M are the running second and first moments; lr and
     eps carry the bias corrections (adam_update)."""
@@ -491,7 +509,7 @@ def _row_adam(W, V, M, o, x, xi, n, g, l1, l2, beta1, beta2, lr, eps, decay, kee
         Vr[i] = v0 if skip else v
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _max_w2(W, o, n, max_w2):
     Wr = W[o : o + n]
     s = ZERO
@@ -503,7 +521,7 @@ def _max_w2(W, o, n, max_w2):
             Wr[i] *= f
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def update_row(W, EgW, EdW, MW, o, x, xi, n, g, u):
     """Update the weight row W[o:o+n] (a unit, or one Maxout channel) from the data
     gradient g * x[xi:xi+n] with the settings u, then apply max_w2 to it.
@@ -525,7 +543,7 @@ def update_row(W, EgW, EdW, MW, o, x, xi, n, g, u):
         _max_w2(W, o, n, u.max_w2)
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
     """Update the n biases B[bo:bo+n] whose upd flag is set, with gradient G[go+r]*scale
     (biases are not regularized). rstep[r] receives the step size used (sparsity term).
@@ -576,7 +594,7 @@ def update_biases(state, bo, G, go, scale, upd, n, u, rstep):
             rstep[r] = lr
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _biases_adam(Bv, V, M, Gv, scale, upd, n, u, rstep):
     """Adam on the biases whose upd flag is set; no weight decay (biases are not regularized).
     rstep[r]: the bias's own rate lr / (sqrt(v) + eps), as ADADELTA's (sparsity term)."""
@@ -596,7 +614,7 @@ def _biases_adam(Bv, V, M, Gv, scale, upd, n, u, rstep):
         rstep[r] = rate
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def sparsity_pull(state, cfg, bo, avg_o, m, upd, n, rstep):
     """Sparse autoencoder: after the bias update, b -= step * beta * (mean activation - target)."""
     beta = np.float32(cfg.sparsity_beta)
@@ -675,7 +693,7 @@ def unit_range(split, h, member, n_members):
     return split[h, t], split[h, t + 1]
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def prepare_sample(cfg, lay, split, s, X, row, gidx, key_seed, member, n_members):
     """Copy the input row into s.a (with input dropout) and draw the hidden dropout masks
     of the member's own units into s.hscale (one key for all hidden layers when shared,
@@ -704,7 +722,7 @@ def prepare_sample(cfg, lay, split, s, X, row, gidx, key_seed, member, n_members
                 hscale[ao + j] = ONE
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def track_activation(state, lay, split, a, member, n_members):
     """Sparse autoencoder running mean of each of the member's hidden units' activation."""
     avg, a_off, units = state.AVG, lay.a_off, lay.units
@@ -744,7 +762,7 @@ def team_buffers(lay, n_members):
     return Team(a, e, aligned_zeros(n_members * SYNC_STRIDE, np.int64), split_units(lay, n_members))
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _sync(team, member, n_members, epoch, waits):
     """Barrier of the team; (epoch, waits) count the barriers and the cycles waited."""
     if n_members == 1:
@@ -753,13 +771,13 @@ def _sync(team, member, n_members, epoch, waits):
     return epoch, waits + waited
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _wait(team, member, n_members, epoch, waits):
     """The waiting half of a barrier whose arrive came earlier; returns waits."""
     return waits + wait(team.sync, member, n_members, epoch)
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
     """The member's units of every layer for the sample whose input is in s.a; the
     softmax probabilities go to the member's own s.a (everyone needs all of them).
@@ -790,7 +808,7 @@ def forward_part(state, lay, cfg, s, A, team, member, n_members, epoch, waits):
     return epoch, waits
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
     """Update rows r0..r1-1 of weight layer l for one sample, with deltas s.d and inputs
     ``src[a_off[l]:]``. s.upd[r] marks the rows that change: not of a dropped unit and,
@@ -820,7 +838,7 @@ def _rows(state, lay, l, s, src, e, u, r0, r1, errors):
         update_row(W, EgW, EdW, MW, o, src, ai, n_in, g, u)
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, epoch, waits):
     """Backprop of one sample (forward done) with immediate updates of the member's rows:
     output layer first, then hidden layers backwards; the error sent to the previous
@@ -866,7 +884,7 @@ def backward_part(state, lay, cfg, s, A, team, X, T, row, n, member, n_members, 
     return epoch, waits
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _add_parts(E, n_layers, l, n_members, e, i0, i1):
     """e[i] = sum over members of their part of the error at unit i of layer l."""
     for i in range(i0, i1):
@@ -902,7 +920,7 @@ SOLO_AT = 2  # Team.sync[SOLO_AT]: the sample at which member 0 went on alone (0
 WINDOW_OPEN, WINDOW_QUIET, WINDOW_WAITED = 0, 1, 2
 
 
-@njit(**JIT)
+@njit(**NO_RC)
 def _window_verdict(team, member, n_members, epoch, waits, elapsed):
     """Collective verdict on the window so far (the same on every member, from the sums
     of all members' numbers): WINDOW_OPEN (not long enough yet), WINDOW_QUIET, or
@@ -922,7 +940,7 @@ def _window_verdict(team, member, n_members, epoch, waits, elapsed):
     return (WINDOW_WAITED if waited > SOLO_WAITING * passed else WINDOW_QUIET), epoch
 
 
-@njit(**ENTRY)
+@njit(**ENTRY, _nrt=False)
 def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, key_seed, member, n_members):
     """Member ``member`` of the team: train on rows in order together with the others;
     its working arrays are row ``member`` of ``rows_scratch`` (scratches()).
@@ -930,7 +948,7 @@ def train_rows(state, lay, cfg, team, rows_scratch, X, T, rows, samples_before, 
     Sample k has the global index samples_before + k for its dropout masks and the
     schedules (rate annealing, momentum ramp): exactly as on one thread. Nothing is
     allocated here: a member that failed to would leave the others at a barrier."""
-    s = scratch_of(rows_scratch, member)
+    s = _member_scratch(rows_scratch, member)
     # int64 zeros, not literals: a literal 0 compiled forward_part, _sync and the barrier
     # a second time, for Literal[int](0) (numba 0.68; docs/kernels.md, "Compiling")
     epoch, waits, since, strikes = ZERO_I, ZERO_I, cycles(), 0
