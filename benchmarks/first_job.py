@@ -76,14 +76,14 @@ report()
 SPEED = r"""
 import sys, time
 import numpy as np
-from hpcdl.kernels import Hyper, Net, predict, train
+from hpcdl.kernels import PROBE_HYPER, Net, predict, train
 for units, act, rows, threads in [([14, 32, 2], "Tanh", 200000, 1), ([14, 32, 2], "Rectifier", 200000, 1),
         ([7, 50, 50, 2], "Tanh", 100000, 1), ([784, 200, 200, 200, 10], "Rectifier", 5000, 1),
         ([784, 200, 200, 200, 10], "Tanh", 5000, 2)]:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(rows, units[0])).astype(np.float32)
     T = rng.integers(0, units[-1], rows).astype(np.float32)
-    net, hyper = Net(units, act, "softmax", adaptive_rate=True, momentum=False), Hyper()
+    net, hyper = Net(units, act, "softmax", adaptive_rate=True, momentum=False), PROBE_HYPER
     train(net, hyper, X[:2], T[:2], np.arange(2), seed=1, samples_before=0, n_threads=threads)
     best = 0.0
     for _ in range(3):

@@ -15,7 +15,9 @@ import time
 
 import numpy as np
 
-from hpcdl.kernels import Hyper, Net, predict, train
+from hpcdl.kernels import Net, predict, train
+from hpcdl.model import hyper_from_params
+from hpcdl.params import record_from_dict
 
 UNITS = [784, 200, 200, 200, 10]
 
@@ -31,7 +33,9 @@ def data(rows: int, sparse: bool, seed: int = 0):
 
 
 def training_speed(activation: str, adaptive: bool, threads: int, X, T, repeats: int = 2) -> float:
-    hyper = Hyper(loss="CrossEntropy", adaptive_rate=adaptive, rate=0.005)
+    hyper = hyper_from_params(
+        record_from_dict({"loss": "CrossEntropy", "hidden": UNITS[1:-1], "adaptive_rate": adaptive, "rate": 0.005})
+    )
     net = Net(UNITS, activation, "softmax", adaptive_rate=adaptive, momentum=False)
     net.initialize(seed=0)
     rows = np.random.default_rng(1).permutation(len(X))
@@ -54,7 +58,7 @@ def training_speed(activation: str, adaptive: bool, threads: int, X, T, repeats:
 
 
 def scoring_speed(activation: str, X) -> float:
-    hyper = Hyper()
+    hyper = hyper_from_params(record_from_dict({"loss": "CrossEntropy", "hidden": UNITS[1:-1]}))
     net = Net(UNITS, activation, "softmax", adaptive_rate=False, momentum=False)
     net.initialize(seed=0)
     predict(net, hyper, X[:100])

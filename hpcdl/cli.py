@@ -196,7 +196,7 @@ def report_outcome(outcome, comm, as_json: bool, resume: str | None) -> int:
 
 def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
     name = signal.Signals(outcome.signal).name if outcome.signal else "signal"
-    done = f"{outcome.model.run.epochs:.3f} of {outcome.model.effective.get('epochs', 0):g} epochs"
+    done = f"{outcome.model.run.epochs:.3f} of {outcome.model.effective.epochs:g} epochs"
     if not outcome.checkpoint:
         resume = None
         line = "no checkpoint could be written (see the warnings above): the training so far is lost"

@@ -91,6 +91,9 @@ class MPIComm:
     is_mpi = True
 
     def __init__(self, comm) -> None:
+        from mpi4py import MPI  # not at the top: it starts MPI; here it is loaded already (comm is its)
+
+        self._MPI = MPI
         self._comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
@@ -111,15 +114,11 @@ class MPIComm:
 
     def allreduce_sum(self, array: np.ndarray) -> np.ndarray:
         """Sum ``array`` elementwise over ranks, in place."""
-        from mpi4py import MPI
-
-        self._comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM)
+        self._comm.Allreduce(self._MPI.IN_PLACE, array, op=self._MPI.SUM)
         return array
 
     def allreduce_scalar(self, value: float, op: str = "sum") -> float:
-        from mpi4py import MPI
-
-        ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        ops = {"sum": self._MPI.SUM, "max": self._MPI.MAX, "min": self._MPI.MIN}
         return self._comm.allreduce(value, op=ops[op])
 
     def bcast_array(self, array: np.ndarray, root: int = 0) -> np.ndarray:
@@ -128,6 +127,10 @@ class MPIComm:
 
     def split(self, color: int, key: int = 0) -> MPIComm:
         return MPIComm(self._comm.Split(color, key))
+
+    def node_local(self):
+        """mpi4py's communicator of this rank and the ranks that share its node (the caller frees it)."""
+        return self._comm.Split_type(self._MPI.COMM_TYPE_SHARED)
 
     def abort(self, code: int = 1) -> None:
         """End every rank of the job with ``code``, after this rank's output has left it."""
@@ -151,7 +154,7 @@ def world() -> Comm:
             _world = SerialComm()
         else:
             try:
-                from mpi4py import MPI
+                from mpi4py import MPI  # importing mpi4py.MPI starts MPI: only once a world is asked for
             except ImportError:
                 _world = SerialComm()
             except RuntimeError as exc:  # mpi4py's wheel found no MPI library (hpcdl without the mpich extra)
@@ -328,30 +331,26 @@ def abort_on_error_by_default() -> None:
         install_abort_on_error()
 
 
-def on_this_node(comm, value: T) -> list[T]:
+def on_this_node(comm: Comm, value: T) -> list[T]:
     """``value`` of every rank of ``comm`` that shares this node, in rank order (the thread
     check compares the cores of the ranks on a node)."""
     if comm.size == 1 or not comm.is_mpi:
         return [value]
-    from mpi4py import MPI
-
-    local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+    local = comm.node_local()
     try:
         return local.allgather(value)
     finally:
         local.Free()
 
 
-def node_leader_first(comm, work: Callable[[], T]) -> T:
+def node_leader_first(comm: Comm, work: Callable[[], T]) -> T:
     """``work()`` on the first rank of each node, then, once it is done, on the node's other
     ranks: one rank compiles the Numba kernels into the node's cache while the others wait
     and then load them, instead of every rank compiling the same code. The leader reaches
     the node's barrier even if ``work`` fails (its error is raised on it afterwards)."""
     if comm.size == 1 or not comm.is_mpi:
         return work()
-    from mpi4py import MPI
-
-    local = comm._comm.Split_type(MPI.COMM_TYPE_SHARED)
+    local = comm.node_local()
     try:
         if local.Get_rank() == 0:
             try:

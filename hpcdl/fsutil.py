@@ -293,7 +293,7 @@ class H5Output:
     """
 
     def __init__(self, tmp: str) -> None:
-        import h5py
+        import h5py  # `import hpcdl` loads this module (session.py): h5py only when HDF5 is written
 
         self._guard = _DiskGuard(tmp)
         try:

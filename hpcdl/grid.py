@@ -17,6 +17,7 @@ their parameters are the same either way; world rank 0 ends with every model.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -39,15 +40,24 @@ from .params import DeepLearningParameters, any_autoencoder, check_response_give
 # them: hpcdl/__init__.py imports this module eagerly, and `import hpcdl` must stay light.
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
-SEARCH_KEYS = (
-    "strategy",
-    "max_models",
-    "max_runtime_secs",
-    "seed",
-    "stopping_rounds",
-    "stopping_metric",
-    "stopping_tolerance",
-)
+
+
+@dataclass(frozen=True)
+class SearchCriteria:
+    """H2O's ``search_criteria``, checked (:func:`check_search_criteria`): how a grid walks its
+    combinations and when it stops. The defaults are H2O-3's."""
+
+    strategy: str = "Cartesian"
+    max_models: int = 0
+    max_runtime_secs: float = 0.0
+    seed: int = -1
+    stopping_rounds: int = 0
+    stopping_metric: str = "AUTO"
+    stopping_tolerance: float = 1e-3
+
+
+SEARCH_KEYS = tuple(f.name for f in dataclasses.fields(SearchCriteria))
+_SEARCH_NUMBERS = {"max_models": int, "max_runtime_secs": float, "seed": int, "stopping_rounds": int}
 NOT_SEARCHABLE = ("model_id", "checkpoint")
 LIST_KINDS = ("int_list", "float_list")
 
@@ -90,31 +100,28 @@ def check_hyper_params(hyper_params: dict, fixed: dict) -> dict[str, list]:
     return out
 
 
-def check_search_criteria(criteria: dict | None) -> dict:
+def check_search_criteria(criteria: dict | None) -> SearchCriteria:
+    """The user's search_criteria dict (the API's, a job's ``[search_criteria]``) as a SearchCriteria."""
     criteria = dict(criteria or {})
     bad = set(criteria) - set(SEARCH_KEYS)
     if bad:
         raise GridError(f"search_criteria: unknown key(s) {sorted(bad)}; valid: {list(SEARCH_KEYS)}")
-    strategy = str(criteria.get("strategy", "Cartesian"))
+    strategy = str(criteria.get("strategy", SearchCriteria.strategy))
     for s in STRATEGIES:
         if s.lower() == strategy.lower():
             strategy = s
             break
     else:
         raise GridError(f"search_criteria: strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
-    out = {"strategy": strategy}
+    casts = {**_SEARCH_NUMBERS, "stopping_tolerance": float, "stopping_metric": str}
     try:
-        out["max_models"] = int(criteria.get("max_models", 0))
-        out["max_runtime_secs"] = float(criteria.get("max_runtime_secs", 0.0))
-        out["seed"] = int(criteria.get("seed", -1))
-        out["stopping_rounds"] = int(criteria.get("stopping_rounds", 0))
-        out["stopping_tolerance"] = float(criteria.get("stopping_tolerance", 1e-3))
+        given = {key: cast(criteria[key]) for key, cast in casts.items() if key in criteria}
     except (TypeError, ValueError) as exc:
         raise GridError(f"search_criteria: {exc}") from None
-    out["stopping_metric"] = str(criteria.get("stopping_metric", "AUTO"))
+    out = SearchCriteria(strategy=strategy, **given)
     for key in ("max_models", "max_runtime_secs", "stopping_rounds", "stopping_tolerance"):
-        if out[key] < 0:
-            raise GridError(f"search_criteria: {key} must be >= 0, got {out[key]}")
+        if getattr(out, key) < 0:
+            raise GridError(f"search_criteria: {key} must be >= 0, got {getattr(out, key)}")
     return out
 
 
@@ -153,9 +160,9 @@ def combinations(hyper: dict[str, list], strategy: str, seed: int):
         yield k, combo(idx)
 
 
-def n_combinations(hyper: dict[str, list], criteria: dict) -> int:
+def n_combinations(hyper: dict[str, list], criteria: SearchCriteria) -> int:
     total = math.prod(len(v) for v in hyper.values())
-    return min(total, criteria["max_models"]) if criteria["max_models"] else total
+    return min(total, criteria.max_models) if criteria.max_models else total
 
 
 def metric_key(metric: str) -> str:
@@ -271,7 +278,7 @@ class Grid:
     def _load(self, e: GridEntry):
         if e.model is None:
             if self.directory and e.model_file:
-                from .model import load_model
+                from .model import load_model  # light `import hpcdl` (see the note on the imports)
 
                 e.model = load_model(os.path.join(self.directory, e.model_file))
             else:
@@ -315,7 +322,7 @@ class Grid:
             return [e.hyper[canonical] for e in self.succeeded]
         out = []
         for m in self.models:
-            out.append(m.effective.get(canonical) if effective else m.params[canonical])
+            out.append(m.effective[canonical] if effective else m.params[canonical])
         return out
 
     def get_grid(self, sort_by: str | None = None, decreasing: bool | None = None) -> Grid:
@@ -398,7 +405,7 @@ class Grid:
             for r in self.summary_table()
             if r["status"] == "ok"
         ]
-        from .model import format_table
+        from .model import format_table  # light `import hpcdl` (see the note on the imports)
 
         lines = [format_table(rows, cols, title) if rows else f"{title}\n(no model trained)"]
         if self.failed:
@@ -477,7 +484,7 @@ def write_summary(grid: Grid, directory: str) -> None:
         "models": [e.record() for e in grid.entries],
     }
     with atomic_path(os.path.join(directory, "summary.json")) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        from .store import dumps
+        from .store import dumps  # light `import hpcdl` (see the note on the imports)
 
         fh.write(dumps(doc))
 
@@ -489,7 +496,7 @@ def load_grid(directory: str) -> Grid:
         raise GridError(f"{directory}: not a saved grid (no summary.json)")
     try:
         with open(path, encoding="utf-8") as fh:
-            from .store import loads
+            from .store import loads  # light `import hpcdl` (see the note on the imports)
 
             doc = loads(fh.read())
         if doc.get("format") != "hpcdl-grid":
@@ -514,20 +521,27 @@ def load_grid(directory: str) -> Grid:
 
 
 def _train_one(
-    index: int, model_id: str, hyper: dict, fixed: dict, data: dict, group, threads, remaining_secs: float | None
+    index: int,
+    model_id: str,
+    hyper: dict,
+    fixed: dict,
+    data: dict,
+    group: Comm,
+    threads: int | None,
+    remaining_secs: float | None,
 ) -> GridEntry:
     """Train one combination on the ranks of ``group``; a failure becomes a failed entry."""
     entry = GridEntry(index=index, model_id=model_id, hyper=hyper)
-    params = {**fixed, **hyper, "model_id": model_id}
-    if remaining_secs is not None:  # the grid's time budget caps each model's own
-        own = float(params.get("max_runtime_secs") or 0.0)
-        params["max_runtime_secs"] = min(own, remaining_secs) if own > 0 else remaining_secs
     t0 = time.time()
     try:
-        from . import api
+        from . import api  # light `import hpcdl` (see the note on the imports)
 
+        params = DeepLearningParameters(**{**fixed, **hyper, "model_id": model_id})
+        if remaining_secs is not None:  # the grid's time budget caps each model's own
+            own = params.max_runtime_secs
+            params = params.replace(max_runtime_secs=min(own, remaining_secs) if own > 0 else remaining_secs)
         model = api.train_model(
-            DeepLearningParameters(**params),
+            params,
             data["training_frame"],
             data["validation_frame"],
             x=data["x"],
@@ -550,24 +564,24 @@ def _train_one(
     return entry
 
 
-def _should_stop_early(entries: list[GridEntry], criteria: dict) -> bool:
+def _should_stop_early(entries: list[GridEntry], criteria: SearchCriteria) -> bool:
     """Grid-level early stopping on the best-so-far stopping metric, models in build order."""
-    k = criteria["stopping_rounds"]
+    k = criteria.stopping_rounds
     done = sorted((e for e in entries if e.status == "ok"), key=lambda e: e.index)
     if k <= 0 or not done:
         return False
-    key, higher = metrics.metric_for_stopping(criteria["stopping_metric"], done[0].kind)
+    key, higher = metrics.metric_for_stopping(criteria.stopping_metric, done[0].kind)
     best, values = None, []
     for e in done:
         v = e.metrics.get(key, math.nan)
         if best is None or (v > best if higher else v < best):
             best = v
         values.append(best)
-    return metrics.stop_early(values, k, criteria["stopping_tolerance"], higher)
+    return metrics.stop_early(values, k, criteria.stopping_tolerance, higher)
 
 
-def _as_frame(frame, name, world):
-    from .model import as_frame
+def _as_frame(frame, name: str, world: Comm):
+    from .model import as_frame  # light `import hpcdl` (see the note on the imports)
 
     return as_frame(frame, name, world)
 
@@ -603,7 +617,7 @@ def grid(
         comm_mod.abort_on_error_by_default()
     world = comm or comm_mod.world()
     hyper, criteria = _check_call(world, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params)
-    criteria["seed"] = comm_mod.shared_seed(world, criteria["seed"])
+    criteria = dataclasses.replace(criteria, seed=comm_mod.shared_seed(world, criteria.seed))
     grid_id = grid_id or comm_mod.from_rank0(world, lambda: f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}")
     data = {
         "x": x,
@@ -643,7 +657,9 @@ class _Search:
     """One grid search on every rank: rounds of ``parallelism`` models, one per group of ranks
     (contiguous blocks of world ranks), gathered on world rank 0, which decides whether to go on."""
 
-    def __init__(self, world, parallelism, grid_id, hyper, criteria, fixed, data, threads, save_dir) -> None:
+    def __init__(
+        self, world: Comm, parallelism, grid_id, hyper, criteria: SearchCriteria, fixed, data, threads, save_dir
+    ) -> None:
         self.world, self.parallelism, self.grid_id = world, parallelism, grid_id
         self.hyper, self.criteria, self.fixed, self.data = hyper, criteria, fixed, data
         self.threads, self.save_dir = threads, save_dir
@@ -656,8 +672,8 @@ class _Search:
         self.t_start = time.time()
 
     def run(self) -> None:
-        todo = combinations(self.hyper, self.criteria["strategy"], self.criteria["seed"])
-        remaining = self.criteria["max_runtime_secs"] or None
+        todo = combinations(self.hyper, self.criteria.strategy, self.criteria.seed)
+        remaining = self.criteria.max_runtime_secs or None
         while batch := self._next_batch(todo):
             mine = self._train_mine(batch, remaining)
             gathered = self.world.gather(self._contribution(mine), root=0)
@@ -671,7 +687,7 @@ class _Search:
     def _next_batch(self, todo) -> list:
         """The next round: up to one combination per group, within max_models."""
         batch = []
-        cap = self.criteria["max_models"]
+        cap = self.criteria.max_models
         while len(batch) < self.parallelism and not (cap and self.started >= cap):
             nxt = next(todo, None)
             if nxt is None:
@@ -716,7 +732,7 @@ class _Search:
             record, content = item
             e = self._entry(record, mine)
             if e.model is None and content is not None:  # trained by another group
-                from .model import Model, register
+                from .model import Model, register  # light `import hpcdl` (see the note on the imports)
 
                 e.model = register(Model.from_content(content))
             round_entries.append(e)
@@ -730,7 +746,7 @@ class _Search:
     def _decide(self, round_entries: list[GridEntry]) -> tuple:
         """World rank 0: (stop?, seconds left, the round's records); the summary so far is saved."""
         elapsed = time.time() - self.t_start
-        budget = self.criteria["max_runtime_secs"]
+        budget = self.criteria.max_runtime_secs
         stop = bool(budget and elapsed >= budget) or _should_stop_early(self.entries, self.criteria)
         if self.save_dir:
             write_summary(self.result(directory=self.save_dir), self.save_dir)
@@ -741,7 +757,7 @@ class _Search:
             self.grid_id,
             self.hyper,
             self.entries,
-            search_criteria=self.criteria,
+            search_criteria=dataclasses.asdict(self.criteria),
             sort_by=self.sort_by,
             decreasing=self.decreasing,
             directory=directory or self.save_dir,

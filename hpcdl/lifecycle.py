@@ -25,6 +25,7 @@ import uuid
 
 import numpy as np
 
+from .comm import Comm
 from .frame import Frame
 from .frame.h5frame import NUMERIC_TYPES
 from .fsutil import atomic_path
@@ -197,7 +198,7 @@ class CheckpointHook(TrainHook):
     one stays and training goes on. A second SIGINT (Ctrl-C) stops at once.
     """
 
-    def __init__(self, job, comm, install_signals: bool = True) -> None:
+    def __init__(self, job, comm: Comm, install_signals: bool = True) -> None:
         self.job = job
         self.comm = comm
         self.interval = float(job.checkpoint_interval or 0)

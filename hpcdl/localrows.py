@@ -14,6 +14,7 @@ from . import comm as comm_mod
 from . import rows as visiting
 from .comm import Comm
 from .frame import Frame
+from .params import DeepLearningParameters
 from .planning import RowLayout
 from .prep import DataInfo, balance_classes
 from .runstate import TrainingError
@@ -45,10 +46,12 @@ class LocalRows:
         return None if np.all(w == w[0]) else w
 
 
-def local_rows(comm: Comm, dinfo: DataInfo, frame: Frame, eff: dict, training_rows: np.ndarray | None) -> LocalRows:
+def local_rows(
+    comm: Comm, dinfo: DataInfo, frame: Frame, eff: DeepLearningParameters, training_rows: np.ndarray | None
+) -> LocalRows:
     """This rank's part of the training frame (all of it when replicated, else its shard) and the
     rows it trains: the usable ones of the row subset, balanced when balance_classes asks."""
-    replicated = bool(eff["replicate_training_data"]) and comm.size > 1
+    replicated = bool(eff.replicate_training_data) and comm.size > 1
     shard = visiting.shard(frame.nrow, comm.rank, comm.size, replicated=replicated)  # docs/mpi.md
     part = frame if shard.whole else frame.blocks(shard.first, shard.block, shard.step)
     X, y, valid = dinfo.transform(part)
@@ -66,7 +69,7 @@ def local_rows(comm: Comm, dinfo: DataInfo, frame: Frame, eff: dict, training_ro
         raise comm_mod.mark_agreed(
             TrainingError(
                 f"{frame.display_name}: no usable training rows (all rows have a missing response"
-                f"{skip if eff['missing_values_handling'] == 'Skip' else ''}{zero})"
+                f"{skip if eff.missing_values_handling == 'Skip' else ''}{zero})"
             )
         )
     T = np.zeros(len(X), np.float32) if y is None else np.nan_to_num(y.astype(np.float32), nan=0.0)
@@ -77,7 +80,7 @@ def local_rows(comm: Comm, dinfo: DataInfo, frame: Frame, eff: dict, training_ro
     data.weights, data.offsets, data.truth = weights, offsets, truth
     if not shard.whole and dinfo.classification:
         _warn_unrepresentative(comm, dinfo, frame, y, rows)
-    if eff.get("balance_classes") and dinfo.classification:
+    if eff.balance_classes and dinfo.classification:
         _balance(comm, dinfo, eff, data, y)
     return data
 
@@ -92,13 +95,13 @@ def _warn_unrepresentative(comm: Comm, dinfo: DataInfo, frame: Frame, y: np.ndar
         warn_once(f"{frame.display_name}: {problem}; set replicate_training_data = true, or shuffle the file's rows")
 
 
-def _balance(comm: Comm, dinfo: DataInfo, eff: dict, data: LocalRows, y: np.ndarray) -> None:
+def _balance(comm: Comm, dinfo: DataInfo, eff: DeepLearningParameters, data: LocalRows, y: np.ndarray) -> None:
     """balance_classes: over/under-sample the rows per class. Replicated ranks draw the same balanced
     rows (one balanced frame, as H2O); shards differ, balanced with the ratios of the whole frame."""
     n_classes = len(dinfo.response_domain)
     codes = y[data.rows].astype(np.int64)
     sharded = not data.replicated and comm.size > 1
-    factors = eff.get("class_sampling_factors")
+    factors = eff.class_sampling_factors
     counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
     if sharded:
         counts = comm.allreduce_sum(counts)
@@ -111,8 +114,8 @@ def _balance(comm: Comm, dinfo: DataInfo, eff: dict, data: LocalRows, y: np.ndar
         codes,
         n_classes,
         class_sampling_factors=factors,
-        max_after_balance_size=float(eff.get("max_after_balance_size", 5.0)),
-        seed=int(eff["seed"]) + (comm.rank if sharded else 0),
+        max_after_balance_size=float(eff.max_after_balance_size),
+        seed=int(eff.seed) + (comm.rank if sharded else 0),
     )
     data.rows = data.rows[picked]
     if sharded:
@@ -120,9 +123,9 @@ def _balance(comm: Comm, dinfo: DataInfo, eff: dict, data: LocalRows, y: np.ndar
         data.prior, data.sampled = counts / counts.sum(), after / max(1.0, after.sum())
 
 
-def row_layout(comm: Comm, eff: dict, data: LocalRows, frame: Frame) -> RowLayout:
+def row_layout(comm: Comm, eff: DeepLearningParameters, data: LocalRows, frame: Frame) -> RowLayout:
     """How the training rows lie on the ranks (agreed: every rank learns every rank's count)."""
-    single_node = bool(eff.get("single_node_mode")) and data.replicated
+    single_node = bool(eff.single_node_mode) and data.replicated
     trains = (comm.rank == 0 or not single_node) and data.rows.size > 0
     training = comm.allgather(bool(trains))
     layout = RowLayout(comm.allgather(int(data.rows.size)), training, data.replicated, single_node)

@@ -10,12 +10,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels, metrics, store
-from .frame import Frame, frame_from_numpy
+from .comm import Comm
+from .frame import Frame, frame_from_numpy, import_source
 from .fsutil import check_output, delete_with, scratch_path
 from .metrics import BINOMIAL_CRITERIA, ModelMetrics, metrics_object
-from .params import PARAMETERS, DeepLearningParameters, check_auc_type, reported_actual_values, resolved_loss
-from .prep import DataInfo
+from .params import (
+    PARAMETERS,
+    DeepLearningParameters,
+    check_auc_type,
+    record_from_dict,
+    reported_actual_values,
+    resolved_loss,
+)
+from .prep import DataInfo, correct_probabilities
 from .runstate import RunState
+from .surface import refusal
 
 __version__ = "0.1.0"
 SCORE_CHUNK_ROWS = 65536
@@ -28,36 +37,37 @@ class ModelBuildError(OSError, ValueError):
     what the user asked for (the CLI prints it as one line)."""
 
 
-def hyper_from_params(eff: dict, n_hidden: int) -> kernels.Hyper:
-    """The kernels' per-sample settings from the effective parameters."""
-    ratios = eff.get("hidden_dropout_ratios") or [0.0] * n_hidden
+def hyper_from_params(eff: DeepLearningParameters) -> kernels.Hyper:
+    """The kernels' per-sample settings from the effective parameters' record (every field from it:
+    ``Hyper`` has no defaults of its own)."""
+    ratios = eff.hidden_dropout_ratios or [0.0] * len(eff.hidden)
     return kernels.Hyper(
-        loss=resolved_loss(eff.get("loss", "Automatic"), eff.get("distribution", "gaussian")),
+        loss=resolved_loss(eff.loss, eff.distribution),
         huber_delta=1.0,
-        quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
-        input_dropout_ratio=float(eff["input_dropout_ratio"]),
+        quantile_alpha=float(eff.quantile_alpha),
+        input_dropout_ratio=float(eff.input_dropout_ratio),
         hidden_dropout_ratios=tuple(float(r) for r in ratios),
-        shared_dropout_masks=eff.get("hidden_dropout_masks", "Shared") == "Shared",
-        l1=float(eff["l1"]),
-        l2=float(eff["l2"]),
-        max_w2=float(eff["max_w2"]),
-        adaptive_rate=bool(eff["adaptive_rate"]),
-        rho=float(eff["rho"]),
-        epsilon=float(eff["epsilon"]),
-        rate=float(eff["rate"]),
-        rate_annealing=float(eff["rate_annealing"]),
-        rate_decay=float(eff["rate_decay"]),
-        momentum_start=float(eff["momentum_start"]),
-        momentum_ramp=float(eff["momentum_ramp"]),
-        momentum_stable=float(eff["momentum_stable"]),
-        nesterov_accelerated_gradient=bool(eff["nesterov_accelerated_gradient"]),
-        optimizer=str(eff.get("optimizer", "AUTO")),  # models from before Adam have none
-        beta1=float(eff.get("beta1", 0.0)),
-        beta2=float(eff.get("beta2", 0.0)),
-        weight_decay=float(eff.get("weight_decay", 0.0)),
-        fast_mode=bool(eff["fast_mode"]),
-        sparsity_beta=float(eff.get("sparsity_beta", 0.0)),
-        average_activation=float(eff.get("average_activation", 0.0)),
+        shared_dropout_masks=eff.hidden_dropout_masks == "Shared",
+        l1=float(eff.l1),
+        l2=float(eff.l2),
+        max_w2=float(eff.max_w2),
+        adaptive_rate=bool(eff.adaptive_rate),
+        rho=float(eff.rho),
+        epsilon=float(eff.epsilon),
+        rate=float(eff.rate),
+        rate_annealing=float(eff.rate_annealing),
+        rate_decay=float(eff.rate_decay),
+        momentum_start=float(eff.momentum_start),
+        momentum_ramp=float(eff.momentum_ramp),
+        momentum_stable=float(eff.momentum_stable),
+        nesterov_accelerated_gradient=bool(eff.nesterov_accelerated_gradient),
+        optimizer=str(eff.optimizer),
+        beta1=float(eff.beta1),
+        beta2=float(eff.beta2),
+        weight_decay=float(eff.weight_decay),
+        fast_mode=bool(eff.fast_mode),
+        sparsity_beta=float(eff.sparsity_beta),
+        average_activation=float(eff.average_activation),
     )
 
 
@@ -73,7 +83,7 @@ def model_kind(dinfo: DataInfo) -> str:
     return "binomial" if len(dinfo.response_domain) == 2 else "multinomial"
 
 
-def as_frame(data, what: str = "frame", comm=None) -> Frame:
+def as_frame(data, what: str = "frame", comm: Comm | None = None) -> Frame:
     """Accept a Frame, a frame/CSV path, or numpy/pandas data (written to a temporary frame).
 
     A path goes through the frame cache; ``comm``: the ranks calling this together (one
@@ -82,8 +92,6 @@ def as_frame(data, what: str = "frame", comm=None) -> Frame:
     if isinstance(data, Frame):
         return data
     if isinstance(data, (str, os.PathLike)):
-        from .frame import import_source
-
         return import_source(data, comm=comm)
     return Frame.from_python(data)  # pandas/numpy/dict/rows by H2OFrame's type rules, in a scratch file
 
@@ -146,7 +154,7 @@ class Model:
 
     model_id: str
     params: DeepLearningParameters  # what the user gave (validated)
-    effective: dict  # what training used (H2O's effective parameters)
+    effective: DeepLearningParameters  # what training used (H2O's effective parameters), one record
     dinfo: DataInfo
     net: kernels.Net
     scoring_events: list[dict] = field(default_factory=list)  # one row per scoring event: scoring_history()
@@ -172,7 +180,7 @@ class Model:
 
     @property
     def hyper(self) -> kernels.Hyper:
-        return hyper_from_params(self.effective, len(self.effective["hidden"]))
+        return hyper_from_params(self.effective)
 
     @property
     def epochs_trained(self) -> float:
@@ -211,8 +219,6 @@ class Model:
         prior, sampled = self.run.class_prior, self.run.class_sampled_prior
         if prior is None or sampled is None:
             return probs
-        from .prep import correct_probabilities
-
         return correct_probabilities(probs, np.asarray(prior), np.asarray(sampled))
 
     def threshold(self) -> float:
@@ -290,7 +296,7 @@ class Model:
         return perf
 
     def _metrics_object(self, m: dict, on: str) -> ModelMetrics | None:
-        size = int(self.effective.get("max_confusion_matrix_size", 20))
+        size = int(self.effective.max_confusion_matrix_size)
         return metrics_object(m, self.kind, on=on, domain=self.dinfo.response_domain, max_confusion_matrix_size=size)
 
     def score_frame(self, data) -> dict:
@@ -366,7 +372,7 @@ class Model:
     def deepfeatures(self, frame, layer: int, destination: str | None = None, force: bool = False) -> Frame:
         """Activations of hidden layer ``layer`` (0-based) per row as a frame: columns DF.L{layer+1}.C{j+1};
         ``destination`` as in :meth:`predict`."""
-        n_hidden = len(self.effective["hidden"])
+        n_hidden = len(self.effective.hidden)
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in 0..{n_hidden - 1} (0-based hidden layer index), got {layer}")
         _refuse_early(destination, force, "deep features", frame)
@@ -453,7 +459,7 @@ class Model:
 
     def _exported_layer(self, index: int, what: str) -> None:
         n = self.net.n_layers
-        if not self.effective.get("export_weights_and_biases"):
+        if not self.effective.export_weights_and_biases:
             raise ValueError(
                 f"model {self.model_id} has no {what}: train it with export_weights_and_biases=True (as in H2O-3)"
             )
@@ -593,7 +599,7 @@ class Model:
             },
             "buffer": self.net.packed(),
             "best_buffer": None if self.best_buffer is None else self.net.packed(self.best_buffer),
-            "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective},
+            "params": {"user": self.params.to_dict(user_given_only=True), "effective": self.effective.to_dict()},
             "metrics": {
                 "training": self.training_metrics,
                 "validation": self.validation_metrics,
@@ -630,7 +636,7 @@ class Model:
         return cls(
             model_id=content["model_id"],
             params=params,
-            effective=dict(content["params"]["effective"]),
+            effective=record_from_dict(content["params"]["effective"], params.user_given),
             dinfo=DataInfo.from_dict(content["datainfo"]),
             net=net,
             scoring_events=list(content["history"]),
@@ -647,10 +653,8 @@ class Model:
     def layer_table(self) -> list[dict]:
         eff = self.effective
         units = list(self.net.units)
-        rows = [
-            {"layer": 1, "units": units[0], "type": "Input", "dropout": f"{100 * eff['input_dropout_ratio']:.0f} %"}
-        ]
-        ratios = eff.get("hidden_dropout_ratios") or [0.0] * len(eff["hidden"])
+        rows = [{"layer": 1, "units": units[0], "type": "Input", "dropout": f"{100 * eff.input_dropout_ratio:.0f} %"}]
+        ratios = eff.hidden_dropout_ratios or [0.0] * len(eff.hidden)
         for l in range(1, len(units)):
             w = self.net.weights(l - 1)
             b = self.net.biases(l - 1)
@@ -661,10 +665,10 @@ class Model:
                     if self.net.output == "softmax"
                     else "Linear"
                     if self.net.output == "linear"
-                    else base_activation(eff["activation"])
+                    else base_activation(eff.activation)
                 )
                 if is_out
-                else eff["activation"]
+                else eff.activation
             )
             rows.append(
                 {
@@ -672,8 +676,8 @@ class Model:
                     "units": units[l],
                     "type": typ,
                     "dropout": "" if is_out else f"{100 * ratios[l - 1]:.0f} %",
-                    "l1": eff["l1"],
-                    "l2": eff["l2"],
+                    "l1": eff.l1,
+                    "l2": eff.l2,
                     "mean_rate": self.mean_rate(l - 1),
                     "weight_mean": float(np.mean(w)),
                     "weight_rms": float(np.sqrt(np.mean(w.astype(np.float64) ** 2))),
@@ -690,7 +694,7 @@ class Model:
             lo, hi = self.net.w_off[layer], self.net.w_off[layer + 1]
             eg = self.net.EgW[lo:hi].astype(np.float64)
             ed = self.net.EdW[lo:hi].astype(np.float64)
-            eps = float(eff["epsilon"])
+            eps = float(eff.epsilon)
             return float(np.mean(np.sqrt((ed + eps) / (eg + eps))))
         n = float(self.run.samples)
         return self.hyper.rate_at(n, layer)
@@ -761,8 +765,6 @@ class Model:
         # only for names that are not attributes: an H2O-3 call hpcdl does not have gets its reason
         if name.startswith("_"):
             raise AttributeError(name)
-        from .surface import refusal
-
         raise refusal("model", "Model", name)
 
 
@@ -824,10 +826,10 @@ def score_outputs(
         return metrics.regression_metrics(
             truth,
             pred,
-            distribution=eff.get("distribution", "gaussian"),
-            quantile_alpha=float(eff.get("quantile_alpha", 0.5)),
-            huber_alpha=float(eff.get("huber_alpha", 0.9)),
-            tweedie_power=float(eff.get("tweedie_power", 1.5)),
+            distribution=eff.distribution,
+            quantile_alpha=float(eff.quantile_alpha),
+            huber_alpha=float(eff.huber_alpha),
+            tweedie_power=float(eff.tweedie_power),
             weights=weights,
         )
     probs = model.correct_probabilities(out)
@@ -840,9 +842,9 @@ def score_outputs(
         codes,
         probs,
         model.dinfo.response_domain,
-        max_hit_ratio_k=int(eff.get("max_hit_ratio_k", 10)),
+        max_hit_ratio_k=int(eff.max_hit_ratio_k),
         weights=weights,
-        auc_type=auc_type or eff.get("auc_type", "AUTO"),
+        auc_type=auc_type or eff.auc_type,
     )
 
 
@@ -915,7 +917,7 @@ def format_model(model: Model) -> str:
     lines = [
         f"Model Details\n=============\nH2O-style Deep Learning model (hpcdl): {model.model_id}",
         f"Status of Neuron Layers: predicting {model.dinfo.response or '(autoencoder)'}, {kind}, "
-        f"{model.effective.get('loss')} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
+        f"{model.effective.loss} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
         f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
         f"{info.get('threads', 1)} thread(s)",
     ]
@@ -950,7 +952,7 @@ def format_model(model: Model) -> str:
                     kind,
                     f"ModelMetrics ({title}): {kind}",
                     domain=model.dinfo.response_domain,
-                    max_confusion_matrix_size=int(model.effective.get("max_confusion_matrix_size", 20)),
+                    max_confusion_matrix_size=int(model.effective.max_confusion_matrix_size),
                 )
             )
     if model.cv_summary:

@@ -18,6 +18,7 @@ from .comm import Comm
 from .frame import Frame
 from .localrows import LocalRows
 from .model import Model, compute_varimp
+from .params import DeepLearningParameters
 from .prep import DataInfo
 from .runstate import MonitorState, StopReason
 
@@ -38,7 +39,7 @@ class ScoringData:
 def scoring_data(
     comm: Comm,
     dinfo: DataInfo,
-    eff: dict,
+    eff: DeepLearningParameters,
     data: LocalRows,
     frame: Frame,
     training_rows: np.ndarray | None,
@@ -47,8 +48,8 @@ def scoring_data(
 ) -> ScoringData:
     """Rank 0's fixed scoring samples: training rows (before balancing) and validation rows; the row
     subsets (None = all rows) are cross-validation's folds."""
-    seed = int(eff["seed"])
-    n_score = int(eff["score_training_samples"])
+    seed = int(eff.seed)
+    n_score = int(eff.score_training_samples)
     if data.replicated or comm.size == 1:
         pick = _score_sample(data.score_rows.size, n_score, seed)
         idx = data.score_rows if pick is None else data.score_rows[pick]
@@ -66,8 +67,8 @@ def scoring_data(
     vf = validation_frame
     if vf is not None:
         Xv, yv, special = _usable_rows(dinfo, vf, validation_rows)
-        n_valid = int(eff["score_validation_samples"])
-        if eff.get("score_validation_sampling") == "Stratified" and dinfo.classification and eff.get("balance_classes"):
+        n_valid = int(eff.score_validation_samples)
+        if eff.score_validation_sampling == "Stratified" and dinfo.classification and eff.balance_classes:
             pick = _stratified_sample(yv, n_valid, seed + 1)
         else:
             pick = _score_sample(len(Xv), n_valid, seed + 1)
@@ -97,21 +98,27 @@ class Monitor:
     """
 
     def __init__(
-        self, model: Model, eff: dict, scoring: ScoringData, target_samples: float, deadline: float | None, progress
+        self,
+        model: Model,
+        eff: DeepLearningParameters,
+        scoring: ScoringData,
+        target_samples: float,
+        deadline: float | None,
+        progress,
     ) -> None:
         self.model, self.eff, self.scoring = model, eff, scoring
         self.target_samples, self.deadline = target_samples, deadline
-        self.progress = None if eff.get("quiet_mode") else progress
+        self.progress = None if eff.quiet_mode else progress
         last = model.scoring_events[-1] if model.scoring_events else {}
         self.start = time.time() - float(last.get("duration", 0.0))  # durations continue on a restart
         self.last_score_start = 0.0
         self.last_score_duration = 0.0
         # the wait before the next scoring: H2O's score_interval, or what score_progress's rule says
-        self.wait = float(eff["score_interval"])
+        self.wait = float(eff.score_interval)
         self.curve: tuple[list[float], list[float]] = ([], [])  # (seconds since start, loss) per scoring
         model.run.scoring_seconds_total = 0.0  # this run's time in scoring, as allreduce_seconds_total
         self.last_good = model.net.buffer.copy()
-        self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.get("stopping_metric", "AUTO"), model.kind)
+        self.stop_key, self.higher_better = metrics.metric_for_stopping(eff.stopping_metric, model.kind)
         state = model.run.monitor
         if state.frames != scoring.frames:  # best losses compare only on the same frames
             model.run.monitor = MonitorState(frames=scoring.frames)
@@ -133,7 +140,7 @@ class Monitor:
             else {}
         )
         model.training_metrics, model.validation_metrics = train_m, valid_m
-        if self.eff.get("variable_importances") and not first:
+        if self.eff.variable_importances and not first:
             model.variable_importances = compute_varimp(model)
         row = {
             "timestamp": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -164,8 +171,8 @@ class Monitor:
             finished
             or out_of_time
             or not model.scoring_events
-            or eff.get("score_each_iteration")
-            or (since > self.wait and self.last_score_duration / max(since, 1e-9) < float(eff["score_duty_cycle"]))
+            or eff.score_each_iteration
+            or (since > self.wait and self.last_score_duration / max(since, 1e-9) < float(eff.score_duty_cycle))
         )
         if not due:
             return StopReason.CONTINUE
@@ -176,7 +183,7 @@ class Monitor:
             return StopReason.DIVERGED
         self.last_good = model.net.buffer.copy()
         m = model.validation_metrics or model.training_metrics
-        loss = metrics.model_loss(m, eff.get("stopping_metric", "AUTO"), model.kind)
+        loss = metrics.model_loss(m, eff.stopping_metric, model.kind)
         self._plan_next(now - self.start, loss)
         best = run.monitor
         if not finished and not (loss >= best.best_loss):
@@ -190,7 +197,7 @@ class Monitor:
 
     def _plan_next(self, at: float, loss: float) -> None:
         """score_progress > 0: the next wait follows the loss curve (hpcdl/scoring.py); else H2O's interval."""
-        step = float(self.eff.get("score_progress") or 0.0)
+        step = float(self.eff.score_progress or 0.0)
         if step <= 0:
             return
         times, losses = self.curve
@@ -200,24 +207,24 @@ class Monitor:
             times,
             losses,
             step=step,
-            interval=float(self.eff["score_interval"]),
-            duty_cycle=float(self.eff["score_duty_cycle"]),
+            interval=float(self.eff.score_interval),
+            duty_cycle=float(self.eff.score_duty_cycle),
             last_duration=self.last_score_duration,
         )
 
     def _stop_early(self, m: dict, best: MonitorState) -> StopReason:
         """classification_stop / regression_stop on the training metrics, then stopping_rounds."""
         eff, tm, kind = self.eff, self.model.training_metrics, self.model.kind
-        cstop = float(eff.get("classification_stop", 0))
-        rstop = float(eff.get("regression_stop", 1e-6))
+        cstop = float(eff.classification_stop)
+        rstop = float(eff.regression_stop)
         if kind in ("binomial", "multinomial") and cstop >= 0 and tm.get("classification_error", 1) <= cstop:
             return StopReason.EARLY_STOP
         if kind in ("regression", "autoencoder") and rstop >= 0 and tm.get("MSE", math.inf) <= rstop:
             return StopReason.EARLY_STOP
-        k = int(eff.get("stopping_rounds", 0))
+        k = int(eff.stopping_rounds)
         if k > 0:
             best.stop_values.append(float(m.get(self.stop_key, math.nan)))
-            if metrics.stop_early(best.stop_values, k, float(eff.get("stopping_tolerance", 0.0)), self.higher_better):
+            if metrics.stop_early(best.stop_values, k, float(eff.stopping_tolerance), self.higher_better):
                 return StopReason.EARLY_STOP
         return StopReason.CONTINUE
 
@@ -237,9 +244,9 @@ class Monitor:
             return
         if decision is StopReason.SIGNAL:
             return
-        if eff.get("overwrite_with_best_model") and model.best_buffer is not None:
+        if eff.overwrite_with_best_model and model.best_buffer is not None:
             current = metrics.model_loss(
-                model.validation_metrics or model.training_metrics, eff.get("stopping_metric", "AUTO"), model.kind
+                model.validation_metrics or model.training_metrics, eff.stopping_metric, model.kind
             )
             if run.monitor.best_loss < current:
                 model.net.buffer[...] = model.best_buffer

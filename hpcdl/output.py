@@ -71,7 +71,7 @@ def _cell(v):
 
 def print_json(obj) -> None:
     """A command's --json result on stdout: numpy values and NaN made plain JSON (store.plain_json)."""
-    from .store import plain_json
+    from .store import plain_json  # store loads h5py; the CLI imports this module at start-up
 
     print(json.dumps(plain_json(obj), indent=2), flush=True)
 

@@ -610,9 +610,12 @@ class DeepLearningParameters:
 
     # -- effective parameters ------------------------------------------------
     def effective(
-        self, *, classification: bool, n_nodes: int = 1, n_classes: int | None = None
+        self, *, classification: bool, n_nodes: int = 1, n_classes: int | None = None, seed: int | None = None
     ) -> DeepLearningParameters:
-        """The values the trainer reads: H2O's ``modifyParms`` (docs/parameters.md, "Effective parameters").
+        """The values the trainer reads: H2O's ``modifyParms`` (docs/parameters.md, "Effective parameters"),
+        one frozen record carried from here to the kernels (``model.hyper_from_params``).
+        ``seed``: the seed the run draws from (the trainer draws -1 once for all ranks before the
+        record is made, or keeps a checkpoint's).
 
         Differences from H2O (see docs/parameters.md): mini_batch_size is honoured;
         max_w2 defaults to +inf and becomes 1000 for Rectifier only when the user did
@@ -646,23 +649,7 @@ class DeepLearningParameters:
             v["categorical_encoding"] = "OneHotInternal"
         # 6. mini_batch_size: honoured (H2O resets it to 1; we do not)
         # 7. one optimizer's knobs are meaningless under the other
-        if v["optimizer"] == "Adam":
-            v["adaptive_rate"] = False  # momentum_start/stable are 0 (checked), rho is not read
-            if "rate" not in self._user_given:
-                v["rate"] = ADAM_DEFAULT_RATE
-        elif v["adaptive_rate"]:
-            ignored = [n for n in _MANUAL_RATE_PARAMS if n in self._user_given]
-            if ignored:
-                warnings.warn(
-                    f"adaptive_rate=True: ignoring {', '.join(ignored)} (manual learning rate and momentum)",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            for n in _MANUAL_RATE_PARAMS:
-                v[n] = 0.0
-        else:
-            v["rho"] = 0.0
-            v["epsilon"] = 0.0
+        _effective_optimizer(v, self._user_given)
         # 8. Rectifier auto-cap, which H2O intends but never triggers (docs/differences.md)
         if act.startswith("Rectifier") and v["max_w2"] == math.inf and "max_w2" not in self._user_given:
             v["max_w2"] = 1000.0
@@ -685,10 +672,34 @@ class DeepLearningParameters:
             if v["train_samples_per_iteration"] == -2:
                 v["train_samples_per_iteration"] = -1  # auto-tuning measures time
         v["classification"] = bool(classification)
+        if seed is not None:
+            v["seed"] = int(seed)
 
         eff = DeepLearningParameters._unchecked(v, self._user_given)
         eff.validate(classification=classification, n_classes=n_classes)
         return eff
+
+
+def _effective_optimizer(v: dict[str, Any], user_given: frozenset[str]) -> None:
+    """effective() step 7: Adam turns adaptive_rate off (and has its own default rate); ADADELTA zeroes the
+    manual rate and momentum (with a warning when the user set them); a manual rate zeroes rho and epsilon."""
+    if v["optimizer"] == "Adam":
+        v["adaptive_rate"] = False  # momentum_start/stable are 0 (checked), rho is not read
+        if "rate" not in user_given:
+            v["rate"] = ADAM_DEFAULT_RATE
+    elif v["adaptive_rate"]:
+        ignored = [n for n in _MANUAL_RATE_PARAMS if n in user_given]
+        if ignored:
+            warnings.warn(
+                f"adaptive_rate=True: ignoring {', '.join(ignored)} (manual learning rate and momentum)",
+                UserWarning,
+                stacklevel=3,
+            )
+        for n in _MANUAL_RATE_PARAMS:
+            v[n] = 0.0
+    else:
+        v["rho"] = 0.0
+        v["epsilon"] = 0.0
 
 
 # The loss that loss=Automatic means for each distribution hpcdl supports (H2O's modifyParms).
@@ -850,22 +861,22 @@ _REPORTED_AS_GIVEN = (
 )
 
 
-def reported_actual_values(given: DeepLearningParameters, effective: Mapping[str, Any]) -> dict[str, Any]:
+def reported_actual_values(given: DeepLearningParameters, effective: DeepLearningParameters) -> dict[str, Any]:
     """Every parameter's ``actual_value`` as H2O-3 reports it in ``model.parms``: the effective value
     training used, except what H2O-3 reports as given (above, and the knobs of the optimizer not in
     use), fold_assignment None without cross-validation, and stopping_metric None for a
     cross-validated main model (it trains with stopping_rounds 0). ``model.effective`` keeps what
     training read."""
-    out = {p.name: _copy(effective.get(p.name, given[p.name])) for p in PARAMETERS}
+    out = effective.to_dict()
     unused = ()
-    if effective.get("optimizer", "AUTO") == "AUTO":  # H2O-3's optimizers; Adam is hpcdl's own
-        unused = _MANUAL_RATE_PARAMS if effective.get("adaptive_rate", True) else ("rho", "epsilon")
+    if effective.optimizer == "AUTO":  # H2O-3's optimizers; Adam is hpcdl's own
+        unused = _MANUAL_RATE_PARAMS if effective.adaptive_rate else ("rho", "epsilon")
     for name in (*_REPORTED_AS_GIVEN, *unused):
         out[name] = _copy(given[name])
     cross_validated = bool(given.nfolds or given.fold_column)
     if not cross_validated:
         out["fold_assignment"] = None
-    elif effective.get("stopping_rounds") == 0:
+    elif effective.stopping_rounds == 0:
         out["stopping_metric"] = None
     return out
 
@@ -888,6 +899,15 @@ def _check_adam(v: dict[str, Any], user_given: frozenset[str], err: _Errors) -> 
 def resolved_loss(loss: str, distribution: str) -> str:
     """``loss``, or for ``Automatic`` the loss that ``distribution`` implies."""
     return LOSS_BY_DISTRIBUTION.get(distribution, loss) if loss == "Automatic" else loss
+
+
+def record_from_dict(values: Mapping[str, Any], user_given: Iterable[str] = ()) -> DeepLearningParameters:
+    """Effective parameters as plain values (a model file's JSON) as the record training used. A file
+    written before a parameter existed lacks it: it gets the default of ``PARAMETERS``, here and nowhere
+    else (a name no parameter has any more is dropped). Not validated again: they were checked when
+    the model was trained."""
+    v = {p.name: _copy(values[p.name]) if p.name in values else _copy(p.default) for p in PARAMETERS}
+    return DeepLearningParameters._unchecked(v, frozenset(user_given) & frozenset(v))
 
 
 def _rebuild(values: dict[str, Any], user_given: frozenset[str]) -> DeepLearningParameters:

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from . import rows as visiting
+from .params import DeepLearningParameters
 from .runstate import RunState
 
 
@@ -139,7 +140,7 @@ def continued_layout(
 
 
 def plan_iterations(
-    eff: dict,
+    eff: DeepLearningParameters,
     layout: RowLayout,
     *,
     rank: int,
@@ -151,13 +152,13 @@ def plan_iterations(
 ) -> IterationPlan:
     """The iteration plan of a run from the effective parameters, the row layout and the measured
     timings; ``previous`` is the run state of the checkpoint being continued (if any)."""
-    setting = int(eff["train_samples_per_iteration"])
+    setting = int(eff.train_samples_per_iteration)
     n_ranks = layout.n_train_ranks if not layout.single_node else 1
-    target_ratio = float(eff["target_ratio_comm_to_comp"])
+    target_ratio = float(eff.target_ratio_comm_to_comp)
     tspi = compute_tspi(
         setting,
         n_rows=layout.n_rows,
-        epochs=float(eff["epochs"]),
+        epochs=float(eff.epochs),
         n_ranks=n_ranks,
         replicated=layout.replicated,
         seconds_per_row=seconds_per_row,
@@ -171,11 +172,11 @@ def plan_iterations(
     n_chunks = visiting.chunk_count(
         layout.rows_per_rank[rank],
         threads=threads,
-        reproducible=bool(eff.get("reproducible")),
-        force_load_balance=bool(eff["force_load_balance"]),
+        reproducible=bool(eff.reproducible),
+        force_load_balance=bool(eff.force_load_balance),
     )
     shuffle = visiting.shuffles(
-        eff["shuffle_training_data"],
+        eff.shuffle_training_data,
         tspi=tspi_initial,
         n_rows=layout.n_rows,
         n_chunks=n_chunks,

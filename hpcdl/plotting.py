@@ -19,14 +19,14 @@ class PlotError(RuntimeError):
 
 def _pyplot():
     try:
-        import matplotlib
+        import matplotlib  # optional (hpcdl[plot])
     except ImportError as exc:
         raise PlotError(
             "plotting needs matplotlib, which is not installed; install it with "
             "`pip install 'hpcdl[plot]'` (or `pip install matplotlib`)"
         ) from exc
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use('Agg'): no display needed
 
     return plt
 

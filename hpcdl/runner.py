@@ -142,7 +142,7 @@ def _claim_checkpoints(job, resume: bool, fresh: bool) -> tuple[str | None, list
         how = "stopped by a signal" if model.run.stop_reason is StopReason.SIGNAL else "killed or crashed"
         raise UnfinishedRun(
             f"{where}: {directory} holds the checkpoints of an unfinished run ({how} after "
-            f"{model.run.epochs:.3f} of {float(model.effective.get('epochs', 0)):g} epochs; newest "
+            f"{model.run.epochs:.3f} of {float(model.effective.epochs):g} epochs; newest "
             f"{os.path.basename(path)}). Continue it with --resume, or start over with --fresh "
             f"(moves them to {os.path.basename(directory)}.old-<time>/, nothing is deleted)"
         )

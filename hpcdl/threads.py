@@ -184,7 +184,7 @@ def _blas_controller():
     global _controller
     if _controller is None:
         import scipy.linalg.cython_blas  # noqa: F401 - loads the BLAS Numba's np.dot uses
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import ThreadpoolController  # with the BLAS it finds: on first use, not at import
 
         _controller = ThreadpoolController()
     return _controller

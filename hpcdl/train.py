@@ -153,7 +153,7 @@ class _Setup:
     """Everything the loop reads, fixed before the first iteration."""
 
     model: Model
-    eff: dict
+    eff: DeepLearningParameters
     hyper: kernels.Hyper
     threads: int
     data: LocalRows
@@ -234,10 +234,10 @@ class Trainer:
                     Xi,
                     Ti,
                     at,
-                    seed=_mix_seed(eff["seed"], iteration, comm.rank),
+                    seed=_mix_seed(eff.seed, iteration, comm.rank),
                     samples_before=samples,
                     n_threads=threads,
-                    mini_batch_size=int(eff.get("mini_batch_size", 1)),
+                    mini_batch_size=int(eff.mini_batch_size),
                 )
                 if together < mine.size:
                     warn_team_fell_back(threads)
@@ -246,7 +246,7 @@ class Trainer:
             if plan.averaging and any(counts):  # a mean over the ranks that trained rows this iteration (H2O)
                 for hook in self.hooks:
                     hook.before_average(ctx)
-                self._average(model.net, mine.size > 0, sum(1 for c in counts if c), bool(eff.get("reproducible")))
+                self._average(model.net, mine.size > 0, sum(1 for c in counts if c), bool(eff.reproducible))
             t2 = time.perf_counter()
             state.advance(counts, seconds=t2 - t0, averaging_seconds=t2 - t1)
             next_tspi = tspi
@@ -311,15 +311,15 @@ class Trainer:
         """The model to train, this rank's rows, the iteration plan, the run state and rank 0's monitor."""
         comm = self.comm
         eff = self._effective()
-        hyper = hyper_from_params(eff, len(eff["hidden"]))
+        hyper = hyper_from_params(eff)
         model, previous, previous_setting = self._start_model(eff, hyper)
-        threads = training_threads(self.threads_requested, reproducible=bool(eff.get("reproducible")))
+        threads = training_threads(self.threads_requested, reproducible=bool(eff.reproducible))
         data = local_rows(comm, self.dinfo, self.training_frame, eff, self.training_rows)
         layout = row_layout(comm, eff, data, self.training_frame)
         self._warm_up(model.net, hyper, eff)
         seconds_per_row = 1e-4
-        if int(eff["train_samples_per_iteration"]) == -2 and data.rows.size:
-            mini_batch_size = int(eff.get("mini_batch_size", 1))
+        if int(eff.train_samples_per_iteration) == -2 and data.rows.size:
+            mini_batch_size = int(eff.mini_batch_size)
             seconds_per_row = calibrate(model.net, hyper, data.X, data.T, data.rows, threads, mini_batch_size)
         seconds_per_row = float(comm.allreduce_scalar(seconds_per_row, op="max"))
         allreduce_seconds = comm_mod.timed_allreduce(comm, model.net.buffer.nbytes)
@@ -334,17 +334,17 @@ class Trainer:
             previous_tspi_setting=previous_setting,
         )
         self._start_state(model.run, data, layout, plan, threads, seconds_per_row, allreduce_seconds)
-        target_samples = float(eff["epochs"]) * layout.n_rows
+        target_samples = float(eff.epochs) * layout.n_rows
         if model.run.samples >= target_samples:
             raise comm_mod.mark_agreed(  # the same on every rank: the counts are agreed
                 TrainingError(
-                    f"epochs={eff['epochs']} must be larger than the {model.run.epochs:.4g} epochs "
+                    f"epochs={eff.epochs} must be larger than the {model.run.epochs:.4g} epochs "
                     "already trained (on checkpoint restart epochs is the new total)"
                 )
             )
         monitor = None
         if comm.rank == 0:  # scoring frames live on rank 0 only
-            max_runtime = float(eff.get("max_runtime_secs") or 0.0)
+            max_runtime = float(eff.max_runtime_secs or 0.0)
             deadline = t_start + max_runtime if max_runtime else None
             scoring = scoring_data(
                 comm,
@@ -365,50 +365,52 @@ class Trainer:
             plan.replicas,
             plan.n_chunks,
             plan.shuffle,
-            int(eff["seed"]),
+            int(eff.seed),
             comm.rank,
             weights=data.visit_weights(),
         )
         trains = layout.training[comm.rank]
         return _Setup(model, eff, hyper, threads, data, plan, row_visits, trains, target_samples, monitor)
 
-    def _warm_up(self, net: kernels.Net, hyper: kernels.Hyper, eff: dict) -> None:
+    def _warm_up(self, net: kernels.Net, hyper: kernels.Hyper, eff: DeepLearningParameters) -> None:
         """Compile (or load) the kernels this run uses before anything is timed, so that samples/s and
         the ETA leave compile time out; the first rank of a node compiles, the others then load."""
-        mini_batch_size = int(eff.get("mini_batch_size", 1))
-        notice = CompileNotice(kernels.engine_of(mini_batch_size), self.comm, quiet=bool(eff.get("quiet_mode")))
+        mini_batch_size = int(eff.mini_batch_size)
+        notice = CompileNotice(kernels.engine_of(mini_batch_size), self.comm, quiet=bool(eff.quiet_mode))
         try:
             work = functools.partial(kernels.warm_up, net, hyper, mini_batch_size=mini_batch_size)
             comm_mod.node_leader_first(self.comm, functools.partial(work, on_compile=notice.start))
         finally:
             notice.stop()
 
-    def _start_model(self, eff: dict, hyper: kernels.Hyper) -> tuple[Model, RunState | None, int | None]:
+    def _start_model(
+        self, eff: DeepLearningParameters, hyper: kernels.Hyper
+    ) -> tuple[Model, RunState | None, int | None]:
         """The checkpoint's model (resuming is no restart: its seed, counters and plan continue) or a new
         one; with the checkpoint's run state and tspi setting as they were."""
         if self.checkpoint_model is None:
             return self._new_model(eff, hyper), None, None
         model = self.checkpoint_model
         previous = copy.deepcopy(model.run)
-        if self.params.seed in (None, -1):  # keep drawing from the checkpoint's seed
-            eff["seed"] = int(model.effective.get("seed", eff["seed"]))
-        previous_setting = model.effective.get("train_samples_per_iteration")
+        previous_setting = model.effective.train_samples_per_iteration
         model.params, model.effective = self.params, eff
         return model, previous, previous_setting
 
-    def _effective(self) -> dict:
-        dinfo = self.dinfo
+    def _effective(self) -> DeepLearningParameters:
+        """The effective parameters, the one record this run reads; its seed drawn first: the user's, or
+        for -1 a resumed checkpoint's (it keeps drawing from it), else one drawn once for all ranks."""
+        dinfo, seed = self.dinfo, self.params.seed
         n_classes = len(dinfo.response_domain) if dinfo.classification else None
-        eff = self.params.effective(
-            classification=bool(dinfo.classification), n_nodes=self.comm.size, n_classes=n_classes
+        if seed in (None, -1) and self.checkpoint_model is not None:
+            seed = self.checkpoint_model.effective.seed
+        seed = comm_mod.shared_seed(self.comm, seed)
+        return self.params.effective(
+            classification=bool(dinfo.classification), n_nodes=self.comm.size, n_classes=n_classes, seed=seed
         )
-        eff = eff.to_dict() if hasattr(eff, "to_dict") else dict(eff)
-        eff["seed"] = comm_mod.shared_seed(self.comm, eff["seed"])
-        return eff
 
-    def _new_model(self, eff: dict, hyper: kernels.Hyper) -> Model:
+    def _new_model(self, eff: DeepLearningParameters, hyper: kernels.Hyper) -> Model:
         dinfo = self.dinfo
-        units = [dinfo.n_inputs, *eff["hidden"]]
+        units = [dinfo.n_inputs, *eff.hidden]
         if dinfo.autoencoder:
             units.append(dinfo.n_inputs)
             output = "autoencoder"
@@ -420,15 +422,15 @@ class Trainer:
             output = "linear"
         net = kernels.Net(
             units,
-            base_activation(eff["activation"]),
+            base_activation(eff.activation),
             output,
-            adaptive_rate=bool(eff["adaptive_rate"]),
+            adaptive_rate=bool(eff.adaptive_rate),
             momentum=hyper.has_momentum,
             adam=hyper.adam,
         )
-        net.initialize(eff["initial_weight_distribution"], float(eff["initial_weight_scale"]), int(eff["seed"]))
+        net.initialize(eff.initial_weight_distribution, float(eff.initial_weight_scale), int(eff.seed))
         self.comm.bcast_array(net.buffer, root=0)
-        model_id = eff.get("model_id") or comm_mod.from_rank0(self.comm, Model.new_id)
+        model_id = eff.model_id or comm_mod.from_rank0(self.comm, Model.new_id)
         return Model(model_id=model_id, params=self.params, effective=eff, dinfo=dinfo, net=net)
 
     def _start_state(

@@ -25,6 +25,7 @@ from hpcdl.export import (
     scorer_spec,
 )
 from hpcdl.frame import frame_from_numpy
+from hpcdl.params import record_from_dict
 
 try:
     import onnx
@@ -386,12 +387,12 @@ def test_hashing_is_refused_and_nothing_is_written(data, tmp_path):
 
 def test_non_identity_link_and_unstable_model_are_refused(models, tmp_path):
     model = models["regression-rectifier"]
-    model.effective = {**model.effective, "distribution": "poisson"}
+    model.effective = record_from_dict({**model.effective.to_dict(), "distribution": "poisson"})
     try:
         with pytest.raises(ExportError, match="poisson"):
             export_onnx(model, tmp_path / "m.onnx")
     finally:
-        model.effective = {**model.effective, "distribution": "gaussian"}
+        model.effective = record_from_dict({**model.effective.to_dict(), "distribution": "gaussian"})
     broken = hpcdl.model.Model.from_content(models["binomial-tanh"].to_content())
     broken.net.W[3] = np.nan
     with pytest.raises(ExportError, match="unstable"):

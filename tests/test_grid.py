@@ -298,7 +298,7 @@ def test_grid_level_early_stopping_rule():
         ]
 
     crit = check_search_criteria({"strategy": "RandomDiscrete", "stopping_rounds": 2})
-    assert crit["stopping_tolerance"] == 1e-3  # the grid's default tolerance
+    assert crit.stopping_tolerance == 1e-3  # the grid's default tolerance
     assert not _should_stop_early(entries([0.9, 0.8, 0.7]), crit)  # fewer than 2k models
     assert not _should_stop_early(entries([0.9, 0.8, 0.7, 0.6]), crit)  # the best keeps improving
     assert _should_stop_early(entries([0.5, 0.6, 0.7, 0.8, 0.9]), crit)  # no better model in the last rounds

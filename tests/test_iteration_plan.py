@@ -6,6 +6,7 @@ iteration") in the comments, not by calling other code under test.
 
 import pytest
 
+from hpcdl.params import record_from_dict
 from hpcdl.planning import IterationPlan, RowLayout, continued_layout, plan_iterations
 from hpcdl.runstate import RunState
 
@@ -23,7 +24,7 @@ def plan(layout, rank=0, threads=1, seconds_per_row=1e-4, allreduce_seconds=0.0,
     previous = changes.pop("previous", None)
     previous_setting = changes.pop("previous_setting", None)
     return plan_iterations(
-        {**EFF, **changes},
+        record_from_dict({**EFF, **changes}),
         layout,
         rank=rank,
         threads=threads,

@@ -3,8 +3,9 @@ against finite differences of the objective."""
 
 import numpy as np
 import pytest
+from kernel_hyper import make_hyper
 
-from hpcdl.kernels import Hyper, Net, hidden_activations, predict, row_loss, train
+from hpcdl.kernels import Net, hidden_activations, predict, row_loss, train
 from hpcdl.kernels import reference as ref_mod
 from hpcdl.kernels.reference import RefNet
 
@@ -109,7 +110,7 @@ def hyper_for(loss, output, optimizer, fast, dropout):
         kw.update(sparsity_beta=0.5, average_activation=0.1)
     if optimizer == "adadelta":
         kw.update(l1=1e-4, l2=1e-3)
-    return Hyper(**kw)
+    return make_hyper(**kw)
 
 
 @pytest.mark.parametrize("n_threads", (1, 2))
@@ -168,7 +169,7 @@ def test_gradient_finite_differences(activation, output, loss):
     """The reference gradient is the derivative of the documented objective, and the
     kernel's first plain-SGD step (fast_mode off) is -rate * that gradient."""
     X, T = make_data(output, zeros=0.0, seed=3)
-    hyper = Hyper(
+    hyper = make_hyper(
         loss=loss,
         adaptive_rate=False,
         rate=0.01,
@@ -231,7 +232,7 @@ def _first_step(hyper, samples_before, activation="Tanh", momentum_state=None):
 
 
 def test_rate_annealing_and_decay_per_layer():
-    hyper = Hyper(
+    hyper = make_hyper(
         loss="Quadratic",
         adaptive_rate=False,
         rate=0.02,
@@ -248,7 +249,7 @@ def test_rate_annealing_and_decay_per_layer():
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_momentum_ramp_and_variants(nesterov):
-    hyper = Hyper(
+    hyper = make_hyper(
         loss="Quadratic", adaptive_rate=False, rate=0.02, rate_annealing=0.0, fast_mode=False,
         momentum_start=0.2, momentum_stable=0.8, momentum_ramp=1000, nesterov_accelerated_gradient=nesterov,
     )  # fmt: skip
@@ -270,7 +271,7 @@ def test_momentum_ramp_and_variants(nesterov):
 
 
 def test_adadelta_first_step_formula():
-    hyper = Hyper(loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False)
+    hyper = make_hyper(loss="Quadratic", adaptive_rate=True, rho=0.95, epsilon=1e-6, fast_mode=False)
     deltas, gW, _ = _first_step(hyper, 0)
     for dw, g in zip(deltas, gW):
         eg = 0.05 * g * g
@@ -279,7 +280,9 @@ def test_adadelta_first_step_formula():
 
 
 def _adam(**kw):
-    return Hyper(loss="Quadratic", adaptive_rate=False, optimizer="Adam", rate_annealing=0.0, fast_mode=False, **kw)
+    return make_hyper(
+        loss="Quadratic", adaptive_rate=False, optimizer="Adam", rate_annealing=0.0, fast_mode=False, **kw
+    )
 
 
 def test_adam_first_step_is_rate_times_the_gradient_sign():
@@ -347,7 +350,7 @@ def test_adam_step_count_advances_inside_a_call(batch, engine):
 
 
 def test_fast_mode_leaves_zero_inputs_untouched():
-    hyper = Hyper(loss="Quadratic", adaptive_rate=True, fast_mode=True, l2=0.1)
+    hyper = make_hyper(loss="Quadratic", adaptive_rate=True, fast_mode=True, l2=0.1)
     X, T = make_data("linear", zeros=0.0)
     X[0, :3] = 0.0
     net = make_net("Rectifier", "linear", hyper, hidden=(4,))
@@ -360,7 +363,7 @@ def test_fast_mode_leaves_zero_inputs_untouched():
 
 
 def test_max_w2_bounds_every_updated_row():
-    hyper = Hyper(
+    hyper = make_hyper(
         loss="CrossEntropy",
         adaptive_rate=False,
         rate=0.5,
@@ -394,7 +397,7 @@ def test_shared_hidden_masks_drop_the_same_units_in_every_layer():
     """H2O-3 seeds every hidden layer's mask alike: unit j is dropped in all layers or none."""
     ref = RefNet.from_net(Net([N_IN, 64, 64, 64, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False))
     for shared in (True, False):
-        hyper = Hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5), shared_dropout_masks=shared)
+        hyper = make_hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5), shared_dropout_masks=shared)
         same = []
         for sample in range(50):
             inp, hidden = ref_mod.dropout_keeps(ref, hyper, seed=5, sample=sample, n_inputs=N_IN)
@@ -404,7 +407,7 @@ def test_shared_hidden_masks_drop_the_same_units_in_every_layer():
 
 
 def test_single_thread_training_is_bit_reproducible():
-    hyper = Hyper(loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5))
+    hyper = make_hyper(loss="CrossEntropy", input_dropout_ratio=0.1, hidden_dropout_ratios=(0.5, 0.5))
     X, T = make_data("softmax", n=200)
     rows = np.random.default_rng(0).permutation(200)
     nets = []
@@ -421,7 +424,7 @@ def test_two_thread_hogwild_learns(activation):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(2000, N_IN)).astype(np.float32)
     T = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] > 0).astype(np.float32)
-    hyper = Hyper(loss="CrossEntropy")
+    hyper = make_hyper(loss="CrossEntropy")
     net = Net([N_IN, 16, 16, 2], activation, "softmax", adaptive_rate=True, momentum=False)
     net.initialize(seed=0)
     before = row_loss(net, hyper, X, T).mean()
@@ -450,7 +453,7 @@ def test_two_thread_hogwild_learns(activation):
 )
 @pytest.mark.parametrize("activation", ACTS)
 def test_predict_and_row_loss_match_reference(activation, output, loss):
-    hyper = Hyper(loss=loss, huber_delta=0.3, hidden_dropout_ratios=(0.5, 0.2))
+    hyper = make_hyper(loss=loss, huber_delta=0.3, hidden_dropout_ratios=(0.5, 0.2))
     X, T = make_data(output, n=57)
     net = make_net(activation, output, hyper)
     ref = RefNet.from_net(net)
@@ -465,8 +468,8 @@ def test_predict_and_row_loss_match_reference(activation, output, loss):
 
 def test_hidden_activations_scaled_by_keep_probability():
     X, _ = make_data("softmax", n=30)
-    plain = Hyper()
-    dropped = Hyper(hidden_dropout_ratios=(0.5, 0.25))
+    plain = make_hyper()
+    dropped = make_hyper(hidden_dropout_ratios=(0.5, 0.25))
     net = make_net("Tanh", "softmax", plain)
     for layer, keep in ((0, 0.5), (1, 0.75)):
         without = hidden_activations(net, plain, X, layer)
@@ -520,11 +523,11 @@ def test_hyper_validation():
     net = Net([3, 2, 2], "Tanh", "softmax", adaptive_rate=False, momentum=False)
     X, T = make_data("softmax")
     with pytest.raises(ValueError):
-        train(net, Hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)  # no ADADELTA state
+        train(net, make_hyper(), X[:, :3], T, [0], seed=0, samples_before=0, n_threads=1)  # no ADADELTA state
     with pytest.raises(ValueError):
         train(
             net,
-            Hyper(adaptive_rate=False, loss="Huber"),
+            make_hyper(adaptive_rate=False, loss="Huber"),
             X[:, :3],
             T,
             [0],
@@ -533,11 +536,11 @@ def test_hyper_validation():
             n_threads=1,
         )
     with pytest.raises(ValueError):  # one hidden layer, two ratios
-        predict(net, Hyper(hidden_dropout_ratios=(0.5, 0.5)), X[:, :3])
+        predict(net, make_hyper(hidden_dropout_ratios=(0.5, 0.5)), X[:, :3])
     with pytest.raises(ValueError):  # sparsity is for autoencoders
         train(
             net,
-            Hyper(adaptive_rate=False, sparsity_beta=0.1),
+            make_hyper(adaptive_rate=False, sparsity_beta=0.1),
             X[:, :3],
             T,
             [0],

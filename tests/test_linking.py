@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from hpcdl.kernels import Hyper, Net, predict, row_loss, train
+    from hpcdl.kernels import PROBE_HYPER, Net, predict, row_loss, train
     from hpcdl.kernels import reference as ref
 
     rng = np.random.default_rng(7)
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     net.initialize(seed=3)
     X = rng.normal(size=(9, 5)).astype(np.float32)
     T = rng.integers(0, 3, 9).astype(np.float32)
-    hyper = Hyper()
+    hyper = PROBE_HYPER
     for step in sys.argv[1].split(","):
         if step == "train":  # the per-sample engine on one thread
             train(net, hyper, X, T, np.arange(9), seed=1, samples_before=0, n_threads=1)
@@ -58,4 +58,4 @@ def test_the_patch_leaves_entry_points_with_their_wrappers():
     assert codegen.JITCodeLibrary.linked_only is False  # installed: the default of every library
     X = np.zeros((2, 3), dtype=np.float32)
     net = kernels.Net([3, 4, 2], "Tanh", "softmax", adaptive_rate=True, momentum=False)
-    assert kernels.predict(net, kernels.Hyper(), X).shape == (2, 2)
+    assert kernels.predict(net, kernels.PROBE_HYPER, X).shape == (2, 2)

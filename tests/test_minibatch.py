@@ -6,6 +6,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
+from kernel_hyper import make_hyper
 from test_kernels import (
     ACTS,
     OPTIMIZERS,
@@ -16,7 +17,7 @@ from test_kernels import (
 )
 
 from hpcdl import threads
-from hpcdl.kernels import Hyper, Net, predict, train
+from hpcdl.kernels import Net, predict, train
 from hpcdl.kernels import reference as ref_mod
 from hpcdl.kernels.reference import RefNet
 
@@ -58,7 +59,7 @@ def test_blas_equals_loop_path_on_a_wider_net():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(256, 784)).astype(np.float32)
     T = rng.integers(0, 10, size=256).astype(np.float32)
-    hyper = Hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5), l1=1e-5)
+    hyper = make_hyper(input_dropout_ratio=0.2, hidden_dropout_ratios=(0.5, 0.5, 0.5), l1=1e-5)
     a = Net([784, 64, 48, 32, 10], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
     a.initialize(seed=7)
     b = a.copy()
@@ -90,7 +91,7 @@ def test_two_thread_blas_hogwild_learns_and_restores_blas_threads():
     X = rng.normal(size=(n, d)).astype(np.float32)
     teacher = rng.normal(size=(d, 4))
     T = (X @ teacher).argmax(axis=1).astype(np.float32)
-    hyper = Hyper(hidden_dropout_ratios=(0.1,))
+    hyper = make_hyper(hidden_dropout_ratios=(0.1,))
     net = Net([d, 64, 4], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
     net.initialize(seed=3)
     before = threads.blas_thread_counts()
@@ -121,7 +122,7 @@ def test_blas_threads_context_pins_and_restores():
 
 
 def test_engine_is_validated():
-    hyper = Hyper()
+    hyper = make_hyper()
     net = Net([6, 3, 3], "Tanh", "softmax", adaptive_rate=True, momentum=False)
     X, T = make_data("softmax")
     with pytest.raises(ValueError, match="engine"):
@@ -133,7 +134,7 @@ def test_batched_inference_equals_reference(activation):
     """predict(engine="blas") (the trainer's scoring) against the NumPy twin: hidden layers
     scaled by their keep probability, every output kind, more rows than blocks."""
     for output, loss in (("softmax", "CrossEntropy"), ("linear", "Quadratic"), ("autoencoder", "Quadratic")):
-        hyper = Hyper(loss=loss, hidden_dropout_ratios=(0.5, 0.25))
+        hyper = make_hyper(loss=loss, hidden_dropout_ratios=(0.5, 0.25))
         X, _ = make_data(output, n=37)
         net = make_net(activation, output, hyper)
         want = ref_mod.predict(RefNet.from_net(net), hyper, X)

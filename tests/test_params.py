@@ -541,7 +541,7 @@ def test_reported_actual_values_are_h2o3s(case):
     given = P(**kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # adaptive_rate=True ignoring nothing here; keep the run quiet
-        eff = given.effective(classification=classification, n_classes=n_classes).to_dict()
+        eff = given.effective(classification=classification, n_classes=n_classes)
     actual = reported_actual_values(given, eff)
     inputs = given.to_dict()
     compared = 0

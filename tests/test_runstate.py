@@ -129,3 +129,22 @@ def test_a_version_1_model_is_trained_further_and_saved_as_version_2(tmp_path):
     assert stored["iterations"] == more.run.iterations and stored["stop_reason"] == "epochs reached"
     again = hpcdl.load_model(path)
     assert again.run == more.run and np.array_equal(again.net.buffer, more.net.buffer)
+
+
+def test_an_older_model_files_effective_parameters_become_the_record_with_the_tables_defaults():
+    """The v1 file predates ten parameters (Adam's, weights/offsets, auc_type, ...): at load they get
+    PARAMETERS' defaults, in params.record_from_dict, and every value the file has is kept."""
+    from hpcdl.params import PARAMETERS, record_from_dict
+
+    with h5py.File(V1, "r") as f:
+        stored = json.loads(f["params/effective"][()])
+    model = hpcdl.load_model(V1)
+    missing = [p for p in PARAMETERS if p.name not in stored]
+    assert {p.name for p in missing} >= {"optimizer", "beta1", "weights_column", "auc_type"}
+    for p in missing:
+        assert getattr(model.effective, p.name) == p.default, p.name
+    for name, value in stored.items():
+        assert model.effective[name] == value, name
+    assert model.effective.seed == 3 and model.hyper.optimizer == "AUTO"
+    record = record_from_dict({"l2": 0.5, "no_such_parameter": 1})
+    assert record.l2 == 0.5 and "no_such_parameter" not in record.to_dict()

@@ -9,10 +9,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from kernel_hyper import make_hyper
 from test_kernels import assert_same_state, hyper_for, make_data
 
 from hpcdl import kernels
-from hpcdl.kernels import Hyper, Net, row_loss, train
+from hpcdl.kernels import Net, row_loss, train
 from hpcdl.kernels import reference as ref_mod
 from hpcdl.kernels._core import SOLO_CHECK_EVERY, SOLO_EARLIEST, split_units, unit_range
 from hpcdl.kernels.reference import RefNet
@@ -109,11 +110,14 @@ def test_a_team_on_one_core_goes_on_alone():
         import os, sys
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
         import numpy as np
-        from hpcdl.kernels import Hyper, Net, train
+        from hpcdl.kernels import Net, train
+        from hpcdl.model import hyper_from_params
+        from hpcdl.params import record_from_dict
         rng = np.random.default_rng(0)
         X = rng.normal(size=(1500, 12)).astype(np.float32)  # more rows than the earliest fallback
         T = rng.integers(0, 3, size=1500).astype(np.float32)
-        hyper = Hyper(hidden_dropout_ratios=(0.2, 0.2))
+        eff = {"loss": "CrossEntropy", "hidden": [20, 16], "hidden_dropout_ratios": [0.2, 0.2]}
+        hyper = hyper_from_params(record_from_dict(eff))
         one = Net([12, 20, 16, 3], "Rectifier", "softmax", adaptive_rate=True, momentum=False)
         one.initialize(seed=1)
         two = one.copy()
@@ -135,7 +139,7 @@ def test_two_thread_team_learns_a_wide_net():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 64)).astype(np.float32)
     T = (X[:, :8].sum(axis=1) > 0).astype(np.float32)
-    hyper = Hyper(hidden_dropout_ratios=(0.1, 0.1))
+    hyper = make_hyper(hidden_dropout_ratios=(0.1, 0.1))
     losses = []
     for threads in (1, 2):
         net = Net([64, 256, 160, 2], "Rectifier", "softmax", adaptive_rate=True, momentum=False)

@@ -3,9 +3,10 @@
 import numba
 import numpy as np
 import pytest
+from kernel_hyper import make_hyper
 
 from hpcdl import threads
-from hpcdl.kernels import Hyper, Net, _core, predict, train
+from hpcdl.kernels import Net, _core, predict, train
 
 
 def test_use_threads_is_capped_by_the_pool_and_at_least_one():
@@ -22,9 +23,9 @@ def test_hyper_values_of_any_python_type_compile_once():
     X = rng.normal(size=(20, 5)).astype(np.float32)
     T = rng.integers(0, 2, size=20).astype(np.float32)
     hypers = [
-        Hyper(),
-        Hyper(l1=0, l2=np.float32(1e-3), rate=1, max_w2=3, input_dropout_ratio=np.float64(0.1)),
-        Hyper(adaptive_rate=False, momentum_start=0.5, momentum_ramp=100, fast_mode=np.bool_(False)),
+        make_hyper(),
+        make_hyper(l1=0, l2=np.float32(1e-3), rate=1, max_w2=3, input_dropout_ratio=np.float64(0.1)),
+        make_hyper(adaptive_rate=False, momentum_start=0.5, momentum_ramp=100, fast_mode=np.bool_(False)),
     ]
     counts = []
     for hyper in hypers:

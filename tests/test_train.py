@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from kernel_hyper import make_hyper
 from sklearn.metrics import r2_score
 
 import hpcdl
@@ -336,7 +337,7 @@ def test_gathered_rows_train_exactly_as_rows_of_x():
     Xi, Ti, at = gather_rows(X, T, rows)
     for k in (0, 1, 1234, 2999):
         assert Xi[at[k]].tolist() == X[rows[k]].tolist() and Ti[at[k]] == T[rows[k]]
-    hyper = kernels.Hyper(hidden_dropout_ratios=(0.3,))
+    hyper = make_hyper(hidden_dropout_ratios=(0.3,))
     nets = []
     for args in ((X, T, rows), (Xi, Ti, at)):
         net = kernels.Net([14, 32, 2], "Rectifier", "softmax", adaptive_rate=True, momentum=False)

@@ -13,7 +13,7 @@ from hpcdl.planning import (
     compute_tspi,
     corrected_tspi,
 )
-from hpcdl.threads import resolve_threads
+from hpcdl.threads import ThreadCount, resolve_threads, training_threads
 
 
 def tspi(
@@ -245,3 +245,16 @@ def test_cli_called_in_process_leaves_the_environment_as_it_found_it(monkeypatch
         monkeypatch.delenv(var, raising=False)
     assert cli.main(["train", "no-such-job.toml", "--threads", "1"]) == 1
     assert "HPCDL_THREADS" not in os.environ and "NUMBA_NUM_THREADS" not in os.environ
+
+
+def test_a_resolved_thread_count_passes_through_unchanged(monkeypatch):
+    """The runner resolves a job's threads with the node's ranks in view; training takes that count
+    as it is (no second resolution), then only reproducible and Numba's pool change it."""
+    import numba
+
+    monkeypatch.setenv("HPCDL_THREADS", "7")
+    assert resolve_threads(2) == 7
+    assert resolve_threads(ThreadCount(1)) == 1  # already resolved: the environment is not read again
+    assert training_threads(ThreadCount(1)) == 1
+    assert training_threads(ThreadCount(1000)) == numba.config.NUMBA_NUM_THREADS  # the pool caps it
+    assert training_threads(ThreadCount(2), reproducible=True) == 1

@@ -144,7 +144,7 @@ def cmd_show(args) -> int:
                 "path": path,
                 "kind": model.kind,
                 "parameters": model.params.to_dict(user_given_only=True),
-                "effective_parameters": model.effective,
+                "effective_parameters": model.effective.to_dict(),
                 "run_info": model.run_info,
                 "training_metrics": model.training_metrics,
                 "validation_metrics": model.validation_metrics,
@@ -157,7 +157,7 @@ def cmd_show(args) -> int:
     given = model.params.to_dict(user_given_only=True)
     rows = [
         {"parameter": k, "given": given.get(k, ""), "effective": v}
-        for k, v in sorted(model.effective.items())
+        for k, v in sorted(model.effective.to_dict().items())
         if k in given or v != model.params.to_dict().get(k)
     ]
     print(

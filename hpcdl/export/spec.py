@@ -119,12 +119,12 @@ def _check_exportable(model, where: str) -> None:
             f"(H2O's POJO/MOJO refuse it too); retrain with max_categorical_features >= "
             f"{int(sum(d.cat_widths))} (the one-hot width) to export"
         )
-    if eff.get("offset_column"):
+    if eff.offset_column:
         raise ExportError(
             f"{where}: offset_column is not supported by export (H2O's POJO/MOJO ignore offsets; "
             "hpcdl refuses rather than write a scorer that predicts differently)"
         )
-    dist = eff.get("distribution", "AUTO")
+    dist = eff.distribution
     if dist not in IDENTITY_LINK_DISTRIBUTIONS:
         raise ExportError(
             f"{where}: distribution={dist!r} is not supported by export "
@@ -158,7 +158,7 @@ def _inputs(d, where: str) -> tuple[list[Categorical], list[Numeric]]:
 def _layers(net, eff, where: str) -> list[Layer]:
     """The layers in float32, each with its activation and inference-mode dropout scale."""
     n_hidden = net.n_layers - 1
-    ratios = list(eff.get("hidden_dropout_ratios") or [0.0] * n_hidden)
+    ratios = list(eff.hidden_dropout_ratios or [0.0] * n_hidden)
     if len(ratios) != n_hidden:
         raise ExportError(f"{where}: hidden_dropout_ratios has {len(ratios)} entries for {n_hidden} hidden layers")
     layers = []

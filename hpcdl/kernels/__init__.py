@@ -18,7 +18,7 @@ _linking.install()  # kernels that only kernels call: compiled for linking only
 
 from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
-from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, Hyper, Net  # noqa: E402
+from .net import ACTIVATIONS, ALLOWED_LOSSES, LOSSES, OUTPUTS, PROBE_HYPER, Hyper, Net  # noqa: E402
 from .records import Config, Layout, State  # noqa: E402
 from .rng import seed_to_uint64  # noqa: E402
 
@@ -420,6 +420,6 @@ def compile_engine(engine: str) -> None:
     X, T = np.zeros((2, 2), dtype=np.float32), np.zeros(2, dtype=np.float32)
     mini_batch_size = 1 if engine == "per-sample" else 2
     train(
-        net, Hyper(), X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
+        net, PROBE_HYPER, X, T, np.arange(2), seed=1, samples_before=0, n_threads=1,
         mini_batch_size=mini_batch_size, engine="loop" if engine == "loop" else "auto",
     )  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -197,40 +197,41 @@ class Net:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hyper:
-    """Everything the per-sample step needs, as plain numbers (H2O parameter names)."""
+    """Everything the per-sample step needs, as plain numbers (H2O parameter names). No defaults of
+    its own: a run's comes from its parameters' record (``model.hyper_from_params``)."""
 
-    loss: str = "CrossEntropy"
-    huber_delta: float = 1.0
-    quantile_alpha: float = 0.5
-    input_dropout_ratio: float = 0.0
-    hidden_dropout_ratios: tuple = field(default_factory=tuple)  # one per hidden layer, 0 = none
+    loss: str
+    huber_delta: float
+    quantile_alpha: float
+    input_dropout_ratio: float
+    hidden_dropout_ratios: tuple  # one per hidden layer, 0 = none
     # H2O-3 draws every hidden layer's mask from one seed: unit j is kept or dropped in
     # all hidden layers together (False: an independent mask per layer)
-    shared_dropout_masks: bool = True
-    l1: float = 0.0
-    l2: float = 0.0
-    max_w2: float = float("inf")
-    adaptive_rate: bool = True
-    rho: float = 0.99
-    epsilon: float = 1e-8
-    rate: float = 0.005
-    rate_annealing: float = 1e-6
-    rate_decay: float = 1.0
-    momentum_start: float = 0.0
-    momentum_ramp: float = 1e6
-    momentum_stable: float = 0.0
-    nesterov_accelerated_gradient: bool = True
+    shared_dropout_masks: bool
+    l1: float
+    l2: float
+    max_w2: float
+    adaptive_rate: bool
+    rho: float
+    epsilon: float
+    rate: float
+    rate_annealing: float
+    rate_decay: float
+    momentum_start: float
+    momentum_ramp: float
+    momentum_stable: float
+    nesterov_accelerated_gradient: bool
     # "Adam" (an hpcdl extension; adaptive_rate must be False), else H2O's choice from
     # adaptive_rate and momentum_*. Adam uses rate (with rate_annealing and rate_decay), epsilon, l1, l2.
-    optimizer: str = "AUTO"
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.0  # decoupled (AdamW): w -= rate * weight_decay * w per update
-    fast_mode: bool = True
-    sparsity_beta: float = 0.0
-    average_activation: float = 0.0
+    optimizer: str
+    beta1: float
+    beta2: float
+    weight_decay: float  # decoupled (AdamW): w -= rate * weight_decay * w per update
+    fast_mode: bool
+    sparsity_beta: float
+    average_activation: float
 
     @property
     def adam(self) -> bool:
@@ -251,3 +252,35 @@ class Hyper:
     def rate_at(self, n: float, layer: int) -> float:
         """Manual learning rate after n samples for weight layer ``layer`` (0-based, input side first)."""
         return self.rate / (1.0 + self.rate_annealing * n) * self.rate_decay**layer
+
+
+# A Hyper to compile and time the kernels alone (kernels.compile_engine): a kernel's types do not
+# depend on these values (Config casts every field), and no run trains with them.
+PROBE_HYPER = Hyper(
+    loss="CrossEntropy",
+    huber_delta=1.0,
+    quantile_alpha=0.5,
+    input_dropout_ratio=0.0,
+    hidden_dropout_ratios=(),
+    shared_dropout_masks=True,
+    l1=0.0,
+    l2=0.0,
+    max_w2=float("inf"),
+    adaptive_rate=True,
+    rho=0.99,
+    epsilon=1e-8,
+    rate=0.005,
+    rate_annealing=1e-6,
+    rate_decay=1.0,
+    momentum_start=0.0,
+    momentum_ramp=1e6,
+    momentum_stable=0.0,
+    nesterov_accelerated_gradient=True,
+    optimizer="AUTO",
+    beta1=0.9,
+    beta2=0.999,
+    weight_decay=0.0,
+    fast_mode=True,
+    sparsity_beta=0.0,
+    average_activation=0.0,
+)

@@ -78,7 +78,7 @@ class LiveJob(TrainHook):
                 threads=self.threads,
             )
         model = ctx.model
-        total = float(model.effective.get("epochs") or 0.0)
+        total = float(model.effective.epochs or 0.0)
         epochs = float(ctx.epochs)
         eta = None
         if self.status == "running" and self.first is not None:
@@ -86,7 +86,7 @@ class LiveJob(TrainHook):
             rate = (epochs - e1) / (now - t1) if now > t1 else 0.0
             if rate > 0:
                 eta = max(0.0, (total - epochs) / rate)
-            limit = float(model.effective.get("max_runtime_secs") or 0.0)
+            limit = float(model.effective.max_runtime_secs or 0.0)
             if limit > 0:
                 left = max(0.0, limit - (now - self.started))
                 eta = left if eta is None else min(eta, left)
@@ -136,8 +136,8 @@ class LiveJob(TrainHook):
                 "job": self.job_key,
                 "live": True,
                 "status": self.status,
-                "hidden": eff.get("hidden"),
-                "activation": eff.get("activation"),
+                "hidden": eff.hidden,
+                "activation": eff.activation,
                 "epochs": ctx.epochs if ctx is not None else None,
                 "training_error": last.get("training_classification_error", last.get("training_rmse")),
                 "validation_error": last.get("validation_classification_error", last.get("validation_rmse")),

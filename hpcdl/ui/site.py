@@ -6,6 +6,10 @@ import os
 import threading
 from collections import OrderedDict
 
+from .. import store
+from ..frame import Frame, FrameError, frame_summary, get_frame
+from ..model import load_model
+from ..runstate import RunState
 from .catalog import Catalog
 from .views import browser_json, model_view
 
@@ -15,9 +19,6 @@ CACHE_ENTRIES = 1000  # model headers / frame summaries kept
 
 def _model_header(path: str) -> dict:
     """A model file's id, run info, effective parameters and final metrics (without its weights if the store can)."""
-    from .. import store
-    from ..runstate import RunState
-
     content = store.read_model_summary(path)
     eff = (content.get("params") or {}).get("effective") or {}
     metrics = content.get("metrics") or {}
@@ -75,8 +76,6 @@ class Site:
             return {"error": self._unreadable(entry, exc)}
 
     def _loaded(self, entry: dict):
-        from ..model import load_model
-
         sig = self._sig(entry)
         with self._lock:
             if sig in self._models:
@@ -252,8 +251,6 @@ class Site:
 
     # -- frames ----------------------------------------------------------------
     def _frame_entry(self, key: str) -> dict:
-        from ..frame import Frame, FrameError
-
         entry = self.catalog.frames[key]
         try:
             frame = Frame(entry["path"])
@@ -267,8 +264,6 @@ class Site:
         return [self._frame_entry(k) for k in self.catalog.frames]
 
     def frame(self, key: str) -> dict | None:
-        from ..frame import frame_summary, get_frame
-
         self.catalog.refresh()
         entry = self.catalog.frames.get(key)
         if entry is None:

@@ -92,7 +92,9 @@ def model_view(model, *, key: str, status: str, downloads: list[dict], job: str 
             "response_domain": domain,
             "n_inputs": int(model.net.units[0]),
             "n_weights": int(model.net.W.size + model.net.B.size),
-            "parameters": [{"name": k, "value": v, "user_given": k in user} for k, v in model.effective.items()],
+            "parameters": [
+                {"name": k, "value": v, "user_given": k in user} for k, v in model.effective.to_dict().items()
+            ],
             "layers": model.layer_table(),
             "training_metrics": metrics_view(training, domain),
             "validation_metrics": metrics_view(validation, domain),
