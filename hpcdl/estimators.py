@@ -24,7 +24,7 @@ from . import comm as comm_mod
 from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError
+from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, any_autoencoder
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
 
@@ -309,7 +309,7 @@ class H2OGridSearch:
         ):
             if value is not None:
                 fixed[name] = value
-        supervised = not (fixed.get("autoencoder") or any(self.hyper_params.get("autoencoder", [])))
+        supervised = not any_autoencoder(fixed, self.hyper_params)
         if not supervised and y is not None:
             raise ParameterError("y should not be specified for an autoencoder (as in H2O-3)", "y")
         data = self.model._data  # the template's data arguments stand in for missing ones, as in H2O-3

@@ -220,7 +220,7 @@ PARAMETERS: tuple[Param, ...] = (
     _p("score_duty_cycle", 0.1, "float", "Maximum fraction of wall time spent scoring", "M", _UNIT),
     _p("score_validation_sampling", "Uniform", "enum", "Validation scoring sample: Uniform, or Stratified (with balance_classes)", "M", choices=("Uniform", "Stratified")),
     _p("score_each_iteration", False, "bool", "Score after every iteration", "M"),
-    _p("score_progress", 0.0, "float", "0: H2O's cadence (score_interval); > 0 (hpcdl extension): wait until the stopping metric should have moved by this fraction at its recent pace, within score_interval/score_duty_cycle and 8x that", "M", _NONNEG),
+    _p("score_progress", 0.0, "float", "0: H2O's cadence (score_interval); > 0 (hpcdl extension): wait until the stopping metric should have moved by this fraction at its recent pace, less its scatter between scorings, within score_interval/score_duty_cycle and 8x that", "M", _NONNEG),
     # --- stopping ----------------------------------------------------------
     _p("classification_stop", 0.0, "float", "Stop when training classification error <= this (-1 disables)", "M", _UNIT, special=(-1.0,)),
     _p("regression_stop", 1e-6, "float", "Stop when training MSE <= this (-1 disables)", "M", _NONNEG, special=(-1.0,)),

@@ -2,7 +2,7 @@
 curve of the stopping metric instead of H2O's fixed ``score_interval``.
 
 A pure function of the recent scorings, so that the rule is tested on its own and the Monitor
-(hpcdl/train.py) only asks it. The rule (docs/scoring.md, "When scoring happens"): after each
+(hpcdl/monitor.py) only asks it. The rule (docs/scoring.md, "When scoring happens"): after each
 scoring, wait until the stopping metric is expected to have moved by ``step`` (a fraction of its
 latest value) at the pace of the last few scorings, less the metric's own scatter between
 scorings (a noisy metric may show a move of ``step`` at the very next scoring, so it is scored

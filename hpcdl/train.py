@@ -464,7 +464,7 @@ class CompileNotice:
     """The lines a rank prints while it compiles kernels (a Numba cache miss): one that says so and
     about how long it takes, then one every TICK seconds, so the terminal is never silent for long."""
 
-    TICK = 5.0
+    TICK = 4.0  # the front door allows 5 s of silence: a tick at 5.0 landed on the limit (BENCHMARKS.md)
 
     def __init__(self, engine: str, comm: Comm, quiet: bool) -> None:
         self.engine, self.quiet = engine, quiet
