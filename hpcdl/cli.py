@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -272,7 +273,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpcdl", description="MPI + Numba HOGWILD! deep learning with H2O's options.")
     p.add_argument("--version", action="version", version=build_version())
     sub = p.add_subparsers(dest="command", required=True)
+    _add_import(sub)
+    s = sub.add_parser("summary", help="summarize a frame (type, quartiles, mean, NAs, levels)")
+    s.add_argument("frame")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_summary)
+    _add_train(sub)
+    s = sub.add_parser("predict", help="score a frame with a saved model")
+    s.add_argument("model")
+    s.add_argument("frame")
+    s.add_argument("--out", required=True, help="CSV file for the predictions ('-': standard output)")
+    s.add_argument("--force", action="store_true", help="replace an existing --out file (never an input)")
+    s.set_defaults(func=cmd_predict)
 
+    s = sub.add_parser("demo", help="train on prostate.csv (CAPSULE) like H2O's demo and print the model")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_demo)
+    _add_command_modules(sub)
+    return p
+
+
+def _add_import(sub) -> None:
     s = sub.add_parser("import", help="import a CSV, Parquet, SVMLight or IDX file as an HDF5 frame")
     s.add_argument("file", nargs="?", help="CSV or SVMLight text (optionally .gz/.bz2), Parquet, or IDX images file")
     s.add_argument(
@@ -300,11 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", action="store_true", help="print the summary after importing")
     s.set_defaults(func=cmd_import)
 
-    s = sub.add_parser("summary", help="summarize a frame (type, quartiles, mean, NAs, levels)")
-    s.add_argument("frame")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_summary)
 
+def _add_train(sub) -> None:
     s = sub.add_parser("train", help="train a model from a job file (or from options)")
     s.add_argument("job", nargs="?", help="TOML job file (see jobs/)")
     s.add_argument(
@@ -340,21 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("predict", help="score a frame with a saved model")
-    s.add_argument("model")
-    s.add_argument("frame")
-    s.add_argument("--out", required=True, help="CSV file for the predictions ('-': standard output)")
-    s.add_argument("--force", action="store_true", help="replace an existing --out file (never an input)")
-    s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("demo", help="train on prostate.csv (CAPSULE) like H2O's demo and print the model")
-    s.add_argument("--threads", type=int)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_demo)
-
-    import importlib
-
-    from .commands import MODULES
+def _add_command_modules(sub) -> None:
+    """The subcommands that live in modules of their own (hpcdl/commands/)."""
+    from .commands import MODULES  # the list only: each module is imported below, by name
 
     for name in MODULES:
         try:
@@ -364,7 +372,6 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
-    return p
 
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what cat, seq or grep give when the reader of their output leaves

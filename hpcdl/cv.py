@@ -144,6 +144,16 @@ def summarize_folds(fold_metrics: list[dict]) -> dict:
     return out
 
 
+# What a fold model's parameters change from the main model's (besides its id and the shared seed).
+_FOLD_PARAMS = {
+    "nfolds": 0,
+    "fold_assignment": "AUTO",
+    "fold_column": None,
+    "keep_cross_validation_predictions": False,
+    "keep_cross_validation_models": True,
+}
+
+
 def cross_validate(
     params,
     dinfo,
@@ -173,16 +183,9 @@ def cross_validate(
         fold_column=params.fold_column,
         seed=seed,
     )
-    fold_params = {
-        "nfolds": 0,
-        "fold_assignment": "AUTO",
-        "fold_column": None,
-        "keep_cross_validation_predictions": False,
-        "keep_cross_validation_models": True,
-        "seed": seed,
-    }
+    fold_params = {**_FOLD_PARAMS, "seed": seed}
     fold_models, fold_metrics, fold_sizes = [], [], []
-    holdout = {}  # fold -> (rows, corrected outputs, valid)
+    holdout = {}  # fold -> (rows, corrected outputs, X, y, valid, thresholds, weights)
     for k in range(n_folds):
         train_rows = np.flatnonzero(folds != k)
         hold_rows = np.flatnonzero(folds == k)
@@ -192,31 +195,10 @@ def cross_validate(
                 f"{train_rows.size} training rows; use fewer folds"
             )
         p_k = params.replace(model_id=f"{model_id}_cv_{k + 1}", **fold_params)
-        # standardized by its own training rows (weighted, with observation weights), as H2O
-        fold_dinfo = dinfo.refit_numeric(frame, train_rows, dinfo.standardization_weights(frame))
-        trainer = Trainer(
-            p_k,
-            fold_dinfo,
-            frame,
-            frame,
-            comm=comm,
-            threads=threads,
-            training_rows=train_rows,
-            validation_rows=hold_rows,
-        )
-        m = trainer.run()
-        X, y, valid = fold_dinfo.transform_rows(frame, hold_rows)
-        w, o = fold_dinfo.special_rows(frame, hold_rows)  # observation weights and offsets, if any
-        w = np.ones(len(hold_rows)) if w is None else w
-        out = m._raw_outputs(X, offsets=o)
-        if m.kind in ("binomial", "multinomial"):
-            out = m.correct_probabilities(out)
-        fold_metrics.append(
-            score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid], w[valid])
-        )
+        m, holdout[k], scored = _fold_model(p_k, dinfo, frame, train_rows, hold_rows, comm, threads)
         fold_models.append(m)
-        fold_sizes.append(int(valid.sum()))
-        holdout[k] = (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()), w)
+        fold_metrics.append(scored)
+        fold_sizes.append(int(holdout[k][4].sum()))
 
     epochs = [m.epochs_trained for m in fold_models]
     main_epochs = float(np.mean(epochs))  # the folds' final epochs, not their best ones (docs/model-selection.md)
@@ -229,15 +211,7 @@ def cross_validate(
     main.params = params
 
     # CV metrics from the holdout predictions of all folds together; the summary from the folds apart.
-    order = np.concatenate([holdout[k][0] for k in range(n_folds)])
-    out = np.concatenate([holdout[k][1] for k in range(n_folds)])
-    X = np.concatenate([holdout[k][2] for k in range(n_folds)])
-    valid = np.concatenate([holdout[k][4] for k in range(n_folds)])
-    y = None if holdout[0][3] is None else np.concatenate([holdout[k][3] for k in range(n_folds)])
-    w = np.concatenate([holdout[k][6] for k in range(n_folds)])
-    main.cross_validation_metrics = score_outputs(
-        _uncorrected(main), out[valid], X[valid], None if y is None else y[valid], w[valid]
-    )
+    order, out, thresholds, main.cross_validation_metrics = _pooled_holdout(main, holdout, n_folds)
     main.cv_summary = summarize_folds(fold_metrics)
     main.fold_models = fold_models if params.keep_cross_validation_models else []
     main.run.cross_validation = {
@@ -253,11 +227,38 @@ def cross_validate(
         "fold_metrics": fold_metrics,
     }
     if params.keep_cross_validation_predictions:
-        thresholds = np.concatenate([holdout[k][5] for k in range(n_folds)])
         main.cross_validation_holdout = _holdout_columns(main, order, out, thresholds, frame.nrow)
     if params.keep_cross_validation_predictions or params.keep_cross_validation_fold_assignment:
         main.cross_validation_folds = folds  # per-fold prediction frames and the fold assignment
     return main
+
+
+def _fold_model(p_k, dinfo, frame, train_rows, hold_rows, comm, threads):
+    """Train fold k's model on its training rows: (the model, its holdout rows' corrected outputs as
+    (rows, outputs, X, y, valid, thresholds, weights), its metrics on them)."""
+    # standardized by its own training rows (weighted, with observation weights), as H2O
+    fold_dinfo = dinfo.refit_numeric(frame, train_rows, dinfo.standardization_weights(frame))
+    trainer = Trainer(
+        p_k, fold_dinfo, frame, frame, comm=comm, threads=threads, training_rows=train_rows, validation_rows=hold_rows
+    )
+    m = trainer.run()
+    X, y, valid = fold_dinfo.transform_rows(frame, hold_rows)
+    w, o = fold_dinfo.special_rows(frame, hold_rows)  # observation weights and offsets, if any
+    w = np.ones(len(hold_rows)) if w is None else w
+    out = m._raw_outputs(X, offsets=o)
+    if m.kind in ("binomial", "multinomial"):
+        out = m.correct_probabilities(out)
+    scored = score_outputs(_uncorrected(m), out[valid], X[valid], None if y is None else y[valid], w[valid])
+    return m, (hold_rows, out, X, y, valid, np.full(len(hold_rows), m.label_threshold()), w), scored
+
+
+def _pooled_holdout(main, holdout: dict, n_folds: int):
+    """All folds' holdout predictions together: (frame rows, outputs, label thresholds, CV metrics)."""
+    order, out, X, y, valid, thresholds, w = (
+        None if holdout[0][i] is None else np.concatenate([holdout[k][i] for k in range(n_folds)]) for i in range(7)
+    )
+    cv_metrics = score_outputs(_uncorrected(main), out[valid], X[valid], None if y is None else y[valid], w[valid])
+    return order, out, thresholds, cv_metrics
 
 
 def _uncorrected(model):

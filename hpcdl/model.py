@@ -911,6 +911,40 @@ def format_table(rows: list[dict], columns: list[str] | None = None, title: str 
     return "\n".join(lines)
 
 
+_LAYER_COLUMNS = [
+    "layer",
+    "units",
+    "type",
+    "dropout",
+    "l1",
+    "l2",
+    "mean_rate",
+    "weight_mean",
+    "weight_rms",
+    "bias_mean",
+    "bias_rms",
+]
+# The scoring history's printed columns, in H2O-3's order (those the model's last event has).
+_HISTORY_COLUMNS = (
+    "timestamp",
+    "duration",
+    "training_speed",
+    "epochs",
+    "iterations",
+    "samples",
+    "training_rmse",
+    "training_logloss",
+    "training_classification_error",
+    "training_auc",
+    "training_r2",
+    "validation_rmse",
+    "validation_logloss",
+    "validation_classification_error",
+    "validation_auc",
+    "validation_r2",
+)
+
+
 def format_model(model: Model) -> str:
     kind = model.kind
     info = model.run_info
@@ -920,25 +954,8 @@ def format_model(model: Model) -> str:
         f"{model.effective.loss} loss, {model.net.W.size + model.net.B.size:,} weights/biases, "
         f"{info.get('samples', 0):,} training samples, {info.get('ranks', 1)} rank(s) x "
         f"{info.get('threads', 1)} thread(s)",
+        format_table(model.layer_table(), _LAYER_COLUMNS),
     ]
-    lines.append(
-        format_table(
-            model.layer_table(),
-            [
-                "layer",
-                "units",
-                "type",
-                "dropout",
-                "l1",
-                "l2",
-                "mean_rate",
-                "weight_mean",
-                "weight_rms",
-                "bias_mean",
-                "bias_rms",
-            ],
-        )
-    )
     for title, m in (
         ("Training metrics", model.training_metrics),
         ("Validation metrics", model.validation_metrics),
@@ -956,46 +973,26 @@ def format_model(model: Model) -> str:
                 )
             )
     if model.cv_summary:
-        rows = [
-            {
-                "metric": key,
-                "mean": v["mean"],
-                "sd": v["sd"],
-                **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])},
-            }
-            for key, v in model.cv_summary.items()
-        ]
-        lines.append("")
-        lines.append(format_table(rows, title="Cross-Validation Metrics Summary:"))
+        lines += ["", _format_cv_summary(model.cv_summary)]
     if model.scoring_events:
-        cols = [
-            c
-            for c in (
-                "timestamp",
-                "duration",
-                "training_speed",
-                "epochs",
-                "iterations",
-                "samples",
-                "training_rmse",
-                "training_logloss",
-                "training_classification_error",
-                "training_auc",
-                "training_r2",
-                "validation_rmse",
-                "validation_logloss",
-                "validation_classification_error",
-                "validation_auc",
-                "validation_r2",
-            )
-            if c in model.scoring_events[-1]
-        ]
-        lines.append("")
-        lines.append(format_table(model.scoring_events, cols, "Scoring History:"))
+        cols = [c for c in _HISTORY_COLUMNS if c in model.scoring_events[-1]]
+        lines += ["", format_table(model.scoring_events, cols, "Scoring History:")]
     if model.variable_importances:
-        lines.append("")
-        lines.append(format_table(model.variable_importances[:10], title="Variable Importances (top 10):"))
+        lines += ["", format_table(model.variable_importances[:10], title="Variable Importances (top 10):")]
     return "\n".join(lines)
+
+
+def _format_cv_summary(cv_summary: dict) -> str:
+    rows = [
+        {
+            "metric": key,
+            "mean": v["mean"],
+            "sd": v["sd"],
+            **{f"cv_{k + 1}_valid": x for k, x in enumerate(v["folds"])},
+        }
+        for key, v in cv_summary.items()
+    ]
+    return format_table(rows, title="Cross-Validation Metrics Summary:")
 
 
 def load_model(path: str) -> Model:
