@@ -545,22 +545,23 @@ class Metric(NamedTuple):
 _ALL_KINDS = ("binomial", "multinomial", "regression", "autoencoder")
 _CLASSIFICATION = ("binomial", "multinomial")
 # The places a metric can be listed: printed (format_metrics), a grid's summary, the CV summary,
-# the scoring history's columns, the web UI.
-LISTS = ("print", "grid", "cv", "history", "ui")
-_MOST = frozenset(LISTS)
+# the scoring history's columns, the web UI, the scoring history as a printed model shows it.
+LISTS = ("print", "grid", "cv", "history", "ui", "history_print")
+_MOST = frozenset(LISTS) - {"history_print"}
+_SHOWN = _MOST | {"history_print"}
 # In the order H2O-3 prints them; every derived list keeps this order.
 METRICS: tuple[Metric, ...] = (
     Metric("MSE", _ALL_KINDS, stopping="MSE", method="mse", sort_names=("mse",), listed=_MOST),
-    Metric("RMSE", _ALL_KINDS, stopping="RMSE", method="rmse", sort_names=("rmse",), listed=_MOST),
-    Metric("logloss", _CLASSIFICATION, stopping="logloss", method="logloss", sort_names=("logloss",), listed=_MOST),
-    Metric("AUC", ("binomial",), True, False, "AUC", "auc", ("auc",), _MOST),
+    Metric("RMSE", _ALL_KINDS, stopping="RMSE", method="rmse", sort_names=("rmse",), listed=_SHOWN),
+    Metric("logloss", _CLASSIFICATION, stopping="logloss", method="logloss", sort_names=("logloss",), listed=_SHOWN),
+    Metric("AUC", ("binomial",), True, False, "AUC", "auc", ("auc",), _SHOWN),
     Metric("pr_auc", ("binomial",), True, False, "AUCPR", "aucpr", ("aucpr", "pr_auc"), _MOST),
     Metric(
         "classification_error",
         _CLASSIFICATION,
         stopping="misclassification",
         sort_names=("err", "classification_error", "misclassification"),
-        listed=_MOST - {"print"},
+        listed=_SHOWN - {"print"},
     ),
     Metric(
         "mean_per_class_error",
@@ -583,7 +584,7 @@ METRICS: tuple[Metric, ...] = (
         sort_names=("residual_deviance", "mean_residual_deviance", "deviance"),
         listed=_MOST,
     ),
-    Metric("r2", ("binomial", "multinomial", "regression"), True, False, None, "r2", ("r2",), _MOST),
+    Metric("r2", ("binomial", "multinomial", "regression"), True, False, None, "r2", ("r2",), _SHOWN),
     Metric("nobs", _ALL_KINDS, method="nobs", listed=frozenset({"ui"})),
     Metric("max_f1_threshold", ("binomial",), listed=frozenset({"ui"})),
 )

@@ -924,25 +924,13 @@ _LAYER_COLUMNS = [
     "bias_mean",
     "bias_rms",
 ]
-# The scoring history's printed columns, in H2O-3's order (those the model's last event has).
-_HISTORY_COLUMNS = (
-    "timestamp",
-    "duration",
-    "training_speed",
-    "epochs",
-    "iterations",
-    "samples",
-    "training_rmse",
-    "training_logloss",
-    "training_classification_error",
-    "training_auc",
-    "training_r2",
-    "validation_rmse",
-    "validation_logloss",
-    "validation_classification_error",
-    "validation_auc",
-    "validation_r2",
-)
+# The scoring history's printed columns: its counters, then the metrics metrics.METRICS shows there.
+_HISTORY_COUNTERS = ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples")
+
+
+def _history_columns() -> tuple[str, ...]:
+    shown = [k.lower() for k in metrics.metric_keys("history_print")]
+    return _HISTORY_COUNTERS + tuple(f"{part}_{k}" for part in ("training", "validation") for k in shown)
 
 
 def format_model(model: Model) -> str:
@@ -975,7 +963,7 @@ def format_model(model: Model) -> str:
     if model.cv_summary:
         lines += ["", _format_cv_summary(model.cv_summary)]
     if model.scoring_events:
-        cols = [c for c in _HISTORY_COLUMNS if c in model.scoring_events[-1]]
+        cols = [c for c in _history_columns() if c in model.scoring_events[-1]]
         lines += ["", format_table(model.scoring_events, cols, "Scoring History:")]
     if model.variable_importances:
         lines += ["", format_table(model.variable_importances[:10], title="Variable Importances (top 10):")]

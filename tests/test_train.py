@@ -247,6 +247,18 @@ def test_history_rows_have_h2o_columns(prostate):
         assert key in row
     assert row["epochs"] == pytest.approx(5.0)
     assert row["samples"] == 5 * prostate.nrow
+    # the printed model's scoring history shows the metrics METRICS lists for it, in the registry's order
+    header = next(
+        line for line in str(m).splitlines()[str(m).splitlines().index("Scoring History:") :] if "timestamp" in line
+    )
+    shown = [c for c in header.split() if c.startswith("training_") and c != "training_speed"]
+    assert shown == [
+        "training_rmse",
+        "training_logloss",
+        "training_auc",
+        "training_classification_error",
+        "training_r2",
+    ]
 
 
 def test_unknown_and_bad_parameters_are_named(iris_split):
