@@ -15,6 +15,8 @@ docs/python-api.md is the reference.
 from __future__ import annotations
 
 import os as _os
+from importlib import import_module as _import_module
+from importlib.util import find_spec as _find_spec
 
 # Numba's workqueue layer never forks after its threads start: safe beside MPI.
 _os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
@@ -65,8 +67,8 @@ def import_file(path: str, destination: str | None = None, force: bool = False, 
     (default: decided by the file's content); the other keywords are the format's options
     (docs/frame-format.md).
     """
-    from .frame import check_import_destination
-    from .frame import import_file as _import_file
+    from .frame import check_import_destination  # frame loads h5py and pyarrow: lazy (PEP 562 above)
+    from .frame import import_file as _import_file  # as above
 
     kw.pop("destination_frame", None)  # H2O-3's key name for the frame in its cluster; a frame here is a file
     if destination is not None:
@@ -81,7 +83,7 @@ def upload_file(path: str, destination_frame: str | None = None, **kw) -> Frame:
 
 def download_model(model, path: str = "", filename: str | None = None) -> str:
     """H2O-3's ``h2o.download_model``: the model is in this process, so this is :func:`save_model`."""
-    from .model import save_model
+    from .model import save_model  # model loads Numba: lazy, as _LAZY
 
     return save_model(model, path=path, filename=filename)
 
@@ -89,16 +91,13 @@ def download_model(model, path: str = "", filename: str | None = None) -> str:
 def __getattr__(name: str):
     """A public name not loaded yet (``_LAZY``) or a submodule (``hpcdl.estimators``): loaded now.
     An H2O-3 call hpcdl does not have: the reason, not a bare AttributeError (hpcdl/surface.py)."""
-    import importlib
-    import importlib.util
-
     if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value  # once: later lookups do not come here
         return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f".{name}", __name__)
-    from .surface import refusal
+    if not name.startswith("_") and _find_spec(f"{__name__}.{name}") is not None:
+        return _import_module(f".{name}", __name__)
+    from .surface import refusal  # the H2O-3 names hpcdl refuses: only when one is asked for
 
     raise refusal("module", "module 'hpcdl'", name)
 
@@ -109,7 +108,7 @@ def __dir__() -> list[str]:
 
 def get_frame(path: str) -> Frame:
     """Open an existing HDF5 frame (h2o.get_frame)."""
-    from .frame import get_frame as _get_frame
+    from .frame import get_frame as _get_frame  # frame loads h5py and pyarrow: lazy, as _LAZY
 
     return _get_frame(path)
 

@@ -6,11 +6,16 @@ import argparse
 import contextlib
 import importlib
 import os
+import select
+import shlex
 import signal
 import sys
 import warnings
 
-from .output import print_json
+from . import __version__
+from .comm import Comm, agree, install_abort_on_error, is_agreed, world
+from .fsutil import check_output
+from .output import print_json, say, write_columns_csv
 
 EXIT_ERROR = 1
 EXIT_REQUEUE = 3  # training stopped by SIGTERM/SIGUSR1 after writing a checkpoint (Slurm scripts requeue)
@@ -44,7 +49,7 @@ def _early_thread_setup(argv: list[str]) -> dict[str, str | None]:
 def _numba_threads_launched() -> bool:
     if "numba" not in sys.modules:
         return False
-    from numba.np.ufunc import parallel
+    from numba.np.ufunc import parallel  # numba is loaded (checked above): this only names its module
 
     return bool(parallel._is_initialized)
 
@@ -69,9 +74,8 @@ def col_type_option(item: str) -> tuple[str, str]:
 
 
 def cmd_import(args) -> int:
-    from . import frame as fr
-    from . import import_file
-    from .comm import world
+    from . import frame as fr  # frame loads h5py and pyarrow: not at CLI start-up
+    from . import import_file  # as above (hpcdl's lazy name, the frame package)
 
     if world().rank != 0:  # one writer per output file: rank 0 imports, other ranks have nothing to do
         return 0
@@ -100,7 +104,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from . import frame as fr
+    from . import frame as fr  # frame loads h5py and pyarrow: not at CLI start-up
 
     s = fr.frame_summary(fr.get_frame(args.frame))
     if args.json:
@@ -111,12 +115,11 @@ def cmd_summary(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .comm import agree, world
-    from .jobs import JobError
+    from .jobs import JobError  # jobs reads TOML: only the train command loads it
 
     try:
         job = agree(world(), lambda: _train_job_from_args(args), JobError)  # every rank reads the job file
-        from .runner import run_job
+        from .runner import run_job  # runner loads Numba, h5py and pyarrow: not at CLI start-up
 
         outcome = run_job(job, resume=args.resume, fresh=args.fresh, as_json=args.json, hooks=args.hooks)
     except KeyboardInterrupt:  # a second Ctrl-C (the first stops after the iteration): at once, no traceback
@@ -125,7 +128,7 @@ def cmd_train(args) -> int:
 
 
 def _train_job_from_args(args):
-    from .jobs import Job, JobError, apply_overrides, check_job, load_job
+    from .jobs import Job, JobError, apply_overrides, check_job, load_job  # only train reads a job
 
     overrides = list(args.set or [])
     if args.job:
@@ -163,8 +166,6 @@ def _train_job_from_args(args):
 
 def resume_command(args) -> str:
     """The command that continues this run: the same arguments, --resume instead of --fresh."""
-    import shlex
-
     parts = ["hpcdl", "train"] + ([args.job] if args.job else [])
     for option in ("training_frame", "validation_frame", "y", "name", "output_dir", "threads"):
         value = getattr(args, option)
@@ -179,9 +180,9 @@ def resume_command(args) -> str:
     return shlex.join([*parts, "--resume"])
 
 
-def report_outcome(outcome, comm, as_json: bool, resume: str | None) -> int:
+def report_outcome(outcome, comm: Comm, as_json: bool, resume: str | None) -> int:
     """The one place a training outcome becomes an exit code (and its last line, on rank 0)."""
-    from .runner import Status
+    from .runner import Status  # runner loads Numba, h5py and pyarrow: not at CLI start-up
 
     if outcome.status is Status.STOPPED:
         code = EXIT_INTERRUPTED if outcome.signal == signal.SIGINT else EXIT_REQUEUE
@@ -223,10 +224,10 @@ def _report_stop(outcome, code: int, as_json: bool, resume: str | None) -> None:
         )
 
 
-def _interrupted(args, comm) -> int:
+def _interrupted(args, comm: Comm) -> int:
     """A second Ctrl-C: say what is left to resume from, and end every rank."""
     if comm.rank == 0:
-        from .lifecycle import checkpoint_files
+        from .lifecycle import checkpoint_files  # lifecycle loads Numba, h5py, pyarrow
 
         job = args.job or "the job"
         newest = None
@@ -242,11 +243,8 @@ def _interrupted(args, comm) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .comm import world
-    from .frame import import_file
-    from .fsutil import check_output
-    from .model import input_paths, load_model
-    from .output import say, write_columns_csv
+    from .frame import import_file  # frame loads h5py and pyarrow: not at CLI start-up
+    from .model import input_paths, load_model  # model loads Numba: not at CLI start-up
 
     if world().rank != 0:  # scoring is serial: rank 0 writes the one output file
         return 0
@@ -263,8 +261,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .comm import world
-    from .runner import demo
+    from .runner import demo  # runner loads Numba, h5py and pyarrow: not at CLI start-up
 
     return report_outcome(demo(threads=args.threads, as_json=args.json), world(), args.json, None)
 
@@ -389,8 +386,6 @@ def _stdout_closed() -> bool:
     """Whether standard output's reader has gone (``hpcdl summary f.h5 | head``), not some other pipe.
 
     A pipe whose reading end is closed polls as an error (POLLERR) on its writing end."""
-    import select
-
     try:
         poller = select.poll()
         poller.register(sys.stdout.fileno(), select.POLLOUT)
@@ -414,8 +409,6 @@ def _quiet_broken_pipe() -> int:
 
 
 def build_version() -> str:
-    from . import __version__
-
     return f"hpcdl {__version__}"
 
 
@@ -432,7 +425,6 @@ def main(argv: list[str] | None = None, *, hooks=()) -> int:
 
 def _run(args, hooks) -> int:
     args.hooks = list(hooks)
-    from .comm import install_abort_on_error, world
 
     install_abort_on_error()
     comm = world()
@@ -454,14 +446,12 @@ def _run(args, hooks) -> int:
     return int(code or 0)
 
 
-def _fail(args, comm, exc: BaseException) -> int:
+def _fail(args, comm: Comm, exc: BaseException) -> int:
     """User-facing errors (bad file, bad parameter, full disk, diverged training): one clear line.
 
     Under MPI an error every rank raised alike (``comm.is_agreed``: the ranks agreed on it) is
     printed once, by rank 0, and every rank exits 1; an error of one rank is printed with its rank
     and ends all ranks (MPI_Abort), since the others may be waiting for it in a collective."""
-    from .comm import is_agreed
-
     if comm.size > 1 and is_agreed(exc):
         if comm.rank == 0:
             print(f"hpcdl {args.command}: error: {exc}", file=sys.stderr, flush=True)

@@ -233,7 +233,7 @@ def cross_validate(
     return main
 
 
-def _fold_model(p_k, dinfo, frame, train_rows, hold_rows, comm, threads):
+def _fold_model(p_k, dinfo, frame, train_rows, hold_rows, comm: comm_mod.Comm, threads):
     """Train fold k's model on its training rows: (the model, its holdout rows' corrected outputs as
     (rows, outputs, X, y, valid, thresholds, weights), its metrics on them)."""
     # standardized by its own training rows (weighted, with observation weights), as H2O

@@ -24,6 +24,7 @@ from . import comm as comm_mod
 from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
+from .output import progress_printer
 from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, any_autoencoder
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
@@ -67,7 +68,7 @@ def resolve_columns(
     return [_column_name(frame, c, "x") for c in x], y
 
 
-def _frames(training_frame, validation_frame, comm):
+def _frames(training_frame, validation_frame, comm: comm_mod.Comm | None):
     """The frames of a training call, imported (a path) or written (numpy, pandas) once for all ranks."""
     if training_frame is None:
         raise ValueError("training_frame is required")
@@ -167,7 +168,7 @@ class H2ODeepLearningEstimator:
         model_id=None,
         verbose: bool = False,
         *,
-        comm=None,
+        comm: comm_mod.Comm | None = None,
         threads: int | None = None,
         hooks: list | None = None,
     ) -> H2ODeepLearningEstimator:
@@ -200,8 +201,6 @@ class H2ODeepLearningEstimator:
             kw["checkpoint"] = as_model(self._checkpoint_model)
         progress = None
         if verbose and frame_comm.rank == 0:
-            from .output import progress_printer
-
             progress = progress_printer(float(params.epochs), time.time())
         model = api.deeplearning(x, y, train, valid, comm=comm, threads=threads, hooks=hooks, progress=progress, **kw)
         object.__setattr__(self, "_model", model)
@@ -294,7 +293,7 @@ class H2OGridSearch:
         weights_column=None,
         validation_frame=None,
         *,
-        comm=None,
+        comm: comm_mod.Comm | None = None,
         threads: int | None = None,
         progress=None,
         **params,

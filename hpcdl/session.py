@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
+from .comm import world
+from .fsutil import atomic_path, check_output
+
 _SAID: set[str] = set()
 
 
 def _note(key: str, message: str) -> None:
     """Print ``message`` on stderr once per process (rank 0 only under MPI)."""
-    from .comm import world
-
     if key in _SAID or world().rank != 0:
         return
     _SAID.add(key)
@@ -50,7 +51,7 @@ class Cluster:
 
     @property
     def version(self) -> str:
-        from .model import __version__
+        from .model import __version__  # model loads Numba: `import hpcdl` loads this module
 
         return __version__
 
@@ -58,8 +59,6 @@ class Cluster:
         _note("shutdown", "h2o.cluster().shutdown(): no cluster to shut down")
 
     def show_status(self, detailed: bool = False) -> None:
-        from .comm import world
-
         print(f"hpcdl {self.version}: no cluster; this process is rank {world().rank} of {world().size}")
 
     def is_running(self) -> bool:
@@ -79,9 +78,9 @@ def cluster() -> Cluster:
 def ls():
     """The models this process knows by id (``key`` column), as H2O-3's ``h2o.ls()`` lists its keys.
     Frames are files, not keys: they are not listed."""
-    import pandas as pd
+    import pandas as pd  # a slow import (0.3-0.7 s here): only for ls()'s table
 
-    from .model import _MODELS
+    from .model import _MODELS  # model loads Numba: `import hpcdl` loads this module
 
     return pd.DataFrame({"key": sorted(_MODELS.keys())})
 
@@ -90,7 +89,7 @@ def remove(x, cascade: bool = True) -> None:
     """Forget a model (object or id) or a list of them, as ``h2o.remove``: ``get_model`` no longer finds
     it. A frame is left as it is: an imported file is the user's data, and a temporary frame file goes
     when its Python object does."""
-    from .model import _MODELS, Model
+    from .model import _MODELS, Model  # model loads Numba: `import hpcdl` loads this module
 
     for item in x if isinstance(x, (list, tuple)) else [x]:
         key = getattr(item, "model_id", item) if not isinstance(item, str) else item
@@ -100,7 +99,7 @@ def remove(x, cascade: bool = True) -> None:
 
 def remove_all(retained=None) -> None:
     """Forget every model of this process but those in ``retained`` (objects or ids), as ``h2o.remove_all``."""
-    from .model import _MODELS
+    from .model import _MODELS  # model loads Numba: `import hpcdl` loads this module
 
     keep = {getattr(r, "model_id", r) for r in (retained or [])}
     for key in [k for k in _MODELS.keys() if k not in keep]:
@@ -110,8 +109,6 @@ def remove_all(retained=None) -> None:
 def export_file(frame, path: str, force: bool = False, sep: str = ",", header: bool = True, **kwargs) -> str:
     """Write ``frame`` as CSV to ``path`` (H2O-3's ``h2o.export_file``): replaced only with ``force``,
     never one of the frame's own files; NA is an empty field. Returns the path."""
-    from .fsutil import atomic_path, check_output
-
     path = os.fspath(path)
     if kwargs.get("parts", 1) not in (1, None):
         raise ValueError("export_file(parts=...): hpcdl writes one file")

@@ -26,8 +26,8 @@ ML_OPSET = 3  # ai.onnx.ml: LabelEncoder-2 (string -> int64 with a default)
 
 def _onnx():
     try:  # optional (pip install 'hpcdl[export]'): imported when a graph is built
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
+        import onnx  # optional, and slow to import: only when a graph is built
+        from onnx import TensorProto, helper, numpy_helper  # as above
     except ImportError as exc:
         raise ExportError(
             "ONNX export needs the 'onnx' package: pip install 'hpcdl[export]' (or pip install onnx onnxruntime)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from ..comm import Comm
 from .cache import check_import_destination, import_source
 from .csv import import_csv
 from .h2oframe import H2OFrame
@@ -23,7 +24,7 @@ from .source import default_frame_dir
 from .summary import format_summary, frame_summary
 
 
-def import_file(path, destination=None, *, comm=None, **kw) -> Frame:
+def import_file(path, destination=None, *, comm: Comm | None = None, **kw) -> Frame:
     """Import by file kind: an hpcdl .h5 frame is opened, an IDX file (magic number, optionally
     gzipped) goes to :func:`import_idx` (``labels_path=`` optional), anything else is CSV text
     (plain or gzip/bz2) for :func:`import_csv` with its keyword options.

@@ -26,7 +26,8 @@ import zlib
 from collections.abc import Callable
 from typing import TypeVar
 
-from ..comm import SerialComm, agree
+from ..comm import Comm, SerialComm, agree
+from ..fsutil import OutputError, check_output, require_directory
 from .csv import destination_path, import_csv
 from .h5frame import HDF5_SIGNATURE, Frame, FrameError, get_frame
 from .idx import import_idx, is_idx_header
@@ -44,7 +45,7 @@ PROBE_PREFIX = ".hpcdl-probe-"
 T = TypeVar("T")
 
 
-def import_source(path, destination=None, *, frame_dir=None, comm=None, **options) -> Frame:
+def import_source(path, destination=None, *, frame_dir=None, comm: Comm | None = None, **options) -> Frame:
     """The frame of ``path``: the file itself if it is an hpcdl frame, else its import.
 
     ``destination``: where to write the frame (a file or a directory); None: the frame
@@ -80,8 +81,6 @@ def import_source(path, destination=None, *, frame_dir=None, comm=None, **option
 def check_import_destination(path, destination, *, force: bool = False, labels_path=None) -> str:
     """The frame file an import of ``path`` to ``destination`` writes, after the output rules
     (:func:`hpcdl.fsutil.check_output`): never an input, an existing file only with ``force``."""
-    from ..fsutil import OutputError, check_output, require_directory
-
     path, destination = os.fspath(path), os.fspath(destination)
     if destination.endswith(os.sep):
         require_directory(destination)
@@ -168,12 +167,12 @@ def _kind_of(path: str, parse_type) -> str:
 
 
 # -- one writer per file, errors on every rank -------------------------------------------
-def _agree(comm, work: Callable[[], T]) -> T:
+def _agree(comm: Comm, work: Callable[[], T]) -> T:
     """``work()`` on every rank; if it fails anywhere, every rank raises the first failure's message."""
     return agree(comm, work, FrameError)
 
 
-def writer_plan(comm, directory: str) -> list[int]:
+def writer_plan(comm: Comm, directory: str) -> list[int]:
     """For each rank, the rank that writes the files it reads in ``directory`` (itself: it writes).
 
     Ranks whose directories are the same place on disk (shared or node-local) form a
@@ -200,7 +199,7 @@ def writer_plan(comm, directory: str) -> list[int]:
     return plan
 
 
-def _write_once(comm, directory: str, write: Callable[[], T]) -> T:
+def _write_once(comm: Comm, directory: str, write: Callable[[], T]) -> T:
     """``write()`` on one rank per group of ranks sharing ``directory``; every rank gets its writer's result."""
     if comm.size == 1:
         return write()

@@ -20,7 +20,7 @@ DESCRIBE_ROWS = 10
 
 def _pandas():
     try:
-        import pandas as pd
+        import pandas as pd  # a slow import (0.3-0.7 s here): only for the pandas views
     except ImportError as exc:  # pragma: no cover - pandas is a dependency
         raise ImportError("this needs pandas: pip install pandas") from exc
     return pd

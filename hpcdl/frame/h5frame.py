@@ -31,6 +31,7 @@ import numpy as np
 from ..fsutil import H5Output, atomic_path
 from .errors import FrameError, FrameImportWarning, warn_import  # noqa: F401 - importable from here too
 from .ops import FrameOps
+from .summary import frame_summary
 
 FORMAT = "hpcdl-frame"
 VERSION = 1
@@ -499,8 +500,6 @@ class Frame(FrameOps):
 
     def summary(self, return_data: bool = True) -> dict:
         """Per column: type, min, quartiles, mean, max, NA count, most frequent levels."""
-        from .summary import frame_summary
-
         return frame_summary(self)
 
     def __repr__(self) -> str:
@@ -607,7 +606,7 @@ def frame_from_numpy(
     domains = dict(domains or {})
     columns: dict[str, np.ndarray] = {}
     try:
-        import pandas as pd
+        import pandas as pd  # a slow import (0.3-0.7 s here): only when a pandas frame is read
     except ImportError:  # pragma: no cover
         pd = None
     if pd is not None and isinstance(data, pd.DataFrame):

@@ -16,6 +16,8 @@ import zlib
 
 import numpy as np
 
+from ..fsutil import check_output
+from .csv import destination_path
 from .h5frame import CHUNK_ROWS, Frame, FrameError, FrameWriter
 from .source import cached_import, check_unchanged, source_attrs, source_identity
 
@@ -88,8 +90,6 @@ def import_idx(images_path, labels_path=None, destination=None, *, frame_dir=Non
     integers up to the largest label, sorted as strings). ``destination``
     defaults to the frame cache (see import_csv).
     """
-    from .csv import destination_path
-
     images_path = os.fspath(images_path)
     if not os.path.exists(images_path):
         raise FrameError(f"{images_path}: no such file")
@@ -183,8 +183,6 @@ def import_mnist_dir(directory, destination_dir=None, *, force: bool = False) ->
     stem = os.path.basename(os.path.normpath(os.path.abspath(directory))) or "mnist"
     targets = [os.path.join(out, f"{stem}-{part}.h5") for part in ("train", "test")]
     if destination_dir is not None:
-        from ..fsutil import check_output
-
         if out == "-":
             check_output(out, what="frames")  # refuses: frames are not tables for standard output
         os.makedirs(out, exist_ok=True)  # a directory output, created like a grid's

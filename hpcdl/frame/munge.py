@@ -18,7 +18,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..fsutil import delete_with, scratch_path
-from .plan import Col, Rows
+from .groupby import GroupBy
+from .plan import Col, Rows, copy_of
 
 DEFAULT_PROBS = (0.01, 0.1, 0.25, 0.333, 0.5, 0.667, 0.75, 0.9, 0.99)  # H2O-3's quantile() default
 # combine_method -> numpy's quantile method (H2O-3's "interpolate" is R's type 7, numpy's "linear")
@@ -421,8 +422,6 @@ class MungeOps:
 
     def _replace_values(self, cols: list) -> None:
         """This frame becomes its columns with ``cols[j]`` (a result column tuple) where not None."""
-        from .plan import copy_of
-
         plan_cols = []
         for n, c in zip(self._names, cols):
             if c is None:
@@ -473,8 +472,6 @@ class MungeOps:
 
     def group_by(self, by):
         """H2O-3's ``GroupBy``: ``fr.group_by("g").count().mean("x").get_frame()``."""
-        from .groupby import GroupBy
-
         return GroupBy(self, by)
 
     # -- math (streamed) ----------------------------------------------------------------------------
@@ -516,7 +513,7 @@ class MungeOps:
 
 
 def _special(name: str, *args) -> np.ndarray:
-    import scipy.special
+    import scipy.special  # ~0.2 s, and only a few frame functions need it
 
     return getattr(scipy.special, name)(*args)
 

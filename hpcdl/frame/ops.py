@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .. import comm as comm_mod
 from ..fsutil import delete_with, scratch_path
+from ..surface import refusal
 from . import display, plan
 from .errors import FrameError
 from .munge import MungeOps
@@ -506,9 +508,7 @@ class FrameOps(MungeOps):
     def _seed(self, seed, what: str) -> int:
         if seed is not None and seed != -1:
             return int(seed)
-        from ..comm import world
-
-        size = world().size
+        size = comm_mod.world().size
         if size > 1:
             raise self._fail(
                 f"{what} without a seed under MPI would draw other rows on each of the {size} ranks; give seed="
@@ -741,8 +741,6 @@ class FrameOps(MungeOps):
         # only for names that are not attributes: an H2O-3 frame call hpcdl lacks gets its reason
         if name.startswith("_"):
             raise AttributeError(name)
-        from ..surface import refusal
-
         raise refusal("frame", "'Frame' object", name)
 
 

@@ -50,7 +50,7 @@ class Columns:
 
 def _pandas():
     try:
-        import pandas as pd
+        import pandas as pd  # a slow import (0.3-0.7 s here): only when the data is pandas
     except ImportError:  # pragma: no cover - pandas is a dependency
         return None
     return pd

@@ -181,7 +181,7 @@ def create_frame(
     (and a ``response`` first with ``has_response``), H2O-3's parameters and defaults. With a ``seed``
     the values are H2O-3's for the same call; ``seed=None`` draws one. ``frame_id`` names the frame
     in messages (frames are files here)."""
-    from . import Frame
+    from . import Frame  # the frame package imports this module: a cycle at import time
 
     fracs = [real_fraction, categorical_fraction, integer_fraction, binary_fraction, time_fraction, string_fraction]
     for name, f in zip(_KINDS, fracs):

@@ -7,6 +7,9 @@ differences from H2O-3 are in docs/kernels.md.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,6 +18,8 @@ from . import _cache, _linking
 
 _cache.install()  # before any module with cached Numba functions is imported
 _linking.install()  # kernels that only kernels call: compiled for linking only
+
+from numba.core import event  # noqa: E402
 
 from ..threads import blas_threads, use_all_threads, use_threads  # noqa: E402
 from . import _core, hogwild, minibatch  # noqa: E402
@@ -308,8 +313,6 @@ class _CompileWatch:
     calls ``on_compile`` once, at the first, and adds up the seconds spent compiling."""
 
     def __init__(self, on_compile) -> None:
-        from numba.core import event
-
         self.on_compile, self.depth, self.started, self.seconds = on_compile, 0, 0.0, 0.0
         watch = self
 
@@ -347,14 +350,10 @@ class _CompileWatch:
         self.seconds += time.perf_counter() - started
 
     def __enter__(self):
-        from numba.core import event
-
         event.register("numba:compile", self.listener)
         return self
 
     def __exit__(self, *exc) -> None:
-        from numba.core import event
-
         event.unregister("numba:compile", self.listener)
 
 
@@ -392,10 +391,6 @@ def _compile_elsewhere(engine: str, watch: _CompileWatch):
     """A helper process compiling ``engine``'s training kernel into Numba's cache, or None: when
     the kernel's cache has no index yet (a first run; a cache of another CPU type or an older
     source is not guessed at, it compiles here) and this process may run on a second core."""
-    import os
-    import subprocess
-    import sys
-
     index = _training_kernel(engine)._cache._cache_file._index_path
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if os.path.exists(index) or cores < 2:

@@ -43,7 +43,7 @@ def _with_package_stamp(base: type) -> type:
 def install() -> None:
     """Put package-stamped versions of Numba's locators first (once)."""
     try:
-        from numba.core import caching
+        from numba.core import caching  # Numba internals: inside the try, which skips a Numba without them
 
         impl = caching.CacheImpl
         bases = [caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator]

@@ -33,8 +33,8 @@ def _ours(state) -> bool:
 def install() -> None:
     """Patch Numba's lowering and JIT code libraries (once)."""
     try:
-        import llvmlite.binding as ll
-        from numba.core import codegen, typed_passes
+        import llvmlite.binding as ll  # Numba internals: inside the try, which skips a Numba without them
+        from numba.core import codegen, typed_passes  # as above
 
         lib_cls, cg_cls, lowering = codegen.JITCodeLibrary, codegen.JITCPUCodegen, typed_passes.NativeLowering
         originals = (
