@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING  # noqa: E402
 from .grid import Grid, grid, load_grid  # noqa: E402
 from .params import DeepLearningParameters, ParameterError  # noqa: E402
 from .session import cluster, export_file, init, ls, no_progress, remove, remove_all, show_progress  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__  # noqa: E402  (the public name)
 
 # The rest of the public API loads on first use (PEP 562 ``__getattr__`` below): ``import hpcdl`` and
 # the ``hpcdl`` command do not pay for numba, h5py and the trainer before they need them (issue 24).

@@ -25,8 +25,8 @@ from .params import (
 from .prep import DataInfo, correct_probabilities
 from .runstate import RunState
 from .surface import refusal
+from .version import __version__ as __version__  # model files record it; the exports read it here
 
-__version__ = "0.1.0"
 SCORE_CHUNK_ROWS = 65536
 
 

@@ -15,6 +15,7 @@ import sys
 
 from .comm import world
 from .fsutil import atomic_path, check_output
+from .version import __version__
 
 _SAID: set[str] = set()
 
@@ -51,8 +52,6 @@ class Cluster:
 
     @property
     def version(self) -> str:
-        from .model import __version__  # model loads Numba: `import hpcdl` loads this module
-
         return __version__
 
     def shutdown(self, prompt: bool = False) -> None:
