@@ -24,7 +24,15 @@ from . import comm as comm_mod
 from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
-from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, any_autoencoder
+from .params import (
+    ALIASES,
+    NOT_SUPPORTED_DEFAULTS,
+    PARAMETERS,
+    DeepLearningParameters,
+    ParameterError,
+    any_autoencoder,
+    check_value,
+)
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
 
@@ -121,6 +129,8 @@ class H2ODeepLearningEstimator:
             return self._checkpoint_model
         if name in _PARAMETER_NAMES:
             return getattr(self._params, name)
+        if name in NOT_SUPPORTED_DEFAULTS:  # an H2O-3 parameter hpcdl lacks: it acts as at its default
+            return NOT_SUPPORTED_DEFAULTS[name]
         if self._model is not None:
             return getattr(self._model, name)
         if hasattr(Model, name) or name in Model.__dataclass_fields__:
@@ -137,6 +147,8 @@ class H2ODeepLearningEstimator:
             if name == "checkpoint":
                 object.__setattr__(self, "_checkpoint_model", None)
             object.__setattr__(self, "_params", self._params.replace(**{name: value}))
+        elif name in NOT_SUPPORTED_DEFAULTS:
+            check_value(name, value)  # its H2O-3 default is a no-op; any other value is refused with the reason
         else:
             object.__setattr__(self, name, value)
 
