@@ -25,7 +25,15 @@ from .frame import Frame
 from .grid import Grid, grid
 from .model import Model, as_frame, as_model
 from .output import progress_printer
-from .params import ALIASES, PARAMETERS, DeepLearningParameters, ParameterError, any_autoencoder
+from .params import (
+    ALIASES,
+    NOT_SUPPORTED_DEFAULTS,
+    PARAMETERS,
+    DeepLearningParameters,
+    ParameterError,
+    any_autoencoder,
+    check_value,
+)
 
 __all__ = ["DeepLearningEstimator", "H2OAutoEncoderEstimator", "H2ODeepLearningEstimator", "H2OGridSearch"]
 
@@ -122,6 +130,8 @@ class H2ODeepLearningEstimator:
             return self._checkpoint_model
         if name in _PARAMETER_NAMES:
             return getattr(self._params, name)
+        if name in NOT_SUPPORTED_DEFAULTS:  # an H2O-3 parameter hpcdl lacks: it acts as at its default
+            return NOT_SUPPORTED_DEFAULTS[name]
         if self._model is not None:
             return getattr(self._model, name)
         if hasattr(Model, name) or name in Model.__dataclass_fields__:
@@ -138,6 +148,8 @@ class H2ODeepLearningEstimator:
             if name == "checkpoint":
                 object.__setattr__(self, "_checkpoint_model", None)
             object.__setattr__(self, "_params", self._params.replace(**{name: value}))
+        elif name in NOT_SUPPORTED_DEFAULTS:
+            check_value(name, value)  # its H2O-3 default is a no-op; any other value is refused with the reason
         else:
             object.__setattr__(self, name, value)
 

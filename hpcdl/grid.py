@@ -34,7 +34,15 @@ from . import metrics
 from .comm import Comm
 from .fsutil import atomic_path, check_output
 from .metrics import _pandas
-from .params import DeepLearningParameters, any_autoencoder, check_response_given, check_value, is_list, lookup
+from .params import (
+    DeepLearningParameters,
+    any_autoencoder,
+    check_response_given,
+    check_value,
+    drop_unsupported_defaults,
+    is_list,
+    lookup,
+)
 
 # api, model and store (numba, h5py, pyarrow under them) are imported inside the functions that use
 # them: hpcdl/__init__.py imports this module eagerly, and `import hpcdl` must stay light.
@@ -616,6 +624,7 @@ def grid(
     if comm is None:
         comm_mod.abort_on_error_by_default()
     world = comm or comm_mod.world()
+    params = drop_unsupported_defaults(params)  # H2O-3 parameters hpcdl lacks, at their defaults: no-ops
     hyper, criteria = _check_call(world, training_frame, y, hyper_params, search_criteria, parallelism, sort_by, params)
     criteria = dataclasses.replace(criteria, seed=comm_mod.shared_seed(world, criteria.seed))
     grid_id = grid_id or comm_mod.from_rank0(world, lambda: f"Grid_DeepLearning_{uuid.uuid4().hex[:10]}")

@@ -402,7 +402,10 @@ def _is_list(v: Any) -> bool:
 is_list = _is_list
 
 
-def lookup(name: str, value: Any = None) -> Param:
+_NO_VALUE = object()  # a name asked about without a value (lookup(name)): the message names it alone
+
+
+def lookup(name: str, value: Any = _NO_VALUE) -> Param:
     """The table's row for ``name`` (an H2O name or an alias); ParameterError for an unknown name
     (with close matches) or one hpcdl does not support (``value`` goes into that message)."""
     return _BY_NAME[_resolve_name(name, value)]
@@ -410,7 +413,10 @@ def lookup(name: str, value: Any = None) -> Param:
 
 def check_value(name: str, value: Any) -> Any:
     """``value`` of parameter ``name`` in its canonical type, checked on its own (type, range, support)
-    exactly as ``DeepLearningParameters`` checks it; the rules between parameters are not run."""
+    exactly as ``DeepLearningParameters`` checks it; the rules between parameters are not run.
+    A parameter hpcdl lacks, at its H2O-3 default, is a no-op: returned as given."""
+    if is_unsupported_default(name, value):
+        return value
     return _coerce(lookup(name, value), value)
 
 
@@ -453,16 +459,59 @@ def reject_grid_values(params: Mapping[str, Any]) -> None:
             _reject_grid_value(canonical, name, value)
 
 
-# H2O-3 Deep Learning parameters hpcdl refuses, and why: the one message for every entry point
-# (constructor, train(), hpcdl.deeplearning, job files, CLI). See docs/differences.md.
-NOT_SUPPORTED: dict[str, str] = {}
+# H2O-3 Deep Learning parameters hpcdl lacks, and why (H2O-3 3.46's H2ODeepLearningEstimator has them):
+# the one message for every entry point (constructor, train(), hpcdl.deeplearning, job files, CLI).
+# See docs/differences.md.
+NOT_SUPPORTED: dict[str, str] = {
+    "initial_weights": "not built: starting the weight matrices from given frames (one per layer) changes how "
+    "training starts; export_weights_and_biases, weights(i) and biases(i) are built",
+    "initial_biases": "not built: starting the bias vectors from given frames (one per layer) changes how "
+    "training starts; export_weights_and_biases, weights(i) and biases(i) are built",
+    "pretrained_autoencoder": "not built: starting the hidden layers from an autoencoder model's weights",
+    "custom_metric_func": "H2O-3 runs Python code uploaded to its Java server (h2o.upload_custom_metric); "
+    "hpcdl's metrics are one fixed registry (metrics.METRICS)",
+    "export_checkpoints_dir": "not built: save the trained model with h2o.save_model or model.save "
+    "(a grid's models: hpcdl.grid(save_dir=...))",
+    "gainslift_bins": "not built: the gains/lift table always has H2O-3's automatic groups "
+    "(1, 2, 3, 4, 5, 10, 15, ..., 100 %)",
+    "col_major": "deprecated in H2O-3, which itself refuses col_major=True ('Column major data handling not "
+    "supported anymore - not faster', DeepLearningModel.java)",
+}
+
+# Their H2O-3 defaults: a script, or a round-trip of H2O-3's model.params, passing one of these asks for
+# nothing, so it is accepted and dropped; any other value is refused with the reason above.
+NOT_SUPPORTED_DEFAULTS: dict[str, Any] = {
+    "initial_weights": None,
+    "initial_biases": None,
+    "pretrained_autoencoder": None,
+    "custom_metric_func": None,
+    "export_checkpoints_dir": None,
+    "gainslift_bins": -1,
+    "col_major": False,
+}
+
+
+def is_unsupported_default(name: str, value: Any) -> bool:
+    """Whether ``name=value`` is a parameter hpcdl lacks (NOT_SUPPORTED) given at its H2O-3 default:
+    a no-op, accepted. ``False`` and ``-1`` count as themselves only (not ``0`` or ``True``)."""
+    if name not in NOT_SUPPORTED_DEFAULTS:
+        return False
+    default = NOT_SUPPORTED_DEFAULTS[name]
+    return value is None if default is None else type(value) is type(default) and value == default
+
+
+def drop_unsupported_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` without the no-op entries of :func:`is_unsupported_default`."""
+    return {k: v for k, v in params.items() if not is_unsupported_default(k, v)}
+
 
 # H2O-3 (hex/deeplearning/DeepLearningModel.java, checkParams): "Offset is only supported for regression."
 OFFSET_REGRESSION_ONLY = "offsets apply to regression only (H2O-3 refuses them for classification and autoencoders)"
 
 
-def not_supported(name: str, value: Any) -> ParameterError:
-    return ParameterError(f"{name}={value!r}: {NOT_SUPPORTED[name]} (see docs/differences.md)", name)
+def not_supported(name: str, value: Any = _NO_VALUE) -> ParameterError:
+    given = name if value is _NO_VALUE else f"{name}={value!r}"
+    return ParameterError(f"{given}: {NOT_SUPPORTED[name]} (see docs/differences.md)", name)
 
 
 def check_auc_type(value: Any) -> str:
@@ -470,7 +519,7 @@ def check_auc_type(value: Any) -> str:
     return _convert(_BY_NAME["auc_type"], value)
 
 
-def _resolve_name(name: str, value: Any = None) -> str:
+def _resolve_name(name: str, value: Any = _NO_VALUE) -> str:
     if name in _BY_NAME:
         return name
     if name in ALIASES:
@@ -501,7 +550,7 @@ class DeepLearningParameters:
     def __init__(self, **kwargs: Any):
         given: dict[str, Any] = {}
         spelled: dict[str, str] = {}
-        for raw_name, value in kwargs.items():
+        for raw_name, value in drop_unsupported_defaults(kwargs).items():
             name = _resolve_name(raw_name, value)
             if name in given:
                 raise ParameterError(f"parameter '{name}' given twice (as '{spelled[name]}' and '{raw_name}')", name)

@@ -77,7 +77,7 @@ _SIGNATURE = inspect.Signature(
 def _unknown_parameter(cls_name: str, name: str) -> TypeError:
     canonical = ALIASES.get(name, name)
     if canonical in NOT_SUPPORTED:
-        return TypeError(f"{cls_name}: {NOT_SUPPORTED[canonical]} (see docs/differences.md)")
+        return TypeError(f"{cls_name}: {name}: {NOT_SUPPORTED[canonical]} (see docs/differences.md)")
     if canonical in NOT_ESTIMATOR_PARAMETERS:
         return TypeError(f"{cls_name}: {name!r} is not a parameter here: {NOT_ESTIMATOR_PARAMETERS[canonical]}")
     if canonical != name:  # one name per parameter, the one get_params returns (clone rebuilds from it)
