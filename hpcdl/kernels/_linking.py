@@ -14,7 +14,7 @@ over everything linked into them, machine code, object code in the cache. So the
 runs is optimized as before, once, at the top; what is skipped is the optimization of the
 same code at every level below. docs/kernels.md, "Compiling", has the measurements.
 
-Uses Numba's codegen internals (checked in numba 0.68.1): with a Numba that lacks them,
+Uses Numba's codegen internals (checked in numba 0.68.1; applied on TESTED_NUMBA only): with a Numba that lacks them,
 nothing is patched and every library compiles as Numba does by default.
 """
 
@@ -30,8 +30,17 @@ def _ours(state) -> bool:
     )
 
 
+# The Numba releases whose internals this patch was read against and tested with; any other
+# release compiles as Numba does by default (slower to compile, the same code).
+TESTED_NUMBA = ("0.68.",)
+
+
 def install() -> None:
-    """Patch Numba's lowering and JIT code libraries (once)."""
+    """Patch Numba's lowering and JIT code libraries (once), on a Numba of TESTED_NUMBA only."""
+    import numba
+
+    if not numba.__version__.startswith(TESTED_NUMBA):
+        return
     try:
         import llvmlite.binding as ll  # Numba internals: inside the try, which skips a Numba without them
         from numba.core import codegen, typed_passes  # as above
